@@ -1,0 +1,147 @@
+//! Mailroom's storage: one API over SQLite (the embedded default) and PostgreSQL, the migrations
+//! of both, and the sealing of secrets at rest. It knows nothing of HTTP or of providers' wire
+//! formats.
+//!
+//! Opening is three steps, so that each can fail with its own clear error:
+//! [`Db::connect`], [`Db::migrate`], then [`Store::unlock`] with the secret key.
+
+mod crypto;
+mod db;
+mod key;
+mod password;
+mod sessions;
+mod settings;
+mod throttle;
+mod users;
+
+pub use crypto::{Cipher, CryptoError, SecretKey};
+pub use db::{Backend, Db, DbTarget};
+pub use key::{KeyInput, KeyOrigin};
+pub use sessions::SessionToken;
+pub use settings::{EmailSettings, ProviderSettings, ProviderUpdate};
+pub use users::{NewUser, User};
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// The store: the database and the cipher that seals the secrets kept in it. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    db: Db,
+    cipher: Arc<Cipher>,
+    key: Arc<SecretKey>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.db.backend())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why the store could not be opened. Each message says what to do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("cannot open the database: {0}")]
+    Connect(#[source] sqlx::Error),
+    #[error("cannot bring the database schema up to date: {0}")]
+    Migrate(#[source] sqlx::migrate::MigrateError),
+    #[error("cannot use the database: {0}")]
+    Query(#[from] sqlx::Error),
+    #[error("cannot create the folder {path}: {source}")]
+    Folder {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot read or create the key file {path}: {source}")]
+    KeyFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "the key file {path} does not hold a key (64 hexadecimal characters); restore it from your backup \
+         or set MAILROOM_SECRET_KEY to the original key"
+    )]
+    KeyFileMalformed { path: PathBuf },
+    #[error(
+        "this database holds encrypted secrets, but no secret key was found: set MAILROOM_SECRET_KEY to the \
+         key they were encrypted with, or restore the key file {path} from your backup; nothing was changed"
+    )]
+    KeyMissing { path: PathBuf },
+    #[error(
+        "the secret key from {origin} is not the key this database's secrets were encrypted with: set \
+         MAILROOM_SECRET_KEY to the original key, or restore the original key file; nothing was changed"
+    )]
+    WrongKey { origin: KeyOrigin },
+}
+
+/// A store operation failed. Internal detail for the log; the user sees a generic page.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("cannot open a sealed secret: {0}")]
+    Crypto(#[from] CryptoError),
+    #[error("password hashing failed: {0}")]
+    Hashing(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+impl Store {
+    /// Makes the store usable with the secret key: loads or creates it (see [`KeyInput`]) and
+    /// checks it against the key check sealed in the database on first start. A database that
+    /// holds secrets is never paired with a new key.
+    pub async fn unlock(db: Db, key: KeyInput) -> Result<Store, OpenError> {
+        let sealed_check = db.key_check().await?;
+        let (secret_key, origin) = key.resolve(sealed_check.is_some())?;
+        let cipher = Cipher::new(&secret_key);
+        match sealed_check {
+            Some(sealed) => {
+                cipher
+                    .open(&sealed, KEY_CHECK_AAD)
+                    .map_err(|_| OpenError::WrongKey { origin })?;
+            }
+            None => {
+                db.save_key_check(&cipher.seal(KEY_CHECK_PLAINTEXT, KEY_CHECK_AAD), now())
+                    .await?
+            }
+        }
+        Ok(Store {
+            db,
+            cipher: Arc::new(cipher),
+            key: Arc::new(secret_key),
+        })
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// A key for a keyed hash (HMAC), derived from the secret key and bound to `purpose`, so that
+    /// e.g. CSRF proofs survive restarts and are shared by every server process.
+    pub fn derived_key(&self, purpose: &str) -> [u8; 32] {
+        self.key.derive(purpose)
+    }
+}
+
+const KEY_CHECK_AAD: &[u8] = b"mailroom key check";
+const KEY_CHECK_PLAINTEXT: &[u8] = b"mailroom";
+
+/// 32 random bytes from the operating system, base64url-encoded (43 characters): for session
+/// tokens, CSRF bindings, OAuth states.
+pub fn random_token() -> String {
+    use base64::Engine as _;
+    let mut bytes = [0u8; 32];
+    crypto::fill_random(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// The current time in Unix seconds.
+pub fn now() -> i64 {
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(since_epoch.as_secs()).unwrap_or(i64::MAX)
+}

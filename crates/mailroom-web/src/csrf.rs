@@ -1,0 +1,87 @@
+//! CSRF protection for every state-changing request. The proof is an HMAC, under a key derived
+//! from the secret key, of what the viewer's requests are bound to (the session, or the anonymous
+//! cookie before login). It needs no server-side state, works across server processes, and a new
+//! session after login makes old proofs useless. SameSite=Lax cookies are the second line.
+
+use axum::body::{Body, to_bytes};
+use axum::extract::{Request, State};
+use axum::http::{Method, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use crate::AppState;
+use crate::errors::ErrorKind;
+use crate::viewer::Viewer;
+
+/// The form field, and the header for scripts, that carry the proof.
+pub const FIELD: &str = "csrf_token";
+pub const HEADER: &str = "x-csrf-token";
+
+pub fn token(state: &AppState, binding: &str) -> String {
+    URL_SAFE_NO_PAD.encode(mac(state, binding).finalize().into_bytes())
+}
+
+fn mac(state: &AppState, binding: &str) -> Hmac<Sha256> {
+    let mut mac = <Hmac<Sha256> as hmac::KeyInit>::new_from_slice(state.csrf_key.as_slice())
+        .expect("HMAC takes any key length");
+    mac.update(binding.as_bytes());
+    mac
+}
+
+fn is_valid(state: &AppState, binding: &str, presented: &str) -> bool {
+    let Ok(presented) = URL_SAFE_NO_PAD.decode(presented.trim()) else {
+        return false;
+    };
+    // verify_slice compares in constant time.
+    mac(state, binding).verify_slice(&presented).is_ok()
+}
+
+pub async fn verify(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    if matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    ) {
+        return next.run(request).await;
+    }
+    let Some(binding) = request
+        .extensions()
+        .get::<Viewer>()
+        .map(|v| v.csrf_binding.clone())
+    else {
+        return ErrorKind::Csrf.into_response();
+    };
+    let (parts, body) = request.into_parts();
+    // The body is read here, within the limit, to find the form field; it is handed on unchanged.
+    let bytes = match to_bytes(body, state.config.body_limit).await {
+        Ok(bytes) => bytes,
+        Err(_) => return ErrorKind::TooLarge.into_response(),
+    };
+    let from_header = parts
+        .headers
+        .get(HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let is_form = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    let from_form = is_form
+        .then(|| {
+            url::form_urlencoded::parse(&bytes)
+                .find(|(k, _)| k == FIELD)
+                .map(|(_, v)| v.into_owned())
+        })
+        .flatten();
+    let presented = from_header.or(from_form);
+    if !presented.is_some_and(|p| is_valid(&state, &binding, &p)) {
+        tracing::warn!(path = %parts.uri.path(), "refused a request without a valid CSRF proof");
+        return ErrorKind::Csrf.into_response();
+    }
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
+}

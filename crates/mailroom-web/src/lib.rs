@@ -1,0 +1,134 @@
+//! Mailroom's HTTP face: server-rendered pages, sessions, CSRF, the administrator's pages and the
+//! operations endpoints. Pages read and write through `mailroom_store::Store`; nothing here calls
+//! a mail provider.
+//!
+//! Every request passes, from the outside in: security headers, tracing, metrics
+//! ([`telemetry::track`]), the viewer ([`viewer::resolve`]: session, language, CSRF binding), error
+//! pages ([`errors::render`]), the CSRF check ([`csrf::verify`]) and then the route's handler.
+
+mod csrf;
+mod errors;
+mod i18n;
+mod pages;
+mod telemetry;
+mod viewer;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::{HeaderName, HeaderValue, header};
+use axum::middleware::from_fn_with_state;
+use axum::routing::{get, post};
+use mailroom_domain::LoginPolicy;
+use mailroom_store::Store;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+
+pub use telemetry::install_recorder;
+
+/// What the web layer needs to know about its deployment.
+#[derive(Debug, Clone)]
+pub struct WebConfig {
+    /// The address users reach Mailroom at, without a trailing slash, e.g. `https://mail.example.com`.
+    pub base_url: String,
+    /// Whether cookies get the `Secure` attribute (the public URL is https).
+    pub secure_cookies: bool,
+    /// How failed logins are slowed and refused.
+    pub login_policy: LoginPolicy,
+    /// How long a login lasts.
+    pub session_ttl: Duration,
+    /// The largest request body accepted, in bytes.
+    pub body_limit: usize,
+}
+
+impl WebConfig {
+    pub fn new(base_url: impl Into<String>, secure_cookies: bool) -> Self {
+        WebConfig {
+            base_url: base_url.into().trim_end_matches('/').to_owned(),
+            secure_cookies,
+            login_policy: LoginPolicy::default(),
+            session_ttl: Duration::from_secs(30 * 24 * 3600),
+            body_limit: 1024 * 1024,
+        }
+    }
+
+    /// The OAuth redirect URI to register with the providers.
+    pub fn redirect_uri(&self) -> String {
+        format!("{}/oauth/callback", self.base_url)
+    }
+}
+
+/// Shared by every handler. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub config: Arc<WebConfig>,
+    csrf_key: Arc<[u8; 32]>,
+}
+
+impl AppState {
+    pub fn new(store: Store, config: WebConfig) -> Self {
+        let csrf_key = Arc::new(store.derived_key("csrf"));
+        AppState {
+            store,
+            config: Arc::new(config),
+            csrf_key,
+        }
+    }
+}
+
+/// The whole application as one router.
+pub fn router(state: AppState) -> Router {
+    let pages = Router::new()
+        .route("/", get(pages::home::show))
+        .route("/setup", get(pages::setup::show).post(pages::setup::submit))
+        .route("/login", get(pages::login::show).post(pages::login::submit))
+        .route("/logout", post(pages::login::logout))
+        .route("/language", post(pages::language::choose))
+        .route(
+            "/admin/users",
+            get(pages::users::list).post(pages::users::create),
+        )
+        .route("/admin/users/{id}/disable", post(pages::users::disable))
+        .route("/admin/users/{id}/enable", post(pages::users::enable))
+        .route(
+            "/admin/users/{id}/password",
+            post(pages::users::reset_password),
+        )
+        .route(
+            "/admin/settings/email",
+            get(pages::email_settings::show).post(pages::email_settings::save),
+        )
+        .route("/healthz", get(pages::ops::healthz))
+        .route("/readyz", get(pages::ops::readyz))
+        .route("/metrics", get(pages::ops::metrics))
+        .route("/static/app.css", get(pages::assets::css))
+        .route("/static/app.js", get(pages::assets::js))
+        .fallback(pages::not_found);
+
+    pages
+        .layer(from_fn_with_state(state.clone(), csrf::verify))
+        .layer(from_fn_with_state(state.clone(), errors::render))
+        .layer(from_fn_with_state(state.clone(), viewer::resolve))
+        .layer(from_fn_with_state(state.clone(), telemetry::track))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
+                // The path only: query strings may carry codes and tokens (the OAuth callback).
+                tracing::info_span!("request", method = %request.method(), path = %request.uri().path())
+            }),
+        )
+        .layer(security_header(
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; \
+             form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ))
+        .layer(security_header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .layer(security_header(header::REFERRER_POLICY, "same-origin"))
+        .layer(security_header(header::X_FRAME_OPTIONS, "DENY"))
+        .with_state(state)
+}
+
+fn security_header(name: HeaderName, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {
+    SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
+}

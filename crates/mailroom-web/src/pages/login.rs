@@ -1,0 +1,169 @@
+//! Login and logout. Failed logins are counted per email address and per client address; past a
+//! few, answers are slowed, and past more, refused with 429 for a while (`LoginPolicy`).
+
+use std::time::Duration;
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::{Extension, Form};
+use mailroom_domain::{EmailAddress, LoginVerdict};
+use serde::Deserialize;
+
+use crate::AppState;
+use crate::errors::{ErrorKind, internal};
+use crate::viewer::{Ctx, SESSION_COOKIE, Viewer, append_cookie, build_cookie, removal_cookie};
+
+#[derive(Template, WebTemplate)]
+#[template(path = "login.html")]
+struct LoginPage {
+    ctx: Ctx,
+    email: String,
+    error: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+}
+
+pub async fn show(State(state): State<AppState>, ctx: Ctx) -> Result<Response, ErrorKind> {
+    if ctx.user.is_some() {
+        return Ok(Redirect::to("/").into_response());
+    }
+    if state.store.count_users().await.map_err(internal)? == 0 {
+        return Ok(Redirect::to("/setup").into_response());
+    }
+    Ok(LoginPage {
+        ctx,
+        email: String::new(),
+        error: None,
+    }
+    .into_response())
+}
+
+pub async fn submit(
+    State(state): State<AppState>,
+    Extension(viewer): Extension<Viewer>,
+    ctx: Ctx,
+    Form(form): Form<LoginForm>,
+) -> Result<Response, ErrorKind> {
+    let policy = state.config.login_policy;
+    let now = mailroom_store::now();
+    // An address that does not parse cannot belong to a user; it is throttled under what was typed.
+    let email = EmailAddress::parse(&form.email);
+    let email_key = format!(
+        "email:{}",
+        email
+            .as_ref()
+            .map_or_else(|_| form.email.trim().to_lowercase(), |e| e.to_string())
+    );
+    let mut keys = vec![email_key];
+    if let Some(ip) = viewer.client_ip {
+        keys.push(format!("ip:{ip}"));
+    }
+
+    let mut delay = Duration::ZERO;
+    let mut records = Vec::with_capacity(keys.len());
+    for key in &keys {
+        let record = state.store.throttle_record(key).await.map_err(internal)?;
+        match policy.verdict(record.as_ref(), now) {
+            LoginVerdict::Refuse { retry_after } => {
+                return Ok(locked_out(ctx, form.email, retry_after));
+            }
+            LoginVerdict::Allow { delay: d } => delay = delay.max(d),
+        }
+        records.push(record);
+    }
+
+    let user = match &email {
+        Ok(email) => state
+            .store
+            .check_login(email, &form.password)
+            .await
+            .map_err(internal)?,
+        Err(_) => None,
+    };
+    let Some(user) = user else {
+        tokio::time::sleep(delay).await;
+        for (key, record) in keys.iter().zip(&records) {
+            let next = policy.after_failure(record.as_ref(), now);
+            state
+                .store
+                .save_throttle_record(key, &next)
+                .await
+                .map_err(internal)?;
+        }
+        tracing::info!("failed login");
+        let error = Some(ctx.t.login_failed.to_owned());
+        return Ok((
+            StatusCode::UNAUTHORIZED,
+            LoginPage {
+                ctx,
+                email: form.email,
+                error,
+            },
+        )
+            .into_response());
+    };
+
+    for key in &keys {
+        state
+            .store
+            .clear_throttle_record(key)
+            .await
+            .map_err(internal)?;
+    }
+    // A new session id at every login: a session fixed before login is worth nothing after it.
+    if let Some(old) = &viewer.session {
+        state.store.delete_session(old).await.map_err(internal)?;
+    }
+    let ttl = i64::try_from(state.config.session_ttl.as_secs()).unwrap_or(i64::MAX);
+    let token = state
+        .store
+        .create_session(user.id, now, ttl)
+        .await
+        .map_err(internal)?;
+    tracing::info!(user.id = %user.id, "signed in");
+    let mut response = Redirect::to("/").into_response();
+    append_cookie(
+        &mut response,
+        &build_cookie(&state, SESSION_COOKIE, token.expose().to_owned(), Some(ttl)),
+    );
+    Ok(response)
+}
+
+fn locked_out(ctx: Ctx, email: String, retry_after: Duration) -> Response {
+    let minutes = retry_after.as_secs().div_ceil(60).max(1);
+    let error = Some(
+        ctx.t
+            .login_locked
+            .replace("{minutes}", &minutes.to_string()),
+    );
+    let mut response = (
+        StatusCode::TOO_MANY_REQUESTS,
+        LoginPage { ctx, email, error },
+    )
+        .into_response();
+    if let Ok(value) = HeaderValue::from_str(&retry_after.as_secs().max(1).to_string()) {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    response
+}
+
+pub async fn logout(
+    State(state): State<AppState>,
+    Extension(viewer): Extension<Viewer>,
+) -> Result<Response, ErrorKind> {
+    if let Some(token) = &viewer.session {
+        state.store.delete_session(token).await.map_err(internal)?;
+    }
+    let mut response = super::see_other("/login", "signed_out");
+    append_cookie(&mut response, &removal_cookie(&state, SESSION_COOKIE));
+    Ok(response)
+}

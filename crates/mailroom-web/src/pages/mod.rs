@@ -1,0 +1,62 @@
+//! One module per page or group of pages; one template struct per template.
+
+pub mod assets;
+pub mod email_settings;
+pub mod home;
+pub mod language;
+pub mod login;
+pub mod ops;
+pub mod setup;
+pub mod users;
+
+use axum::response::{IntoResponse, Response};
+use mailroom_domain::Invalid;
+
+use crate::errors::ErrorKind;
+use crate::i18n::Texts;
+
+pub async fn not_found() -> Response {
+    ErrorKind::NotFound.into_response()
+}
+
+/// Errors next to form fields, by field name, in the viewer's language.
+#[derive(Debug, Default)]
+pub struct FieldErrors(Vec<(&'static str, String)>);
+
+impl FieldErrors {
+    pub fn get(&self, field: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(f, _)| *f == field)
+            .map(|(_, message)| message.as_str())
+    }
+
+    pub fn add(&mut self, field: &'static str, message: impl Into<String>) {
+        self.0.push((field, message.into()));
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Keeps the parsed value, or records why the field was refused.
+    pub fn check<T>(
+        &mut self,
+        t: &Texts,
+        field: &'static str,
+        parsed: Result<T, Invalid>,
+    ) -> Option<T> {
+        match parsed {
+            Ok(value) => Some(value),
+            Err(invalid) => {
+                self.add(field, t.invalid(invalid));
+                None
+            }
+        }
+    }
+}
+
+/// A redirect after a successful POST, with a notice for the next page (POST-redirect-GET).
+pub fn see_other(path: &str, notice: &str) -> Response {
+    axum::response::Redirect::to(&format!("{path}?notice={notice}")).into_response()
+}

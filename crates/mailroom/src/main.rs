@@ -1,0 +1,264 @@
+//! The `mailroom` binary: reads the configuration, opens the store and runs a subcommand. Wiring
+//! only; the work is done by the library crates.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use mailroom_config::{CONFIG_FILE_ENV, Config, DatabaseUrl, LogFormat, SETTINGS};
+use mailroom_domain::{DisplayName, EmailAddress, Password, Role};
+use mailroom_store::{Db, DbTarget, KeyInput, NewUser, Store};
+use secrecy::ExposeSecret;
+
+#[derive(Parser)]
+#[command(
+    name = "mailroom",
+    version,
+    about = "Self-hosted email manager for Gmail and Outlook mailboxes",
+    long_about = "Self-hosted email manager for Gmail and Outlook mailboxes.\n\n\
+                  With no subcommand, `serve` runs. Settings come from mailroom.toml (or the file named by \
+                  MAILROOM_CONFIG) and MAILROOM_* environment variables; see the list below.",
+    after_long_help = settings_help(),
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the web server (the default). Migrates the database first; stops on SIGINT or SIGTERM
+    /// after finishing the requests in flight.
+    Serve,
+    /// Bring the database schema up to date and exit.
+    Migrate,
+    /// Manage users from the command line.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a user. Works at any time, also before the first administrator exists.
+    Create {
+        /// The user's email address, used to sign in.
+        #[arg(long)]
+        email: String,
+        /// The password, at least 12 characters. Prefer MAILROOM_USER_PASSWORD to keep it out of
+        /// the shell's history.
+        #[arg(long, env = "MAILROOM_USER_PASSWORD", hide_env_values = true)]
+        password: String,
+        /// The name shown in the UI; the part of the email before the @ when omitted.
+        #[arg(long)]
+        name: Option<String>,
+        /// Make the user an administrator.
+        #[arg(long)]
+        admin: bool,
+    },
+}
+
+fn settings_help() -> String {
+    let mut help = String::from("Settings (mailroom.toml key / environment variable, default):\n");
+    for setting in SETTINGS {
+        help.push_str(&format!(
+            "  {:<22} {:<30} {}\n      {}\n",
+            setting.key, setting.env, setting.default, setting.about
+        ));
+    }
+    help
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match load_config() {
+        Ok(config) => config,
+        Err(message) => {
+            eprintln!("mailroom: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    init_tracing(config.log_format);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("mailroom: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command.unwrap_or(Command::Serve) {
+            Command::Serve => serve(config).await,
+            Command::Migrate => migrate(&config).await,
+            Command::User { command } => user(&config, command).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("mailroom: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Reads the configuration file (if any) and the environment. All problems are reported at once.
+fn load_config() -> Result<Config, String> {
+    let env: HashMap<String, String> = std::env::vars()
+        .filter(|(k, _)| k.starts_with("MAILROOM_"))
+        .collect();
+    let (path, required) = match env.get(CONFIG_FILE_ENV) {
+        Some(path) => (PathBuf::from(path), true),
+        None => (PathBuf::from("mailroom.toml"), false),
+    };
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => Some(text),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound && !required => None,
+        Err(err) => {
+            return Err(format!(
+                "cannot read the configuration file {}: {err}",
+                path.display()
+            ));
+        }
+    };
+    let name = path.display().to_string();
+    Config::load(text.as_deref().map(|t| (name.as_str(), t)), &env)
+        .map_err(|errors| format!("the configuration is invalid:\n{errors}"))
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_http=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+async fn open_db(config: &Config) -> anyhow::Result<Db> {
+    let target = match &config.database_url {
+        DatabaseUrl::Sqlite(path) => DbTarget::Sqlite(path.clone()),
+        DatabaseUrl::Postgres(url) => DbTarget::Postgres(url.expose_secret().to_owned()),
+    };
+    let db = Db::connect(&target).await?;
+    db.migrate().await?;
+    Ok(db)
+}
+
+async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    let db = open_db(config).await?;
+    let key = KeyInput {
+        given: config.secret_key.clone(),
+        file: key_file(&config.data_dir),
+    };
+    let store = Store::unlock(db, key).await?;
+    Ok(store)
+}
+
+fn key_file(data_dir: &Path) -> PathBuf {
+    data_dir.join("secret.key")
+}
+
+async fn migrate(config: &Config) -> anyhow::Result<()> {
+    let db = open_db(config).await?;
+    tracing::info!(
+        backend = db.backend().as_str(),
+        "the database schema is up to date"
+    );
+    db.close().await;
+    Ok(())
+}
+
+async fn user(config: &Config, command: UserCommand) -> anyhow::Result<()> {
+    let UserCommand::Create {
+        email,
+        password,
+        name,
+        admin,
+    } = command;
+    let email = EmailAddress::parse(&email).map_err(|e| anyhow::anyhow!("--email: {e}"))?;
+    let password = Password::parse(&password).map_err(|e| anyhow::anyhow!("--password: {e}"))?;
+    let name = name.unwrap_or_else(|| {
+        email
+            .as_str()
+            .split('@')
+            .next()
+            .unwrap_or_default()
+            .to_owned()
+    });
+    let name = DisplayName::parse(&name).map_err(|e| anyhow::anyhow!("--name: {e}"))?;
+    let role = if admin { Role::Admin } else { Role::Member };
+    let store = open_store(config).await?;
+    let created = store
+        .create_user(&NewUser {
+            email: email.clone(),
+            name,
+            password,
+            role,
+        })
+        .await?;
+    store.db().close().await;
+    let user = created.with_context(|| format!("a user with the email {email} already exists"))?;
+    println!("created {} {} (id {})", role.as_str(), user.email, user.id);
+    Ok(())
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let store = open_store(&config).await?;
+    let web = mailroom_web::WebConfig::new(config.base_url(), config.secure_cookies());
+    mailroom_web::install_recorder();
+    let app = mailroom_web::router(mailroom_web::AppState::new(store.clone(), web));
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    tracing::info!(
+        listen = %listener.local_addr()?,
+        public_url = %config.base_url(),
+        database = store.db().backend().as_str(),
+        "Mailroom is running"
+    );
+    if store.count_users().await? == 0 {
+        tracing::info!(
+            "no users yet: open {}/setup to create the first administrator",
+            config.base_url()
+        );
+    }
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .context("the server stopped")?;
+    store.db().close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutting down");
+}
