@@ -54,12 +54,8 @@ const SECRET_KEY: Setting = Setting {
     default: "(none)",
     about: "64 hexadecimal characters encrypting stored tokens; `openssl rand -hex 32`",
 };
-const LOG_FORMAT: Setting = Setting {
-    key: "log_format",
-    env: "MAILROOM_LOG_FORMAT",
-    default: "text",
-    about: "`text` or `json`",
-};
+const LOG_FORMAT: Setting =
+    Setting { key: "log_format", env: "MAILROOM_LOG_FORMAT", default: "text", about: "`text` or `json`" };
 const GOOGLE_AUTH_URL: Setting = Setting {
     key: "google.auth_url",
     env: "MAILROOM_GOOGLE_AUTH_URL",
@@ -237,15 +233,10 @@ impl std::error::Error for ConfigErrors {}
 
 impl Config {
     /// Checks the settings from `file` (its display name and text, when one was read) and `env`.
-    pub fn load(
-        file: Option<(&str, &str)>,
-        env: &HashMap<String, String>,
-    ) -> Result<Config, ConfigErrors> {
+    pub fn load(file: Option<(&str, &str)>, env: &HashMap<String, String>) -> Result<Config, ConfigErrors> {
         let mut sources = Sources::new(file, env);
         let listen = sources.get(&LISTEN, parse_listen).unwrap_or(DEFAULT_LISTEN);
-        let public_url = sources
-            .get(&PUBLIC_URL, parse_public_url)
-            .unwrap_or_else(|| default_public_url(listen));
+        let public_url = sources.get(&PUBLIC_URL, parse_public_url).unwrap_or_else(|| default_public_url(listen));
         let data_dir = sources.get_or_default(&DATA_DIR, |v| Ok(PathBuf::from(v)));
         let database_url = sources
             .get(&DATABASE_URL, parse_database_url)
@@ -270,11 +261,7 @@ impl Config {
                 api_url: sources.get_or_default(&MICROSOFT_API_URL, parse_api_url),
             },
         };
-        if sources.errors.is_empty() {
-            Ok(config)
-        } else {
-            Err(ConfigErrors(sources.errors))
-        }
+        if sources.errors.is_empty() { Ok(config) } else { Err(ConfigErrors(sources.errors)) }
     }
 
     /// Cookies get the `Secure` attribute only when users arrive over https.
@@ -305,12 +292,8 @@ struct Sources<'a> {
 
 impl<'a> Sources<'a> {
     fn new(file: Option<(&'a str, &str)>, env: &'a HashMap<String, String>) -> Self {
-        let mut sources = Sources {
-            file_name: file.map_or("", |(name, _)| name),
-            file: HashMap::new(),
-            env,
-            errors: Vec::new(),
-        };
+        let mut sources =
+            Sources { file_name: file.map_or("", |(name, _)| name), file: HashMap::new(), env, errors: Vec::new() };
         if let Some((_, text)) = file {
             sources.read_file(text);
         }
@@ -329,10 +312,7 @@ impl<'a> Sources<'a> {
                     format!(" at line {line}, column {column}")
                 });
                 let message = format!("invalid TOML{position}: {}", error.message().trim_end());
-                self.errors.push(ConfigError {
-                    source: self.file_name.to_owned(),
-                    message,
-                });
+                self.errors.push(ConfigError { source: self.file_name.to_owned(), message });
                 return;
             }
         };
@@ -360,10 +340,7 @@ impl<'a> Sources<'a> {
             }
             value => format!("must be a string, found {}", value.type_str()),
         };
-        self.errors.push(ConfigError {
-            source: self.file_key(&key),
-            message,
-        });
+        self.errors.push(ConfigError { source: self.file_key(&key), message });
     }
 
     fn file_key(&self, key: &str) -> String {
@@ -372,34 +349,17 @@ impl<'a> Sources<'a> {
 
     /// The value set for `setting`, the variable winning over the file; `None` when it is unset
     /// or invalid, the latter recorded as an error.
-    fn get<T>(
-        &mut self,
-        setting: &Setting,
-        parse: impl FnOnce(&str) -> Result<T, String>,
-    ) -> Option<T> {
+    fn get<T>(&mut self, setting: &Setting, parse: impl FnOnce(&str) -> Result<T, String>) -> Option<T> {
         let (source, value) = match self.env.get(setting.env) {
             Some(value) => (setting.env.to_owned(), value.as_str()),
-            None => (
-                self.file_key(setting.key),
-                self.file.get(setting.key)?.as_str(),
-            ),
+            None => (self.file_key(setting.key), self.file.get(setting.key)?.as_str()),
         };
-        let parsed = if value.is_empty() {
-            Err("is empty".to_owned())
-        } else {
-            parse(value)
-        };
-        parsed
-            .map_err(|message| self.errors.push(ConfigError { source, message }))
-            .ok()
+        let parsed = if value.is_empty() { Err("is empty".to_owned()) } else { parse(value) };
+        parsed.map_err(|message| self.errors.push(ConfigError { source, message })).ok()
     }
 
     /// Like [`Sources::get`], falling back to the setting's documented default.
-    fn get_or_default<T>(
-        &mut self,
-        setting: &Setting,
-        parse: impl Fn(&str) -> Result<T, String>,
-    ) -> T {
+    fn get_or_default<T>(&mut self, setting: &Setting, parse: impl Fn(&str) -> Result<T, String>) -> T {
         self.get(setting, &parse).unwrap_or_else(|| {
             // the tests load every default, so this cannot fail at run time
             parse(setting.default).expect("built-in defaults are valid")
@@ -408,9 +368,9 @@ impl<'a> Sources<'a> {
 }
 
 fn parse_listen(value: &str) -> Result<SocketAddr, String> {
-    value.parse().map_err(|_| {
-        format!("`{value}` is not an IP address and port such as `127.0.0.1:8080` or `[::]:8080`")
-    })
+    value
+        .parse()
+        .map_err(|_| format!("`{value}` is not an IP address and port such as `127.0.0.1:8080` or `[::]:8080`"))
 }
 
 fn default_public_url(listen: SocketAddr) -> Url {
@@ -572,8 +532,7 @@ mod tests {
 
     #[test]
     fn environment_overrides_the_file() {
-        let file =
-            "listen = \"0.0.0.0:1\"\nlog_format = \"json\"\n[google]\napi_url = \"http://g/a\"";
+        let file = "listen = \"0.0.0.0:1\"\nlog_format = \"json\"\n[google]\napi_url = \"http://g/a\"";
         let vars = [("MAILROOM_LISTEN", "127.0.0.1:9"), ("MAILROOM_TEST_X", "")];
         let config = load_ok(file, &vars);
         assert_eq!(config.listen.port(), 9);
@@ -585,10 +544,7 @@ mod tests {
     #[test]
     fn every_error_is_reported_at_once_naming_its_source() {
         let file = "lisen = \"x\"\n[google]\nauth_url = \"ftp://g.test\"\n";
-        let vars = [
-            ("MAILROOM_LISTEN", "nowhere"),
-            ("MAILROOM_LOG_FORMAT", "xml"),
-        ];
+        let vars = [("MAILROOM_LISTEN", "nowhere"), ("MAILROOM_LOG_FORMAT", "xml")];
         let sources: Vec<String> = errors(file, &vars).into_iter().map(|e| e.source).collect();
         let expected = [
             "mailroom.toml key `lisen`",
@@ -651,12 +607,7 @@ mod tests {
         let postgresql = database("postgresql://db.test/m");
         assert!(matches!(postgresql, Ok(DatabaseUrl::Postgres(_))));
 
-        let bad = [
-            "sqlite:",
-            "sqlite:x?mode=rwc",
-            "postgres:///m",
-            "mysql://u:hunter2@h/m",
-        ];
+        let bad = ["sqlite:", "sqlite:x?mode=rwc", "postgres:///m", "mysql://u:hunter2@h/m"];
         for bad in bad {
             let errors = database(bad).err().unwrap_or_default();
             assert_eq!(errors.len(), 1, "{bad}");
@@ -664,11 +615,7 @@ mod tests {
             assert!(!errors[0].message.contains("hunter2"));
         }
         let memory = database("sqlite::memory:").err().unwrap_or_default();
-        assert!(
-            memory[0].message.contains("loses all data"),
-            "{}",
-            memory[0]
-        );
+        assert!(memory[0].message.contains("loses all data"), "{}", memory[0]);
     }
 
     #[test]
@@ -693,13 +640,7 @@ mod tests {
             assert_eq!(config.redirect_uri(), redirect);
             assert_eq!(config.secure_cookies(), public.starts_with("https:"));
         }
-        let bad = [
-            "ftp://m",
-            "https://m/?a",
-            "https://m/#a",
-            "m.test",
-            "http://u:p@m",
-        ];
+        let bad = ["ftp://m", "https://m/?a", "https://m/#a", "m.test", "http://u:p@m"];
         for bad in bad {
             let errors = errors("", &[("MAILROOM_PUBLIC_URL", bad)]);
             assert_eq!(errors.len(), 1, "{bad}");

@@ -62,22 +62,10 @@ mod tests {
 
     #[test]
     fn accept_language_picks_the_highest_ranked_supported_language() {
-        assert_eq!(
-            Language::from_accept_language("cs-CZ,cs;q=0.9,en;q=0.8"),
-            Some(Language::Cs)
-        );
-        assert_eq!(
-            Language::from_accept_language("de-DE,en;q=0.5,cs;q=0.4"),
-            Some(Language::En)
-        );
-        assert_eq!(
-            Language::from_accept_language("en;q=0.3, cs;q=0.7"),
-            Some(Language::Cs)
-        );
-        assert_eq!(
-            Language::from_accept_language("cs;q=0, en;q=0.1"),
-            Some(Language::En)
-        );
+        assert_eq!(Language::from_accept_language("cs-CZ,cs;q=0.9,en;q=0.8"), Some(Language::Cs));
+        assert_eq!(Language::from_accept_language("de-DE,en;q=0.5,cs;q=0.4"), Some(Language::En));
+        assert_eq!(Language::from_accept_language("en;q=0.3, cs;q=0.7"), Some(Language::Cs));
+        assert_eq!(Language::from_accept_language("cs;q=0, en;q=0.1"), Some(Language::En));
         assert_eq!(Language::from_accept_language("de, fr"), None);
         assert_eq!(Language::from_accept_language(""), None);
     }

@@ -81,11 +81,7 @@ impl MicrosoftTenant {
             return Err(Invalid::Required);
         }
         let keyword = matches!(value.as_str(), "common" | "organizations" | "consumers");
-        if keyword || is_guid(&value) || is_domain(&value) {
-            Ok(Self(value))
-        } else {
-            Err(Invalid::Tenant)
-        }
+        if keyword || is_guid(&value) || is_domain(&value) { Ok(Self(value)) } else { Err(Invalid::Tenant) }
     }
 
     pub fn as_str(&self) -> &str {
@@ -130,9 +126,7 @@ impl SyncInterval {
     }
 
     pub fn from_minutes(minutes: u32) -> Option<Self> {
-        (Self::MIN..=Self::MAX)
-            .contains(&minutes)
-            .then_some(Self(minutes))
+        (Self::MIN..=Self::MAX).contains(&minutes).then_some(Self(minutes))
     }
 
     pub fn minutes(self) -> u32 {
@@ -172,11 +166,7 @@ fn parse_in_range(input: &str, min: u32, max: u32) -> Result<u32, Invalid> {
     if value.is_empty() {
         return Err(Invalid::Required);
     }
-    value
-        .parse::<u32>()
-        .ok()
-        .filter(|n| (min..=max).contains(n))
-        .ok_or(Invalid::Range { min, max })
+    value.parse::<u32>().ok().filter(|n| (min..=max).contains(n)).ok_or(Invalid::Range { min, max })
 }
 
 #[cfg(test)]
@@ -185,12 +175,7 @@ mod tests {
 
     #[test]
     fn tenant_accepts_keywords_ids_and_domains() {
-        for good in [
-            "common",
-            "Organizations",
-            "consumers",
-            "contoso.onmicrosoft.com",
-        ] {
+        for good in ["common", "Organizations", "consumers", "contoso.onmicrosoft.com"] {
             assert!(MicrosoftTenant::parse(good).is_ok(), "{good}");
         }
         let id = MicrosoftTenant::parse("72F988BF-86F1-41AF-91AB-2D7CD011DB47").unwrap();
@@ -199,14 +184,7 @@ mod tests {
 
     #[test]
     fn tenant_refuses_paths_and_junk() {
-        for bad in [
-            "common/../x",
-            "x",
-            "72f988bf-86f1-41af-91ab",
-            "a b.com",
-            "-a.com",
-            "a..com",
-        ] {
+        for bad in ["common/../x", "x", "72f988bf-86f1-41af-91ab", "a b.com", "-a.com", "a..com"] {
             assert_eq!(MicrosoftTenant::parse(bad), Err(Invalid::Tenant), "{bad}");
         }
         assert_eq!(MicrosoftTenant::parse(""), Err(Invalid::Required));
@@ -216,9 +194,7 @@ mod tests {
     fn client_id_refuses_whitespace_inside() {
         assert_eq!(OAuthClientId::parse("abc def"), Err(Invalid::Whitespace));
         assert_eq!(
-            OAuthClientId::parse("  abc.apps.googleusercontent.com ")
-                .unwrap()
-                .as_str(),
+            OAuthClientId::parse("  abc.apps.googleusercontent.com ").unwrap().as_str(),
             "abc.apps.googleusercontent.com"
         );
         assert_eq!(OAuthClientId::parse(""), Err(Invalid::Required));
@@ -226,14 +202,8 @@ mod tests {
 
     #[test]
     fn sync_interval_is_at_least_one_minute() {
-        assert_eq!(
-            SyncInterval::parse("0"),
-            Err(Invalid::Range { min: 1, max: 1440 })
-        );
-        assert_eq!(
-            SyncInterval::parse("five"),
-            Err(Invalid::Range { min: 1, max: 1440 })
-        );
+        assert_eq!(SyncInterval::parse("0"), Err(Invalid::Range { min: 1, max: 1440 }));
+        assert_eq!(SyncInterval::parse("five"), Err(Invalid::Range { min: 1, max: 1440 }));
         assert_eq!(SyncInterval::parse(" 15 ").unwrap().minutes(), 15);
         assert_eq!(SyncInterval::DEFAULT.minutes(), 5);
     }

@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
-/// The throttling rules. Within `window`, each failure after `slow_after` delays the answer by
-/// `delay_step` more (at most `max_delay`); the `lock_after`-th failure refuses every attempt for
-/// `lockout`.
+/// The throttling rules. Within `window`, once `slow_after` attempts have failed, each further
+/// attempt is answered `delay_step` later than the one before (at most `max_delay`); the
+/// `lock_after`-th failure refuses every attempt for `lockout`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LoginPolicy {
     pub slow_after: u32,
@@ -49,21 +49,15 @@ impl LoginPolicy {
     /// What to do with an attempt for a key with this record.
     pub fn verdict(&self, record: Option<&ThrottleRecord>, now: i64) -> LoginVerdict {
         let Some(record) = record else {
-            return LoginVerdict::Allow {
-                delay: Duration::ZERO,
-            };
+            return LoginVerdict::Allow { delay: Duration::ZERO };
         };
         if let Some(until) = record.locked_until.filter(|until| *until > now) {
-            return LoginVerdict::Refuse {
-                retry_after: Duration::from_secs((until - now).unsigned_abs()),
-            };
+            return LoginVerdict::Refuse { retry_after: Duration::from_secs((until - now).unsigned_abs()) };
         }
         if self.window_expired(record, now) {
-            return LoginVerdict::Allow {
-                delay: Duration::ZERO,
-            };
+            return LoginVerdict::Allow { delay: Duration::ZERO };
         }
-        let extra = record.failures.saturating_sub(self.slow_after);
+        let extra = (record.failures + 1).saturating_sub(self.slow_after);
         let delay = self.delay_step.saturating_mul(extra).min(self.max_delay);
         LoginVerdict::Allow { delay }
     }
@@ -71,15 +65,10 @@ impl LoginPolicy {
     /// The record after one more failure.
     pub fn after_failure(&self, record: Option<&ThrottleRecord>, now: i64) -> ThrottleRecord {
         let mut next = match record {
-            Some(record) if !self.window_expired(record, now) => ThrottleRecord {
-                failures: record.failures + 1,
-                ..*record
-            },
-            _ => ThrottleRecord {
-                failures: 1,
-                window_start: now,
-                locked_until: None,
-            },
+            Some(record) if !self.window_expired(record, now) => {
+                ThrottleRecord { failures: record.failures + 1, ..*record }
+            }
+            _ => ThrottleRecord { failures: 1, window_start: now, locked_until: None },
         };
         if next.failures >= self.lock_after {
             next.locked_until = Some(now + secs(self.lockout));
@@ -104,43 +93,25 @@ mod tests {
     use super::*;
 
     fn fail_times(policy: &LoginPolicy, n: u32, now: i64) -> Option<ThrottleRecord> {
-        (0..n).fold(None, |record, _| {
-            Some(policy.after_failure(record.as_ref(), now))
-        })
+        (0..n).fold(None, |record, _| Some(policy.after_failure(record.as_ref(), now)))
     }
 
     #[test]
     fn first_failures_are_free_then_slowed() {
         let policy = LoginPolicy::default();
+        let two = fail_times(&policy, 2, 100);
+        assert_eq!(policy.verdict(two.as_ref(), 100), LoginVerdict::Allow { delay: Duration::ZERO });
         let three = fail_times(&policy, 3, 100);
-        assert_eq!(
-            policy.verdict(three.as_ref(), 100),
-            LoginVerdict::Allow {
-                delay: Duration::ZERO
-            }
-        );
+        assert_eq!(policy.verdict(three.as_ref(), 100), LoginVerdict::Allow { delay: Duration::from_millis(500) });
         let five = fail_times(&policy, 5, 100);
-        assert_eq!(
-            policy.verdict(five.as_ref(), 100),
-            LoginVerdict::Allow {
-                delay: Duration::from_secs(1)
-            }
-        );
+        assert_eq!(policy.verdict(five.as_ref(), 100), LoginVerdict::Allow { delay: Duration::from_millis(1500) });
     }
 
     #[test]
     fn delay_is_capped() {
-        let policy = LoginPolicy {
-            lock_after: 100,
-            ..LoginPolicy::default()
-        };
+        let policy = LoginPolicy { lock_after: 100, ..LoginPolicy::default() };
         let many = fail_times(&policy, 50, 100);
-        assert_eq!(
-            policy.verdict(many.as_ref(), 100),
-            LoginVerdict::Allow {
-                delay: policy.max_delay
-            }
-        );
+        assert_eq!(policy.verdict(many.as_ref(), 100), LoginVerdict::Allow { delay: policy.max_delay });
     }
 
     #[test]
@@ -149,22 +120,10 @@ mod tests {
         let locked = fail_times(&policy, 10, 1000);
         assert_eq!(
             policy.verdict(locked.as_ref(), 1000),
-            LoginVerdict::Refuse {
-                retry_after: Duration::from_secs(900)
-            }
+            LoginVerdict::Refuse { retry_after: Duration::from_secs(900) }
         );
-        assert_eq!(
-            policy.verdict(locked.as_ref(), 1899),
-            LoginVerdict::Refuse {
-                retry_after: Duration::from_secs(1)
-            }
-        );
-        assert_eq!(
-            policy.verdict(locked.as_ref(), 1900),
-            LoginVerdict::Allow {
-                delay: Duration::ZERO
-            }
-        );
+        assert_eq!(policy.verdict(locked.as_ref(), 1899), LoginVerdict::Refuse { retry_after: Duration::from_secs(1) });
+        assert_eq!(policy.verdict(locked.as_ref(), 1900), LoginVerdict::Allow { delay: Duration::ZERO });
     }
 
     #[test]

@@ -35,8 +35,7 @@ impl SecretKey {
 
     /// HMAC-SHA-256 of `purpose` under the key: independent keys for independent uses.
     pub fn derive(&self, purpose: &str) -> [u8; 32] {
-        let mut mac = <Hmac<Sha256>>::new_from_slice(self.0.as_slice())
-            .expect("HMAC takes keys of any length");
+        let mut mac = <Hmac<Sha256>>::new_from_slice(self.0.as_slice()).expect("HMAC takes keys of any length");
         mac.update(purpose.as_bytes());
         mac.finalize().into_bytes().into()
     }
@@ -64,13 +63,7 @@ impl Cipher {
         fill_random(&mut nonce);
         let ciphertext = self
             .0
-            .encrypt(
-                &XNonce::from(nonce),
-                Payload {
-                    msg: plaintext,
-                    aad,
-                },
-            )
+            .encrypt(&XNonce::from(nonce), Payload { msg: plaintext, aad })
             .expect("XChaCha20-Poly1305 encrypts any message that fits in memory");
         let mut sealed = Vec::with_capacity(1 + NONCE_LEN + ciphertext.len());
         sealed.push(VERSION);
@@ -89,13 +82,7 @@ impl Cipher {
         let (nonce, ciphertext) = rest.split_at(NONCE_LEN);
         let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| CryptoError::Malformed)?;
         self.0
-            .decrypt(
-                &XNonce::from(nonce),
-                Payload {
-                    msg: ciphertext,
-                    aad,
-                },
-            )
+            .decrypt(&XNonce::from(nonce), Payload { msg: ciphertext, aad })
             .map(Zeroizing::new)
             .map_err(|_| CryptoError::WrongKey)
     }
@@ -115,10 +102,7 @@ mod tests {
     fn sealed_value_opens_with_the_same_key_and_purpose() {
         let cipher = Cipher::new(&SecretKey::generate());
         let sealed = cipher.seal(b"client secret", b"purpose");
-        assert_eq!(
-            cipher.open(&sealed, b"purpose").unwrap().as_slice(),
-            b"client secret"
-        );
+        assert_eq!(cipher.open(&sealed, b"purpose").unwrap().as_slice(), b"client secret");
         assert!(!sealed.windows(6).any(|w| w == b"client"));
     }
 
@@ -126,23 +110,11 @@ mod tests {
     fn sealed_value_does_not_open_with_another_key_or_purpose() {
         let cipher = Cipher::new(&SecretKey::generate());
         let sealed = cipher.seal(b"client secret", b"purpose");
-        assert_eq!(
-            cipher.open(&sealed, b"other").err(),
-            Some(CryptoError::WrongKey)
-        );
+        assert_eq!(cipher.open(&sealed, b"other").err(), Some(CryptoError::WrongKey));
         let other = Cipher::new(&SecretKey::generate());
-        assert_eq!(
-            other.open(&sealed, b"purpose").err(),
-            Some(CryptoError::WrongKey)
-        );
-        assert_eq!(
-            cipher.open(&sealed[..10], b"purpose").err(),
-            Some(CryptoError::Malformed)
-        );
-        assert_eq!(
-            cipher.open(b"", b"purpose").err(),
-            Some(CryptoError::Malformed)
-        );
+        assert_eq!(other.open(&sealed, b"purpose").err(), Some(CryptoError::WrongKey));
+        assert_eq!(cipher.open(&sealed[..10], b"purpose").err(), Some(CryptoError::Malformed));
+        assert_eq!(cipher.open(b"", b"purpose").err(), Some(CryptoError::Malformed));
     }
 
     #[test]

@@ -64,10 +64,8 @@ impl Db {
         let pool = match target {
             DbTarget::Sqlite(path) => {
                 if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(parent).map_err(|source| OpenError::Folder {
-                        path: parent.to_owned(),
-                        source,
-                    })?;
+                    std::fs::create_dir_all(parent)
+                        .map_err(|source| OpenError::Folder { path: parent.to_owned(), source })?;
                 }
                 let options = SqliteConnectOptions::new()
                     .filename(path)

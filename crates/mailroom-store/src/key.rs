@@ -38,44 +38,29 @@ impl fmt::Display for KeyOrigin {
 }
 
 impl KeyInput {
-    pub(crate) fn resolve(
-        &self,
-        db_holds_secrets: bool,
-    ) -> Result<(SecretKey, KeyOrigin), OpenError> {
+    pub(crate) fn resolve(&self, db_holds_secrets: bool) -> Result<(SecretKey, KeyOrigin), OpenError> {
         if let Some(given) = &self.given {
             // The configuration layer has already checked the shape; a failure here is a bug there.
-            let key = SecretKey::from_hex(given.expose_secret()).ok_or_else(|| {
-                OpenError::KeyFileMalformed {
-                    path: PathBuf::from("MAILROOM_SECRET_KEY"),
-                }
-            })?;
+            let key = SecretKey::from_hex(given.expose_secret())
+                .ok_or_else(|| OpenError::KeyFileMalformed { path: PathBuf::from("MAILROOM_SECRET_KEY") })?;
             return Ok((key, KeyOrigin::Given));
         }
         match std::fs::read_to_string(&self.file) {
             Ok(text) => {
-                let key =
-                    SecretKey::from_hex(&text).ok_or_else(|| OpenError::KeyFileMalformed {
-                        path: self.file.clone(),
-                    })?;
+                let key = SecretKey::from_hex(&text)
+                    .ok_or_else(|| OpenError::KeyFileMalformed { path: self.file.clone() })?;
                 Ok((key, KeyOrigin::File(self.file.clone())))
             }
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
                 if db_holds_secrets {
-                    return Err(OpenError::KeyMissing {
-                        path: self.file.clone(),
-                    });
+                    return Err(OpenError::KeyMissing { path: self.file.clone() });
                 }
                 let key = SecretKey::generate();
-                write_key_file(&self.file, &key).map_err(|source| OpenError::KeyFile {
-                    path: self.file.clone(),
-                    source,
-                })?;
+                write_key_file(&self.file, &key)
+                    .map_err(|source| OpenError::KeyFile { path: self.file.clone(), source })?;
                 Ok((key, KeyOrigin::Created(self.file.clone())))
             }
-            Err(source) => Err(OpenError::KeyFile {
-                path: self.file.clone(),
-                source,
-            }),
+            Err(source) => Err(OpenError::KeyFile { path: self.file.clone(), source }),
         }
     }
 }
@@ -103,10 +88,7 @@ mod tests {
     #[test]
     fn a_missing_key_file_is_created_with_owner_only_permissions() {
         let dir = tempfile::tempdir().unwrap();
-        let input = KeyInput {
-            given: None,
-            file: dir.path().join("secret.key"),
-        };
+        let input = KeyInput { given: None, file: dir.path().join("secret.key") };
         let (key, origin) = input.resolve(false).unwrap();
         assert!(matches!(origin, KeyOrigin::Created(_)));
         #[cfg(unix)]
@@ -123,18 +105,9 @@ mod tests {
     #[test]
     fn a_missing_key_file_is_an_error_when_the_database_holds_secrets() {
         let dir = tempfile::tempdir().unwrap();
-        let input = KeyInput {
-            given: None,
-            file: dir.path().join("secret.key"),
-        };
-        assert!(matches!(
-            input.resolve(true),
-            Err(OpenError::KeyMissing { .. })
-        ));
-        assert!(
-            !input.file.exists(),
-            "no key file may be created for a database with secrets"
-        );
+        let input = KeyInput { given: None, file: dir.path().join("secret.key") };
+        assert!(matches!(input.resolve(true), Err(OpenError::KeyMissing { .. })));
+        assert!(!input.file.exists(), "no key file may be created for a database with secrets");
     }
 
     #[test]
@@ -143,20 +116,15 @@ mod tests {
         let file = dir.path().join("secret.key");
         std::fs::write(&file, "not a key").unwrap();
         let input = KeyInput { given: None, file };
-        assert!(matches!(
-            input.resolve(false),
-            Err(OpenError::KeyFileMalformed { .. })
-        ));
+        assert!(matches!(input.resolve(false), Err(OpenError::KeyFileMalformed { .. })));
     }
 
     #[test]
     fn a_given_key_wins_over_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let key = SecretKey::generate();
-        let input = KeyInput {
-            given: Some(SecretString::from(key.to_hex().to_string())),
-            file: dir.path().join("secret.key"),
-        };
+        let input =
+            KeyInput { given: Some(SecretString::from(key.to_hex().to_string())), file: dir.path().join("secret.key") };
         let (used, origin) = input.resolve(true).unwrap();
         assert!(matches!(origin, KeyOrigin::Given));
         assert_eq!(used.derive("x"), key.derive("x"));

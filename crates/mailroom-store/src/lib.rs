@@ -34,9 +34,7 @@ pub struct Store {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store")
-            .field("backend", &self.db.backend())
-            .finish_non_exhaustive()
+        f.debug_struct("Store").field("backend", &self.db.backend()).finish_non_exhaustive()
     }
 }
 
@@ -50,15 +48,9 @@ pub enum OpenError {
     #[error("cannot use the database: {0}")]
     Query(#[from] sqlx::Error),
     #[error("cannot create the folder {path}: {source}")]
-    Folder {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Folder { path: PathBuf, source: std::io::Error },
     #[error("cannot read or create the key file {path}: {source}")]
-    KeyFile {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    KeyFile { path: PathBuf, source: std::io::Error },
     #[error(
         "the key file {path} does not hold a key (64 hexadecimal characters); restore it from your backup \
          or set MAILROOM_SECRET_KEY to the original key"
@@ -99,20 +91,11 @@ impl Store {
         let cipher = Cipher::new(&secret_key);
         match sealed_check {
             Some(sealed) => {
-                cipher
-                    .open(&sealed, KEY_CHECK_AAD)
-                    .map_err(|_| OpenError::WrongKey { origin })?;
+                cipher.open(&sealed, KEY_CHECK_AAD).map_err(|_| OpenError::WrongKey { origin })?;
             }
-            None => {
-                db.save_key_check(&cipher.seal(KEY_CHECK_PLAINTEXT, KEY_CHECK_AAD), now())
-                    .await?
-            }
+            None => db.save_key_check(&cipher.seal(KEY_CHECK_PLAINTEXT, KEY_CHECK_AAD), now()).await?,
         }
-        Ok(Store {
-            db,
-            cipher: Arc::new(cipher),
-            key: Arc::new(secret_key),
-        })
+        Ok(Store { db, cipher: Arc::new(cipher), key: Arc::new(secret_key) })
     }
 
     pub fn db(&self) -> &Db {
@@ -140,8 +123,6 @@ pub fn random_token() -> String {
 
 /// The current time in Unix seconds.
 pub fn now() -> i64 {
-    let since_epoch = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
+    let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     i64::try_from(since_epoch.as_secs()).unwrap_or(i64::MAX)
 }

@@ -25,11 +25,7 @@ pub(crate) async fn verify(password: &str, phc: String) -> bool {
     let password = password.to_owned();
     tokio::task::spawn_blocking(move || {
         PasswordHash::new(&phc)
-            .map(|parsed| {
-                Argon2::default()
-                    .verify_password(password.as_bytes(), &parsed)
-                    .is_ok()
-            })
+            .map(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
             .unwrap_or(false)
     })
     .await
@@ -44,8 +40,7 @@ pub(crate) async fn decoy_hash() -> Result<String, StoreError> {
         .get_or_try_init(|| async {
             let mut random = [0u8; 24];
             crate::crypto::fill_random(&mut random);
-            let password = Password::parse(&hex::encode(random))
-                .map_err(|err| StoreError::Hashing(err.to_string()))?;
+            let password = Password::parse(&hex::encode(random)).map_err(|err| StoreError::Hashing(err.to_string()))?;
             hash(&password).await
         })
         .await

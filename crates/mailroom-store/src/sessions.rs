@@ -22,11 +22,8 @@ impl SessionToken {
     /// Takes a token as it came from a cookie. Anything that is not the shape we issue is refused
     /// before it reaches the database.
     pub fn from_cookie(value: &str) -> Option<SessionToken> {
-        (value.len() == 43
-            && value
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
-        .then(|| SessionToken(value.to_owned()))
+        (value.len() == 43 && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+            .then(|| SessionToken(value.to_owned()))
     }
 
     pub fn expose(&self) -> &str {
@@ -46,12 +43,7 @@ impl fmt::Debug for SessionToken {
 
 impl Store {
     /// Starts a new session for `user` lasting `ttl_secs`, and clears expired ones.
-    pub async fn create_session(
-        &self,
-        user: UserId,
-        now: i64,
-        ttl_secs: i64,
-    ) -> Result<SessionToken> {
+    pub async fn create_session(&self, user: UserId, now: i64, ttl_secs: i64) -> Result<SessionToken> {
         let token = SessionToken::generate();
         let insert = "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)";
         let sweep = "DELETE FROM sessions WHERE expires_at <= $1";

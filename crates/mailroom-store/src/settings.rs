@@ -69,8 +69,7 @@ impl Store {
     pub async fn email_settings(&self) -> Result<EmailSettings> {
         let sql = "SELECT provider, enabled, client_id, client_secret IS NOT NULL AS has_secret, tenant, updated_at \
                    FROM provider_settings";
-        let rows: Vec<ProviderRow> =
-            with_pool!(self.db, pool => sqlx::query_as(sql).fetch_all(pool).await)?;
+        let rows: Vec<ProviderRow> = with_pool!(self.db, pool => sqlx::query_as(sql).fetch_all(pool).await)?;
         let mut settings = EmailSettings {
             google: ProviderSettings::unset(Provider::Google),
             microsoft: ProviderSettings::unset(Provider::Microsoft),
@@ -88,10 +87,7 @@ impl Store {
             *slot = ProviderSettings {
                 provider,
                 enabled: row.enabled,
-                client_id: row
-                    .client_id
-                    .as_deref()
-                    .and_then(|id| OAuthClientId::parse(id).ok()),
+                client_id: row.client_id.as_deref().and_then(|id| OAuthClientId::parse(id).ok()),
                 has_secret: row.has_secret,
                 tenant: row
                     .tenant
@@ -101,19 +97,10 @@ impl Store {
                 updated_at: Some(row.updated_at),
             };
         }
-        if let Some(minutes) = self
-            .setting(SYNC_INTERVAL)
-            .await?
-            .and_then(|v| v.parse().ok())
-        {
-            settings.sync_interval =
-                SyncInterval::from_minutes(minutes).unwrap_or(SyncInterval::DEFAULT);
+        if let Some(minutes) = self.setting(SYNC_INTERVAL).await?.and_then(|v| v.parse().ok()) {
+            settings.sync_interval = SyncInterval::from_minutes(minutes).unwrap_or(SyncInterval::DEFAULT);
         }
-        if let Some(days) = self
-            .setting(IMPORT_START)
-            .await?
-            .and_then(|v| v.parse().ok())
-        {
+        if let Some(days) = self.setting(IMPORT_START).await?.and_then(|v| v.parse().ok()) {
             settings.import_start = ImportStart::from_days(days).unwrap_or(ImportStart::DEFAULT);
         }
         Ok(settings)
@@ -139,10 +126,10 @@ impl Store {
         let sealed: Vec<Option<Vec<u8>>> = updates
             .iter()
             .map(|(provider, update)| {
-                update.new_secret.as_ref().map(|secret| {
-                    self.cipher
-                        .seal(secret.expose_secret().as_bytes(), &secret_aad(*provider))
-                })
+                update
+                    .new_secret
+                    .as_ref()
+                    .map(|secret| self.cipher.seal(secret.expose_secret().as_bytes(), &secret_aad(*provider)))
             })
             .collect();
         with_pool!(self.db, pool => {
@@ -168,20 +155,17 @@ impl Store {
     /// The provider's client secret, opened. Only the OAuth client needs it.
     pub async fn client_secret(&self, provider: Provider) -> Result<Option<SecretString>> {
         let sql = "SELECT client_secret FROM provider_settings WHERE provider = $1";
-        let sealed: Option<Option<Vec<u8>>> = with_pool!(self.db, pool => sqlx::query_scalar(sql).bind(provider.as_str()).fetch_optional(pool).await)?;
+        let sealed: Option<Option<Vec<u8>>> =
+            with_pool!(self.db, pool => sqlx::query_scalar(sql).bind(provider.as_str()).fetch_optional(pool).await)?;
         let Some(sealed) = sealed.flatten() else {
             return Ok(None);
         };
         let opened = self.cipher.open(&sealed, &secret_aad(provider))?;
-        Ok(Some(SecretString::from(
-            String::from_utf8_lossy(&opened).into_owned(),
-        )))
+        Ok(Some(SecretString::from(String::from_utf8_lossy(&opened).into_owned())))
     }
 
     async fn setting(&self, key: &str) -> Result<Option<String>> {
         let sql = "SELECT value FROM settings WHERE key = $1";
-        Ok(
-            with_pool!(self.db, pool => sqlx::query_scalar(sql).bind(key).fetch_optional(pool).await)?,
-        )
+        Ok(with_pool!(self.db, pool => sqlx::query_scalar(sql).bind(key).fetch_optional(pool).await)?)
     }
 }

@@ -16,8 +16,7 @@ struct Row {
 impl Store {
     pub async fn throttle_record(&self, key: &str) -> Result<Option<ThrottleRecord>> {
         let sql = "SELECT failures, window_start, locked_until FROM login_throttle WHERE key = $1";
-        let row: Option<Row> =
-            with_pool!(self.db, pool => sqlx::query_as(sql).bind(key).fetch_optional(pool).await)?;
+        let row: Option<Row> = with_pool!(self.db, pool => sqlx::query_as(sql).bind(key).fetch_optional(pool).await)?;
         Ok(row.map(|row| ThrottleRecord {
             failures: u32::try_from(row.failures).unwrap_or(u32::MAX),
             window_start: row.window_start,

@@ -141,8 +141,7 @@ impl Store {
 
     pub async fn users(&self) -> Result<Vec<User>> {
         let sql = concat!("SELECT ", user_columns!(), " FROM users ORDER BY email");
-        let rows: Vec<UserRow> =
-            with_pool!(self.db, pool => sqlx::query_as(sql).fetch_all(pool).await)?;
+        let rows: Vec<UserRow> = with_pool!(self.db, pool => sqlx::query_as(sql).fetch_all(pool).await)?;
         Ok(rows.into_iter().map(User::from).collect())
     }
 
@@ -155,12 +154,9 @@ impl Store {
             user: UserRow,
             password_hash: String,
         }
-        let sql = concat!(
-            "SELECT ",
-            user_columns!(),
-            ", password_hash FROM users WHERE email = $1"
-        );
-        let row: Option<Row> = with_pool!(self.db, pool => sqlx::query_as(sql).bind(email.as_str()).fetch_optional(pool).await)?;
+        let sql = concat!("SELECT ", user_columns!(), ", password_hash FROM users WHERE email = $1");
+        let row: Option<Row> =
+            with_pool!(self.db, pool => sqlx::query_as(sql).bind(email.as_str()).fetch_optional(pool).await)?;
         let Some(row) = row else {
             password::verify(password, password::decoy_hash().await?).await;
             return Ok(None);
@@ -212,11 +208,5 @@ impl Store {
         let sql = "UPDATE users SET language = $1 WHERE id = $2";
         with_pool!(self.db, pool => sqlx::query(sql).bind(language.code()).bind(id.0).execute(pool).await.map(drop))?;
         Ok(())
-    }
-
-    /// The number of enabled administrators, so the last one cannot be disabled.
-    pub async fn count_active_admins(&self) -> Result<i64> {
-        let sql = "SELECT COUNT(*) FROM users WHERE role = 'admin' AND NOT disabled";
-        Ok(with_pool!(self.db, pool => sqlx::query_scalar(sql).fetch_one(pool).await)?)
     }
 }

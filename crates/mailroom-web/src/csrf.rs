@@ -26,8 +26,8 @@ pub fn token(state: &AppState, binding: &str) -> String {
 }
 
 fn mac(state: &AppState, binding: &str) -> Hmac<Sha256> {
-    let mut mac = <Hmac<Sha256> as hmac::KeyInit>::new_from_slice(state.csrf_key.as_slice())
-        .expect("HMAC takes any key length");
+    let mut mac =
+        <Hmac<Sha256> as hmac::KeyInit>::new_from_slice(state.csrf_key.as_slice()).expect("HMAC takes any key length");
     mac.update(binding.as_bytes());
     mac
 }
@@ -41,17 +41,10 @@ fn is_valid(state: &AppState, binding: &str, presented: &str) -> bool {
 }
 
 pub async fn verify(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    if matches!(
-        *request.method(),
-        Method::GET | Method::HEAD | Method::OPTIONS
-    ) {
+    if matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
         return next.run(request).await;
     }
-    let Some(binding) = request
-        .extensions()
-        .get::<Viewer>()
-        .map(|v| v.csrf_binding.clone())
-    else {
+    let Some(binding) = request.extensions().get::<Viewer>().map(|v| v.csrf_binding.clone()) else {
         return ErrorKind::Csrf.into_response();
     };
     let (parts, body) = request.into_parts();
@@ -60,28 +53,19 @@ pub async fn verify(State(state): State<AppState>, request: Request, next: Next)
         Ok(bytes) => bytes,
         Err(_) => return ErrorKind::TooLarge.into_response(),
     };
-    let from_header = parts
-        .headers
-        .get(HEADER)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    let from_header = parts.headers.get(HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let is_form = parts
         .headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
     let from_form = is_form
-        .then(|| {
-            url::form_urlencoded::parse(&bytes)
-                .find(|(k, _)| k == FIELD)
-                .map(|(_, v)| v.into_owned())
-        })
+        .then(|| url::form_urlencoded::parse(&bytes).find(|(k, _)| k == FIELD).map(|(_, v)| v.into_owned()))
         .flatten();
     let presented = from_header.or(from_form);
     if !presented.is_some_and(|p| is_valid(&state, &binding, &p)) {
         tracing::warn!(path = %parts.uri.path(), "refused a request without a valid CSRF proof");
         return ErrorKind::Csrf.into_response();
     }
-    next.run(Request::from_parts(parts, Body::from(bytes)))
-        .await
+    next.run(Request::from_parts(parts, Body::from(bytes))).await
 }

@@ -49,9 +49,7 @@ pub async fn render(State(state): State<AppState>, request: Request, next: Next)
     let path = request.uri().path().to_owned();
     let response = next.run(request).await;
     let status = response.status();
-    if !(status.is_client_error() || status.is_server_error())
-        || response.extensions().get::<Verbatim>().is_some()
-    {
+    if !(status.is_client_error() || status.is_server_error()) || response.extensions().get::<Verbatim>().is_some() {
         return response;
     }
     let is_page = response
@@ -74,9 +72,7 @@ pub async fn render(State(state): State<AppState>, request: Request, next: Next)
         (_, StatusCode::NOT_FOUND) => t.error_not_found,
         (_, StatusCode::METHOD_NOT_ALLOWED) => t.error_method,
         (_, StatusCode::PAYLOAD_TOO_LARGE) => t.error_too_large,
-        (_, StatusCode::UNSUPPORTED_MEDIA_TYPE | StatusCode::UNPROCESSABLE_ENTITY) => {
-            t.error_malformed
-        }
+        (_, StatusCode::UNSUPPORTED_MEDIA_TYPE | StatusCode::UNPROCESSABLE_ENTITY) => t.error_malformed,
         (_, StatusCode::TOO_MANY_REQUESTS) => t.error_too_many,
         (_, StatusCode::SERVICE_UNAVAILABLE) => t.error_unavailable,
         _ if status.is_client_error() => t.error_bad_request,
@@ -90,15 +86,7 @@ pub async fn render(State(state): State<AppState>, request: Request, next: Next)
         path,
         notice: None,
     };
-    let mut page = (
-        status,
-        ErrorPage {
-            ctx,
-            status: status.as_u16(),
-            message,
-        },
-    )
-        .into_response();
+    let mut page = (status, ErrorPage { ctx, status: status.as_u16(), message }).into_response();
     for name in [header::RETRY_AFTER, header::ALLOW] {
         if let Some(value) = response.headers().get(&name) {
             page.headers_mut().insert(name, value.clone());

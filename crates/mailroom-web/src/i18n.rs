@@ -94,7 +94,6 @@ pub struct Texts {
     pub notice_password_reset: &'static str,
     pub notice_settings_saved: &'static str,
     pub notice_cannot_disable_self: &'static str,
-    pub notice_cannot_disable_last_admin: &'static str,
 
     pub error_title: &'static str,
     pub error_bad_request: &'static str,
@@ -127,10 +126,9 @@ impl Texts {
             Invalid::TooLong(n) => self.invalid_too_long.replace("{n}", &n.to_string()),
             Invalid::Email => self.invalid_email.to_owned(),
             Invalid::Whitespace => self.invalid_whitespace.to_owned(),
-            Invalid::Range { min, max } => self
-                .invalid_range
-                .replace("{min}", &min.to_string())
-                .replace("{max}", &max.to_string()),
+            Invalid::Range { min, max } => {
+                self.invalid_range.replace("{min}", &min.to_string()).replace("{max}", &max.to_string())
+            }
             Invalid::Tenant => self.invalid_tenant.to_owned(),
             Invalid::Choice => self.invalid_choice.to_owned(),
         }
@@ -148,7 +146,6 @@ impl Texts {
             "password_reset" => self.notice_password_reset,
             "settings_saved" => self.notice_settings_saved,
             "cannot_disable_self" => self.notice_cannot_disable_self,
-            "cannot_disable_last_admin" => self.notice_cannot_disable_last_admin,
             _ => return None,
         })
     }
@@ -249,7 +246,6 @@ pub static EN: Texts = Texts {
     notice_password_reset: "The password was reset; the user's sessions have ended.",
     notice_settings_saved: "The email settings were saved.",
     notice_cannot_disable_self: "You cannot disable yourself.",
-    notice_cannot_disable_last_admin: "The last active administrator cannot be disabled.",
 
     error_title: "Error",
     error_bad_request: "The request could not be understood.",
@@ -368,7 +364,6 @@ pub static CS: Texts = Texts {
     notice_password_reset: "Heslo bylo nastaveno; relace uživatele byly ukončeny.",
     notice_settings_saved: "Nastavení e-mailu bylo uloženo.",
     notice_cannot_disable_self: "Sami sebe zakázat nemůžete.",
-    notice_cannot_disable_last_admin: "Posledního aktivního administrátora nelze zakázat.",
 
     error_title: "Chyba",
     error_bad_request: "Požadavku nebylo možné porozumět.",

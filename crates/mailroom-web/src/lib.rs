@@ -70,11 +70,7 @@ pub struct AppState {
 impl AppState {
     pub fn new(store: Store, config: WebConfig) -> Self {
         let csrf_key = Arc::new(store.derived_key("csrf"));
-        AppState {
-            store,
-            config: Arc::new(config),
-            csrf_key,
-        }
+        AppState { store, config: Arc::new(config), csrf_key }
     }
 }
 
@@ -86,20 +82,11 @@ pub fn router(state: AppState) -> Router {
         .route("/login", get(pages::login::show).post(pages::login::submit))
         .route("/logout", post(pages::login::logout))
         .route("/language", post(pages::language::choose))
-        .route(
-            "/admin/users",
-            get(pages::users::list).post(pages::users::create),
-        )
+        .route("/admin/users", get(pages::users::list).post(pages::users::create))
         .route("/admin/users/{id}/disable", post(pages::users::disable))
         .route("/admin/users/{id}/enable", post(pages::users::enable))
-        .route(
-            "/admin/users/{id}/password",
-            post(pages::users::reset_password),
-        )
-        .route(
-            "/admin/settings/email",
-            get(pages::email_settings::show).post(pages::email_settings::save),
-        )
+        .route("/admin/users/{id}/password", post(pages::users::reset_password))
+        .route("/admin/settings/email", get(pages::email_settings::show).post(pages::email_settings::save))
         .route("/healthz", get(pages::ops::healthz))
         .route("/readyz", get(pages::ops::readyz))
         .route("/metrics", get(pages::ops::metrics))
@@ -112,12 +99,10 @@ pub fn router(state: AppState) -> Router {
         .layer(from_fn_with_state(state.clone(), errors::render))
         .layer(from_fn_with_state(state.clone(), viewer::resolve))
         .layer(from_fn_with_state(state.clone(), telemetry::track))
-        .layer(
-            TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
-                // The path only: query strings may carry codes and tokens (the OAuth callback).
-                tracing::info_span!("request", method = %request.method(), path = %request.uri().path())
-            }),
-        )
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
+            // The path only: query strings may carry codes and tokens (the OAuth callback).
+            tracing::info_span!("request", method = %request.method(), path = %request.uri().path())
+        }))
         .layer(security_header(
             header::CONTENT_SECURITY_POLICY,
             "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; \

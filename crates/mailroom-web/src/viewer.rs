@@ -63,47 +63,28 @@ pub async fn resolve(State(state): State<AppState>, mut request: Request, next: 
         .and_then(|u| u.language)
         .or_else(|| cookie_value(headers, LANGUAGE_COOKIE).and_then(|v| Language::parse(&v)))
         .or_else(|| {
-            headers
-                .get(header::ACCEPT_LANGUAGE)
-                .and_then(|v| v.to_str().ok())
-                .and_then(Language::from_accept_language)
+            headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()).and_then(Language::from_accept_language)
         })
         .unwrap_or_default();
     let had_session_cookie = cookie_value(headers, SESSION_COOKIE).is_some();
     let ended = had_session_cookie && session.is_none();
-    let client_ip = request
-        .extensions()
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|info| info.0.ip());
-    request.extensions_mut().insert(Viewer {
-        user,
-        session,
-        csrf_binding,
-        language,
-        client_ip,
-    });
+    let client_ip =
+        request.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|info| info.0.ip());
+    request.extensions_mut().insert(Viewer { user, session, csrf_binding, language, client_ip });
 
     let mut response = next.run(request).await;
     if let Some(anon) = new_anon {
         let cookie = build_cookie(&state, ANON_COOKIE, anon, None);
         append_cookie(&mut response, &cookie);
     }
-    if ended
-        && !response
-            .headers()
-            .get_all(header::SET_COOKIE)
-            .iter()
-            .any(|v| is_cookie(v, SESSION_COOKIE))
-    {
+    if ended && !response.headers().get_all(header::SET_COOKIE).iter().any(|v| is_cookie(v, SESSION_COOKIE)) {
         append_cookie(&mut response, &removal_cookie(&state, SESSION_COOKIE));
     }
     response
 }
 
 fn is_cookie(value: &HeaderValue, name: &str) -> bool {
-    value
-        .to_str()
-        .is_ok_and(|v| v.starts_with(&format!("{name}=")))
+    value.to_str().is_ok_and(|v| v.starts_with(&format!("{name}=")))
 }
 
 pub fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
@@ -118,12 +99,7 @@ pub fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
 }
 
 /// A cookie with Mailroom's attributes: HttpOnly, SameSite=Lax, Path=/, Secure behind https.
-pub fn build_cookie(
-    state: &AppState,
-    name: &'static str,
-    value: String,
-    max_age_secs: Option<i64>,
-) -> Cookie<'static> {
+pub fn build_cookie(state: &AppState, name: &'static str, value: String, max_age_secs: Option<i64>) -> Cookie<'static> {
     let mut cookie = Cookie::build((name, value))
         .path("/")
         .http_only(true)
@@ -165,14 +141,8 @@ impl Ctx {
 impl FromRequestParts<AppState> for Ctx {
     type Rejection = ErrorKind;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let viewer = parts
-            .extensions
-            .get::<Viewer>()
-            .ok_or(ErrorKind::Internal)?;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let viewer = parts.extensions.get::<Viewer>().ok_or(ErrorKind::Internal)?;
         let t = texts(viewer.language);
         let notice = parts
             .uri
@@ -197,11 +167,7 @@ impl FromRequestParts<AppState> for SignedIn {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, Self::Rejection> {
-        match parts
-            .extensions
-            .get::<Viewer>()
-            .and_then(|v| v.user.clone())
-        {
+        match parts.extensions.get::<Viewer>().and_then(|v| v.user.clone()) {
             Some(user) => Ok(SignedIn(user)),
             None => Err(Redirect::to("/login").into_response()),
         }
@@ -214,16 +180,9 @@ pub struct Admin(pub User);
 impl FromRequestParts<AppState> for Admin {
     type Rejection = Response;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let SignedIn(user) = SignedIn::from_request_parts(parts, state).await?;
-        if user.is_admin() {
-            Ok(Admin(user))
-        } else {
-            Err(ErrorKind::Forbidden.into_response())
-        }
+        if user.is_admin() { Ok(Admin(user)) } else { Err(ErrorKind::Forbidden.into_response()) }
     }
 }
 

@@ -107,9 +107,7 @@ fn main() -> ExitCode {
 
 /// Reads the configuration file (if any) and the environment. All problems are reported at once.
 fn load_config() -> Result<Config, String> {
-    let env: HashMap<String, String> = std::env::vars()
-        .filter(|(k, _)| k.starts_with("MAILROOM_"))
-        .collect();
+    let env: HashMap<String, String> = std::env::vars().filter(|(k, _)| k.starts_with("MAILROOM_")).collect();
     let (path, required) = match env.get(CONFIG_FILE_ENV) {
         Some(path) => (PathBuf::from(path), true),
         None => (PathBuf::from("mailroom.toml"), false),
@@ -118,10 +116,7 @@ fn load_config() -> Result<Config, String> {
         Ok(text) => Some(text),
         Err(err) if err.kind() == std::io::ErrorKind::NotFound && !required => None,
         Err(err) => {
-            return Err(format!(
-                "cannot read the configuration file {}: {err}",
-                path.display()
-            ));
+            return Err(format!("cannot read the configuration file {}: {err}", path.display()));
         }
     };
     let name = path.display().to_string();
@@ -132,9 +127,7 @@ fn load_config() -> Result<Config, String> {
 fn init_tracing(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_http=warn"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
@@ -153,10 +146,7 @@ async fn open_db(config: &Config) -> anyhow::Result<Db> {
 
 async fn open_store(config: &Config) -> anyhow::Result<Store> {
     let db = open_db(config).await?;
-    let key = KeyInput {
-        given: config.secret_key.clone(),
-        file: key_file(&config.data_dir),
-    };
+    let key = KeyInput { given: config.secret_key.clone(), file: key_file(&config.data_dir) };
     let store = Store::unlock(db, key).await?;
     Ok(store)
 }
@@ -167,42 +157,20 @@ fn key_file(data_dir: &Path) -> PathBuf {
 
 async fn migrate(config: &Config) -> anyhow::Result<()> {
     let db = open_db(config).await?;
-    tracing::info!(
-        backend = db.backend().as_str(),
-        "the database schema is up to date"
-    );
+    tracing::info!(backend = db.backend().as_str(), "the database schema is up to date");
     db.close().await;
     Ok(())
 }
 
 async fn user(config: &Config, command: UserCommand) -> anyhow::Result<()> {
-    let UserCommand::Create {
-        email,
-        password,
-        name,
-        admin,
-    } = command;
+    let UserCommand::Create { email, password, name, admin } = command;
     let email = EmailAddress::parse(&email).map_err(|e| anyhow::anyhow!("--email: {e}"))?;
     let password = Password::parse(&password).map_err(|e| anyhow::anyhow!("--password: {e}"))?;
-    let name = name.unwrap_or_else(|| {
-        email
-            .as_str()
-            .split('@')
-            .next()
-            .unwrap_or_default()
-            .to_owned()
-    });
+    let name = name.unwrap_or_else(|| email.as_str().split('@').next().unwrap_or_default().to_owned());
     let name = DisplayName::parse(&name).map_err(|e| anyhow::anyhow!("--name: {e}"))?;
     let role = if admin { Role::Admin } else { Role::Member };
     let store = open_store(config).await?;
-    let created = store
-        .create_user(&NewUser {
-            email: email.clone(),
-            name,
-            password,
-            role,
-        })
-        .await?;
+    let created = store.create_user(&NewUser { email: email.clone(), name, password, role }).await?;
     store.db().close().await;
     let user = created.with_context(|| format!("a user with the email {email} already exists"))?;
     println!("created {} {} (id {})", role.as_str(), user.email, user.id);
@@ -224,18 +192,12 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         "Mailroom is running"
     );
     if store.count_users().await? == 0 {
-        tracing::info!(
-            "no users yet: open {}/setup to create the first administrator",
-            config.base_url()
-        );
+        tracing::info!("no users yet: open {}/setup to create the first administrator", config.base_url());
     }
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await
-    .context("the server stopped")?;
+    axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("the server stopped")?;
     store.db().close().await;
     tracing::info!("stopped");
     Ok(())

@@ -96,12 +96,8 @@ pub struct SettingsForm {
 
 impl SettingsForm {
     fn from_saved(saved: &EmailSettings) -> Self {
-        let client_id = |p: &ProviderSettings| {
-            p.client_id
-                .as_ref()
-                .map(|id| id.as_str().to_owned())
-                .unwrap_or_default()
-        };
+        let client_id =
+            |p: &ProviderSettings| p.client_id.as_ref().map(|id| id.as_str().to_owned()).unwrap_or_default();
         SettingsForm {
             google_enabled: saved.google.enabled.then(|| "on".to_owned()),
             google_client_id: client_id(&saved.google),
@@ -116,22 +112,11 @@ impl SettingsForm {
     }
 }
 
-pub async fn show(
-    State(state): State<AppState>,
-    _: Admin,
-    ctx: Ctx,
-) -> Result<Response, ErrorKind> {
+pub async fn show(State(state): State<AppState>, _: Admin, ctx: Ctx) -> Result<Response, ErrorKind> {
     let saved = state.store.email_settings().await.map_err(internal)?;
     let form = SettingsForm::from_saved(&saved);
     let redirect_uri = state.config.redirect_uri();
-    Ok(SettingsPage {
-        ctx,
-        saved,
-        form,
-        errors: FieldErrors::default(),
-        redirect_uri,
-    }
-    .into_response())
+    Ok(SettingsPage { ctx, saved, form, errors: FieldErrors::default(), redirect_uri }.into_response())
 }
 
 pub async fn save(
@@ -144,42 +129,24 @@ pub async fn save(
     let t = ctx.t;
     let mut errors = FieldErrors::default();
 
-    let mut provider = |prefix: &'static str,
-                        enabled: bool,
-                        id: &str,
-                        secret: &str,
-                        had_secret: bool,
-                        tenant: MicrosoftTenant| {
-        // An empty client ID is allowed while the provider is disabled: it clears it.
-        let client_id = if id.trim().is_empty() && !enabled {
-            Some(None)
-        } else {
-            let field = if prefix == "google" {
-                "google_client_id"
+    let mut provider =
+        |prefix: &'static str, enabled: bool, id: &str, secret: &str, had_secret: bool, tenant: MicrosoftTenant| {
+            // An empty client ID is allowed while the provider is disabled: it clears it.
+            let client_id = if id.trim().is_empty() && !enabled {
+                Some(None)
             } else {
-                "microsoft_client_id"
+                let field = if prefix == "google" { "google_client_id" } else { "microsoft_client_id" };
+                errors.check(t, field, OAuthClientId::parse(id)).map(Some)
             };
-            errors.check(t, field, OAuthClientId::parse(id)).map(Some)
+            let new_secret = (!secret.trim().is_empty()).then(|| SecretString::from(secret.trim().to_owned()));
+            if enabled && (id.trim().is_empty() || (new_secret.is_none() && !had_secret)) {
+                errors.add(
+                    if prefix == "google" { "google_enabled" } else { "microsoft_enabled" },
+                    t.enable_needs_credentials,
+                );
+            }
+            client_id.map(|client_id| ProviderUpdate { enabled, client_id, new_secret, tenant })
         };
-        let new_secret =
-            (!secret.trim().is_empty()).then(|| SecretString::from(secret.trim().to_owned()));
-        if enabled && (id.trim().is_empty() || (new_secret.is_none() && !had_secret)) {
-            errors.add(
-                if prefix == "google" {
-                    "google_enabled"
-                } else {
-                    "microsoft_enabled"
-                },
-                t.enable_needs_credentials,
-            );
-        }
-        client_id.map(|client_id| ProviderUpdate {
-            enabled,
-            client_id,
-            new_secret,
-            tenant,
-        })
-    };
     let google = provider(
         "google",
         form.google_enabled.is_some(),
@@ -201,35 +168,16 @@ pub async fn save(
     let interval = errors.check(t, "sync_interval", SyncInterval::parse(&form.sync_interval));
     let import = errors.check(t, "import_days", ImportStart::parse(&form.import_days));
 
-    if let (Some(google), Some(microsoft), Some(_), Some(interval), Some(import), true) = (
-        google,
-        microsoft,
-        tenant,
-        interval,
-        import,
-        errors.is_empty(),
-    ) {
-        state
-            .store
-            .save_email_settings(&google, &microsoft, interval, import)
-            .await
-            .map_err(internal)?;
+    if let (Some(google), Some(microsoft), Some(_), Some(interval), Some(import), true) =
+        (google, microsoft, tenant, interval, import, errors.is_empty())
+    {
+        state.store.save_email_settings(&google, &microsoft, interval, import).await.map_err(internal)?;
         tracing::info!(by = %me.id, "email settings saved");
         return Ok(see_other("/admin/settings/email", "settings_saved"));
     }
     // Secrets typed into a refused form are not sent back to the browser.
-    let form = SettingsForm {
-        google_client_secret: String::new(),
-        microsoft_client_secret: String::new(),
-        ..form
-    };
+    let form = SettingsForm { google_client_secret: String::new(), microsoft_client_secret: String::new(), ..form };
     let redirect_uri = state.config.redirect_uri();
-    let page = SettingsPage {
-        ctx,
-        saved,
-        form,
-        errors,
-        redirect_uri,
-    };
+    let page = SettingsPage { ctx, saved, form, errors, redirect_uri };
     Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
 }

@@ -16,10 +16,7 @@ struct HomePage {
 
 /// The start page; before the first administrator exists it leads to setup, and anonymous
 /// visitors to the login page.
-pub async fn show(
-    State(state): State<AppState>,
-    ctx: Ctx,
-) -> Result<Response, crate::errors::ErrorKind> {
+pub async fn show(State(state): State<AppState>, ctx: Ctx) -> Result<Response, crate::errors::ErrorKind> {
     let Some(user) = &ctx.user else {
         let users = state.store.count_users().await.map_err(internal)?;
         let to = if users == 0 { "/setup" } else { "/login" };

@@ -24,29 +24,18 @@ pub async fn choose(
 ) -> Result<Response, ErrorKind> {
     let language = Language::parse(&form.lang).ok_or(ErrorKind::BadRequest)?;
     if let Some(user) = &viewer.user {
-        state
-            .store
-            .set_user_language(user.id, language)
-            .await
-            .map_err(internal)?;
+        state.store.set_user_language(user.id, language).await.map_err(internal)?;
     }
     let mut response = Redirect::to(local_path(&form.back)).into_response();
-    let cookie = build_cookie(
-        &state,
-        LANGUAGE_COOKIE,
-        language.code().to_owned(),
-        Some(365 * 24 * 3600),
-    );
+    let cookie = build_cookie(&state, LANGUAGE_COOKIE, language.code().to_owned(), Some(365 * 24 * 3600));
     append_cookie(&mut response, &cookie);
     Ok(response)
 }
 
 /// Only a path on this site, never `//host`, `/\host` or a full URL: no open redirect.
 pub fn local_path(path: &str) -> &str {
-    let safe = path.starts_with('/')
-        && !path.starts_with("//")
-        && !path.contains('\\')
-        && !path.chars().any(char::is_control);
+    let safe =
+        path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') && !path.chars().any(char::is_control);
     if safe { path } else { "/" }
 }
 
@@ -57,14 +46,7 @@ mod tests {
     #[test]
     fn only_local_paths_are_followed() {
         assert_eq!(local_path("/admin/users"), "/admin/users");
-        for bad in [
-            "//evil.test",
-            "https://evil.test",
-            "/\\evil.test",
-            "",
-            "admin",
-            "/a\r\nb",
-        ] {
+        for bad in ["//evil.test", "https://evil.test", "/\\evil.test", "", "admin", "/a\r\nb"] {
             assert_eq!(local_path(bad), "/", "{bad:?}");
         }
     }

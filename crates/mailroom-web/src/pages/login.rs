@@ -39,12 +39,7 @@ pub async fn show(State(state): State<AppState>, ctx: Ctx) -> Result<Response, E
     if state.store.count_users().await.map_err(internal)? == 0 {
         return Ok(Redirect::to("/setup").into_response());
     }
-    Ok(LoginPage {
-        ctx,
-        email: String::new(),
-        error: None,
-    }
-    .into_response())
+    Ok(LoginPage { ctx, email: String::new(), error: None }.into_response())
 }
 
 pub async fn submit(
@@ -57,12 +52,8 @@ pub async fn submit(
     let now = mailroom_store::now();
     // An address that does not parse cannot belong to a user; it is throttled under what was typed.
     let email = EmailAddress::parse(&form.email);
-    let email_key = format!(
-        "email:{}",
-        email
-            .as_ref()
-            .map_or_else(|_| form.email.trim().to_lowercase(), |e| e.to_string())
-    );
+    let email_key =
+        format!("email:{}", email.as_ref().map_or_else(|_| form.email.trim().to_lowercase(), |e| e.to_string()));
     let mut keys = vec![email_key];
     if let Some(ip) = viewer.client_ip {
         keys.push(format!("ip:{ip}"));
@@ -82,74 +73,39 @@ pub async fn submit(
     }
 
     let user = match &email {
-        Ok(email) => state
-            .store
-            .check_login(email, &form.password)
-            .await
-            .map_err(internal)?,
+        Ok(email) => state.store.check_login(email, &form.password).await.map_err(internal)?,
         Err(_) => None,
     };
     let Some(user) = user else {
         tokio::time::sleep(delay).await;
         for (key, record) in keys.iter().zip(&records) {
             let next = policy.after_failure(record.as_ref(), now);
-            state
-                .store
-                .save_throttle_record(key, &next)
-                .await
-                .map_err(internal)?;
+            state.store.save_throttle_record(key, &next).await.map_err(internal)?;
         }
         tracing::info!("failed login");
         let error = Some(ctx.t.login_failed.to_owned());
-        return Ok((
-            StatusCode::UNAUTHORIZED,
-            LoginPage {
-                ctx,
-                email: form.email,
-                error,
-            },
-        )
-            .into_response());
+        return Ok((StatusCode::UNAUTHORIZED, LoginPage { ctx, email: form.email, error }).into_response());
     };
 
     for key in &keys {
-        state
-            .store
-            .clear_throttle_record(key)
-            .await
-            .map_err(internal)?;
+        state.store.clear_throttle_record(key).await.map_err(internal)?;
     }
     // A new session id at every login: a session fixed before login is worth nothing after it.
     if let Some(old) = &viewer.session {
         state.store.delete_session(old).await.map_err(internal)?;
     }
     let ttl = i64::try_from(state.config.session_ttl.as_secs()).unwrap_or(i64::MAX);
-    let token = state
-        .store
-        .create_session(user.id, now, ttl)
-        .await
-        .map_err(internal)?;
+    let token = state.store.create_session(user.id, now, ttl).await.map_err(internal)?;
     tracing::info!(user.id = %user.id, "signed in");
     let mut response = Redirect::to("/").into_response();
-    append_cookie(
-        &mut response,
-        &build_cookie(&state, SESSION_COOKIE, token.expose().to_owned(), Some(ttl)),
-    );
+    append_cookie(&mut response, &build_cookie(&state, SESSION_COOKIE, token.expose().to_owned(), Some(ttl)));
     Ok(response)
 }
 
 fn locked_out(ctx: Ctx, email: String, retry_after: Duration) -> Response {
     let minutes = retry_after.as_secs().div_ceil(60).max(1);
-    let error = Some(
-        ctx.t
-            .login_locked
-            .replace("{minutes}", &minutes.to_string()),
-    );
-    let mut response = (
-        StatusCode::TOO_MANY_REQUESTS,
-        LoginPage { ctx, email, error },
-    )
-        .into_response();
+    let error = Some(ctx.t.login_locked.replace("{minutes}", &minutes.to_string()));
+    let mut response = (StatusCode::TOO_MANY_REQUESTS, LoginPage { ctx, email, error }).into_response();
     if let Ok(value) = HeaderValue::from_str(&retry_after.as_secs().max(1).to_string()) {
         response.headers_mut().insert(header::RETRY_AFTER, value);
     }

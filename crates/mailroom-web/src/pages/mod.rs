@@ -25,10 +25,7 @@ pub struct FieldErrors(Vec<(&'static str, String)>);
 
 impl FieldErrors {
     pub fn get(&self, field: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(f, _)| *f == field)
-            .map(|(_, message)| message.as_str())
+        self.0.iter().find(|(f, _)| *f == field).map(|(_, message)| message.as_str())
     }
 
     pub fn add(&mut self, field: &'static str, message: impl Into<String>) {
@@ -40,12 +37,7 @@ impl FieldErrors {
     }
 
     /// Keeps the parsed value, or records why the field was refused.
-    pub fn check<T>(
-        &mut self,
-        t: &Texts,
-        field: &'static str,
-        parsed: Result<T, Invalid>,
-    ) -> Option<T> {
+    pub fn check<T>(&mut self, t: &Texts, field: &'static str, parsed: Result<T, Invalid>) -> Option<T> {
         match parsed {
             Ok(value) => Some(value),
             Err(invalid) => {

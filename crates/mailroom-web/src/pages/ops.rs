@@ -15,34 +15,18 @@ fn verbatim(status: StatusCode, content_type: &'static str, body: String) -> Res
 
 /// The process is up.
 pub async fn healthz() -> Response {
-    verbatim(
-        StatusCode::OK,
-        "text/plain; charset=utf-8",
-        "ok\n".to_owned(),
-    )
+    verbatim(StatusCode::OK, "text/plain; charset=utf-8", "ok\n".to_owned())
 }
 
 /// The process can serve requests: the database answers.
 pub async fn readyz(State(state): State<AppState>) -> Response {
     if state.store.db().ping().await {
-        verbatim(
-            StatusCode::OK,
-            "text/plain; charset=utf-8",
-            "ready\n".to_owned(),
-        )
+        verbatim(StatusCode::OK, "text/plain; charset=utf-8", "ready\n".to_owned())
     } else {
-        verbatim(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "text/plain; charset=utf-8",
-            "database unreachable\n".to_owned(),
-        )
+        verbatim(StatusCode::SERVICE_UNAVAILABLE, "text/plain; charset=utf-8", "database unreachable\n".to_owned())
     }
 }
 
 pub async fn metrics(State(state): State<AppState>) -> Response {
-    verbatim(
-        StatusCode::OK,
-        "text/plain; version=0.0.4; charset=utf-8",
-        crate::telemetry::render(&state),
-    )
+    verbatim(StatusCode::OK, "text/plain; version=0.0.4; charset=utf-8", crate::telemetry::render(&state))
 }

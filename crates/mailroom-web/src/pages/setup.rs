@@ -44,13 +44,7 @@ pub async fn show(State(state): State<AppState>, ctx: Ctx) -> Result<Response, E
     if !setup_open(&state).await? {
         return Err(ErrorKind::NotFound);
     }
-    Ok(SetupPage {
-        ctx,
-        email: String::new(),
-        name: String::new(),
-        errors: FieldErrors::default(),
-    }
-    .into_response())
+    Ok(SetupPage { ctx, email: String::new(), name: String::new(), errors: FieldErrors::default() }.into_response())
 }
 
 pub async fn submit(
@@ -69,29 +63,12 @@ pub async fn submit(
     if password.is_some() && form.password != form.password_repeat {
         errors.add("password_repeat", t.passwords_differ);
     }
-    let (Some(email), Some(name), Some(password), true) =
-        (email, name, password, errors.is_empty())
-    else {
-        let page = SetupPage {
-            ctx,
-            email: form.email,
-            name: form.name,
-            errors,
-        };
+    let (Some(email), Some(name), Some(password), true) = (email, name, password, errors.is_empty()) else {
+        let page = SetupPage { ctx, email: form.email, name: form.name, errors };
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
     };
-    let new = NewUser {
-        email,
-        name,
-        password,
-        role: Role::Admin,
-    };
-    match state
-        .store
-        .create_first_admin(&new)
-        .await
-        .map_err(internal)?
-    {
+    let new = NewUser { email, name, password, role: Role::Admin };
+    match state.store.create_first_admin(&new).await.map_err(internal)? {
         Some(_) => Ok(see_other("/login", "setup_done")),
         // Somebody else finished setup first.
         None => Err(ErrorKind::NotFound),

@@ -29,10 +29,7 @@ struct UsersPage {
 
 impl UsersPage {
     fn reset_error_for(&self, id: &UserId) -> Option<&str> {
-        self.reset_error
-            .as_ref()
-            .filter(|(user, _)| user == id)
-            .map(|(_, message)| message.as_str())
+        self.reset_error.as_ref().filter(|(user, _)| user == id).map(|(_, message)| message.as_str())
     }
 }
 
@@ -62,28 +59,12 @@ async fn page(
     errors: FieldErrors,
 ) -> Result<UsersPage, ErrorKind> {
     let users = state.store.users().await.map_err(internal)?;
-    Ok(UsersPage {
-        ctx,
-        me,
-        users,
-        form,
-        errors,
-        reset_error: None,
-    })
+    Ok(UsersPage { ctx, me, users, form, errors, reset_error: None })
 }
 
-pub async fn list(
-    State(state): State<AppState>,
-    Admin(me): Admin,
-    ctx: Ctx,
-) -> Result<Response, ErrorKind> {
-    let form = NewUserForm {
-        role: Role::Member.as_str().to_owned(),
-        ..NewUserForm::default()
-    };
-    Ok(page(&state, ctx, me, form, FieldErrors::default())
-        .await?
-        .into_response())
+pub async fn list(State(state): State<AppState>, Admin(me): Admin, ctx: Ctx) -> Result<Response, ErrorKind> {
+    let form = NewUserForm { role: Role::Member.as_str().to_owned(), ..NewUserForm::default() };
+    Ok(page(&state, ctx, me, form, FieldErrors::default()).await?.into_response())
 }
 
 pub async fn create(
@@ -99,29 +80,14 @@ pub async fn create(
     let password = errors.check(t, "password", Password::parse(&form.password));
     let role = errors.check(t, "role", Role::parse(&form.role));
     if let (Some(email), Some(name), Some(password), Some(role)) = (email, name, password, role) {
-        let new = NewUser {
-            email,
-            name,
-            password,
-            role,
-        };
+        let new = NewUser { email, name, password, role };
         if let Some(user) = state.store.create_user(&new).await.map_err(internal)? {
             tracing::info!(user.id = %user.id, by = %me.id, "user created");
             return Ok(see_other("/admin/users", "user_created"));
         }
         errors.add("email", t.email_taken);
     }
-    let page = page(
-        &state,
-        ctx,
-        me,
-        NewUserForm {
-            password: String::new(),
-            ..form
-        },
-        errors,
-    )
-    .await?;
+    let page = page(&state, ctx, me, NewUserForm { password: String::new(), ..form }, errors).await?;
     Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
 }
 
@@ -131,26 +97,13 @@ pub async fn disable(
     Path(id): Path<i64>,
 ) -> Result<Response, ErrorKind> {
     let id = UserId(id);
-    let target = state
-        .store
-        .user(id)
-        .await
-        .map_err(internal)?
-        .ok_or(ErrorKind::NotFound)?;
+    let target = state.store.user(id).await.map_err(internal)?.ok_or(ErrorKind::NotFound)?;
+    // Only an active administrator gets here, so refusing to disable oneself also keeps at least
+    // one administrator.
     if target.id == me.id {
         return Ok(see_other("/admin/users", "cannot_disable_self"));
     }
-    if target.is_admin()
-        && !target.disabled
-        && state.store.count_active_admins().await.map_err(internal)? <= 1
-    {
-        return Ok(see_other("/admin/users", "cannot_disable_last_admin"));
-    }
-    state
-        .store
-        .set_user_disabled(id, true)
-        .await
-        .map_err(internal)?;
+    state.store.set_user_disabled(id, true).await.map_err(internal)?;
     tracing::info!(user.id = %id, by = %me.id, "user disabled");
     Ok(see_other("/admin/users", "user_disabled"))
 }
@@ -161,12 +114,7 @@ pub async fn enable(
     Path(id): Path<i64>,
 ) -> Result<Response, ErrorKind> {
     let id = UserId(id);
-    if !state
-        .store
-        .set_user_disabled(id, false)
-        .await
-        .map_err(internal)?
-    {
+    if !state.store.set_user_disabled(id, false).await.map_err(internal)? {
         return Err(ErrorKind::NotFound);
     }
     tracing::info!(user.id = %id, by = %me.id, "user enabled");
@@ -181,28 +129,16 @@ pub async fn reset_password(
     Form(form): Form<PasswordForm>,
 ) -> Result<Response, ErrorKind> {
     let id = UserId(id);
-    state
-        .store
-        .user(id)
-        .await
-        .map_err(internal)?
-        .ok_or(ErrorKind::NotFound)?;
+    state.store.user(id).await.map_err(internal)?.ok_or(ErrorKind::NotFound)?;
     match Password::parse(&form.password) {
         Ok(password) => {
-            state
-                .store
-                .set_password(id, &password)
-                .await
-                .map_err(internal)?;
+            state.store.set_password(id, &password).await.map_err(internal)?;
             tracing::info!(user.id = %id, by = %me.id, "password reset");
             Ok(see_other("/admin/users", "password_reset"))
         }
         Err(invalid) => {
             let message = ctx.t.invalid(invalid);
-            let form = NewUserForm {
-                role: Role::Member.as_str().to_owned(),
-                ..NewUserForm::default()
-            };
+            let form = NewUserForm { role: Role::Member.as_str().to_owned(), ..NewUserForm::default() };
             let mut page = page(&state, ctx, me, form, FieldErrors::default()).await?;
             page.reset_error = Some((id, message));
             Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())

@@ -1,0 +1,303 @@
+//! The test application: the real router on a fresh database (a SQLite file in a temporary folder,
+//! or a new PostgreSQL database per test), and browser-like clients with their own cookies.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{HeaderMap, Request, StatusCode, header};
+use http_body_util::BodyExt;
+use mailroom_domain::{DisplayName, EmailAddress, LoginPolicy, Password, Role};
+use mailroom_store::{Db, DbTarget, KeyInput, NewUser, SecretKey, Store, User};
+use mailroom_web::{AppState, WebConfig};
+use secrecy::SecretString;
+use tower::ServiceExt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A database of its own for one test. A PostgreSQL database is dropped when this is.
+pub struct TestDb {
+    pub target_url: Option<String>,
+    pub dir: tempfile::TempDir,
+    backend: Backend,
+    pg_name: Option<String>,
+}
+
+fn postgres_admin_url() -> String {
+    std::env::var("MAILROOM_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+impl TestDb {
+    /// A fresh, empty database; `None` when PostgreSQL is wanted but unreachable outside CI (the
+    /// test then says it was skipped). In CI (`CI=true`) an unreachable PostgreSQL fails the test.
+    pub async fn fresh(backend: Backend) -> Option<TestDb> {
+        let dir = tempfile::tempdir().expect("temporary folder");
+        match backend {
+            Backend::Sqlite => Some(TestDb { target_url: None, dir, backend, pg_name: None }),
+            Backend::Postgres => {
+                static COUNTER: AtomicU32 = AtomicU32::new(0);
+                let admin_url = postgres_admin_url();
+                let admin = match sqlx::PgPool::connect(&admin_url).await {
+                    Ok(pool) => pool,
+                    Err(err) if std::env::var("CI").is_ok_and(|v| v == "true") => {
+                        panic!("PostgreSQL at {admin_url} is required in CI: {err}")
+                    }
+                    Err(err) => {
+                        eprintln!("skipped: PostgreSQL is not reachable at {admin_url} ({err})");
+                        return None;
+                    }
+                };
+                let name = format!(
+                    "mailroom_test_{}_{}_{}",
+                    std::process::id(),
+                    COUNTER.fetch_add(1, Ordering::Relaxed),
+                    &mailroom_store::random_token()[..8].to_lowercase().replace(['-', '_'], "x")
+                );
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .execute(&admin)
+                    .await
+                    .expect("create the test database");
+                admin.close().await;
+                let mut url = url::Url::parse(&admin_url).expect("PostgreSQL URL");
+                url.set_path(&name);
+                Some(TestDb { target_url: Some(url.to_string()), dir, backend, pg_name: Some(name) })
+            }
+        }
+    }
+
+    pub fn target(&self) -> DbTarget {
+        match self.backend {
+            Backend::Sqlite => DbTarget::Sqlite(self.dir.path().join("mailroom.db")),
+            Backend::Postgres => DbTarget::Postgres(self.target_url.clone().expect("PostgreSQL URL")),
+        }
+    }
+
+    pub fn key_file(&self) -> std::path::PathBuf {
+        self.dir.path().join("secret.key")
+    }
+
+    /// Connects and migrates.
+    pub async fn open(&self) -> Db {
+        let db = Db::connect(&self.target()).await.expect("connect");
+        db.migrate().await.expect("migrate");
+        db
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Some(name) = self.pg_name.take() else { return };
+        // Drop runs inside the test's runtime, which cannot be blocked on; a thread of its own can.
+        let handle = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            runtime.block_on(async {
+                if let Ok(admin) = sqlx::PgPool::connect(&postgres_admin_url()).await {
+                    let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&admin).await;
+                    admin.close().await;
+                }
+            });
+        });
+        let _ = handle.join();
+    }
+}
+
+pub const ADMIN_EMAIL: &str = "admin@example.test";
+pub const ADMIN_PASSWORD: &str = "correct horse battery";
+
+/// The application under test.
+pub struct TestApp {
+    pub router: Router,
+    pub store: Store,
+    pub db: TestDb,
+}
+
+impl TestApp {
+    pub async fn start(backend: Backend) -> Option<TestApp> {
+        Self::start_with(backend, |_| {}).await
+    }
+
+    /// Starts with a configuration adjusted by `adjust`. Login slowing is shortened so tests stay fast.
+    pub async fn start_with(backend: Backend, adjust: impl FnOnce(&mut WebConfig)) -> Option<TestApp> {
+        let db = TestDb::fresh(backend).await?;
+        let key = KeyInput { given: None, file: db.key_file() };
+        let store = Store::unlock(db.open().await, key).await.expect("unlock");
+        let mut config = WebConfig::new("http://mailroom.test", false);
+        config.login_policy = LoginPolicy { delay_step: Duration::from_millis(50), ..LoginPolicy::default() };
+        adjust(&mut config);
+        mailroom_web::install_recorder();
+        let router = mailroom_web::router(AppState::new(store.clone(), config));
+        Some(TestApp { router, store, db })
+    }
+
+    /// A browser with no cookies, connecting from 127.0.0.1.
+    pub fn client(&self) -> Client {
+        Client {
+            router: self.router.clone(),
+            cookies: HashMap::new(),
+            ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            accept_language: None,
+        }
+    }
+
+    pub async fn create_user(&self, email: &str, password: &str, role: Role) -> User {
+        let new = NewUser {
+            email: EmailAddress::parse(email).expect("email"),
+            name: DisplayName::parse(email.split('@').next().unwrap_or("user")).expect("name"),
+            password: Password::parse(password).expect("password"),
+            role,
+        };
+        self.store.create_user(&new).await.expect("create user").expect("email is free")
+    }
+
+    /// The administrator, created directly, and a client signed in as them.
+    pub async fn admin(&self) -> (User, Client) {
+        let user = self.create_user(ADMIN_EMAIL, ADMIN_PASSWORD, Role::Admin).await;
+        let mut client = self.client();
+        client.login(ADMIN_EMAIL, ADMIN_PASSWORD).await.assert_redirect("/");
+        (user, client)
+    }
+
+    /// A member with a client signed in as them.
+    pub async fn member(&self, email: &str, password: &str) -> (User, Client) {
+        let user = self.create_user(email, password, Role::Member).await;
+        let mut client = self.client();
+        client.login(email, password).await.assert_redirect("/");
+        (user, client)
+    }
+
+    /// Opens the same database with another key, as a restart with a different key would.
+    pub async fn reopen_with_key(
+        &self,
+        key: Option<&SecretKey>,
+        key_file: std::path::PathBuf,
+    ) -> Result<Store, mailroom_store::OpenError> {
+        let given = key.map(|k| SecretString::from(k.to_hex().to_string()));
+        Store::unlock(self.db.open().await, KeyInput { given, file: key_file }).await
+    }
+}
+
+/// A response, read whole.
+pub struct Page {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl Page {
+    pub fn location(&self) -> Option<&str> {
+        self.headers.get(header::LOCATION).and_then(|v| v.to_str().ok())
+    }
+
+    #[track_caller]
+    pub fn assert_redirect(&self, to: &str) -> &Self {
+        assert!(self.status.is_redirection(), "expected a redirect to {to}, got {}: {}", self.status, self.body);
+        assert_eq!(self.location(), Some(to));
+        self
+    }
+
+    #[track_caller]
+    pub fn assert_status(&self, status: StatusCode) -> &Self {
+        assert_eq!(self.status, status, "body: {}", self.body);
+        self
+    }
+
+    #[track_caller]
+    pub fn assert_contains(&self, text: &str) -> &Self {
+        assert!(self.body.contains(text), "expected {text:?} in:\n{}", self.body);
+        self
+    }
+
+    #[track_caller]
+    pub fn assert_lacks(&self, text: &str) -> &Self {
+        assert!(!self.body.contains(text), "did not expect {text:?} in:\n{}", self.body);
+        self
+    }
+
+    pub fn is_html(&self) -> bool {
+        self.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("text/html"))
+    }
+
+    /// The CSRF proof of the page's forms.
+    pub fn csrf(&self) -> String {
+        let re = regex_lite::Regex::new(r#"name="csrf_token" value="([^"]+)""#).expect("regex");
+        re.captures(&self.body).map(|c| c[1].to_owned()).expect("the page has a form with a CSRF proof")
+    }
+
+    pub fn set_cookies(&self) -> Vec<String> {
+        self.headers.get_all(header::SET_COOKIE).iter().filter_map(|v| v.to_str().ok()).map(str::to_owned).collect()
+    }
+}
+
+/// A browser: keeps cookies between requests.
+pub struct Client {
+    router: Router,
+    pub cookies: HashMap<String, String>,
+    pub ip: IpAddr,
+    pub accept_language: Option<String>,
+}
+
+impl Client {
+    pub async fn request(&mut self, method: &str, path: &str, body: Option<(&str, Vec<u8>)>) -> Page {
+        let mut builder = Request::builder().method(method).uri(path);
+        if !self.cookies.is_empty() {
+            let cookie = self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ");
+            builder = builder.header(header::COOKIE, cookie);
+        }
+        if let Some(language) = &self.accept_language {
+            builder = builder.header(header::ACCEPT_LANGUAGE, language);
+        }
+        let request = match body {
+            Some((content_type, bytes)) => builder.header(header::CONTENT_TYPE, content_type).body(Body::from(bytes)),
+            None => builder.body(Body::empty()),
+        };
+        let mut request = request.expect("request");
+        request.extensions_mut().insert(ConnectInfo(SocketAddr::new(self.ip, 40000)));
+        let response = self.router.clone().oneshot(request).await.expect("the router answers");
+        let (parts, body) = response.into_parts();
+        let bytes = body.collect().await.expect("body").to_bytes();
+        let page =
+            Page { status: parts.status, headers: parts.headers, body: String::from_utf8_lossy(&bytes).into_owned() };
+        for set in page.set_cookies() {
+            let cookie = cookie::Cookie::parse(set).expect("Set-Cookie parses");
+            let removed = cookie.max_age().is_some_and(|age| age.is_zero()) || cookie.value().is_empty();
+            if removed {
+                self.cookies.remove(cookie.name());
+            } else {
+                self.cookies.insert(cookie.name().to_owned(), cookie.value().to_owned());
+            }
+        }
+        page
+    }
+
+    pub async fn get(&mut self, path: &str) -> Page {
+        self.request("GET", path, None).await
+    }
+
+    /// Posts a form exactly as given (no CSRF proof added).
+    pub async fn post_raw(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
+        let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(fields).finish();
+        self.request("POST", path, Some(("application/x-www-form-urlencoded", body.into_bytes()))).await
+    }
+
+    /// Opens `page`, then posts a form to `action` with the page's CSRF proof, as a person would.
+    pub async fn submit(&mut self, page: &str, action: &str, fields: &[(&str, &str)]) -> Page {
+        let csrf = self.get(page).await.csrf();
+        let mut fields = fields.to_vec();
+        fields.push(("csrf_token", &csrf));
+        self.post_raw(action, &fields).await
+    }
+
+    pub async fn login(&mut self, email: &str, password: &str) -> Page {
+        self.submit("/login", "/login", &[("email", email), ("password", password)]).await
+    }
+}

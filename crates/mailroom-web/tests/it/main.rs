@@ -1,0 +1,31 @@
+//! Integration tests through the real router, each on SQLite and on PostgreSQL.
+
+mod harness;
+
+mod admin;
+mod auth;
+mod ops;
+mod settings;
+
+/// Runs each listed `async fn(Backend)` as two tests, `sqlite::name` and `postgres::name`.
+macro_rules! on_both_databases {
+    ($module:ident: $($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(crate::harness::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(crate::harness::Backend::Postgres).await
+                }
+            )*
+        }
+    };
+}
+pub(crate) use on_both_databases;

@@ -1,0 +1,165 @@
+//! The email settings page and the secrets it keeps.
+
+use axum::http::StatusCode;
+use mailroom_domain::Provider;
+use mailroom_store::{OpenError, SecretKey};
+use secrecy::ExposeSecret;
+
+use crate::harness::{Backend, TestApp};
+
+crate::on_both_databases!(settings:
+    settings_are_saved_and_the_secret_is_never_shown_again,
+    client_secret_is_encrypted_in_the_database,
+    bad_settings_are_shown_next_to_their_fields_and_change_nothing,
+    a_wrong_or_missing_key_stops_the_start_and_changes_nothing,
+);
+
+const GOOGLE_SECRET: &str = "GOCSPX-verysecretvalue123";
+const MICROSOFT_SECRET: &str = "ms~SecretValue.456";
+
+fn full_form<'a>() -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("google_enabled", "on"),
+        ("google_client_id", "1234-abc.apps.googleusercontent.com"),
+        ("google_client_secret", GOOGLE_SECRET),
+        ("microsoft_enabled", "on"),
+        ("microsoft_client_id", "7f1c2d3e-0000-4000-8000-123456789abc"),
+        ("microsoft_client_secret", MICROSOFT_SECRET),
+        ("microsoft_tenant", "organizations"),
+        ("sync_interval", "10"),
+        ("import_days", "90"),
+    ]
+}
+
+async fn settings_are_saved_and_the_secret_is_never_shown_again(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else { return };
+    let (_, mut admin) = app.admin().await;
+    let page = admin.get("/admin/settings/email").await;
+    page.assert_status(StatusCode::OK)
+        .assert_contains("value=\"http://mailroom.test/oauth/callback\"")
+        .assert_contains("data-copy=")
+        .assert_contains("Gmail API")
+        .assert_contains("Microsoft Entra admin center")
+        .assert_contains("No secret is saved.")
+        .assert_contains("value=\"5\"")
+        .assert_contains("value=\"30\"")
+        .assert_contains("value=\"common\"");
+
+    let path = "/admin/settings/email";
+    admin.submit(path, path, &full_form()).await.assert_redirect("/admin/settings/email?notice=settings_saved");
+    let page = admin.get("/admin/settings/email?notice=settings_saved").await;
+    page.assert_contains("The email settings were saved.")
+        .assert_contains("A secret is saved.")
+        .assert_contains("value=\"1234-abc.apps.googleusercontent.com\"")
+        .assert_contains("value=\"organizations\"")
+        .assert_contains("value=\"10\"")
+        .assert_lacks(GOOGLE_SECRET)
+        .assert_lacks(MICROSOFT_SECRET);
+
+    let saved = app.store.email_settings().await.unwrap();
+    assert!(saved.google.enabled && saved.microsoft.enabled);
+    assert_eq!(saved.microsoft.tenant.as_str(), "organizations");
+    assert_eq!(saved.sync_interval.minutes(), 10);
+    assert_eq!(saved.import_start.days_back(), Some(90));
+
+    // Saving with the secret fields empty keeps the secrets.
+    let keep: Vec<_> = full_form().into_iter().filter(|(k, _)| !k.ends_with("secret")).collect();
+    admin.submit(path, path, &keep).await.assert_redirect("/admin/settings/email?notice=settings_saved");
+    let secret = app.store.client_secret(Provider::Google).await.unwrap().unwrap();
+    assert_eq!(secret.expose_secret(), GOOGLE_SECRET);
+    let secret = app.store.client_secret(Provider::Microsoft).await.unwrap().unwrap();
+    assert_eq!(secret.expose_secret(), MICROSOFT_SECRET);
+
+    // A new secret replaces the old one; disabling keeps the credentials.
+    let mut replace: Vec<_> = keep.iter().copied().filter(|(k, _)| *k != "google_enabled").collect();
+    replace.push(("google_client_secret", "GOCSPX-rotated"));
+    admin.submit(path, path, &replace).await.assert_redirect("/admin/settings/email?notice=settings_saved");
+    let saved = app.store.email_settings().await.unwrap();
+    assert!(!saved.google.enabled && saved.google.has_secret);
+    assert_eq!(app.store.client_secret(Provider::Google).await.unwrap().unwrap().expose_secret(), "GOCSPX-rotated");
+}
+
+async fn client_secret_is_encrypted_in_the_database(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else { return };
+    let (_, mut admin) = app.admin().await;
+    let path = "/admin/settings/email";
+    admin.submit(path, path, &full_form()).await.assert_redirect("/admin/settings/email?notice=settings_saved");
+
+    // Read the raw row, as anyone with a copy of the database could.
+    let sql = "SELECT client_secret FROM provider_settings WHERE provider = 'google'";
+    let raw: Vec<u8> = match app.db.target() {
+        mailroom_store::DbTarget::Sqlite(file) => {
+            let pool = sqlx::SqlitePool::connect(&format!("sqlite:{}", file.display())).await.unwrap();
+            sqlx::query_scalar(sql).fetch_one(&pool).await.unwrap()
+        }
+        mailroom_store::DbTarget::Postgres(url) => {
+            let pool = sqlx::PgPool::connect(&url).await.unwrap();
+            sqlx::query_scalar(sql).fetch_one(&pool).await.unwrap()
+        }
+    };
+    assert!(raw.len() > GOOGLE_SECRET.len() + 24, "nonce and tag are stored with the ciphertext");
+    assert!(
+        !raw.windows(GOOGLE_SECRET.len()).any(|w| w == GOOGLE_SECRET.as_bytes()),
+        "the plaintext is not in the row"
+    );
+    assert!(!String::from_utf8_lossy(&raw).contains("verysecret"));
+}
+
+async fn bad_settings_are_shown_next_to_their_fields_and_change_nothing(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else { return };
+    let (_, mut admin) = app.admin().await;
+    let before = app.store.email_settings().await.unwrap();
+    let path = "/admin/settings/email";
+    let bad = [
+        ("google_enabled", "on"),
+        ("google_client_id", "has spaces inside"),
+        ("google_client_secret", GOOGLE_SECRET),
+        ("microsoft_enabled", "on"),
+        ("microsoft_client_id", "7f1c2d3e-0000-4000-8000-123456789abc"),
+        ("microsoft_tenant", "not a tenant"),
+        ("sync_interval", "0"),
+        ("import_days", "soon"),
+    ];
+    let page = admin.submit(path, path, &bad).await;
+    page.assert_status(StatusCode::UNPROCESSABLE_ENTITY)
+        .assert_contains("Nothing was saved. Correct the marked fields.")
+        .assert_contains("Must not contain spaces or control characters.")
+        .assert_contains("To enable the provider, enter its Client ID and Client Secret.")
+        .assert_contains("Enter common, organizations, consumers, a tenant ID or a domain.")
+        .assert_contains("Enter a whole number from 1 to 1440.")
+        .assert_contains("Enter a whole number from 0 to 36500.")
+        .assert_contains("value=\"has spaces inside\"")
+        .assert_lacks(GOOGLE_SECRET);
+    assert_eq!(app.store.email_settings().await.unwrap(), before);
+    assert!(app.store.client_secret(Provider::Google).await.unwrap().is_none());
+}
+
+async fn a_wrong_or_missing_key_stops_the_start_and_changes_nothing(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else { return };
+    let (_, mut admin) = app.admin().await;
+    let path = "/admin/settings/email";
+    admin.submit(path, path, &full_form()).await.assert_redirect("/admin/settings/email?notice=settings_saved");
+    let key_file = app.db.key_file();
+    let original_key = std::fs::read_to_string(&key_file).unwrap();
+
+    let wrong = SecretKey::generate();
+    let err = app.reopen_with_key(Some(&wrong), key_file.clone()).await.expect_err("a wrong key is refused");
+    assert!(matches!(err, OpenError::WrongKey { .. }), "{err}");
+    let message = err.to_string();
+    assert!(message.contains("MAILROOM_SECRET_KEY") && message.contains("nothing was changed"), "{message}");
+    assert!(!message.contains(&wrong.to_hex().to_string()), "the key is not printed");
+
+    let missing = app.db.dir.path().join("elsewhere.key");
+    let err = app.reopen_with_key(None, missing.clone()).await.expect_err("a missing key is refused");
+    assert!(matches!(err, OpenError::KeyMissing { .. }), "{err}");
+    assert!(!missing.exists(), "no new key file is made for a database that holds secrets");
+
+    std::fs::write(&missing, "0123").unwrap();
+    let err = app.reopen_with_key(None, missing).await.expect_err("a damaged key file is refused");
+    assert!(matches!(err, OpenError::KeyFileMalformed { .. }), "{err}");
+
+    // Nothing was overwritten: the original key still opens the secrets.
+    assert_eq!(std::fs::read_to_string(&key_file).unwrap(), original_key);
+    let store = app.reopen_with_key(None, key_file).await.expect("the original key opens the store");
+    assert_eq!(store.client_secret(Provider::Google).await.unwrap().unwrap().expose_secret(), GOOGLE_SECRET);
+}
