@@ -64,7 +64,7 @@ impl Db {
         let pool = match target {
             DbTarget::Sqlite(path) => {
                 if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(parent)
+                    crate::create_private_dir(parent)
                         .map_err(|source| OpenError::Folder { path: parent.to_owned(), source })?;
                 }
                 let options = SqliteConnectOptions::new()

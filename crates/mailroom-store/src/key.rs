@@ -69,7 +69,7 @@ impl KeyInput {
 /// appeared meanwhile (another process starting at the same time).
 fn write_key_file(path: &Path, key: &SecretKey) -> std::io::Result<()> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent)?;
+        crate::create_private_dir(parent)?;
     }
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);

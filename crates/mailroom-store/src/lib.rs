@@ -112,6 +112,16 @@ impl Store {
 const KEY_CHECK_AAD: &[u8] = b"mailroom key check";
 const KEY_CHECK_PLAINTEXT: &[u8] = b"mailroom";
 
+/// Creates `path` and its parents; a folder created here is readable by its owner only, since
+/// it holds the database and the key file.
+pub(crate) fn create_private_dir(path: &std::path::Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(path)
+}
+
 /// 32 random bytes from the operating system, base64url-encoded (43 characters): for session
 /// tokens, CSRF bindings, OAuth states.
 pub fn random_token() -> String {

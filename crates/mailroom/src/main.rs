@@ -173,8 +173,14 @@ async fn user(config: &Config, command: UserCommand) -> anyhow::Result<()> {
     let created = store.create_user(&NewUser { email: email.clone(), name, password, role }).await?;
     store.db().close().await;
     let user = created.with_context(|| format!("a user with the email {email} already exists"))?;
-    println!("created {} {} (id {})", role.as_str(), user.email, user.id);
+    report(&format!("created {} {} (id {})", role.as_str(), user.email, user.id));
     Ok(())
+}
+
+/// A command's result for the person who ran it, on standard output (logs go to standard error).
+#[expect(clippy::print_stdout, reason = "this is the command's output")]
+fn report(line: &str) {
+    println!("{line}");
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {

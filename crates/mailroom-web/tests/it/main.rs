@@ -1,3 +1,5 @@
+#![allow(clippy::unwrap_used, reason = "a test that cannot go on should stop loudly")]
+
 //! Integration tests through the real router, each on SQLite and on PostgreSQL.
 
 mod harness;

@@ -1,0 +1,280 @@
+#![allow(clippy::unwrap_used, reason = "a test that cannot go on should stop loudly")]
+
+//! The `mailroom` binary as an administrator runs it: help, configuration errors, serving, user
+//! creation, key checks, and PostgreSQL selected by the database URL.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+const PASSWORD: &str = "correct horse battery";
+
+/// The binary, run in `dir` with no MAILROOM_* variables but those given.
+fn mailroom(dir: &Path, env: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_mailroom"));
+    command.current_dir(dir);
+    for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("MAILROOM_")) {
+        command.env_remove(key);
+    }
+    command.env("RUST_LOG", "info");
+    command.envs(env.iter().copied());
+    command
+}
+
+fn run(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
+    mailroom(dir, env).args(args).output().expect("the binary runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn help_documents_every_subcommand_and_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(dir.path(), &[], &["--help"]);
+    assert!(out.status.success());
+    let help = text(&out.stdout);
+    for word in [
+        "serve",
+        "migrate",
+        "user",
+        "MAILROOM_LISTEN",
+        "MAILROOM_PUBLIC_URL",
+        "MAILROOM_DATA_DIR",
+        "MAILROOM_DATABASE_URL",
+        "MAILROOM_SECRET_KEY",
+        "MAILROOM_LOG_FORMAT",
+        "MAILROOM_GOOGLE_TOKEN_URL",
+        "MAILROOM_MICROSOFT_AUTH_URL",
+    ] {
+        assert!(help.contains(word), "{word} missing from --help:\n{help}");
+    }
+    let out = run(dir.path(), &[], &["user", "create", "--help"]);
+    assert!(text(&out.stdout).contains("--admin"));
+}
+
+#[test]
+fn invalid_settings_are_all_reported_at_once_and_nothing_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("mailroom.toml"), "lisen = \"x\"\n[google]\ntoken_url = \"not a url\"\n").unwrap();
+    let env = [("MAILROOM_LISTEN", "nowhere"), ("MAILROOM_LOG_FORMAT", "xml"), ("MAILROOM_SECRET_KEY", "tooshort")];
+    let out = run(dir.path(), &env, &["serve"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    for source in ["MAILROOM_LISTEN", "MAILROOM_LOG_FORMAT", "MAILROOM_SECRET_KEY", "lisen", "google.token_url"] {
+        assert!(err.contains(source), "{source} missing from:\n{err}");
+    }
+    assert!(!err.contains("tooshort"), "the secret key is not echoed:\n{err}");
+    assert!(!dir.path().join("mailroom-data").exists(), "nothing was created");
+}
+
+/// A running server; killed if the test fails before stopping it.
+struct Server {
+    child: std::process::Child,
+    addr: String,
+    log: std::sync::mpsc::Receiver<String>,
+    seen: std::cell::RefCell<Vec<String>>,
+}
+
+impl Server {
+    fn start(dir: &Path, env: &[(&str, &str)]) -> Server {
+        let mut env = env.to_vec();
+        env.push(("MAILROOM_LISTEN", "127.0.0.1:0"));
+        let mut child = mailroom(dir, &env).arg("serve").stderr(Stdio::piped()).spawn().expect("spawn");
+        let stderr = child.stderr.take().unwrap();
+        let (tx, log) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let mut server = Server { child, addr: String::new(), log, seen: Default::default() };
+        let line = server.wait_for("Mailroom is running");
+        // Text logs say `listen=ADDR`, JSON logs `"listen":"ADDR"`.
+        let start = ["listen=", "\"listen\":\""]
+            .iter()
+            .find_map(|key| line.find(key).map(|i| i + key.len()))
+            .expect("the address is logged");
+        server.addr = line[start..].split([' ', '"']).next().unwrap().to_owned();
+        server
+    }
+
+    fn wait_for(&self, needle: &str) -> String {
+        loop {
+            match self.log.recv_timeout(Duration::from_secs(30)) {
+                Ok(line) => {
+                    let line = strip_ansi(&line);
+                    self.seen.borrow_mut().push(line.clone());
+                    if line.contains(needle) {
+                        return line;
+                    }
+                }
+                Err(err) => panic!("no log line with {needle:?}: {err}"),
+            }
+        }
+    }
+
+    fn get(&self, path: &str) -> String {
+        let mut stream = TcpStream::connect(&self.addr).expect("connect");
+        write!(stream, "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n", self.addr).unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        response
+    }
+
+    /// Sends SIGTERM and waits for the process; returns its status and every log line it wrote.
+    fn terminate(mut self) -> (std::process::ExitStatus, Vec<String>) {
+        let pid = self.child.id().to_string();
+        assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+        self.wait_for("stopped");
+        let status = self.child.wait().unwrap();
+        (status, self.seen.take())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+fn strip_ansi(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[test]
+fn serve_creates_its_data_answers_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    server.wait_for("/setup to create the first administrator");
+    assert!(server.get("/healthz").starts_with("HTTP/1.1 200"));
+    assert!(server.get("/readyz").starts_with("HTTP/1.1 200"));
+    let root = server.get("/");
+    assert!(root.starts_with("HTTP/1.1 303") && root.contains("location: /setup"), "{root}");
+    let (status, _) = server.terminate();
+    assert!(status.success(), "{status}");
+
+    let data = dir.path().join("mailroom-data");
+    assert!(data.join("mailroom.db").exists());
+    let key = data.join("secret.key");
+    assert_eq!(std::fs::read_to_string(&key).unwrap().trim().len(), 64);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+}
+
+#[test]
+fn json_logs_are_json_and_hold_no_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = "ab".repeat(32);
+    let server = Server::start(dir.path(), &[("MAILROOM_LOG_FORMAT", "json"), ("MAILROOM_SECRET_KEY", &key)]);
+    let line = server.wait_for("first administrator");
+    assert!(line.starts_with('{') && line.contains("\"level\":\"INFO\""), "{line}");
+    server.get("/login?code=should-not-be-logged");
+    let (status, lines) = server.terminate();
+    assert!(status.success());
+    assert!(lines.iter().all(|l| l.starts_with('{')), "{lines:?}");
+    assert!(lines.iter().all(|l| !l.contains("should-not-be-logged") && !l.contains(&key)), "{lines:?}");
+    assert!(!dir.path().join("mailroom-data/secret.key").exists(), "a given key writes no key file");
+}
+
+#[test]
+fn user_create_makes_users_and_refuses_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(
+        dir.path(),
+        &[("MAILROOM_USER_PASSWORD", PASSWORD)],
+        &["user", "create", "--email", "Ann@Example.test", "--admin"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("created admin ann@example.test"));
+
+    let out = run(dir.path(), &[], &["user", "create", "--email", "ann@example.test", "--password", PASSWORD]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("already exists"), "{}", text(&out.stderr));
+
+    let out = run(dir.path(), &[], &["user", "create", "--email", "ben@example.test", "--password", "short"]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("--password: must be at least 12 characters"), "{}", text(&out.stderr));
+
+    let out = run(dir.path(), &[], &["user", "create", "--email", "ben", "--password", PASSWORD]);
+    assert!(text(&out.stderr).contains("--email: not a valid email address"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn a_wrong_or_missing_key_stops_the_start_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(dir.path(), &[], &["user", "create", "--email", "ann@example.test", "--password", PASSWORD]);
+    assert!(out.status.success());
+    let key_file = dir.path().join("mailroom-data/secret.key");
+    let original = std::fs::read_to_string(&key_file).unwrap();
+
+    let wrong = "cd".repeat(32);
+    let out = run(dir.path(), &[("MAILROOM_SECRET_KEY", &wrong)], &["serve"]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.contains("is not the key this database's secrets were encrypted with"), "{err}");
+    assert!(!err.contains(&wrong));
+
+    std::fs::rename(&key_file, dir.path().join("moved.key")).unwrap();
+    let out = run(dir.path(), &[], &["serve"]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("no secret key was found"), "{}", text(&out.stderr));
+    assert!(!key_file.exists(), "no new key replaces the lost one");
+    std::fs::rename(dir.path().join("moved.key"), &key_file).unwrap();
+    assert_eq!(std::fs::read_to_string(&key_file).unwrap(), original);
+}
+
+#[test]
+fn the_database_url_selects_postgresql() {
+    let admin_url = std::env::var("MAILROOM_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+    let name = format!("mailroom_cli_{}", std::process::id());
+    let psql = |sql: &str, db: &str| {
+        let mut url = url::Url::parse(&admin_url).unwrap();
+        url.set_path(db);
+        Command::new("psql").args([url.as_str(), "-Atqc", sql]).output()
+    };
+    match psql(&format!("CREATE DATABASE {name}"), "postgres") {
+        Ok(out) if out.status.success() => {}
+        result if std::env::var("CI").is_ok_and(|v| v == "true") => panic!("PostgreSQL is required in CI: {result:?}"),
+        _ => {
+            eprintln!("skipped: PostgreSQL is not reachable at {admin_url}");
+            return;
+        }
+    }
+    let mut url = url::Url::parse(&admin_url).unwrap();
+    url.set_path(&name);
+    let dir = tempfile::tempdir().unwrap();
+    let env = [("MAILROOM_DATABASE_URL", url.as_str())];
+    let out = run(dir.path(), &env, &["migrate"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = run(dir.path(), &env, &["user", "create", "--email", "ann@example.test", "--password", PASSWORD]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let server = Server::start(dir.path(), &env);
+    assert!(server.get("/readyz").starts_with("HTTP/1.1 200"));
+    assert!(server.terminate().0.success());
+
+    let users = psql("SELECT email FROM users", &name).unwrap();
+    let _ = psql(&format!("DROP DATABASE {name} WITH (FORCE)"), "postgres");
+    assert_eq!(text(&users.stdout).trim(), "ann@example.test");
+    assert!(!dir.path().join("mailroom-data/mailroom.db").exists(), "SQLite was not used");
+}
