@@ -92,6 +92,8 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(pages::ops::metrics))
         .route("/static/app.css", get(pages::assets::css))
         .route("/static/app.js", get(pages::assets::js))
+        .route("/static/favicon.svg", get(pages::assets::favicon))
+        .route("/favicon.ico", get(pages::assets::favicon))
         .fallback(pages::not_found);
 
     pages

@@ -73,7 +73,13 @@ pub async fn resolve(State(state): State<AppState>, mut request: Request, next: 
     request.extensions_mut().insert(Viewer { user, session, csrf_binding, language, client_ip });
 
     let mut response = next.run(request).await;
-    if let Some(anon) = new_anon {
+    // Only pages carry forms; health checks and redirects need no anonymous cookie.
+    let is_page = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    if let Some(anon) = new_anon.filter(|_| is_page) {
         let cookie = build_cookie(&state, ANON_COOKIE, anon, None);
         append_cookie(&mut response, &cookie);
     }

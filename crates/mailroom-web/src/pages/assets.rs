@@ -16,3 +16,10 @@ pub async fn js() -> impl IntoResponse {
         include_str!("../../static/app.js"),
     )
 }
+
+pub async fn favicon() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "image/svg+xml"), (header::CACHE_CONTROL, "public, max-age=86400")],
+        include_str!("../../static/favicon.svg"),
+    )
+}

@@ -15,7 +15,9 @@ crate::on_both_databases!(ops:
 async fn health_readiness_and_metrics_answer(backend: Backend) {
     let Some(app) = TestApp::start(backend).await else { return };
     let mut client = app.client();
-    client.get("/healthz").await.assert_status(StatusCode::OK).assert_contains("ok");
+    let health = client.get("/healthz").await;
+    health.assert_status(StatusCode::OK).assert_contains("ok");
+    assert!(health.set_cookies().is_empty(), "probes get no cookies");
     client.get("/readyz").await.assert_status(StatusCode::OK).assert_contains("ready");
     client.get("/nowhere").await;
     let metrics = client.get("/metrics").await;
@@ -85,4 +87,13 @@ async fn pages_carry_security_headers(backend: Backend) {
     assert!(csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"), "{csp}");
     assert_eq!(page.headers["x-content-type-options"], "nosniff");
     assert_eq!(page.headers["x-frame-options"], "DENY");
+
+    let mut client = app.client();
+    for (path, content_type) in
+        [("/static/app.css", "text/css"), ("/static/app.js", "text/javascript"), ("/favicon.ico", "image/svg+xml")]
+    {
+        let asset = client.get(path).await;
+        asset.assert_status(StatusCode::OK);
+        assert!(asset.headers["content-type"].to_str().unwrap().starts_with(content_type), "{path}");
+    }
 }
