@@ -1,0 +1,107 @@
+//! Failures on demand, deterministic from a seed: a share of 500/503 answers, added latency and
+//! dropped connections on the provider endpoints (never on the control API).
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::SimState;
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Faults {
+    /// Seed of the simulator's random choices (tokens, ids, faults).
+    pub seed: u64,
+    /// Share of provider requests answered with a server error (0.0 to 1.0), half 500 and half 503.
+    pub error_rate: f64,
+    /// Added to every provider request.
+    pub latency_ms: u64,
+    /// Share of provider requests whose connection is dropped before an answer (0.0 to 1.0).
+    pub drop_rate: f64,
+}
+
+enum Roll {
+    Pass,
+    Error(StatusCode),
+    Drop,
+}
+
+pub async fn inject(State(state): State<SimState>, request: Request, next: Next) -> Response {
+    let path = request.uri().path().to_owned();
+    if path.starts_with("/_sim") {
+        return next.run(request).await;
+    }
+    let faults = state.faults();
+    if faults.latency_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(faults.latency_ms)).await;
+    }
+    let roll = {
+        let mut world = state.world();
+        let drop = faults.drop_rate > 0.0 && world.rng.random_bool(faults.drop_rate.clamp(0.0, 1.0));
+        let error = faults.error_rate > 0.0 && world.rng.random_bool(faults.error_rate.clamp(0.0, 1.0));
+        match (drop, error) {
+            (true, _) => Roll::Drop,
+            (false, true) if world.rng.random_bool(0.5) => Roll::Error(StatusCode::INTERNAL_SERVER_ERROR),
+            (false, true) => Roll::Error(StatusCode::SERVICE_UNAVAILABLE),
+            _ => Roll::Pass,
+        }
+    };
+    match roll {
+        Roll::Pass => next.run(request).await,
+        Roll::Error(status) => server_error(&path, status),
+        // A body that fails mid-stream makes the server abort the connection.
+        Roll::Drop => Response::new(Body::from_stream(futures_fail())),
+    }
+}
+
+fn futures_fail() -> impl futures_core::Stream<Item = Result<Vec<u8>, std::io::Error>> {
+    tokio_stream_once(Err(std::io::Error::new(
+        std::io::ErrorKind::ConnectionReset,
+        "connection dropped by mailroom-sim",
+    )))
+}
+
+/// A stream of one item, without pulling in a stream crate.
+fn tokio_stream_once<T: Unpin>(item: T) -> impl futures_core::Stream<Item = T> {
+    struct Once<T>(Option<T>);
+    impl<T: Unpin> futures_core::Stream for Once<T> {
+        type Item = T;
+        fn poll_next(mut self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<Option<T>> {
+            std::task::Poll::Ready(self.0.take())
+        }
+    }
+    Once(Some(item))
+}
+
+/// A server error in the shape of the provider the path belongs to.
+fn server_error(path: &str, status: StatusCode) -> Response {
+    let body = if path.starts_with("/microsoft/v1.0") {
+        let code = if status == StatusCode::SERVICE_UNAVAILABLE { "serviceNotAvailable" } else { "generalException" };
+        serde_json::json!({"error": {"code": code, "message": "The service is temporarily unavailable.", "innerError": {"date": "", "request-id": ""}}})
+    } else if path.starts_with("/microsoft/") {
+        serde_json::json!({"error": "temporarily_unavailable", "error_description": "AADSTS50020: The service is temporarily unavailable.", "error_codes": [50020]})
+    } else if path.starts_with("/google/token") {
+        serde_json::json!({"error": "temporarily_unavailable", "error_description": "The service is temporarily unavailable."})
+    } else {
+        let (reason, message) = if status == StatusCode::SERVICE_UNAVAILABLE {
+            ("backendError", "The service is currently unavailable.")
+        } else {
+            ("backendError", "Internal error encountered.")
+        };
+        serde_json::json!({"error": {"code": status.as_u16(), "message": message,
+            "errors": [{"message": message, "domain": "global", "reason": reason}],
+            "status": if status == StatusCode::SERVICE_UNAVAILABLE { "UNAVAILABLE" } else { "INTERNAL" }}})
+    };
+    let mut response =
+        (status, [(header::CONTENT_TYPE, "application/json; charset=UTF-8")], body.to_string()).into_response();
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+    }
+    response
+}

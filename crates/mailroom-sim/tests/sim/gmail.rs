@@ -1,0 +1,1 @@
+//! Gmail API v1: behaviour and conformance to the discovery document.
