@@ -4,4 +4,5 @@
 mod gmail;
 mod graph;
 mod oauth;
+mod seeding;
 mod support;
