@@ -12,6 +12,8 @@ use mailroom_domain::{DisplayName, EmailAddress, Password, Role};
 use mailroom_store::{Db, DbTarget, KeyInput, NewUser, Store};
 use secrecy::ExposeSecret;
 
+mod demo;
+
 #[derive(Parser)]
 #[command(
     name = "mailroom",
@@ -39,6 +41,12 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Run the simulator of Google (OAuth, Gmail API) and Microsoft (identity platform, Graph
+    /// mail), for tests and trials without the real services. Listens on loopback only.
+    Sim(demo::SimArgs),
+    /// Try Mailroom without Google or Microsoft: runs the server and the simulator in one process,
+    /// with both providers configured, a demo administrator and seeded mailboxes. Loopback only.
+    Demo(demo::DemoArgs),
 }
 
 #[derive(Subcommand)]
@@ -94,6 +102,8 @@ fn main() -> ExitCode {
             Command::Serve => serve(config).await,
             Command::Migrate => migrate(&config).await,
             Command::User { command } => user(&config, command).await,
+            Command::Sim(args) => demo::sim(args, shutdown_signal()).await,
+            Command::Demo(args) => demo::demo(args).await,
         }
     });
     match result {
@@ -144,7 +154,7 @@ async fn open_db(config: &Config) -> anyhow::Result<Db> {
     Ok(db)
 }
 
-async fn open_store(config: &Config) -> anyhow::Result<Store> {
+pub(crate) async fn open_store(config: &Config) -> anyhow::Result<Store> {
     let db = open_db(config).await?;
     let key = KeyInput { given: config.secret_key.clone(), file: key_file(&config.data_dir) };
     let store = Store::unlock(db, key).await?;
@@ -179,12 +189,17 @@ async fn user(config: &Config, command: UserCommand) -> anyhow::Result<()> {
 
 /// A command's result for the person who ran it, on standard output (logs go to standard error).
 #[expect(clippy::print_stdout, reason = "this is the command's output")]
-fn report(line: &str) {
+pub(crate) fn report(line: &str) {
     println!("{line}");
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
     let store = open_store(&config).await?;
+    run_server(config, store).await
+}
+
+/// Serves the web UI over an opened store until SIGINT or SIGTERM.
+async fn run_server(config: Config, store: Store) -> anyhow::Result<()> {
     let web = mailroom_web::WebConfig::new(config.base_url(), config.secure_cookies());
     mailroom_web::install_recorder();
     let app = mailroom_web::router(mailroom_web::AppState::new(store.clone(), web));

@@ -278,3 +278,107 @@ fn the_database_url_selects_postgresql() {
     assert_eq!(text(&users.stdout).trim(), "ann@example.test");
     assert!(!dir.path().join("mailroom-data/mailroom.db").exists(), "SQLite was not used");
 }
+
+/// Runs a long-lived subcommand, returns its stdout once `ready` appears on stderr, and the child.
+fn spawn_until(dir: &Path, args: &[&str], ready: &str) -> (std::process::Child, String) {
+    let mut child = mailroom(dir, &[]).args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        assert!(std::time::Instant::now() < deadline, "no {ready:?} in time");
+        match lines.next() {
+            Some(Ok(line)) if strip_ansi(&line).contains(ready) => break,
+            Some(Ok(_)) => {}
+            _ => panic!("the process ended before {ready:?}"),
+        }
+    }
+    // Keep draining stderr so the child never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    let mut stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = stdout.read(&mut buf) {
+            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut out = Vec::new();
+    while let Ok(chunk) = rx.recv_timeout(Duration::from_millis(500)) {
+        out.extend(chunk);
+    }
+    (child, text(&out))
+}
+
+fn http_get(addr: &str, path: &str) -> String {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+}
+
+fn stop(mut child: std::process::Child) -> std::process::ExitStatus {
+    assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
+    child.wait().unwrap()
+}
+
+#[test]
+fn sim_prints_the_settings_mailroom_needs_and_serves_seeded_mailboxes() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "sim",
+        "--listen",
+        "127.0.0.1:0",
+        "--users",
+        "ann@example.test,microsoft:carl@contoso.onmicrosoft.com",
+        "--generate",
+        "5",
+    ];
+    let (child, out) = spawn_until(dir.path(), &args, "mailboxes are filled");
+    let base = out.lines().next().and_then(|l| l.strip_prefix("mailroom-sim is listening on ")).expect(&out).to_owned();
+    for setting in ["MAILROOM_GOOGLE_TOKEN_URL=", "MAILROOM_MICROSOFT_API_URL=", "Client Secret"] {
+        assert!(out.contains(setting), "{setting} missing from:\n{out}");
+    }
+    let addr = base.trim_start_matches("http://");
+    let state = http_get(addr, "/_sim/state");
+    assert!(state.starts_with("HTTP/1.1 200"), "{state}");
+    assert!(state.contains("\"messages\":5") && state.contains("carl@contoso.onmicrosoft.com"), "{state}");
+    let consent =
+        http_get(addr, "/google/o/oauth2/v2/auth?client_id=nobody&redirect_uri=x&response_type=code&scope=email");
+    assert!(consent.starts_with("HTTP/1.1 401"), "{consent}");
+    assert!(stop(child).success());
+}
+
+#[test]
+fn sim_and_demo_listen_on_loopback_only() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [["sim", "--listen", "0.0.0.0:0"], ["demo", "--listen", "0.0.0.0:0"]] {
+        let out = run(dir.path(), &[], &args);
+        assert!(!out.status.success());
+        assert!(text(&out.stderr).contains("loopback"), "{}", text(&out.stderr));
+    }
+}
+
+#[test]
+fn demo_runs_mailroom_with_both_providers_configured_and_an_administrator() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let listen = format!("127.0.0.1:{port}");
+    let (child, out) =
+        spawn_until(dir.path(), &["demo", "--listen", &listen, "--generate", "3"], "Mailroom is running");
+    assert!(out.contains("admin@mailroom.test") && out.contains("with the password "), "{out}");
+    let data = out
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Data"))
+        .map(|l| l.trim().split(' ').next().unwrap().to_owned())
+        .expect(&out);
+    assert!(Path::new(&data).join("mailroom.db").exists());
+    assert!(http_get(&listen, "/readyz").starts_with("HTTP/1.1 200"));
+    let login = http_get(&listen, "/login");
+    assert!(login.starts_with("HTTP/1.1 200"), "the administrator exists, so setup is over: {login}");
+    assert!(stop(child).success());
+    assert!(!Path::new(&data).exists(), "the demo's data is removed when it stops");
+}
