@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::errors::{ApiError, JSON_TYPE, Reply};
 use super::methods::{Incoming, dispatch};
+use super::multipart;
 use crate::SimState;
 use crate::state::Spent;
 
@@ -24,35 +25,7 @@ struct Part {
     /// Path and query, without the `/google/` prefix (`gmail/v1/users/me/…?format=raw`).
     target: String,
     headers: Vec<(String, String)>,
-    body: String,
-}
-
-fn boundary(headers: &HeaderMap) -> Option<String> {
-    let content_type = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
-    let (kind, params) = content_type.split_once(';')?;
-    if !kind.trim().eq_ignore_ascii_case("multipart/mixed") {
-        return None;
-    }
-    params.split(';').find_map(|p| {
-        let (name, value) = p.split_once('=')?;
-        name.trim().eq_ignore_ascii_case("boundary").then(|| value.trim().trim_matches('"').to_owned())
-    })
-}
-
-/// Splits a block into its header lines and what follows the first blank line.
-fn split_head(block: &str) -> (Vec<(String, String)>, &str) {
-    let (head, rest) = match (block.find("\r\n\r\n"), block.find("\n\n")) {
-        (Some(a), Some(b)) if b < a => (&block[..b], &block[b + 2..]),
-        (Some(a), _) => (&block[..a], &block[a + 4..]),
-        (None, Some(b)) => (&block[..b], &block[b + 2..]),
-        (None, None) => (block, ""),
-    };
-    let headers = head
-        .lines()
-        .filter_map(|line| line.split_once(':'))
-        .map(|(name, value)| (name.trim().to_owned(), value.trim().to_owned()))
-        .collect();
-    (headers, rest)
+    body: Vec<u8>,
 }
 
 /// The path below `/google/` of a part's request target, which may be a path or a full URL.
@@ -68,26 +41,25 @@ fn target(url: &str) -> String {
     trimmed.strip_prefix("google/").unwrap_or(trimmed).to_owned()
 }
 
-/// The calls of a batch body; `Err` for a part that holds no HTTP request line.
-fn parse(body: &str, boundary: &str) -> Vec<Result<Part, Option<String>>> {
-    let delimiter = format!("--{boundary}");
-    body.split(delimiter.as_str())
-        .skip(1)
-        .take_while(|chunk| !chunk.starts_with("--"))
+/// The calls of a batch body; `Err` (with the part's Content-ID) for a part that holds no HTTP
+/// request line.
+fn parse(body: &[u8], boundary: &str) -> Vec<Result<Part, Option<String>>> {
+    multipart::parts(body, boundary)
+        .into_iter()
         .map(|chunk| {
-            let chunk = chunk.strip_prefix("\r\n").or_else(|| chunk.strip_prefix('\n')).unwrap_or(chunk);
-            let (part_headers, request) = split_head(chunk);
+            let (part_headers, request) = multipart::split_head(chunk);
             let content_id = part_headers
                 .iter()
                 .find(|(n, _)| n.eq_ignore_ascii_case("content-id"))
                 .map(|(_, v)| v.trim_matches(['<', '>']).to_owned());
-            let request = request.trim_start_matches(['\r', '\n']);
-            let (line, rest) = request.split_once('\n').unwrap_or((request, ""));
+            let start = request.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(request.len());
+            let request = &request[start..];
+            let line_end = request.iter().position(|b| *b == b'\n').unwrap_or(request.len());
+            let line = String::from_utf8_lossy(&request[..line_end]);
             let mut words = line.split_whitespace();
             let (Some(method), Some(url)) = (words.next(), words.next()) else { return Err(content_id) };
-            let (headers, body) = split_head(rest);
-            let body = body.strip_suffix("\r\n").or_else(|| body.strip_suffix('\n')).unwrap_or(body);
-            Ok(Part { content_id, method: method.to_owned(), target: target(url), headers, body: body.to_owned() })
+            let (headers, body) = multipart::split_head(request.get(line_end + 1..).unwrap_or_default());
+            Ok(Part { content_id, method: method.to_owned(), target: target(url), headers, body: body.to_vec() })
         })
         .collect()
 }
@@ -124,12 +96,11 @@ fn part_headers(outer: &HeaderMap, part: &Part) -> HeaderMap {
 }
 
 pub async fn handle(State(state): State<SimState>, headers: HeaderMap, body: Bytes) -> Response {
-    let Some(boundary) = boundary(&headers) else {
+    let Some(boundary) = multipart::boundary(&headers, "multipart/mixed") else {
         return Reply::from(ApiError::invalid_argument("A batch request must be multipart/mixed with a boundary"))
             .into_response();
     };
-    let text = String::from_utf8_lossy(&body);
-    let parts = parse(&text, &boundary);
+    let parts = parse(&body, &boundary);
     if parts.is_empty() {
         return Reply::from(ApiError::invalid_argument("A batch request must contain at least one request"))
             .into_response();
@@ -154,7 +125,7 @@ pub async fn handle(State(state): State<SimState>, headers: HeaderMap, body: Byt
                 let headers = part_headers(&headers, &part);
                 let (path, query) = part.target.split_once('?').unwrap_or((&part.target, ""));
                 let incoming =
-                    Incoming { method: &part.method, path, query, headers: &headers, body: part.body.as_bytes() };
+                    Incoming { method: &part.method, path, query, headers: &headers, body: &part.body, upload: false };
                 let outcome = dispatch(&state, &incoming);
                 if let Some(part_spent) = outcome.spent {
                     let total = spent.as_ref().map_or(0, |s| s.units) + part_spent.units;
@@ -187,14 +158,14 @@ mod tests {
 GET /gmail/v1/users/me/messages/abc?format=minimal HTTP/1.1\r\n\r\n\r\n--xyz\r\n\
 Content-Type: application/http\r\n\r\nPOST https://gmail.googleapis.com/google/gmail/v1/users/me/labels\r\n\
 Content-Type: application/json\r\n\r\n{\"name\":\"x\"}\r\n--xyz--\r\n";
-        let parts = parse(body, "xyz");
+        let parts = parse(body.as_bytes(), "xyz");
         assert_eq!(parts.len(), 2);
         let first = parts[0].as_ref().unwrap();
         assert_eq!(first.content_id.as_deref(), Some("item1"));
         assert_eq!(first.target, "gmail/v1/users/me/messages/abc?format=minimal");
         let second = parts[1].as_ref().unwrap();
         assert_eq!((second.method.as_str(), second.target.as_str()), ("POST", "gmail/v1/users/me/labels"));
-        assert_eq!(second.body, "{\"name\":\"x\"}");
+        assert_eq!(second.body, b"{\"name\":\"x\"}");
         assert_eq!(second.headers, vec![("Content-Type".to_owned(), "application/json".to_owned())]);
     }
 }

@@ -9,11 +9,6 @@ use super::methods::Call;
 use super::payload;
 use crate::state::World;
 
-/// `messages.send` and drafts: the discovery document's `maxSize` (35 MB).
-pub const SEND_LIMIT: usize = 36_700_160;
-/// `messages.insert` and `messages.import` (50 MB in the reference revision).
-pub const INSERT_LIMIT: usize = 52_428_800;
-
 /// The fields of a `Message` a client may write.
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]

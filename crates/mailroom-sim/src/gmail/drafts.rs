@@ -4,7 +4,7 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::compose::{self, MessageBody, SEND_LIMIT};
+use super::compose::{self, MessageBody};
 use super::errors::{ApiError, ApiResult, Reply};
 use super::listing::{self, Filter};
 use super::mailbox::Message;
@@ -22,14 +22,14 @@ fn draft(id: &str, message: &Message) -> Value {
     json!({"id": id, "message": messages::labelled(message)})
 }
 
-fn new_content(body: &DraftBody) -> Result<(Vec<u8>, Option<String>), ApiError> {
+fn new_content(call: &Call<'_>, body: &DraftBody) -> Result<(Vec<u8>, Option<String>), ApiError> {
     let message = body.message.as_ref().ok_or_else(|| ApiError::invalid_argument("Missing draft message"))?;
-    Ok((message.raw(SEND_LIMIT)?, message.thread_id.clone()))
+    Ok((message.raw(call.upload_limit)?, message.thread_id.clone()))
 }
 
 pub fn create(call: &Call<'_>, world: &mut World) -> ApiResult {
     let body: DraftBody = call.json()?;
-    let (raw, thread_id) = new_content(&body)?;
+    let (raw, thread_id) = new_content(call, &body)?;
     let mailbox = call.mailbox(world)?;
     let message_id = mailbox.add(raw, &["DRAFT".to_owned()], call.now_ms, thread_id.as_deref(), call.now_ms);
     let draft_id = mailbox.new_draft(message_id);
@@ -68,7 +68,7 @@ pub fn list(call: &Call<'_>, world: &mut World) -> ApiResult {
 
 pub fn update(call: &Call<'_>, world: &mut World) -> ApiResult {
     let body: DraftBody = call.json()?;
-    let (raw, thread_id) = new_content(&body)?;
+    let (raw, thread_id) = new_content(call, &body)?;
     let mailbox = call.mailbox(world)?;
     mailbox.draft_message(call.id()).ok_or_else(ApiError::not_found)?;
     let message_id = mailbox.add(raw, &["DRAFT".to_owned()], call.now_ms, thread_id.as_deref(), call.now_ms);
@@ -85,7 +85,7 @@ pub fn send(call: &Call<'_>, world: &mut World) -> ApiResult {
     let mailbox = call.mailbox(world)?;
     let current = mailbox.draft_message(&draft_id).ok_or_else(ApiError::not_found)?;
     let (raw, thread_id) = match body.message.as_ref().filter(|m| m.raw.is_some()) {
-        Some(_) => new_content(&body)?,
+        Some(_) => new_content(call, &body)?,
         None => (current.raw.clone(), Some(current.thread_id.clone())),
     };
     mailbox.delete_draft(&draft_id, call.now_ms);

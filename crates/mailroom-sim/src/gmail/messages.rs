@@ -4,7 +4,7 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::compose::{self, INSERT_LIMIT, MessageBody, SEND_LIMIT};
+use super::compose::{self, MessageBody};
 use super::errors::{ApiError, ApiResult, Reply};
 use super::listing::{self, Filter};
 use super::mailbox::{Mailbox, Message};
@@ -109,7 +109,7 @@ pub fn get(call: &Call<'_>, world: &mut World) -> ApiResult {
 /// only, with the labels asked for.
 pub fn insert(call: &Call<'_>, world: &mut World, import: bool) -> ApiResult {
     let body: MessageBody = call.json()?;
-    let raw = body.raw(INSERT_LIMIT)?;
+    let raw = body.raw(call.upload_limit)?;
     let mailbox = call.mailbox(world)?;
     if let Some(bad) = body.label_ids.iter().find(|l| mailbox.label(l).is_none()) {
         return Err(ApiError::invalid_argument(format!("Invalid label: {bad}")));
@@ -128,7 +128,7 @@ pub fn insert(call: &Call<'_>, world: &mut World, import: bool) -> ApiResult {
 
 pub fn send(call: &Call<'_>, world: &mut World) -> ApiResult {
     let body: MessageBody = call.json()?;
-    let raw = body.raw(SEND_LIMIT)?;
+    let raw = body.raw(call.upload_limit)?;
     let id = compose::send(call, world, raw, body.thread_id.as_deref())?;
     Ok(Reply::json(labelled(find(call.mailbox(world)?, &id)?)))
 }

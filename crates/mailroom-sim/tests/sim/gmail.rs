@@ -198,6 +198,14 @@ fn every_served_method_has_the_discovery_documents_verb_path_parameters_and_scop
             assert!(scopes.contains(scope), "{} does not take {scope}", spec.id);
         }
         assert!(spec.units > 0 && spec.units_2026 > 0);
+        let media = &method["mediaUpload"];
+        assert_eq!(spec.upload_limit.is_some(), media.is_object(), "{} takes uploads", spec.id);
+        if let Some(limit) = spec.upload_limit {
+            assert_eq!(media["protocols"]["simple"]["path"], format!("/upload/{}", spec.path));
+            let documented: usize = media["maxSize"].as_str().unwrap().parse().unwrap();
+            // insert/import keep the 50 MB of the issue; newer revisions allow more, never less.
+            assert!(limit <= documented, "{}: {limit} > {documented}", spec.id);
+        }
     }
     for name in mailroom_sim::gmail::GLOBAL_PARAMETERS {
         assert!(doc["parameters"].get(name).is_some(), "{name} is not a global parameter");
@@ -855,4 +863,84 @@ async fn the_per_user_quota_gives_429_until_the_minute_has_passed() {
         .map(|r| r["units"].as_u64().unwrap())
         .collect();
     assert_eq!(spent, vec![5, 5, 5, 5, 0, 5, 5]);
+}
+
+// The control API.
+
+#[tokio::test]
+async fn the_control_api_changes_mail_as_another_client_and_history_shows_it() {
+    let sim = Sim::start().await;
+    let gmail = Gmail::new(&sim, ANN).await;
+    let a = deliver(&sim, ANN, &mail(BEN, ANN, "first", "", "x"), &["INBOX", "UNREAD"]).await;
+    let b = deliver(&sim, ANN, &mail(BEN, ANN, "second", "", "x"), &["INBOX"]).await;
+    let start = gmail.history_id().await;
+    assert_eq!(control(&sim, "modify", json!({"id": a, "removeLabelIds": ["UNREAD"]})).await, StatusCode::NO_CONTENT);
+    assert_eq!(control(&sim, "trash", json!({"id": a})).await, StatusCode::NO_CONTENT);
+    assert_eq!(control(&sim, "delete", json!({"id": b})).await, StatusCode::NO_CONTENT);
+    assert_eq!(control(&sim, "delete", json!({"id": b})).await, StatusCode::NOT_FOUND);
+    let kinds: Vec<String> =
+        changes(&gmail.get(&format!("history?startHistoryId={start}")).await).into_iter().map(|c| c.0).collect();
+    assert_eq!(kinds, ["labelsRemoved", "labelsAdded", "messagesDeleted"]);
+
+    let state: Value = sim.http.get(sim.url(&format!("/_sim/gmail/{ANN}"))).send().await.unwrap().json().await.unwrap();
+    assert_eq!(state["historyId"].as_str().unwrap(), gmail.history_id().await);
+    assert_eq!(
+        state["messages"],
+        json!([{"id": a, "threadId": a, "labelIds": ["INBOX", "TRASH"], "subject": "first"}])
+    );
+    assert!(state["labels"].as_array().unwrap().iter().any(|l| l["id"] == "INBOX"));
+    let missing = sim.http.get(sim.url(&format!("/_sim/gmail/{CARL}"))).send().await.unwrap();
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND, "Carl has no Gmail mailbox");
+}
+
+#[tokio::test]
+async fn messages_can_be_uploaded_as_media_or_multipart_and_tokens_can_come_in_the_query() {
+    let sim = Sim::start().await;
+    let gmail = Gmail::new(&sim, ANN).await;
+    let raw = mail(ANN, BEN, "Uploaded", "", "as media");
+    let response = sim
+        .http
+        .post(sim.url("/google/upload/gmail/v1/users/me/messages/send?uploadType=media"))
+        .bearer_auth(&gmail.token)
+        .header("content-type", "message/rfc822")
+        .body(raw)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let sent: Value = response.json().await.unwrap();
+    assert_eq!(sent["labelIds"], json!(["SENT"]));
+
+    let body = format!(
+        "--rel\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n{{\"message\": {{\"threadId\": \"{}\"}}}}\r\n\
+--rel\r\nContent-Type: message/rfc822\r\n\r\n{}\r\n--rel--\r\n",
+        sent["threadId"].as_str().unwrap(),
+        mail(ANN, BEN, "Re: Uploaded", "", "a draft reply")
+    );
+    let response =
+        sim.http
+            .post(sim.url(&format!(
+                "/google/upload/gmail/v1/users/me/drafts?uploadType=multipart&access_token={}",
+                gmail.token
+            )))
+            .header("content-type", "multipart/related; boundary=rel")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let draft: Value = response.json().await.unwrap();
+    assert_eq!(draft["message"]["threadId"], sent["threadId"], "the reply joined the thread");
+    let fetched = gmail.get(&format!("drafts/{}", draft["id"].as_str().unwrap())).await;
+    assert_eq!(fetched["message"]["snippet"], "a draft reply");
+
+    let response = sim
+        .http
+        .post(sim.url("/google/upload/gmail/v1/users/me/labels?uploadType=media"))
+        .bearer_auth(&gmail.token)
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND, "labels take no uploads");
 }
