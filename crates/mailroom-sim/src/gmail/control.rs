@@ -45,10 +45,13 @@ async fn show(State(state): State<SimState>, Path(path): Path<HashMap<String, St
     with_mailbox(&state, &path, |mailbox, _| {
         let messages: Vec<_> = mailbox
             .messages()
-            .map(|m| json!({"id": m.id, "threadId": m.thread_id, "labelIds": m.label_ids(), "subject": m.summary.subject}))
+            .map(|m| {
+                json!({"id": m.id, "threadId": m.thread_id, "labelIds": m.label_ids(), "subject": m.summary.subject})
+            })
             .collect();
         let labels: Vec<_> = mailbox.labels().iter().map(|l| json!({"id": l.id, "name": l.name})).collect();
-        Json(json!({"email": mailbox.email, "historyId": mailbox.history_id().to_string(), "messages": messages, "labels": labels}))
+        let history_id = mailbox.history_id().to_string();
+        Json(json!({"email": mailbox.email, "historyId": history_id, "messages": messages, "labels": labels}))
             .into_response()
     })
 }

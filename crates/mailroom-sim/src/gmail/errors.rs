@@ -88,10 +88,10 @@ impl ApiError {
         ApiError::new(StatusCode::CONFLICT, message, "duplicate", "ALREADY_EXISTS")
     }
 
-    /// The per-user per-minute quota is spent. The quota page names this limit "per user per
-    /// minute" and the handle-errors guide's "429 Too many requests" section covers per-user rate
-    /// limits with domain `usageLimits` and reason `rateLimitExceeded`; we answer that 429 rather
-    /// than the older 403 `userRateLimitExceeded`, which the guide keeps for daily limits.
+    /// The per-user per-minute quota is spent. The handle-errors guide documents both a 403
+    /// `userRateLimitExceeded` and a 429 `rateLimitExceeded` (domain `usageLimits`); the quota page
+    /// of today words the per-user limit "per minute per user", and Google's newer quota surface
+    /// answers it with 429, so we answer 429 `rateLimitExceeded`, `RESOURCE_EXHAUSTED`.
     pub fn rate_limited() -> ApiError {
         ApiError {
             domain: "usageLimits",

@@ -21,6 +21,14 @@ fn kind(change: &Change) -> &'static str {
     }
 }
 
+/// The labels a record adds or removes.
+fn changed_labels(change: &Change) -> Vec<&str> {
+    match change {
+        Change::LabelsAdded(ids) | Change::LabelsRemoved(ids) => ids.iter().map(String::as_str).collect(),
+        Change::Added | Change::Deleted => Vec::new(),
+    }
+}
+
 fn render(record: &HistoryRecord) -> Value {
     let brief = json!({"id": record.message_id, "threadId": record.thread_id});
     let mut with_labels = brief.clone();
@@ -81,10 +89,7 @@ pub fn list(call: &Call<'_>, world: &mut World) -> ApiResult {
     }
     let mut records = mailbox.history_since(after).map_err(|_| ApiError::not_found())?.filter(|r| {
         (types.is_empty() || types.contains(&kind(&r.change)))
-            && label.is_none_or(|l| {
-                r.labels.iter().any(|x| x == l)
-                    || matches!(&r.change, Change::LabelsAdded(ids) | Change::LabelsRemoved(ids) if ids.iter().any(|x| x == l))
-            })
+            && label.is_none_or(|l| r.labels.iter().any(|x| x == l) || changed_labels(&r.change).contains(&l))
     });
     let page: Vec<&HistoryRecord> = records.by_ref().take(max).collect();
     let more = records.next().is_some();

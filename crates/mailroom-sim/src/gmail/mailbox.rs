@@ -132,8 +132,8 @@ pub fn normalize_subject(subject: &str) -> String {
 
 impl Mailbox {
     pub fn new(user: &SimUser, now_ms: i64) -> Mailbox {
-        // Ids grow with time like Gmail's, and differ between mailboxes so that two copies of one
-        // message never share an id.
+        // Ids grow with time like Gmail's (a millisecond clock in the high bits), salted per
+        // mailbox so that the two copies of a message sent between users do not look alike.
         let salt = Sha256::digest(user.email.as_bytes());
         let salt = u64::from(u16::from_be_bytes([salt[0], salt[1]])) << 4;
         let labels = SYSTEM_LABELS
@@ -159,7 +159,8 @@ impl Mailbox {
             last_change_ms: now_ms,
             next_id: (u64::try_from(now_ms).unwrap_or_default() << 20) + salt,
             next_label: 1,
-            next_draft: u64::try_from(now_ms).unwrap_or_default().wrapping_mul(1_000_003) % 10u64.pow(18),
+            // Draft ids are `r` and a long number in Gmail.
+            next_draft: u64::try_from(now_ms).unwrap_or_default() * 1000,
             quota: quota::Window::default(),
         }
     }

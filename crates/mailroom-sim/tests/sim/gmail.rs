@@ -716,7 +716,8 @@ fn batch_body(boundary: &str, requests: &[(&str, &str)]) -> String {
     let mut body = String::new();
     for (i, (method, path)) in requests.iter().enumerate() {
         body.push_str(&format!(
-            "--{boundary}\r\nContent-Type: application/http\r\nContent-ID: <item{i}>\r\n\r\n{method} {path} HTTP/1.1\r\n\r\n\r\n"
+            "--{boundary}\r\nContent-Type: application/http\r\nContent-ID: <item{i}>\r\n\r\n\
+             {method} {path} HTTP/1.1\r\n\r\n\r\n"
         ));
     }
     body.push_str(&format!("--{boundary}--\r\n"));
