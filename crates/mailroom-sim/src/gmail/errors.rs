@@ -13,18 +13,21 @@ pub struct ApiError {
     pub reason: &'static str,
     pub domain: &'static str,
     pub status: &'static str,
-    /// `(location, locationType)` when the error points at a header or parameter.
-    pub location: Option<(&'static str, &'static str)>,
+    /// The request header the error points at (`location`, with `locationType` `header`).
+    pub location: Option<&'static str>,
+    /// The short message of the `errors` item, where Google words it apart from the main one.
+    pub short: Option<&'static str>,
 }
 
 impl ApiError {
     fn new(code: StatusCode, message: impl Into<String>, reason: &'static str, status: &'static str) -> ApiError {
-        ApiError { code, message: message.into(), reason, domain: "global", status, location: None }
+        ApiError { code, message: message.into(), reason, domain: "global", status, location: None, short: None }
     }
 
     pub fn unauthenticated() -> ApiError {
         ApiError {
-            location: Some(("Authorization", "header")),
+            location: Some("Authorization"),
+            short: Some("Invalid Credentials"),
             ..ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or \
@@ -37,12 +40,15 @@ impl ApiError {
     }
 
     pub fn insufficient_scope() -> ApiError {
-        ApiError::new(
-            StatusCode::FORBIDDEN,
-            "Request had insufficient authentication scopes.",
-            "insufficientPermissions",
-            "PERMISSION_DENIED",
-        )
+        ApiError {
+            short: Some("Insufficient Permission"),
+            ..ApiError::new(
+                StatusCode::FORBIDDEN,
+                "Request had insufficient authentication scopes.",
+                "insufficientPermissions",
+                "PERMISSION_DENIED",
+            )
+        }
     }
 
     pub fn forbidden(message: impl Into<String>) -> ApiError {
@@ -105,10 +111,11 @@ impl ApiError {
     }
 
     pub fn body(&self) -> Value {
-        let mut item = json!({"message": self.message, "domain": self.domain, "reason": self.reason});
-        if let Some((location, kind)) = self.location {
+        let short = self.short.map_or(self.message.as_str(), |s| s);
+        let mut item = json!({"message": short, "domain": self.domain, "reason": self.reason});
+        if let Some(location) = self.location {
             item["location"] = json!(location);
-            item["locationType"] = json!(kind);
+            item["locationType"] = json!("header");
         }
         json!({"error": {"code": self.code.as_u16(), "message": self.message, "errors": [item], "status": self.status}})
     }

@@ -789,7 +789,7 @@ async fn a_bad_token_gets_401_with_the_auth_error_body() {
     assert!(body["error"]["message"].as_str().unwrap().starts_with("Request had invalid authentication credentials"));
     assert_eq!(
         body["error"]["errors"][0],
-        json!({"message": body["error"]["message"], "domain": "global", "reason": "authError",
+        json!({"message": "Invalid Credentials", "domain": "global", "reason": "authError",
             "location": "Authorization", "locationType": "header"})
     );
     let response = sim.http.get(sim.url(&format!("{API}/labels"))).send().await.unwrap();
