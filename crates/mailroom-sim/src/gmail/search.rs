@@ -1,9 +1,9 @@
 //! The `q` parameter: a subset of Gmail's search operators. Terms are ANDed; `-term` negates,
 //! `a OR b` (also `{a b}`) alternates. Supported: `from:`, `to:`, `cc:`, `bcc:`, `subject:`,
-//! `label:`, `in:`, `is:`, `has:attachment`, `filename:`, `after:`/`before:` (also `newer:`/
-//! `older:`), `newer_than:`/`older_than:`, `larger:`/`smaller:`, `rfc822msgid:`, and plain words
-//! (searched in the subject, addresses and body). Dates like `2024/01/31` are midnight Pacific
-//! Standard Time, as the search guide says; epoch seconds are exact.
+//! `label:`, `in:`, `is:`, `category:`, `has:attachment`, `filename:`, `after:`/`before:` (also
+//! `newer:`/`older:`), `newer_than:`/`older_than:`, `larger:`/`smaller:`, `rfc822msgid:`, and
+//! plain words (searched in the subject, addresses and body). Dates like `2024/01/31` are
+//! midnight Pacific Standard Time, as the search guide says; epoch seconds are exact.
 
 use super::mailbox::{Mailbox, Message};
 
@@ -230,6 +230,7 @@ fn matches(term: &Term, mailbox: &Mailbox, m: &Message, now_ms: i64) -> bool {
                     "nouserlabels" => !m.labels.iter().any(|l| l.starts_with("Label_")),
                     _ => false,
                 },
+                "category" => m.has(&format!("CATEGORY_{}", value.to_ascii_uppercase())),
                 "filename" => s.attachments.iter().any(|a| a.name.to_lowercase().contains(value)),
                 "after" | "newer" => date_ms(value).is_some_and(|t| m.internal_date_ms >= t),
                 "before" | "older" => date_ms(value).is_some_and(|t| m.internal_date_ms < t),
