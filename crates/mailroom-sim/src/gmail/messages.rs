@@ -106,8 +106,15 @@ pub fn get(call: &Call<'_>, world: &mut World) -> ApiResult {
 }
 
 /// `messages.insert` (`import` false) and `messages.import`: the message goes into this mailbox
-/// only, with the labels asked for.
+/// only, with the labels asked for. The simulator never classifies mail, so `neverMarkSpam` and
+/// `processForCalendar` change nothing; `deleted=true` (a message only Vault would see) is refused
+/// rather than silently stored.
 pub fn insert(call: &Call<'_>, world: &mut World, import: bool) -> ApiResult {
+    call.params.flag("neverMarkSpam")?;
+    call.params.flag("processForCalendar")?;
+    if call.params.flag("deleted")? {
+        return Err(ApiError::invalid_argument("deleted=true (messages only Vault sees) is not emulated"));
+    }
     let body: MessageBody = call.json()?;
     let raw = body.raw(call.upload_limit)?;
     let mailbox = call.mailbox(world)?;

@@ -945,3 +945,24 @@ async fn messages_can_be_uploaded_as_media_or_multipart_and_tokens_can_come_in_t
         .unwrap();
     assert_eq!(response.status(), StatusCode::NOT_FOUND, "labels take no uploads");
 }
+
+#[tokio::test]
+async fn insert_dates_by_receipt_import_by_the_date_header_and_both_join_threads_by_id() {
+    let sim = Sim::start().await;
+    let gmail = Gmail::new(&sim, ANN).await;
+    let dated = mail(BEN, ANN, "Minutes", "Date: Mon, 01 Jan 2024 12:00:00 +0000\r\n", "notes");
+    let inserted = gmail.post("messages", json!({"raw": b64(&dated), "labelIds": ["INBOX"]})).await;
+    let inserted = gmail.get(&format!("messages/{}?format=minimal", inserted["id"].as_str().unwrap())).await;
+    assert!(inserted["internalDate"].as_str().unwrap().parse::<i64>().unwrap() > 1_704_110_400_000);
+    let imported = gmail
+        .post("messages/import", json!({"raw": b64(&dated), "threadId": inserted["threadId"], "labelIds": ["INBOX"]}))
+        .await;
+    let imported = gmail.get(&format!("messages/{}?format=minimal", imported["id"].as_str().unwrap())).await;
+    assert_eq!(imported["internalDate"], "1704110400000");
+    assert_eq!(imported["threadId"], inserted["threadId"], "same subject, thread asked for");
+    let (status, _) =
+        gmail.call(Method::POST, "messages", Some(json!({"raw": b64(&dated), "labelIds": ["NOPE"]}))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = gmail.call(Method::POST, "messages?deleted=true", Some(json!({"raw": b64(&dated)}))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
