@@ -119,9 +119,9 @@ macro_rules! method {
 
 /// `messages.send` and drafts: the discovery document's `maxSize` (35 MB).
 const SEND_LIMIT: usize = 36_700_160;
-/// `messages.insert` and `messages.import`: 50 MB as the issue asks and revision 20240603 of the
-/// document says; revision 20261005 raised it to 150 MB (providers.md B8 calls this drift).
-const INSERT_LIMIT: usize = 52_428_800;
+/// `messages.insert` and `messages.import`: the `maxSize` of the discovery document we follow
+/// (revision 20261005: 150 MB; the older revision 20240603 said 50 MB, see providers.md B8).
+const INSERT_LIMIT: usize = 157_286_400;
 
 /// Every method the emulator serves. Literal paths come before `{id}` ones so that, say,
 /// `messages/send` is not read as a message id.
