@@ -37,8 +37,8 @@ pub use methods::{GLOBAL_PARAMETERS, METHODS, MethodSpec};
 
 use crate::SimState;
 
-/// Room for a 50 MB `messages.insert` once base64 has grown it by a third, plus JSON.
-const MAX_BODY: usize = 72 * 1024 * 1024;
+/// Room for a 150 MB `messages.insert` once base64 has grown it by a third, plus JSON.
+const MAX_BODY: usize = 210 * 1024 * 1024;
 
 pub fn router() -> Router<SimState> {
     Router::new()
