@@ -1,0 +1,184 @@
+//! `/me` and the mail folder tree: listing, getting (by id or well-known name), creating, and
+//! the folder hierarchy delta.
+
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use super::api::{ApiRequest, Ctx, Reply};
+use super::errors::{GraphError, GraphResult};
+use super::mailbox::{Folder, Mailbox};
+use super::odata;
+
+/// A user's object id: a GUID derived from the address, stable across runs.
+pub fn user_id(email: &str) -> String {
+    let d = Sha256::digest(email.to_lowercase().as_bytes());
+    let h: String = d.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    format!("{}-{}-4{}-8{}-{}", &h[0..8], &h[8..12], &h[13..16], &h[17..20], &h[20..32])
+}
+
+/// `GET /me`: the default user properties; `proxyAddresses` and others only when `$select`ed,
+/// as Graph does.
+pub fn me(ctx: &Ctx, request: &ApiRequest) -> GraphResult<Reply> {
+    let name = ctx.mailbox(|m| Ok(m.name.clone()))?;
+    let email = ctx.email.clone();
+    let (given, surname) = name.split_once(' ').map_or((name.as_str(), ""), |(g, s)| (g, s));
+    // Tenant mailboxes also answer at the tenant's `mail.onmicrosoft.com` routing domain.
+    let mut proxies = vec![format!("SMTP:{email}")];
+    if let Some((local, domain)) = email.split_once('@')
+        && let Some(tenant) = domain.strip_suffix(".onmicrosoft.com")
+        && !tenant.ends_with(".mail")
+    {
+        proxies.push(format!("smtp:{local}@{tenant}.mail.onmicrosoft.com"));
+    }
+    let all = json!({
+        "businessPhones": [],
+        "displayName": name,
+        "givenName": given,
+        "jobTitle": null,
+        "mail": email,
+        "mobilePhone": null,
+        "officeLocation": null,
+        "preferredLanguage": "en-US",
+        "surname": surname,
+        "userPrincipalName": email,
+        "id": user_id(&email),
+        "proxyAddresses": proxies,
+        "otherMails": [],
+    });
+    let Value::Object(mut object) = all else { return Err(GraphError::not_found()) };
+    let select = odata::parse_select(request);
+    let context = match &select {
+        Some(fields) => format!("{}/$metadata#users({})/$entity", ctx.api_base(), fields.join(",")),
+        None => {
+            object.remove("proxyAddresses");
+            object.remove("otherMails");
+            format!("{}/$metadata#users/$entity", ctx.api_base())
+        }
+    };
+    object.insert("@odata.context".to_owned(), Value::String(context));
+    Ok(Reply::json(StatusCode::OK, odata::apply_select(object, select.as_deref())))
+}
+
+fn render(mailbox: &Mailbox, folder: &Folder) -> serde_json::Map<String, Value> {
+    let in_folder = || mailbox.messages.iter().filter(|m| m.folder_id == folder.id);
+    let value = json!({
+        "id": folder.id,
+        "displayName": folder.display_name,
+        "parentFolderId": folder.parent_id,
+        "childFolderCount": mailbox.folders.iter().filter(|f| f.parent_id == folder.id).count(),
+        "unreadItemCount": in_folder().filter(|m| !m.is_read).count(),
+        "totalItemCount": in_folder().count(),
+        "isHidden": folder.hidden,
+    });
+    match value {
+        Value::Object(object) => object,
+        _ => serde_json::Map::new(),
+    }
+}
+
+fn resolve(mailbox: &Mailbox, id: &str) -> GraphResult<String> {
+    mailbox.folder_id(id).ok_or_else(GraphError::not_found)
+}
+
+/// `GET /me/mailFolders` (the folders under the root) or `…/{id}/childFolders`.
+pub fn list(ctx: &Ctx, request: &ApiRequest, parent: Option<&str>) -> GraphResult<Reply> {
+    let top = odata::parse_top(request)?.unwrap_or(odata::DEFAULT_PAGE);
+    let skip: usize = request.param("$skip").and_then(|s| s.parse().ok()).unwrap_or(0);
+    let select = odata::parse_select(request);
+    let (parent_id, page, total) = ctx.mailbox(|mailbox| {
+        let parent_id = resolve(mailbox, parent.unwrap_or("msgfolderroot"))?;
+        let children: Vec<&Folder> = mailbox.folders.iter().filter(|f| f.parent_id == parent_id).collect();
+        let page: Vec<Value> = children
+            .iter()
+            .skip(skip)
+            .take(top)
+            .map(|f| odata::apply_select(render(mailbox, f), select.as_deref()))
+            .collect();
+        Ok((parent_id, page, children.len()))
+    })?;
+    let context = match parent {
+        None => ctx.user_context("mailFolders"),
+        Some(_) => ctx.user_context(&format!("mailFolders('{parent_id}')/childFolders")),
+    };
+    let mut body = json!({"@odata.context": context, "value": page});
+    if skip + top < total {
+        body["@odata.nextLink"] = Value::String(next_link(ctx, request, skip + top));
+    }
+    Ok(Reply::json(StatusCode::OK, body))
+}
+
+/// The same request with `$skip` moved on, as an absolute URL.
+pub fn next_link(ctx: &Ctx, request: &ApiRequest, skip: usize) -> String {
+    let mut url = format!("{}/{}", ctx.api_base(), request.path);
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    for (key, value) in request.query.iter().filter(|(k, _)| !k.eq_ignore_ascii_case("$skip")) {
+        query.append_pair(key, value);
+    }
+    query.append_pair("$skip", &skip.to_string());
+    url.push('?');
+    url.push_str(&query.finish());
+    url
+}
+
+pub fn get(ctx: &Ctx, request: &ApiRequest, id: &str) -> GraphResult<Reply> {
+    let select = odata::parse_select(request);
+    let mut object = ctx.mailbox(|mailbox| {
+        let id = resolve(mailbox, id)?;
+        let folder = mailbox.folder(&id).ok_or_else(GraphError::not_found)?;
+        Ok(render(mailbox, folder))
+    })?;
+    object.insert("@odata.context".to_owned(), Value::String(ctx.user_context("mailFolders/$entity")));
+    Ok(Reply::json(StatusCode::OK, odata::apply_select(object, select.as_deref())))
+}
+
+/// `POST /me/mailFolders` or `…/{id}/childFolders` with `{"displayName", "isHidden"?}`.
+pub fn create(ctx: &Ctx, request: &ApiRequest, parent: Option<&str>) -> GraphResult<Reply> {
+    let body = request.json()?;
+    let name = body["displayName"]
+        .as_str()
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| GraphError::invalid_request("The displayName property is required."))?;
+    let hidden = body["isHidden"].as_bool().unwrap_or(false);
+    let mut object = ctx.mailbox(|mailbox| {
+        let parent_id = resolve(mailbox, parent.unwrap_or("msgfolderroot"))?;
+        if mailbox.folders.iter().any(|f| f.parent_id == parent_id && f.display_name.eq_ignore_ascii_case(name)) {
+            return Err(GraphError::new(
+                StatusCode::CONFLICT,
+                "ErrorFolderExists",
+                "A folder with the specified name already exists.",
+            ));
+        }
+        let id = mailbox.mint("AAMkAGFld");
+        let folder = Folder { id, display_name: name.to_owned(), parent_id, well_known: None, hidden };
+        let object = render(mailbox, &folder);
+        mailbox.folders.push(folder);
+        Ok(object)
+    })?;
+    object.insert("@odata.context".to_owned(), Value::String(ctx.user_context("mailFolders/$entity")));
+    Ok(Reply::json(StatusCode::CREATED, Value::Object(object)))
+}
+
+/// `GET /me/mailFolders/delta`: the whole tree each round, ending in a delta link. Folders are
+/// few and clients upsert them, so the simulator does not track folder changes one by one.
+pub fn delta(ctx: &Ctx) -> GraphResult<Reply> {
+    let folders = ctx.mailbox(|mailbox| {
+        let root = mailbox.well_known_id("msgfolderroot");
+        Ok(mailbox
+            .folders
+            .iter()
+            .filter(|f| f.id != root)
+            .map(|f| Value::Object(render(mailbox, f)))
+            .collect::<Vec<_>>())
+    })?;
+    let token = format!("{:x}", ctx.now_ms);
+    Ok(Reply::json(
+        StatusCode::OK,
+        json!({
+            "@odata.context": format!("{}/$metadata#Collection(mailFolder)", ctx.api_base()),
+            "value": folders,
+            "@odata.deltaLink": format!("{}/me/mailFolders/delta?$deltatoken={token}", ctx.api_base()),
+        }),
+    ))
+}
