@@ -174,13 +174,22 @@ impl Prefs {
 pub struct Ctx<'a> {
     pub state: &'a SimState,
     pub email: String,
+    /// The token's delegated permissions, by short name (`Mail.Read`).
+    pub scopes: Vec<String>,
     pub prefs: Prefs,
     pub now_ms: i64,
 }
 
 impl Ctx<'_> {
-    pub fn new<'a>(state: &'a SimState, email: &str, headers: &HeaderMap) -> Ctx<'a> {
-        Ctx { state, email: email.to_owned(), prefs: Prefs::parse(headers), now_ms: state.clock().now_ms() }
+    pub fn new<'a>(state: &'a SimState, email: &str, scopes: &[String], headers: &HeaderMap) -> Ctx<'a> {
+        let scopes = scopes.iter().map(|s| s.trim_start_matches("https://graph.microsoft.com/").to_owned()).collect();
+        Ctx { state, email: email.to_owned(), scopes, prefs: Prefs::parse(headers), now_ms: state.clock().now_ms() }
+    }
+
+    /// Whether the token carries one of these permissions (or `.default`, which is all the
+    /// app was granted).
+    fn permits(&self, any_of: &[&str]) -> bool {
+        self.scopes.iter().any(|s| s == ".default" || any_of.iter().any(|p| s.eq_ignore_ascii_case(p)))
     }
 
     /// `{base}/microsoft/v1.0`, where next and delta links point.
@@ -241,6 +250,13 @@ fn dispatch(ctx: &Ctx, request: &ApiRequest) -> GraphResult<Reply> {
     let lower: Vec<String> = rest.iter().map(|s| s.to_ascii_lowercase()).collect();
     let lower: Vec<&str> = lower.iter().map(String::as_str).collect();
     let method = &request.method;
+    if !ctx.permits(permissions(method, &lower)) {
+        return Err(GraphError::new(
+            StatusCode::FORBIDDEN,
+            "ErrorAccessDenied",
+            "Access is denied. Check credentials and try again.",
+        ));
+    }
     match lower.as_slice() {
         [] => only(method, Method::GET).and_then(|()| folders::me(ctx, request)),
         ["mailfolders"] => match *method {
@@ -272,6 +288,19 @@ fn dispatch(ctx: &Ctx, request: &ApiRequest) -> GraphResult<Reply> {
         ["messages", _, ..] => message(ctx, request, &rest[1], &lower[2..], &rest[2..]),
         ["sendmail"] => only(method, Method::POST).and_then(|()| send::send_mail(ctx, request)),
         _ => Err(GraphError::unknown_segment(rest.last().map_or("", String::as_str))),
+    }
+}
+
+/// The delegated permissions any one of which a request needs, per the API pages' tables.
+fn permissions(method: &Method, path: &[&str]) -> &'static [&'static str] {
+    const SEND: &[&str] = &["Mail.Send"];
+    const WRITE: &[&str] = &["Mail.ReadWrite"];
+    const READ: &[&str] = &["Mail.ReadBasic", "Mail.Read", "Mail.ReadWrite"];
+    match path.last().copied() {
+        None => &["User.Read", "User.ReadWrite", "User.ReadBasic.All", "User.Read.All"],
+        Some("sendmail" | "send" | "reply" | "replyall" | "forward") => SEND,
+        _ if *method == Method::GET => READ,
+        _ => WRITE,
     }
 }
 

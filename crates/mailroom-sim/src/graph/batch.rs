@@ -94,7 +94,7 @@ fn run_part(ctx: &Ctx, part: &Part) -> Reply {
         other => other.to_string().into_bytes(),
     };
     let request = ApiRequest::new(part.method.clone(), path, query, part.headers.clone(), body);
-    let part_ctx = Ctx::new(ctx.state, &ctx.email, &part.headers);
+    let part_ctx = Ctx::new(ctx.state, &ctx.email, &ctx.scopes, &part.headers);
     if path.eq_ignore_ascii_case("$batch") {
         return Reply::error(&GraphError::bad_request("A batch cannot contain a batch."), &request.headers, ctx.now_ms);
     }

@@ -84,7 +84,7 @@ async fn api_request(
             Ok(bytes) => {
                 let path = uri.path().strip_prefix("/microsoft/v1.0/").unwrap_or_default();
                 let request = ApiRequest::new(method, path, uri.query(), headers, bytes.to_vec());
-                let ctx = Ctx::new(&state, &caller.email, &request.headers);
+                let ctx = Ctx::new(&state, &caller.email, &caller.scopes, &request.headers);
                 if path.eq_ignore_ascii_case("$batch") {
                     batch::run(&ctx, &request).unwrap_or_else(|e| Reply::error(&e, &request.headers, ctx.now_ms))
                 } else {

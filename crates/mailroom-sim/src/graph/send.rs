@@ -28,6 +28,17 @@ fn decode_mime(request: &ApiRequest) -> GraphResult<Vec<u8>> {
     )
 }
 
+/// A message the owner wrote as MIME; without a `From`, it is from the owner.
+fn from_mime(mailbox: &mut Mailbox, raw: Vec<u8>, folder_id: &str, now_ms: i64) -> Message {
+    let mut message = mailbox.message_from_raw(raw, folder_id, now_ms);
+    if message.from.is_none() {
+        let me = Recipient { name: mailbox.name.clone(), address: mailbox.email.clone() };
+        message.from = Some(me.clone());
+        message.sender = Some(me);
+    }
+    message
+}
+
 /// A draft from a JSON message resource: content, importance, categories, custom headers and
 /// file attachments.
 fn message_from_json(mailbox: &mut Mailbox, json: &Value, folder_id: &str, now_ms: i64) -> GraphResult<Message> {
@@ -64,7 +75,7 @@ pub fn create_draft(ctx: &Ctx, request: &ApiRequest, folder: &str) -> GraphResul
     let value = ctx.mailbox(|mailbox| {
         let folder_id = mailbox.folder_id(folder).ok_or_else(GraphError::not_found)?;
         let mut message = match raw {
-            Some(raw) => mailbox.message_from_raw(raw, &folder_id, ctx.now_ms),
+            Some(raw) => from_mime(mailbox, raw, &folder_id, ctx.now_ms),
             None => message_from_json(mailbox, &json, &folder_id, ctx.now_ms)?,
         };
         message.is_draft = true;
@@ -140,13 +151,7 @@ pub fn send_mail(ctx: &Ctx, request: &ApiRequest) -> GraphResult<Reply> {
         let raw = decode_mime(request)?;
         let message = ctx.mailbox(|mailbox| {
             let sent = mailbox.well_known_id("sentitems");
-            let mut message = mailbox.message_from_raw(raw, &sent, ctx.now_ms);
-            if message.from.is_none() {
-                let me = Recipient { name: mailbox.name.clone(), address: mailbox.email.clone() };
-                message.from = Some(me.clone());
-                message.sender = Some(me);
-            }
-            Ok(message)
+            Ok(from_mime(mailbox, raw, &sent, ctx.now_ms))
         })?;
         return send_new(ctx, message, true);
     }
@@ -242,6 +247,9 @@ fn response_draft(mailbox: &mut Mailbox, original: &Message, kind: Kind, comment
 /// `createForward` (201, a draft in Drafts). The body takes a `comment` or a `message` with a
 /// body, not both.
 pub fn respond_to(ctx: &Ctx, request: &ApiRequest, id: &str, kind: Kind, create: bool) -> GraphResult<Reply> {
+    if request.is_mime() {
+        return respond_with_mime(ctx, request, id, create);
+    }
     let body = request.json()?;
     let comment = body["comment"].as_str();
     if comment.is_some() && !body["message"]["body"].is_null() {
@@ -269,6 +277,27 @@ pub fn respond_to(ctx: &Ctx, request: &ApiRequest, id: &str, kind: Kind, create:
     match draft {
         Outcome::Created(created) => Ok(Reply::json(StatusCode::CREATED, created)),
         Outcome::Send(draft) => send_new(ctx, *draft, true),
+    }
+}
+
+/// A reply or forward given whole as base64 MIME: the caller wrote the headers and quoting.
+fn respond_with_mime(ctx: &Ctx, request: &ApiRequest, id: &str, create: bool) -> GraphResult<Reply> {
+    let raw = decode_mime(request)?;
+    let outcome = ctx.mailbox(|mailbox| {
+        find(mailbox, id)?;
+        let folder = mailbox.well_known_id(if create { "drafts" } else { "sentitems" });
+        let mut message = from_mime(mailbox, raw, &folder, ctx.now_ms);
+        if !create {
+            return Ok(Outcome::Send(Box::new(message)));
+        }
+        message.is_draft = true;
+        message.is_read = true;
+        let index = mailbox.insert(message);
+        Ok(Outcome::Created(entity(ctx, mailbox, index, None)))
+    })?;
+    match outcome {
+        Outcome::Created(created) => Ok(Reply::json(StatusCode::CREATED, created)),
+        Outcome::Send(message) => send_new(ctx, *message, true),
     }
 }
 

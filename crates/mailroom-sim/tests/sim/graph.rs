@@ -730,3 +730,65 @@ async fn bad_missing_and_expired_tokens_get_invalid_authentication_token() {
     assert_eq!((expired.status, error_code(&expired)), (StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken"));
     assert!(expired.body["error"]["innerError"]["client-request-id"].is_string());
 }
+
+/// Tokens for Carl with only these scopes, through the real flow.
+async fn tokens_with_scope(sim: &Sim, scope: &str) -> String {
+    let challenge = Sim::challenge();
+    let params = [
+        ("client_id", MICROSOFT_CLIENT),
+        ("redirect_uri", REDIRECT),
+        ("response_type", "code"),
+        ("scope", scope),
+        ("login_hint", CARL),
+        ("code_challenge", challenge.as_str()),
+        ("code_challenge_method", "S256"),
+    ];
+    let query = sim.authorize("/microsoft/common/oauth2/v2.0/authorize", &params).await;
+    let code = query.into_iter().find(|(k, _)| k == "code").map(|(_, v)| v).unwrap();
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", REDIRECT),
+        ("client_id", MICROSOFT_CLIENT),
+        ("client_secret", MICROSOFT_SECRET),
+        ("code_verifier", VERIFIER),
+    ];
+    let response = sim.http.post(sim.url("/microsoft/common/oauth2/v2.0/token")).form(&form).send().await.unwrap();
+    let body: Value = response.json().await.unwrap();
+    body["access_token"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn a_token_without_the_needed_permission_is_denied() {
+    let sim = Sim::start().await;
+    let reader = tokens_with_scope(&sim, "openid User.Read Mail.Read").await;
+    assert_eq!(get(&sim, &reader, "/me/messages").await.status, StatusCode::OK);
+    let denied =
+        post(&sim, &reader, "/me/sendMail", json!({"message": {"toRecipients": [{"emailAddress": {"address": BEN}}]}}))
+            .await;
+    assert_eq!((denied.status, error_code(&denied)), (StatusCode::FORBIDDEN, "ErrorAccessDenied"));
+    let denied = post(&sim, &reader, "/me/mailFolders", json!({"displayName": "x"})).await;
+    assert_eq!(denied.status, StatusCode::FORBIDDEN);
+    let profile_only = tokens_with_scope(&sim, "openid User.Read").await;
+    assert_eq!(get(&sim, &profile_only, "/me").await.status, StatusCode::OK);
+    assert_eq!(get(&sim, &profile_only, "/me/messages").await.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn replies_can_be_written_as_base64_mime() {
+    let (sim, token) = start().await;
+    let id = deliver(&sim, "inbox", "MIME question", 2);
+    let mime = format!(
+        "To: {ANN}\r\nSubject: RE: MIME question\r\nIn-Reply-To: <MIMEquestion@example.test>\r\n\r\nAnswered in MIME.\r\n"
+    );
+    let encoded = base64::engine::general_purpose::STANDARD.encode(mime);
+    let draft = post_mime(&sim, &token, &format!("/me/messages/{id}/createReply"), encoded.clone()).await;
+    assert_eq!(draft.status, StatusCode::CREATED);
+    assert_eq!(
+        (draft.body["isDraft"].as_bool(), draft.body["from"]["emailAddress"]["address"].as_str()),
+        (Some(true), Some(CARL))
+    );
+    let sent = post_mime(&sim, &token, &format!("/me/messages/{id}/reply"), encoded).await;
+    assert_eq!(sent.status, StatusCode::ACCEPTED);
+    assert_eq!(sim.state().world().gmail(ANN).unwrap().message_count(), 1);
+}
