@@ -265,7 +265,12 @@ fn dispatch(ctx: &Ctx, request: &ApiRequest) -> GraphResult<Reply> {
             _ => Err(GraphError::method_not_allowed()),
         },
         ["mailfolders", "delta"] => only(method, Method::GET).and_then(|()| folders::delta(ctx)),
-        ["mailfolders", _] => only(method, Method::GET).and_then(|()| folders::get(ctx, request, &rest[1])),
+        ["mailfolders", _] => match *method {
+            Method::GET => folders::get(ctx, request, &rest[1]),
+            Method::PATCH => folders::update(ctx, request, &rest[1]),
+            Method::DELETE => folders::delete(ctx, &rest[1]),
+            _ => Err(GraphError::method_not_allowed()),
+        },
         ["mailfolders", _, "childfolders"] => match *method {
             Method::GET => folders::list(ctx, request, Some(&rest[1])),
             Method::POST => folders::create(ctx, request, Some(&rest[1])),

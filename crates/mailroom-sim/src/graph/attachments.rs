@@ -35,7 +35,7 @@ pub struct UploadSession {
     expires_ms: i64,
 }
 
-fn render(a: &Attachment, with_bytes: bool) -> Value {
+pub fn render(a: &Attachment, with_bytes: bool) -> Value {
     let mut object = Map::new();
     object.insert("@odata.type".to_owned(), json!("#microsoft.graph.fileAttachment"));
     object.insert("@odata.mediaContentType".to_owned(), json!(a.content_type));

@@ -182,3 +182,63 @@ pub fn delta(ctx: &Ctx) -> GraphResult<Reply> {
         }),
     ))
 }
+
+/// `PATCH /me/mailFolders/{id}` with `{"displayName"}`: 200 and the folder.
+pub fn update(ctx: &Ctx, request: &ApiRequest, id: &str) -> GraphResult<Reply> {
+    let body = request.json()?;
+    let name = body["displayName"].as_str().map(str::trim).filter(|n| !n.is_empty());
+    let mut object = ctx.mailbox(|mailbox| {
+        let id = resolve(mailbox, id)?;
+        let position = mailbox.folders.iter().position(|f| f.id == id).ok_or_else(GraphError::not_found)?;
+        if let Some(name) = name {
+            mailbox.folders[position].display_name = name.to_owned();
+        }
+        Ok(render(mailbox, &mailbox.folders[position]))
+    })?;
+    object.insert("@odata.context".to_owned(), Value::String(ctx.user_context("mailFolders/$entity")));
+    Ok(Reply::json(StatusCode::OK, Value::Object(object)))
+}
+
+/// `DELETE /me/mailFolders/{id}`: as in Outlook, the folder moves under Deleted Items, and is
+/// removed for good (with its messages and subfolders) when it is already there. Well-known
+/// folders cannot be deleted.
+pub fn delete(ctx: &Ctx, id: &str) -> GraphResult<Reply> {
+    ctx.mailbox(|mailbox| {
+        let id = resolve(mailbox, id)?;
+        if mailbox.folder(&id).is_some_and(|f| f.well_known.is_some()) {
+            return Err(GraphError::new(
+                StatusCode::BAD_REQUEST,
+                "ErrorDeleteDistinguishedFolder",
+                "Distinguished folders cannot be deleted.",
+            ));
+        }
+        let trash = mailbox.well_known_id("deleteditems");
+        if !is_under(mailbox, &id, &trash) {
+            if let Some(folder) = mailbox.folders.iter_mut().find(|f| f.id == id) {
+                folder.parent_id = trash;
+            }
+            return Ok(());
+        }
+        let doomed: Vec<String> =
+            mailbox.folders.iter().filter(|f| is_under(mailbox, &f.id, &id)).map(|f| f.id.clone()).collect();
+        while let Some(index) = mailbox.messages.iter().position(|m| m.folder_id == id || doomed.contains(&m.folder_id))
+        {
+            mailbox.remove(index);
+        }
+        mailbox.folders.retain(|f| f.id != id && !doomed.contains(&f.id));
+        Ok(())
+    })?;
+    Ok(Reply::empty(StatusCode::NO_CONTENT))
+}
+
+/// Whether `folder` lies somewhere below `ancestor`.
+fn is_under(mailbox: &Mailbox, folder: &str, ancestor: &str) -> bool {
+    let mut current = mailbox.folder(folder).map(|f| f.parent_id.as_str());
+    while let Some(parent) = current {
+        if parent == ancestor {
+            return true;
+        }
+        current = mailbox.folder(parent).map(|f| f.parent_id.as_str());
+    }
+    false
+}

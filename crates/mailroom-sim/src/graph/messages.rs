@@ -7,11 +7,11 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
 use super::api::{ApiRequest, Ctx, Reply, url_encode};
-use super::compose;
 use super::errors::{GraphError, GraphResult};
 use super::folders::next_link;
 use super::mailbox::{Mailbox, Message, Recipient};
 use super::odata::{self, ListOptions, format_time};
+use super::{attachments, compose};
 
 pub fn recipient_json(r: &Recipient) -> Value {
     json!({"emailAddress": {"name": r.name, "address": r.address}})
@@ -125,6 +125,7 @@ fn collection_context(ctx: &Ctx, what: &str, select: Option<&[String]>) -> Strin
 pub fn list(ctx: &Ctx, request: &ApiRequest, folder: Option<&str>) -> GraphResult<Reply> {
     let options = ListOptions::parse(request)?;
     let select = options.select.as_deref();
+    let expand_attachments = expands_attachments(request)?;
     let (folder_id, page, total) = ctx.mailbox(|mailbox| {
         let folder_id = folder.map(|f| mailbox.folder_id(f).ok_or_else(GraphError::not_found)).transpose()?;
         let mut matching: Vec<&Message> = mailbox
@@ -137,8 +138,12 @@ pub fn list(ctx: &Ctx, request: &ApiRequest, folder: Option<&str>) -> GraphResul
         if options.descending {
             matching.reverse();
         }
-        let page: Vec<Value> =
-            matching.iter().skip(options.skip).take(options.top).map(|m| render(ctx, m, select)).collect();
+        let page: Vec<Value> = matching
+            .iter()
+            .skip(options.skip)
+            .take(options.top)
+            .map(|m| expand(render(ctx, m, select), m, expand_attachments))
+            .collect();
         Ok((folder_id, page, matching.len()))
     })?;
     let what = match &folder_id {
@@ -169,8 +174,28 @@ pub fn find(mailbox: &Mailbox, id: &str) -> GraphResult<usize> {
 
 pub fn get(ctx: &Ctx, request: &ApiRequest, id: &str) -> GraphResult<Reply> {
     let select = odata::parse_select(request);
-    let value = ctx.mailbox(|mailbox| Ok(entity(ctx, mailbox, find(mailbox, id)?, select.as_deref())))?;
+    let expand_attachments = expands_attachments(request)?;
+    let value = ctx.mailbox(|mailbox| {
+        let index = find(mailbox, id)?;
+        Ok(expand(entity(ctx, mailbox, index, select.as_deref()), &mailbox.messages[index], expand_attachments))
+    })?;
     Ok(Reply::json(StatusCode::OK, value))
+}
+
+/// `$expand=attachments`, the one expansion messages offer here.
+fn expands_attachments(request: &ApiRequest) -> GraphResult<bool> {
+    match request.param("$expand") {
+        None => Ok(false),
+        Some(e) if e.trim().eq_ignore_ascii_case("attachments") => Ok(true),
+        Some(e) => Err(GraphError::bad_request(format!("Could not find a property named '{e}' to expand."))),
+    }
+}
+
+fn expand(mut value: Value, m: &Message, attachments: bool) -> Value {
+    if attachments {
+        value["attachments"] = Value::Array(m.attachments.iter().map(|a| attachments::render(a, true)).collect());
+    }
+    value
 }
 
 /// `GET /me/messages/{id}/$value`: the MIME, as `text/plain` like Graph.

@@ -164,6 +164,25 @@ async fn well_known_names_stand_for_folder_ids_and_folders_can_be_created() {
     assert_eq!(top.body["parentFolderId"], root.body["id"]);
     let missing = get(&sim, &token, "/me/mailFolders/nosuchfolder").await;
     assert_eq!((missing.status, error_code(&missing)), (StatusCode::NOT_FOUND, "ErrorItemNotFound"));
+
+    let top_id = top.body["id"].as_str().unwrap().to_owned();
+    let renamed =
+        send(&sim, &token, "PATCH", &format!("/me/mailFolders/{top_id}"), Some(json!({"displayName": "Work"})), &[])
+            .await;
+    assert_eq!((renamed.status, renamed.body["displayName"].as_str()), (StatusCode::OK, Some("Work")));
+    let refused = send(&sim, &token, "DELETE", "/me/mailFolders/inbox", None, &[]).await;
+    assert_eq!((refused.status, error_code(&refused)), (StatusCode::BAD_REQUEST, "ErrorDeleteDistinguishedFolder"));
+    assert_eq!(
+        send(&sim, &token, "DELETE", &format!("/me/mailFolders/{top_id}"), None, &[]).await.status,
+        StatusCode::NO_CONTENT
+    );
+    let trash = get(&sim, &token, "/me/mailFolders/deleteditems/childFolders").await;
+    assert_eq!(trash.body["value"][0]["displayName"], "Work", "deleted folders go to Deleted Items first");
+    assert_eq!(
+        send(&sim, &token, "DELETE", &format!("/me/mailFolders/{top_id}"), None, &[]).await.status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(get(&sim, &token, &format!("/me/mailFolders/{top_id}")).await.status, StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]
@@ -627,7 +646,9 @@ async fn attachments_are_added_listed_fetched_and_uploaded_in_chunks() {
     assert_eq!(bytes.to_vec(), data);
     let one = get(&sim, &token, &format!("/me/messages/{id}/attachments/{}", small.body["id"].as_str().unwrap())).await;
     assert_eq!(one.body["contentBytes"], base64::engine::general_purpose::STANDARD.encode("hello"));
-    assert_eq!(get(&sim, &token, &format!("/me/messages/{id}")).await.body["hasAttachments"], true);
+    let expanded = get(&sim, &token, &format!("/me/messages/{id}?$expand=attachments")).await;
+    assert_eq!(expanded.body["hasAttachments"], true);
+    assert_eq!(expanded.body["attachments"].as_array().unwrap().len(), 2);
 }
 
 #[tokio::test]
