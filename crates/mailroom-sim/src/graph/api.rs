@@ -264,7 +264,7 @@ fn dispatch(ctx: &Ctx, request: &ApiRequest) -> GraphResult<Reply> {
             Method::POST => folders::create(ctx, request, None),
             _ => Err(GraphError::method_not_allowed()),
         },
-        ["mailfolders", "delta"] => only(method, Method::GET).and_then(|()| folders::delta(ctx)),
+        ["mailfolders", "delta"] => only(method, Method::GET).and_then(|()| folders::delta(ctx, request)),
         ["mailfolders", _] => match *method {
             Method::GET => folders::get(ctx, request, &rest[1]),
             Method::PATCH => folders::update(ctx, request, &rest[1]),

@@ -134,6 +134,7 @@ async fn expire_delta(State(state): State<SimState>, Path(params): Path<HashMap<
     with_mailbox(&state, &params, |mailbox, _| {
         mailbox.sessions.delta_cursors.clear();
         mailbox.sessions.delta_rounds.clear();
+        mailbox.sessions.folder_snapshots.clear();
         StatusCode::NO_CONTENT.into_response()
     })
 }

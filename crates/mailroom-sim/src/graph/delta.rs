@@ -72,7 +72,7 @@ struct Entry {
     removed_rest_id: Option<String>,
 }
 
-fn expired() -> GraphError {
+pub fn expired() -> GraphError {
     GraphError::new(
         StatusCode::GONE,
         "syncStateNotFound",

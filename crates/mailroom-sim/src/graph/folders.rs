@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 use super::api::{ApiRequest, Ctx, Reply};
 use super::errors::{GraphError, GraphResult};
 use super::mailbox::{Folder, Mailbox};
-use super::odata;
+use super::{delta, odata};
 
 /// A user's object id: a GUID derived from the address, stable across runs.
 pub fn user_id(email: &str) -> String {
@@ -160,24 +160,52 @@ pub fn create(ctx: &Ctx, request: &ApiRequest, parent: Option<&str>) -> GraphRes
     Ok(Reply::json(StatusCode::CREATED, Value::Object(object)))
 }
 
-/// `GET /me/mailFolders/delta`: the whole tree each round, ending in a delta link. Folders are
-/// few and clients upsert them, so the simulator does not track folder changes one by one.
-pub fn delta(ctx: &Ctx) -> GraphResult<Reply> {
-    let folders = ctx.mailbox(|mailbox| {
+/// The folder tree as a delta token remembers it: each folder's JSON, when it was issued.
+#[derive(Debug)]
+pub struct FolderSnapshot {
+    folders: Vec<(String, Value)>,
+    issued_ms: i64,
+}
+
+/// `GET /me/mailFolders/delta`: every folder the first time, then the folders that were
+/// created, renamed, moved or whose counts changed, and `@removed` for deleted ones. One page per
+/// round: a mailbox has few folders. The token keeps a snapshot of the tree to compare with.
+pub fn delta(ctx: &Ctx, request: &ApiRequest) -> GraphResult<Reply> {
+    let retention_ms = i64::try_from(ctx.state.config().graph_delta_retention.as_millis()).unwrap_or(i64::MAX);
+    let (values, token) = ctx.mailbox(|mailbox| {
+        let previous = match request.param("$deltatoken") {
+            None => Vec::new(),
+            Some(token) => {
+                let snapshot = mailbox.sessions.folder_snapshots.get(token).ok_or_else(delta::expired)?;
+                if ctx.now_ms - snapshot.issued_ms > retention_ms {
+                    return Err(delta::expired());
+                }
+                snapshot.folders.clone()
+            }
+        };
         let root = mailbox.well_known_id("msgfolderroot");
-        Ok(mailbox
+        let now: Vec<(String, Value)> = mailbox
             .folders
             .iter()
             .filter(|f| f.id != root)
-            .map(|f| Value::Object(render(mailbox, f)))
-            .collect::<Vec<_>>())
+            .map(|f| (f.id.clone(), Value::Object(render(mailbox, f))))
+            .collect();
+        let mut values: Vec<Value> =
+            now.iter().filter(|entry| !previous.contains(entry)).map(|(_, v)| v.clone()).collect();
+        for (id, _) in previous.iter().filter(|(id, _)| !now.iter().any(|(n, _)| n == id)) {
+            values.push(
+                json!({"@odata.type": "#microsoft.graph.mailFolder", "id": id, "@removed": {"reason": "deleted"}}),
+            );
+        }
+        let token = mailbox.mint("");
+        mailbox.sessions.folder_snapshots.insert(token.clone(), FolderSnapshot { folders: now, issued_ms: ctx.now_ms });
+        Ok((values, token))
     })?;
-    let token = format!("{:x}", ctx.now_ms);
     Ok(Reply::json(
         StatusCode::OK,
         json!({
             "@odata.context": format!("{}/$metadata#Collection(mailFolder)", ctx.api_base()),
-            "value": folders,
+            "value": values,
             "@odata.deltaLink": format!("{}/me/mailFolders/delta?$deltatoken={token}", ctx.api_base()),
         }),
     ))

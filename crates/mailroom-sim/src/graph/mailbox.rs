@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 
 use super::attachments::UploadSession;
 use super::delta::{DeltaCursor, DeltaRound};
+use super::folders::FolderSnapshot;
 use super::throttle::Usage;
 use crate::SimUser;
 use crate::mime;
@@ -149,6 +150,7 @@ pub struct Mailbox {
 pub struct Sessions {
     pub delta_cursors: HashMap<String, DeltaCursor>,
     pub delta_rounds: HashMap<String, DeltaRound>,
+    pub folder_snapshots: HashMap<String, FolderSnapshot>,
     pub uploads: HashMap<String, UploadSession>,
     pub usage: Usage,
 }

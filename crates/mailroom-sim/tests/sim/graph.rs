@@ -813,3 +813,36 @@ async fn replies_can_be_written_as_base64_mime() {
     assert_eq!(sent.status, StatusCode::ACCEPTED);
     assert_eq!(sim.state().world().gmail(ANN).unwrap().message_count(), 1);
 }
+
+#[tokio::test]
+async fn folder_delta_reports_new_changed_and_removed_folders() {
+    let (sim, token) = start().await;
+    let first = get(&sim, &token, "/me/mailFolders/delta").await;
+    assert_eq!(first.body["value"].as_array().unwrap().len(), 7);
+    assert!(first.body.get("@odata.nextLink").is_none());
+    let link = first.body["@odata.deltaLink"].as_str().unwrap().to_owned();
+    let quiet = get(&sim, &token, &link).await;
+    assert_eq!(quiet.body["value"], json!([]), "nothing changed");
+
+    let created = post(&sim, &token, "/me/mailFolders", json!({"displayName": "Travel"})).await;
+    let id = created.body["id"].as_str().unwrap().to_owned();
+    deliver(&sim, "inbox", "counts change", 0);
+    let changes = get(&sim, &token, quiet.body["@odata.deltaLink"].as_str().unwrap()).await;
+    let names: Vec<&str> =
+        changes.body["value"].as_array().unwrap().iter().map(|f| f["displayName"].as_str().unwrap()).collect();
+    assert_eq!(names, ["Inbox", "Travel"]);
+
+    send(&sim, &token, "DELETE", &format!("/me/mailFolders/{id}"), None, &[]).await;
+    send(&sim, &token, "DELETE", &format!("/me/mailFolders/{id}"), None, &[]).await;
+    let removed = get(&sim, &token, changes.body["@odata.deltaLink"].as_str().unwrap()).await;
+    let value = removed.body["value"].as_array().unwrap();
+    assert!(
+        value.contains(
+            &json!({"@odata.type": "#microsoft.graph.mailFolder", "id": id, "@removed": {"reason": "deleted"}})
+        )
+    );
+
+    control(&sim, "expire-delta", json!({})).await;
+    let gone = get(&sim, &token, removed.body["@odata.deltaLink"].as_str().unwrap()).await;
+    assert_eq!(gone.status, StatusCode::GONE);
+}
