@@ -228,3 +228,42 @@ pub fn strip_bcc(raw: &[u8]) -> Vec<u8> {
     out.extend_from_slice(&raw[end..]);
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::SimUser;
+    use crate::graph::Mailbox;
+    use crate::graph::mailbox::Attachment;
+
+    #[test]
+    fn built_messages_read_back_with_their_fields_and_attachments() {
+        let user = SimUser::parse("microsoft:carl@contoso.onmicrosoft.com").unwrap();
+        let mut mailbox = Mailbox::new(&user, 0);
+        let mut message = mailbox.blank("drafts", 1_727_776_800_000);
+        message.subject = "Grüße".to_owned();
+        message.to = vec![Recipient { name: "Ben \"B\"".to_owned(), address: "ben@example.test".to_owned() }];
+        message.bcc = vec![Recipient { name: String::new(), address: "hidden@example.test".to_owned() }];
+        set_body(&mut message, true, "<p>Hi &amp; bye</p>");
+        message.attachments.push(Attachment {
+            id: "a".to_owned(),
+            name: "notes.txt".to_owned(),
+            content_type: "text/plain".to_owned(),
+            content_id: None,
+            is_inline: false,
+            bytes: b"notes".to_vec(),
+            modified_ms: 0,
+        });
+        let summary = crate::mime::summarize(&build(&message, true));
+        assert_eq!(summary.subject, "Grüße");
+        assert_eq!(summary.to[0].name.as_deref(), Some("Ben \"B\""));
+        assert_eq!(summary.bcc[0].address, "hidden@example.test");
+        assert_eq!(summary.html.as_deref(), Some("<p>Hi &amp; bye</p>"));
+        assert_eq!(summary.attachments[0].bytes, b"notes");
+        assert_eq!(message.body_text, "Hi & bye");
+
+        let delivered = crate::mime::summarize(&strip_bcc(&build(&message, true)));
+        assert!(delivered.bcc.is_empty());
+        assert_eq!(delivered.subject, "Grüße");
+    }
+}

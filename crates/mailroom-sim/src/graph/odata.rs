@@ -199,3 +199,27 @@ impl ListOptions {
         Ok(ListOptions { select: parse_select(request), top, skip, descending: orderby.unwrap_or(true), filter, count })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_take_and_clauses_of_dates_and_booleans() {
+        let clauses = parse_filter("receivedDateTime ge 2024-10-01T00:00:00Z and isRead eq false").unwrap();
+        assert_eq!(clauses, [Clause::Received(Cmp::Ge, 1_727_740_800_000), Clause::IsRead(Cmp::Eq, false)]);
+        assert_eq!(
+            parse_filter("receivedDateTime lt 2024-10-01").unwrap(),
+            [Clause::Received(Cmp::Lt, 1_727_740_800_000)]
+        );
+        assert!(parse_filter("subject eq 'x'").is_err());
+        assert!(parse_filter("isRead eq false or isRead eq true").is_err());
+        assert!(parse_filter("isRead eq maybe").is_err());
+    }
+
+    #[test]
+    fn times_print_as_utc_seconds() {
+        assert_eq!(format_time(1_727_776_800_123), "2024-10-01T10:00:00Z");
+        assert_eq!(parse_time("2024-10-01T12:00:00+02:00"), Some(1_727_776_800_000));
+    }
+}
