@@ -11,7 +11,7 @@ use serde_json::{Map, Value, json};
 
 use super::api::{ApiRequest, Ctx, Reply, url_encode};
 use super::errors::{GraphError, GraphResult};
-use super::mailbox::{Attachment, Mailbox};
+use super::mailbox::{ATTACHMENT_ID, Attachment, Mailbox};
 use super::messages::find;
 use super::odata::format_time;
 use crate::SimState;
@@ -76,7 +76,7 @@ pub fn parse_file_attachment(mailbox: &mut Mailbox, value: &Value, now_ms: i64) 
         return Err(too_large());
     }
     Ok(Attachment {
-        id: mailbox.mint("AAMkAGI2TAAABEgAQA"),
+        id: mailbox.mint(ATTACHMENT_ID),
         name: name.to_owned(),
         content_type: value["contentType"].as_str().unwrap_or("application/octet-stream").to_owned(),
         content_id: value["contentId"].as_str().map(str::to_owned),
@@ -262,7 +262,7 @@ fn upload_chunk(
     }
     let Some(session) = mailbox.sessions.uploads.remove(token) else { return Err(GraphError::not_found()) };
     let index = find(mailbox, &session.message_id)?;
-    let attachment_id = mailbox.mint("AAMkAGI2TAAABEgAQA");
+    let attachment_id = mailbox.mint(ATTACHMENT_ID);
     mailbox.messages[index].attachments.push(Attachment {
         id: attachment_id.clone(),
         name: session.name,

@@ -175,7 +175,8 @@ pub fn build(m: &Message, include_bcc: bool) -> Vec<u8> {
     if m.importance != "normal" {
         header("Importance", m.importance.clone());
     }
-    for (name, value) in &m.headers {
+    // Headers of the original MIME that the fields above do not already carry.
+    for (name, value) in m.headers.iter().filter(|(name, _)| !is_structural(name)) {
         header(name, value.clone());
     }
     header("MIME-Version", "1.0".to_owned());
@@ -207,6 +208,28 @@ pub fn build(m: &Message, include_bcc: bool) -> Vec<u8> {
     }
     out.push_str(&format!("--{boundary}--\r\n"));
     out.into_bytes()
+}
+
+/// Headers that `build` writes from the message's fields, or that describe the MIME structure.
+fn is_structural(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    name.starts_with("content-")
+        || [
+            "from",
+            "sender",
+            "to",
+            "cc",
+            "bcc",
+            "reply-to",
+            "subject",
+            "date",
+            "message-id",
+            "in-reply-to",
+            "references",
+            "importance",
+            "mime-version",
+        ]
+        .contains(&name.as_str())
 }
 
 /// The message without its `Bcc` header, as recipients get it.
@@ -261,6 +284,11 @@ mod tests {
         assert_eq!(summary.html.as_deref(), Some("<p>Hi &amp; bye</p>"));
         assert_eq!(summary.attachments[0].bytes, b"notes");
         assert_eq!(message.body_text, "Hi & bye");
+
+        message.headers = vec![("Subject".to_owned(), "stale".to_owned()), ("X-Tag".to_owned(), "kept".to_owned())];
+        let rebuilt = crate::mime::summarize(&build(&message, true));
+        assert_eq!(rebuilt.subject, "Grüße", "fields win over the original headers");
+        assert!(rebuilt.headers.iter().any(|(n, v)| n == "X-Tag" && v == "kept"));
 
         let delivered = crate::mime::summarize(&strip_bcc(&build(&message, true)));
         assert!(delivered.bcc.is_empty());

@@ -7,7 +7,7 @@ use sha2::{Digest, Sha256};
 
 use super::api::{ApiRequest, Ctx, Reply};
 use super::errors::{GraphError, GraphResult};
-use super::mailbox::{Folder, Mailbox};
+use super::mailbox::{FOLDER_ID, Folder, Mailbox};
 use super::{delta, odata};
 
 /// A user's object id: a GUID derived from the address, stable across runs.
@@ -150,7 +150,7 @@ pub fn create(ctx: &Ctx, request: &ApiRequest, parent: Option<&str>) -> GraphRes
                 "A folder with the specified name already exists.",
             ));
         }
-        let id = mailbox.mint("AAMkAGFld");
+        let id = mailbox.mint(FOLDER_ID);
         let folder = Folder { id, display_name: name.to_owned(), parent_id, well_known: None, hidden };
         let object = render(mailbox, &folder);
         mailbox.folders.push(folder);

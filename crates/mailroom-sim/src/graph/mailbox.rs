@@ -29,6 +29,12 @@ pub const WELL_KNOWN: [(&str, &str); 8] = [
     ("outbox", "Outbox"),
 ];
 
+/// Id prefixes, shaped like Exchange's so ids look familiar in logs.
+const IMMUTABLE_ID: &str = "AAkALgAAAAAAHYQDEapmEc2byACqAC-EWg0A";
+const REST_ID: &str = "AAMkAGI2TAAA";
+pub const ATTACHMENT_ID: &str = "AAMkAGI2TAAABEgAQA";
+pub const FOLDER_ID: &str = "AAMkAGFld";
+
 #[derive(Debug, Clone)]
 pub struct Folder {
     pub id: String,
@@ -168,12 +174,12 @@ impl Mailbox {
         };
         // The root's own parent is a hidden folder Graph never lists.
         let hidden_root = mailbox.mint("AAMkAGRoot");
-        let root_id = mailbox.mint("AAMkAGFld");
+        let root_id = mailbox.mint(FOLDER_ID);
         for (name, display) in WELL_KNOWN {
             let (id, parent_id) = if name == "msgfolderroot" {
                 (root_id.clone(), hidden_root.clone())
             } else {
-                (mailbox.mint("AAMkAGFld"), root_id.clone())
+                (mailbox.mint(FOLDER_ID), root_id.clone())
             };
             mailbox.folders.push(Folder {
                 id,
@@ -225,13 +231,13 @@ impl Mailbox {
     /// A message built from MIME, not yet stored.
     pub fn message_from_raw(&mut self, raw: Vec<u8>, folder_id: &str, received_ms: i64) -> Message {
         let summary = mime::summarize(&raw);
-        let immutable_id = self.mint("AAkALgAAAAAAHYQDEapmEc2byACqAC-EWg0A");
-        let rest_id = self.mint("AAMkAGI2TAAA");
+        let immutable_id = self.mint(IMMUTABLE_ID);
+        let rest_id = self.mint(REST_ID);
         let attachments = summary
             .attachments
             .iter()
             .map(|a| Attachment {
-                id: self.mint("AAMkAGI2TAAABEgAQA"),
+                id: self.mint(ATTACHMENT_ID),
                 name: a.name.clone(),
                 content_type: a.content_type.clone(),
                 content_id: a.content_id.clone(),
@@ -279,8 +285,8 @@ impl Mailbox {
 
     /// An empty draft written by the mailbox's owner, not yet stored.
     pub fn blank(&mut self, folder_id: &str, now_ms: i64) -> Message {
-        let immutable_id = self.mint("AAkALgAAAAAAHYQDEapmEc2byACqAC-EWg0A");
-        let rest_id = self.mint("AAMkAGI2TAAA");
+        let immutable_id = self.mint(IMMUTABLE_ID);
+        let rest_id = self.mint(REST_ID);
         let domain = self.email.split_once('@').map_or("mailroom-sim.test", |(_, d)| d);
         let internet_message_id = format!("{}@{domain}", &rest_id[rest_id.len() - 20..]);
         let me = Recipient { name: self.name.clone(), address: self.email.clone() };
@@ -340,7 +346,7 @@ impl Mailbox {
         if self.messages[index].folder_id == folder_id {
             return;
         }
-        let new_rest = self.mint("AAMkAGI2TAAA");
+        let new_rest = self.mint(REST_ID);
         let message = &mut self.messages[index];
         let (old_folder, immutable, old_rest) =
             (message.folder_id.clone(), message.immutable_id.clone(), message.rest_id.clone());
@@ -354,8 +360,8 @@ impl Mailbox {
     /// A copy in `folder_id`, with ids of its own; returns its index.
     pub fn copy_to(&mut self, index: usize, folder_id: &str, now_ms: i64) -> usize {
         let mut copy = self.messages[index].clone();
-        copy.immutable_id = self.mint("AAkALgAAAAAAHYQDEapmEc2byACqAC-EWg0A");
-        copy.rest_id = self.mint("AAMkAGI2TAAA");
+        copy.immutable_id = self.mint(IMMUTABLE_ID);
+        copy.rest_id = self.mint(REST_ID);
         copy.folder_id = folder_id.to_owned();
         copy.created_ms = now_ms;
         copy.modified_ms = now_ms;
@@ -364,10 +370,9 @@ impl Mailbox {
     }
 
     /// Removes a message for good.
-    pub fn remove(&mut self, index: usize) -> Message {
+    pub fn remove(&mut self, index: usize) {
         let message = self.messages.remove(index);
-        self.record(message.folder_id.clone(), message.immutable_id.clone(), message.rest_id.clone(), true);
-        message
+        self.record(message.folder_id, message.immutable_id, message.rest_id, true);
     }
 
     /// What `DELETE` does: to Deleted Items, or for good when it is already there.
@@ -389,7 +394,8 @@ impl Mailbox {
         self.messages[index].rest_id.clone()
     }
 
-    /// Marks a message read or unread, as the user would in Outlook.
+    /// Marks a message read or unread, as the user would in Outlook. Seeding calls this without
+    /// a clock, so the change keeps the message's last modification time.
     pub fn set_read(&mut self, id: &str, read: bool) {
         if let Some(index) = self.find(id) {
             self.messages[index].is_read = read;

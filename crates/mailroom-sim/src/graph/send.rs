@@ -28,13 +28,15 @@ fn decode_mime(request: &ApiRequest) -> GraphResult<Vec<u8>> {
     )
 }
 
-/// A message the owner wrote as MIME; without a `From`, it is from the owner.
+/// A message the owner wrote as MIME; without a `From`, it is from the owner, and its MIME is
+/// rebuilt to say so.
 fn from_mime(mailbox: &mut Mailbox, raw: Vec<u8>, folder_id: &str, now_ms: i64) -> Message {
     let mut message = mailbox.message_from_raw(raw, folder_id, now_ms);
     if message.from.is_none() {
         let me = Recipient { name: mailbox.name.clone(), address: mailbox.email.clone() };
         message.from = Some(me.clone());
         message.sender = Some(me);
+        message.raw = None;
     }
     message
 }
