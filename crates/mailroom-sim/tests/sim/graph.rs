@@ -377,6 +377,12 @@ async fn delta_pages_by_max_page_size_then_reports_changes_from_other_clients() 
     assert_eq!(find(&added).unwrap()["subject"], "fresh");
     assert_eq!(items.len(), 4);
 
+    let state: Value =
+        sim.http.get(sim.url(&format!("/_sim/graph/{CARL}"))).send().await.unwrap().json().await.unwrap();
+    let shown = state["messages"].as_array().unwrap().iter().find(|m| m["id"] == moved["id"]).unwrap().clone();
+    assert_eq!((shown["folder"].as_str(), shown["subject"].as_str()), (Some("archive"), Some("m1")));
+    assert_eq!(state["messages"].as_array().unwrap().len(), 5, "the deleted one is gone");
+
     let (archived, _) = delta_round(&sim, &token, &archive_delta, 10).await;
     assert_eq!(archived.len(), 1);
     assert_eq!(archived[0]["id"], moved["id"], "a moved message arrives in its new folder with its new id");
