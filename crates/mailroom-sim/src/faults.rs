@@ -26,6 +26,10 @@ pub struct Faults {
     pub drop_rate: f64,
 }
 
+/// Injected latency for a handler to spend where it matters (Graph: inside its concurrency slot).
+#[derive(Debug, Clone, Copy)]
+pub struct Latency(pub Duration);
+
 enum Roll {
     Pass,
     Error(StatusCode),
@@ -38,8 +42,16 @@ pub async fn inject(State(state): State<SimState>, request: Request, next: Next)
         return next.run(request).await;
     }
     let faults = state.faults();
+    let mut request = request;
     if faults.latency_ms > 0 {
-        tokio::time::sleep(Duration::from_millis(faults.latency_ms)).await;
+        let latency = Duration::from_millis(faults.latency_ms);
+        if path.starts_with("/microsoft/v1.0/") {
+            // Graph spends the delay while holding one of the mailbox's concurrency slots, as a
+            // slow server does; see `graph::api_request`.
+            request.extensions_mut().insert(Latency(latency));
+        } else {
+            tokio::time::sleep(latency).await;
+        }
     }
     let roll = {
         let mut world = state.world();

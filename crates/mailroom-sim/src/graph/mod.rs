@@ -53,6 +53,7 @@ async fn api_request(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
+    latency: Option<axum::Extension<crate::faults::Latency>>,
     body: Body,
 ) -> Response {
     let now = state.clock().now_ms();
@@ -71,27 +72,32 @@ async fn api_request(
     // Held until the answer is ready, so a slow body or a slow answer occupies its slot.
     let reply = match throttle::admit(&state, &caller.email) {
         Err(error) => Reply::error(&error, &headers, now),
-        Ok(_slot) => match axum::body::to_bytes(body, MAX_BODY).await {
-            Err(_) => Reply::error(
-                &GraphError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "RequestEntityTooLarge",
-                    "The request body is too large.",
+        Ok(_slot) => {
+            if let Some(axum::Extension(crate::faults::Latency(delay))) = latency {
+                tokio::time::sleep(delay).await;
+            }
+            match axum::body::to_bytes(body, MAX_BODY).await {
+                Err(_) => Reply::error(
+                    &GraphError::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "RequestEntityTooLarge",
+                        "The request body is too large.",
+                    ),
+                    &headers,
+                    now,
                 ),
-                &headers,
-                now,
-            ),
-            Ok(bytes) => {
-                let path = uri.path().strip_prefix("/microsoft/v1.0/").unwrap_or_default();
-                let request = ApiRequest::new(method, path, uri.query(), headers, bytes.to_vec());
-                let ctx = Ctx::new(&state, &caller.email, &caller.scopes, &request.headers);
-                if path.eq_ignore_ascii_case("$batch") {
-                    batch::run(&ctx, &request).unwrap_or_else(|e| Reply::error(&e, &request.headers, ctx.now_ms))
-                } else {
-                    api::respond(&ctx, &request)
+                Ok(bytes) => {
+                    let path = uri.path().strip_prefix("/microsoft/v1.0/").unwrap_or_default();
+                    let request = ApiRequest::new(method, path, uri.query(), headers, bytes.to_vec());
+                    let ctx = Ctx::new(&state, &caller.email, &caller.scopes, &request.headers);
+                    if path.eq_ignore_ascii_case("$batch") {
+                        batch::run(&ctx, &request).unwrap_or_else(|e| Reply::error(&e, &request.headers, ctx.now_ms))
+                    } else {
+                        api::respond(&ctx, &request)
+                    }
                 }
             }
-        },
+        }
     };
     let mut response = reply.into_http();
     response.extensions_mut().insert(Spent { units: 0, user: caller.email });

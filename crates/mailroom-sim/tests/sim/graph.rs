@@ -852,3 +852,14 @@ async fn folder_delta_reports_new_changed_and_removed_folders() {
     let gone = get(&sim, &token, removed.body["@odata.deltaLink"].as_str().unwrap()).await;
     assert_eq!(gone.status, StatusCode::GONE);
 }
+
+#[tokio::test]
+async fn injected_latency_is_spent_inside_a_concurrency_slot() {
+    let sim = Sim::start_with(SimConfig { auto_consent: true, graph_concurrency: 1, ..SimConfig::default() }).await;
+    let token = sim.microsoft_tokens(CARL).await.access;
+    sim.http.put(sim.url("/_sim/faults")).json(&serde_json::json!({"latency_ms": 400})).send().await.unwrap();
+    let (a, b) = tokio::join!(get(&sim, &token, "/me"), get(&sim, &token, "/me"));
+    let mut statuses = [a.status, b.status];
+    statuses.sort();
+    assert_eq!(statuses, [StatusCode::OK, StatusCode::TOO_MANY_REQUESTS]);
+}
