@@ -44,13 +44,14 @@ pub struct Summary {
 impl Summary {
     /// Up to 200 characters of the text body on one line, as providers show in lists.
     pub fn snippet(&self) -> String {
-        let text = self.text.clone().or_else(|| self.html.as_deref().map(strip_tags)).unwrap_or_default();
+        let text = self.text.clone().or_else(|| self.html.as_deref().map(html_to_text)).unwrap_or_default();
         let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
         flat.chars().take(200).collect()
     }
 }
 
-fn strip_tags(html: &str) -> String {
+/// The text of an HTML body on one line: tags dropped, the common entities decoded.
+pub fn html_to_text(html: &str) -> String {
     let mut out = String::with_capacity(html.len());
     let mut in_tag = false;
     for c in html.chars() {
@@ -64,7 +65,18 @@ fn strip_tags(html: &str) -> String {
             _ => {}
         }
     }
-    out
+    let text = out.replace("&nbsp;", " ").replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", "\"");
+    text.replace("&amp;", "&").split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// An RFC 2047 encoded word (UTF-8, base64) when a header value is not plain printable ASCII.
+pub fn encode_word(value: &str) -> String {
+    use base64::Engine as _;
+    if value.chars().all(|c| c.is_ascii() && !c.is_ascii_control()) {
+        value.to_owned()
+    } else {
+        format!("=?UTF-8?B?{}?=", base64::engine::general_purpose::STANDARD.encode(value))
+    }
 }
 
 fn mailboxes(address: Option<&Address<'_>>) -> Vec<Mailbox> {

@@ -187,9 +187,9 @@ pub fn generate(seed: u64, count: usize, owner: &str) -> Vec<(String, Vec<u8>)> 
             let id = format!("gen{seed}.{n}@mailroom-sim.test");
             let incoming = step % 2 == 0;
             let (from, to) = if incoming {
-                (format!("{} <{address}>", encode_word(name)), owner.to_owned())
+                (format!("{} <{address}>", crate::mime::encode_word(name)), owner.to_owned())
             } else {
-                (owner.to_owned(), format!("{} <{address}>", encode_word(name)))
+                (owner.to_owned(), format!("{} <{address}>", crate::mime::encode_word(name)))
             };
             let subject = if step == 0 { subject.to_owned() } else { format!("Re: {subject}") };
             let when = start + i64::try_from(n).unwrap_or(0) * 5_400 + rng.random_range(0..3_600);
@@ -197,7 +197,7 @@ pub fn generate(seed: u64, count: usize, owner: &str) -> Vec<(String, Vec<u8>)> 
                 chrono::DateTime::from_timestamp(when, 0).unwrap_or_default().format("%a, %d %b %Y %H:%M:%S +0000");
             let mut head = format!(
                 "From: {from}\r\nTo: {to}\r\nSubject: {}\r\nDate: {date}\r\nMessage-ID: <{id}>\r\nMIME-Version: 1.0\r\n",
-                encode_word(&subject)
+                crate::mime::encode_word(&subject)
             );
             if let Some(last) = references.last() {
                 head.push_str(&format!(
@@ -226,16 +226,6 @@ enum Lang {
     Latin2,
     German,
     Japanese,
-}
-
-/// RFC 2047 encoded word (UTF-8, base64) for text that is not plain ASCII.
-fn encode_word(text: &str) -> String {
-    use base64::Engine as _;
-    if text.is_ascii() {
-        text.to_owned()
-    } else {
-        format!("=?UTF-8?B?{}?=", base64::engine::general_purpose::STANDARD.encode(text))
-    }
 }
 
 /// ISO-8859-2 bytes of Czech text, quoted-printable: the legacy charset real Czech mail still uses.

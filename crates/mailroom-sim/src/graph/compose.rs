@@ -80,7 +80,7 @@ impl DraftFields {
 
 pub fn set_body(message: &mut Message, html: bool, content: &str) {
     if html {
-        message.body_text = html_to_text(content);
+        message.body_text = crate::mime::html_to_text(content);
         message.body_html = Some(content.to_owned());
     } else {
         message.body_text = content.to_owned();
@@ -88,43 +88,16 @@ pub fn set_body(message: &mut Message, html: bool, content: &str) {
     }
 }
 
-pub fn html_to_text(html: &str) -> String {
-    let mut out = String::with_capacity(html.len());
-    let mut in_tag = false;
-    for c in html.chars() {
-        match c {
-            '<' => in_tag = true,
-            '>' => {
-                in_tag = false;
-                out.push(' ');
-            }
-            _ if !in_tag => out.push(c),
-            _ => {}
-        }
-    }
-    let text = out.replace("&nbsp;", " ").replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", "\"");
-    text.replace("&amp;", "&").split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
 pub fn text_to_html(text: &str) -> String {
     let escaped = text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
     format!("<html><body><div>{}</div></body></html>", escaped.replace("\r\n", "\n").replace('\n', "<br>"))
-}
-
-/// An RFC 2047 encoded word when the value is not plain ASCII.
-fn encode_word(value: &str) -> String {
-    if value.chars().all(|c| c.is_ascii() && !c.is_ascii_control()) {
-        value.to_owned()
-    } else {
-        format!("=?UTF-8?B?{}?=", base64::engine::general_purpose::STANDARD.encode(value))
-    }
 }
 
 fn address(r: &Recipient) -> String {
     if r.name.is_empty() || r.name == r.address {
         return r.address.clone();
     }
-    let name = encode_word(&r.name);
+    let name = crate::mime::encode_word(&r.name);
     if name.starts_with("=?") {
         format!("{name} <{}>", r.address)
     } else {
@@ -162,7 +135,7 @@ pub fn build(m: &Message, include_bcc: bool) -> Vec<u8> {
             header(name, list(rs));
         }
     }
-    header("Subject", encode_word(&m.subject));
+    header("Subject", crate::mime::encode_word(&m.subject));
     let date = chrono::DateTime::from_timestamp_millis(m.sent_ms).unwrap_or_default();
     header("Date", date.to_rfc2822());
     header("Message-ID", format!("<{}>", m.internet_message_id));
@@ -197,7 +170,7 @@ pub fn build(m: &Message, include_bcc: bool) -> Vec<u8> {
     out.push_str(&format!("Content-Type: multipart/mixed; boundary=\"{boundary}\"\r\n\r\n--{boundary}\r\n{body_part}"));
     for a in &m.attachments {
         let disposition = if a.is_inline { "inline" } else { "attachment" };
-        let name = encode_word(&a.name).replace('"', "'");
+        let name = crate::mime::encode_word(&a.name).replace('"', "'");
         out.push_str(&format!("--{boundary}\r\nContent-Type: {}; name=\"{name}\"\r\n", a.content_type));
         out.push_str(&format!("Content-Disposition: {disposition}; filename=\"{name}\"\r\n"));
         if let Some(cid) = &a.content_id {

@@ -47,7 +47,7 @@ pub fn render(ctx: &Ctx, m: &Message, select: Option<&[String]>) -> Value {
     let id = m.id(ctx.prefs.immutable_ids);
     let body = if ctx.prefs.text_body == Some(true) {
         let text = if m.body_text.is_empty() {
-            m.body_html.as_deref().map(compose::html_to_text).unwrap_or_default()
+            m.body_html.as_deref().map(crate::mime::html_to_text).unwrap_or_default()
         } else {
             m.body_text.clone()
         };
@@ -106,7 +106,7 @@ pub fn render(ctx: &Ctx, m: &Message, select: Option<&[String]>) -> Value {
 
 fn preview(m: &Message) -> String {
     let text = if m.body_text.is_empty() {
-        m.body_html.as_deref().map(compose::html_to_text).unwrap_or_default()
+        m.body_html.as_deref().map(crate::mime::html_to_text).unwrap_or_default()
     } else {
         m.body_text.clone()
     };
