@@ -8,7 +8,7 @@ mod throttle;
 
 pub use account::{DisplayName, EmailAddress, Password, Role, UserId};
 pub use language::Language;
-pub use provider::{ImportStart, MicrosoftTenant, OAuthClientId, Provider, SyncInterval};
+pub use provider::{AccountId, AccountStatus, ImportStart, MicrosoftTenant, OAuthClientId, Provider, SyncInterval};
 pub use throttle::{LoginPolicy, LoginVerdict, ThrottleRecord};
 
 /// Why a value was refused. The web layer turns each kind into a sentence in the user's language,

@@ -216,3 +216,48 @@ mod tests {
         assert!(ImportStart::parse("36501").is_err());
     }
 }
+
+/// A connected mailbox's id in the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct AccountId(pub i64);
+
+impl fmt::Display for AccountId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// Where a connected mailbox stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountStatus {
+    /// Tokens work; sync runs on schedule.
+    Active,
+    /// A sync is running now.
+    Syncing,
+    /// The provider refused the grant for good: sync is paused until the user connects again.
+    ReauthorizationRequired,
+    /// Switched off by the user or an administrator.
+    Disabled,
+}
+
+impl AccountStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccountStatus::Active => "active",
+            AccountStatus::Syncing => "syncing",
+            AccountStatus::ReauthorizationRequired => "reauthorization_required",
+            AccountStatus::Disabled => "disabled",
+        }
+    }
+
+    pub fn parse(input: &str) -> Option<Self> {
+        match input {
+            "active" => Some(AccountStatus::Active),
+            "syncing" => Some(AccountStatus::Syncing),
+            "reauthorization_required" => Some(AccountStatus::ReauthorizationRequired),
+            "disabled" => Some(AccountStatus::Disabled),
+            _ => None,
+        }
+    }
+}

@@ -5,6 +5,7 @@
 //! Opening is three steps, so that each can fail with its own clear error:
 //! [`Db::connect`], [`Db::migrate`], then [`Store::unlock`] with the secret key.
 
+mod accounts;
 mod crypto;
 mod db;
 mod key;
@@ -14,6 +15,9 @@ mod settings;
 mod throttle;
 mod users;
 
+pub use accounts::{
+    AUTHORIZATION_LIFETIME_SECS, Account, AccountTokens, Connection, Identity, PendingAuthorization, StateProblem,
+};
 pub use crypto::{Cipher, CryptoError, SecretKey};
 pub use db::{Backend, Db, DbTarget};
 pub use key::{KeyInput, KeyOrigin};

@@ -4,6 +4,7 @@
 
 mod harness;
 
+mod accounts;
 mod admin;
 mod auth;
 mod ops;
