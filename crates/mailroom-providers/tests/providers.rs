@@ -366,6 +366,15 @@ async fn server_errors_are_transient_on_token_and_api_calls() {
         let error = sim.providers.mailbox_profile(app.provider, &tokens.access_token).await.expect_err("5xx");
         assert!(matches!(error, ApiError::Transient { .. }), "{error:?}");
     }
+    // The simulator answers half of them 503 with `Retry-After: 1`, which comes through.
+    let mut waits = Vec::new();
+    for _ in 0..20 {
+        match sim.providers.refresh(&google_app(), &refresh_token(&google), now()).await {
+            Err(OAuthError::Transient { retry_after, .. }) => waits.push(retry_after),
+            other => panic!("expected a transient error, got {other:?}"),
+        }
+    }
+    assert!(waits.contains(&Some(std::time::Duration::from_secs(1))), "{waits:?}");
     sim.set_faults(serde_json::json!({})).await;
     sim.providers.refresh(&google_app(), &refresh_token(&google), now()).await.expect("the grant survived");
 }
