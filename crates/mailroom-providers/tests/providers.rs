@@ -1,0 +1,497 @@
+//! The OAuth flows and profile calls against the real simulator on a free port: two Google users
+//! and Carl at Microsoft, one registered client at each provider.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use mailroom_domain::{MicrosoftTenant, Provider};
+use mailroom_providers::{
+    ApiError, Endpoints, OAuthApp, OAuthError, Pkce, Providers, TokenSet, authorization_url, default_scopes,
+};
+use mailroom_sim::{ProviderKind, RunningSim, SimClient, SimConfig, SimState, SimUser};
+use secrecy::{ExposeSecret, SecretString};
+
+const GOOGLE_CLIENT: &str = "test-client.apps.googleusercontent.com";
+const GOOGLE_SECRET: &str = "GOCSPX-test-secret";
+const MICROSOFT_CLIENT: &str = "11111111-2222-4333-8444-555555555555";
+const MICROSOFT_SECRET: &str = "ms~test~secret";
+const REDIRECT: &str = "http://127.0.0.1:9/oauth/callback";
+const ANN: &str = "ann@example.test";
+const BEN: &str = "ben@example.test";
+const CARL: &str = "carl@contoso.onmicrosoft.com";
+
+struct Sim {
+    running: RunningSim,
+    endpoints: Endpoints,
+    providers: Providers,
+    browser: reqwest::Client,
+}
+
+impl Sim {
+    async fn start() -> Sim {
+        let state = SimState::new(SimConfig { auto_consent: true, ..SimConfig::default() });
+        for user in [ANN, BEN, &format!("microsoft:{CARL}")] {
+            state.add_user(SimUser::parse(user).expect("a user spec"));
+        }
+        state.add_client(SimClient {
+            provider: ProviderKind::Google,
+            client_id: GOOGLE_CLIENT.into(),
+            client_secret: GOOGLE_SECRET.into(),
+            redirect_uris: vec![REDIRECT.into()],
+        });
+        state.add_client(SimClient {
+            provider: ProviderKind::Microsoft,
+            client_id: MICROSOFT_CLIENT.into(),
+            client_secret: MICROSOFT_SECRET.into(),
+            redirect_uris: vec![REDIRECT.into()],
+        });
+        let running = RunningSim::start(SocketAddr::from(([127, 0, 0, 1], 0)), state).await.expect("the simulator");
+        let endpoints = endpoints_at(&running.base_url());
+        let providers = Providers::new(endpoints.clone());
+        let browser = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("a client");
+        Sim { running, endpoints, providers, browser }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.running.base_url())
+    }
+
+    /// Plays the browser: opens the authorization URL and returns the `code` the redirect
+    /// carries, after checking it also carries our `state`.
+    async fn authorize(&self, app: &OAuthApp, pkce: &Pkce, email: &str) -> String {
+        let url = authorization_url(app, &self.endpoints, "state-123", &pkce.challenge, Some(email));
+        let response = self.browser.get(url).send().await.expect("the authorization endpoint answers");
+        assert!(response.status().is_redirection(), "expected a redirect, got {}", response.status());
+        let location = response.headers()["location"].to_str().expect("an ascii location").to_owned();
+        assert!(location.starts_with(REDIRECT), "{location}");
+        let query: HashMap<String, String> = url::Url::parse(&location)
+            .expect("a url")
+            .query_pairs()
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        assert_eq!(query.get("state").map(String::as_str), Some("state-123"), "{location}");
+        query.get("code").cloned().unwrap_or_else(|| panic!("no code in {location}"))
+    }
+
+    /// The whole flow: authorize as `email`, then exchange the code.
+    async fn connect(&self, app: &OAuthApp, email: &str) -> TokenSet {
+        let pkce = Pkce::generate();
+        let code = self.authorize(app, &pkce, email).await;
+        self.providers.exchange_code(app, &code, &pkce.verifier, now()).await.expect("the exchange succeeds")
+    }
+
+    async fn set_faults(&self, faults: serde_json::Value) {
+        let response = self.browser.put(self.url("/_sim/faults")).json(&faults).send().await.expect("control api");
+        assert!(response.status().is_success(), "{}", response.status());
+    }
+
+    async fn revoke_grants(&self, email: &str) {
+        let response =
+            self.browser.post(self.url(&format!("/_sim/users/{email}/revoke"))).send().await.expect("control api");
+        assert!(response.status().is_success(), "{}", response.status());
+    }
+}
+
+/// The endpoints as Mailroom's configuration reads them from the simulator's `MAILROOM_*` pairs.
+fn endpoints_at(base: &str) -> Endpoints {
+    let env: HashMap<String, String> =
+        mailroom_sim::mailroom_endpoints(base).into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+    let config = mailroom_config::Config::load(None, &env).expect("the simulator's endpoints are valid settings");
+    Endpoints::from(&config)
+}
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+fn google_app() -> OAuthApp {
+    OAuthApp {
+        provider: Provider::Google,
+        client_id: GOOGLE_CLIENT.into(),
+        client_secret: SecretString::from(GOOGLE_SECRET),
+        tenant: MicrosoftTenant::common(),
+        redirect_uri: REDIRECT.into(),
+        scopes: default_scopes(Provider::Google),
+    }
+}
+
+fn microsoft_app() -> OAuthApp {
+    OAuthApp {
+        provider: Provider::Microsoft,
+        client_id: MICROSOFT_CLIENT.into(),
+        client_secret: SecretString::from(MICROSOFT_SECRET),
+        tenant: MicrosoftTenant::parse("contoso.onmicrosoft.com").expect("a tenant"),
+        redirect_uri: REDIRECT.into(),
+        scopes: default_scopes(Provider::Microsoft),
+    }
+}
+
+fn query_of(url: &url::Url) -> HashMap<String, String> {
+    url.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
+}
+
+fn refresh_token(tokens: &TokenSet) -> SecretString {
+    tokens.refresh_token.clone().expect("a refresh token")
+}
+
+#[test]
+fn the_google_authorization_url_asks_for_offline_access_consent_and_pkce() {
+    let endpoints = endpoints_at("http://sim.test");
+    let url = authorization_url(&google_app(), &endpoints, "s t/ate", "challenge-abc", Some(ANN));
+    assert!(url.as_str().starts_with("http://sim.test/google/o/oauth2/v2/auth?"), "{url}");
+    let query = query_of(&url);
+    let expected = [
+        ("client_id", GOOGLE_CLIENT),
+        ("redirect_uri", REDIRECT),
+        ("response_type", "code"),
+        ("access_type", "offline"),
+        ("prompt", "consent"),
+        ("include_granted_scopes", "true"),
+        ("state", "s t/ate"),
+        ("code_challenge", "challenge-abc"),
+        ("code_challenge_method", "S256"),
+        ("login_hint", ANN),
+    ];
+    for (key, value) in expected {
+        assert_eq!(query.get(key).map(String::as_str), Some(value), "{key} in {url}");
+    }
+    assert_eq!(query["scope"], default_scopes(Provider::Google).join(" "));
+    assert!(query["scope"].contains("https://www.googleapis.com/auth/gmail.settings.basic"));
+    assert!(!query.contains_key("response_mode"));
+}
+
+#[test]
+fn the_microsoft_authorization_url_uses_the_apps_tenant_and_the_query_response_mode() {
+    let endpoints = endpoints_at("http://sim.test");
+    let url = authorization_url(&microsoft_app(), &endpoints, "xyz", "challenge-abc", None);
+    assert!(
+        url.as_str().starts_with("http://sim.test/microsoft/contoso.onmicrosoft.com/oauth2/v2.0/authorize?"),
+        "{url}"
+    );
+    let query = query_of(&url);
+    let expected = [
+        ("client_id", MICROSOFT_CLIENT),
+        ("redirect_uri", REDIRECT),
+        ("response_type", "code"),
+        ("response_mode", "query"),
+        ("state", "xyz"),
+        ("code_challenge", "challenge-abc"),
+        ("code_challenge_method", "S256"),
+        ("scope", "openid profile email offline_access User.Read Mail.ReadWrite Mail.Send"),
+    ];
+    for (key, value) in expected {
+        assert_eq!(query.get(key).map(String::as_str), Some(value), "{key} in {url}");
+    }
+    assert!(!query.contains_key("login_hint"));
+    assert!(!query.contains_key("access_type"));
+}
+
+#[test]
+fn the_default_endpoints_are_the_real_providers() {
+    let config = mailroom_config::Config::load(None, &HashMap::new()).expect("the defaults are valid");
+    let url = authorization_url(&microsoft_app(), &Endpoints::from(&config), "s", "c", None);
+    assert_eq!(url.host_str(), Some("login.microsoftonline.com"));
+    assert!(url.path().starts_with("/contoso.onmicrosoft.com/"));
+}
+
+#[tokio::test]
+async fn a_google_code_exchange_gives_an_access_token_a_refresh_token_and_the_scopes() {
+    let sim = Sim::start().await;
+    let before = now();
+    let tokens = sim.connect(&google_app(), ANN).await;
+    assert!(tokens.access_token.expose_secret().starts_with("ya29."));
+    assert!(tokens.refresh_token.is_some());
+    assert!((before + 3590..=now() + 3600).contains(&tokens.expires_at), "{}", tokens.expires_at);
+    assert_eq!(tokens.scopes, default_scopes(Provider::Google));
+    assert!(!format!("{tokens:?}").contains(tokens.access_token.expose_secret()));
+}
+
+#[tokio::test]
+async fn a_microsoft_code_exchange_gives_tokens_with_the_full_graph_scope_names() {
+    let sim = Sim::start().await;
+    let tokens = sim.connect(&microsoft_app(), CARL).await;
+    assert!(!tokens.access_token.expose_secret().is_empty());
+    assert!(tokens.refresh_token.is_some());
+    assert!(tokens.scopes.contains(&"https://graph.microsoft.com/Mail.ReadWrite".to_owned()), "{:?}", tokens.scopes);
+    assert!(tokens.scopes.contains(&"offline_access".to_owned()));
+}
+
+#[tokio::test]
+async fn the_google_profile_names_the_account_and_its_verified_send_as_addresses() {
+    let sim = Sim::start().await;
+    let tokens = sim.connect(&google_app(), BEN).await;
+    let profile = sim.providers.mailbox_profile(Provider::Google, &tokens.access_token).await.expect("a profile");
+    assert_eq!(profile.address, BEN);
+    assert_eq!(profile.display_name.as_deref(), Some("Ben"));
+    assert!(!profile.remote_id.is_empty() && profile.remote_id.chars().all(|c| c.is_ascii_digit()), "{profile:?}");
+    assert_eq!(
+        profile.identities,
+        vec![mailroom_providers::Identity { address: BEN.into(), name: Some("Ben".into()), is_default: true }]
+    );
+    // The subject is stable across connections.
+    let again = sim.connect(&google_app(), BEN).await;
+    let second = sim.providers.mailbox_profile(Provider::Google, &again.access_token).await.expect("a profile");
+    assert_eq!(second.remote_id, profile.remote_id);
+}
+
+#[tokio::test]
+async fn the_microsoft_profile_lists_the_proxy_addresses_with_the_primary_as_default() {
+    let sim = Sim::start().await;
+    let tokens = sim.connect(&microsoft_app(), CARL).await;
+    let profile = sim.providers.mailbox_profile(Provider::Microsoft, &tokens.access_token).await.expect("a profile");
+    assert_eq!(profile.address, CARL);
+    assert_eq!(profile.display_name.as_deref(), Some("Carl"));
+    assert_eq!(profile.remote_id.len(), 36, "a GUID: {}", profile.remote_id);
+    let addresses: Vec<(&str, bool)> = profile.identities.iter().map(|i| (i.address.as_str(), i.is_default)).collect();
+    assert_eq!(addresses, vec![(CARL, true), ("carl@contoso.mail.onmicrosoft.com", false)]);
+    assert!(profile.identities.iter().all(|i| i.name.as_deref() == Some("Carl")));
+}
+
+#[tokio::test]
+async fn a_google_refresh_keeps_the_refresh_token_which_keeps_working() {
+    let sim = Sim::start().await;
+    let app = google_app();
+    let first = sim.connect(&app, ANN).await;
+    let original = refresh_token(&first);
+    let refreshed = sim.providers.refresh(&app, &original, now()).await.expect("a refresh");
+    assert_ne!(refreshed.access_token.expose_secret(), first.access_token.expose_secret());
+    assert_eq!(refresh_token(&refreshed).expose_secret(), original.expose_secret());
+    let again = sim.providers.refresh(&app, &original, now()).await.expect("a second refresh");
+    let profile = sim.providers.mailbox_profile(Provider::Google, &again.access_token).await.expect("a profile");
+    assert_eq!(profile.address, ANN);
+}
+
+#[tokio::test]
+async fn a_microsoft_refresh_rotates_the_refresh_token_and_the_old_one_then_needs_reauthorization() {
+    let sim = Sim::start().await;
+    let app = microsoft_app();
+    let first = sim.connect(&app, CARL).await;
+    let old = refresh_token(&first);
+    let refreshed = sim.providers.refresh(&app, &old, now()).await.expect("a refresh");
+    let new = refresh_token(&refreshed);
+    assert_ne!(new.expose_secret(), old.expose_secret());
+    let error = sim.providers.refresh(&app, &old, now()).await.expect_err("the old token is used up");
+    assert!(
+        matches!(&error, OAuthError::ReauthorizationRequired { error, codes } if error == "invalid_grant" && codes == &[70008]),
+        "{error:?}"
+    );
+    let third = sim.providers.refresh(&app, &new, now()).await.expect("the new token works");
+    let profile = sim.providers.mailbox_profile(Provider::Microsoft, &third.access_token).await.expect("a profile");
+    assert_eq!(profile.address, CARL);
+}
+
+#[tokio::test]
+async fn a_grant_revoked_at_the_provider_needs_reauthorization_on_refresh() {
+    let sim = Sim::start().await;
+    let google = sim.connect(&google_app(), ANN).await;
+    let microsoft = sim.connect(&microsoft_app(), CARL).await;
+    sim.revoke_grants(ANN).await;
+    sim.revoke_grants(CARL).await;
+    let error = sim.providers.refresh(&google_app(), &refresh_token(&google), now()).await.expect_err("revoked");
+    assert!(
+        matches!(&error, OAuthError::ReauthorizationRequired { error, .. } if error == "invalid_grant"),
+        "{error:?}"
+    );
+    let error = sim.providers.refresh(&microsoft_app(), &refresh_token(&microsoft), now()).await.expect_err("revoked");
+    assert!(matches!(&error, OAuthError::ReauthorizationRequired { codes, .. } if codes == &[50173]), "{error:?}");
+}
+
+#[tokio::test]
+async fn revoking_ends_a_google_grant_and_is_a_no_op_for_microsoft() {
+    let sim = Sim::start().await;
+    let app = google_app();
+    let tokens = sim.connect(&app, ANN).await;
+    let refresh = refresh_token(&tokens);
+    sim.providers.revoke(&app, &refresh).await.expect("revoked");
+    let error = sim.providers.refresh(&app, &refresh, now()).await.expect_err("the grant is gone");
+    assert!(matches!(error, OAuthError::ReauthorizationRequired { .. }), "{error:?}");
+    // A token Google no longer knows counts as revoked.
+    sim.providers.revoke(&app, &refresh).await.expect("already revoked is fine");
+
+    let microsoft = sim.connect(&microsoft_app(), CARL).await;
+    sim.providers.revoke(&microsoft_app(), &refresh_token(&microsoft)).await.expect("nothing to call");
+    sim.providers.refresh(&microsoft_app(), &refresh_token(&microsoft), now()).await.expect("still alive");
+}
+
+#[tokio::test]
+async fn a_wrong_client_secret_is_an_invalid_client_for_both_providers() {
+    let sim = Sim::start().await;
+    for (app, email) in [(google_app(), ANN), (microsoft_app(), CARL)] {
+        let pkce = Pkce::generate();
+        let code = sim.authorize(&app, &pkce, email).await;
+        let wrong = OAuthApp { client_secret: SecretString::from("not-the-secret"), ..app.clone() };
+        let error = sim.providers.exchange_code(&wrong, &code, &pkce.verifier, now()).await.expect_err("refused");
+        assert!(matches!(&error, OAuthError::InvalidClient { error } if error == "invalid_client"), "{error:?}");
+        let tokens = sim.connect(&app, email).await;
+        let error = sim.providers.refresh(&wrong, &refresh_token(&tokens), now()).await.expect_err("refused");
+        assert!(matches!(error, OAuthError::InvalidClient { .. }), "{error:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_pkce_verifier_mismatch_on_exchange_is_rejected_not_a_reauthorization() {
+    let sim = Sim::start().await;
+    for (app, email) in [(google_app(), ANN), (microsoft_app(), CARL)] {
+        let pkce = Pkce::generate();
+        let code = sim.authorize(&app, &pkce, email).await;
+        let other = Pkce::generate();
+        let error = sim.providers.exchange_code(&app, &code, &other.verifier, now()).await.expect_err("mismatch");
+        assert!(matches!(&error, OAuthError::Rejected { error, .. } if error == "invalid_grant"), "{error:?}");
+        // The code was used up by the failed attempt: retrying it is rejected too.
+        let error = sim.providers.exchange_code(&app, &code, &pkce.verifier, now()).await.expect_err("used");
+        assert!(matches!(error, OAuthError::Rejected { .. }), "{error:?}");
+    }
+}
+
+#[tokio::test]
+async fn asking_microsoft_for_scopes_never_consented_to_requires_consent() {
+    let sim = Sim::start().await;
+    let app = microsoft_app();
+    let tokens = sim.connect(&app, CARL).await;
+    let mut wider = app.clone();
+    wider.scopes.push("Calendars.Read".into());
+    let error = sim.providers.refresh(&wider, &refresh_token(&tokens), now()).await.expect_err("no consent");
+    assert!(matches!(&error, OAuthError::ConsentRequired { codes, .. } if codes == &[65001]), "{error:?}");
+}
+
+#[tokio::test]
+async fn server_errors_are_transient_on_token_and_api_calls() {
+    let sim = Sim::start().await;
+    let google = sim.connect(&google_app(), ANN).await;
+    let microsoft = sim.connect(&microsoft_app(), CARL).await;
+    sim.set_faults(serde_json::json!({"error_rate": 1.0})).await;
+    for (app, tokens) in [(google_app(), &google), (microsoft_app(), &microsoft)] {
+        let error = sim.providers.refresh(&app, &refresh_token(tokens), now()).await.expect_err("a server error");
+        assert!(matches!(error, OAuthError::Transient { .. }), "{error:?}");
+        let error = sim.providers.mailbox_profile(app.provider, &tokens.access_token).await.expect_err("5xx");
+        assert!(matches!(error, ApiError::Transient { .. }), "{error:?}");
+    }
+    // The simulator answers half of them 503 with `Retry-After: 1`, which comes through.
+    let mut waits = Vec::new();
+    for _ in 0..20 {
+        match sim.providers.refresh(&google_app(), &refresh_token(&google), now()).await {
+            Err(OAuthError::Transient { retry_after, .. }) => waits.push(retry_after),
+            other => panic!("expected a transient error, got {other:?}"),
+        }
+    }
+    assert!(waits.contains(&Some(std::time::Duration::from_secs(1))), "{waits:?}");
+    sim.set_faults(serde_json::json!({})).await;
+    sim.providers.refresh(&google_app(), &refresh_token(&google), now()).await.expect("the grant survived");
+}
+
+#[tokio::test]
+async fn a_dropped_connection_is_transient() {
+    let sim = Sim::start().await;
+    let google = sim.connect(&google_app(), ANN).await;
+    let microsoft = sim.connect(&microsoft_app(), CARL).await;
+    sim.set_faults(serde_json::json!({"drop_rate": 1.0})).await;
+    for (app, tokens) in [(google_app(), &google), (microsoft_app(), &microsoft)] {
+        let pkce = Pkce::generate();
+        let error = sim.providers.exchange_code(&app, "some-code", &pkce.verifier, now()).await.expect_err("dropped");
+        assert!(matches!(error, OAuthError::Transient { retry_after: None, .. }), "{error:?}");
+        let error = sim.providers.refresh(&app, &refresh_token(tokens), now()).await.expect_err("dropped");
+        assert!(matches!(error, OAuthError::Transient { .. }), "{error:?}");
+        let error = sim.providers.mailbox_profile(app.provider, &tokens.access_token).await.expect_err("dropped");
+        assert!(matches!(error, ApiError::Transient { .. }), "{error:?}");
+    }
+}
+
+#[tokio::test]
+async fn an_unreachable_provider_is_transient() {
+    // A port nothing listens on: bind one, learn its number, close it.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    let base = format!("http://{}", listener.local_addr().expect("an address"));
+    drop(listener);
+    let providers = Providers::new(endpoints_at(&base));
+    let error = providers.refresh(&google_app(), &SecretString::from("1//token"), now()).await.expect_err("refused");
+    assert!(
+        matches!(&error, OAuthError::Transient { reason, .. } if reason.starts_with("could not connect")),
+        "{error:?}"
+    );
+    assert!(!error.to_string().contains(&base), "{error}");
+}
+
+#[tokio::test]
+async fn an_expired_access_token_makes_the_profile_unauthorized_until_refreshed() {
+    let sim = Sim::start().await;
+    let google = sim.connect(&google_app(), ANN).await;
+    let microsoft = sim.connect(&microsoft_app(), CARL).await;
+    sim.running.state.clock().advance(3700);
+    for (app, tokens) in [(google_app(), &google), (microsoft_app(), &microsoft)] {
+        let error = sim.providers.mailbox_profile(app.provider, &tokens.access_token).await.expect_err("expired");
+        assert!(matches!(error, ApiError::Unauthorized), "{error:?}");
+        let fresh = sim.providers.refresh(&app, &refresh_token(tokens), now()).await.expect("a refresh");
+        sim.providers.mailbox_profile(app.provider, &fresh.access_token).await.expect("a profile");
+    }
+}
+
+/// Every variant, made from real answers where the simulator gives them, shows neither the
+/// tokens, the code, the verifier nor the secrets; messages are lowercase without a final period.
+#[tokio::test]
+async fn no_error_message_contains_a_token_code_verifier_or_secret() {
+    let sim = Sim::start().await;
+    let app = microsoft_app();
+    let tokens = sim.connect(&app, CARL).await;
+    let pkce = Pkce::generate();
+    let code = sim.authorize(&app, &pkce, CARL).await;
+    let wrong = OAuthApp { client_secret: SecretString::from("wrong-secret-value"), ..app.clone() };
+    let mut secrets = vec![
+        tokens.access_token.expose_secret().to_owned(),
+        refresh_token(&tokens).expose_secret().to_owned(),
+        code.clone(),
+        pkce.verifier.expose_secret().to_owned(),
+        MICROSOFT_SECRET.to_owned(),
+        GOOGLE_SECRET.to_owned(),
+        "wrong-secret-value".to_owned(),
+    ];
+    let mut oauth_errors = vec![
+        sim.providers.exchange_code(&wrong, &code, &pkce.verifier, now()).await.expect_err("invalid client"),
+        sim.providers.exchange_code(&app, &code, &Pkce::generate().verifier, now()).await.expect_err("wrong verifier"),
+    ];
+    let refreshed = sim.providers.refresh(&app, &refresh_token(&tokens), now()).await.expect("a refresh");
+    secrets.push(refreshed.access_token.expose_secret().to_owned());
+    secrets.push(refresh_token(&refreshed).expose_secret().to_owned());
+    oauth_errors.push(sim.providers.refresh(&app, &refresh_token(&tokens), now()).await.expect_err("used up"));
+    let mut wider = app.clone();
+    wider.scopes.push("Calendars.Read".into());
+    oauth_errors.push(sim.providers.refresh(&wider, &refresh_token(&refreshed), now()).await.expect_err("consent"));
+    sim.set_faults(serde_json::json!({"error_rate": 1.0})).await;
+    oauth_errors.push(sim.providers.refresh(&app, &refresh_token(&refreshed), now()).await.expect_err("transient"));
+    let mut api_errors =
+        vec![sim.providers.mailbox_profile(Provider::Microsoft, &refreshed.access_token).await.expect_err("5xx")];
+    sim.set_faults(serde_json::json!({})).await;
+    sim.running.state.clock().advance(3700);
+    api_errors
+        .push(sim.providers.mailbox_profile(Provider::Microsoft, &refreshed.access_token).await.expect_err("401"));
+    api_errors.extend([
+        ApiError::Forbidden { message: "Request had insufficient authentication scopes".into() },
+        ApiError::NotFound,
+        ApiError::RateLimited { retry_after: Some(std::time::Duration::from_secs(30)) },
+        ApiError::Permanent { status: 400, message: "bad request".into() },
+    ]);
+    let kinds = |e: &OAuthError| match e {
+        OAuthError::ReauthorizationRequired { .. } => 0,
+        OAuthError::ConsentRequired { .. } => 1,
+        OAuthError::InvalidClient { .. } => 2,
+        OAuthError::Transient { .. } => 3,
+        OAuthError::Rejected { .. } => 4,
+    };
+    let mut seen: Vec<u8> = oauth_errors.iter().map(kinds).collect();
+    seen.sort_unstable();
+    seen.dedup();
+    assert_eq!(seen, vec![0, 1, 2, 3, 4], "{oauth_errors:?}");
+    let messages: Vec<String> = oauth_errors
+        .iter()
+        .map(|e| format!("{e} / {e:?}"))
+        .chain(api_errors.iter().map(|e| format!("{e} / {e:?}")))
+        .collect();
+    for message in &messages {
+        for secret in &secrets {
+            assert!(!message.contains(secret.as_str()), "{message} contains a secret");
+        }
+    }
+    for error in oauth_errors.iter().map(ToString::to_string).chain(api_errors.iter().map(ToString::to_string)) {
+        assert!(error.starts_with(|c: char| c.is_lowercase()), "{error}");
+        assert!(!error.ends_with('.'), "{error}");
+    }
+}
