@@ -21,6 +21,7 @@ use axum::http::{HeaderName, HeaderValue, header};
 use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post};
 use mailroom_domain::LoginPolicy;
+use mailroom_providers::{Endpoints, Providers};
 use mailroom_store::Store;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
@@ -40,13 +41,16 @@ pub struct WebConfig {
     pub session_ttl: Duration,
     /// The largest request body accepted, in bytes.
     pub body_limit: usize,
+    /// Where Google and Microsoft are (a simulator's addresses in tests and the demo).
+    pub endpoints: Endpoints,
 }
 
 impl WebConfig {
-    pub fn new(base_url: impl Into<String>, secure_cookies: bool) -> Self {
+    pub fn new(base_url: impl Into<String>, secure_cookies: bool, endpoints: Endpoints) -> Self {
         WebConfig {
             base_url: base_url.into().trim_end_matches('/').to_owned(),
             secure_cookies,
+            endpoints,
             login_policy: LoginPolicy::default(),
             session_ttl: Duration::from_secs(30 * 24 * 3600),
             body_limit: 1024 * 1024,
@@ -64,13 +68,16 @@ impl WebConfig {
 pub struct AppState {
     pub store: Store,
     pub config: Arc<WebConfig>,
+    /// The OAuth clients and provider APIs; only the OAuth callback waits on them.
+    pub providers: Arc<Providers>,
     csrf_key: Arc<[u8; 32]>,
 }
 
 impl AppState {
     pub fn new(store: Store, config: WebConfig) -> Self {
         let csrf_key = Arc::new(store.derived_key("csrf"));
-        AppState { store, config: Arc::new(config), csrf_key }
+        let providers = Arc::new(Providers::new(config.endpoints.clone()));
+        AppState { store, config: Arc::new(config), providers, csrf_key }
     }
 }
 
@@ -87,6 +94,11 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/users/{id}/enable", post(pages::users::enable))
         .route("/admin/users/{id}/password", post(pages::users::reset_password))
         .route("/admin/settings/email", get(pages::email_settings::show).post(pages::email_settings::save))
+        .route("/admin/accounts", get(pages::accounts::admin_list))
+        .route("/accounts", get(pages::accounts::list))
+        .route("/accounts/connect", post(pages::accounts::connect))
+        .route("/accounts/{id}/disconnect", post(pages::accounts::disconnect))
+        .route("/oauth/callback", get(pages::accounts::callback))
         .route("/healthz", get(pages::ops::healthz))
         .route("/readyz", get(pages::ops::readyz))
         .route("/metrics", get(pages::ops::metrics))

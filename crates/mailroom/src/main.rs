@@ -200,7 +200,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 
 /// Serves the web UI over an opened store until SIGINT or SIGTERM.
 async fn run_server(config: Config, store: Store) -> anyhow::Result<()> {
-    let web = mailroom_web::WebConfig::new(config.base_url(), config.secure_cookies());
+    let endpoints = mailroom_providers::Endpoints::from(&config);
+    let web = mailroom_web::WebConfig::new(config.base_url(), config.secure_cookies(), endpoints);
     mailroom_web::install_recorder();
     let app = mailroom_web::router(mailroom_web::AppState::new(store.clone(), web));
     let listener = tokio::net::TcpListener::bind(config.listen)

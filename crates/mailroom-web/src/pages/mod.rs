@@ -1,5 +1,6 @@
 //! One module per page or group of pages; one template struct per template.
 
+pub mod accounts;
 pub mod assets;
 pub mod email_settings;
 pub mod home;

@@ -111,8 +111,18 @@ impl Drop for TestDb {
     }
 }
 
+pub const SIM_GOOGLE_CLIENT: &str = "sim.apps.googleusercontent.com";
+pub const SIM_GOOGLE_SECRET: &str = "GOCSPX-sim";
+pub const SIM_MICROSOFT_CLIENT: &str = "0b8c2c8e-5d7a-4a3e-9a4e-3d9a1f2b7c6d";
+pub const SIM_MICROSOFT_SECRET: &str = "ms~sim";
 pub const ADMIN_EMAIL: &str = "admin@example.test";
 pub const ADMIN_PASSWORD: &str = "correct horse battery";
+
+/// The providers' real addresses; tests that reach a provider replace them with a simulator's.
+pub fn default_endpoints() -> mailroom_providers::Endpoints {
+    let config = mailroom_config::Config::load(None, &HashMap::new()).expect("the defaults are valid");
+    mailroom_providers::Endpoints::from(&config)
+}
 
 /// The application under test.
 pub struct TestApp {
@@ -126,12 +136,56 @@ impl TestApp {
         Self::start_with(backend, |_| {}).await
     }
 
+    /// Starts with a simulator of Google and Microsoft that consents at once, Mailroom's endpoints
+    /// pointed at it, both providers enabled in the email settings, and the simulator's users
+    /// `ann@example.test` (Google) and `carl@contoso.onmicrosoft.com` (Microsoft).
+    pub async fn start_with_sim(backend: Backend) -> Option<(TestApp, mailroom_sim::RunningSim)> {
+        use mailroom_sim::{ProviderKind, RunningSim, SimClient, SimConfig, SimState, SimUser};
+        let state = SimState::new(SimConfig { auto_consent: true, ..SimConfig::default() });
+        for user in ["ann@example.test", "microsoft:carl@contoso.onmicrosoft.com"] {
+            state.add_user(SimUser::parse(user).expect("user"));
+        }
+        for (provider, id, secret) in [
+            (ProviderKind::Google, SIM_GOOGLE_CLIENT, SIM_GOOGLE_SECRET),
+            (ProviderKind::Microsoft, SIM_MICROSOFT_CLIENT, SIM_MICROSOFT_SECRET),
+        ] {
+            state.add_client(SimClient {
+                provider,
+                client_id: id.to_owned(),
+                client_secret: secret.to_owned(),
+                redirect_uris: vec!["http://mailroom.test/oauth/callback".to_owned()],
+            });
+        }
+        let sim = RunningSim::start(SocketAddr::from(([127, 0, 0, 1], 0)), state).await.expect("simulator");
+        let env: HashMap<String, String> =
+            mailroom_sim::mailroom_endpoints(&sim.base_url()).into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+        let endpoints =
+            mailroom_providers::Endpoints::from(&mailroom_config::Config::load(None, &env).expect("config"));
+        let app = Self::start_with(backend, |c| c.endpoints = endpoints).await?;
+        let update = |id: &str, secret: &str| mailroom_store::ProviderUpdate {
+            enabled: true,
+            client_id: Some(mailroom_domain::OAuthClientId::parse(id).expect("client id")),
+            new_secret: Some(SecretString::from(secret.to_owned())),
+            tenant: mailroom_domain::MicrosoftTenant::common(),
+        };
+        app.store
+            .save_email_settings(
+                &update(SIM_GOOGLE_CLIENT, SIM_GOOGLE_SECRET),
+                &update(SIM_MICROSOFT_CLIENT, SIM_MICROSOFT_SECRET),
+                mailroom_domain::SyncInterval::DEFAULT,
+                mailroom_domain::ImportStart::DEFAULT,
+            )
+            .await
+            .expect("settings");
+        Some((app, sim))
+    }
+
     /// Starts with a configuration adjusted by `adjust`. Login slowing is shortened so tests stay fast.
     pub async fn start_with(backend: Backend, adjust: impl FnOnce(&mut WebConfig)) -> Option<TestApp> {
         let db = TestDb::fresh(backend).await?;
         let key = KeyInput { given: None, file: db.key_file() };
         let store = Store::unlock(db.open().await, key).await.expect("unlock");
-        let mut config = WebConfig::new("http://mailroom.test", false);
+        let mut config = WebConfig::new("http://mailroom.test", false, default_endpoints());
         config.login_policy = LoginPolicy { delay_step: Duration::from_millis(50), ..LoginPolicy::default() };
         adjust(&mut config);
         mailroom_web::install_recorder();

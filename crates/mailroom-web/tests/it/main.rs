@@ -7,6 +7,7 @@ mod harness;
 mod accounts;
 mod admin;
 mod auth;
+mod connect;
 mod ops;
 mod settings;
 

@@ -1,0 +1,305 @@
+//! Connected mailboxes: the accounts page, the OAuth authorization (connect, callback), disconnect,
+//! and the administrators' overview. The callback is the one page that waits on a provider.
+
+use std::collections::HashMap;
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::{Extension, Form};
+use mailroom_domain::{AccountId, AccountStatus, ImportStart, Provider};
+use mailroom_providers::{OAuthApp, OAuthError, Pkce, authorization_url, default_scopes};
+use mailroom_store::{Account, Connection, Identity, StateProblem};
+use serde::Deserialize;
+
+use super::see_other;
+use crate::AppState;
+use crate::errors::{ErrorKind, internal};
+use crate::i18n::Texts;
+use crate::viewer::{Admin, Ctx, SignedIn, Viewer};
+
+/// An account as the page shows it.
+struct AccountView {
+    account: Account,
+    provider: &'static str,
+    status: &'static str,
+    needs_reconnect: bool,
+    last_sync: String,
+}
+
+fn provider_name(provider: Provider) -> &'static str {
+    match provider {
+        Provider::Google => "Gmail",
+        Provider::Microsoft => "Outlook",
+    }
+}
+
+fn status_text(t: &Texts, status: AccountStatus) -> &'static str {
+    match status {
+        AccountStatus::Active => t.account_active,
+        AccountStatus::Syncing => t.account_syncing,
+        AccountStatus::ReauthorizationRequired => t.account_reauthorization_required,
+        AccountStatus::Disabled => t.account_disabled,
+    }
+}
+
+fn when(t: &Texts, at: Option<i64>) -> String {
+    at.and_then(|secs| chrono::DateTime::from_timestamp(secs, 0))
+        .map_or_else(|| t.never.to_owned(), |d| d.format("%Y-%m-%d %H:%M UTC").to_string())
+}
+
+fn view(t: &Texts, account: Account) -> AccountView {
+    AccountView {
+        provider: provider_name(account.provider),
+        status: status_text(t, account.status),
+        needs_reconnect: account.status == AccountStatus::ReauthorizationRequired,
+        last_sync: when(t, account.last_sync_at),
+        account,
+    }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "accounts.html")]
+struct AccountsPage {
+    ctx: Ctx,
+    accounts: Vec<AccountView>,
+    /// The providers the administrator enabled, as `(form value, button label)`.
+    connectable: Vec<(&'static str, &'static str)>,
+    import_days: String,
+    import_error: Option<String>,
+}
+
+impl AccountsPage {
+    fn any_needs_reconnect(&self) -> bool {
+        self.accounts.iter().any(|a| a.needs_reconnect)
+    }
+}
+
+async fn accounts_page(
+    state: &AppState,
+    ctx: Ctx,
+    user: mailroom_domain::UserId,
+    import: Option<(String, String)>,
+) -> Result<AccountsPage, ErrorKind> {
+    let t = ctx.t;
+    let accounts = state.store.accounts_of(user).await.map_err(internal)?.into_iter().map(|a| view(t, a)).collect();
+    let settings = state.store.email_settings().await.map_err(internal)?;
+    let mut connectable = Vec::new();
+    if settings.google.enabled {
+        connectable.push(("google", t.connect_gmail));
+    }
+    if settings.microsoft.enabled {
+        connectable.push(("microsoft", t.connect_outlook));
+    }
+    let (import_days, import_error) = match import {
+        Some((value, error)) => (value, Some(error)),
+        None => (settings.import_start.as_days().to_string(), None),
+    };
+    Ok(AccountsPage { ctx, accounts, connectable, import_days, import_error })
+}
+
+pub async fn list(State(state): State<AppState>, SignedIn(user): SignedIn, ctx: Ctx) -> Result<Response, ErrorKind> {
+    Ok(accounts_page(&state, ctx, user.id, None).await?.into_response())
+}
+
+#[derive(Deserialize)]
+pub struct ConnectForm {
+    provider: String,
+    #[serde(default)]
+    import_days: String,
+}
+
+/// A page that says what went wrong with a connection and leads back to the accounts.
+#[derive(Template, WebTemplate)]
+#[template(path = "problem.html")]
+struct ProblemPage {
+    ctx: Ctx,
+    title: &'static str,
+    message: String,
+}
+
+fn problem(ctx: Ctx, status: StatusCode, message: impl Into<String>) -> Response {
+    let title = ctx.t.connect_problem_title;
+    (status, ProblemPage { ctx, title, message: message.into() }).into_response()
+}
+
+/// The OAuth app of an enabled provider, from the administrator's settings.
+async fn oauth_app(state: &AppState, provider: Provider) -> Result<Option<OAuthApp>, ErrorKind> {
+    let settings = state.store.email_settings().await.map_err(internal)?;
+    let saved = match provider {
+        Provider::Google => settings.google,
+        Provider::Microsoft => settings.microsoft,
+    };
+    let Some(client_id) = saved.client_id.filter(|_| saved.enabled) else { return Ok(None) };
+    let Some(client_secret) = state.store.client_secret(provider).await.map_err(internal)? else { return Ok(None) };
+    Ok(Some(OAuthApp {
+        provider,
+        client_id: client_id.as_str().to_owned(),
+        client_secret,
+        tenant: saved.tenant,
+        redirect_uri: state.config.redirect_uri(),
+        scopes: default_scopes(provider),
+    }))
+}
+
+/// Starts an authorization: a single-use state bound to this session, a PKCE verifier kept sealed
+/// in the store, and the browser sent to the provider.
+pub async fn connect(
+    State(state): State<AppState>,
+    Extension(viewer): Extension<Viewer>,
+    SignedIn(user): SignedIn,
+    ctx: Ctx,
+    Form(form): Form<ConnectForm>,
+) -> Result<Response, ErrorKind> {
+    let provider = Provider::parse(&form.provider).ok_or(ErrorKind::BadRequest)?;
+    let import = match ImportStart::parse(&form.import_days) {
+        Ok(import) => import,
+        Err(invalid) => {
+            let message = ctx.t.invalid(invalid);
+            let page = accounts_page(&state, ctx, user.id, Some((form.import_days, message))).await?;
+            return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
+        }
+    };
+    let Some(app) = oauth_app(&state, provider).await? else {
+        let message = ctx.t.oauth_provider_disabled;
+        return Ok(problem(ctx, StatusCode::BAD_REQUEST, message));
+    };
+    let session = viewer.session.ok_or(ErrorKind::Forbidden)?;
+    let pkce = Pkce::generate();
+    let now = mailroom_store::now();
+    let oauth_state = state
+        .store
+        .begin_authorization(user.id, &session, provider, &pkce.verifier, import.as_days(), now)
+        .await
+        .map_err(internal)?;
+    let url = authorization_url(&app, &state.config.endpoints, &oauth_state, &pkce.challenge, None);
+    Ok(Redirect::to(url.as_str()).into_response())
+}
+
+/// The provider sends the browser back here with a code, or with an error. Every failure shows a
+/// page that says what happened and what to do, and stores nothing.
+pub async fn callback(
+    State(state): State<AppState>,
+    Extension(viewer): Extension<Viewer>,
+    SignedIn(user): SignedIn,
+    ctx: Ctx,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Response, ErrorKind> {
+    let t = ctx.t;
+    let session = viewer.session.ok_or(ErrorKind::Forbidden)?;
+    let Some(oauth_state) = params.get("state") else {
+        return Ok(problem(ctx, StatusCode::BAD_REQUEST, t.oauth_state_unknown));
+    };
+    let now = mailroom_store::now();
+    let pending = match state.store.take_authorization(oauth_state, &session, now).await.map_err(internal)? {
+        Ok(pending) if pending.user == user.id => pending,
+        Ok(_) | Err(StateProblem::Foreign) => return Ok(problem(ctx, StatusCode::BAD_REQUEST, t.oauth_state_foreign)),
+        Err(StateProblem::Unknown) => return Ok(problem(ctx, StatusCode::BAD_REQUEST, t.oauth_state_unknown)),
+        Err(StateProblem::Expired) => return Ok(problem(ctx, StatusCode::BAD_REQUEST, t.oauth_state_expired)),
+    };
+    let provider = provider_name(pending.provider);
+    if let Some(error) = params.get("error") {
+        let message = if error == "access_denied" {
+            t.oauth_denied.replace("{provider}", provider)
+        } else {
+            t.oauth_provider_error.replace("{provider}", provider).replace("{error}", error)
+        };
+        return Ok(problem(ctx, StatusCode::BAD_REQUEST, message));
+    }
+    let Some(code) = params.get("code") else {
+        return Ok(problem(ctx, StatusCode::BAD_REQUEST, t.oauth_state_unknown));
+    };
+    let Some(app) = oauth_app(&state, pending.provider).await? else {
+        return Ok(problem(ctx, StatusCode::BAD_REQUEST, t.oauth_provider_disabled));
+    };
+    let tokens = match state.providers.exchange_code(&app, code, &pending.verifier, now).await {
+        Ok(tokens) => tokens,
+        Err(err) => {
+            tracing::warn!(error = %err, provider = pending.provider.as_str(), "code exchange failed");
+            let message = match err {
+                OAuthError::InvalidClient { .. } => t.oauth_invalid_client.replace("{provider}", provider),
+                OAuthError::Transient { .. } => t.oauth_transient.replace("{provider}", provider),
+                _ => t.oauth_rejected.replace("{provider}", provider),
+            };
+            return Ok(problem(ctx, StatusCode::BAD_GATEWAY, message));
+        }
+    };
+    let Some(refresh_token) = tokens.refresh_token.as_ref() else {
+        return Ok(problem(ctx, StatusCode::BAD_GATEWAY, t.oauth_no_refresh_token.replace("{provider}", provider)));
+    };
+    let profile = match state.providers.mailbox_profile(pending.provider, &tokens.access_token).await {
+        Ok(profile) => profile,
+        Err(err) => {
+            tracing::warn!(error = %err, provider = pending.provider.as_str(), "reading the mailbox profile failed");
+            return Ok(problem(ctx, StatusCode::BAD_GATEWAY, t.oauth_transient.replace("{provider}", provider)));
+        }
+    };
+    let identities: Vec<Identity> = profile
+        .identities
+        .iter()
+        .map(|i| Identity { address: i.address.clone(), name: i.name.clone(), is_default: i.is_default })
+        .collect();
+    let connection = Connection {
+        user: user.id,
+        provider: pending.provider,
+        remote_id: &profile.remote_id,
+        address: &profile.address,
+        display_name: profile.display_name.as_deref(),
+        identities: &identities,
+        access_token: &tokens.access_token,
+        refresh_token,
+        expires_at: tokens.expires_at,
+        scopes: &tokens.scopes,
+        import_days: pending.import_days,
+    };
+    let (account, reconnected) = state.store.connect_account(&connection, now).await.map_err(internal)?;
+    tracing::info!(account.id = %account.id, user.id = %user.id, reconnected, "mailbox connected");
+    Ok(see_other("/accounts", if reconnected { "account_reconnected" } else { "account_connected" }))
+}
+
+/// Disconnects a mailbox: revokes Mailroom's access at the provider where it can (Google), then
+/// deletes the account and its tokens. Mail at the provider is never touched.
+pub async fn disconnect(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    Path(id): Path<i64>,
+) -> Result<Response, ErrorKind> {
+    let account = state.store.account_of(user.id, AccountId(id)).await.map_err(internal)?.ok_or(ErrorKind::NotFound)?;
+    if let Some(app) = oauth_app(&state, account.provider).await? {
+        let tokens = state.store.account_tokens(&account).await.map_err(internal)?;
+        if let Some(refresh) = tokens.refresh_token {
+            // Revocation is a courtesy to the user; the account goes whether or not it succeeds.
+            if let Err(err) = state.providers.revoke(&app, &refresh).await {
+                tracing::warn!(error = %err, account.id = %account.id, "revocation at the provider failed");
+            }
+        }
+    }
+    state.store.delete_account(user.id, account.id).await.map_err(internal)?;
+    tracing::info!(account.id = %account.id, user.id = %user.id, "mailbox disconnected");
+    Ok(see_other("/accounts", "account_disconnected"))
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "admin_accounts.html")]
+struct AdminAccountsPage {
+    ctx: Ctx,
+    rows: Vec<(String, AccountView)>,
+}
+
+/// Every account with its owner, status and last error; no tokens and no mail.
+pub async fn admin_list(State(state): State<AppState>, _: Admin, ctx: Ctx) -> Result<Response, ErrorKind> {
+    let owners: HashMap<_, _> =
+        state.store.users().await.map_err(internal)?.into_iter().map(|u| (u.id, u.email)).collect();
+    let t = ctx.t;
+    let rows = state
+        .store
+        .all_accounts()
+        .await
+        .map_err(internal)?
+        .into_iter()
+        .map(|a| (owners.get(&a.user_id).cloned().unwrap_or_default(), view(t, a)))
+        .collect();
+    Ok(AdminAccountsPage { ctx, rows }.into_response())
+}
