@@ -14,7 +14,7 @@ const API: &str = "/google/gmail/v1/users/me";
 const FULL_SCOPE: &str = "https://mail.google.com/";
 
 fn discovery() -> Value {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/reference/gmail.v1.json");
+    let path = crate::support::shared_file("reference/gmail.v1.json");
     serde_json::from_str(&std::fs::read_to_string(path).expect("the discovery document")).unwrap()
 }
 

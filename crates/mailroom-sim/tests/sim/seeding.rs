@@ -5,7 +5,7 @@ use mailroom_sim::seed;
 use crate::support::*;
 
 fn corpus() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpora/spamassassin.tar.gz")
+    shared_file("corpora/spamassassin.tar.gz")
 }
 
 #[tokio::test]

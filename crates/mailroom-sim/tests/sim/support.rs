@@ -17,6 +17,21 @@ pub const BEN: &str = "ben@example.test";
 pub const CARL: &str = "carl@contoso.onmicrosoft.com";
 pub const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 
+/// A file of the shared reference material, which sits beside the repository (`../shared`), or
+/// in the folder `MAILROOM_SHARED_DIR` names.
+pub fn shared_file(relative: &str) -> std::path::PathBuf {
+    let dir = std::env::var_os("MAILROOM_SHARED_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"));
+    let path = dir.join(relative);
+    assert!(
+        path.exists(),
+        "{} is missing: the shared folder must sit beside the repository, or MAILROOM_SHARED_DIR name it",
+        path.display()
+    );
+    path
+}
+
 pub struct Sim {
     pub running: RunningSim,
     pub http: reqwest::Client,
