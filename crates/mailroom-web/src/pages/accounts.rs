@@ -101,7 +101,25 @@ async fn accounts_page(
 }
 
 pub async fn list(State(state): State<AppState>, SignedIn(user): SignedIn, ctx: Ctx) -> Result<Response, ErrorKind> {
-    Ok(accounts_page(&state, ctx, user.id, None).await?.into_response())
+    let page = accounts_page(&state, ctx, user.id, None).await?;
+    Ok(with_provider_form_action(&state, page.into_response()))
+}
+
+/// The accounts page's Connect forms end in a redirect to the provider's authorization page;
+/// browsers check that redirect against the page's `form-action`, so it names the providers.
+fn with_provider_form_action(state: &AppState, mut response: Response) -> Response {
+    let endpoints = &state.config.endpoints;
+    let origins: Vec<String> = [endpoints.google.auth_url.to_string(), endpoints.microsoft.auth_url_for("common")]
+        .iter()
+        .filter_map(|u| url::Url::parse(u).ok())
+        .map(|u| u.origin().ascii_serialization())
+        .collect();
+    let policy = crate::CONTENT_SECURITY_POLICY
+        .replace("form-action 'self'", &format!("form-action 'self' {}", origins.join(" ")));
+    if let Ok(value) = axum::http::HeaderValue::from_str(&policy) {
+        response.headers_mut().insert(axum::http::header::CONTENT_SECURITY_POLICY, value);
+    }
+    response
 }
 
 #[derive(Deserialize)]
@@ -159,7 +177,7 @@ pub async fn connect(
         Err(invalid) => {
             let message = ctx.t.invalid(invalid);
             let page = accounts_page(&state, ctx, user.id, Some((form.import_days, message))).await?;
-            return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
+            return Ok(with_provider_form_action(&state, (StatusCode::UNPROCESSABLE_ENTITY, page).into_response()));
         }
     };
     let Some(app) = oauth_app(&state, provider).await? else {
