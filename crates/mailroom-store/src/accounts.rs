@@ -393,6 +393,13 @@ impl Store {
         Ok(taken == 1)
     }
 
+    /// Gives the refresh lease back without new tokens (the refresh failed for now).
+    pub async fn release_refresh_lease(&self, id: AccountId) -> Result<()> {
+        let sql = "UPDATE accounts SET refresh_lease_until = NULL WHERE id = $1";
+        with_pool!(self.db, pool => sqlx::query(sql).bind(id.0).execute(pool).await.map(drop))?;
+        Ok(())
+    }
+
     pub async fn set_account_status(
         &self,
         id: AccountId,

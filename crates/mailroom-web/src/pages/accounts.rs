@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Form};
 use mailroom_domain::{AccountId, AccountStatus, ImportStart, Provider};
-use mailroom_providers::{OAuthApp, OAuthError, Pkce, authorization_url, default_scopes};
+use mailroom_providers::{OAuthApp, OAuthError, Pkce, authorization_url};
 use mailroom_store::{Account, Connection, Identity, StateProblem};
 use serde::Deserialize;
 
@@ -143,23 +143,9 @@ fn problem(ctx: Ctx, status: StatusCode, message: impl Into<String>) -> Response
     (status, ProblemPage { ctx, title, message: message.into() }).into_response()
 }
 
-/// The OAuth app of an enabled provider, from the administrator's settings.
+/// The OAuth app of an enabled provider, with the redirect URI the settings page shows.
 async fn oauth_app(state: &AppState, provider: Provider) -> Result<Option<OAuthApp>, ErrorKind> {
-    let settings = state.store.email_settings().await.map_err(internal)?;
-    let saved = match provider {
-        Provider::Google => settings.google,
-        Provider::Microsoft => settings.microsoft,
-    };
-    let Some(client_id) = saved.client_id.filter(|_| saved.enabled) else { return Ok(None) };
-    let Some(client_secret) = state.store.client_secret(provider).await.map_err(internal)? else { return Ok(None) };
-    Ok(Some(OAuthApp {
-        provider,
-        client_id: client_id.as_str().to_owned(),
-        client_secret,
-        tenant: saved.tenant,
-        redirect_uri: state.config.redirect_uri(),
-        scopes: default_scopes(provider),
-    }))
+    mailroom_sync::oauth_app(&state.store, provider, &state.config.redirect_uri()).await.map_err(internal)
 }
 
 /// Starts an authorization: a single-use state bound to this session, a PKCE verifier kept sealed

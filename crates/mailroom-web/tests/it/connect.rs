@@ -18,14 +18,14 @@ crate::on_both_databases!(connect:
 const PASSWORD: &str = "member password 1";
 
 /// Presses a Connect button; returns the provider URL the browser is sent to.
-async fn press_connect(browser: &mut Client, provider: &str) -> String {
+pub(crate) async fn press_connect(browser: &mut Client, provider: &str) -> String {
     let page = browser.submit("/accounts", "/accounts/connect", &[("provider", provider), ("import_days", "30")]).await;
     assert!(page.status.is_redirection(), "{}: {}", page.status, page.body);
     page.location().expect("a redirect to the provider").to_owned()
 }
 
 /// Lets the simulator's consent page answer; returns the callback path with its query.
-async fn consent(authorize_url: &str) -> String {
+pub(crate) async fn consent(authorize_url: &str) -> String {
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let response = http.get(authorize_url).send().await.unwrap();
     assert!(response.status().is_redirection(), "{}", response.status());
@@ -33,7 +33,7 @@ async fn consent(authorize_url: &str) -> String {
     location.strip_prefix("http://mailroom.test").expect("back to Mailroom's redirect URI").to_owned()
 }
 
-async fn connect(browser: &mut Client, provider: &str) -> crate::harness::Page {
+pub(crate) async fn connect(browser: &mut Client, provider: &str) -> crate::harness::Page {
     let authorize = press_connect(browser, provider).await;
     let callback = consent(&authorize).await;
     browser.get(&callback).await

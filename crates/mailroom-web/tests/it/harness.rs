@@ -124,6 +124,13 @@ pub fn default_endpoints() -> mailroom_providers::Endpoints {
     mailroom_providers::Endpoints::from(&config)
 }
 
+/// The endpoints that point at a simulator.
+pub fn sim_endpoints(sim: &mailroom_sim::RunningSim) -> mailroom_providers::Endpoints {
+    let env: HashMap<String, String> =
+        mailroom_sim::mailroom_endpoints(&sim.base_url()).into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+    mailroom_providers::Endpoints::from(&mailroom_config::Config::load(None, &env).expect("config"))
+}
+
 /// The application under test.
 pub struct TestApp {
     pub router: Router,

@@ -10,6 +10,7 @@ mod auth;
 mod connect;
 mod ops;
 mod settings;
+mod tokens;
 
 /// Runs each listed `async fn(Backend)` as two tests, `sqlite::name` and `postgres::name`.
 macro_rules! on_both_databases {
