@@ -104,6 +104,19 @@ const MICROSOFT_API_URL: Setting = Setting {
     default: "https://graph.microsoft.com/v1.0/",
     about: "base URL of the Microsoft Graph API",
 };
+const GOOGLE_SCOPES: Setting = Setting {
+    key: "google.scopes",
+    env: "MAILROOM_GOOGLE_SCOPES",
+    default: "openid email profile https://www.googleapis.com/auth/gmail.modify \
+              https://www.googleapis.com/auth/gmail.settings.basic",
+    about: "OAuth scopes asked of Google, separated by spaces",
+};
+const MICROSOFT_SCOPES: Setting = Setting {
+    key: "microsoft.scopes",
+    env: "MAILROOM_MICROSOFT_SCOPES",
+    default: "openid profile email offline_access User.Read Mail.ReadWrite Mail.Send",
+    about: "OAuth scopes asked of Microsoft, separated by spaces",
+};
 
 /// Every setting, in the order `--help` lists them.
 pub const SETTINGS: &[Setting] = &[
@@ -118,9 +131,11 @@ pub const SETTINGS: &[Setting] = &[
     GOOGLE_REVOKE_URL,
     GOOGLE_API_URL,
     GOOGLE_USERINFO_URL,
+    GOOGLE_SCOPES,
     MICROSOFT_AUTH_URL,
     MICROSOFT_TOKEN_URL,
     MICROSOFT_API_URL,
+    MICROSOFT_SCOPES,
 ];
 
 /// The file sections holding nested settings such as `google.auth_url`.
@@ -174,6 +189,8 @@ pub struct GoogleEndpoints {
     /// Ends with `/`, so relative paths join onto it.
     pub api_url: Url,
     pub userinfo_url: Url,
+    /// The scopes Mailroom asks Google for.
+    pub scopes: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -184,6 +201,8 @@ pub struct MicrosoftEndpoints {
     pub token_url: String,
     /// Ends with `/`, so relative paths join onto it.
     pub api_url: Url,
+    /// The scopes Mailroom asks Microsoft for.
+    pub scopes: Vec<String>,
 }
 
 impl MicrosoftEndpoints {
@@ -254,14 +273,42 @@ impl Config {
                 revoke_url: sources.get_or_default(&GOOGLE_REVOKE_URL, parse_http_url),
                 api_url: sources.get_or_default(&GOOGLE_API_URL, parse_api_url),
                 userinfo_url: sources.get_or_default(&GOOGLE_USERINFO_URL, parse_http_url),
+                scopes: sources.get_or_default(&GOOGLE_SCOPES, parse_scopes),
             },
             microsoft: MicrosoftEndpoints {
                 auth_url: sources.get_or_default(&MICROSOFT_AUTH_URL, parse_tenant_template),
                 token_url: sources.get_or_default(&MICROSOFT_TOKEN_URL, parse_tenant_template),
                 api_url: sources.get_or_default(&MICROSOFT_API_URL, parse_api_url),
+                scopes: sources.get_or_default(&MICROSOFT_SCOPES, parse_scopes),
             },
         };
         if sources.errors.is_empty() { Ok(config) } else { Err(ConfigErrors(sources.errors)) }
+    }
+
+    /// A warning when the public URL cannot reach this server: it names this machine (a loopback
+    /// address or `localhost`) but another port, or a loopback host while the server listens only
+    /// elsewhere. Providers send users back to the public URL, so such a mismatch would surface
+    /// as a failed connection; behind a proxy the public URL names the proxy and is not checked.
+    pub fn public_url_warning(&self) -> Option<String> {
+        let host = self.public_url.host_str()?;
+        let local = host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+        if !local {
+            return None;
+        }
+        let port = self.public_url.port_or_known_default()?;
+        let listen_ip = self.listen.ip();
+        let reachable_ip = listen_ip.is_loopback() || listen_ip.is_unspecified();
+        if port != self.listen.port() || !reachable_ip {
+            Some(format!(
+                "the public URL {} does not reach the address Mailroom listens on ({}): the OAuth redirect URI \
+                 {} will not come back here; set MAILROOM_PUBLIC_URL to the address users open",
+                self.base_url(),
+                self.listen,
+                self.redirect_uri()
+            ))
+        } else {
+            None
+        }
     }
 
     /// Cookies get the `Secure` attribute only when users arrive over https.
@@ -419,6 +466,17 @@ fn parse_api_url(value: &str) -> Result<Url, String> {
         url.set_path(&path);
     }
     Ok(url)
+}
+
+fn parse_scopes(value: &str) -> Result<Vec<String>, String> {
+    let scopes: Vec<String> = value.split_whitespace().map(str::to_owned).collect();
+    if scopes.is_empty() {
+        return Err("needs at least one scope".to_owned());
+    }
+    if scopes.iter().any(|s| s.chars().any(|c| c.is_control() || c == '"' || c == '\\')) {
+        return Err("scopes are names or URLs separated by spaces".to_owned());
+    }
+    Ok(scopes)
 }
 
 fn parse_tenant_template(value: &str) -> Result<String, String> {
@@ -665,5 +723,23 @@ mod tests {
         assert_eq!(errors.len(), 2);
         assert!(errors[0].contains("must contain the placeholder `{tenant}`"));
         assert!(errors[1].starts_with("MAILROOM_MICROSOFT_TOKEN_URL: with `{tenant}` replaced"));
+    }
+
+    #[test]
+    fn scopes_come_from_the_environment_and_may_not_be_empty() {
+        let config = load_ok("", &[("MAILROOM_MICROSOFT_SCOPES", "openid  offline_access Mail.Read")]);
+        assert_eq!(config.microsoft.scopes, ["openid", "offline_access", "Mail.Read"]);
+        assert!(config.google.scopes.contains(&"https://www.googleapis.com/auth/gmail.modify".to_owned()));
+        let found = errors("[google]\nscopes = \"  \"\n", &[]);
+        assert!(found.iter().any(|e| e.source.contains("google.scopes")), "{found:?}");
+    }
+
+    #[test]
+    fn a_public_url_on_this_machine_but_another_port_is_warned_about() {
+        assert!(load_ok("", &[]).public_url_warning().is_none());
+        let wrong_port = load_ok("", &[("MAILROOM_PUBLIC_URL", "http://localhost:9999")]);
+        assert!(wrong_port.public_url_warning().is_some_and(|w| w.contains("MAILROOM_PUBLIC_URL")));
+        let proxy = load_ok("", &[("MAILROOM_PUBLIC_URL", "https://mail.example.com")]);
+        assert!(proxy.public_url_warning().is_none(), "a proxy's URL is not checked");
     }
 }

@@ -267,3 +267,15 @@ mod tests {
         assert_eq!(retry_after(&headers), None);
     }
 }
+
+#[cfg(test)]
+mod scope_defaults {
+    use super::*;
+
+    #[test]
+    fn the_configured_default_scopes_are_the_documented_ones() {
+        let config = mailroom_config::Config::load(None, &std::collections::HashMap::new()).expect("defaults load");
+        assert_eq!(config.google.scopes, default_scopes(Provider::Google));
+        assert_eq!(config.microsoft.scopes, default_scopes(Provider::Microsoft));
+    }
+}

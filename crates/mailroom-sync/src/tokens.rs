@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use mailroom_domain::{AccountStatus, Provider};
-use mailroom_providers::{OAuthApp, OAuthError, Providers, default_scopes};
+use mailroom_providers::{Endpoints, OAuthApp, OAuthError, Providers};
 use mailroom_store::{Account, Store, StoreError};
 use secrecy::SecretString;
 
@@ -34,9 +34,14 @@ pub enum TokenError {
     Store(#[from] StoreError),
 }
 
-/// The OAuth app of an enabled provider, from the administrator's settings; `None` when the
-/// provider is disabled or lacks a client ID or secret.
-pub async fn oauth_app(store: &Store, provider: Provider, redirect_uri: &str) -> Result<Option<OAuthApp>, StoreError> {
+/// The OAuth app of an enabled provider, from the administrator's settings and the configured
+/// scopes; `None` when the provider is disabled or lacks a client ID or secret.
+pub async fn oauth_app(
+    store: &Store,
+    endpoints: &Endpoints,
+    provider: Provider,
+    redirect_uri: &str,
+) -> Result<Option<OAuthApp>, StoreError> {
     let settings = store.email_settings().await?;
     let saved = match provider {
         Provider::Google => settings.google,
@@ -50,7 +55,10 @@ pub async fn oauth_app(store: &Store, provider: Provider, redirect_uri: &str) ->
         client_secret,
         tenant: saved.tenant,
         redirect_uri: redirect_uri.to_owned(),
-        scopes: default_scopes(provider),
+        scopes: match provider {
+            Provider::Google => endpoints.google.scopes.clone(),
+            Provider::Microsoft => endpoints.microsoft.scopes.clone(),
+        },
     }))
 }
 
@@ -116,7 +124,9 @@ impl AccessTokens {
         refresh: Option<SecretString>,
     ) -> Result<SecretString, TokenError> {
         let now = mailroom_store::now();
-        let Some(app) = oauth_app(&self.store, account.provider, &self.redirect_uri).await? else {
+        let Some(app) =
+            oauth_app(&self.store, self.providers.endpoints(), account.provider, &self.redirect_uri).await?
+        else {
             self.store.release_refresh_lease(account.id).await?;
             return Err(TokenError::Client("the provider is disabled in the email settings".to_owned()));
         };

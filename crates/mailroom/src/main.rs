@@ -213,6 +213,9 @@ async fn run_server(config: Config, store: Store) -> anyhow::Result<()> {
         database = store.db().backend().as_str(),
         "Mailroom is running"
     );
+    if let Some(warning) = config.public_url_warning() {
+        tracing::warn!("{warning}");
+    }
     if store.count_users().await? == 0 {
         tracing::info!("no users yet: open {}/setup to create the first administrator", config.base_url());
     }

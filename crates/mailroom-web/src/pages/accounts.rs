@@ -145,7 +145,9 @@ fn problem(ctx: Ctx, status: StatusCode, message: impl Into<String>) -> Response
 
 /// The OAuth app of an enabled provider, with the redirect URI the settings page shows.
 async fn oauth_app(state: &AppState, provider: Provider) -> Result<Option<OAuthApp>, ErrorKind> {
-    mailroom_sync::oauth_app(&state.store, provider, &state.config.redirect_uri()).await.map_err(internal)
+    mailroom_sync::oauth_app(&state.store, &state.config.endpoints, provider, &state.config.redirect_uri())
+        .await
+        .map_err(internal)
 }
 
 /// Starts an authorization: a single-use state bound to this session, a PKCE verifier kept sealed

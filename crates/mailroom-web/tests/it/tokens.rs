@@ -88,10 +88,15 @@ async fn microsoft_rotation_saves_the_new_refresh_token_and_the_old_one_dies(bac
     s.tokens.access_token(&s.account).await.unwrap();
     let new_refresh = s.app.store.account_tokens(&s.account).await.unwrap().refresh_token.unwrap();
     assert_ne!(new_refresh.expose_secret(), old_refresh.expose_secret(), "the rotated refresh token is saved");
-    let app = mailroom_sync::oauth_app(&s.app.store, s.account.provider, "http://mailroom.test/oauth/callback")
-        .await
-        .unwrap()
-        .unwrap();
+    let app = mailroom_sync::oauth_app(
+        &s.app.store,
+        s.providers.endpoints(),
+        s.account.provider,
+        "http://mailroom.test/oauth/callback",
+    )
+    .await
+    .unwrap()
+    .unwrap();
     let old = s.providers.refresh(&app, &old_refresh, mailroom_store::now()).await;
     assert!(matches!(old, Err(OAuthError::ReauthorizationRequired { .. })), "the old refresh token no longer works");
     expire_in(&s, 10).await;
