@@ -13,6 +13,8 @@ crate::on_both_databases!(connect:
     a_provider_outage_during_the_exchange_stores_nothing,
     disconnecting_revokes_the_grant_and_removes_the_account,
     administrators_see_every_account_and_members_do_not,
+    the_consent_page_of_the_provider_leads_back_and_connects,
+    a_grant_without_a_refresh_token_is_refused_with_advice,
 );
 
 const PASSWORD: &str = "member password 1";
@@ -173,4 +175,47 @@ async fn administrators_see_every_account_and_members_do_not(backend: Backend) {
         .assert_contains("ann@example.test")
         .assert_contains("carl@contoso.onmicrosoft.com")
         .assert_contains("Outlook");
+}
+
+async fn the_consent_page_of_the_provider_leads_back_and_connects(backend: Backend) {
+    let Some((app, _sim)) = TestApp::start_with_sim_and(backend, false, |_| {}).await else { return };
+    let (ann, mut browser) = app.member("ann@example.test", PASSWORD).await;
+    let authorize = press_connect(&mut browser, "microsoft").await;
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let page = http.get(&authorize).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("Allow as Carl") && page.contains("Deny"), "{page}");
+    // Submit the consent form as the browser would: its action, its hidden fields, the user's button.
+    let action = regex_lite::Regex::new(r#"<form method="post" action="([^"]+)""#).unwrap().captures(&page).unwrap()[1]
+        .to_owned();
+    let hidden = regex_lite::Regex::new(r#"<input type="hidden" name="([^"]+)" value="([^"]*)">"#).unwrap();
+    let unescape = |v: &str| {
+        v.replace("&#x2f;", "/")
+            .replace("&#x2F;", "/")
+            .replace("&#38;", "&")
+            .replace("&amp;", "&")
+            .replace("&#x27;", "'")
+            .replace("&quot;", "\"")
+    };
+    let mut form: Vec<(String, String)> =
+        hidden.captures_iter(&page).map(|c| (c[1].to_owned(), unescape(&c[2]))).collect();
+    form.push(("user".into(), "carl@contoso.onmicrosoft.com".into()));
+    let response = http.post(unescape(&action)).form(&form).send().await.unwrap();
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    let callback = location.strip_prefix("http://mailroom.test").expect("back to Mailroom").to_owned();
+    browser.get(&callback).await.assert_redirect("/accounts?notice=account_connected");
+    assert_eq!(app.store.accounts_of(ann.id).await.unwrap()[0].address, "carl@contoso.onmicrosoft.com");
+}
+
+async fn a_grant_without_a_refresh_token_is_refused_with_advice(backend: Backend) {
+    // Without offline_access Microsoft issues no refresh token, and the mailbox could not be kept
+    // in sync.
+    let scopes = ["openid", "profile", "email", "User.Read", "Mail.ReadWrite"].map(str::to_owned).to_vec();
+    let Some((app, _sim)) = TestApp::start_with_sim_and(backend, true, |c| c.endpoints.microsoft.scopes = scopes).await
+    else {
+        return;
+    };
+    let (ann, mut browser) = app.member("ann@example.test", PASSWORD).await;
+    let page = connect(&mut browser, "microsoft").await;
+    page.assert_status(StatusCode::BAD_GATEWAY).assert_contains("did not grant lasting access");
+    assert!(app.store.accounts_of(ann.id).await.unwrap().is_empty());
 }

@@ -147,8 +147,18 @@ impl TestApp {
     /// pointed at it, both providers enabled in the email settings, and the simulator's users
     /// `ann@example.test` (Google) and `carl@contoso.onmicrosoft.com` (Microsoft).
     pub async fn start_with_sim(backend: Backend) -> Option<(TestApp, mailroom_sim::RunningSim)> {
+        Self::start_with_sim_and(backend, true, |_| {}).await
+    }
+
+    /// As [`TestApp::start_with_sim`], with the simulator's consent page shown or skipped, and the
+    /// web configuration adjusted after it points at the simulator.
+    pub async fn start_with_sim_and(
+        backend: Backend,
+        auto_consent: bool,
+        adjust: impl FnOnce(&mut WebConfig),
+    ) -> Option<(TestApp, mailroom_sim::RunningSim)> {
         use mailroom_sim::{ProviderKind, RunningSim, SimClient, SimConfig, SimState, SimUser};
-        let state = SimState::new(SimConfig { auto_consent: true, ..SimConfig::default() });
+        let state = SimState::new(SimConfig { auto_consent, ..SimConfig::default() });
         for user in ["ann@example.test", "microsoft:carl@contoso.onmicrosoft.com"] {
             state.add_user(SimUser::parse(user).expect("user"));
         }
@@ -168,7 +178,11 @@ impl TestApp {
             mailroom_sim::mailroom_endpoints(&sim.base_url()).into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
         let endpoints =
             mailroom_providers::Endpoints::from(&mailroom_config::Config::load(None, &env).expect("config"));
-        let app = Self::start_with(backend, |c| c.endpoints = endpoints).await?;
+        let app = Self::start_with(backend, |c| {
+            c.endpoints = endpoints;
+            adjust(c);
+        })
+        .await?;
         let update = |id: &str, secret: &str| mailroom_store::ProviderUpdate {
             enabled: true,
             client_id: Some(mailroom_domain::OAuthClientId::parse(id).expect("client id")),
