@@ -39,6 +39,8 @@ pub struct Texts {
     pub home_welcome: &'static str,
     pub home_no_mailboxes: &'static str,
     pub home_admin_hint: &'static str,
+    pub home_mailboxes: &'static str,
+    pub home_connect: &'static str,
 
     pub users_title: &'static str,
     pub users_intro: &'static str,
@@ -217,6 +219,8 @@ pub static EN: Texts = Texts {
     home_title: "Mailroom",
     home_welcome: "Welcome, {name}.",
     home_no_mailboxes: "No mailboxes are connected yet.",
+    home_mailboxes: "Connected mailboxes: {n}",
+    home_connect: "Mailboxes",
     home_admin_hint: "As an administrator, start by entering the Google and Microsoft OAuth credentials in the email settings, so that users can connect their Gmail and Outlook mailboxes.",
 
     users_title: "Users",
@@ -372,6 +376,8 @@ pub static CS: Texts = Texts {
     home_title: "Mailroom",
     home_welcome: "Vítejte, {name}.",
     home_no_mailboxes: "Zatím nejsou připojené žádné schránky.",
+    home_mailboxes: "Připojené schránky: {n}",
+    home_connect: "Schránky",
     home_admin_hint: "Jako administrátor nejprve zadejte v nastavení e-mailu přihlašovací údaje OAuth pro Google a Microsoft, aby si uživatelé mohli připojit schránky Gmail a Outlook.",
 
     users_title: "Uživatelé",

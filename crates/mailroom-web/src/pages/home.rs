@@ -12,6 +12,10 @@ use crate::viewer::Ctx;
 struct HomePage {
     ctx: Ctx,
     welcome: String,
+    /// "Connected mailboxes: n", or `None` when there are none.
+    mailboxes: Option<String>,
+    /// An administrator who has not enabled any provider yet is pointed to the email settings.
+    show_admin_hint: bool,
 }
 
 /// The start page; before the first administrator exists it leads to setup, and anonymous
@@ -23,5 +27,9 @@ pub async fn show(State(state): State<AppState>, ctx: Ctx) -> Result<Response, c
         return Ok(Redirect::to(to).into_response());
     };
     let welcome = ctx.t.home_welcome.replace("{name}", &user.name);
-    Ok(HomePage { ctx, welcome }.into_response())
+    let count = state.store.accounts_of(user.id).await.map_err(internal)?.len();
+    let mailboxes = (count > 0).then(|| ctx.t.home_mailboxes.replace("{n}", &count.to_string()));
+    let settings = state.store.email_settings().await.map_err(internal)?;
+    let show_admin_hint = user.is_admin() && !settings.google.enabled && !settings.microsoft.enabled;
+    Ok(HomePage { ctx, welcome, mailboxes, show_admin_hint }.into_response())
 }

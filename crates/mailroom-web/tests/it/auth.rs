@@ -57,7 +57,11 @@ async fn setup_creates_the_first_administrator_then_disappears(backend: Backend)
     assert_eq!(app.store.count_users().await.unwrap(), 1);
 
     browser.login("ann@example.test", ADMIN_PASSWORD).await.assert_redirect("/");
-    browser.get("/").await.assert_contains("Welcome, Ann Lee.");
+    browser
+        .get("/")
+        .await
+        .assert_contains("Welcome, Ann Lee.")
+        .assert_contains("start by entering the Google and Microsoft");
 }
 
 async fn setup_refuses_bad_input_and_creates_nothing(backend: Backend) {

@@ -58,6 +58,7 @@ async fn settings_are_saved_and_the_secret_is_never_shown_again(backend: Backend
 
     let saved = app.store.email_settings().await.unwrap();
     assert!(saved.google.enabled && saved.microsoft.enabled);
+    admin.get("/").await.assert_lacks("start by entering the Google and Microsoft");
     assert_eq!(saved.microsoft.tenant.as_str(), "organizations");
     assert_eq!(saved.sync_interval.minutes(), 10);
     assert_eq!(saved.import_start.days_back(), Some(90));
