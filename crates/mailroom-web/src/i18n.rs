@@ -291,8 +291,8 @@ pub static EN: Texts = Texts {
     notice_settings_saved: "The email settings were saved.",
     notice_cannot_disable_self: "You cannot disable yourself.",
 
-    nav_accounts: "Accounts",
-    nav_admin_accounts: "All accounts",
+    nav_accounts: "Mailboxes",
+    nav_admin_accounts: "All mailboxes",
     accounts_title: "Mailboxes",
     no_accounts: "No mailboxes are connected.",
     provider: "Provider",
@@ -448,8 +448,8 @@ pub static CS: Texts = Texts {
     notice_settings_saved: "Nastavení e-mailu bylo uloženo.",
     notice_cannot_disable_self: "Sami sebe zakázat nemůžete.",
 
-    nav_accounts: "Účty",
-    nav_admin_accounts: "Všechny účty",
+    nav_accounts: "Schránky",
+    nav_admin_accounts: "Všechny schránky",
     accounts_title: "Schránky",
     no_accounts: "Nejsou připojené žádné schránky.",
     provider: "Poskytovatel",
