@@ -112,15 +112,19 @@ fn parse_tag(s: &str) -> Option<Tag> {
 
 /// The position just after `</name ...>` searched from `from`, or the end when it never closes.
 fn skip_past_closing(html: &str, from: usize, name: &str) -> usize {
-    let lower = html[from..].to_ascii_lowercase();
-    let needle = format!("</{name}");
-    match lower.find(&needle) {
-        Some(p) => {
-            let start = from + p;
-            html[start..].find('>').map_or(html.len(), |q| start + q + 1)
+    // Compared in place rather than on a lowercased copy: spam can hold thousands of <style> blocks, and copying
+    // the rest of the document for each one would be quadratic.
+    let bytes = html.as_bytes();
+    let mut i = from;
+    while let Some(p) = html[i..].find("</") {
+        let start = i + p;
+        let candidate = &bytes[start + 2..];
+        if candidate.len() >= name.len() && candidate[..name.len()].eq_ignore_ascii_case(name.as_bytes()) {
+            return html[start..].find('>').map_or(html.len(), |q| start + q + 1);
         }
-        None => html.len(),
+        i = start + 2;
     }
+    html.len()
 }
 
 /// Appends `text` to `out` with character references decoded; unknown ones are kept verbatim.
@@ -213,6 +217,12 @@ mod tests {
     #[test]
     fn attributes_containing_angle_brackets_do_not_end_the_tag() {
         assert_eq!(html_to_text(r#"<a title="x > y" href='z'>link</a> after"#), "link after");
+    }
+
+    #[test]
+    fn closing_tags_are_matched_case_insensitively() {
+        assert_eq!(html_to_text("<Script>x</sCRIPT >after</p>"), "after");
+        assert_eq!(html_to_text("<style>a</styl>b</STYLE>c"), "c");
     }
 
     #[test]
