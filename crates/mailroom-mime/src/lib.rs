@@ -1,0 +1,295 @@
+//! Mailroom's message parsing: raw RFC 5322 bytes in, a parsed view out.
+//!
+//! The crate does no I/O. Callers keep the raw bytes themselves; this view is what gets indexed and shown.
+//! Parsing never panics: a message mail-parser cannot read at all still yields an (empty) view, so the
+//! message can be stored and displayed from its raw bytes.
+
+mod html;
+mod subject;
+
+use std::collections::HashSet;
+use std::panic::{self, AssertUnwindSafe};
+
+use chrono::{DateTime, Utc};
+use mail_parser::{Message, MessageParser, MessagePart, MimeHeaders, PartType};
+
+pub use html::html_to_text;
+pub use subject::normalized_subject;
+
+/// The longest snippet, in characters.
+const SNIPPET_CHARS: usize = 200;
+
+/// A mailbox address with its display name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Address {
+    pub name: Option<String>,
+    /// Lowercase, so that the same mailbox written differently is one participant.
+    pub address: String,
+}
+
+impl Address {
+    /// The part after the last '@'; empty when there is none.
+    pub fn domain(&self) -> &str {
+        self.address.rsplit_once('@').map_or("", |(_, domain)| domain)
+    }
+}
+
+/// An attachment as listed in a message, without its contents.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttachmentInfo {
+    pub name: String,
+    /// "type/subtype", lowercase.
+    pub content_type: String,
+    /// Decoded size in bytes.
+    pub size: u64,
+    /// Without the angle brackets, as `cid:` URLs in HTML bodies refer to it.
+    pub content_id: Option<String>,
+    /// Whether Content-Disposition says inline.
+    pub inline: bool,
+}
+
+/// The header an address came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    From,
+    Sender,
+    To,
+    Cc,
+    Bcc,
+    ReplyTo,
+}
+
+/// One address in one role, flattened for storage and search.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Participant {
+    pub role: Role,
+    pub address: String,
+    pub domain: String,
+    pub name: Option<String>,
+}
+
+/// The parsed view of a message.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ParsedMessage {
+    pub subject: String,
+    pub from: Option<Address>,
+    pub sender: Option<Address>,
+    pub to: Vec<Address>,
+    pub cc: Vec<Address>,
+    pub bcc: Vec<Address>,
+    pub reply_to: Vec<Address>,
+    /// From the Date header; `None` when absent or unreadable.
+    pub date: Option<DateTime<Utc>>,
+    /// Without angle brackets.
+    pub message_id: Option<String>,
+    pub in_reply_to: Vec<String>,
+    pub references: Vec<String>,
+    /// Up to 200 characters of the text (HTML reduced to text when there is no text part), whitespace collapsed.
+    pub snippet: String,
+    /// Whether the message itself has a text/plain body part (mail-parser's synthesized ones do not count).
+    pub has_text: bool,
+    /// Whether the message itself has a text/html body part (mail-parser's synthesized ones do not count).
+    pub has_html: bool,
+    pub attachments: Vec<AttachmentInfo>,
+    /// Length of the raw message in bytes.
+    pub size: u64,
+}
+
+impl ParsedMessage {
+    /// The view of a message that could not be read: every field empty except the size.
+    pub fn unparsed(size: usize) -> Self {
+        ParsedMessage { size: size as u64, ..Self::default() }
+    }
+
+    /// Every address of every role, deduplicated per (role, address), in header order.
+    pub fn participants(&self) -> Vec<Participant> {
+        let roles: [(Role, &[Address]); 6] = [
+            (Role::From, self.from.as_slice()),
+            (Role::Sender, self.sender.as_slice()),
+            (Role::To, &self.to),
+            (Role::Cc, &self.cc),
+            (Role::Bcc, &self.bcc),
+            (Role::ReplyTo, &self.reply_to),
+        ];
+        let mut seen = HashSet::new();
+        let mut out = Vec::new();
+        for (role, addresses) in roles {
+            for a in addresses {
+                if seen.insert((role, a.address.as_str())) {
+                    out.push(Participant {
+                        role,
+                        address: a.address.clone(),
+                        domain: a.domain().to_owned(),
+                        name: a.name.clone(),
+                    });
+                }
+            }
+        }
+        out
+    }
+}
+
+/// The result of [`parse`]: either way there is a view to store.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ParseOutcome {
+    Parsed(ParsedMessage),
+    /// mail-parser could not read the message at all; the view is [`ParsedMessage::unparsed`].
+    Unreadable(ParsedMessage),
+}
+
+impl ParseOutcome {
+    /// The view, whichever the outcome.
+    pub fn message(&self) -> &ParsedMessage {
+        match self {
+            ParseOutcome::Parsed(m) | ParseOutcome::Unreadable(m) => m,
+        }
+    }
+
+    /// The view, whichever the outcome.
+    pub fn into_message(self) -> ParsedMessage {
+        match self {
+            ParseOutcome::Parsed(m) | ParseOutcome::Unreadable(m) => m,
+        }
+    }
+}
+
+/// Parses raw RFC 5322 bytes. Never panics. A message mail-parser cannot read at all gives
+/// `ParsedMessage::unparsed(raw.len())` and `ParseOutcome::Unreadable`.
+pub fn parse(raw: &[u8]) -> ParseOutcome {
+    // mail-parser is well fuzzed, but one panic would abort an import of thousands of messages; a message
+    // that trips it is treated like one it cannot read, and is still stored with its raw bytes.
+    let parsed = panic::catch_unwind(AssertUnwindSafe(|| {
+        MessageParser::default().parse(raw).map(|message| view(&message, raw.len()))
+    }));
+    match parsed {
+        Ok(Some(view)) => ParseOutcome::Parsed(view),
+        Ok(None) | Err(_) => ParseOutcome::Unreadable(ParsedMessage::unparsed(raw.len())),
+    }
+}
+
+fn view(message: &Message<'_>, size: usize) -> ParsedMessage {
+    let text = real_body(message, &message.text_body, "plain");
+    let html = real_body(message, &message.html_body, "html");
+    // A text part is what the sender wrote for plain readers; prefer it, and reduce HTML only when it is missing
+    // (or empty, as some HTML-first mailers send an empty text alternative).
+    let body_text = match (text, html) {
+        (Some(t), _) if !t.trim().is_empty() => t.to_owned(),
+        (_, Some(h)) => html_to_text(h),
+        (Some(t), None) => t.to_owned(),
+        (None, None) => String::new(),
+    };
+    ParsedMessage {
+        subject: message.subject().unwrap_or_default().trim().to_owned(),
+        from: addresses(message.from()).into_iter().next(),
+        sender: addresses(message.sender()).into_iter().next(),
+        to: addresses(message.to()),
+        cc: addresses(message.cc()),
+        bcc: addresses(message.bcc()),
+        reply_to: addresses(message.reply_to()),
+        date: message.date().and_then(to_utc),
+        message_id: message.message_id().and_then(message_id),
+        in_reply_to: id_list(message.in_reply_to()),
+        references: id_list(message.references()),
+        snippet: snippet(&body_text),
+        has_text: text.is_some(),
+        has_html: html.is_some(),
+        attachments: message.attachments().map(attachment).collect(),
+        size: size as u64,
+    }
+}
+
+/// The first body part of the given text subtype that is really in the message. mail-parser adds the HTML part
+/// to `text_body` (and the text part to `html_body`) when the other alternative is missing, converting on read;
+/// checking the part's own content type tells the real parts from those stand-ins.
+fn real_body<'a>(message: &'a Message<'_>, ids: &[u32], subtype: &str) -> Option<&'a str> {
+    ids.iter().filter_map(|&id| message.part(id)).find_map(|part| {
+        let body = match &part.body {
+            PartType::Text(t) | PartType::Html(t) => t.as_ref(),
+            _ => return None,
+        };
+        (mime_type(part) == ("text".to_owned(), subtype.to_owned())).then_some(body)
+    })
+}
+
+/// A part's (type, subtype), lowercase; text/plain when it has no Content-Type, as RFC 2045 says.
+fn mime_type(part: &MessagePart<'_>) -> (String, String) {
+    match part.content_type() {
+        Some(ct) => (ct.ctype().to_ascii_lowercase(), ct.subtype().map(str::to_ascii_lowercase).unwrap_or_default()),
+        None => ("text".to_owned(), "plain".to_owned()),
+    }
+}
+
+fn addresses(header: Option<&mail_parser::Address<'_>>) -> Vec<Address> {
+    let Some(header) = header else { return Vec::new() };
+    header
+        .iter()
+        .filter_map(|addr| {
+            let address = addr.address()?.trim().to_lowercase();
+            if address.is_empty() {
+                return None;
+            }
+            let name = addr.name().map(str::trim).filter(|n| !n.is_empty() && *n != address).map(str::to_owned);
+            Some(Address { name, address })
+        })
+        .collect()
+}
+
+fn to_utc(date: &mail_parser::DateTime) -> Option<DateTime<Utc>> {
+    // mail-parser fills what it could read; an out-of-range field means the header was not a date.
+    let in_range = date.is_valid() && (1..=12).contains(&date.month) && (1..=31).contains(&date.day);
+    if !in_range {
+        return None;
+    }
+    DateTime::from_timestamp(date.to_timestamp(), 0)
+}
+
+fn message_id(id: &str) -> Option<String> {
+    let id = id.trim().trim_start_matches('<').trim_end_matches('>').trim();
+    (!id.is_empty()).then(|| id.to_owned())
+}
+
+fn id_list(value: &mail_parser::HeaderValue<'_>) -> Vec<String> {
+    match value {
+        mail_parser::HeaderValue::Text(id) => message_id(id).into_iter().collect(),
+        mail_parser::HeaderValue::TextList(ids) => ids.iter().filter_map(|id| message_id(id)).collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn snippet(text: &str) -> String {
+    let mut out = String::new();
+    for (count, word) in text.split_whitespace().enumerate() {
+        if count > 0 {
+            out.push(' ');
+        }
+        out.push_str(word);
+        if out.chars().count() >= SNIPPET_CHARS {
+            break;
+        }
+    }
+    out.chars().take(SNIPPET_CHARS).collect()
+}
+
+fn attachment(part: &MessagePart<'_>) -> AttachmentInfo {
+    let name = part.attachment_name().map(str::trim).filter(|n| !n.is_empty()).unwrap_or("attachment").to_owned();
+    let content_type = match part.content_type() {
+        Some(ct) => match ct.subtype() {
+            Some(sub) => format!("{}/{}", ct.ctype(), sub).to_ascii_lowercase(),
+            // A bare type ("image") says too little to act on; treat it as opaque bytes.
+            None => "application/octet-stream".to_owned(),
+        },
+        None if part.is_message() => "message/rfc822".to_owned(),
+        // Without a Content-Type nothing safe can be assumed about an attachment's bytes.
+        None => "application/octet-stream".to_owned(),
+    };
+    AttachmentInfo {
+        name,
+        content_type,
+        size: part.len() as u64,
+        content_id: part.content_id().and_then(message_id),
+        inline: part.content_disposition().is_some_and(|cd| cd.is_inline()),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,229 @@
+use super::*;
+
+fn parsed(raw: &str) -> ParsedMessage {
+    match parse(raw.as_bytes()) {
+        ParseOutcome::Parsed(m) => m,
+        ParseOutcome::Unreadable(_) => panic!("expected a readable message:\n{raw}"),
+    }
+}
+
+const MULTIPART: &str = "From: \"Jana Nováková\" <Jana.Novakova@Example.CZ>\r\n\
+To: Bob <BOB@example.com>, carol@Example.org\r\n\
+Cc: bob@example.com\r\n\
+Reply-To: Jana <jana.novakova@example.cz>\r\n\
+Subject: =?UTF-8?B?UMWZw61sb2hh?=\r\n\
+Date: Tue, 3 Sep 2024 14:05:00 +0200\r\n\
+Message-ID: <abc.123@example.cz>\r\n\
+In-Reply-To: <parent@example.com>\r\n\
+References: <root@example.com> <parent@example.com>\r\n\
+MIME-Version: 1.0\r\n\
+Content-Type: multipart/mixed; boundary=\"outer\"\r\n\
+\r\n\
+--outer\r\n\
+Content-Type: multipart/alternative; boundary=\"inner\"\r\n\
+\r\n\
+--inner\r\n\
+Content-Type: text/plain; charset=utf-8\r\n\
+\r\n\
+Hello   Bob,\r\n\
+  see the picture.\r\n\
+--inner\r\n\
+Content-Type: text/html; charset=utf-8\r\n\
+\r\n\
+<p>Hello <b>Bob</b>,</p><img src=\"cid:logo@example.cz\">\r\n\
+--inner--\r\n\
+--outer\r\n\
+Content-Type: image/png; name=\"logo.png\"\r\n\
+Content-Disposition: inline; filename=\"logo.png\"\r\n\
+Content-ID: <logo@example.cz>\r\n\
+Content-Transfer-Encoding: base64\r\n\
+\r\n\
+iVBORw0KGgo=\r\n\
+--outer\r\n\
+Content-Type: application/pdf\r\n\
+Content-Disposition: attachment; filename=\"report.pdf\"\r\n\
+\r\n\
+%PDF-1.4\r\n\
+--outer--\r\n";
+
+#[test]
+fn addresses_are_lowercased_and_names_kept() {
+    let m = parsed(MULTIPART);
+    let from = m.from.as_ref().expect("from");
+    assert_eq!(from.address, "jana.novakova@example.cz");
+    assert_eq!(from.name.as_deref(), Some("Jana Nováková"));
+    assert_eq!(from.domain(), "example.cz");
+    assert_eq!(m.to.len(), 2);
+    assert_eq!(m.to[0].address, "bob@example.com");
+    assert_eq!(m.to[0].name.as_deref(), Some("Bob"));
+    assert_eq!(m.to[1].address, "carol@example.org");
+    assert_eq!(m.to[1].name, None);
+    assert_eq!(m.reply_to[0].address, "jana.novakova@example.cz");
+}
+
+#[test]
+fn headers_ids_and_date_are_read() {
+    let m = parsed(MULTIPART);
+    assert_eq!(m.subject, "Příloha");
+    assert_eq!(m.message_id.as_deref(), Some("abc.123@example.cz"));
+    assert_eq!(m.in_reply_to, ["parent@example.com"]);
+    assert_eq!(m.references, ["root@example.com", "parent@example.com"]);
+    let date = m.date.expect("date");
+    assert_eq!(date.to_rfc3339(), "2024-09-03T12:05:00+00:00");
+    assert_eq!(m.size, MULTIPART.len() as u64);
+}
+
+#[test]
+fn participants_cover_every_role_and_are_deduplicated_per_role_and_address() {
+    let raw = "From: A <a@x.org>\r\nTo: b@y.org, B Again <B@Y.org>\r\nCc: b@y.org\r\nReply-To: a@x.org\r\n\r\nhi\r\n";
+    let p = parsed(raw).participants();
+    let summary: Vec<(Role, &str, &str)> = p.iter().map(|p| (p.role, p.address.as_str(), p.domain.as_str())).collect();
+    assert_eq!(
+        summary,
+        [
+            (Role::From, "a@x.org", "x.org"),
+            (Role::To, "b@y.org", "y.org"),
+            (Role::Cc, "b@y.org", "y.org"),
+            (Role::ReplyTo, "a@x.org", "x.org"),
+        ]
+    );
+    assert_eq!(p[0].name.as_deref(), Some("A"));
+}
+
+#[test]
+fn group_addresses_are_flattened() {
+    let raw = "From: a@x.org\r\nTo: Team: c@x.org, d@x.org;, e@x.org\r\n\r\nhi\r\n";
+    let to: Vec<String> = parsed(raw).to.into_iter().map(|a| a.address).collect();
+    assert_eq!(to, ["c@x.org", "d@x.org", "e@x.org"]);
+}
+
+#[test]
+fn encoded_word_subjects_are_decoded() {
+    let b = parsed("Subject: =?UTF-8?B?xb1sdcWlb3XEjWvDvSBrxa/FiA==?=\r\n\r\nx\r\n");
+    assert_eq!(b.subject, "Žluťoučký kůň");
+    let q = parsed("Subject: =?ISO-8859-2?Q?=AElu=BBou=E8k=FD_k=F9=F2?= =?UTF-8?Q?p=C4=9Bl?=\r\n\r\nx\r\n");
+    assert_eq!(q.subject, "Žluťoučký kůňpěl");
+}
+
+#[test]
+fn quoted_printable_iso_8859_2_body_is_decoded() {
+    let raw = "From: a@x.cz\r\nContent-Type: text/plain; charset=ISO-8859-2\r\n\
+               Content-Transfer-Encoding: quoted-printable\r\n\r\n=AElu=BBou=E8k=FD k=F9=F2 =\r\np=ECl\r\n";
+    let m = parsed(raw);
+    assert!(m.snippet.starts_with("Žluťoučký kůň pěl"), "{}", m.snippet);
+    assert!(m.has_text && !m.has_html);
+}
+
+#[test]
+fn text_only_message_has_text_and_no_html() {
+    let m = parsed("From: a@x.org\r\nSubject: t\r\n\r\nJust text.\r\n");
+    assert!(m.has_text);
+    assert!(!m.has_html);
+    assert_eq!(m.snippet, "Just text.");
+}
+
+#[test]
+fn html_only_message_has_html_and_no_text_and_a_snippet_without_tags() {
+    let raw = "From: a@x.org\r\nContent-Type: text/html\r\n\r\n<html><head><style>b{}</style></head>\
+               <body><p>Caf&eacute; &amp; <b>bar</b></p><div>next&nbsp;line</div></body></html>\r\n";
+    let m = parsed(raw);
+    assert!(m.has_html);
+    assert!(!m.has_text);
+    assert!(!m.snippet.contains('<') && !m.snippet.contains('>'), "{}", m.snippet);
+    assert_eq!(m.snippet, "Caf&eacute; & bar next line");
+}
+
+#[test]
+fn alternative_message_has_both_and_prefers_the_text_part_for_the_snippet() {
+    let m = parsed(MULTIPART);
+    assert!(m.has_text);
+    assert!(m.has_html);
+    assert_eq!(m.snippet, "Hello Bob, see the picture.");
+}
+
+#[test]
+fn attachments_have_name_type_size_content_id_and_disposition() {
+    let m = parsed(MULTIPART);
+    assert_eq!(
+        m.attachments,
+        [
+            AttachmentInfo {
+                name: "logo.png".into(),
+                content_type: "image/png".into(),
+                size: 8,
+                content_id: Some("logo@example.cz".into()),
+                inline: true,
+            },
+            AttachmentInfo {
+                name: "report.pdf".into(),
+                content_type: "application/pdf".into(),
+                size: 8,
+                content_id: None,
+                inline: false,
+            },
+        ]
+    );
+}
+
+#[test]
+fn an_attachment_without_a_name_gets_a_fallback_name() {
+    let raw = "From: a@x.org\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\nbody\r\n--b\r\n\
+               Content-Type: application/octet-stream\r\nContent-Disposition: attachment\r\n\r\nxyz\r\n--b--\r\n";
+    let m = parsed(raw);
+    assert_eq!(m.attachments.len(), 1);
+    assert_eq!(m.attachments[0].name, "attachment");
+    assert_eq!(m.attachments[0].content_type, "application/octet-stream");
+}
+
+#[test]
+fn long_bodies_give_a_snippet_of_at_most_200_characters() {
+    let body = "žluť ".repeat(200);
+    let m = parsed(&format!("From: a@x.org\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n"));
+    assert_eq!(m.snippet.chars().count(), 200);
+}
+
+#[test]
+fn a_missing_or_unreadable_date_is_none() {
+    assert_eq!(parsed("From: a@x.org\r\n\r\nx\r\n").date, None);
+    assert_eq!(parsed("From: a@x.org\r\nDate: sometime soon\r\n\r\nx\r\n").date, None);
+}
+
+#[test]
+fn empty_input_is_unreadable_or_empty() {
+    let outcome = parse(b"");
+    let m = outcome.message();
+    assert_eq!(m.size, 0);
+    assert!(m.subject.is_empty() && m.from.is_none() && m.attachments.is_empty());
+}
+
+#[test]
+fn garbage_bytes_never_panic_and_give_empty_fields() {
+    let garbage: Vec<u8> = (0..4096u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    for len in [1, 2, 7, 100, 4096] {
+        let m = parse(&garbage[..len]).into_message();
+        assert_eq!(m.size, len as u64);
+        assert!(m.from.is_none());
+    }
+    let m = parse(b"\xff\xfe\x00\x00:::\r\n\r\n\x80\x81").into_message();
+    assert!(m.from.is_none() && m.to.is_empty());
+}
+
+#[test]
+fn unparsed_view_is_empty_except_for_the_size() {
+    let m = ParsedMessage::unparsed(42);
+    assert_eq!(m.size, 42);
+    assert_eq!(m, ParsedMessage { size: 42, ..ParsedMessage::default() });
+    assert!(m.participants().is_empty());
+}
+
+#[test]
+fn every_prefix_of_a_multipart_message_parses_without_panicking() {
+    let raw = MULTIPART.as_bytes();
+    for len in 0..=raw.len() {
+        let m = parse(&raw[..len]).into_message();
+        assert_eq!(m.size, len as u64);
+        for p in m.participants() {
+            assert!(p.address.contains('@') || p.domain.is_empty());
+        }
+    }
+}
