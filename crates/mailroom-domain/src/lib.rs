@@ -1,13 +1,16 @@
 //! Mailroom's vocabulary: values parsed at the edge into types that cannot hold nonsense, and the
-//! pure rules that decide things (login throttling). Nothing here does I/O.
+//! pure rules that decide things (login throttling, what kind of place a provider's folder or
+//! label is). Nothing here does I/O.
 
 mod account;
 mod language;
+mod mailbox;
 mod provider;
 mod throttle;
 
 pub use account::{DisplayName, EmailAddress, Password, Role, UserId};
 pub use language::Language;
+pub use mailbox::{FolderKind, gmail_is_archived};
 pub use provider::{AccountId, AccountStatus, ImportStart, MicrosoftTenant, OAuthClientId, Provider, SyncInterval};
 pub use throttle::{LoginPolicy, LoginVerdict, ThrottleRecord};
 
