@@ -9,6 +9,7 @@ mod accounts;
 mod crypto;
 mod db;
 mod key;
+mod messages;
 mod password;
 mod sessions;
 mod settings;
@@ -21,6 +22,7 @@ pub use accounts::{
 pub use crypto::{Cipher, CryptoError, SecretKey};
 pub use db::{Backend, Db, DbTarget};
 pub use key::{KeyInput, KeyOrigin};
+pub use messages::{Cursor, IncomingMessage, MessageChange, RemoteFolder};
 pub use sessions::SessionToken;
 pub use settings::{EmailSettings, ProviderSettings, ProviderUpdate};
 pub use users::{NewUser, User};

@@ -8,6 +8,7 @@ mod accounts;
 mod admin;
 mod auth;
 mod connect;
+mod messages;
 mod ops;
 mod settings;
 mod tokens;

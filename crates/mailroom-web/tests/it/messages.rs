@@ -1,0 +1,196 @@
+//! The mail store's sync writes: idempotent upserts, flags, folders, deletes and the cursor in
+//! one transaction.
+
+use mailroom_domain::{FolderKind, Provider, Role};
+use mailroom_mime::parse;
+use mailroom_store::{Account, Connection, Cursor, IncomingMessage, MessageChange, RemoteFolder};
+use secrecy::SecretString;
+
+use crate::harness::{Backend, TestApp};
+
+crate::on_both_databases!(messages:
+    applying_the_same_sync_twice_leaves_the_same_state,
+    flags_folders_and_deletions_apply_and_unknown_messages_are_skipped,
+    a_message_that_did_not_parse_is_kept_with_its_raw_bytes,
+    disconnecting_an_account_removes_its_mail,
+);
+
+const RAW: &[u8] = b"From: Jana <Jana@Firma.test>\r\nTo: ann@example.test, Petr <petr@dodavatel.test>\r\n\
+Subject: Faktura\r\nMessage-ID: <f1@firma.test>\r\nDate: Tue, 01 Oct 2024 10:00:00 +0000\r\n\
+Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nV priloze.\r\n\
+--b\r\nContent-Type: application/pdf; name=\"f.pdf\"\r\nContent-Disposition: attachment; filename=\"f.pdf\"\r\n\r\nPDF\r\n--b--\r\n";
+
+async fn account(app: &TestApp) -> Account {
+    let ann = app.create_user("ann@example.test", "member password 1", Role::Member).await;
+    let (access, refresh) = (SecretString::from("a"), SecretString::from("r"));
+    let connection = Connection {
+        user: ann.id,
+        provider: Provider::Google,
+        remote_id: "1",
+        address: "ann@example.test",
+        display_name: None,
+        identities: &[],
+        access_token: &access,
+        refresh_token: &refresh,
+        expires_at: 0,
+        scopes: &[],
+        import_days: 30,
+    };
+    app.store.connect_account(&connection, 1).await.unwrap().0
+}
+
+fn folders() -> Vec<RemoteFolder> {
+    [("INBOX", FolderKind::Inbox), ("Label_1", FolderKind::Custom), ("TRASH", FolderKind::Trash)]
+        .into_iter()
+        .map(|(id, kind)| RemoteFolder { remote_id: id.into(), name: id.into(), kind, parent_remote_id: None })
+        .collect()
+}
+
+async fn count(app: &TestApp, sql: &'static str) -> i64 {
+    match app.db.target() {
+        mailroom_store::DbTarget::Sqlite(file) => {
+            let pool = sqlx::SqlitePool::connect(&format!("sqlite:{}", file.display())).await.unwrap();
+            sqlx::query_scalar(sql).fetch_one(&pool).await.unwrap()
+        }
+        mailroom_store::DbTarget::Postgres(url) => {
+            let pool = sqlx::PgPool::connect(&url).await.unwrap();
+            sqlx::query_scalar(sql).fetch_one(&pool).await.unwrap()
+        }
+    }
+}
+
+async fn applying_the_same_sync_twice_leaves_the_same_state(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else { return };
+    let account = account(&app).await;
+    let parsed = parse(RAW).into_message();
+    let labels = vec!["INBOX".to_owned(), "Label_1".to_owned()];
+    let message = || IncomingMessage {
+        remote_id: "m1",
+        thread_remote_id: Some("t1"),
+        received_at: 1_727_776_800,
+        is_read: false,
+        is_starred: true,
+        is_draft: false,
+        folders: &labels,
+        raw: Some(RAW),
+        parsed: &parsed,
+        parse_failed: false,
+    };
+    for round in 0..2 {
+        let cursor = Cursor { scope: "", value: "1000" };
+        app.store
+            .apply_sync(account.id, &folders(), &[MessageChange::Upsert(message())], Some(cursor), 10 + round)
+            .await
+            .unwrap();
+    }
+    assert_eq!(app.store.message_count(account.id).await.unwrap(), 1);
+    assert_eq!(app.store.message_folders(account.id, "m1").await.unwrap(), ["INBOX", "Label_1"]);
+    assert_eq!(app.store.sync_cursor(account.id, "").await.unwrap().as_deref(), Some("1000"));
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM participants").await, 3, "from and two recipients, once each");
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM participants WHERE domain = 'firma.test'").await, 1);
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM attachments").await, 1);
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM folders").await, 3);
+}
+
+async fn flags_folders_and_deletions_apply_and_unknown_messages_are_skipped(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else { return };
+    let account = account(&app).await;
+    let parsed = parse(RAW).into_message();
+    let inbox = vec!["INBOX".to_owned()];
+    let incoming = IncomingMessage {
+        remote_id: "m1",
+        thread_remote_id: None,
+        received_at: 1,
+        is_read: false,
+        is_starred: false,
+        is_draft: false,
+        folders: &inbox,
+        raw: Some(RAW),
+        parsed: &parsed,
+        parse_failed: false,
+    };
+    app.store.apply_sync(account.id, &folders(), &[MessageChange::Upsert(incoming)], None, 1).await.unwrap();
+    assert_eq!(app.store.sync_cursor(account.id, "").await.unwrap(), None, "no cursor given, none stored");
+
+    let trash = vec!["TRASH".to_owned(), "Label_9".to_owned()];
+    let changes = [
+        MessageChange::Flags { remote_id: "m1", is_read: true, is_starred: true },
+        MessageChange::Folders { remote_id: "m1", folders: &trash },
+        MessageChange::Flags { remote_id: "gone", is_read: true, is_starred: false },
+        MessageChange::Delete { remote_id: "never-seen" },
+    ];
+    app.store.apply_sync(account.id, &[], &changes, Some(Cursor { scope: "", value: "2000" }), 2).await.unwrap();
+    assert_eq!(
+        app.store.message_folders(account.id, "m1").await.unwrap(),
+        ["Label_9", "TRASH"],
+        "an unknown label is kept as custom"
+    );
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM messages WHERE is_read AND is_starred").await, 1);
+    assert_eq!(app.store.sync_cursor(account.id, "").await.unwrap().as_deref(), Some("2000"));
+
+    app.store.apply_sync(account.id, &[], &[MessageChange::Delete { remote_id: "m1" }], None, 3).await.unwrap();
+    assert_eq!(app.store.message_count(account.id).await.unwrap(), 0);
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM participants").await, 0, "its index entries went with it");
+}
+
+async fn a_message_that_did_not_parse_is_kept_with_its_raw_bytes(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else { return };
+    let account = account(&app).await;
+    let garbage: &[u8] = b"\xff\xfe not a message";
+    let outcome = parse(garbage);
+    let failed = matches!(outcome, mailroom_mime::ParseOutcome::Unreadable(_));
+    let parsed = outcome.into_message();
+    let incoming = IncomingMessage {
+        remote_id: "odd",
+        thread_remote_id: None,
+        received_at: 5,
+        is_read: true,
+        is_starred: false,
+        is_draft: false,
+        folders: &[],
+        raw: Some(garbage),
+        parsed: &parsed,
+        parse_failed: failed,
+    };
+    app.store.apply_sync(account.id, &[], &[MessageChange::Upsert(incoming)], None, 5).await.unwrap();
+    assert_eq!(app.store.message_count(account.id).await.unwrap(), 1);
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM messages WHERE raw IS NOT NULL").await, 1);
+}
+
+async fn disconnecting_an_account_removes_its_mail(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else { return };
+    let account = account(&app).await;
+    let parsed = parse(RAW).into_message();
+    let inbox = vec!["INBOX".to_owned()];
+    let incoming = IncomingMessage {
+        remote_id: "m1",
+        thread_remote_id: None,
+        received_at: 1,
+        is_read: false,
+        is_starred: false,
+        is_draft: false,
+        folders: &inbox,
+        raw: Some(RAW),
+        parsed: &parsed,
+        parse_failed: false,
+    };
+    app.store
+        .apply_sync(
+            account.id,
+            &folders(),
+            &[MessageChange::Upsert(incoming)],
+            Some(Cursor { scope: "", value: "1" }),
+            1,
+        )
+        .await
+        .unwrap();
+    assert!(app.store.delete_account(account.user_id, account.id).await.unwrap());
+    for sql in [
+        "SELECT COUNT(*) FROM messages",
+        "SELECT COUNT(*) FROM folders",
+        "SELECT COUNT(*) FROM participants",
+        "SELECT COUNT(*) FROM sync_state",
+    ] {
+        assert_eq!(count(&app, sql).await, 0, "{sql}");
+    }
+}
