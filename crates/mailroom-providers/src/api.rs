@@ -92,7 +92,7 @@ struct GmailErrorItem {
 }
 
 /// Sorts a failed API answer.
-fn classify(status: u16, retry_after: Option<Duration>, body: &[u8]) -> ApiError {
+pub(crate) fn classify(status: u16, retry_after: Option<Duration>, body: &[u8]) -> ApiError {
     let detail = serde_json::from_slice::<ErrorEnvelope>(body).ok().and_then(|e| e.error).unwrap_or_default();
     let mut reasons: Vec<&str> = detail.errors.iter().filter_map(|e| e.reason.as_deref()).collect();
     if let Some(serde_json::Value::String(code)) = &detail.code {
@@ -256,7 +256,7 @@ impl Providers {
         Ok(MailboxProfile { remote_id: user.id, address, display_name, identities })
     }
 
-    async fn get_json<T: DeserializeOwned>(&self, url: Url, token: &SecretString) -> Result<T, ApiError> {
+    pub(crate) async fn get_json<T: DeserializeOwned>(&self, url: Url, token: &SecretString) -> Result<T, ApiError> {
         let response = self
             .http
             .get(url)
@@ -280,7 +280,7 @@ impl Providers {
     }
 }
 
-fn join(base: &Url, path: &str) -> Result<Url, ApiError> {
+pub(crate) fn join(base: &Url, path: &str) -> Result<Url, ApiError> {
     base.join(path).map_err(|e| ApiError::Permanent { status: 0, message: format!("bad api url: {e}") })
 }
 

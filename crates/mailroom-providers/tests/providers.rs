@@ -495,3 +495,170 @@ async fn no_error_message_contains_a_token_code_verifier_or_secret() {
         assert!(!error.ends_with('.'), "{error}");
     }
 }
+
+// ---- Gmail sync calls ----
+
+fn gmail_message(subject: &str) -> Vec<u8> {
+    format!(
+        "From: Zed <zed@example.test>\r\nTo: {ANN}\r\nSubject: {subject}\r\nMessage-ID: <{}@example.test>\r\n\
+         Content-Type: text/plain; charset=utf-8\r\n\r\nHello about {subject}.\r\n",
+        subject.replace(' ', "-")
+    )
+    .into_bytes()
+}
+
+impl Sim {
+    /// Puts a message straight into a Gmail mailbox, received at `at_ms`.
+    fn deliver_gmail(&self, email: &str, raw: Vec<u8>, labels: &[&str], at_ms: i64) -> String {
+        self.running.state.world().gmail(email).expect("a Gmail user").deliver(raw, labels, at_ms)
+    }
+
+    fn sim_now_ms(&self) -> i64 {
+        self.running.state.clock().now_ms()
+    }
+
+    async fn control_post(&self, path: &str, body: serde_json::Value) -> serde_json::Value {
+        let response = self.browser.post(self.url(path)).json(&body).send().await.expect("control api");
+        assert!(response.status().is_success(), "{path}: {}", response.status());
+        response.json().await.unwrap_or(serde_json::Value::Null)
+    }
+}
+
+#[tokio::test]
+async fn gmail_labels_include_the_inbox_as_a_system_label() {
+    let sim = Sim::start().await;
+    let tokens = sim.connect(&google_app(), ANN).await;
+    let labels = sim.providers.gmail_labels(&tokens.access_token).await.expect("labels");
+    let inbox = labels.iter().find(|l| l.id == "INBOX").unwrap_or_else(|| panic!("no INBOX in {labels:?}"));
+    assert_eq!((inbox.name.as_str(), inbox.label_type.as_str()), ("INBOX", "system"));
+    assert!(labels.iter().all(|l| l.label_type == "system" || l.label_type == "user"), "{labels:?}");
+}
+
+#[tokio::test]
+async fn listing_gmail_messages_after_a_date_pages_through_only_the_newer_ones() {
+    let sim = Sim::start().await;
+    let tokens = sim.connect(&google_app(), ANN).await;
+    let now_ms = sim.sim_now_ms();
+    let ten_days_ms = 10 * 86_400_000;
+    for n in 0..2 {
+        sim.deliver_gmail(ANN, gmail_message(&format!("old {n}")), &["INBOX"], now_ms - ten_days_ms + n);
+    }
+    let mut expected: Vec<String> =
+        (0..5).map(|n| sim.deliver_gmail(ANN, gmail_message(&format!("new {n}")), &["INBOX"], now_ms - n)).collect();
+    let query = format!("after:{}", now_ms / 1000 - 86_400);
+    let mut seen = Vec::new();
+    let mut sizes = Vec::new();
+    let mut page_token: Option<String> = None;
+    loop {
+        let page = sim
+            .providers
+            .gmail_list_messages(&tokens.access_token, &query, page_token.as_deref(), 2)
+            .await
+            .expect("a page");
+        sizes.push(page.ids.len());
+        assert!(page.ids.iter().all(|(_, thread)| !thread.is_empty()), "{page:?}");
+        seen.extend(page.ids.into_iter().map(|(id, _)| id));
+        match page.next_page_token {
+            Some(token) => page_token = Some(token),
+            None => break,
+        }
+    }
+    assert_eq!(sizes, vec![2, 2, 1]);
+    seen.sort();
+    expected.sort();
+    assert_eq!(seen, expected);
+}
+
+#[tokio::test]
+async fn a_raw_gmail_message_comes_back_with_the_exact_bytes_delivered() {
+    let sim = Sim::start().await;
+    let tokens = sim.connect(&google_app(), ANN).await;
+    let raw = "From: Zed <zed@example.test>\r\nTo: ann@example.test\r\nSubject: caf\u{e9} ??>>\r\n\r\nBody ~~~?\r\n";
+    let created = sim
+        .control_post(&format!("/_sim/users/{ANN}/messages"), serde_json::json!({"raw": raw, "labels": ["INBOX"]}))
+        .await;
+    let id = created["id"].as_str().expect("an id").to_owned();
+    let message = sim.providers.gmail_get_raw(&tokens.access_token, &id).await.expect("the message");
+    assert_eq!(message.id, id);
+    assert_eq!(message.raw, raw.as_bytes());
+    assert_eq!(message.label_ids, vec!["INBOX".to_owned()]);
+    assert!(!message.thread_id.is_empty() && message.history_id > 0, "{message:?}");
+    assert!((sim.sim_now_ms() - message.internal_date_ms).abs() < 60_000, "{message:?}");
+    let missing = sim.providers.gmail_get_raw(&tokens.access_token, "ffffffffffffffff").await.expect_err("no such id");
+    assert!(matches!(missing, ApiError::NotFound), "{missing:?}");
+}
+
+#[tokio::test]
+async fn a_gmail_batch_with_one_unknown_id_gives_two_messages_and_one_not_found_in_order() {
+    let sim = Sim::start().await;
+    let tokens = sim.connect(&google_app(), ANN).await;
+    let now_ms = sim.sim_now_ms();
+    let first_raw = gmail_message("first");
+    let second_raw = gmail_message("second");
+    let first = sim.deliver_gmail(ANN, first_raw.clone(), &["INBOX"], now_ms);
+    let second = sim.deliver_gmail(ANN, second_raw.clone(), &["INBOX", "STARRED"], now_ms);
+    let ids = vec![first.clone(), "0123456789abcdef".to_owned(), second.clone()];
+    let results = sim.providers.gmail_get_raw_batch(&tokens.access_token, &ids).await.expect("the batch");
+    assert_eq!(results.len(), 3);
+    let got = results[0].as_ref().expect("the first message");
+    assert_eq!((got.id.as_str(), got.raw.as_slice()), (first.as_str(), first_raw.as_slice()));
+    assert!(matches!(results[1], Err(ApiError::NotFound)), "{:?}", results[1]);
+    let got = results[2].as_ref().expect("the second message");
+    assert_eq!((got.id.as_str(), got.raw.as_slice()), (second.as_str(), second_raw.as_slice()));
+    assert!(got.label_ids.contains(&"STARRED".to_owned()), "{got:?}");
+}
+
+#[tokio::test]
+async fn gmail_history_from_a_stored_id_shows_labels_added_by_another_client() {
+    let sim = Sim::start().await;
+    let tokens = sim.connect(&google_app(), ANN).await;
+    let id = sim.deliver_gmail(ANN, gmail_message("to star"), &["INBOX"], sim.sim_now_ms());
+    let start = sim.providers.gmail_history_id(&tokens.access_token).await.expect("a history id");
+    sim.control_post(&format!("/_sim/gmail/{ANN}/modify"), serde_json::json!({"id": id, "addLabelIds": ["STARRED"]}))
+        .await;
+    let page = sim.providers.gmail_history(&tokens.access_token, start, None).await.expect("history");
+    assert!(page.history_id > start, "{page:?}");
+    assert_eq!(page.next_page_token, None);
+    let added: Vec<&(String, Vec<String>)> = page.records.iter().flat_map(|r| &r.labels_added).collect();
+    assert_eq!(added, vec![&(id.clone(), vec!["STARRED".to_owned()])], "{page:?}");
+    assert!(page.records.iter().all(|r| r.id > start), "{page:?}");
+    let now = sim.providers.gmail_history_id(&tokens.access_token).await.expect("a history id");
+    let empty = sim.providers.gmail_history(&tokens.access_token, now, None).await.expect("history");
+    assert!(empty.records.is_empty(), "{empty:?}");
+}
+
+#[tokio::test]
+async fn gmail_history_from_an_expired_id_is_not_found() {
+    let sim = Sim::start().await;
+    let tokens = sim.connect(&google_app(), ANN).await;
+    sim.deliver_gmail(ANN, gmail_message("before"), &["INBOX"], sim.sim_now_ms());
+    let start = sim.providers.gmail_history_id(&tokens.access_token).await.expect("a history id");
+    sim.deliver_gmail(ANN, gmail_message("after"), &["INBOX"], sim.sim_now_ms());
+    sim.control_post(&format!("/_sim/gmail/{ANN}/expire-history"), serde_json::json!({})).await;
+    let error = sim.providers.gmail_history(&tokens.access_token, start, None).await.expect_err("expired");
+    assert!(matches!(error, ApiError::NotFound), "{error:?}");
+}
+
+#[tokio::test]
+async fn gmail_sync_calls_with_an_expired_access_token_are_unauthorized() {
+    let sim = Sim::start().await;
+    let tokens = sim.connect(&google_app(), ANN).await;
+    let id = sim.deliver_gmail(ANN, gmail_message("late"), &["INBOX"], sim.sim_now_ms());
+    sim.running.state.clock().advance(3700);
+    let token = &tokens.access_token;
+    let errors = vec![
+        sim.providers.gmail_history_id(token).await.expect_err("expired"),
+        sim.providers.gmail_labels(token).await.expect_err("expired"),
+        sim.providers.gmail_list_messages(token, "", None, 10).await.expect_err("expired"),
+        sim.providers.gmail_get_raw(token, &id).await.expect_err("expired"),
+        sim.providers.gmail_history(token, 1, None).await.expect_err("expired"),
+    ];
+    for error in &errors {
+        assert!(matches!(error, ApiError::Unauthorized), "{errors:?}");
+    }
+    let batch = sim.providers.gmail_get_raw_batch(token, std::slice::from_ref(&id)).await;
+    assert!(
+        matches!(&batch, Err(ApiError::Unauthorized)) || matches!(batch.as_deref(), Ok([Err(ApiError::Unauthorized)])),
+        "{batch:?}"
+    );
+}
