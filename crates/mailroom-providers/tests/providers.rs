@@ -662,3 +662,23 @@ async fn gmail_sync_calls_with_an_expired_access_token_are_unauthorized() {
         "{batch:?}"
     );
 }
+
+/// The simulator refuses more than 100 calls in one batch, so 120 ids only work when split.
+#[tokio::test]
+async fn a_gmail_batch_of_more_than_fifty_ids_is_split_and_keeps_the_order() {
+    let sim = Sim::start().await;
+    let tokens = sim.connect(&google_app(), ANN).await;
+    let now_ms = sim.sim_now_ms();
+    let mut ids: Vec<String> =
+        (0..119).map(|n| sim.deliver_gmail(ANN, gmail_message(&format!("bulk {n}")), &["INBOX"], now_ms)).collect();
+    ids.insert(60, "0123456789abcdef".to_owned());
+    let results = sim.providers.gmail_get_raw_batch(&tokens.access_token, &ids).await.expect("the batches");
+    assert_eq!(results.len(), ids.len());
+    for (index, (id, result)) in ids.iter().zip(&results).enumerate() {
+        match result {
+            Ok(message) => assert_eq!(&message.id, id, "at {index}"),
+            Err(ApiError::NotFound) => assert_eq!(index, 60),
+            Err(error) => panic!("at {index}: {error:?}"),
+        }
+    }
+}
