@@ -21,6 +21,7 @@
 //! `rand` 0.8 and `sha2` 0.10 the crate pulls in. PKCE is 20 lines of `sha2` + `base64`.
 
 mod api;
+mod graph;
 mod oauth;
 
 use std::time::Duration;
@@ -34,6 +35,7 @@ use sha2::{Digest, Sha256};
 use url::Url;
 
 pub use api::{ApiError, Identity, MailboxProfile};
+pub use graph::{GraphChange, GraphDeltaPage, GraphFolder, GraphMessageMeta};
 pub use oauth::{OAuthError, TokenSet};
 
 /// Where the providers live: their real addresses, or a simulator's.
