@@ -45,6 +45,10 @@ pub enum ApiError {
     Forbidden { message: String },
     #[error("the provider has no such item")]
     NotFound,
+    /// 410: a Graph delta link (or sync token) expired or is no longer valid
+    /// (`syncStateNotFound`, `resyncRequired`). Drop it and sync the folder again from scratch.
+    #[error("the provider no longer knows the sync cursor; a full resync is needed")]
+    CursorExpired,
     /// 429, or 403 with a Gmail rate-limit reason: wait (at least `retry_after` when given).
     #[error("the provider is rate limiting requests{}", retry_suffix(.retry_after))]
     RateLimited { retry_after: Option<Duration> },
@@ -112,6 +116,7 @@ pub(crate) fn classify(status: u16, retry_after: Option<Duration>, body: &[u8]) 
         403 if rate_limited => ApiError::RateLimited { retry_after },
         403 => ApiError::Forbidden { message },
         404 => ApiError::NotFound,
+        410 => ApiError::CursorExpired,
         408 | 500..=599 => ApiError::Transient { reason: format!("http {status}: {message}") },
         _ => ApiError::Permanent { status, message },
     }

@@ -22,6 +22,7 @@
 
 mod api;
 mod gmail;
+mod graph;
 mod oauth;
 
 use std::time::Duration;
@@ -36,6 +37,7 @@ use url::Url;
 
 pub use api::{ApiError, Identity, MailboxProfile};
 pub use gmail::{GmailHistoryPage, GmailHistoryRecord, GmailLabel, GmailPage, GmailRawMessage};
+pub use graph::{GraphChange, GraphDeltaPage, GraphFolder, GraphMessageMeta};
 pub use oauth::{OAuthError, TokenSet};
 
 /// Where the providers live: their real addresses, or a simulator's.

@@ -682,3 +682,244 @@ async fn a_gmail_batch_of_more_than_fifty_ids_is_split_and_keeps_the_order() {
         }
     }
 }
+
+// ---- Graph sync calls ----
+
+/// A plain message numbered `n`, as it arrives at Carl's mailbox.
+fn graph_raw(n: u32) -> Vec<u8> {
+    format!(
+        "From: Dora <dora@example.test>\r\nTo: Carl <{CARL}>\r\nSubject: Graph sync {n}\r\n\
+         Message-ID: <graph-sync-{n}@example.test>\r\nDate: Fri, 27 Nov 2026 10:00:0{} +0000\r\n\
+         MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nBody number {n}.\r\n",
+        n % 10
+    )
+    .into_bytes()
+}
+
+/// Delivers messages `1..=count` to Carl's inbox, one second apart, the last one now.
+fn graph_deliver(sim: &Sim, count: u32) -> Vec<Vec<u8>> {
+    let now_ms = sim.running.state.clock().now_ms();
+    let mut world = sim.running.state.world();
+    let mailbox = world.graph(CARL).expect("carl's mailbox");
+    (1..=count)
+        .map(|n| {
+            let raw = graph_raw(n);
+            mailbox.deliver(raw.clone(), "inbox", now_ms - i64::from(count - n) * 1000);
+            raw
+        })
+        .collect()
+}
+
+async fn graph_control(sim: &Sim, action: &str, body: serde_json::Value) {
+    let url = sim.url(&format!("/_sim/graph/{CARL}/{action}"));
+    let response = sim.browser.post(url).json(&body).send().await.expect("control api");
+    assert!(response.status().is_success(), "{action}: {}", response.status());
+}
+
+/// A whole delta round of a folder: the changes of every page, the delta link it ended with,
+/// and how many pages it took.
+async fn graph_round(
+    sim: &Sim,
+    token: &SecretString,
+    folder: &str,
+    link: Option<&str>,
+    page_size: u32,
+) -> (Vec<mailroom_providers::GraphChange>, String, usize) {
+    let mut changes = Vec::new();
+    let mut page = sim.providers.graph_delta(token, folder, link, None, page_size).await.expect("a delta page");
+    let mut pages = 1;
+    loop {
+        assert!(page.changes.len() <= page_size as usize, "{page:?}");
+        changes.extend(page.changes);
+        match (page.next_link, page.delta_link) {
+            (Some(next), None) => {
+                page = sim.providers.graph_delta(token, folder, Some(&next), None, page_size).await.expect("a page");
+                pages += 1;
+            }
+            (None, Some(delta)) => return (changes, delta, pages),
+            other => panic!("a page must carry exactly one link: {other:?}"),
+        }
+    }
+}
+
+fn graph_folder_id(folders: &[mailroom_providers::GraphFolder], well_known: &str) -> String {
+    folders
+        .iter()
+        .find(|f| f.well_known_name.as_deref() == Some(well_known))
+        .unwrap_or_else(|| panic!("no {well_known} in {folders:?}"))
+        .id
+        .clone()
+}
+
+fn graph_upsert(change: &mailroom_providers::GraphChange) -> &mailroom_providers::GraphMessageMeta {
+    match change {
+        mailroom_providers::GraphChange::Upsert(meta) => meta,
+        other => panic!("expected an upsert, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn the_graph_folder_list_includes_child_folders_and_marks_the_well_known_ones() {
+    let sim = Sim::start().await;
+    let tokens = sim.connect(&microsoft_app(), CARL).await;
+    let response = sim
+        .browser
+        .post(sim.url("/microsoft/v1.0/me/mailFolders/inbox/childFolders"))
+        .bearer_auth(tokens.access_token.expose_secret())
+        .json(&serde_json::json!({"displayName": "Receipts"}))
+        .send()
+        .await
+        .expect("graph answers");
+    assert_eq!(response.status(), 201);
+    let folders = sim.providers.graph_folders(&tokens.access_token).await.expect("the folders");
+    for (name, display) in [
+        ("inbox", "Inbox"),
+        ("sentitems", "Sent Items"),
+        ("drafts", "Drafts"),
+        ("deleteditems", "Deleted Items"),
+        ("junkemail", "Junk Email"),
+        ("archive", "Archive"),
+    ] {
+        let folder = folders.iter().find(|f| f.id == graph_folder_id(&folders, name)).expect("the folder");
+        assert_eq!(folder.display_name, display);
+        assert!(folder.parent_id.is_some(), "{folder:?}");
+    }
+    let inbox = graph_folder_id(&folders, "inbox");
+    let receipts = folders.iter().find(|f| f.display_name == "Receipts").expect("the child folder");
+    assert_eq!(receipts.parent_id.as_deref(), Some(inbox.as_str()));
+    assert_eq!(receipts.well_known_name, None);
+    let outbox = folders.iter().find(|f| f.display_name == "Outbox").expect("the outbox is listed");
+    assert_eq!(outbox.well_known_name, None);
+    assert_eq!(folders.iter().filter(|f| f.well_known_name.is_some()).count(), 6, "{folders:?}");
+}
+
+#[tokio::test]
+async fn a_first_graph_delta_round_pages_through_next_links_and_ends_with_a_delta_link_holding_every_message() {
+    let sim = Sim::start().await;
+    let tokens = sim.connect(&microsoft_app(), CARL).await;
+    graph_deliver(&sim, 5);
+    let folders = sim.providers.graph_folders(&tokens.access_token).await.expect("the folders");
+    let inbox = graph_folder_id(&folders, "inbox");
+    let (changes, delta_link, pages) = graph_round(&sim, &tokens.access_token, &inbox, None, 2).await;
+    assert_eq!(pages, 3);
+    assert!(delta_link.contains("deltatoken"), "{delta_link}");
+    assert_eq!(changes.len(), 5, "{changes:?}");
+    let mut ids: Vec<&str> = Vec::new();
+    for change in &changes {
+        let meta = graph_upsert(change);
+        assert_eq!(meta.folder_id.as_deref(), Some(inbox.as_str()));
+        assert!(meta.conversation_id.is_some() && meta.received_at.is_some(), "{meta:?}");
+        assert!(!meta.is_read && !meta.is_draft && !meta.flagged, "{meta:?}");
+        ids.push(&meta.id);
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 5);
+    // Nothing changed since: the next round is empty.
+    let (again, _, _) = graph_round(&sim, &tokens.access_token, &inbox, Some(&delta_link), 2).await;
+    assert!(again.is_empty(), "{again:?}");
+}
+
+#[tokio::test]
+async fn a_graph_delta_round_from_a_received_after_time_leaves_older_messages_out() {
+    let sim = Sim::start().await;
+    let tokens = sim.connect(&microsoft_app(), CARL).await;
+    graph_deliver(&sim, 5);
+    let cutoff = sim.running.state.clock().now_secs() - 1;
+    let page = sim
+        .providers
+        .graph_delta(&tokens.access_token, "inbox", None, Some(cutoff), 10)
+        .await
+        .expect("a filtered delta page");
+    assert_eq!(page.changes.len(), 2, "{page:?}");
+    assert!(page.changes.iter().all(|c| graph_upsert(c).received_at.is_some_and(|t| t >= cutoff)));
+    assert!(page.delta_link.is_some() && page.next_link.is_none());
+}
+
+#[tokio::test]
+async fn after_a_patch_and_a_move_the_next_graph_delta_round_shows_an_update_and_a_removal_and_the_target_an_add() {
+    let sim = Sim::start().await;
+    let token = sim.connect(&microsoft_app(), CARL).await.access_token;
+    graph_deliver(&sim, 3);
+    let folders = sim.providers.graph_folders(&token).await.expect("the folders");
+    let (inbox, archive) = (graph_folder_id(&folders, "inbox"), graph_folder_id(&folders, "archive"));
+    let (first, inbox_link, _) = graph_round(&sim, &token, &inbox, None, 10).await;
+    let (archived, archive_link, _) = graph_round(&sim, &token, &archive, None, 10).await;
+    assert!(archived.is_empty());
+    let patched = graph_upsert(&first[0]).id.clone();
+    let moved = graph_upsert(&first[1]).id.clone();
+    graph_control(&sim, "patch", serde_json::json!({"id": patched, "isRead": true, "flagged": true})).await;
+    graph_control(&sim, "move", serde_json::json!({"id": moved, "destination": "archive"})).await;
+
+    let (changes, next_link, _) = graph_round(&sim, &token, &inbox, Some(&inbox_link), 10).await;
+    assert_eq!(changes.len(), 2, "{changes:?}");
+    let update = changes.iter().find(|c| matches!(c, mailroom_providers::GraphChange::Upsert(_))).expect("an update");
+    let update = graph_upsert(update);
+    assert_eq!(update.id, patched);
+    assert!(update.is_read && update.flagged && !update.is_draft, "{update:?}");
+    assert!(changes.contains(&mailroom_providers::GraphChange::Removed { id: moved.clone() }), "{changes:?}");
+    assert_ne!(next_link, inbox_link);
+
+    let (added, _, _) = graph_round(&sim, &token, &archive, Some(&archive_link), 10).await;
+    assert_eq!(added.len(), 1, "{added:?}");
+    let added = graph_upsert(&added[0]);
+    // Immutable ids survive the move.
+    assert_eq!(added.id, moved);
+    assert_eq!(added.folder_id.as_deref(), Some(archive.as_str()));
+}
+
+#[tokio::test]
+async fn graph_mime_bytes_are_exactly_what_was_delivered() {
+    let sim = Sim::start().await;
+    let token = sim.connect(&microsoft_app(), CARL).await.access_token;
+    let delivered = graph_deliver(&sim, 3);
+    let (changes, _, _) = graph_round(&sim, &token, "inbox", None, 10).await;
+    let mut fetched = Vec::new();
+    for change in &changes {
+        fetched.push(sim.providers.graph_message_mime(&token, &graph_upsert(change).id).await.expect("the mime"));
+    }
+    fetched.sort();
+    let mut delivered = delivered;
+    delivered.sort();
+    assert_eq!(fetched, delivered);
+    let error = sim.providers.graph_message_mime(&token, "AAkALgAAAAAAnonexistent").await.expect_err("no such message");
+    assert!(matches!(error, ApiError::NotFound), "{error:?}");
+}
+
+#[tokio::test]
+async fn an_expired_graph_delta_link_is_a_cursor_expired_error() {
+    let sim = Sim::start().await;
+    let token = sim.connect(&microsoft_app(), CARL).await.access_token;
+    graph_deliver(&sim, 3);
+    let (_, delta_link, _) = graph_round(&sim, &token, "inbox", None, 10).await;
+    let half = sim.providers.graph_delta(&token, "inbox", None, None, 2).await.expect("a first page");
+    let next_link = half.next_link.expect("a next link");
+    graph_control(&sim, "expire-delta", serde_json::json!({})).await;
+    for link in [delta_link, next_link] {
+        let error = sim.providers.graph_delta(&token, "inbox", Some(&link), None, 10).await.expect_err("expired");
+        assert!(matches!(error, ApiError::CursorExpired), "{error:?}");
+        assert_eq!(error.to_string(), "the provider no longer knows the sync cursor; a full resync is needed");
+    }
+    // The caller resyncs the folder from scratch.
+    let (changes, _, _) = graph_round(&sim, &token, "inbox", None, 10).await;
+    assert_eq!(changes.len(), 3);
+}
+
+#[tokio::test]
+async fn an_expired_access_token_makes_every_graph_sync_call_unauthorized() {
+    let sim = Sim::start().await;
+    let token = sim.connect(&microsoft_app(), CARL).await.access_token;
+    graph_deliver(&sim, 1);
+    let (changes, delta_link, _) = graph_round(&sim, &token, "inbox", None, 10).await;
+    let id = graph_upsert(&changes[0]).id.clone();
+    sim.running.state.clock().advance(3700);
+    let errors = [
+        sim.providers.graph_folders(&token).await.expect_err("expired"),
+        sim.providers.graph_delta(&token, "inbox", None, None, 10).await.expect_err("expired"),
+        sim.providers.graph_delta(&token, "inbox", Some(&delta_link), None, 10).await.expect_err("expired"),
+        sim.providers.graph_message_mime(&token, &id).await.expect_err("expired"),
+    ];
+    for error in errors {
+        assert!(matches!(error, ApiError::Unauthorized), "{error:?}");
+    }
+}
