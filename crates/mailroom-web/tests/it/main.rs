@@ -11,6 +11,7 @@ mod connect;
 mod messages;
 mod ops;
 mod settings;
+mod sync_gmail;
 mod tokens;
 
 /// Runs each listed `async fn(Backend)` as two tests, `sqlite::name` and `postgres::name`.
