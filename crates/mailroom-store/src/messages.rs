@@ -235,6 +235,12 @@ impl Store {
         Ok(with_pool!(self.db, pool => sqlx::query_scalar(sql).bind(account.0).bind(scope).fetch_optional(pool).await)?)
     }
 
+    /// The remote ids of the account's messages received at or after `since` (Unix seconds).
+    pub async fn remote_ids_since(&self, account: AccountId, since: i64) -> Result<Vec<String>> {
+        let sql = "SELECT remote_id FROM messages WHERE account_id = $1 AND received_at >= $2";
+        Ok(with_pool!(self.db, pool => sqlx::query_scalar(sql).bind(account.0).bind(since).fetch_all(pool).await)?)
+    }
+
     /// How many messages the account has in the store.
     pub async fn message_count(&self, account: AccountId) -> Result<i64> {
         let sql = "SELECT COUNT(*) FROM messages WHERE account_id = $1";

@@ -139,18 +139,18 @@ async fn full(
 ) -> Result<SyncReport, SyncError> {
     let start = providers.gmail_history_id(token).await?;
     let folders = folders(providers, token).await?;
-    let query = match account.import_days {
-        0 => String::new(),
-        days => {
-            let since = chrono::Utc::now() - chrono::Duration::days(i64::from(days));
-            format!("after:{}", since.format("%Y/%m/%d"))
-        }
+    let since = match account.import_days {
+        0 => None,
+        days => Some(chrono::Utc::now().date_naive() - chrono::Duration::days(i64::from(days))),
     };
+    let query = since.map(|day| format!("after:{}", day.format("%Y/%m/%d"))).unwrap_or_default();
     let mut report = SyncReport { full: true, ..SyncReport::default() };
     let mut page_token: Option<String> = None;
+    let mut listed = std::collections::HashSet::new();
     loop {
         let page = providers.gmail_list_messages(token, &query, page_token.as_deref(), PAGE).await?;
         let ids: Vec<String> = page.ids.into_iter().map(|(id, _)| id).collect();
+        listed.extend(ids.iter().cloned());
         let fetched = fetch(providers, token, &ids).await?;
         store_messages(store, account, &fetched, &folders).await?;
         report.imported += fetched.len();
@@ -159,8 +159,21 @@ async fn full(
             None => break,
         }
     }
+    // What the store has from the same window but Gmail no longer lists is gone at the provider
+    // (deleted while history could not tell us): it goes, with the cursor, in one transaction.
+    // Gmail's `after:` counts whole days in its own time zone; the store compares from a day earlier
+    // so that nothing at the window's edge is removed by mistake.
+    let window_start = since.map_or(i64::MIN, |day| {
+        (day - chrono::Duration::days(1)).and_hms_opt(0, 0, 0).map_or(i64::MIN, |t| t.and_utc().timestamp())
+    });
+    let gone: Vec<String> =
+        store.remote_ids_since(account.id, window_start).await?.into_iter().filter(|id| !listed.contains(id)).collect();
+    let deletions: Vec<MessageChange<'_>> = gone.iter().map(|id| MessageChange::Delete { remote_id: id }).collect();
     let value = start.to_string();
-    store.apply_sync(account.id, &[], &[], Some(Cursor { scope: SCOPE, value: &value }), mailroom_store::now()).await?;
+    store
+        .apply_sync(account.id, &[], &deletions, Some(Cursor { scope: SCOPE, value: &value }), mailroom_store::now())
+        .await?;
+    report.deleted = gone.len();
     Ok(report)
 }
 

@@ -116,8 +116,14 @@ async fn changes_from_another_client_arrive_with_the_next_sync(backend: Backend)
 async fn expired_history_starts_a_full_import_that_converges(backend: Backend) {
     let Some(s) = setup(backend, 3).await else { return };
     sync(&s).await;
-    let raw = String::from_utf8(mail(50)).unwrap();
     let http = reqwest::Client::new();
+    // Deleted while the history that would have said so expires.
+    let doomed = ids_in(&s, "INBOX").await.remove(0);
+    let delete = serde_json::json!({"id": doomed});
+    let deleted =
+        http.post(format!("{}/_sim/gmail/ann@example.test/delete", s.sim.base_url())).json(&delete).send().await;
+    assert!(deleted.unwrap().status().is_success());
+    let raw = String::from_utf8(mail(50)).unwrap();
     http.post(format!("{}/_sim/users/ann@example.test/messages", s.sim.base_url()))
         .json(&serde_json::json!({"raw": raw}))
         .send()
@@ -126,7 +132,8 @@ async fn expired_history_starts_a_full_import_that_converges(backend: Backend) {
     http.post(format!("{}/_sim/gmail/ann@example.test/expire-history", s.sim.base_url())).send().await.unwrap();
     let report = sync(&s).await;
     assert!(report.full, "an expired history means a full import");
-    assert_eq!(s.app.store.message_count(s.account.id).await.unwrap(), 4);
+    assert_eq!(report.deleted, 1, "the message deleted meanwhile goes");
+    assert_eq!(s.app.store.message_count(s.account.id).await.unwrap(), 3);
     let again = sync(&s).await;
     assert!(!again.full && again.imported == 0);
 }
