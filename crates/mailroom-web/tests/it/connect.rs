@@ -42,12 +42,15 @@ pub(crate) async fn connect(browser: &mut Client, provider: &str) -> crate::harn
 }
 
 async fn a_user_connects_gmail_and_outlook_and_sees_both_active(backend: Backend) {
-    let Some((app, _sim)) = TestApp::start_with_sim(backend).await else { return };
+    let Some((app, sim)) = TestApp::start_with_sim(backend).await else { return };
     let (ann, mut browser) = app.member("ann@example.test", PASSWORD).await;
     let page = browser.get("/accounts").await;
     page.assert_contains("Connect Gmail")
         .assert_contains("Connect Outlook")
         .assert_contains("No mailboxes are connected.");
+    // Browsers check the redirect after a form against the page's form-action.
+    let csp = page.headers["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains(&format!("form-action 'self' {}", sim.base_url())), "{csp}");
 
     let authorize = press_connect(&mut browser, "google").await;
     for expected in [
