@@ -17,19 +17,6 @@ crate::on_both_databases!(accounts:
 
 const PASSWORD: &str = "correct horse battery";
 
-async fn raw_bytes(app: &TestApp, sql: &'static str) -> Vec<Vec<u8>> {
-    match app.db.target() {
-        mailroom_store::DbTarget::Sqlite(file) => {
-            let pool = sqlx::SqlitePool::connect(&format!("sqlite:{}", file.display())).await.unwrap();
-            sqlx::query_scalar(sql).fetch_all(&pool).await.unwrap()
-        }
-        mailroom_store::DbTarget::Postgres(url) => {
-            let pool = sqlx::PgPool::connect(&url).await.unwrap();
-            sqlx::query_scalar(sql).fetch_all(&pool).await.unwrap()
-        }
-    }
-}
-
 fn connection<'a>(
     user: mailroom_domain::UserId,
     access: &'a SecretString,
@@ -142,9 +129,9 @@ async fn tokens_and_verifiers_are_sealed_in_the_database(backend: Backend) {
     let scopes = vec!["email".to_owned()];
     app.store.connect_account(&connection(ann.id, &access, &refresh, &[], &scopes), 1_000).await.unwrap();
 
-    let mut sealed = raw_bytes(&app, "SELECT verifier FROM oauth_states").await;
-    sealed.extend(raw_bytes(&app, "SELECT access_token FROM accounts").await);
-    sealed.extend(raw_bytes(&app, "SELECT refresh_token FROM accounts").await);
+    let mut sealed = app.raw_bytes("SELECT verifier FROM oauth_states").await;
+    sealed.extend(app.raw_bytes("SELECT access_token FROM accounts").await);
+    sealed.extend(app.raw_bytes("SELECT refresh_token FROM accounts").await);
     assert_eq!(sealed.len(), 3);
     for value in sealed {
         let text = String::from_utf8_lossy(&value);

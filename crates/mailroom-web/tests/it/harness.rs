@@ -250,6 +250,35 @@ impl TestApp {
         (user, client)
     }
 
+    /// The first column of every row `sql` returns, read straight from the database as anyone
+    /// holding a copy of it could.
+    pub async fn raw_bytes(&self, sql: &'static str) -> Vec<Vec<u8>> {
+        match self.db.target() {
+            DbTarget::Sqlite(file) => {
+                let pool = sqlx::SqlitePool::connect(&format!("sqlite:{}", file.display())).await.expect("sqlite");
+                sqlx::query_scalar(sql).fetch_all(&pool).await.expect("raw query")
+            }
+            DbTarget::Postgres(url) => {
+                let pool = sqlx::PgPool::connect(&url).await.expect("postgres");
+                sqlx::query_scalar(sql).fetch_all(&pool).await.expect("raw query")
+            }
+        }
+    }
+
+    /// The single number a `SELECT COUNT(*) ...` returns, read straight from the database.
+    pub async fn raw_count(&self, sql: &'static str) -> i64 {
+        match self.db.target() {
+            DbTarget::Sqlite(file) => {
+                let pool = sqlx::SqlitePool::connect(&format!("sqlite:{}", file.display())).await.expect("sqlite");
+                sqlx::query_scalar(sql).fetch_one(&pool).await.expect("raw query")
+            }
+            DbTarget::Postgres(url) => {
+                let pool = sqlx::PgPool::connect(&url).await.expect("postgres");
+                sqlx::query_scalar(sql).fetch_one(&pool).await.expect("raw query")
+            }
+        }
+    }
+
     /// Opens the same database with another key, as a restart with a different key would.
     pub async fn reopen_with_key(
         &self,

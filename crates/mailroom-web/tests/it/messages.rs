@@ -46,16 +46,23 @@ fn folders() -> Vec<RemoteFolder> {
         .collect()
 }
 
-async fn count(app: &TestApp, sql: &'static str) -> i64 {
-    match app.db.target() {
-        mailroom_store::DbTarget::Sqlite(file) => {
-            let pool = sqlx::SqlitePool::connect(&format!("sqlite:{}", file.display())).await.unwrap();
-            sqlx::query_scalar(sql).fetch_one(&pool).await.unwrap()
-        }
-        mailroom_store::DbTarget::Postgres(url) => {
-            let pool = sqlx::PgPool::connect(&url).await.unwrap();
-            sqlx::query_scalar(sql).fetch_one(&pool).await.unwrap()
-        }
+/// An unread message `RAW` with this remote id in these folders.
+fn unread_message<'a>(
+    remote_id: &'a str,
+    folders: &'a [String],
+    parsed: &'a mailroom_mime::ParsedMessage,
+) -> IncomingMessage<'a> {
+    IncomingMessage {
+        remote_id,
+        thread_remote_id: None,
+        received_at: 1,
+        is_read: false,
+        is_starred: false,
+        is_draft: false,
+        folders,
+        raw: Some(RAW),
+        parsed,
+        parse_failed: false,
     }
 }
 
@@ -86,10 +93,10 @@ async fn applying_the_same_sync_twice_leaves_the_same_state(backend: Backend) {
     assert_eq!(app.store.message_count(account.id).await.unwrap(), 1);
     assert_eq!(app.store.message_folders(account.id, "m1").await.unwrap(), ["INBOX", "Label_1"]);
     assert_eq!(app.store.sync_cursor(account.id, "").await.unwrap().as_deref(), Some("1000"));
-    assert_eq!(count(&app, "SELECT COUNT(*) FROM participants").await, 3, "from and two recipients, once each");
-    assert_eq!(count(&app, "SELECT COUNT(*) FROM participants WHERE domain = 'firma.test'").await, 1);
-    assert_eq!(count(&app, "SELECT COUNT(*) FROM attachments").await, 1);
-    assert_eq!(count(&app, "SELECT COUNT(*) FROM folders").await, 3);
+    assert_eq!(app.raw_count("SELECT COUNT(*) FROM participants").await, 3, "from and two recipients, once each");
+    assert_eq!(app.raw_count("SELECT COUNT(*) FROM participants WHERE domain = 'firma.test'").await, 1);
+    assert_eq!(app.raw_count("SELECT COUNT(*) FROM attachments").await, 1);
+    assert_eq!(app.raw_count("SELECT COUNT(*) FROM folders").await, 3);
 }
 
 async fn flags_folders_and_deletions_apply_and_unknown_messages_are_skipped(backend: Backend) {
@@ -97,18 +104,7 @@ async fn flags_folders_and_deletions_apply_and_unknown_messages_are_skipped(back
     let account = account(&app).await;
     let parsed = parse(RAW).into_message();
     let inbox = vec!["INBOX".to_owned()];
-    let incoming = IncomingMessage {
-        remote_id: "m1",
-        thread_remote_id: None,
-        received_at: 1,
-        is_read: false,
-        is_starred: false,
-        is_draft: false,
-        folders: &inbox,
-        raw: Some(RAW),
-        parsed: &parsed,
-        parse_failed: false,
-    };
+    let incoming = unread_message("m1", &inbox, &parsed);
     app.store.apply_sync(account.id, &folders(), &[MessageChange::Upsert(incoming)], None, 1).await.unwrap();
     assert_eq!(app.store.sync_cursor(account.id, "").await.unwrap(), None, "no cursor given, none stored");
 
@@ -125,12 +121,12 @@ async fn flags_folders_and_deletions_apply_and_unknown_messages_are_skipped(back
         ["Label_9", "TRASH"],
         "an unknown label is kept as custom"
     );
-    assert_eq!(count(&app, "SELECT COUNT(*) FROM messages WHERE is_read AND is_starred").await, 1);
+    assert_eq!(app.raw_count("SELECT COUNT(*) FROM messages WHERE is_read AND is_starred").await, 1);
     assert_eq!(app.store.sync_cursor(account.id, "").await.unwrap().as_deref(), Some("2000"));
 
     app.store.apply_sync(account.id, &[], &[MessageChange::Delete { remote_id: "m1" }], None, 3).await.unwrap();
     assert_eq!(app.store.message_count(account.id).await.unwrap(), 0);
-    assert_eq!(count(&app, "SELECT COUNT(*) FROM participants").await, 0, "its index entries went with it");
+    assert_eq!(app.raw_count("SELECT COUNT(*) FROM participants").await, 0, "its index entries went with it");
 }
 
 async fn a_message_that_did_not_parse_is_kept_with_its_raw_bytes(backend: Backend) {
@@ -154,7 +150,7 @@ async fn a_message_that_did_not_parse_is_kept_with_its_raw_bytes(backend: Backen
     };
     app.store.apply_sync(account.id, &[], &[MessageChange::Upsert(incoming)], None, 5).await.unwrap();
     assert_eq!(app.store.message_count(account.id).await.unwrap(), 1);
-    assert_eq!(count(&app, "SELECT COUNT(*) FROM messages WHERE raw IS NOT NULL").await, 1);
+    assert_eq!(app.raw_count("SELECT COUNT(*) FROM messages WHERE raw IS NOT NULL").await, 1);
 }
 
 async fn disconnecting_an_account_removes_its_mail(backend: Backend) {
@@ -162,18 +158,7 @@ async fn disconnecting_an_account_removes_its_mail(backend: Backend) {
     let account = account(&app).await;
     let parsed = parse(RAW).into_message();
     let inbox = vec!["INBOX".to_owned()];
-    let incoming = IncomingMessage {
-        remote_id: "m1",
-        thread_remote_id: None,
-        received_at: 1,
-        is_read: false,
-        is_starred: false,
-        is_draft: false,
-        folders: &inbox,
-        raw: Some(RAW),
-        parsed: &parsed,
-        parse_failed: false,
-    };
+    let incoming = unread_message("m1", &inbox, &parsed);
     app.store
         .apply_sync(
             account.id,
@@ -191,6 +176,6 @@ async fn disconnecting_an_account_removes_its_mail(backend: Backend) {
         "SELECT COUNT(*) FROM participants",
         "SELECT COUNT(*) FROM sync_state",
     ] {
-        assert_eq!(count(&app, sql).await, 0, "{sql}");
+        assert_eq!(app.raw_count(sql).await, 0, "{sql}");
     }
 }

@@ -88,16 +88,7 @@ async fn client_secret_is_encrypted_in_the_database(backend: Backend) {
 
     // Read the raw row, as anyone with a copy of the database could.
     let sql = "SELECT client_secret FROM provider_settings WHERE provider = 'google'";
-    let raw: Vec<u8> = match app.db.target() {
-        mailroom_store::DbTarget::Sqlite(file) => {
-            let pool = sqlx::SqlitePool::connect(&format!("sqlite:{}", file.display())).await.unwrap();
-            sqlx::query_scalar(sql).fetch_one(&pool).await.unwrap()
-        }
-        mailroom_store::DbTarget::Postgres(url) => {
-            let pool = sqlx::PgPool::connect(&url).await.unwrap();
-            sqlx::query_scalar(sql).fetch_one(&pool).await.unwrap()
-        }
-    };
+    let raw = app.raw_bytes(sql).await.remove(0);
     assert!(raw.len() > GOOGLE_SECRET.len() + 24, "nonce and tag are stored with the ciphertext");
     assert!(
         !raw.windows(GOOGLE_SECRET.len()).any(|w| w == GOOGLE_SECRET.as_bytes()),
