@@ -30,6 +30,8 @@ pub struct GmailPage {
     /// `(id, thread_id)`, newest first.
     pub ids: Vec<(String, String)>,
     pub next_page_token: Option<String>,
+    /// Gmail's estimate of how many messages the whole list has (`resultSizeEstimate`).
+    pub result_size_estimate: Option<u64>,
 }
 
 /// A message as `messages.get?format=raw` gives it, with the raw bytes decoded.
@@ -93,6 +95,8 @@ struct ListJson {
     messages: Vec<MessageRefJson>,
     #[serde(default)]
     next_page_token: Option<String>,
+    #[serde(default)]
+    result_size_estimate: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -226,6 +230,7 @@ impl Providers {
         Ok(GmailPage {
             ids: list.messages.into_iter().map(|m| (m.id, m.thread_id)).collect(),
             next_page_token: list.next_page_token.filter(|t| !t.is_empty()),
+            result_size_estimate: list.result_size_estimate,
         })
     }
 

@@ -6,88 +6,165 @@
 
 use mailroom_domain::FolderKind;
 use mailroom_mime::{ParseOutcome, parse};
-use mailroom_providers::{ApiError, GmailRawMessage, Providers};
-use mailroom_store::{Account, Cursor, IncomingMessage, MessageChange, RemoteFolder, Store};
+use mailroom_providers::{ApiError, GmailRawMessage};
+use mailroom_store::{Account, Cursor, IncomingMessage, MessageChange, RemoteFolder};
 use secrecy::SecretString;
 
-use crate::{AccessTokens, TokenError};
+use crate::{Engine, Mode, Progress, SyncError, SyncReport};
 
 /// Gmail's cursor is mailbox-wide.
 const SCOPE: &str = "";
 /// Ids listed per page (Gmail allows 500).
 const PAGE: u32 = 500;
+/// Calls per batch request (Google advises no more than 50).
+const BATCH: usize = 50;
 
-#[derive(Debug, thiserror::Error)]
-pub enum SyncError {
-    #[error(transparent)]
-    Token(#[from] TokenError),
-    #[error("the provider refused a call: {0}")]
-    Api(#[from] ApiError),
-    #[error(transparent)]
-    Store(#[from] mailroom_store::StoreError),
-}
-
-/// What a run did.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct SyncReport {
-    pub imported: usize,
-    pub deleted: usize,
-    pub full: bool,
-}
-
-/// Syncs one Gmail account: a full import when it has no cursor or its history expired, else the
-/// changes since the cursor.
+/// Syncs one Gmail account: a full import when asked, when it has no cursor or when its history
+/// expired; else the changes since the cursor.
 pub async fn sync_gmail(
-    store: &Store,
-    providers: &Providers,
-    tokens: &AccessTokens,
+    engine: &Engine,
     account: &Account,
+    mode: Mode,
+    progress: &Progress,
 ) -> Result<SyncReport, SyncError> {
-    let token = tokens.access_token(account).await?;
-    let result = run(store, providers, account, &token).await;
+    let token = engine.tokens.access_token(account).await?;
+    let result = run(engine, account, mode, progress, &token).await;
     match result {
         // The token died between our check and the call: refresh once and run again.
         Err(SyncError::Api(ApiError::Unauthorized)) => {
-            let token = tokens.after_unauthorized(account).await?;
-            run(store, providers, account, &token).await
+            let token = engine.tokens.after_unauthorized(account).await?;
+            run(engine, account, mode, progress, &token).await
         }
         other => other,
     }
 }
 
+/// One mailbox's calls, paced to its quota and retried.
+struct Calls<'a> {
+    engine: &'a Engine,
+    account: &'a Account,
+    token: &'a SecretString,
+}
+
+impl Calls<'_> {
+    fn costs(&self) -> crate::GmailCosts {
+        self.engine.pacing.limits().gmail_costs
+    }
+
+    async fn history_id(&self) -> Result<u64, ApiError> {
+        let (providers, token) = (&self.engine.providers, self.token);
+        self.engine.pacing.gmail(self.account.id, self.costs().get_profile, || providers.gmail_history_id(token)).await
+    }
+
+    async fn folders(&self) -> Result<Vec<RemoteFolder>, ApiError> {
+        let (providers, token) = (&self.engine.providers, self.token);
+        let labels = self
+            .engine
+            .pacing
+            .gmail(self.account.id, self.costs().labels_list, || providers.gmail_labels(token))
+            .await?;
+        Ok(labels
+            .into_iter()
+            .filter_map(|label| {
+                let kind = FolderKind::of_gmail_label(&label.id)?;
+                Some(RemoteFolder { remote_id: label.id, name: label.name, kind, parent_remote_id: None })
+            })
+            .collect())
+    }
+
+    async fn list(&self, query: &str, page_token: Option<&str>) -> Result<mailroom_providers::GmailPage, ApiError> {
+        let (providers, token) = (&self.engine.providers, self.token);
+        self.engine
+            .pacing
+            .gmail(self.account.id, self.costs().messages_list, || {
+                providers.gmail_list_messages(token, query, page_token, PAGE)
+            })
+            .await
+    }
+
+    async fn history(
+        &self,
+        start: u64,
+        page_token: Option<&str>,
+    ) -> Result<mailroom_providers::GmailHistoryPage, ApiError> {
+        let (providers, token) = (&self.engine.providers, self.token);
+        self.engine
+            .pacing
+            .gmail(self.account.id, self.costs().history_list, || providers.gmail_history(token, start, page_token))
+            .await
+    }
+
+    /// The raw messages for `ids`, in batches; ids deleted meanwhile are skipped. Calls of a
+    /// batch that were rate limited or failed for now are asked again in the next batch, so a
+    /// batch's partial failure costs only what failed.
+    async fn fetch(&self, ids: &[String]) -> Result<Vec<GmailRawMessage>, SyncError> {
+        let (providers, token) = (&self.engine.providers, self.token);
+        let mut fetched = Vec::with_capacity(ids.len());
+        let mut pending: std::collections::VecDeque<String> = ids.iter().cloned().collect();
+        let mut failures = 0u32;
+        while !pending.is_empty() {
+            let chunk: Vec<String> = pending.drain(..pending.len().min(BATCH)).collect();
+            let units = self.costs().messages_get * u32::try_from(chunk.len()).unwrap_or(u32::MAX);
+            let results = self
+                .engine
+                .pacing
+                .gmail(self.account.id, units, || providers.gmail_get_raw_batch(token, &chunk))
+                .await?;
+            let mut retry = Vec::new();
+            for (id, result) in chunk.into_iter().zip(results) {
+                match result {
+                    Ok(message) => fetched.push(message),
+                    Err(ApiError::NotFound) => {}
+                    Err(err @ (ApiError::RateLimited { .. } | ApiError::Transient { .. })) => retry.push((id, err)),
+                    Err(err) => return Err(err.into()),
+                }
+            }
+            if let Some((_, err)) = retry.first() {
+                failures += 1;
+                if failures >= self.engine.pacing.limits().attempts.saturating_mul(4) {
+                    return Err(SyncError::Api(clone_error(err)));
+                }
+                // Let the quota window breathe before asking again.
+                tokio::time::sleep(self.engine.pacing.limits().backoff_base).await;
+                pending.extend(retry.into_iter().map(|(id, _)| id));
+            }
+        }
+        Ok(fetched)
+    }
+}
+
+fn clone_error(err: &ApiError) -> ApiError {
+    match err {
+        ApiError::RateLimited { retry_after } => ApiError::RateLimited { retry_after: *retry_after },
+        other => ApiError::Transient { reason: other.to_string() },
+    }
+}
+
 async fn run(
-    store: &Store,
-    providers: &Providers,
+    engine: &Engine,
     account: &Account,
+    mode: Mode,
+    progress: &Progress,
     token: &SecretString,
 ) -> Result<SyncReport, SyncError> {
-    if let Some(cursor) = store.sync_cursor(account.id, SCOPE).await? {
+    let calls = Calls { engine, account, token };
+    if mode == Mode::Incremental
+        && let Some(cursor) = engine.store.sync_cursor(account.id, SCOPE).await?
+    {
         let start: u64 = cursor.parse().unwrap_or(0);
-        match incremental(store, providers, account, token, start).await {
+        match incremental(&calls, progress, start).await {
             Err(SyncError::Api(ApiError::NotFound)) => {
                 tracing::info!(account.id = %account.id, "Gmail history expired; importing again");
             }
             other => return other,
         }
     }
-    full(store, providers, account, token).await
+    full(&calls, progress).await
 }
 
-async fn folders(providers: &Providers, token: &SecretString) -> Result<Vec<RemoteFolder>, ApiError> {
-    Ok(providers
-        .gmail_labels(token)
-        .await?
-        .into_iter()
-        .filter_map(|label| {
-            let kind = FolderKind::of_gmail_label(&label.id)?;
-            Some(RemoteFolder { remote_id: label.id, name: label.name, kind, parent_remote_id: None })
-        })
-        .collect())
-}
-
-/// Applies fetched messages as upserts.
+/// Applies fetched messages as upserts, with the folders they name.
 async fn store_messages(
-    store: &Store,
+    engine: &Engine,
     account: &Account,
     fetched: &[GmailRawMessage],
     folders: &[RemoteFolder],
@@ -114,31 +191,17 @@ async fn store_messages(
             })
         })
         .collect();
-    store.apply_sync(account.id, folders, &changes, None, mailroom_store::now()).await?;
+    engine.store.apply_sync(account.id, folders, &changes, None, mailroom_store::now()).await?;
     Ok(())
 }
 
-/// Fetches the raw messages for `ids`; ids deleted meanwhile are skipped.
-async fn fetch(providers: &Providers, token: &SecretString, ids: &[String]) -> Result<Vec<GmailRawMessage>, SyncError> {
-    let mut fetched = Vec::with_capacity(ids.len());
-    for result in providers.gmail_get_raw_batch(token, ids).await? {
-        match result {
-            Ok(message) => fetched.push(message),
-            Err(ApiError::NotFound) => {}
-            Err(err) => return Err(err.into()),
-        }
-    }
-    Ok(fetched)
-}
-
-async fn full(
-    store: &Store,
-    providers: &Providers,
-    account: &Account,
-    token: &SecretString,
-) -> Result<SyncReport, SyncError> {
-    let start = providers.gmail_history_id(token).await?;
-    let folders = folders(providers, token).await?;
+/// The full import: newest first, page by page, each page stored as it arrives so that the
+/// first page of the inbox is readable within seconds.
+async fn full(calls: &Calls<'_>, progress: &Progress) -> Result<SyncReport, SyncError> {
+    let (engine, account) = (calls.engine, calls.account);
+    progress.phase("importing");
+    let start = calls.history_id().await?;
+    let folders = calls.folders().await?;
     let since = match account.import_days {
         0 => None,
         days => Some(chrono::Utc::now().date_naive() - chrono::Duration::days(i64::from(days))),
@@ -148,17 +211,25 @@ async fn full(
     let mut page_token: Option<String> = None;
     let mut listed = std::collections::HashSet::new();
     loop {
-        let page = providers.gmail_list_messages(token, &query, page_token.as_deref(), PAGE).await?;
+        let page = calls.list(&query, page_token.as_deref()).await?;
+        if page_token.is_none() {
+            progress.expect(page.result_size_estimate.unwrap_or(page.ids.len() as u64));
+        }
         let ids: Vec<String> = page.ids.into_iter().map(|(id, _)| id).collect();
         listed.extend(ids.iter().cloned());
-        let fetched = fetch(providers, token, &ids).await?;
-        store_messages(store, account, &fetched, &folders).await?;
-        report.imported += fetched.len();
+        // Stored a batch at a time: the newest mail is readable before the rest has arrived.
+        for chunk in ids.chunks(BATCH) {
+            let fetched = calls.fetch(chunk).await?;
+            store_messages(engine, account, &fetched, &folders).await?;
+            report.imported += fetched.len();
+            progress.imported(fetched.len());
+        }
         match page.next_page_token {
             Some(next) => page_token = Some(next),
             None => break,
         }
     }
+    progress.phase("finishing");
     // What the store has from the same window but Gmail no longer lists is gone at the provider
     // (deleted while history could not tell us): it goes, with the cursor, in one transaction.
     // Gmail's `after:` counts whole days in its own time zone; the store compares from a day earlier
@@ -166,29 +237,32 @@ async fn full(
     let window_start = since.map_or(i64::MIN, |day| {
         (day - chrono::Duration::days(1)).and_hms_opt(0, 0, 0).map_or(i64::MIN, |t| t.and_utc().timestamp())
     });
-    let gone: Vec<String> =
-        store.remote_ids_since(account.id, window_start).await?.into_iter().filter(|id| !listed.contains(id)).collect();
+    let gone: Vec<String> = engine
+        .store
+        .remote_ids_since(account.id, window_start)
+        .await?
+        .into_iter()
+        .filter(|id| !listed.contains(id))
+        .collect();
     let deletions: Vec<MessageChange<'_>> = gone.iter().map(|id| MessageChange::Delete { remote_id: id }).collect();
     let value = start.to_string();
-    store
+    engine
+        .store
         .apply_sync(account.id, &[], &deletions, Some(Cursor { scope: SCOPE, value: &value }), mailroom_store::now())
         .await?;
     report.deleted = gone.len();
+    progress.deleted(gone.len());
     Ok(report)
 }
 
-async fn incremental(
-    store: &Store,
-    providers: &Providers,
-    account: &Account,
-    token: &SecretString,
-    start: u64,
-) -> Result<SyncReport, SyncError> {
-    let folders = folders(providers, token).await?;
+async fn incremental(calls: &Calls<'_>, progress: &Progress, start: u64) -> Result<SyncReport, SyncError> {
+    let (engine, account) = (calls.engine, calls.account);
+    progress.phase("changes");
+    let folders = calls.folders().await?;
     let mut report = SyncReport::default();
     let mut page_token: Option<String> = None;
     loop {
-        let page = providers.gmail_history(token, start, page_token.as_deref()).await?;
+        let page = calls.history(start, page_token.as_deref()).await?;
         let mut changed: Vec<String> = Vec::new();
         let mut deleted: Vec<String> = Vec::new();
         for record in &page.records {
@@ -200,16 +274,18 @@ async fn incremental(
         changed.sort();
         changed.dedup();
         // A changed message is fetched whole: its labels and flags then come from one answer.
-        let fetched = fetch(providers, token, &changed).await?;
-        store_messages(store, account, &fetched, &folders).await?;
+        let fetched = calls.fetch(&changed).await?;
         let deletions: Vec<MessageChange<'_>> =
             deleted.iter().map(|id| MessageChange::Delete { remote_id: id }).collect();
         let last = page.next_page_token.is_none();
         let value = page.history_id.to_string();
         let cursor = last.then_some(Cursor { scope: SCOPE, value: &value });
-        store.apply_sync(account.id, &[], &deletions, cursor, mailroom_store::now()).await?;
+        store_messages(engine, account, &fetched, &folders).await?;
+        engine.store.apply_sync(account.id, &[], &deletions, cursor, mailroom_store::now()).await?;
         report.imported += fetched.len();
         report.deleted += deleted.len();
+        progress.imported(fetched.len());
+        progress.deleted(deleted.len());
         match page.next_page_token {
             Some(next) => page_token = Some(next),
             None => break,

@@ -2,8 +2,12 @@
 //! account's access token fresh ([`AccessTokens`]); the scheduler, sync runs and write-back jobs
 //! join it as they are built. It renders no HTML.
 
+mod engine;
 mod gmail;
+mod pacing;
 mod tokens;
 
-pub use gmail::{SyncError, SyncReport, sync_gmail};
+pub use engine::{Engine, Mode, Progress, ProgressState, SyncError, SyncReport};
+pub use gmail::sync_gmail;
+pub use pacing::{GmailCosts, Limits, Pacing};
 pub use tokens::{AccessTokens, TokenError, oauth_app};

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use mailroom_providers::Providers;
 use mailroom_store::Account;
-use mailroom_sync::{AccessTokens, sync_gmail};
+use mailroom_sync::{AccessTokens, Engine, Limits, Mode, Pacing, Progress, sync_gmail};
 
 use crate::connect::connect;
 use crate::harness::{Backend, TestApp, sim_endpoints};
@@ -19,8 +19,7 @@ crate::on_both_databases!(sync_gmail:
 struct Setup {
     app: TestApp,
     sim: mailroom_sim::RunningSim,
-    providers: Arc<Providers>,
-    tokens: AccessTokens,
+    engine: Engine,
     account: Account,
 }
 
@@ -45,11 +44,12 @@ async fn setup(backend: Backend, messages: usize) -> Option<Setup> {
     let providers = Arc::new(Providers::new(sim_endpoints(&sim)));
     let tokens =
         AccessTokens::new(app.store.clone(), providers.clone(), "http://mailroom.test/oauth/callback".to_owned());
-    Some(Setup { app, sim, providers, tokens, account })
+    let engine = Engine { store: app.store.clone(), providers, tokens, pacing: Pacing::new(Limits::default()) };
+    Some(Setup { app, sim, engine, account })
 }
 
 async fn sync(s: &Setup) -> mailroom_sync::SyncReport {
-    sync_gmail(&s.app.store, &s.providers, &s.tokens, &s.account).await.expect("sync runs")
+    sync_gmail(&s.engine, &s.account, Mode::Incremental, &Progress::new()).await.expect("sync runs")
 }
 
 async fn ids_in(s: &Setup, label: &str) -> Vec<String> {

@@ -1,0 +1,96 @@
+//! What every sync run needs, and what it tells the world while it runs.
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use mailroom_providers::{ApiError, Providers};
+use mailroom_store::Store;
+
+use crate::{AccessTokens, Pacing, TokenError};
+
+/// The parts a sync run works with. Cheap to clone.
+#[derive(Clone)]
+pub struct Engine {
+    pub store: Store,
+    pub providers: Arc<Providers>,
+    pub tokens: AccessTokens,
+    pub pacing: Arc<Pacing>,
+}
+
+/// Whether a run starts from the stored cursors or from nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// From the stored cursors; a full import where there are none or they expired.
+    Incremental,
+    /// A full import whatever the cursors say: everything listed again and compared. Local notes,
+    /// labels and to-dos are kept, as they belong to the message and the message stays.
+    Full,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error(transparent)]
+    Token(#[from] TokenError),
+    #[error("the provider refused a call: {0}")]
+    Api(#[from] ApiError),
+    #[error(transparent)]
+    Store(#[from] mailroom_store::StoreError),
+}
+
+/// What a run did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct SyncReport {
+    /// Messages fetched and stored (new or changed).
+    pub imported: usize,
+    pub deleted: usize,
+    /// Whether the run was (or fell back to) a full import.
+    pub full: bool,
+}
+
+/// A run's progress as it goes, read by whoever records it (the scheduler writes it to the run's
+/// row every second or so). Sync code only adds to it.
+#[derive(Debug, Default)]
+pub struct Progress {
+    inner: Mutex<ProgressState>,
+}
+
+/// A snapshot of [`Progress`].
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ProgressState {
+    /// `listing`, `importing`, `changes`, `finishing` ...: what the run is doing now.
+    pub phase: &'static str,
+    pub imported: u64,
+    pub deleted: u64,
+    /// How many messages the import expects in all, when the provider said.
+    pub estimated_total: Option<u64>,
+}
+
+impl Progress {
+    pub fn new() -> Progress {
+        Progress::default()
+    }
+
+    fn update(&self, change: impl FnOnce(&mut ProgressState)) {
+        change(&mut self.inner.lock().unwrap_or_else(PoisonError::into_inner));
+    }
+
+    pub fn phase(&self, phase: &'static str) {
+        self.update(|s| s.phase = phase);
+    }
+
+    pub fn imported(&self, count: usize) {
+        self.update(|s| s.imported += count as u64);
+    }
+
+    pub fn deleted(&self, count: usize) {
+        self.update(|s| s.deleted += count as u64);
+    }
+
+    /// Adds to the estimated total (folders are estimated one by one).
+    pub fn expect(&self, count: u64) {
+        self.update(|s| s.estimated_total = Some(s.estimated_total.unwrap_or(0) + count));
+    }
+
+    pub fn snapshot(&self) -> ProgressState {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+}
