@@ -117,6 +117,24 @@ const MICROSOFT_SCOPES: Setting = Setting {
     default: "openid profile email offline_access User.Read Mail.ReadWrite Mail.Send",
     about: "OAuth scopes asked of Microsoft, separated by spaces",
 };
+const SYNC_CONCURRENCY: Setting = Setting {
+    key: "sync.concurrency",
+    env: "MAILROOM_SYNC_CONCURRENCY",
+    default: "4",
+    about: "accounts one server process syncs at once (1 to 64)",
+};
+const GOOGLE_QUOTA_UNITS: Setting = Setting {
+    key: "google.quota_units_per_minute",
+    env: "MAILROOM_GOOGLE_QUOTA_UNITS_PER_MINUTE",
+    default: "15000",
+    about: "Gmail quota units each user may spend a minute (15000 for projects from before May 2026, 6000 after)",
+};
+const GOOGLE_QUOTA_COSTS: Setting = Setting {
+    key: "google.quota_costs",
+    env: "MAILROOM_GOOGLE_QUOTA_COSTS",
+    default: "legacy",
+    about: "Gmail's cost per method: `legacy` (messages.get 5 units) or `2026` (messages.get 20 units)",
+};
 
 /// Every setting, in the order `--help` lists them.
 pub const SETTINGS: &[Setting] = &[
@@ -136,10 +154,16 @@ pub const SETTINGS: &[Setting] = &[
     MICROSOFT_TOKEN_URL,
     MICROSOFT_API_URL,
     MICROSOFT_SCOPES,
+    GOOGLE_QUOTA_UNITS,
+    GOOGLE_QUOTA_COSTS,
+    SYNC_CONCURRENCY,
 ];
 
+/// The settings a file may give as a TOML integer.
+const NUMERIC: &[&str] = &[SYNC_CONCURRENCY.key, GOOGLE_QUOTA_UNITS.key];
+
 /// The file sections holding nested settings such as `google.auth_url`.
-const SECTIONS: &[&str] = &["google", "microsoft"];
+const SECTIONS: &[&str] = &["google", "microsoft", "sync"];
 
 const TENANT: &str = "{tenant}";
 
@@ -156,6 +180,24 @@ pub struct Config {
     pub log_format: LogFormat,
     pub google: GoogleEndpoints,
     pub microsoft: MicrosoftEndpoints,
+    pub sync: SyncSettings,
+}
+
+/// How the sync engine runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SyncSettings {
+    /// Accounts one process syncs at once.
+    pub concurrency: usize,
+    /// Gmail quota units a user may spend in a minute.
+    pub gmail_units_per_minute: u32,
+    pub gmail_costs: GmailCostTable,
+}
+
+/// Which of Google's published cost tables applies to the project.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GmailCostTable {
+    Legacy,
+    Y2026,
 }
 
 #[derive(Clone)]
@@ -281,6 +323,12 @@ impl Config {
                 api_url: sources.get_or_default(&MICROSOFT_API_URL, parse_api_url),
                 scopes: sources.get_or_default(&MICROSOFT_SCOPES, parse_scopes),
             },
+            sync: SyncSettings {
+                concurrency: sources.get_or_default(&SYNC_CONCURRENCY, |v| parse_in(v, 1, 64)),
+                gmail_units_per_minute: sources
+                    .get_or_default(&GOOGLE_QUOTA_UNITS, |v| parse_in(v, 1, 1_000_000).map(|n| n as u32)),
+                gmail_costs: sources.get_or_default(&GOOGLE_QUOTA_COSTS, parse_cost_table),
+            },
         };
         if sources.errors.is_empty() { Ok(config) } else { Err(ConfigErrors(sources.errors)) }
     }
@@ -383,6 +431,11 @@ impl<'a> Sources<'a> {
             _ if !SETTINGS.iter().any(|s| s.key == key) => "unknown setting".to_owned(),
             toml::Value::String(value) => {
                 self.file.insert(key, value);
+                return;
+            }
+            // Counts read naturally as numbers in a file; the setting's parser checks the range.
+            toml::Value::Integer(n) if NUMERIC.contains(&key.as_str()) => {
+                self.file.insert(key, n.to_string());
                 return;
             }
             value => format!("must be a string, found {}", value.type_str()),
@@ -521,6 +574,22 @@ fn parse_secret_key(value: &str) -> Result<SecretString, String> {
     }
 }
 
+/// A whole number from `min` to `max`.
+fn parse_in(value: &str, min: usize, max: usize) -> Result<usize, String> {
+    match value.trim().parse::<usize>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(format!("`{value}` is not a whole number from {min} to {max}")),
+    }
+}
+
+fn parse_cost_table(value: &str) -> Result<GmailCostTable, String> {
+    match value.trim() {
+        "legacy" => Ok(GmailCostTable::Legacy),
+        "2026" => Ok(GmailCostTable::Y2026),
+        _ => Err(format!("`{value}` is neither `legacy` nor `2026`")),
+    }
+}
+
 fn parse_log_format(value: &str) -> Result<LogFormat, String> {
     match value.to_ascii_lowercase().as_str() {
         "text" => Ok(LogFormat::Text),
@@ -630,6 +699,29 @@ mod tests {
             "mailroom.toml key `data_dir`: is empty",
         ];
         assert_eq!(messages(file, &[("MAILROOM_PUBLIC_URL", "")]), expected);
+    }
+
+    #[test]
+    fn sync_settings_have_published_defaults_and_checked_ranges() {
+        let config = load_ok("", &[]);
+        assert_eq!(
+            config.sync,
+            SyncSettings { concurrency: 4, gmail_units_per_minute: 15_000, gmail_costs: GmailCostTable::Legacy }
+        );
+        let config =
+            load_ok("[sync]\nconcurrency = 2\n[google]\nquota_units_per_minute = 6000\nquota_costs = \"2026\"\n", &[]);
+        assert_eq!(
+            config.sync,
+            SyncSettings { concurrency: 2, gmail_units_per_minute: 6000, gmail_costs: GmailCostTable::Y2026 }
+        );
+        let vars = [("MAILROOM_SYNC_CONCURRENCY", "0"), ("MAILROOM_GOOGLE_QUOTA_COSTS", "cheap")];
+        assert_eq!(
+            messages("", &vars),
+            [
+                "MAILROOM_SYNC_CONCURRENCY: `0` is not a whole number from 1 to 64",
+                "MAILROOM_GOOGLE_QUOTA_COSTS: `cheap` is neither `legacy` nor `2026`",
+            ]
+        );
     }
 
     #[test]

@@ -303,6 +303,14 @@ impl Store {
         Ok(rows.into_iter().map(Account::from).collect())
     }
 
+    /// The account by id, for the engine that syncs it; routes use [`Store::account_of`].
+    pub async fn account(&self, id: AccountId) -> Result<Option<Account>> {
+        let sql = concat!("SELECT ", account_columns!(), " FROM accounts WHERE id = $1");
+        let row: Option<AccountRow> =
+            with_pool!(self.db, pool => sqlx::query_as(sql).bind(id.0).fetch_optional(pool).await)?;
+        Ok(row.map(Account::from))
+    }
+
     /// The account, if it belongs to `user`: every route reaches accounts through this.
     pub async fn account_of(&self, user: UserId, id: AccountId) -> Result<Option<Account>> {
         let sql = concat!("SELECT ", account_columns!(), " FROM accounts WHERE id = $1 AND user_id = $2");

@@ -13,6 +13,7 @@ mod messages;
 mod password;
 mod sessions;
 mod settings;
+mod sync_runs;
 mod throttle;
 mod users;
 
@@ -22,9 +23,10 @@ pub use accounts::{
 pub use crypto::{Cipher, CryptoError, SecretKey};
 pub use db::{Backend, Db, DbTarget};
 pub use key::{KeyInput, KeyOrigin};
-pub use messages::{Cursor, IncomingMessage, MessageChange, RemoteFolder};
+pub use messages::{Cursor, EventKind, IncomingMessage, MessageChange, MessageEvent, RemoteFolder};
 pub use sessions::SessionToken;
 pub use settings::{EmailSettings, ProviderSettings, ProviderUpdate};
+pub use sync_runs::{Claim, RunMode, RunOutcome, RunProgress, RunTrigger, SyncRun};
 pub use users::{NewUser, User};
 
 use std::path::PathBuf;

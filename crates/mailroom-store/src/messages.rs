@@ -90,6 +90,60 @@ const SET_FOLDERS_DELETE: &str = "DELETE FROM message_folders WHERE message_id =
 const ADD_FOLDER: &str = "INSERT INTO message_folders (message_id, folder_id) \
      SELECT $1, id FROM folders WHERE account_id = $2 AND remote_id = $3 ON CONFLICT DO NOTHING";
 const MESSAGE_ID: &str = "SELECT id FROM messages WHERE account_id = $1 AND remote_id = $2";
+/// What an upsert compares to decide whether a known message changed.
+const MESSAGE_STATE: &str = "SELECT id, is_read, is_starred, is_draft, raw IS NOT NULL FROM messages \
+     WHERE account_id = $1 AND remote_id = $2";
+const FOLDERS_OF: &str =
+    "SELECT f.remote_id FROM message_folders mf JOIN folders f ON f.id = mf.folder_id WHERE mf.message_id = $1";
+/// Hands out `count` sequence numbers of the account's change feed; the row lock it takes orders
+/// concurrent writers of one account, so sequence order is commit order.
+const TAKE_EVENT_SEQ: &str = "UPDATE accounts SET event_seq = event_seq + $2 WHERE id = $1 RETURNING event_seq";
+const INSERT_EVENT: &str =
+    "INSERT INTO message_events (account_id, seq, remote_id, kind, at) VALUES ($1, $2, $3, $4, $5)";
+
+/// What happened to a message, as the change feed tells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    Added,
+    Changed,
+    Removed,
+}
+
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Added => "added",
+            EventKind::Changed => "changed",
+            EventKind::Removed => "removed",
+        }
+    }
+
+    fn parse(value: &str) -> EventKind {
+        match value {
+            "added" => EventKind::Added,
+            "removed" => EventKind::Removed,
+            _ => EventKind::Changed,
+        }
+    }
+}
+
+/// One entry of an account's change feed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageEvent {
+    pub seq: i64,
+    pub remote_id: String,
+    pub kind: EventKind,
+    pub at: i64,
+}
+
+fn same_set(mut a: Vec<String>, b: &[String]) -> bool {
+    let mut b = b.to_vec();
+    a.sort();
+    a.dedup();
+    b.sort();
+    b.dedup();
+    a == b
+}
 
 impl Store {
     /// Applies a sync run's folders, message changes and new cursor in one transaction. Changes
@@ -105,6 +159,7 @@ impl Store {
     ) -> Result<()> {
         with_pool!(self.db, pool => {
             let mut tx = pool.begin().await?;
+            let mut events: Vec<(&str, EventKind)> = Vec::new();
             for folder in folders {
                 sqlx::query(UPSERT_FOLDER)
                     .bind(account.0)
@@ -119,6 +174,15 @@ impl Store {
                 match change {
                     MessageChange::Upsert(m) => {
                         let p = m.parsed;
+                        let before: Option<(i64, bool, bool, bool, bool)> = sqlx::query_as(MESSAGE_STATE)
+                            .bind(account.0)
+                            .bind(m.remote_id)
+                            .fetch_optional(&mut *tx)
+                            .await?;
+                        let folders_before: Vec<String> = match before {
+                            Some((id, ..)) => sqlx::query_scalar(FOLDERS_OF).bind(id).fetch_all(&mut *tx).await?,
+                            None => Vec::new(),
+                        };
                         let id: i64 = sqlx::query_scalar(UPSERT_MESSAGE)
                             .bind(account.0)
                             .bind(m.remote_id)
@@ -178,11 +242,24 @@ impl Store {
                             sqlx::query(ENSURE_FOLDER).bind(account.0).bind(folder).execute(&mut *tx).await?;
                             sqlx::query(ADD_FOLDER).bind(id).bind(account.0).bind(folder).execute(&mut *tx).await?;
                         }
+                        // Sync applies the same message again on every full import; only a real
+                        // difference reaches the change feed.
+                        match before {
+                            None => events.push((m.remote_id, EventKind::Added)),
+                            Some((_, read, starred, draft, had_raw)) => {
+                                let changed = (read, starred, draft) != (m.is_read, m.is_starred, m.is_draft)
+                                    || (!had_raw && m.raw.is_some())
+                                    || !same_set(folders_before, m.folders);
+                                if changed {
+                                    events.push((m.remote_id, EventKind::Changed));
+                                }
+                            }
+                        }
                     }
                     MessageChange::Flags { remote_id, is_read, is_starred } => {
-                        sqlx::query(
+                        let done = sqlx::query(
                             "UPDATE messages SET is_read = $3, is_starred = $4, updated_at = $5 \
-                             WHERE account_id = $1 AND remote_id = $2",
+                             WHERE account_id = $1 AND remote_id = $2 AND (is_read <> $3 OR is_starred <> $4)",
                         )
                         .bind(account.0)
                         .bind(*remote_id)
@@ -191,11 +268,18 @@ impl Store {
                         .bind(now)
                         .execute(&mut *tx)
                         .await?;
+                        if done.rows_affected() > 0 {
+                            events.push((*remote_id, EventKind::Changed));
+                        }
                     }
                     MessageChange::Folders { remote_id, folders } => {
                         let id: Option<i64> =
                             sqlx::query_scalar(MESSAGE_ID).bind(account.0).bind(*remote_id).fetch_optional(&mut *tx).await?;
                         if let Some(id) = id {
+                            let before: Vec<String> = sqlx::query_scalar(FOLDERS_OF).bind(id).fetch_all(&mut *tx).await?;
+                            if !same_set(before, folders) {
+                                events.push((*remote_id, EventKind::Changed));
+                            }
                             sqlx::query(SET_FOLDERS_DELETE).bind(id).execute(&mut *tx).await?;
                             for folder in *folders {
                                 sqlx::query(ENSURE_FOLDER).bind(account.0).bind(folder).execute(&mut *tx).await?;
@@ -204,12 +288,29 @@ impl Store {
                         }
                     }
                     MessageChange::Delete { remote_id } => {
-                        sqlx::query("DELETE FROM messages WHERE account_id = $1 AND remote_id = $2")
+                        let done = sqlx::query("DELETE FROM messages WHERE account_id = $1 AND remote_id = $2")
                             .bind(account.0)
                             .bind(*remote_id)
                             .execute(&mut *tx)
                             .await?;
+                        if done.rows_affected() > 0 {
+                            events.push((*remote_id, EventKind::Removed));
+                        }
                     }
+                }
+            }
+            if !events.is_empty() {
+                let count = i64::try_from(events.len()).unwrap_or(i64::MAX);
+                let last: i64 = sqlx::query_scalar(TAKE_EVENT_SEQ).bind(account.0).bind(count).fetch_one(&mut *tx).await?;
+                for (seq, (remote_id, kind)) in (last - count + 1..).zip(&events) {
+                    sqlx::query(INSERT_EVENT)
+                        .bind(account.0)
+                        .bind(seq)
+                        .bind(*remote_id)
+                        .bind(kind.as_str())
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
                 }
             }
             if let Some(cursor) = cursor {
@@ -227,6 +328,17 @@ impl Store {
             tx.commit().await?;
         });
         Ok(())
+    }
+
+    /// The account's change feed after `after_seq`, oldest first, at most `limit` entries.
+    pub async fn events_since(&self, account: AccountId, after_seq: i64, limit: i64) -> Result<Vec<MessageEvent>> {
+        let sql = "SELECT seq, remote_id, kind, at FROM message_events WHERE account_id = $1 AND seq > $2 \
+                   ORDER BY seq LIMIT $3";
+        let rows: Vec<(i64, String, String, i64)> = with_pool!(self.db, pool => sqlx::query_as(sql).bind(account.0).bind(after_seq).bind(limit).fetch_all(pool).await)?;
+        Ok(rows
+            .into_iter()
+            .map(|(seq, remote_id, kind, at)| MessageEvent { seq, remote_id, kind: EventKind::parse(&kind), at })
+            .collect())
     }
 
     /// The cursor sync stored for this scope.

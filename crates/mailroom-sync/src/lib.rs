@@ -5,9 +5,11 @@
 mod engine;
 mod gmail;
 mod pacing;
+mod scheduler;
 mod tokens;
 
 pub use engine::{Engine, Mode, Progress, ProgressState, SyncError, SyncReport};
 pub use gmail::sync_gmail;
 pub use pacing::{GmailCosts, Limits, Pacing};
+pub use scheduler::{Scheduler, SchedulerConfig, sync_account};
 pub use tokens::{AccessTokens, TokenError, oauth_app};

@@ -70,6 +70,8 @@ pub struct AppState {
     pub config: Arc<WebConfig>,
     /// The OAuth clients and provider APIs; only the OAuth callback waits on them.
     pub providers: Arc<Providers>,
+    /// Wakes this process's sync scheduler when a user asks for a run.
+    pub sync_wake: Arc<tokio::sync::Notify>,
     csrf_key: Arc<[u8; 32]>,
 }
 
@@ -77,7 +79,13 @@ impl AppState {
     pub fn new(store: Store, config: WebConfig) -> Self {
         let csrf_key = Arc::new(store.derived_key("csrf"));
         let providers = Arc::new(Providers::new(config.endpoints.clone()));
-        AppState { store, config: Arc::new(config), providers, csrf_key }
+        AppState {
+            store,
+            config: Arc::new(config),
+            providers,
+            sync_wake: Arc::new(tokio::sync::Notify::new()),
+            csrf_key,
+        }
     }
 }
 
@@ -98,6 +106,8 @@ pub fn router(state: AppState) -> Router {
         .route("/accounts", get(pages::accounts::list))
         .route("/accounts/connect", post(pages::accounts::connect))
         .route("/accounts/{id}/disconnect", post(pages::accounts::disconnect))
+        .route("/accounts/{id}/sync", post(pages::accounts::request_sync))
+        .route("/accounts/{id}/sync-log", get(pages::accounts::sync_log))
         .route("/oauth/callback", get(pages::accounts::callback))
         .route("/healthz", get(pages::ops::healthz))
         .route("/readyz", get(pages::ops::readyz))

@@ -19,3 +19,18 @@ document.addEventListener("click", async (event) => {
   button.textContent = button.dataset.copied || label;
   setTimeout(() => { button.textContent = label; }, 1500);
 });
+
+// Pages that follow work in the background (a sync under way) carry data-refresh="seconds": they
+// reload themselves while it goes on, unless the user is typing in a form.
+const refreshing = document.querySelector("[data-refresh]");
+if (refreshing) {
+  const seconds = Number(refreshing.dataset.refresh) || 5;
+  setTimeout(function reload() {
+    const active = document.activeElement;
+    if (active && active.matches("input, textarea, select")) {
+      setTimeout(reload, seconds * 1000);
+      return;
+    }
+    location.reload();
+  }, seconds * 1000);
+}

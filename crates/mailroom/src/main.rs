@@ -203,7 +203,9 @@ async fn run_server(config: Config, store: Store) -> anyhow::Result<()> {
     let endpoints = mailroom_providers::Endpoints::from(&config);
     let web = mailroom_web::WebConfig::new(config.base_url(), config.secure_cookies(), endpoints);
     mailroom_web::install_recorder();
-    let app = mailroom_web::router(mailroom_web::AppState::new(store.clone(), web));
+    let state = mailroom_web::AppState::new(store.clone(), web);
+    let scheduler = sync_scheduler(&config, &store, &state);
+    let app = mailroom_web::router(state);
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -219,13 +221,49 @@ async fn run_server(config: Config, store: Store) -> anyhow::Result<()> {
     if store.count_users().await? == 0 {
         tracing::info!("no users yet: open {}/setup to create the first administrator", config.base_url());
     }
-    axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
-        .with_graceful_shutdown(shutdown_signal())
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let scheduler = tokio::spawn(scheduler.run(async move {
+        let mut stopped = stopped;
+        let _ = stopped.wait_for(|stop| *stop).await;
+    }));
+    let served = axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            let _ = stop.send(true);
+        })
         .await
-        .context("the server stopped")?;
+        .context("the server stopped");
+    // Runs under way stop where they are; what they stored stays, and the next run goes on.
+    let _ = scheduler.await;
+    served?;
     store.db().close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The sync engine of this process, sharing the web state's providers and wake-up signal.
+fn sync_scheduler(config: &Config, store: &Store, state: &mailroom_web::AppState) -> mailroom_sync::Scheduler {
+    let tokens = mailroom_sync::AccessTokens::new(store.clone(), state.providers.clone(), state.config.redirect_uri());
+    let sync = &config.sync;
+    let limits = mailroom_sync::Limits {
+        gmail_units_per_minute: sync.gmail_units_per_minute,
+        gmail_costs: match sync.gmail_costs {
+            mailroom_config::GmailCostTable::Legacy => mailroom_sync::GmailCosts::LEGACY,
+            mailroom_config::GmailCostTable::Y2026 => mailroom_sync::GmailCosts::Y2026,
+        },
+        ..mailroom_sync::Limits::default()
+    };
+    let engine = mailroom_sync::Engine {
+        store: store.clone(),
+        providers: state.providers.clone(),
+        tokens,
+        pacing: mailroom_sync::Pacing::new(limits),
+    };
+    mailroom_sync::Scheduler::new(
+        engine,
+        mailroom_sync::SchedulerConfig::new(sync.concurrency),
+        state.sync_wake.clone(),
+    )
 }
 
 async fn shutdown_signal() {

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Form};
 use mailroom_domain::{AccountId, AccountStatus, ImportStart, Provider};
 use mailroom_providers::{OAuthApp, OAuthError, Pkce, authorization_url};
-use mailroom_store::{Account, Connection, Identity, StateProblem};
+use mailroom_store::{Account, Connection, Identity, RunMode, RunOutcome, RunTrigger, StateProblem, SyncRun};
 use serde::Deserialize;
 
 use super::see_other;
@@ -27,6 +27,17 @@ struct AccountView {
     status: &'static str,
     needs_reconnect: bool,
     last_sync: String,
+    sync: SyncView,
+}
+
+/// Where an account's sync stands, in words and, during an import, as a bar.
+struct SyncView {
+    text: String,
+    /// `(done, total)` while a run with an estimate goes on.
+    progress: Option<(i64, i64)>,
+    /// A run goes on or is about to start: the page refreshes itself.
+    busy: bool,
+    failed: bool,
 }
 
 fn provider_name(provider: Provider) -> &'static str {
@@ -50,14 +61,67 @@ fn when(t: &Texts, at: Option<i64>) -> String {
         .map_or_else(|| t.never.to_owned(), |d| d.format("%Y-%m-%d %H:%M UTC").to_string())
 }
 
-fn view(t: &Texts, account: Account) -> AccountView {
-    AccountView {
+fn phase_text(t: &Texts, phase: &str) -> &'static str {
+    match phase {
+        "importing" => t.phase_importing,
+        "changes" => t.phase_changes,
+        "finishing" => t.phase_finishing,
+        "done" => t.phase_done,
+        _ => t.phase_starting,
+    }
+}
+
+async fn sync_view(state: &AppState, t: &Texts, account: &Account) -> Result<SyncView, ErrorKind> {
+    let (running, last) = state.store.sync_status(account.id).await.map_err(internal)?;
+    if let Some(run) = running {
+        let phase = phase_text(t, &run.phase);
+        let done = run.imported.to_string();
+        let (text, progress) = match run.estimated_total.filter(|total| *total > 0) {
+            Some(total) => (
+                t.sync_importing
+                    .replace("{phase}", phase)
+                    .replace("{done}", &done)
+                    .replace("{total}", &total.to_string()),
+                Some((run.imported.min(total), total)),
+            ),
+            None => (t.sync_working.replace("{phase}", phase).replace("{done}", &done), None),
+        };
+        return Ok(SyncView { text, progress, busy: true, failed: false });
+    }
+    if state.store.sync_requested(account.id).await.map_err(internal)?.is_some() {
+        return Ok(SyncView { text: t.sync_requested.to_owned(), progress: None, busy: true, failed: false });
+    }
+    let Some(run) = last else {
+        // A new account's first run is due at once.
+        let busy = account.status == AccountStatus::Active;
+        return Ok(SyncView { text: t.sync_never.to_owned(), progress: None, busy, failed: false });
+    };
+    let at = when(t, run.finished_at);
+    let (text, failed) = match run.outcome {
+        Some(RunOutcome::Failed) => {
+            (t.sync_failed.replace("{when}", &at).replace("{error}", run.error.as_deref().unwrap_or("")), true)
+        }
+        Some(RunOutcome::Interrupted) => (t.sync_interrupted.replace("{when}", &at), false),
+        _ => (
+            t.sync_succeeded
+                .replace("{when}", &at)
+                .replace("{imported}", &run.imported.to_string())
+                .replace("{deleted}", &run.deleted.to_string()),
+            false,
+        ),
+    };
+    Ok(SyncView { text, progress: None, busy: false, failed })
+}
+
+async fn view(state: &AppState, t: &Texts, account: Account) -> Result<AccountView, ErrorKind> {
+    Ok(AccountView {
         provider: provider_name(account.provider),
         status: status_text(t, account.status),
         needs_reconnect: account.status == AccountStatus::ReauthorizationRequired,
         last_sync: when(t, account.last_sync_at),
+        sync: sync_view(state, t, &account).await?,
         account,
-    }
+    })
 }
 
 #[derive(Template, WebTemplate)]
@@ -75,6 +139,11 @@ impl AccountsPage {
     fn any_needs_reconnect(&self) -> bool {
         self.accounts.iter().any(|a| a.needs_reconnect)
     }
+
+    /// Whether a sync goes on or is about to: the page then refreshes itself.
+    fn any_busy(&self) -> bool {
+        self.accounts.iter().any(|a| a.sync.busy)
+    }
 }
 
 async fn accounts_page(
@@ -84,7 +153,10 @@ async fn accounts_page(
     import: Option<(String, String)>,
 ) -> Result<AccountsPage, ErrorKind> {
     let t = ctx.t;
-    let accounts = state.store.accounts_of(user).await.map_err(internal)?.into_iter().map(|a| view(t, a)).collect();
+    let mut accounts = Vec::new();
+    for account in state.store.accounts_of(user).await.map_err(internal)? {
+        accounts.push(view(state, t, account).await?);
+    }
     let settings = state.store.email_settings().await.map_err(internal)?;
     let mut connectable = Vec::new();
     if settings.google.enabled {
@@ -299,13 +371,101 @@ pub async fn admin_list(State(state): State<AppState>, _: Admin, ctx: Ctx) -> Re
     let owners: HashMap<_, _> =
         state.store.users().await.map_err(internal)?.into_iter().map(|u| (u.id, u.email)).collect();
     let t = ctx.t;
-    let rows = state
+    let mut rows = Vec::new();
+    for account in state.store.all_accounts().await.map_err(internal)? {
+        let owner = owners.get(&account.user_id).cloned().unwrap_or_default();
+        rows.push((owner, view(&state, t, account).await?));
+    }
+    Ok(AdminAccountsPage { ctx, rows }.into_response())
+}
+
+#[derive(Deserialize)]
+pub struct SyncForm {
+    /// `now` or `full`.
+    mode: String,
+}
+
+/// "Sync now" and "Full resync": records the request and wakes the scheduler; the run itself
+/// happens in the background, and the accounts page follows it.
+pub async fn request_sync(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    Path(id): Path<i64>,
+    Form(form): Form<SyncForm>,
+) -> Result<Response, ErrorKind> {
+    let account = state.store.account_of(user.id, AccountId(id)).await.map_err(internal)?.ok_or(ErrorKind::NotFound)?;
+    let (mode, notice) = match form.mode.as_str() {
+        "now" => (RunMode::Incremental, "sync_requested"),
+        "full" => (RunMode::Full, "full_sync_requested"),
+        _ => return Err(ErrorKind::BadRequest),
+    };
+    state.store.request_sync(account.id, mode).await.map_err(internal)?;
+    state.sync_wake.notify_one();
+    tracing::info!(account.id = %account.id, mode = mode.as_str(), "sync asked for");
+    Ok(see_other("/accounts", notice))
+}
+
+/// A sync run as the log shows it.
+struct RunView {
+    started: String,
+    kind: String,
+    duration: String,
+    imported: i64,
+    deleted: i64,
+    outcome: &'static str,
+    failed: bool,
+    error: Option<String>,
+}
+
+fn run_view(t: &Texts, run: SyncRun, now: i64) -> RunView {
+    let mode = if run.mode == RunMode::Full { t.mode_full } else { t.mode_incremental };
+    let trigger = if run.trigger == RunTrigger::Manual { t.trigger_manual } else { t.trigger_schedule };
+    let seconds = run.finished_at.unwrap_or(now).saturating_sub(run.started_at).max(0);
+    let duration =
+        if seconds >= 60 { format!("{} min {} s", seconds / 60, seconds % 60) } else { format!("{seconds} s") };
+    RunView {
+        started: when(t, Some(run.started_at)),
+        kind: format!("{mode} ({trigger})"),
+        duration,
+        imported: run.imported,
+        deleted: run.deleted,
+        outcome: match run.outcome {
+            None => t.outcome_running,
+            Some(RunOutcome::Succeeded) => t.outcome_succeeded,
+            Some(RunOutcome::Failed) => t.outcome_failed,
+            Some(RunOutcome::Interrupted) => t.outcome_interrupted,
+        },
+        failed: run.outcome == Some(RunOutcome::Failed),
+        error: run.error,
+    }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "sync_log.html")]
+struct SyncLogPage {
+    ctx: Ctx,
+    intro: String,
+    runs: Vec<RunView>,
+}
+
+/// The account's last 100 sync runs.
+pub async fn sync_log(
+    State(state): State<AppState>,
+    SignedIn(user): SignedIn,
+    Path(id): Path<i64>,
+    ctx: Ctx,
+) -> Result<Response, ErrorKind> {
+    let account = state.store.account_of(user.id, AccountId(id)).await.map_err(internal)?.ok_or(ErrorKind::NotFound)?;
+    let now = mailroom_store::now();
+    let t = ctx.t;
+    let runs = state
         .store
-        .all_accounts()
+        .runs_of(account.id, 100)
         .await
         .map_err(internal)?
         .into_iter()
-        .map(|a| (owners.get(&a.user_id).cloned().unwrap_or_default(), view(t, a)))
+        .map(|r| run_view(t, r, now))
         .collect();
-    Ok(AdminAccountsPage { ctx, rows }.into_response())
+    let intro = t.sync_log_intro.replace("{address}", &account.address);
+    Ok(SyncLogPage { ctx, intro, runs }.into_response())
 }

@@ -136,6 +136,8 @@ pub struct TestApp {
     pub router: Router,
     pub store: Store,
     pub db: TestDb,
+    /// The web state's signal to the sync scheduler, for tests that run one.
+    pub sync_wake: std::sync::Arc<tokio::sync::Notify>,
 }
 
 impl TestApp {
@@ -210,8 +212,10 @@ impl TestApp {
         config.login_policy = LoginPolicy { delay_step: Duration::from_millis(50), ..LoginPolicy::default() };
         adjust(&mut config);
         mailroom_web::install_recorder();
-        let router = mailroom_web::router(AppState::new(store.clone(), config));
-        Some(TestApp { router, store, db })
+        let state = AppState::new(store.clone(), config);
+        let sync_wake = state.sync_wake.clone();
+        let router = mailroom_web::router(state);
+        Some(TestApp { router, store, db, sync_wake })
     }
 
     /// A browser with no cookies, connecting from 127.0.0.1.

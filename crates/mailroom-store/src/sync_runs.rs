@@ -1,0 +1,339 @@
+//! The sync engine's bookkeeping: who syncs which account when (the schedule and its lease), and
+//! the record of every run with its progress.
+//!
+//! The lease is a row lock held by time, not by connection: a process claims an account's row by
+//! writing its owner name and an expiry, renews it while the run goes on, and clears it at the end.
+//! A process that dies leaves a lease that simply runs out, and another process takes the account
+//! over; the runs it left behind are then marked interrupted.
+
+use mailroom_domain::AccountId;
+
+use crate::db::with_pool;
+use crate::{Result, Store};
+
+/// Whether a run starts from the stored cursors or lists everything again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunMode {
+    Incremental,
+    Full,
+}
+
+impl RunMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunMode::Incremental => "incremental",
+            RunMode::Full => "full",
+        }
+    }
+
+    fn parse(value: &str) -> RunMode {
+        if value == "full" { RunMode::Full } else { RunMode::Incremental }
+    }
+}
+
+/// Why a run started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunTrigger {
+    Schedule,
+    /// A user asked for it ("Sync now", "Full resync").
+    Manual,
+}
+
+impl RunTrigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunTrigger::Schedule => "schedule",
+            RunTrigger::Manual => "manual",
+        }
+    }
+
+    fn parse(value: &str) -> RunTrigger {
+        if value == "manual" { RunTrigger::Manual } else { RunTrigger::Schedule }
+    }
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunOutcome {
+    Succeeded,
+    Failed,
+    /// The process running it stopped before it ended.
+    Interrupted,
+}
+
+impl RunOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunOutcome::Succeeded => "succeeded",
+            RunOutcome::Failed => "failed",
+            RunOutcome::Interrupted => "interrupted",
+        }
+    }
+
+    fn parse(value: &str) -> RunOutcome {
+        match value {
+            "succeeded" => RunOutcome::Succeeded,
+            "failed" => RunOutcome::Failed,
+            _ => RunOutcome::Interrupted,
+        }
+    }
+}
+
+/// One sync run as recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncRun {
+    pub id: i64,
+    pub account_id: AccountId,
+    pub mode: RunMode,
+    pub trigger: RunTrigger,
+    pub phase: String,
+    pub imported: i64,
+    pub deleted: i64,
+    pub estimated_total: Option<i64>,
+    pub started_at: i64,
+    pub finished_at: Option<i64>,
+    /// `None` while the run goes on.
+    pub outcome: Option<RunOutcome>,
+    pub error: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct RunRow {
+    id: i64,
+    account_id: i64,
+    mode: String,
+    trigger: String,
+    phase: String,
+    imported: i64,
+    deleted: i64,
+    estimated_total: Option<i64>,
+    started_at: i64,
+    finished_at: Option<i64>,
+    outcome: Option<String>,
+    error: Option<String>,
+}
+
+impl From<RunRow> for SyncRun {
+    fn from(r: RunRow) -> Self {
+        SyncRun {
+            id: r.id,
+            account_id: AccountId(r.account_id),
+            mode: RunMode::parse(&r.mode),
+            trigger: RunTrigger::parse(&r.trigger),
+            phase: r.phase,
+            imported: r.imported,
+            deleted: r.deleted,
+            estimated_total: r.estimated_total,
+            started_at: r.started_at,
+            finished_at: r.finished_at,
+            outcome: r.outcome.as_deref().map(RunOutcome::parse),
+            error: r.error,
+        }
+    }
+}
+
+/// An account claimed for a run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
+    pub account: AccountId,
+    /// What a user asked for, if anything; `None` for a scheduled run.
+    pub requested: Option<RunMode>,
+    /// The request counter at the claim: the request is cleared at the end only if no newer one came.
+    pub request_seq: i64,
+}
+
+/// Progress figures written to a running run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunProgress<'a> {
+    pub phase: &'a str,
+    pub imported: i64,
+    pub deleted: i64,
+    pub estimated_total: Option<i64>,
+}
+
+macro_rules! runs_query {
+    ($tail:literal) => {
+        concat!(
+            "SELECT id, account_id, mode, trigger, phase, imported, deleted, estimated_total, started_at, finished_at, \
+             outcome, error FROM sync_runs ",
+            $tail
+        )
+    };
+}
+
+impl Store {
+    /// Gives every active account a schedule row, due at once when new.
+    async fn ensure_schedules(&self) -> Result<()> {
+        let sql = "INSERT INTO sync_schedule (account_id, next_at) SELECT id, 0 FROM accounts WHERE status = 'active' \
+                   ON CONFLICT (account_id) DO NOTHING";
+        with_pool!(self.db, pool => sqlx::query(sql).execute(pool).await.map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    /// Claims one active account that is due (asked for by a user, or its next run's time has
+    /// come) and not leased by anyone, for `owner` until `lease_until`. Requests go first.
+    pub async fn claim_due_sync(&self, owner: &str, now: i64, lease_until: i64) -> Result<Option<Claim>> {
+        self.ensure_schedules().await?;
+        // The inner SELECT picks a candidate; the outer WHERE checks the lease again, so that of
+        // two processes picking the same row only one updates it (PostgreSQL re-reads the row
+        // after the lock; SQLite writes one at a time).
+        let sql = "UPDATE sync_schedule SET lease_owner = $1, lease_until = $2 \
+                   WHERE account_id = (SELECT s.account_id FROM sync_schedule s JOIN accounts a ON a.id = s.account_id \
+                       WHERE a.status = 'active' AND (s.requested IS NOT NULL OR s.next_at <= $3) \
+                       AND (s.lease_until IS NULL OR s.lease_until < $3) \
+                       ORDER BY CASE WHEN s.requested IS NULL THEN 1 ELSE 0 END, s.next_at LIMIT 1) \
+                   AND (lease_until IS NULL OR lease_until < $3) \
+                   RETURNING account_id, requested, request_seq";
+        let row: Option<(i64, Option<String>, i64)> = with_pool!(self.db, pool =>
+            sqlx::query_as(sql).bind(owner).bind(lease_until).bind(now).fetch_optional(pool).await)?;
+        let Some((account, requested, request_seq)) = row else { return Ok(None) };
+        // Runs that a dead process left open end here as interrupted.
+        let sql = "UPDATE sync_runs SET outcome = 'interrupted', finished_at = $2 \
+                   WHERE account_id = $1 AND outcome IS NULL";
+        with_pool!(self.db, pool => sqlx::query(sql).bind(account).bind(now).execute(pool).await.map(|r| r.rows_affected()))?;
+        Ok(Some(Claim {
+            account: AccountId(account),
+            requested: requested.as_deref().map(RunMode::parse),
+            request_seq,
+        }))
+    }
+
+    /// Extends the lease; `false` when `owner` no longer holds it.
+    pub async fn renew_sync_lease(&self, account: AccountId, owner: &str, lease_until: i64) -> Result<bool> {
+        let sql = "UPDATE sync_schedule SET lease_until = $3 WHERE account_id = $1 AND lease_owner = $2";
+        let done = with_pool!(self.db, pool =>
+            sqlx::query(sql).bind(account.0).bind(owner).bind(lease_until).execute(pool).await.map(|r| r.rows_affected()))?;
+        Ok(done > 0)
+    }
+
+    /// Ends a claim: frees the lease, sets the next automatic run, clears the user's request if
+    /// no newer one came meanwhile, and counts failures in a row (reset by a success).
+    pub async fn release_sync(&self, claim: &Claim, owner: &str, next_at: i64, succeeded: bool) -> Result<()> {
+        let sql = "UPDATE sync_schedule SET lease_owner = NULL, lease_until = NULL, next_at = $3, \
+                   requested = CASE WHEN request_seq = $4 THEN NULL ELSE requested END, \
+                   failures = CASE WHEN $5 THEN 0 ELSE failures + 1 END \
+                   WHERE account_id = $1 AND lease_owner = $2";
+        with_pool!(self.db, pool => sqlx::query(sql)
+            .bind(claim.account.0)
+            .bind(owner)
+            .bind(next_at)
+            .bind(claim.request_seq)
+            .bind(succeeded)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    /// Failed runs in a row for the account.
+    pub async fn sync_failures(&self, account: AccountId) -> Result<i64> {
+        let sql = "SELECT failures FROM sync_schedule WHERE account_id = $1";
+        let failures: Option<i64> =
+            with_pool!(self.db, pool => sqlx::query_scalar(sql).bind(account.0).fetch_optional(pool).await)?;
+        Ok(failures.unwrap_or(0))
+    }
+
+    /// A user asks for a run now. A full resync asked for stays full when a plain one is asked after.
+    pub async fn request_sync(&self, account: AccountId, mode: RunMode) -> Result<()> {
+        self.ensure_schedules().await?;
+        let sql = "UPDATE sync_schedule SET request_seq = request_seq + 1, \
+                   requested = CASE WHEN requested = 'full' THEN 'full' ELSE $2 END WHERE account_id = $1";
+        with_pool!(self.db, pool => sqlx::query(sql).bind(account.0).bind(mode.as_str()).execute(pool).await.map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    /// Whether a run was asked for and has not started yet.
+    pub async fn sync_requested(&self, account: AccountId) -> Result<Option<RunMode>> {
+        let sql = "SELECT requested FROM sync_schedule WHERE account_id = $1";
+        let requested: Option<Option<String>> =
+            with_pool!(self.db, pool => sqlx::query_scalar(sql).bind(account.0).fetch_optional(pool).await)?;
+        Ok(requested.flatten().as_deref().map(RunMode::parse))
+    }
+
+    /// Records the start of a run.
+    pub async fn start_run(&self, account: AccountId, mode: RunMode, trigger: RunTrigger, now: i64) -> Result<i64> {
+        let sql = "INSERT INTO sync_runs (account_id, mode, trigger, phase, started_at) VALUES ($1, $2, $3, 'starting', $4) \
+                   RETURNING id";
+        Ok(with_pool!(self.db, pool => sqlx::query_scalar(sql)
+            .bind(account.0)
+            .bind(mode.as_str())
+            .bind(trigger.as_str())
+            .bind(now)
+            .fetch_one(pool)
+            .await)?)
+    }
+
+    /// Writes a running run's progress.
+    pub async fn update_run(&self, run: i64, progress: RunProgress<'_>) -> Result<()> {
+        let sql = "UPDATE sync_runs SET phase = $2, imported = $3, deleted = $4, estimated_total = $5 \
+                   WHERE id = $1 AND outcome IS NULL";
+        with_pool!(self.db, pool => sqlx::query(sql)
+            .bind(run)
+            .bind(progress.phase)
+            .bind(progress.imported)
+            .bind(progress.deleted)
+            .bind(progress.estimated_total)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    /// Records how a run ended, with its last figures, and the account's last sync and error.
+    pub async fn finish_run(
+        &self,
+        run: i64,
+        progress: RunProgress<'_>,
+        outcome: RunOutcome,
+        error: Option<&str>,
+        now: i64,
+    ) -> Result<()> {
+        with_pool!(self.db, pool => {
+            let mut tx = pool.begin().await?;
+            let account: Option<i64> = sqlx::query_scalar(
+                "UPDATE sync_runs SET phase = $2, imported = $3, deleted = $4, estimated_total = $5, outcome = $6, \
+                 error = $7, finished_at = $8 WHERE id = $1 RETURNING account_id",
+            )
+            .bind(run)
+            .bind(progress.phase)
+            .bind(progress.imported)
+            .bind(progress.deleted)
+            .bind(progress.estimated_total)
+            .bind(outcome.as_str())
+            .bind(error)
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some(account) = account {
+                sqlx::query("UPDATE accounts SET last_sync_at = CASE WHEN $2 THEN $3 ELSE last_sync_at END, last_error = $4 WHERE id = $1")
+                    .bind(account)
+                    .bind(outcome == RunOutcome::Succeeded)
+                    .bind(now)
+                    .bind(error)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// The account's latest runs, newest first.
+    pub async fn runs_of(&self, account: AccountId, limit: i64) -> Result<Vec<SyncRun>> {
+        let sql = runs_query!("WHERE account_id = $1 ORDER BY id DESC LIMIT $2");
+        let rows: Vec<RunRow> =
+            with_pool!(self.db, pool => sqlx::query_as(sql).bind(account.0).bind(limit).fetch_all(pool).await)?;
+        Ok(rows.into_iter().map(SyncRun::from).collect())
+    }
+
+    /// The run going on for the account, if any, and the latest finished one.
+    pub async fn sync_status(&self, account: AccountId) -> Result<(Option<SyncRun>, Option<SyncRun>)> {
+        let running = runs_query!("WHERE account_id = $1 AND outcome IS NULL ORDER BY id DESC LIMIT 1");
+        let finished = runs_query!("WHERE account_id = $1 AND outcome IS NOT NULL ORDER BY id DESC LIMIT 1");
+        let running: Option<RunRow> =
+            with_pool!(self.db, pool => sqlx::query_as(running).bind(account.0).fetch_optional(pool).await)?;
+        let finished: Option<RunRow> =
+            with_pool!(self.db, pool => sqlx::query_as(finished).bind(account.0).fetch_optional(pool).await)?;
+        Ok((running.map(SyncRun::from), finished.map(SyncRun::from)))
+    }
+}

@@ -1,0 +1,222 @@
+//! The scheduler: syncs every active account at the configured interval, and at once when a user
+//! asks. Each account is synced by one worker at a time, through a lease in the database, so
+//! several server processes on one PostgreSQL share the accounts; a semaphore limits how many
+//! accounts this process syncs at once.
+//!
+//! A run is recorded from its start: its progress is written to its row every second, the lease
+//! renewed while it goes on, and its outcome written at the end. A failed run is tried again
+//! sooner than the interval (30 s, then doubling), so a passing outage heals by itself.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use mailroom_domain::Provider;
+use mailroom_store::{Account, Claim, RunMode, RunOutcome, RunProgress, RunTrigger};
+use tokio::sync::{Notify, Semaphore};
+use tokio::task::JoinSet;
+
+use crate::{Engine, Mode, Progress, ProgressState, SyncError, SyncReport, sync_gmail};
+
+/// How the scheduler runs.
+#[derive(Debug, Clone)]
+pub struct SchedulerConfig {
+    /// This process's name in leases: unique per process.
+    pub owner: String,
+    /// Accounts synced at once by this process.
+    pub concurrency: usize,
+    /// How often the schedule is read when nobody wakes the scheduler.
+    pub tick: Duration,
+    /// How long a lease lasts unless renewed; a crashed process's accounts are free after this.
+    pub lease: Duration,
+}
+
+impl SchedulerConfig {
+    pub fn new(concurrency: usize) -> SchedulerConfig {
+        SchedulerConfig {
+            owner: format!("{}-{}", std::process::id(), mailroom_store::random_token()),
+            concurrency: concurrency.max(1),
+            tick: Duration::from_secs(5),
+            lease: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Syncs one account by its provider.
+pub async fn sync_account(
+    engine: &Engine,
+    account: &Account,
+    mode: Mode,
+    progress: &Progress,
+) -> Result<SyncReport, SyncError> {
+    match account.provider {
+        Provider::Google => sync_gmail(engine, account, mode, progress).await,
+        Provider::Microsoft => Err(SyncError::Api(mailroom_providers::ApiError::Permanent {
+            status: 0,
+            message: "Outlook sync is not available in this build".to_owned(),
+        })),
+    }
+}
+
+/// The scheduler of this process. `wake` makes it look at the schedule at once (a user asked for
+/// a run).
+pub struct Scheduler {
+    engine: Engine,
+    config: SchedulerConfig,
+    wake: Arc<Notify>,
+}
+
+impl Scheduler {
+    pub fn new(engine: Engine, config: SchedulerConfig, wake: Arc<Notify>) -> Scheduler {
+        Scheduler { engine, config, wake }
+    }
+
+    /// Runs until `shutdown` completes; runs under way then stop where they are (every step they
+    /// stored is kept, and the next run goes on from there).
+    pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
+        let slots = Arc::new(Semaphore::new(self.config.concurrency));
+        let mut runs = JoinSet::new();
+        tokio::pin!(shutdown);
+        loop {
+            while let Ok(slot) = slots.clone().try_acquire_owned() {
+                let now = mailroom_store::now();
+                let lease_until = now + lease_secs(&self.config);
+                match self.engine.store.claim_due_sync(&self.config.owner, now, lease_until).await {
+                    Ok(Some(claim)) => {
+                        let (engine, config) = (self.engine.clone(), self.config.clone());
+                        runs.spawn(async move {
+                            run_claim(&engine, &config, claim).await;
+                            drop(slot);
+                        });
+                    }
+                    Ok(None) => break,
+                    Err(err) => {
+                        tracing::warn!(error = %err, "cannot read the sync schedule");
+                        break;
+                    }
+                }
+            }
+            // Finished runs are collected so the set does not grow.
+            while runs.try_join_next().is_some() {}
+            tokio::select! {
+                () = tokio::time::sleep(self.config.tick) => {}
+                () = self.wake.notified() => {}
+                Some(_) = runs.join_next(), if !runs.is_empty() => {}
+                () = &mut shutdown => break,
+            }
+        }
+        runs.shutdown().await;
+    }
+}
+
+fn lease_secs(config: &SchedulerConfig) -> i64 {
+    i64::try_from(config.lease.as_secs()).unwrap_or(30).max(1)
+}
+
+/// Runs one claimed account and records it.
+async fn run_claim(engine: &Engine, config: &SchedulerConfig, claim: Claim) {
+    let store = &engine.store;
+    let account = match store.account(claim.account).await {
+        Ok(Some(account)) => account,
+        Ok(None) => return,
+        Err(err) => {
+            tracing::warn!(error = %err, "cannot read the account to sync");
+            return;
+        }
+    };
+    let (mode, trigger) = match claim.requested {
+        Some(RunMode::Full) => (Mode::Full, RunTrigger::Manual),
+        Some(RunMode::Incremental) => (Mode::Incremental, RunTrigger::Manual),
+        None => (Mode::Incremental, RunTrigger::Schedule),
+    };
+    let run_mode = if mode == Mode::Full { RunMode::Full } else { RunMode::Incremental };
+    let run = match store.start_run(account.id, run_mode, trigger, mailroom_store::now()).await {
+        Ok(run) => run,
+        Err(err) => {
+            tracing::warn!(error = %err, "cannot record the sync run");
+            return;
+        }
+    };
+    let progress = Progress::new();
+    let started = std::time::Instant::now();
+    let result = {
+        let sync = sync_account(engine, &account, mode, &progress);
+        let watch = watch(engine, config, &claim, run, &progress);
+        tokio::pin!(sync);
+        tokio::pin!(watch);
+        tokio::select! {
+            result = &mut sync => Some(result),
+            () = &mut watch => None,
+        }
+    };
+    let state = progress.snapshot();
+    let (outcome, error) = match &result {
+        Some(Ok(_)) => (RunOutcome::Succeeded, None),
+        Some(Err(err)) => (RunOutcome::Failed, Some(err.to_string())),
+        None => (RunOutcome::Interrupted, Some("another process took the account over".to_owned())),
+    };
+    tracing::info!(
+        account.id = %account.id,
+        mode = run_mode.as_str(),
+        outcome = outcome.as_str(),
+        imported = state.imported,
+        deleted = state.deleted,
+        elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        error = error.as_deref().unwrap_or(""),
+        "sync run ended"
+    );
+    let now = mailroom_store::now();
+    let phase = if outcome == RunOutcome::Succeeded { "done" } else { state.phase };
+    if let Err(err) = store.finish_run(run, figures(&state, phase), outcome, error.as_deref(), now).await {
+        tracing::warn!(error = %err, "cannot record the end of the sync run");
+    }
+    let next_at = next_run_at(engine, &claim, outcome == RunOutcome::Succeeded, now).await;
+    if let Err(err) = store.release_sync(&claim, &config.owner, next_at, outcome == RunOutcome::Succeeded).await {
+        tracing::warn!(error = %err, "cannot release the sync lease");
+    }
+}
+
+fn figures<'a>(state: &ProgressState, phase: &'a str) -> RunProgress<'a> {
+    RunProgress {
+        phase,
+        imported: i64::try_from(state.imported).unwrap_or(i64::MAX),
+        deleted: i64::try_from(state.deleted).unwrap_or(i64::MAX),
+        estimated_total: state.estimated_total.map(|n| i64::try_from(n).unwrap_or(i64::MAX)),
+    }
+}
+
+/// Writes the run's progress every second and renews the lease; returns only if the lease is
+/// lost (another process holds the account now), which stops the run.
+async fn watch(engine: &Engine, config: &SchedulerConfig, claim: &Claim, run: i64, progress: &Progress) {
+    let renew_every = (config.lease / 3).max(Duration::from_secs(1));
+    let mut last_renewal = tokio::time::Instant::now();
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let state = progress.snapshot();
+        let phase = if state.phase.is_empty() { "starting" } else { state.phase };
+        if let Err(err) = engine.store.update_run(run, figures(&state, phase)).await {
+            tracing::warn!(error = %err, "cannot record the sync progress");
+        }
+        if last_renewal.elapsed() >= renew_every {
+            let until = mailroom_store::now() + lease_secs(config);
+            match engine.store.renew_sync_lease(claim.account, &config.owner, until).await {
+                Ok(true) => last_renewal = tokio::time::Instant::now(),
+                Ok(false) => return,
+                Err(err) => tracing::warn!(error = %err, "cannot renew the sync lease"),
+            }
+        }
+    }
+}
+
+/// When the account's next automatic run is due: the configured interval after a success; after
+/// failures in a row, 30 s doubling each time, never later than the interval.
+async fn next_run_at(engine: &Engine, claim: &Claim, succeeded: bool, now: i64) -> i64 {
+    let interval = match engine.store.email_settings().await {
+        Ok(settings) => i64::from(settings.sync_interval.minutes()) * 60,
+        Err(_) => i64::from(mailroom_domain::SyncInterval::DEFAULT.minutes()) * 60,
+    };
+    if succeeded {
+        return now + interval;
+    }
+    let failures = engine.store.sync_failures(claim.account).await.unwrap_or(0).clamp(0, 10);
+    now + (30_i64 << failures).min(interval)
+}
