@@ -22,7 +22,7 @@ pub use accounts::{
 pub use crypto::{Cipher, CryptoError, SecretKey};
 pub use db::{Backend, Db, DbTarget};
 pub use key::{KeyInput, KeyOrigin};
-pub use messages::{Cursor, IncomingMessage, MessageChange, RemoteFolder};
+pub use messages::{Cursor, IncomingMessage, KnownMessage, MessageChange, RemoteFolder};
 pub use sessions::SessionToken;
 pub use settings::{EmailSettings, ProviderSettings, ProviderUpdate};
 pub use users::{NewUser, User};
