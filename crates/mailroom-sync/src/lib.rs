@@ -4,10 +4,12 @@
 
 mod engine;
 mod gmail;
+mod graph;
 mod pacing;
 mod tokens;
 
 pub use engine::{Engine, Mode, Progress, ProgressState, SyncError, SyncReport};
 pub use gmail::sync_gmail;
+pub use graph::{fetch_mime_now, fetch_pending_mime, sync_graph};
 pub use pacing::{GmailCosts, Limits, Pacing};
 pub use tokens::{AccessTokens, TokenError, oauth_app};
