@@ -12,6 +12,7 @@ mod messages;
 mod ops;
 mod settings;
 mod sync_gmail;
+mod sync_graph;
 mod tokens;
 
 /// Runs each listed `async fn(Backend)` as two tests, `sqlite::name` and `postgres::name`.
