@@ -13,7 +13,8 @@ use crate::{Providers, describe_transport_error, retry_after};
 const IMMUTABLE_IDS: &str = "IdType=\"ImmutableId\"";
 /// The well-known folders whose ids `graph_folders` resolves and marks, in the order a sync
 /// imports them after the inbox.
-pub const GRAPH_WELL_KNOWN_FOLDERS: [&str; 6] = ["inbox", "sentitems", "drafts", "archive", "junkemail", "deleteditems"];
+pub const GRAPH_WELL_KNOWN_FOLDERS: [&str; 6] =
+    ["inbox", "sentitems", "drafts", "archive", "junkemail", "deleteditems"];
 /// Everything the store keeps of a message before its MIME arrives, so that one delta page is a
 /// page of storable messages.
 const MESSAGE_SELECT: &str = "id,conversationId,internetMessageId,subject,from,sender,toRecipients,ccRecipients,\
@@ -103,7 +104,7 @@ impl GraphMessageMeta {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum GraphChange {
     /// The message arrived in or changed in the folder, with the properties the entry carried.
-    Upsert(GraphMessageMeta),
+    Upsert(Box<GraphMessageMeta>),
     /// The message left the folder (moved or deleted).
     Removed { id: String },
 }
@@ -265,7 +266,7 @@ impl MessageJson {
         if self.removed.is_some() {
             return GraphChange::Removed { id: self.id };
         }
-        GraphChange::Upsert(self.into_meta())
+        GraphChange::Upsert(Box::new(self.into_meta()))
     }
 }
 

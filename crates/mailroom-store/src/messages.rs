@@ -293,7 +293,11 @@ impl Store {
     }
 
     /// Which of `remote_ids` the store has, and whether each is a draft.
-    pub async fn known_messages(&self, account: AccountId, remote_ids: &[&str]) -> Result<HashMap<String, KnownMessage>> {
+    pub async fn known_messages(
+        &self,
+        account: AccountId,
+        remote_ids: &[&str],
+    ) -> Result<HashMap<String, KnownMessage>> {
         let sql = "SELECT is_draft FROM messages WHERE account_id = $1 AND remote_id = $2";
         let mut known = HashMap::new();
         with_pool!(self.db, pool => {
@@ -314,7 +318,9 @@ impl Store {
         let sql = "SELECT m.remote_id FROM messages m JOIN message_folders mf ON mf.message_id = m.id \
                    JOIN folders f ON f.id = mf.folder_id \
                    WHERE m.account_id = $1 AND f.remote_id = $2 AND m.received_at >= $3";
-        Ok(with_pool!(self.db, pool => sqlx::query_scalar(sql).bind(account.0).bind(folder).bind(since).fetch_all(pool).await)?)
+        Ok(
+            with_pool!(self.db, pool => sqlx::query_scalar(sql).bind(account.0).bind(folder).bind(since).fetch_all(pool).await)?,
+        )
     }
 
     /// The remote ids of the account's folders.

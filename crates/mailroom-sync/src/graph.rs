@@ -134,16 +134,14 @@ struct Calls<'a> {
 impl Calls<'_> {
     /// The whole folder tree with the well-known folders marked, one paced call per request.
     async fn folders(&self) -> Result<Vec<GraphFolder>, ApiError> {
-        let (providers, token, pacing, id) =
-            (&self.engine.providers, self.token, &self.engine.pacing, self.account.id);
+        let (providers, token, pacing, id) = (&self.engine.providers, self.token, &self.engine.pacing, self.account.id);
         let mut folders: Vec<GraphFolder> = Vec::new();
         let mut pending: Vec<Option<String>> = vec![None];
         while let Some(parent) = pending.pop() {
             let mut link: Option<String> = None;
             loop {
-                let page = pacing
-                    .graph(id, || providers.graph_folder_page(token, parent.as_deref(), link.as_deref()))
-                    .await?;
+                let page =
+                    pacing.graph(id, || providers.graph_folder_page(token, parent.as_deref(), link.as_deref())).await?;
                 for folder in page.folders {
                     if folders.iter().any(|f| f.id == folder.id) {
                         continue;
@@ -280,10 +278,18 @@ async fn run(
 /// What one delta entry does to the store, owning what the change borrows.
 enum Plan {
     Leave(String),
-    Flags { id: String, is_read: Option<bool>, flagged: Option<bool> },
+    Flags {
+        id: String,
+        is_read: Option<bool>,
+        flagged: Option<bool>,
+    },
     /// The message stored whole from the entry; `replace` first deletes a known one, whose
     /// stored raw bytes no longer match (an edited draft).
-    Store { meta: GraphMessageMeta, parsed: ParsedMessage, replace: bool },
+    Store {
+        meta: Box<GraphMessageMeta>,
+        parsed: Box<ParsedMessage>,
+        replace: bool,
+    },
 }
 
 /// One delta round of a folder: from `link` (a stored delta link), or fresh without one. Each
@@ -328,19 +334,19 @@ async fn round(
                 Some(k) if !(k.is_draft && meta.is_complete()) => {
                     plans.push(Plan::Flags { id: meta.id, is_read: meta.is_read, flagged: meta.flagged });
                 }
-                Some(_) => plans.push(Plan::Store { parsed: parsed_view(&meta), meta, replace: true }),
+                Some(_) => plans.push(Plan::Store { parsed: Box::new(parsed_view(&meta)), meta, replace: true }),
                 None => {
                     // An entry with only some properties of a message we never saw: ask for all.
                     let meta = if meta.is_complete() {
                         meta
                     } else {
                         match calls.message(&meta.id).await? {
-                            Some(whole) => whole,
+                            Some(whole) => Box::new(whole),
                             None => continue,
                         }
                     };
                     known.insert(meta.id.clone(), KnownMessage { is_draft: meta.is_draft.unwrap_or(false) });
-                    plans.push(Plan::Store { parsed: parsed_view(&meta), meta, replace: false });
+                    plans.push(Plan::Store { parsed: Box::new(parsed_view(&meta)), meta, replace: false });
                 }
             }
         }

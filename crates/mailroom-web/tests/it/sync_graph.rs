@@ -54,7 +54,8 @@ async fn setup(backend: Backend, inbox: usize) -> Option<Setup> {
         AccessTokens::new(app.store.clone(), providers.clone(), "http://mailroom.test/oauth/callback".to_owned());
     let engine = Engine { store: app.store.clone(), providers, tokens, pacing: Pacing::new(Limits::default()) };
     let s = Setup { app, sim, engine, account, http: reqwest::Client::new() };
-    let projects = s.graph_post("me/mailFolders/inbox/childFolders", serde_json::json!({"displayName": "Projects"})).await;
+    let projects =
+        s.graph_post("me/mailFolders/inbox/childFolders", serde_json::json!({"displayName": "Projects"})).await;
     let projects = projects["id"].as_str().unwrap().to_owned();
     {
         let now = s.sim.state.clock().now_ms();
@@ -216,7 +217,11 @@ async fn the_initial_import_matches_the_mailbox_set_for_set(backend: Backend) {
     let subjects = s.app.raw_strings("SELECT subject || ' ' || from_address || ' ' || snippet FROM messages").await;
     assert!(subjects.contains(&"Message 3 s3@example.org Body 3".to_owned()), "{subjects:?}");
     assert_eq!(
-        s.app.raw_count("SELECT COUNT(*) FROM participants WHERE role = 'to' AND address = 'carl@contoso.onmicrosoft.com'").await,
+        s.app
+            .raw_count(
+                "SELECT COUNT(*) FROM participants WHERE role = 'to' AND address = 'carl@contoso.onmicrosoft.com'"
+            )
+            .await,
         10
     );
 
@@ -311,15 +316,11 @@ async fn a_full_sync_converges_whatever_the_store_held(backend: Backend) {
     let Some(s) = setup(backend, 4).await else { return };
     s.sync(Mode::Incremental).await;
     let inbox = s.ids_in("inbox").await;
-    let inbox_id = s.state().await["folders"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["wellKnownName"] == "inbox")
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let inbox_id =
+        s.state().await["folders"].as_array().unwrap().iter().find(|f| f["wellKnownName"] == "inbox").unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
     // The store lost one message and holds one the mailbox never had; a flag drifted.
     let parsed = mailroom_mime::parse(&mail(77)).into_message();
     let folders = vec![inbox_id];
@@ -366,7 +367,11 @@ async fn the_mime_follows_in_the_background_with_its_parsed_view(backend: Backen
     assert_eq!(fetch_pending_mime(&s.engine, &s.account, 100).await.unwrap(), 4, "the deleted one is skipped");
     assert_eq!(s.app.raw_count("SELECT COUNT(*) FROM messages WHERE raw IS NULL").await, 1);
     assert_eq!(
-        s.app.raw_count("SELECT COUNT(*) FROM messages WHERE raw IS NOT NULL AND has_text AND NOT has_html AND NOT parse_failed").await,
+        s.app
+            .raw_count(
+                "SELECT COUNT(*) FROM messages WHERE raw IS NOT NULL AND has_text AND NOT has_html AND NOT parse_failed"
+            )
+            .await,
         6
     );
     let dates = s.app.raw_count("SELECT COUNT(*) FROM messages WHERE raw IS NOT NULL AND sent_at = 1727776800").await;
