@@ -1,6 +1,7 @@
-//! `mailroom-sync`: the engine between the store and the providers. For now it keeps each
-//! account's access token fresh ([`AccessTokens`]); the scheduler, sync runs and write-back jobs
-//! join it as they are built. It renders no HTML.
+//! `mailroom-sync`: the engine between the store and the providers. It keeps each account's
+//! access token fresh ([`AccessTokens`]), paces every provider call ([`Pacing`]) and syncs Gmail
+//! ([`sync_gmail`]) and Outlook ([`sync_graph`], with the MIME after it: [`fetch_pending_mime`]);
+//! the scheduler and write-back jobs join it as they are built. It renders no HTML.
 
 mod engine;
 mod gmail;
