@@ -37,7 +37,10 @@ use url::Url;
 
 pub use api::{ApiError, Identity, MailboxProfile};
 pub use gmail::{GmailHistoryPage, GmailHistoryRecord, GmailLabel, GmailPage, GmailRawMessage};
-pub use graph::{GraphChange, GraphDeltaPage, GraphFolder, GraphMessageMeta};
+pub use graph::{
+    GRAPH_WELL_KNOWN_FOLDERS, GraphAddress, GraphBody, GraphChange, GraphDeltaPage, GraphFolder, GraphFolderPage,
+    GraphMessageMeta,
+};
 pub use oauth::{OAuthError, TokenSet};
 
 /// Where the providers live: their real addresses, or a simulator's.

@@ -809,7 +809,8 @@ async fn a_first_graph_delta_round_pages_through_next_links_and_ends_with_a_delt
         let meta = graph_upsert(change);
         assert_eq!(meta.folder_id.as_deref(), Some(inbox.as_str()));
         assert!(meta.conversation_id.is_some() && meta.received_at.is_some(), "{meta:?}");
-        assert!(!meta.is_read && !meta.is_draft && !meta.flagged, "{meta:?}");
+        assert!(meta.is_complete(), "{meta:?}");
+        assert_eq!((meta.is_read, meta.is_draft, meta.flagged), (Some(false), Some(false), Some(false)), "{meta:?}");
         ids.push(&meta.id);
     }
     ids.sort_unstable();
@@ -856,7 +857,7 @@ async fn after_a_patch_and_a_move_the_next_graph_delta_round_shows_an_update_and
     let update = changes.iter().find(|c| matches!(c, mailroom_providers::GraphChange::Upsert(_))).expect("an update");
     let update = graph_upsert(update);
     assert_eq!(update.id, patched);
-    assert!(update.is_read && update.flagged && !update.is_draft, "{update:?}");
+    assert_eq!((update.is_read, update.flagged, update.is_draft), (Some(true), Some(true), Some(false)), "{update:?}");
     assert!(changes.contains(&mailroom_providers::GraphChange::Removed { id: moved.clone() }), "{changes:?}");
     assert_ne!(next_link, inbox_link);
 

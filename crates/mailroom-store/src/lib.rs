@@ -23,7 +23,7 @@ pub use accounts::{
 pub use crypto::{Cipher, CryptoError, SecretKey};
 pub use db::{Backend, Db, DbTarget};
 pub use key::{KeyInput, KeyOrigin};
-pub use messages::{Cursor, EventKind, IncomingMessage, MessageChange, MessageEvent, RemoteFolder};
+pub use messages::{Cursor, EventKind, IncomingMessage, KnownMessage, MessageChange, MessageEvent, RemoteFolder};
 pub use sessions::SessionToken;
 pub use settings::{EmailSettings, ProviderSettings, ProviderUpdate};
 pub use sync_runs::{Claim, RunMode, RunOutcome, RunProgress, RunTrigger, SyncRun};

@@ -3,6 +3,8 @@
 //! runs ahead of the changes it covers. Every write is keyed by account and remote id, so applying
 //! the same changes twice leaves the same state.
 
+use std::collections::HashMap;
+
 use mailroom_domain::{AccountId, FolderKind};
 use mailroom_mime::{ParsedMessage, Role};
 
@@ -41,10 +43,15 @@ pub struct IncomingMessage<'a> {
 pub enum MessageChange<'a> {
     /// A new message, or everything about a known one.
     Upsert(IncomingMessage<'a>),
-    /// Read and starred flags changed.
-    Flags { remote_id: &'a str, is_read: bool, is_starred: bool },
+    /// Read and starred flags changed. A flag given as `None` keeps its stored value: an
+    /// Outlook update may carry only the properties that changed.
+    Flags { remote_id: &'a str, is_read: Option<bool>, is_starred: Option<bool> },
     /// The message moved or its labels changed: these are now all its folders.
     Folders { remote_id: &'a str, folders: &'a [String] },
+    /// The message left one folder (an Outlook delta `@removed`: moved or deleted). It stays,
+    /// maybe in no folder, until [`Store::remove_unfiled`] says otherwise, so that a move seen
+    /// as a removal before its arrival keeps the message and what hangs on it.
+    LeaveFolder { remote_id: &'a str, folder: &'a str },
     /// Gone at the provider.
     Delete { remote_id: &'a str },
 }
@@ -145,6 +152,76 @@ fn same_set(mut a: Vec<String>, b: &[String]) -> bool {
     a == b
 }
 
+const DELETE_PARTICIPANTS: &str = "DELETE FROM participants WHERE message_id = $1";
+const INSERT_PARTICIPANT: &str = "INSERT INTO participants (message_id, role, address, domain, name) \
+     VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING";
+const DELETE_ATTACHMENTS: &str = "DELETE FROM attachments WHERE message_id = $1";
+const INSERT_ATTACHMENT: &str = "INSERT INTO attachments (message_id, position, name, content_type, size, content_id, \
+     inline) VALUES ($1, $2, $3, $4, $5, $6, $7)";
+/// The parsed view and raw bytes of a known message, its flags, folders and thread kept.
+const STORE_RAW: &str = "UPDATE messages SET internet_message_id = $3, subject = $4, from_address = $5, from_name = $6, \
+     snippet = $7, sent_at = $8, has_attachments = $9, has_text = $10, has_html = $11, size = $12, raw = $13, \
+     parse_failed = $14, updated_at = $15 WHERE account_id = $1 AND remote_id = $2 RETURNING id";
+
+/// Appends `(remote_id, kind)` entries to the account's change feed, in `$tx`.
+macro_rules! append_events {
+    ($tx:expr, $account:expr, $events:expr, $now:expr) => {{
+        let events: &[(&str, EventKind)] = $events;
+        if !events.is_empty() {
+            let count = i64::try_from(events.len()).unwrap_or(i64::MAX);
+            let last: i64 =
+                sqlx::query_scalar(TAKE_EVENT_SEQ).bind($account.0).bind(count).fetch_one(&mut *$tx).await?;
+            for (seq, (remote_id, kind)) in (last - count + 1..).zip(events) {
+                sqlx::query(INSERT_EVENT)
+                    .bind($account.0)
+                    .bind(seq)
+                    .bind(*remote_id)
+                    .bind(kind.as_str())
+                    .bind($now)
+                    .execute(&mut *$tx)
+                    .await?;
+            }
+        }
+    }};
+}
+
+/// Replaces a message's participants and attachments with those of its parsed view, in `$tx`.
+macro_rules! replace_view {
+    ($tx:expr, $id:expr, $parsed:expr) => {{
+        let (id, p): (i64, &ParsedMessage) = ($id, $parsed);
+        sqlx::query(DELETE_PARTICIPANTS).bind(id).execute(&mut *$tx).await?;
+        for person in p.participants() {
+            sqlx::query(INSERT_PARTICIPANT)
+                .bind(id)
+                .bind(role_name(person.role))
+                .bind(&person.address)
+                .bind(&person.domain)
+                .bind(person.name.as_deref())
+                .execute(&mut *$tx)
+                .await?;
+        }
+        sqlx::query(DELETE_ATTACHMENTS).bind(id).execute(&mut *$tx).await?;
+        for (position, a) in (0i64..).zip(&p.attachments) {
+            sqlx::query(INSERT_ATTACHMENT)
+                .bind(id)
+                .bind(position)
+                .bind(&a.name)
+                .bind(&a.content_type)
+                .bind(i64::try_from(a.size).unwrap_or(i64::MAX))
+                .bind(a.content_id.as_deref())
+                .bind(a.inline)
+                .execute(&mut *$tx)
+                .await?;
+        }
+    }};
+}
+
+/// What the store knows of a message sync is about to change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KnownMessage {
+    pub is_draft: bool,
+}
+
 impl Store {
     /// Applies a sync run's folders, message changes and new cursor in one transaction. Changes
     /// to messages the store does not have (a flag change for a message deleted since) are
@@ -207,36 +284,7 @@ impl Store {
                             .fetch_one(&mut *tx)
                             .await?;
                         // The parsed view is replaced whole: participants and attachments follow it.
-                        sqlx::query("DELETE FROM participants WHERE message_id = $1").bind(id).execute(&mut *tx).await?;
-                        for person in p.participants() {
-                            sqlx::query(
-                                "INSERT INTO participants (message_id, role, address, domain, name) VALUES ($1, $2, $3, $4, $5) \
-                                 ON CONFLICT DO NOTHING",
-                            )
-                            .bind(id)
-                            .bind(role_name(person.role))
-                            .bind(&person.address)
-                            .bind(&person.domain)
-                            .bind(person.name.as_deref())
-                            .execute(&mut *tx)
-                            .await?;
-                        }
-                        sqlx::query("DELETE FROM attachments WHERE message_id = $1").bind(id).execute(&mut *tx).await?;
-                        for (position, a) in (0i64..).zip(&p.attachments) {
-                            sqlx::query(
-                                "INSERT INTO attachments (message_id, position, name, content_type, size, content_id, inline) \
-                                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                            )
-                            .bind(id)
-                            .bind(position)
-                            .bind(&a.name)
-                            .bind(&a.content_type)
-                            .bind(i64::try_from(a.size).unwrap_or(i64::MAX))
-                            .bind(a.content_id.as_deref())
-                            .bind(a.inline)
-                            .execute(&mut *tx)
-                            .await?;
-                        }
+                        replace_view!(tx, id, p);
                         sqlx::query(SET_FOLDERS_DELETE).bind(id).execute(&mut *tx).await?;
                         for folder in m.folders {
                             sqlx::query(ENSURE_FOLDER).bind(account.0).bind(folder).execute(&mut *tx).await?;
@@ -258,8 +306,10 @@ impl Store {
                     }
                     MessageChange::Flags { remote_id, is_read, is_starred } => {
                         let done = sqlx::query(
-                            "UPDATE messages SET is_read = $3, is_starred = $4, updated_at = $5 \
-                             WHERE account_id = $1 AND remote_id = $2 AND (is_read <> $3 OR is_starred <> $4)",
+                            "UPDATE messages SET is_read = COALESCE($3, is_read), \
+                             is_starred = COALESCE($4, is_starred), updated_at = $5 \
+                             WHERE account_id = $1 AND remote_id = $2 \
+                             AND (is_read <> COALESCE($3, is_read) OR is_starred <> COALESCE($4, is_starred))",
                         )
                         .bind(account.0)
                         .bind(*remote_id)
@@ -287,6 +337,21 @@ impl Store {
                             }
                         }
                     }
+                    MessageChange::LeaveFolder { remote_id, folder } => {
+                        let done = sqlx::query(
+                            "DELETE FROM message_folders \
+                             WHERE message_id = (SELECT id FROM messages WHERE account_id = $1 AND remote_id = $2) \
+                             AND folder_id = (SELECT id FROM folders WHERE account_id = $1 AND remote_id = $3)",
+                        )
+                        .bind(account.0)
+                        .bind(*remote_id)
+                        .bind(*folder)
+                        .execute(&mut *tx)
+                        .await?;
+                        if done.rows_affected() > 0 {
+                            events.push((*remote_id, EventKind::Changed));
+                        }
+                    }
                     MessageChange::Delete { remote_id } => {
                         let done = sqlx::query("DELETE FROM messages WHERE account_id = $1 AND remote_id = $2")
                             .bind(account.0)
@@ -299,20 +364,7 @@ impl Store {
                     }
                 }
             }
-            if !events.is_empty() {
-                let count = i64::try_from(events.len()).unwrap_or(i64::MAX);
-                let last: i64 = sqlx::query_scalar(TAKE_EVENT_SEQ).bind(account.0).bind(count).fetch_one(&mut *tx).await?;
-                for (seq, (remote_id, kind)) in (last - count + 1..).zip(&events) {
-                    sqlx::query(INSERT_EVENT)
-                        .bind(account.0)
-                        .bind(seq)
-                        .bind(*remote_id)
-                        .bind(kind.as_str())
-                        .bind(now)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-            }
+            append_events!(tx, account, &events, now);
             if let Some(cursor) = cursor {
                 sqlx::query(
                     "INSERT INTO sync_state (account_id, scope, cursor, updated_at) VALUES ($1, $2, $3, $4) \
@@ -364,5 +416,133 @@ impl Store {
         let sql = "SELECT f.remote_id FROM message_folders mf JOIN folders f ON f.id = mf.folder_id \
                    JOIN messages m ON m.id = mf.message_id WHERE m.account_id = $1 AND m.remote_id = $2 ORDER BY f.remote_id";
         Ok(with_pool!(self.db, pool => sqlx::query_scalar(sql).bind(account.0).bind(remote_id).fetch_all(pool).await)?)
+    }
+
+    /// Which of `remote_ids` the store has, and whether each is a draft.
+    pub async fn known_messages(
+        &self,
+        account: AccountId,
+        remote_ids: &[&str],
+    ) -> Result<HashMap<String, KnownMessage>> {
+        let sql = "SELECT is_draft FROM messages WHERE account_id = $1 AND remote_id = $2";
+        let mut known = HashMap::new();
+        with_pool!(self.db, pool => {
+            let mut conn = pool.acquire().await?;
+            for remote_id in remote_ids {
+                let is_draft: Option<bool> =
+                    sqlx::query_scalar(sql).bind(account.0).bind(*remote_id).fetch_optional(&mut *conn).await?;
+                if let Some(is_draft) = is_draft {
+                    known.insert((*remote_id).to_owned(), KnownMessage { is_draft });
+                }
+            }
+        });
+        Ok(known)
+    }
+
+    /// The remote ids of the messages in `folder` received at or after `since` (Unix seconds).
+    pub async fn folder_remote_ids_since(&self, account: AccountId, folder: &str, since: i64) -> Result<Vec<String>> {
+        let sql = "SELECT m.remote_id FROM messages m JOIN message_folders mf ON mf.message_id = m.id \
+                   JOIN folders f ON f.id = mf.folder_id \
+                   WHERE m.account_id = $1 AND f.remote_id = $2 AND m.received_at >= $3";
+        Ok(
+            with_pool!(self.db, pool => sqlx::query_scalar(sql).bind(account.0).bind(folder).bind(since).fetch_all(pool).await)?,
+        )
+    }
+
+    /// The remote ids of the account's folders.
+    pub async fn folder_remote_ids(&self, account: AccountId) -> Result<Vec<String>> {
+        let sql = "SELECT remote_id FROM folders WHERE account_id = $1 ORDER BY remote_id";
+        Ok(with_pool!(self.db, pool => sqlx::query_scalar(sql).bind(account.0).fetch_all(pool).await)?)
+    }
+
+    /// Removes a folder that is gone at the provider, with its cursor, in one transaction. Its
+    /// messages stay, in no folder if it was their only one, for [`Store::remove_unfiled`].
+    pub async fn remove_folder(&self, account: AccountId, remote_id: &str) -> Result<()> {
+        with_pool!(self.db, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query("DELETE FROM folders WHERE account_id = $1 AND remote_id = $2")
+                .bind(account.0)
+                .bind(remote_id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM sync_state WHERE account_id = $1 AND scope = $2")
+                .bind(account.0)
+                .bind(remote_id)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// Deletes the account's messages that are in no folder and returns their remote ids. For
+    /// Outlook, where a message is in exactly one folder: once every folder's changes are in, a
+    /// message no folder holds is gone at the provider. (Never for Gmail, where a message with no
+    /// label is archived.)
+    pub async fn remove_unfiled(&self, account: AccountId) -> Result<Vec<String>> {
+        let sql = "DELETE FROM messages WHERE account_id = $1 \
+                   AND NOT EXISTS (SELECT 1 FROM message_folders mf WHERE mf.message_id = messages.id) \
+                   RETURNING remote_id";
+        let now = crate::now();
+        Ok(with_pool!(self.db, pool => {
+            let mut tx = pool.begin().await?;
+            let gone: Vec<String> = sqlx::query_scalar(sql).bind(account.0).fetch_all(&mut *tx).await?;
+            let events: Vec<(&str, EventKind)> = gone.iter().map(|id| (id.as_str(), EventKind::Removed)).collect();
+            append_events!(tx, account, &events, now);
+            tx.commit().await?;
+            gone
+        }))
+    }
+
+    /// Up to `limit` remote ids of the account's messages whose raw bytes are not fetched yet,
+    /// newest first.
+    pub async fn messages_without_raw(&self, account: AccountId, limit: u32) -> Result<Vec<String>> {
+        let sql = "SELECT remote_id FROM messages WHERE account_id = $1 AND raw IS NULL \
+                   ORDER BY received_at DESC, id DESC LIMIT $2";
+        Ok(with_pool!(self.db, pool =>
+            sqlx::query_scalar(sql).bind(account.0).bind(i64::from(limit)).fetch_all(pool).await)?)
+    }
+
+    /// Stores a message's raw bytes and the parsed view read from them, with its participants
+    /// and attachments, in one transaction; flags, folders and thread stay. Returns false when
+    /// the store no longer has the message.
+    pub async fn store_raw(
+        &self,
+        account: AccountId,
+        remote_id: &str,
+        raw: &[u8],
+        parsed: &ParsedMessage,
+        parse_failed: bool,
+        now: i64,
+    ) -> Result<bool> {
+        let p = parsed;
+        let stored = with_pool!(self.db, pool => {
+            let mut tx = pool.begin().await?;
+            let id: Option<i64> = sqlx::query_scalar(STORE_RAW)
+                .bind(account.0)
+                .bind(remote_id)
+                .bind(p.message_id.as_deref())
+                .bind(&p.subject)
+                .bind(p.from.as_ref().map(|a| a.address.as_str()))
+                .bind(p.from.as_ref().and_then(|a| a.name.as_deref()))
+                .bind(&p.snippet)
+                .bind(p.date.map(|d| d.timestamp()))
+                .bind(!p.attachments.is_empty())
+                .bind(p.has_text)
+                .bind(p.has_html)
+                .bind(i64::try_from(p.size).unwrap_or(i64::MAX))
+                .bind(raw)
+                .bind(parse_failed)
+                .bind(now)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if let Some(id) = id {
+                replace_view!(tx, id, p);
+                append_events!(tx, account, &[(remote_id, EventKind::Changed)], now);
+            }
+            tx.commit().await?;
+            id.is_some()
+        });
+        Ok(stored)
     }
 }

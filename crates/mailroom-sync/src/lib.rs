@@ -1,15 +1,18 @@
-//! `mailroom-sync`: the engine between the store and the providers. For now it keeps each
-//! account's access token fresh ([`AccessTokens`]); the scheduler, sync runs and write-back jobs
-//! join it as they are built. It renders no HTML.
+//! `mailroom-sync`: the engine between the store and the providers. It keeps each account's
+//! access token fresh ([`AccessTokens`]), paces every provider call ([`Pacing`]) and syncs Gmail
+//! ([`sync_gmail`]) and Outlook ([`sync_graph`], with the MIME after it: [`fetch_pending_mime`]),
+//! and runs every account at its time ([`Scheduler`]). It renders no HTML.
 
 mod engine;
 mod gmail;
+mod graph;
 mod pacing;
 mod scheduler;
 mod tokens;
 
 pub use engine::{Engine, Mode, Progress, ProgressState, SyncError, SyncReport};
 pub use gmail::sync_gmail;
+pub use graph::{fetch_mime_now, fetch_pending_mime, sync_graph};
 pub use pacing::{GmailCosts, Limits, Pacing};
 pub use scheduler::{Scheduler, SchedulerConfig, sync_account};
 pub use tokens::{AccessTokens, TokenError, oauth_app};

@@ -50,10 +50,7 @@ pub async fn sync_account(
 ) -> Result<SyncReport, SyncError> {
     match account.provider {
         Provider::Google => sync_gmail(engine, account, mode, progress).await,
-        Provider::Microsoft => Err(SyncError::Api(mailroom_providers::ApiError::Permanent {
-            status: 0,
-            message: "Outlook sync is not available in this build".to_owned(),
-        })),
+        Provider::Microsoft => crate::sync_graph(engine, account, mode, progress).await,
     }
 }
 
@@ -169,11 +166,47 @@ async fn run_claim(engine: &Engine, config: &SchedulerConfig, claim: Claim) {
     if let Err(err) = store.finish_run(run, figures(&state, phase), outcome, error.as_deref(), now).await {
         tracing::warn!(error = %err, "cannot record the end of the sync run");
     }
-    let next_at = next_run_at(engine, &claim, outcome == RunOutcome::Succeeded, now).await;
+    let mut next_at = next_run_at(engine, &claim, outcome == RunOutcome::Succeeded, now).await;
+    if outcome == RunOutcome::Succeeded && account.provider == Provider::Microsoft {
+        let more = fetch_mime(engine, config, &claim, &account).await;
+        if more {
+            // The claim's share is done; the account is due again at once to go on with the rest.
+            next_at = now;
+        }
+    }
     if let Err(err) = store.release_sync(&claim, &config.owner, next_at, outcome == RunOutcome::Succeeded).await {
         tracing::warn!(error = %err, "cannot release the sync lease");
     }
 }
+
+/// Outlook's raw MIME, which the sync leaves for later: fetched after a successful run, while the
+/// account is still leased, newest first, until none is missing, a user asks for a run, or the
+/// claim's share is done. Returns whether some is still missing.
+async fn fetch_mime(engine: &Engine, config: &SchedulerConfig, claim: &Claim, account: &Account) -> bool {
+    let mut fetched = 0;
+    while fetched < MIME_PER_CLAIM {
+        if engine.store.sync_requested(account.id).await.ok().flatten().is_some() {
+            return true;
+        }
+        let until = mailroom_store::now() + lease_secs(config);
+        if !engine.store.renew_sync_lease(claim.account, &config.owner, until).await.unwrap_or(false) {
+            return false;
+        }
+        match crate::fetch_pending_mime(engine, account, MIME_STEP).await {
+            Ok(0) => return false,
+            Ok(n) => fetched += n,
+            Err(err) => {
+                tracing::warn!(account.id = %account.id, error = %err, "fetching Outlook MIME failed; it goes on later");
+                return false;
+            }
+        }
+    }
+    true
+}
+
+/// Messages whose MIME one claim fetches at most, and per step between lease renewals.
+const MIME_PER_CLAIM: usize = 2_000;
+const MIME_STEP: u32 = 25;
 
 fn figures<'a>(state: &ProgressState, phase: &'a str) -> RunProgress<'a> {
     RunProgress {

@@ -55,7 +55,8 @@ async fn show(State(state): State<SimState>, Path(params): Path<HashMap<String, 
             .map(|m| {
                 let folder = mailbox.folder(&m.folder_id).map(|f| f.well_known.unwrap_or(&f.display_name).to_owned());
                 json!({"id": m.rest_id, "immutableId": m.immutable_id, "folder": folder, "folderId": m.folder_id,
-                    "isRead": m.is_read, "isDraft": m.is_draft, "flagStatus": m.flag_status, "subject": m.subject})
+                    "isRead": m.is_read, "isDraft": m.is_draft, "flagStatus": m.flag_status, "subject": m.subject,
+                    "conversationId": m.conversation_id})
             })
             .collect();
         Json(json!({"email": mailbox.email, "folders": folders, "messages": messages})).into_response()

@@ -269,6 +269,22 @@ impl TestApp {
         }
     }
 
+    /// The text values of a one-column query, read straight from the database, sorted.
+    pub async fn raw_strings(&self, sql: &'static str) -> Vec<String> {
+        let mut values: Vec<String> = match self.db.target() {
+            DbTarget::Sqlite(file) => {
+                let pool = sqlx::SqlitePool::connect(&format!("sqlite:{}", file.display())).await.expect("sqlite");
+                sqlx::query_scalar(sql).fetch_all(&pool).await.expect("raw query")
+            }
+            DbTarget::Postgres(url) => {
+                let pool = sqlx::PgPool::connect(&url).await.expect("postgres");
+                sqlx::query_scalar(sql).fetch_all(&pool).await.expect("raw query")
+            }
+        };
+        values.sort();
+        values
+    }
+
     /// The single number a `SELECT COUNT(*) ...` returns, read straight from the database.
     pub async fn raw_count(&self, sql: &'static str) -> i64 {
         match self.db.target() {

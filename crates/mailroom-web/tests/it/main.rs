@@ -13,6 +13,7 @@ mod ops;
 mod settings;
 mod sync_engine;
 mod sync_gmail;
+mod sync_graph;
 mod tokens;
 
 /// Runs each listed `async fn(Backend)` as two tests, `sqlite::name` and `postgres::name`.

@@ -110,9 +110,9 @@ async fn flags_folders_and_deletions_apply_and_unknown_messages_are_skipped(back
 
     let trash = vec!["TRASH".to_owned(), "Label_9".to_owned()];
     let changes = [
-        MessageChange::Flags { remote_id: "m1", is_read: true, is_starred: true },
+        MessageChange::Flags { remote_id: "m1", is_read: Some(true), is_starred: Some(true) },
         MessageChange::Folders { remote_id: "m1", folders: &trash },
-        MessageChange::Flags { remote_id: "gone", is_read: true, is_starred: false },
+        MessageChange::Flags { remote_id: "gone", is_read: Some(true), is_starred: Some(false) },
         MessageChange::Delete { remote_id: "never-seen" },
     ];
     app.store.apply_sync(account.id, &[], &changes, Some(Cursor { scope: "", value: "2000" }), 2).await.unwrap();

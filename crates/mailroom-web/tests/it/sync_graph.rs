@@ -1,0 +1,394 @@
+//! Outlook sync against the simulator's Graph: the initial import compared set for set with the
+//! mailbox, changes from another client, expired delta links, folders that come and go, a full
+//! sync, and the MIME fetched afterwards.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use mailroom_providers::Providers;
+use mailroom_store::{Account, IncomingMessage, MessageChange};
+use mailroom_sync::{
+    AccessTokens, Engine, Limits, Mode, Pacing, Progress, SyncReport, fetch_mime_now, fetch_pending_mime, sync_graph,
+};
+use secrecy::ExposeSecret;
+
+use crate::connect::connect;
+use crate::harness::{Backend, TestApp, sim_endpoints};
+
+crate::on_both_databases!(sync_graph:
+    the_initial_import_matches_the_mailbox_set_for_set,
+    changes_from_another_client_arrive_with_the_next_sync,
+    an_expired_delta_link_resyncs_the_folder_and_converges,
+    new_folders_get_a_round_and_removed_folders_go,
+    a_full_sync_converges_whatever_the_store_held,
+    the_mime_follows_in_the_background_with_its_parsed_view,
+);
+
+const CARL: &str = "carl@contoso.onmicrosoft.com";
+
+struct Setup {
+    app: TestApp,
+    sim: mailroom_sim::RunningSim,
+    engine: Engine,
+    account: Account,
+    http: reqwest::Client,
+}
+
+fn mail(n: usize) -> Vec<u8> {
+    format!(
+        "From: Sender {n} <S{n}@Example.org>\r\nTo: carl@contoso.onmicrosoft.com\r\nSubject: Message {n}\r\n\
+         Message-ID: <m{n}@example.org>\r\nDate: Tue, 1 Oct 2024 10:00:00 +0000\r\n\r\nBody {n}\r\n"
+    )
+    .into_bytes()
+}
+
+/// Carl's mailbox: `inbox` messages in the inbox (every third read, every fourth flagged), one in
+/// the archive, and two in a custom folder `Projects` under the inbox.
+async fn setup(backend: Backend, inbox: usize) -> Option<Setup> {
+    let (app, sim) = TestApp::start_with_sim(backend).await?;
+    let (carl, mut browser) = app.member("carl@example.test", "member password 1").await;
+    connect(&mut browser, "microsoft").await.assert_redirect("/accounts?notice=account_connected");
+    let account = app.store.accounts_of(carl.id).await.unwrap().remove(0);
+    let providers = Arc::new(Providers::new(sim_endpoints(&sim)));
+    let tokens =
+        AccessTokens::new(app.store.clone(), providers.clone(), "http://mailroom.test/oauth/callback".to_owned());
+    let engine = Engine { store: app.store.clone(), providers, tokens, pacing: Pacing::new(Limits::default()) };
+    let s = Setup { app, sim, engine, account, http: reqwest::Client::new() };
+    let projects =
+        s.graph_post("me/mailFolders/inbox/childFolders", serde_json::json!({"displayName": "Projects"})).await;
+    let projects = projects["id"].as_str().unwrap().to_owned();
+    {
+        let now = s.sim.state.clock().now_ms();
+        let mut world = s.sim.state.world();
+        let mailbox = world.graph(CARL).unwrap();
+        let minutes = |n: usize| now - i64::try_from(n).unwrap() * 60_000;
+        for n in 0..inbox {
+            let id = mailbox.deliver(mail(n), "inbox", minutes(n));
+            if n % 3 == 0 {
+                mailbox.set_read(&id, true);
+            }
+            if n % 4 == 0 {
+                mailbox.set_flagged(&id, true);
+            }
+        }
+        mailbox.deliver(mail(100), "archive", minutes(100));
+        mailbox.deliver(mail(101), &projects, minutes(101));
+        mailbox.deliver(mail(102), &projects, minutes(102));
+    }
+    Some(s)
+}
+
+impl Setup {
+    async fn sync(&self, mode: Mode) -> SyncReport {
+        sync_graph(&self.engine, &self.account, mode, &Progress::new()).await.expect("sync runs")
+    }
+
+    /// A call to the simulator's Graph as another client of the same mailbox.
+    async fn graph_post(&self, path: &str, body: serde_json::Value) -> serde_json::Value {
+        let token = self.engine.tokens.access_token(&self.account).await.unwrap();
+        let response = self
+            .http
+            .post(format!("{}/microsoft/v1.0/{path}", self.sim.base_url()))
+            .bearer_auth(token.expose_secret())
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_success(), "{path}: {}", response.status());
+        response.json().await.unwrap()
+    }
+
+    async fn graph_delete(&self, path: &str) {
+        let token = self.engine.tokens.access_token(&self.account).await.unwrap();
+        let response = self
+            .http
+            .delete(format!("{}/microsoft/v1.0/{path}", self.sim.base_url()))
+            .bearer_auth(token.expose_secret())
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_success(), "{path}: {}", response.status());
+    }
+
+    async fn control(&self, action: &str, body: serde_json::Value) {
+        let url = format!("{}/_sim/graph/{CARL}/{action}", self.sim.base_url());
+        let response = self.http.post(url).json(&body).send().await.unwrap();
+        assert!(response.status().is_success(), "{action}: {}", response.status());
+    }
+
+    async fn state(&self) -> serde_json::Value {
+        let url = format!("{}/_sim/graph/{CARL}", self.sim.base_url());
+        self.http.get(url).send().await.unwrap().json().await.unwrap()
+    }
+
+    /// The mailbox as the simulator has it: one line per message, as [`Setup::stored`] has them.
+    async fn remote(&self) -> Vec<String> {
+        let state = self.state().await;
+        let mut lines: Vec<String> = state["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                format!(
+                    "{}|{}|{}|{}|{}",
+                    m["immutableId"].as_str().unwrap(),
+                    m["conversationId"].as_str().unwrap(),
+                    if m["isRead"].as_bool().unwrap() { "read" } else { "unread" },
+                    if m["flagStatus"] == "flagged" { "flagged" } else { "-" },
+                    m["folderId"].as_str().unwrap(),
+                )
+            })
+            .collect();
+        lines.sort();
+        lines
+    }
+
+    /// The store's messages: id, conversation, read, flagged, folders (one line per folder).
+    async fn stored(&self) -> Vec<String> {
+        self.app
+            .raw_strings(
+                "SELECT m.remote_id || '|' || COALESCE(m.thread_remote_id, '') || '|' || \
+                 CASE WHEN m.is_read THEN 'read' ELSE 'unread' END || '|' || \
+                 CASE WHEN m.is_starred THEN 'flagged' ELSE '-' END || '|' || COALESCE(f.remote_id, '') \
+                 FROM messages m LEFT JOIN message_folders mf ON mf.message_id = m.id \
+                 LEFT JOIN folders f ON f.id = mf.folder_id",
+            )
+            .await
+    }
+
+    async fn assert_converged(&self) {
+        assert_eq!(self.stored().await, self.remote().await);
+    }
+
+    /// The ids of the simulator's messages in a folder given by well-known or display name.
+    async fn ids_in(&self, folder: &str) -> Vec<String> {
+        let state = self.state().await;
+        state["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["folder"] == folder)
+            .map(|m| m["immutableId"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    /// The store's row id of each message, by remote id.
+    async fn row_ids(&self) -> HashMap<String, String> {
+        let rows = self.app.raw_strings("SELECT remote_id || '=' || CAST(id AS TEXT) FROM messages").await;
+        rows.into_iter()
+            .map(|row| {
+                let (remote, id) = row.split_once('=').unwrap();
+                (remote.to_owned(), id.to_owned())
+            })
+            .collect()
+    }
+}
+
+async fn the_initial_import_matches_the_mailbox_set_for_set(backend: Backend) {
+    let Some(s) = setup(backend, 7).await else { return };
+    let progress = Progress::new();
+    let report = sync_graph(&s.engine, &s.account, Mode::Incremental, &progress).await.unwrap();
+    assert!(report.full);
+    assert_eq!((report.imported, report.deleted), (10, 0));
+    assert_eq!(progress.snapshot().imported, 10);
+    assert!(progress.snapshot().estimated_total.is_some_and(|n| n >= 10), "{:?}", progress.snapshot());
+    s.assert_converged().await;
+    assert_eq!(s.app.store.message_count(s.account.id).await.unwrap(), 10);
+
+    // Every listed folder is stored with its kind and parent, and has its delta link.
+    let state = s.state().await;
+    let folders = state["folders"].as_array().unwrap();
+    let listed: Vec<&serde_json::Value> = folders.iter().filter(|f| f["wellKnownName"] != "msgfolderroot").collect();
+    assert_eq!(s.app.store.folder_remote_ids(s.account.id).await.unwrap().len(), listed.len());
+    for folder in &listed {
+        let id = folder["id"].as_str().unwrap();
+        let cursor = s.app.store.sync_cursor(s.account.id, id).await.unwrap();
+        assert!(cursor.is_some_and(|c| c.contains("deltatoken")), "no delta link for {folder}");
+    }
+    let kinds = s.app.raw_strings("SELECT name || ':' || kind FROM folders").await;
+    for expected in ["Inbox:inbox", "Sent Items:sent", "Deleted Items:trash", "Junk Email:spam", "Projects:custom"] {
+        assert!(kinds.iter().any(|k| k == expected), "{expected} missing from {kinds:?}");
+    }
+    let inbox = folders.iter().find(|f| f["wellKnownName"] == "inbox").unwrap()["id"].as_str().unwrap();
+    let projects_parent = s.app.raw_strings("SELECT parent_remote_id FROM folders WHERE name = 'Projects'").await;
+    assert_eq!(projects_parent, [inbox]);
+    // The view from Graph's JSON is there before any MIME.
+    assert_eq!(s.app.raw_count("SELECT COUNT(*) FROM messages WHERE raw IS NULL").await, 10);
+    let subjects = s.app.raw_strings("SELECT subject || ' ' || from_address || ' ' || snippet FROM messages").await;
+    assert!(subjects.contains(&"Message 3 s3@example.org Body 3".to_owned()), "{subjects:?}");
+    assert_eq!(
+        s.app
+            .raw_count(
+                "SELECT COUNT(*) FROM participants WHERE role = 'to' AND address = 'carl@contoso.onmicrosoft.com'"
+            )
+            .await,
+        10
+    );
+
+    let again = s.sync(Mode::Incremental).await;
+    assert_eq!(again, SyncReport::default(), "nothing changed, nothing imported");
+    s.assert_converged().await;
+}
+
+async fn changes_from_another_client_arrive_with_the_next_sync(backend: Backend) {
+    let Some(s) = setup(backend, 6).await else { return };
+    s.sync(Mode::Incremental).await;
+    // The MIME of what is there already is fetched, so a move can be seen to keep it.
+    assert_eq!(fetch_pending_mime(&s.engine, &s.account, 100).await.unwrap(), 9);
+    let before = s.row_ids().await;
+    let inbox = s.ids_in("inbox").await;
+    let (patched, moved, deleted) = (&inbox[0], &inbox[1], &inbox[2]);
+    s.control("patch", serde_json::json!({"id": patched, "isRead": false, "flagged": true})).await;
+    s.control("patch", serde_json::json!({"id": moved, "isRead": true})).await;
+    s.control("move", serde_json::json!({"id": moved, "destination": "archive"})).await;
+    s.control("delete", serde_json::json!({"id": deleted})).await;
+    {
+        let now = s.sim.state.clock().now_ms();
+        let mut world = s.sim.state.world();
+        world.graph(CARL).unwrap().deliver(mail(50), "inbox", now);
+    }
+
+    let report = s.sync(Mode::Incremental).await;
+    assert!(!report.full);
+    assert_eq!((report.imported, report.deleted), (3, 1), "{report:?}");
+    s.assert_converged().await;
+    let after = s.row_ids().await;
+    assert_eq!(after.get(moved), before.get(moved), "a move keeps the stored message");
+    assert!(!after.contains_key(deleted.as_str()));
+    assert_eq!(
+        s.app.raw_count("SELECT COUNT(*) FROM messages WHERE raw IS NULL").await,
+        1,
+        "only the new message waits for its MIME"
+    );
+    assert_eq!(s.sync(Mode::Incremental).await, SyncReport::default());
+}
+
+async fn an_expired_delta_link_resyncs_the_folder_and_converges(backend: Backend) {
+    let Some(s) = setup(backend, 5).await else { return };
+    s.sync(Mode::Incremental).await;
+    let inbox = s.ids_in("inbox").await;
+    s.control("delete", serde_json::json!({"id": inbox[0]})).await;
+    s.control("move", serde_json::json!({"id": inbox[1], "destination": "junkemail"})).await;
+    s.control("patch", serde_json::json!({"id": inbox[2], "isRead": true, "flagged": true})).await;
+    {
+        let now = s.sim.state.clock().now_ms();
+        let mut world = s.sim.state.world();
+        world.graph(CARL).unwrap().deliver(mail(60), "inbox", now);
+    }
+    s.control("expire-delta", serde_json::json!({})).await;
+
+    let report = s.sync(Mode::Incremental).await;
+    assert!(report.full, "expired links mean fresh rounds");
+    assert_eq!(report.deleted, 1, "{report:?}");
+    s.assert_converged().await;
+    let again = s.sync(Mode::Incremental).await;
+    assert_eq!(again, SyncReport::default(), "the fresh rounds stored new delta links");
+}
+
+async fn new_folders_get_a_round_and_removed_folders_go(backend: Backend) {
+    let Some(s) = setup(backend, 3).await else { return };
+    s.sync(Mode::Incremental).await;
+    let receipts = s.graph_post("me/mailFolders", serde_json::json!({"displayName": "Receipts"})).await;
+    let receipts = receipts["id"].as_str().unwrap().to_owned();
+    let moved = s.ids_in("inbox").await.remove(0);
+    s.control("move", serde_json::json!({"id": moved, "destination": receipts})).await;
+    // Deleting a folder moves it under Deleted Items; deleting it there removes it with its mail.
+    let state = s.state().await;
+    let projects = state["folders"].as_array().unwrap().iter().find(|f| f["displayName"] == "Projects").unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    s.graph_delete(&format!("me/mailFolders/{projects}")).await;
+    s.graph_delete(&format!("me/mailFolders/{projects}")).await;
+
+    let report = s.sync(Mode::Incremental).await;
+    assert_eq!(report.deleted, 2, "the removed folder's messages went with it: {report:?}");
+    s.assert_converged().await;
+    let folders = s.app.store.folder_remote_ids(s.account.id).await.unwrap();
+    assert!(folders.contains(&receipts));
+    assert!(!folders.contains(&projects));
+    assert_eq!(s.app.store.sync_cursor(s.account.id, &projects).await.unwrap(), None, "its cursor went too");
+    assert_eq!(s.app.store.message_folders(s.account.id, &moved).await.unwrap(), [receipts]);
+    assert_eq!(s.sync(Mode::Incremental).await, SyncReport::default());
+}
+
+async fn a_full_sync_converges_whatever_the_store_held(backend: Backend) {
+    let Some(s) = setup(backend, 4).await else { return };
+    s.sync(Mode::Incremental).await;
+    let inbox = s.ids_in("inbox").await;
+    let inbox_id =
+        s.state().await["folders"].as_array().unwrap().iter().find(|f| f["wellKnownName"] == "inbox").unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    // The store lost one message and holds one the mailbox never had; a flag drifted.
+    let parsed = mailroom_mime::parse(&mail(77)).into_message();
+    let folders = vec![inbox_id];
+    let phantom = IncomingMessage {
+        remote_id: "AAkALgAAAAAAphantom",
+        thread_remote_id: None,
+        received_at: mailroom_store::now(),
+        is_read: false,
+        is_starred: false,
+        is_draft: false,
+        folders: &folders,
+        raw: None,
+        parsed: &parsed,
+        parse_failed: false,
+    };
+    let changes = [
+        MessageChange::Delete { remote_id: &inbox[0] },
+        MessageChange::Upsert(phantom),
+        MessageChange::Flags { remote_id: &inbox[1], is_read: Some(true), is_starred: Some(true) },
+    ];
+    s.app.store.apply_sync(s.account.id, &[], &changes, None, mailroom_store::now()).await.unwrap();
+    assert_ne!(s.stored().await, s.remote().await);
+
+    let report = s.sync(Mode::Full).await;
+    assert!(report.full);
+    assert_eq!(report.deleted, 1, "{report:?}");
+    s.assert_converged().await;
+    assert_eq!(s.sync(Mode::Incremental).await, SyncReport::default());
+}
+
+async fn the_mime_follows_in_the_background_with_its_parsed_view(backend: Backend) {
+    let Some(s) = setup(backend, 4).await else { return };
+    s.sync(Mode::Incremental).await;
+    let flagged = s.app.raw_count("SELECT COUNT(*) FROM messages WHERE is_starred").await;
+    // Graph shows bodies as HTML; the MIME says they are plain text.
+    assert_eq!(s.app.raw_count("SELECT COUNT(*) FROM messages WHERE has_html AND NOT has_text").await, 7);
+    let oldest = s.ids_in("Projects").await;
+    s.control("delete", serde_json::json!({"id": oldest[0]})).await;
+
+    assert_eq!(fetch_pending_mime(&s.engine, &s.account, 2).await.unwrap(), 2);
+    let newest = s.app.raw_bytes("SELECT raw FROM messages WHERE raw IS NOT NULL ORDER BY received_at DESC").await;
+    assert_eq!(newest, [mail(0), mail(1)], "newest first, byte for byte");
+
+    assert_eq!(fetch_pending_mime(&s.engine, &s.account, 100).await.unwrap(), 4, "the deleted one is skipped");
+    assert_eq!(s.app.raw_count("SELECT COUNT(*) FROM messages WHERE raw IS NULL").await, 1);
+    assert_eq!(
+        s.app
+            .raw_count(
+                "SELECT COUNT(*) FROM messages WHERE raw IS NOT NULL AND has_text AND NOT has_html AND NOT parse_failed"
+            )
+            .await,
+        6
+    );
+    let dates = s.app.raw_count("SELECT COUNT(*) FROM messages WHERE raw IS NOT NULL AND sent_at = 1727776800").await;
+    assert_eq!(dates, 6, "the Date header is read from the MIME");
+    assert_eq!(s.app.raw_count("SELECT COUNT(*) FROM messages WHERE is_starred").await, flagged, "flags stay");
+    s.assert_converged_but(&oldest[0]).await;
+
+    let projects = s.ids_in("Projects").await;
+    assert!(fetch_mime_now(&s.engine, &s.account, &projects[0]).await.unwrap());
+    assert!(!fetch_mime_now(&s.engine, &s.account, &oldest[0]).await.unwrap(), "gone at the provider");
+    assert_eq!(s.app.raw_count("SELECT COUNT(*) FROM messages WHERE raw IS NULL").await, 1);
+}
+
+impl Setup {
+    /// As [`Setup::assert_converged`], with one message deleted at the provider and not yet synced.
+    async fn assert_converged_but(&self, deleted: &str) {
+        let stored: Vec<String> = self.stored().await.into_iter().filter(|l| !l.starts_with(deleted)).collect();
+        assert_eq!(stored, self.remote().await);
+    }
+}
