@@ -11,6 +11,7 @@ mod connect;
 mod messages;
 mod ops;
 mod settings;
+mod sync_faults;
 mod sync_gmail;
 mod tokens;
 
