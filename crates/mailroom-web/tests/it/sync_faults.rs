@@ -20,6 +20,7 @@ crate::on_both_databases!(sync_faults:
     an_import_and_later_changes_converge_through_server_errors_and_rate_limits,
     a_sync_killed_at_any_request_and_run_again_loses_and_duplicates_nothing,
     the_whole_corpus_imports_with_its_raw_bytes_and_broken_mail_is_kept,
+    calls_of_a_batch_refused_by_a_spent_quota_are_tried_as_often_as_single_calls,
 );
 
 const ANN: &str = "ann@example.test";
@@ -105,13 +106,13 @@ fn labels_of(s: &Setup, n: usize) -> Vec<String> {
         5 | 11 => {}
         _ => labels.push("INBOX".to_owned()),
     }
-    if n % 2 == 0 {
+    if n.is_multiple_of(2) {
         labels.push("UNREAD".to_owned());
     }
-    if n % 5 == 0 {
+    if n.is_multiple_of(5) {
         labels.push("STARRED".to_owned());
     }
-    if n % 7 == 0 {
+    if n.is_multiple_of(7) {
         labels.push("IMPORTANT".to_owned());
     }
     if let Some(name) = ["Projects", "Receipts", "Family"].get(n % 4) {
@@ -448,4 +449,37 @@ async fn the_whole_corpus_imports_with_its_raw_bytes_and_broken_mail_is_kept(bac
     }
     let failed: Vec<String> = s.app.raw_strings("SELECT remote_id FROM messages WHERE parse_failed").await;
     assert_eq!(failed, [unreadable], "only the message nothing can read is marked, and it is kept");
+}
+
+async fn calls_of_a_batch_refused_by_a_spent_quota_are_tried_as_often_as_single_calls(backend: Backend) {
+    // A small quota, and most of it spent by someone else of the same project (another process
+    // writing back, say), which Mailroom's pacing cannot know of: Gmail refuses the calls of a
+    // batch one by one until its minute has passed.
+    const QUOTA: u32 = 200;
+    let sim = SimConfig { gmail_user_units_per_minute: QUOTA, ..SimConfig::default() };
+    let limits = Limits { attempts: 4, ..quick_limits() };
+    let Some(s) = setup(backend, sim, limits).await else { return };
+    fill(&s, 0, 20);
+    {
+        let now = s.sim.state.clock().now_ms();
+        let mut world = s.sim.state.world();
+        assert!(world.gmail(ANN).unwrap().quota.try_spend(170, QUOTA, now));
+    }
+    let result = sync_gmail(&s.engine, &s.account, Mode::Incremental, &Progress::new()).await;
+    assert!(
+        matches!(result, Err(mailroom_sync::SyncError::Api(mailroom_providers::ApiError::RateLimited { .. }))),
+        "{result:?}"
+    );
+    // Each refused call is tried `attempts` times in all, in as many batches, and no more: the
+    // sync stops and is run again later rather than asking a spent quota over and over.
+    let batches = s.sim.state.world().log.iter().filter(|e| e.path.contains("/batch")).count();
+    assert_eq!(batches, 4, "one batch per try");
+    assert!(s.app.store.sync_cursor(s.account.id, "").await.unwrap().is_none(), "nothing is taken as done");
+
+    // A minute later the quota has room again and the next sync brings everything.
+    let http = reqwest::Client::new();
+    http.post(format!("{}/_sim/clock/advance", s.sim.base_url())).json(&json!({"seconds": 61})).send().await.unwrap();
+    let report = sync(&s).await;
+    assert_eq!((report.imported, report.full), (20, true));
+    assert_store_matches_sim(&s).await;
 }
