@@ -155,7 +155,7 @@ async fn show_faults(State(state): State<SimState>) -> Response {
 
 async fn set_faults(State(state): State<SimState>, Json(faults): Json<Faults>) -> Response {
     let valid = |rate: f64| (0.0..=1.0).contains(&rate);
-    if !valid(faults.error_rate) || !valid(faults.drop_rate) {
+    if !valid(faults.error_rate) || !valid(faults.drop_rate) || !valid(faults.rate_limit_rate) {
         return problem(StatusCode::BAD_REQUEST, "rates are between 0.0 and 1.0");
     }
     state.set_faults(faults);

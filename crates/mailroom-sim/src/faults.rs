@@ -1,5 +1,6 @@
-//! Failures on demand, deterministic from a seed: a share of 500/503 answers, added latency and
-//! dropped connections on the provider endpoints (never on the control API).
+//! Failures on demand, deterministic from a seed: a share of 500/503 answers, a share of API calls
+//! refused as rate limited, added latency and dropped connections on the provider endpoints (never
+//! on the control API).
 
 use std::time::Duration;
 
@@ -24,6 +25,12 @@ pub struct Faults {
     pub latency_ms: u64,
     /// Share of provider requests whose connection is dropped before an answer (0.0 to 1.0).
     pub drop_rate: f64,
+    /// Share of API calls refused as rate limited (0.0 to 1.0), as each provider refuses them: Gmail
+    /// 429 `rateLimitExceeded` without `Retry-After` (the handle-errors guide says not to count on
+    /// one), judged per call inside a batch since Google limits and charges each call of a batch on
+    /// its own; Graph 429 `ApplicationThrottled` with `Retry-After`. Token endpoints are spared:
+    /// they have no such quota.
+    pub rate_limit_rate: f64,
 }
 
 /// Injected latency for a handler to spend where it matters (Graph: inside its concurrency slot).
@@ -33,7 +40,20 @@ pub struct Latency(pub Duration);
 enum Roll {
     Pass,
     Error(StatusCode),
+    RateLimited,
     Drop,
+}
+
+/// Whether a path is an API call that counts against a provider's rate limits on its own. A
+/// Gmail batch is not: its calls are judged one by one (`gmail::batch`).
+fn rate_limited_path(path: &str) -> bool {
+    path.starts_with("/google/gmail/") || path.starts_with("/google/upload/") || path.starts_with("/microsoft/v1.0/")
+}
+
+/// Whether this call is to be refused as rate limited, by the faults in force.
+pub(crate) fn roll_rate_limit(state: &SimState) -> bool {
+    let rate = state.faults().rate_limit_rate;
+    rate > 0.0 && state.world().rng.random_bool(rate.clamp(0.0, 1.0))
 }
 
 pub async fn inject(State(state): State<SimState>, request: Request, next: Next) -> Response {
@@ -57,16 +77,21 @@ pub async fn inject(State(state): State<SimState>, request: Request, next: Next)
         let mut world = state.world();
         let drop = faults.drop_rate > 0.0 && world.rng.random_bool(faults.drop_rate.clamp(0.0, 1.0));
         let error = faults.error_rate > 0.0 && world.rng.random_bool(faults.error_rate.clamp(0.0, 1.0));
-        match (drop, error) {
-            (true, _) => Roll::Drop,
-            (false, true) if world.rng.random_bool(0.5) => Roll::Error(StatusCode::INTERNAL_SERVER_ERROR),
-            (false, true) => Roll::Error(StatusCode::SERVICE_UNAVAILABLE),
+        let limited = faults.rate_limit_rate > 0.0
+            && rate_limited_path(&path)
+            && world.rng.random_bool(faults.rate_limit_rate.clamp(0.0, 1.0));
+        match (drop, error, limited) {
+            (true, _, _) => Roll::Drop,
+            (false, true, _) if world.rng.random_bool(0.5) => Roll::Error(StatusCode::INTERNAL_SERVER_ERROR),
+            (false, true, _) => Roll::Error(StatusCode::SERVICE_UNAVAILABLE),
+            (false, false, true) => Roll::RateLimited,
             _ => Roll::Pass,
         }
     };
     match roll {
         Roll::Pass => next.run(request).await,
         Roll::Error(status) => server_error(&path, status),
+        Roll::RateLimited => rate_limited(&path),
         // A body that fails mid-stream makes the server abort the connection.
         Roll::Drop => Response::new(Body::from_stream(futures_fail())),
     }
@@ -89,6 +114,22 @@ fn tokio_stream_once<T: Unpin>(item: T) -> impl futures_core::Stream<Item = T> {
         }
     }
     Once(Some(item))
+}
+
+/// A rate-limit refusal in the shape of the provider the path belongs to.
+fn rate_limited(path: &str) -> Response {
+    if path.starts_with("/microsoft/") {
+        let body = serde_json::json!({"error": {"code": "ApplicationThrottled",
+            "message": "Application is over its MailboxConcurrency limit.",
+            "innerError": {"date": "", "request-id": ""}}});
+        let mut response =
+            (StatusCode::TOO_MANY_REQUESTS, [(header::CONTENT_TYPE, "application/json")], body.to_string())
+                .into_response();
+        response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+        response
+    } else {
+        crate::gmail::rate_limited()
+    }
 }
 
 /// A server error in the shape of the provider the path belongs to.

@@ -95,48 +95,55 @@ impl Calls<'_> {
     }
 
     /// The raw messages for `ids`, in batches; ids deleted meanwhile are skipped. Calls of a
-    /// batch that were rate limited or failed for now are asked again in the next batch, so a
+    /// batch that were rate limited or failed for now are asked again in a later batch, so a
     /// batch's partial failure costs only what failed.
+    ///
+    /// Each call is retried as `Pacing::gmail` retries a call of its own: up to `attempts` tries,
+    /// after the `Retry-After` given or a backoff doubling per try. Counting failed rounds for
+    /// the whole fetch and waiting the base backoff between them, as this did before, hammered
+    /// a spent quota once a round and gave up after a fixed number of rounds, long before a
+    /// minute's quota window has room again, while a single call would have waited it out.
     async fn fetch(&self, ids: &[String]) -> Result<Vec<GmailRawMessage>, SyncError> {
         let (providers, token) = (&self.engine.providers, self.token);
+        let limits = self.engine.pacing.limits();
         let mut fetched = Vec::with_capacity(ids.len());
-        let mut pending: std::collections::VecDeque<String> = ids.iter().cloned().collect();
-        let mut failures = 0u32;
+        // Each id with the tries it has had.
+        let mut pending: std::collections::VecDeque<(String, u32)> = ids.iter().map(|id| (id.clone(), 0)).collect();
         while !pending.is_empty() {
-            let chunk: Vec<String> = pending.drain(..pending.len().min(BATCH)).collect();
+            let chunk: Vec<(String, u32)> = pending.drain(..pending.len().min(BATCH)).collect();
+            let chunk_ids: Vec<String> = chunk.iter().map(|(id, _)| id.clone()).collect();
             let units = self.costs().messages_get * u32::try_from(chunk.len()).unwrap_or(u32::MAX);
             let results = self
                 .engine
                 .pacing
-                .gmail(self.account.id, units, || providers.gmail_get_raw_batch(token, &chunk))
+                .gmail(self.account.id, units, || providers.gmail_get_raw_batch(token, &chunk_ids))
                 .await?;
-            let mut retry = Vec::new();
-            for (id, result) in chunk.into_iter().zip(results) {
+            let mut wait: Option<std::time::Duration> = None;
+            for ((id, tries), result) in chunk.into_iter().zip(results) {
                 match result {
                     Ok(message) => fetched.push(message),
                     Err(ApiError::NotFound) => {}
-                    Err(err @ (ApiError::RateLimited { .. } | ApiError::Transient { .. })) => retry.push((id, err)),
+                    Err(err @ (ApiError::RateLimited { .. } | ApiError::Transient { .. })) => {
+                        let tries = tries + 1;
+                        if tries >= limits.attempts {
+                            return Err(err.into());
+                        }
+                        let delay = match err {
+                            ApiError::RateLimited { retry_after: Some(after) } => after,
+                            _ => crate::pacing::backoff(limits, tries),
+                        };
+                        wait = Some(wait.map_or(delay, |w| w.max(delay)));
+                        pending.push_back((id, tries));
+                    }
                     Err(err) => return Err(err.into()),
                 }
             }
-            if let Some((_, err)) = retry.first() {
-                failures += 1;
-                if failures >= self.engine.pacing.limits().attempts.saturating_mul(4) {
-                    return Err(SyncError::Api(clone_error(err)));
-                }
-                // Let the quota window breathe before asking again.
-                tokio::time::sleep(self.engine.pacing.limits().backoff_base).await;
-                pending.extend(retry.into_iter().map(|(id, _)| id));
+            if let Some(wait) = wait {
+                // The quota is per user: the whole mailbox waits, not only the calls refused.
+                tokio::time::sleep(wait).await;
             }
         }
         Ok(fetched)
-    }
-}
-
-fn clone_error(err: &ApiError) -> ApiError {
-    match err {
-        ApiError::RateLimited { retry_after } => ApiError::RateLimited { retry_after: *retry_after },
-        other => ApiError::Transient { reason: other.to_string() },
     }
 }
 

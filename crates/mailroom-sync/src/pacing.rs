@@ -213,7 +213,7 @@ impl Pacing {
 
 /// The backoff after the `attempt`th failure: the base doubled per attempt up to the cap, of
 /// which a random half to all is taken so that callers that failed together do not return together.
-fn backoff(limits: &Limits, attempt: u32) -> Duration {
+pub(crate) fn backoff(limits: &Limits, attempt: u32) -> Duration {
     let doubled = limits.backoff_base.saturating_mul(1u32.checked_shl(attempt.saturating_sub(1)).unwrap_or(u32::MAX));
     let capped = doubled.min(limits.backoff_cap);
     capped.mul_f64(rand::rng().random_range(0.5..=1.0))

@@ -126,7 +126,13 @@ pub async fn handle(State(state): State<SimState>, headers: HeaderMap, body: Byt
                 let (path, query) = part.target.split_once('?').unwrap_or((&part.target, ""));
                 let incoming =
                     Incoming { method: &part.method, path, query, headers: &headers, body: &part.body, upload: false };
-                let outcome = dispatch(&state, &incoming);
+                // An injected rate limit refuses this call alone, as Google limits each call of a
+                // batch on its own; a refused call spends no quota.
+                let outcome = if crate::faults::roll_rate_limit(&state) {
+                    super::methods::Outcome { reply: Reply::from(ApiError::rate_limited()), spent: None }
+                } else {
+                    dispatch(&state, &incoming)
+                };
                 if let Some(part_spent) = outcome.spent {
                     let total = spent.as_ref().map_or(0, |s| s.units) + part_spent.units;
                     let user = spent.take().map_or(part_spent.user, |s| s.user);

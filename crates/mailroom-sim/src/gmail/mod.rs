@@ -32,7 +32,7 @@ use axum::http::{HeaderMap, Method, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, post};
 
-pub use mailbox::Mailbox;
+pub use mailbox::{Label, Mailbox};
 pub use methods::{GLOBAL_PARAMETERS, METHODS, MethodSpec};
 
 use crate::SimState;
@@ -70,6 +70,11 @@ fn serve(
     let query = uri.query().unwrap_or_default();
     let incoming = methods::Incoming { method: method.as_str(), path, query, headers: &headers, body: &body, upload };
     methods::dispatch(&state, &incoming).into_response()
+}
+
+/// The answer to a call over the user's quota, for the fault injector.
+pub(crate) fn rate_limited() -> Response {
+    errors::Reply::from(errors::ApiError::rate_limited()).into_response()
 }
 
 /// Control operations on Gmail mailboxes, mounted under `/_sim/gmail/{email}`.

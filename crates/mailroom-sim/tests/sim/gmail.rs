@@ -776,6 +776,47 @@ async fn a_batch_answers_each_call_in_its_own_part() {
     assert_eq!(body["error"]["code"], 400);
 }
 
+#[tokio::test]
+async fn injected_rate_limits_refuse_calls_one_by_one_with_google_s_429() {
+    let sim = Sim::start().await;
+    let gmail = Gmail::new(&sim, ANN).await;
+    let faults = json!({"seed": 3, "rate_limit_rate": 1.0});
+    assert_eq!(
+        sim.http.put(sim.url("/_sim/faults")).json(&faults).send().await.unwrap().status(),
+        StatusCode::NO_CONTENT
+    );
+    let response = sim.get(&format!("{API}/profile"), &gmail.token).await;
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(response.headers().get("retry-after").is_none(), "Google does not promise a Retry-After");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["errors"][0]["reason"], "rateLimitExceeded");
+    assert_eq!(body["error"]["errors"][0]["domain"], "usageLimits");
+
+    // In a batch, each call is refused in its own part and the batch itself is answered.
+    let body = batch_body("b", &[("GET", "/gmail/v1/users/me/profile"), ("GET", "/gmail/v1/users/me/labels/INBOX")]);
+    let response = sim
+        .http
+        .post(sim.url("/google/batch/gmail/v1"))
+        .bearer_auth(&gmail.token)
+        .header("content-type", "multipart/mixed; boundary=b")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let text = response.text().await.unwrap();
+    assert_eq!(text.matches("HTTP/1.1 429 Too Many Requests").count(), 2, "{text}");
+
+    // The token endpoint has no such quota and the control API is spared.
+    let response = sim.http.post(sim.url("/google/token")).form(&[("grant_type", "x")]).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let bad = json!({"rate_limit_rate": 1.5});
+    assert_eq!(
+        sim.http.put(sim.url("/_sim/faults")).json(&bad).send().await.unwrap().status(),
+        StatusCode::BAD_REQUEST
+    );
+}
+
 // Authorization and quota.
 
 #[tokio::test]

@@ -111,6 +111,21 @@ impl Drop for TestDb {
     }
 }
 
+/// A file of the shared reference material, which sits beside the repository (`../shared`), or
+/// in the folder `MAILROOM_SHARED_DIR` names.
+pub fn shared_file(relative: &str) -> std::path::PathBuf {
+    let dir = std::env::var_os("MAILROOM_SHARED_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"));
+    let path = dir.join(relative);
+    assert!(
+        path.exists(),
+        "{} is missing: the shared folder must sit beside the repository, or MAILROOM_SHARED_DIR name it",
+        path.display()
+    );
+    path
+}
+
 pub const SIM_GOOGLE_CLIENT: &str = "sim.apps.googleusercontent.com";
 pub const SIM_GOOGLE_SECRET: &str = "GOCSPX-sim";
 pub const SIM_MICROSOFT_CLIENT: &str = "0b8c2c8e-5d7a-4a3e-9a4e-3d9a1f2b7c6d";
@@ -159,8 +174,19 @@ impl TestApp {
         auto_consent: bool,
         adjust: impl FnOnce(&mut WebConfig),
     ) -> Option<(TestApp, mailroom_sim::RunningSim)> {
-        use mailroom_sim::{ProviderKind, RunningSim, SimClient, SimConfig, SimState, SimUser};
-        let state = SimState::new(SimConfig { auto_consent, ..SimConfig::default() });
+        let config = mailroom_sim::SimConfig { auto_consent, ..mailroom_sim::SimConfig::default() };
+        Self::start_with_sim_config(backend, config, adjust).await
+    }
+
+    /// As [`TestApp::start_with_sim_and`], with the simulator configured by `config` (its quotas,
+    /// say).
+    pub async fn start_with_sim_config(
+        backend: Backend,
+        config: mailroom_sim::SimConfig,
+        adjust: impl FnOnce(&mut WebConfig),
+    ) -> Option<(TestApp, mailroom_sim::RunningSim)> {
+        use mailroom_sim::{ProviderKind, RunningSim, SimClient, SimState, SimUser};
+        let state = SimState::new(config);
         for user in ["ann@example.test", "microsoft:carl@contoso.onmicrosoft.com"] {
             state.add_user(SimUser::parse(user).expect("user"));
         }

@@ -12,6 +12,7 @@ mod messages;
 mod ops;
 mod settings;
 mod sync_engine;
+mod sync_faults;
 mod sync_gmail;
 mod sync_graph;
 mod tokens;
