@@ -158,6 +158,10 @@ pub struct LogEntry {
     /// Gmail quota units the request cost (0 elsewhere).
     pub units: u32,
     pub user: Option<String>,
+    /// The status of each call of a Gmail batch request, in order (empty for other requests): a
+    /// batch answers 200 even when calls inside it were refused, and Google counts each call.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<u16>,
 }
 
 /// Set by handlers on their response: the quota units spent and the user they were spent for.
@@ -166,6 +170,10 @@ pub struct Spent {
     pub units: u32,
     pub user: String,
 }
+
+/// Set by the batch handler on its response: the status of each call, for the log.
+#[derive(Debug, Clone)]
+pub struct PartStatuses(pub Vec<u16>);
 
 pub struct World {
     pub users: BTreeMap<String, UserEntry>,
@@ -348,6 +356,7 @@ pub async fn log_request(State(state): State<SimState>, request: Request, next: 
         return response;
     }
     let spent = response.extensions().get::<Spent>().cloned();
+    let parts = response.extensions().get::<PartStatuses>().map(|p| p.0.clone()).unwrap_or_default();
     let entry = LogEntry {
         at_ms: state.clock().now_ms(),
         method,
@@ -355,6 +364,7 @@ pub async fn log_request(State(state): State<SimState>, request: Request, next: 
         status: response.status().as_u16(),
         units: spent.as_ref().map_or(0, |s| s.units),
         user: spent.map(|s| s.user),
+        parts,
     };
     state.world().log.push(entry);
     response

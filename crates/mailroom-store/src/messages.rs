@@ -411,6 +411,15 @@ impl Store {
         Ok(with_pool!(self.db, pool => sqlx::query_scalar(sql).bind(account.0).fetch_one(pool).await)?)
     }
 
+    /// How many of the account's messages are in a folder of this kind (the inbox, say).
+    pub async fn message_count_in(&self, account: AccountId, kind: FolderKind) -> Result<i64> {
+        let sql = "SELECT COUNT(DISTINCT mf.message_id) FROM message_folders mf JOIN folders f ON f.id = mf.folder_id \
+                   WHERE f.account_id = $1 AND f.kind = $2";
+        Ok(
+            with_pool!(self.db, pool => sqlx::query_scalar(sql).bind(account.0).bind(kind.as_str()).fetch_one(pool).await)?,
+        )
+    }
+
     /// The remote ids of the folders a message is in, sorted.
     pub async fn message_folders(&self, account: AccountId, remote_id: &str) -> Result<Vec<String>> {
         let sql = "SELECT f.remote_id FROM message_folders mf JOIN folders f ON f.id = mf.folder_id \

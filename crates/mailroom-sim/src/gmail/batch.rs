@@ -12,7 +12,7 @@ use super::errors::{ApiError, JSON_TYPE, Reply};
 use super::methods::{Incoming, dispatch};
 use super::multipart;
 use crate::SimState;
-use crate::state::Spent;
+use crate::state::{PartStatuses, Spent};
 
 /// "You're limited to 100 calls in a single batch request."
 const MAX_CALLS: usize = 100;
@@ -114,6 +114,7 @@ pub async fn handle(State(state): State<SimState>, headers: HeaderMap, body: Byt
     let answer_boundary = format!("batch_{}", state.world().token("", 12).replace(['-', '_'], "0"));
     let mut out = String::new();
     let mut spent: Option<Spent> = None;
+    let mut statuses = Vec::new();
     for (index, part) in parts.into_iter().enumerate() {
         let fallback_id = (index + 1).to_string();
         let (content_id, outcome) = match part {
@@ -141,6 +142,7 @@ pub async fn handle(State(state): State<SimState>, headers: HeaderMap, body: Byt
                 (part.content_id.unwrap_or(fallback_id), outcome.reply)
             }
         };
+        statuses.push(outcome.status.as_u16());
         response_part(&mut out, &answer_boundary, &content_id, &outcome);
     }
     out.push_str(&format!("--{answer_boundary}--\r\n"));
@@ -151,6 +153,7 @@ pub async fn handle(State(state): State<SimState>, headers: HeaderMap, body: Byt
     if let Some(spent) = spent {
         response.extensions_mut().insert(spent);
     }
+    response.extensions_mut().insert(PartStatuses(statuses));
     response
 }
 

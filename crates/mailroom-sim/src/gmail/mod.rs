@@ -32,7 +32,7 @@ use axum::http::{HeaderMap, Method, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, post};
 
-pub use mailbox::{Label, Mailbox};
+pub use mailbox::{Label, LabelColor, Mailbox};
 pub use methods::{GLOBAL_PARAMETERS, METHODS, MethodSpec};
 
 use crate::SimState;

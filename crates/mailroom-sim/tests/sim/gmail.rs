@@ -759,6 +759,7 @@ async fn a_batch_answers_each_call_in_its_own_part() {
     assert!(parts[2].contains("Content-ID: <response-item2>") && parts[2].contains("\"messagesTotal\":1"));
     let log: Value = sim.http.get(sim.url("/_sim/log")).send().await.unwrap().json().await.unwrap();
     assert_eq!(log["requests"][0]["units"], 11, "each part pays its own units");
+    assert_eq!(log["requests"][0]["parts"], json!([200, 404, 200]), "each part's status is logged");
 
     let paths: Vec<(&str, String)> = (0..101).map(|_| ("GET", "/gmail/v1/users/me/profile".to_owned())).collect();
     let paths: Vec<(&str, &str)> = paths.iter().map(|(m, p)| (*m, p.as_str())).collect();

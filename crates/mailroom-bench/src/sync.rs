@@ -1,0 +1,495 @@
+//! `mailroom-bench sync`: the initial sync of one mailbox, as a user who connects it would get it.
+//!
+//! The simulator runs in a child process ([`crate::sim_server`]) with the provider's published
+//! limits and a fixed latency per request. This process is Mailroom's side: a fresh store (SQLite
+//! in a temporary folder, or a fresh PostgreSQL database dropped afterwards), the administrator's
+//! email settings, a user who connects the mailbox through the real OAuth code path (the
+//! simulator consents at once), then the sync engine's own entry point. A watcher reads the store
+//! every 20 ms for the inbox's message count, as the mail page would, to time the first 50. The
+//! request log of the simulator gives the requests sent and the 429s; `/proc` gives both
+//! processes' peak memory.
+
+use std::collections::HashMap;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use mailroom_domain::{
+    AccountId, DisplayName, EmailAddress, FolderKind, ImportStart, MicrosoftTenant, OAuthClientId, Password,
+    Provider as Kind, Role, SyncInterval,
+};
+use mailroom_providers::{Endpoints, Pkce, Providers};
+use mailroom_store::{Account, Connection, Db, DbTarget, Identity, KeyInput, NewUser, ProviderUpdate, Store};
+use mailroom_sync::{AccessTokens, Engine, Limits, Mode, Pacing, Progress};
+use secrecy::SecretString;
+use serde::Deserialize;
+use sqlx::Connection as _;
+use tokio::io::AsyncBufReadExt as _;
+
+use crate::ceiling::{self, Ceiling, GmailPlan, thousands};
+use crate::memory::{self, megabytes};
+use crate::sim_server::{self, REDIRECT_URI, SimInfo};
+use crate::{Provider, Quota, report};
+
+/// The inbox messages whose arrival is timed: a first screen of mail.
+const FIRST_INBOX: i64 = 50;
+const WATCH_EVERY: Duration = Duration::from_millis(20);
+/// How often progress is written to standard error.
+const PROGRESS_EVERY: Duration = Duration::from_secs(10);
+const OUTLOOK_MISSING: &str = "the Outlook sync is not available yet: this build of mailroom-sync has no sync_graph";
+
+#[derive(clap::Args)]
+pub struct SyncArgs {
+    /// The provider whose sync is measured.
+    #[arg(long, value_enum)]
+    provider: Provider,
+    /// Messages in the simulated mailbox.
+    #[arg(long, default_value_t = 10_000)]
+    messages: usize,
+    /// Latency the simulator adds to every request, in milliseconds.
+    #[arg(long, default_value_t = 50)]
+    latency_ms: u64,
+    /// `sqlite` (a temporary file) or a PostgreSQL URL, on whose server a fresh database is
+    /// created and dropped afterwards.
+    #[arg(long, default_value = "sqlite")]
+    database: String,
+    /// Gmail's quota generation, for the simulator and Mailroom's pacing alike.
+    #[arg(long, value_enum, default_value_t = Quota::Legacy)]
+    quota: Quota,
+}
+
+/// Where the store lives for the run.
+enum Database {
+    Sqlite,
+    Postgres { server: String },
+}
+
+impl Database {
+    fn parse(input: &str) -> anyhow::Result<Database> {
+        match input {
+            "sqlite" => Ok(Database::Sqlite),
+            url if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                Ok(Database::Postgres { server: url.to_owned() })
+            }
+            _ => anyhow::bail!("--database takes sqlite or a postgres:// URL"),
+        }
+    }
+}
+
+pub async fn run(args: SyncArgs) -> anyhow::Result<()> {
+    if args.provider == Provider::Outlook {
+        anyhow::bail!(OUTLOOK_MISSING);
+    }
+    anyhow::ensure!(args.messages > 0, "--messages must be at least 1");
+    let database = Database::parse(&args.database)?;
+    let folder = tempfile::Builder::new().prefix("mailroom-bench-").tempdir()?;
+    let mut sim = SimProcess::start(&args).await?;
+    let (target, fresh) = match &database {
+        Database::Sqlite => (DbTarget::Sqlite(folder.path().join("mailroom.db")), None),
+        Database::Postgres { server } => {
+            let fresh = FreshPostgres::create(server).await?;
+            (DbTarget::Postgres(fresh.url.clone()), Some(fresh))
+        }
+    };
+    let result = measure(&args, &sim.info, target, folder.path()).await;
+    let sim_peak = memory::peak(sim.child.id());
+    sim.stop().await;
+    if let Some(fresh) = fresh {
+        fresh.drop_database().await;
+    }
+    let measured = result?;
+    print(&args, &sim.info, &database, &measured, sim_peak);
+    Ok(())
+}
+
+/// The simulator's child process.
+struct SimProcess {
+    child: tokio::process::Child,
+    info: SimInfo,
+}
+
+impl SimProcess {
+    async fn start(args: &SyncArgs) -> anyhow::Result<SimProcess> {
+        let exe = std::env::current_exe().context("cannot find this program to start the simulator")?;
+        let mut child = tokio::process::Command::new(exe)
+            .arg("sim-server")
+            .args(["--provider", provider_arg(args.provider)])
+            .args(["--messages", &args.messages.to_string()])
+            .args(["--latency-ms", &args.latency_ms.to_string()])
+            .args(["--quota", args.quota.name()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .context("cannot start the simulator")?;
+        let stdout = child.stdout.take().context("the simulator has no output")?;
+        let mut line = String::new();
+        tokio::io::BufReader::new(stdout).read_line(&mut line).await?;
+        let info: SimInfo =
+            serde_json::from_str(&line).context("the simulator did not start (its errors are above)")?;
+        Ok(SimProcess { child, info })
+    }
+
+    /// Closes the simulator's standard input, which ends it, and waits for it.
+    async fn stop(&mut self) {
+        drop(self.child.stdin.take());
+        if tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await.is_err() {
+            let _ = self.child.kill().await;
+        }
+    }
+}
+
+fn provider_arg(provider: Provider) -> &'static str {
+    match provider {
+        Provider::Gmail => "gmail",
+        Provider::Outlook => "outlook",
+    }
+}
+
+/// A database of its own on a PostgreSQL server, for one run.
+struct FreshPostgres {
+    server: String,
+    name: String,
+    url: String,
+}
+
+impl FreshPostgres {
+    async fn create(server: &str) -> anyhow::Result<FreshPostgres> {
+        let name = format!("mailroom_bench_{}_{}", std::process::id(), rand::random::<u32>());
+        let mut admin = sqlx::PgConnection::connect(server).await.context("cannot reach the PostgreSQL server")?;
+        let sql = format!("CREATE DATABASE {name}");
+        sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut admin).await.context("cannot create a database")?;
+        admin.close().await?;
+        let mut url = url::Url::parse(server)?;
+        url.set_path(&format!("/{name}"));
+        Ok(FreshPostgres { server: server.to_owned(), name, url: url.to_string() })
+    }
+
+    async fn drop_database(self) {
+        if let Ok(mut admin) = sqlx::PgConnection::connect(&self.server).await {
+            let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+            if let Err(err) = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut admin).await {
+                tracing::warn!(error = %err, database = %self.name, "the benchmark's database could not be dropped");
+            }
+            let _ = admin.close().await;
+        }
+    }
+}
+
+/// What a run measured.
+struct Measured {
+    total: Duration,
+    first_inbox: Option<Duration>,
+    imported: usize,
+    stored: i64,
+    stored_inbox: i64,
+    requests: Requests,
+    /// Mailroom's peak memory during the sync, and whether it was counted from the sync's start
+    /// (else from the process's).
+    peak: Option<u64>,
+    peak_from_sync: bool,
+}
+
+/// The simulator's request log, summed.
+#[derive(Debug, Default)]
+struct Requests {
+    http: u64,
+    /// Calls, counting each call of a batch request as Google does.
+    calls: u64,
+    rate_limited: u64,
+    units: u64,
+}
+
+async fn measure(
+    args: &SyncArgs,
+    sim: &SimInfo,
+    target: DbTarget,
+    folder: &std::path::Path,
+) -> anyhow::Result<Measured> {
+    let db = Db::connect(&target).await?;
+    db.migrate().await?;
+    let store = Store::unlock(db, KeyInput { given: None, file: folder.join("secret.key") }).await?;
+    let env: HashMap<String, String> =
+        mailroom_sim::mailroom_endpoints(&sim.base_url).into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+    let config = mailroom_config::Config::load(None, &env).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let endpoints = Endpoints::from(&config);
+    let providers = Arc::new(Providers::new(endpoints.clone()));
+    configure(&store).await?;
+    let kind = match args.provider {
+        Provider::Gmail => Kind::Google,
+        Provider::Outlook => Kind::Microsoft,
+    };
+    let account = connect(&store, &providers, &endpoints, kind, &sim.owner).await?;
+
+    let limits = Limits {
+        gmail_units_per_minute: args.quota.units_per_minute(),
+        gmail_costs: args.quota.costs(),
+        ..Limits::default()
+    };
+    let tokens = AccessTokens::new(store.clone(), providers.clone(), REDIRECT_URI.to_owned());
+    let engine = Engine { store: store.clone(), providers, tokens, pacing: Pacing::new(limits) };
+    let http = reqwest::Client::new();
+    // Connecting made requests of its own; the figures are the sync's.
+    http.delete(format!("{}/_sim/log", sim.base_url)).send().await?.error_for_status()?;
+
+    let progress = Arc::new(Progress::new());
+    let peak_from_sync = memory::reset_peak();
+    let start = Instant::now();
+    let watcher = tokio::spawn(watch_inbox(store.clone(), account.id, start));
+    let ticker = tokio::spawn(show_progress(progress.clone(), start));
+    let result = match args.provider {
+        Provider::Gmail => mailroom_sync::sync_gmail(&engine, &account, Mode::Incremental, &progress).await,
+        Provider::Outlook => anyhow::bail!(OUTLOOK_MISSING),
+    };
+    let total = start.elapsed();
+    let peak = memory::peak(None);
+    ticker.abort();
+    let first_inbox = if watcher.is_finished() {
+        watcher.await.ok()
+    } else {
+        watcher.abort();
+        // The 50th may have landed with the last batch, after the watcher's last look.
+        (store.message_count_in(account.id, FolderKind::Inbox).await? >= FIRST_INBOX).then_some(total)
+    };
+    let report = result.context("the sync failed")?;
+    let requests = requests(&http, &sim.base_url).await?;
+    let stored = store.message_count(account.id).await?;
+    let stored_inbox = store.message_count_in(account.id, FolderKind::Inbox).await?;
+    store.db().close().await;
+    Ok(Measured { total, first_inbox, imported: report.imported, stored, stored_inbox, requests, peak, peak_from_sync })
+}
+
+/// The administrator's email settings: both providers enabled with the simulator's clients.
+async fn configure(store: &Store) -> anyhow::Result<()> {
+    let invalid = |e| anyhow::anyhow!("{e:?}");
+    let update = |id: &str, secret: &str| -> anyhow::Result<ProviderUpdate> {
+        Ok(ProviderUpdate {
+            enabled: true,
+            client_id: Some(OAuthClientId::parse(id).map_err(invalid)?),
+            new_secret: Some(SecretString::from(secret.to_owned())),
+            tenant: MicrosoftTenant::common(),
+        })
+    };
+    store
+        .save_email_settings(
+            &update(sim_server::GOOGLE_CLIENT_ID, sim_server::GOOGLE_CLIENT_SECRET)?,
+            &update(sim_server::MICROSOFT_CLIENT_ID, sim_server::MICROSOFT_CLIENT_SECRET)?,
+            SyncInterval::DEFAULT,
+            ImportStart::DEFAULT,
+        )
+        .await?;
+    Ok(())
+}
+
+/// A user connects the mailbox the way the Mailboxes page does it: an authorization URL with
+/// PKCE, the provider's consent (given at once by the simulator), the code exchanged, the profile
+/// read and the account stored, importing all mail.
+async fn connect(
+    store: &Store,
+    providers: &Providers,
+    endpoints: &Endpoints,
+    provider: Kind,
+    owner: &str,
+) -> anyhow::Result<Account> {
+    let invalid = |e| anyhow::anyhow!("{e:?}");
+    let user = NewUser {
+        email: EmailAddress::parse("bench@mailroom.test").map_err(invalid)?,
+        name: DisplayName::parse("Benchmark").map_err(invalid)?,
+        password: Password::parse(&mailroom_store::random_token()).map_err(invalid)?,
+        role: Role::Member,
+    };
+    let user = store.create_user(&user).await?.context("the benchmark's user exists already")?;
+    let app = mailroom_sync::oauth_app(store, endpoints, provider, REDIRECT_URI)
+        .await?
+        .context("the provider is not configured")?;
+    let pkce = Pkce::generate();
+    let state = mailroom_store::random_token();
+    let url = mailroom_providers::authorization_url(&app, endpoints, &state, &pkce.challenge, Some(owner));
+    let browser = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
+    let consent = browser.get(url).send().await?;
+    let location = consent
+        .headers()
+        .get(reqwest::header::LOCATION)
+        .and_then(|l| l.to_str().ok())
+        .context("the provider's consent did not redirect back")?;
+    let callback = url::Url::parse(location)?;
+    let param = |name: &str| callback.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned());
+    anyhow::ensure!(param("state").as_deref() == Some(state.as_str()), "the callback's state is not ours");
+    let code = param("code").context("the provider answered without a code")?;
+    let now = mailroom_store::now();
+    let tokens = providers.exchange_code(&app, &code, &pkce.verifier, now).await?;
+    let refresh_token = tokens.refresh_token.as_ref().context("the provider gave no refresh token")?;
+    let profile = providers.mailbox_profile(provider, &tokens.access_token).await?;
+    let identities: Vec<Identity> = profile
+        .identities
+        .iter()
+        .map(|i| Identity { address: i.address.clone(), name: i.name.clone(), is_default: i.is_default })
+        .collect();
+    let connection = Connection {
+        user: user.id,
+        provider,
+        remote_id: &profile.remote_id,
+        address: &profile.address,
+        display_name: profile.display_name.as_deref(),
+        identities: &identities,
+        access_token: &tokens.access_token,
+        refresh_token,
+        expires_at: tokens.expires_at,
+        scopes: &tokens.scopes,
+        // All mail, whatever its age: the benchmark is the whole mailbox.
+        import_days: 0,
+    };
+    let (account, _) = store.connect_account(&connection, now).await?;
+    Ok(account)
+}
+
+/// The time until the inbox holds its first messages, read as a page would read them.
+async fn watch_inbox(store: Store, account: AccountId, start: Instant) -> Duration {
+    loop {
+        if store.message_count_in(account, FolderKind::Inbox).await.unwrap_or(0) >= FIRST_INBOX {
+            return start.elapsed();
+        }
+        tokio::time::sleep(WATCH_EVERY).await;
+    }
+}
+
+async fn show_progress(progress: Arc<Progress>, start: Instant) {
+    let mut ticks = tokio::time::interval(PROGRESS_EVERY);
+    ticks.tick().await;
+    loop {
+        ticks.tick().await;
+        let now = progress.snapshot();
+        let total = now.estimated_total.map_or_else(String::new, |t| format!(" of about {}", thousands(t)));
+        eprintln!(
+            "  {:>6.1} s  {}: {} messages{total}",
+            start.elapsed().as_secs_f64(),
+            now.phase,
+            thousands(now.imported)
+        );
+    }
+}
+
+#[derive(Deserialize)]
+struct Log {
+    requests: Vec<LogEntry>,
+}
+
+#[derive(Deserialize)]
+struct LogEntry {
+    status: u16,
+    #[serde(default)]
+    units: u64,
+    #[serde(default)]
+    parts: Vec<u16>,
+}
+
+async fn requests(http: &reqwest::Client, base_url: &str) -> anyhow::Result<Requests> {
+    let log: Log = http.get(format!("{base_url}/_sim/log")).send().await?.error_for_status()?.json().await?;
+    let mut sum = Requests::default();
+    for entry in &log.requests {
+        sum.http += 1;
+        sum.units += entry.units;
+        if entry.parts.is_empty() {
+            sum.calls += 1;
+            sum.rate_limited += u64::from(entry.status == 429);
+        } else {
+            sum.calls += entry.parts.len() as u64;
+            sum.rate_limited += entry.parts.iter().filter(|s| **s == 429).count() as u64;
+        }
+    }
+    Ok(sum)
+}
+
+fn verdict(met: bool) -> &'static str {
+    if met { "met" } else { "MISSED" }
+}
+
+fn print(args: &SyncArgs, sim: &SimInfo, database: &Database, m: &Measured, sim_peak: Option<u64>) {
+    let n = sim.messages;
+    let ceiling: Ceiling = match args.provider {
+        Provider::Gmail => {
+            let costs = args.quota.costs();
+            GmailPlan {
+                messages: n,
+                units_per_minute: u64::from(args.quota.units_per_minute()),
+                get_cost: u64::from(costs.messages_get),
+                list_cost: u64::from(costs.messages_list),
+                setup_cost: u64::from(costs.get_profile + costs.labels_list),
+                latency: Duration::from_millis(args.latency_ms),
+            }
+            .ceiling()
+        }
+        Provider::Outlook => return,
+    };
+    let places: Vec<String> =
+        sim.places.iter().map(|(place, count)| format!("{place} {}", thousands(*count))).collect();
+    let database = match database {
+        Database::Sqlite => "SQLite",
+        Database::Postgres { .. } => "PostgreSQL",
+    };
+    let quota = match args.quota {
+        Quota::Legacy => "legacy quota: 15,000 units per user a minute, messages.get 5 units",
+        Quota::Y2026 => "2026 quota: 6,000 units per user a minute, messages.get 20 units",
+    };
+    let rate = ceiling::rate(n, m.total);
+    let ceiling_rate = ceiling::rate(n, ceiling.time);
+    let ratio = if m.total.is_zero() { 0.0 } else { ceiling.time.as_secs_f64() / m.total.as_secs_f64() };
+    let share_429 = if m.requests.calls == 0 { 0.0 } else { m.requests.rate_limited as f64 / m.requests.calls as f64 };
+    let first = m.first_inbox.map_or_else(|| "never".to_owned(), |d| format!("{:.2} s", d.as_secs_f64()));
+    let first_met = m.first_inbox.is_some_and(|d| d <= Duration::from_secs(10));
+    let peak = m.peak.map_or_else(|| "unknown".to_owned(), |b| format!("{:.1} MB", megabytes(b)));
+    let peak_met = m.peak.is_some_and(|b| b < 200_000_000);
+    let peak_note = if m.peak_from_sync { "during the sync" } else { "whole process" };
+    let sim_peak = sim_peak.map_or_else(|| "unknown".to_owned(), |b| format!("{:.1} MB", megabytes(b)));
+    let lines = [
+        format!(
+            "mailroom-bench sync: {} with {} messages ({:.1} MB; {}), {} ms per request, {quota}, {database}",
+            match args.provider {
+                Provider::Gmail => "Gmail",
+                Provider::Outlook => "Outlook",
+            },
+            thousands(n),
+            megabytes(sim.bytes),
+            places.join(", "),
+            args.latency_ms
+        ),
+        String::new(),
+        format!(
+            "stored                    {} of {} messages, {} in the inbox (imported {})",
+            thousands(m.stored.max(0) as u64),
+            thousands(n),
+            thousands(m.stored_inbox.max(0) as u64),
+            thousands(m.imported as u64)
+        ),
+        format!("total time                {:.2} s", m.total.as_secs_f64()),
+        format!("messages per second       {rate:.1}"),
+        format!("first {FIRST_INBOX} inbox messages   {first:<18} target ≤ 10 s      {}", verdict(first_met)),
+        format!("ceiling                   {:.2} s = {ceiling_rate:.1} messages/s", ceiling.time.as_secs_f64()),
+        format!(
+            "ratio to the ceiling      {:<18} target ≥ 90 %      {}",
+            format!("{:.1} %", ratio * 100.0),
+            verdict(ratio >= 0.9)
+        ),
+        format!(
+            "requests                  {} HTTP requests carrying {} calls, {} quota units",
+            thousands(m.requests.http),
+            thousands(m.requests.calls),
+            thousands(m.requests.units)
+        ),
+        format!(
+            "answered 429              {:<18} target < 1 %       {}",
+            format!("{} ({:.2} %)", thousands(m.requests.rate_limited), share_429 * 100.0),
+            verdict(share_429 < 0.01)
+        ),
+        format!("peak memory, Mailroom     {peak:<18} target < 200 MB    {} ({peak_note})", verdict(peak_met)),
+        format!("peak memory, simulator    {sim_peak} (its own process, not Mailroom's)"),
+        String::new(),
+        "How the ceiling is computed (the fastest the published limits allow the cheapest correct strategy):"
+            .to_owned(),
+    ];
+    for line in lines.iter().chain(ceiling.explanation.iter().map(|l| format!("  {l}")).collect::<Vec<_>>().iter()) {
+        report(line);
+    }
+    report("  ratio = ceiling time / total time; calls inside batch requests count one each, as Google counts them");
+}
