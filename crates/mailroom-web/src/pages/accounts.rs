@@ -334,6 +334,9 @@ pub async fn callback(
     };
     let (account, reconnected) = state.store.connect_account(&connection, now).await.map_err(internal)?;
     tracing::info!(account.id = %account.id, user.id = %user.id, reconnected, "mailbox connected");
+    // A new mailbox is due at once, and a reconnected one goes on where it stopped: either way the
+    // scheduler need not wait for its next look at the schedule.
+    state.sync_wake.notify_one();
     Ok(see_other("/accounts", if reconnected { "account_reconnected" } else { "account_connected" }))
 }
 
