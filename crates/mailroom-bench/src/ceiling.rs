@@ -15,8 +15,10 @@
 //!
 //! Graph (providers.md C2, C4): the initial sync reads each folder's message delta, `P` messages
 //! a page with the body selected; pages of one folder follow each other's `nextLink`, at most 4
-//! requests are in flight per mailbox, and a mailbox takes 10,000 requests in 10 minutes. The
-//! MIME of each message (`/$value`) is fetched afterwards and is not part of the initial sync.
+//! requests are in flight per mailbox, and a mailbox takes 10,000 requests in 10 minutes. Before
+//! the first delta comes the folder tree: the folder lists, and one request per well-known folder
+//! (v1.0 lists carry no well-known name, and the inbox must be known to come first). The MIME of
+//! each message (`/$value`, one request apiece) is fetched afterwards and is timed on its own.
 
 use std::time::Duration;
 
@@ -109,8 +111,13 @@ impl GmailPlan {
 /// Graph's published figures for one mailbox, and what the run asks for.
 #[derive(Debug, Clone)]
 pub struct GraphPlan {
-    /// Messages in each folder.
+    /// Messages in each folder, empty folders included: each still takes a delta request.
     pub folders: Vec<u64>,
+    /// Requests that read the folder tree before the first delta: the folder lists, and one
+    /// lookup per well-known folder, since v1.0 lists do not say which folder is the inbox.
+    pub tree_requests: u64,
+    /// Round trips those take at the least (lists of child folders wait for their parent's).
+    pub tree_round_trips: u64,
     /// Messages per delta page (`Prefer: odata.maxpagesize`).
     pub page: u64,
     pub in_flight: u64,
@@ -119,7 +126,6 @@ pub struct GraphPlan {
     pub latency: Duration,
 }
 
-#[cfg_attr(not(test), expect(dead_code, reason = "the Outlook run uses it once mailroom-sync has sync_graph"))]
 impl GraphPlan {
     pub fn messages(&self) -> u64 {
         self.folders.iter().sum()
@@ -130,31 +136,39 @@ impl GraphPlan {
         self.folders.iter().map(|n| n.div_ceil(self.page.max(1)).max(1)).collect()
     }
 
+    pub fn requests(&self) -> u64 {
+        self.tree_requests + self.pages().iter().sum::<u64>()
+    }
+
     pub fn ceiling(&self) -> Ceiling {
         let pages = self.pages();
         let total_pages: u64 = pages.iter().sum();
-        // The folder tree is one request before the folders' deltas can start.
-        let requests = total_pages + 1;
+        let requests = self.requests();
         let longest = pages.iter().copied().max().unwrap_or(0);
         let slots = self.in_flight.max(1);
-        let round_trips = 1 + longest.max(total_pages.div_ceil(slots));
+        let round_trips = self.tree_round_trips + longest.max(total_pages.div_ceil(slots));
         let latency_floor = self.latency * u32::try_from(round_trips).unwrap_or(u32::MAX);
         let windows = requests.div_ceil(self.requests_per_window.max(1)).saturating_sub(1);
         let request_floor = self.window * u32::try_from(windows).unwrap_or(u32::MAX) + self.latency;
         let time = latency_floor.max(request_floor);
         let explanation = vec![
             format!(
-                "requests: the folder tree, then {} delta pages of up to {} messages over {} folders = {}",
+                "requests: the folder tree in {} (the folder lists and one lookup per well-known folder, which \
+                 v1.0 lists do not name), then {} delta pages of up to {} messages over {} folders, empty ones \
+                 included = {}",
+                self.tree_requests,
                 thousands(total_pages),
                 self.page,
                 self.folders.len(),
                 thousands(requests)
             ),
             format!(
-                "latency floor: at most {} requests in flight; a folder's pages follow each other (longest {}): \
-                 1 + max({}, ⌈{} / {}⌉) = {} round trips of {} ms = {:.2} s",
+                "latency floor: at most {} requests in flight; the tree takes {} round trips, then a folder's \
+                 pages follow each other (longest {}): {} + max({}, ⌈{} / {}⌉) = {} round trips of {} ms = {:.2} s",
                 slots,
+                self.tree_round_trips,
                 longest,
+                self.tree_round_trips,
                 longest,
                 total_pages,
                 slots,
@@ -163,9 +177,13 @@ impl GraphPlan {
                 latency_floor.as_secs_f64()
             ),
             format!(
-                "request floor: {} requests per mailbox in {} s = {:.2} s",
+                "request floor: {} requests per mailbox in {} s; ⌈{} / {}⌉ − 1 = {} full windows to wait, plus \
+                 one round trip = {:.2} s",
                 thousands(self.requests_per_window),
                 self.window.as_secs(),
+                thousands(requests),
+                thousands(self.requests_per_window),
+                windows,
                 request_floor.as_secs_f64()
             ),
             format!(
@@ -174,6 +192,61 @@ impl GraphPlan {
                 time.as_secs_f64(),
                 rate(self.messages(), time)
             ),
+        ];
+        Ceiling { time, explanation }
+    }
+}
+
+/// Fetching each message's MIME (`GET …/messages/{id}/$value`) after the initial sync: one request
+/// a message, at most `in_flight` at once, and the mailbox's request window, which still holds
+/// the requests the sync made just before.
+#[derive(Debug, Clone)]
+pub struct MimePlan {
+    pub messages: u64,
+    /// Requests of the sync before, and how long before the MIME's start the first of them left.
+    pub earlier_requests: u64,
+    pub earlier_since: Duration,
+    pub in_flight: u64,
+    pub requests_per_window: u64,
+    pub window: Duration,
+    pub latency: Duration,
+}
+
+impl MimePlan {
+    pub fn ceiling(&self) -> Ceiling {
+        let slots = self.in_flight.max(1);
+        let round_trips = self.messages.div_ceil(slots);
+        let latency_floor = self.latency * u32::try_from(round_trips).unwrap_or(u32::MAX);
+        let all = self.earlier_requests + self.messages;
+        let windows = all.div_ceil(self.requests_per_window.max(1)).saturating_sub(1);
+        // Counted from the sync's first request, then from the MIME's start.
+        let request_floor = (self.window * u32::try_from(windows).unwrap_or(u32::MAX) + self.latency)
+            .saturating_sub(self.earlier_since);
+        let time = latency_floor.max(request_floor);
+        let explanation = vec![
+            format!(
+                "latency floor: {} requests, {} in flight: ⌈{} / {}⌉ = {} round trips of {} ms = {:.2} s",
+                thousands(self.messages),
+                slots,
+                thousands(self.messages),
+                slots,
+                thousands(round_trips),
+                self.latency.as_millis(),
+                latency_floor.as_secs_f64()
+            ),
+            format!(
+                "request floor: with the sync's {} requests, {} in the window; ⌈{} / {}⌉ − 1 = {} full windows \
+                 of {} s from the sync's first request, {:.2} s before the MIME started, plus one round trip = {:.2} s",
+                thousands(self.earlier_requests),
+                thousands(all),
+                thousands(all),
+                thousands(self.requests_per_window),
+                windows,
+                self.window.as_secs(),
+                self.earlier_since.as_secs_f64(),
+                request_floor.as_secs_f64()
+            ),
+            format!("ceiling: the larger, {:.2} s = {:.1} messages/s", time.as_secs_f64(), rate(self.messages, time)),
         ];
         Ceiling { time, explanation }
     }
@@ -238,6 +311,8 @@ mod tests {
     fn graph_is_bound_by_its_four_slots_and_each_folders_chain_of_pages() {
         let plan = GraphPlan {
             folders: vec![6_000, 2_000, 1_000, 500, 500],
+            tree_requests: 1,
+            tree_round_trips: 1,
             page: 100,
             in_flight: 4,
             requests_per_window: 10_000,
@@ -249,6 +324,40 @@ mod tests {
         let small_pages = GraphPlan { page: 1, ..plan };
         // 10,001 requests: the last one waits for the first window to pass.
         assert_eq!(small_pages.ceiling().time, Duration::from_millis(600_050));
+    }
+
+    #[test]
+    fn graph_counts_the_folder_tree_and_every_empty_folder() {
+        let plan = GraphPlan {
+            folders: vec![100, 0, 0],
+            tree_requests: 7,
+            tree_round_trips: 2,
+            page: 100,
+            in_flight: 4,
+            requests_per_window: 10_000,
+            window: Duration::from_secs(600),
+            latency: Duration::from_millis(50),
+        };
+        assert_eq!(plan.requests(), 10);
+        // Two round trips for the tree, then the three one-page folders side by side.
+        assert_eq!(plan.ceiling().time, Duration::from_millis(150));
+    }
+
+    #[test]
+    fn the_mime_shares_its_window_with_the_sync_before_it() {
+        let plan = MimePlan {
+            messages: 10_000,
+            earlier_requests: 120,
+            earlier_since: Duration::from_secs(5),
+            in_flight: 4,
+            requests_per_window: 10_000,
+            window: Duration::from_secs(600),
+            latency: Duration::from_millis(50),
+        };
+        // 10,120 requests: the last waits for the sync's first to leave the window.
+        assert_eq!(plan.ceiling().time, Duration::from_millis(595_050));
+        let alone = MimePlan { messages: 2_000, ..plan };
+        assert_eq!(alone.ceiling().time, Duration::from_millis(25_000), "500 round trips of 4");
     }
 
     #[test]

@@ -50,6 +50,10 @@ pub struct SimInfo {
     pub bytes: u64,
     /// Messages per place (`inbox`, `archive`, `sent`, `spam`, `trash`).
     pub places: BTreeMap<String, u64>,
+    /// Outlook only: every folder a sync reads (the root's descendants, by display name, empty
+    /// ones included, since each still takes a delta request) and its messages.
+    #[serde(default)]
+    pub folders: Vec<(String, u64)>,
 }
 
 pub fn owner(provider: Provider) -> &'static str {
@@ -86,6 +90,7 @@ pub async fn run(args: SimServerArgs) -> anyhow::Result<()> {
         });
     }
     let (bytes, places) = fill(&state, args.provider, owner, args.messages)?;
+    let folders = graph_folders(&state, owner);
     let running = RunningSim::start(SocketAddr::from(([127, 0, 0, 1], 0)), state)
         .await
         .context("the simulator cannot listen on a loopback port")?;
@@ -95,6 +100,7 @@ pub async fn run(args: SimServerArgs) -> anyhow::Result<()> {
         messages: args.messages as u64,
         bytes,
         places,
+        folders,
     };
     crate::report(&serde_json::to_string(&info)?);
     // Whatever stdin brings, its end (the parent closed it or died) is the signal to stop.
@@ -102,6 +108,23 @@ pub async fn run(args: SimServerArgs) -> anyhow::Result<()> {
     let _ = tokio::io::stdin().read_to_end(&mut sink).await;
     running.stop().await;
     Ok(())
+}
+
+/// The folders under the Outlook mailbox's root with their messages, in the mailbox's order.
+fn graph_folders(state: &SimState, owner: &str) -> Vec<(String, u64)> {
+    let mut world = state.world();
+    let Some(mailbox) = world.graph(owner) else { return Vec::new() };
+    let Some(root) = mailbox.folder_id("msgfolderroot") else { return Vec::new() };
+    let mut under: Vec<String> = vec![root.clone()];
+    let mut folders = Vec::new();
+    while let Some(parent) = under.pop() {
+        for folder in mailbox.folders.iter().filter(|f| f.parent_id == parent) {
+            let count = mailbox.messages.iter().filter(|m| m.folder_id == folder.id).count() as u64;
+            folders.push((folder.display_name.clone(), count));
+            under.push(folder.id.clone());
+        }
+    }
+    folders
 }
 
 /// Fills the owner's mailbox; returns the bytes and the messages per place.

@@ -27,17 +27,22 @@ use serde::Deserialize;
 use sqlx::Connection as _;
 use tokio::io::AsyncBufReadExt as _;
 
-use crate::ceiling::{self, Ceiling, GmailPlan, thousands};
+use crate::ceiling::{self, Ceiling, GmailPlan, GraphPlan, MimePlan, thousands};
 use crate::memory::{self, megabytes};
 use crate::sim_server::{self, REDIRECT_URI, SimInfo};
 use crate::{Provider, Quota, report};
 
+/// Graph's published limits per app and mailbox (providers.md C4), which the ceiling assumes.
+const GRAPH_IN_FLIGHT: u64 = 4;
+const GRAPH_REQUESTS_PER_WINDOW: u64 = 10_000;
+const GRAPH_WINDOW: Duration = Duration::from_secs(600);
 /// The inbox messages whose arrival is timed: a first screen of mail.
 const FIRST_INBOX: i64 = 50;
 const WATCH_EVERY: Duration = Duration::from_millis(20);
 /// How often progress is written to standard error.
 const PROGRESS_EVERY: Duration = Duration::from_secs(10);
-const OUTLOOK_MISSING: &str = "the Outlook sync is not available yet: this build of mailroom-sync has no sync_graph";
+/// Messages whose MIME is fetched between two progress lines of the MIME phase.
+const MIME_CHUNK: u32 = 500;
 
 #[derive(clap::Args)]
 pub struct SyncArgs {
@@ -57,6 +62,10 @@ pub struct SyncArgs {
     /// Gmail's quota generation, for the simulator and Mailroom's pacing alike.
     #[arg(long, value_enum, default_value_t = Quota::Legacy)]
     quota: Quota,
+    /// Outlook: after the sync, fetch every message's MIME (one request each) and time that too.
+    /// 10,000 messages fill Graph's whole 10-minute request window, so it is not done by default.
+    #[arg(long)]
+    mime: bool,
 }
 
 /// Where the store lives for the run.
@@ -78,9 +87,10 @@ impl Database {
 }
 
 pub async fn run(args: SyncArgs) -> anyhow::Result<()> {
-    if args.provider == Provider::Outlook {
-        anyhow::bail!(OUTLOOK_MISSING);
-    }
+    anyhow::ensure!(
+        !args.mime || args.provider == Provider::Outlook,
+        "--mime is for Outlook: Gmail syncs the raw bytes"
+    );
     anyhow::ensure!(args.messages > 0, "--messages must be at least 1");
     let database = Database::parse(&args.database)?;
     let folder = tempfile::Builder::new().prefix("mailroom-bench-").tempdir()?;
@@ -189,6 +199,18 @@ struct Measured {
     /// (else from the process's).
     peak: Option<u64>,
     peak_from_sync: bool,
+    /// The MIME phase after an Outlook sync, when asked for.
+    mime: Option<MimeMeasured>,
+}
+
+/// The MIME phase: every message's raw bytes fetched and stored after the sync.
+struct MimeMeasured {
+    total: Duration,
+    stored: usize,
+    /// From the sync's start to the MIME's, for the request window they share.
+    since_sync_start: Duration,
+    requests: Requests,
+    peak: Option<u64>,
 }
 
 /// The simulator's request log, summed.
@@ -240,7 +262,7 @@ async fn measure(
     let ticker = tokio::spawn(show_progress(progress.clone(), start));
     let result = match args.provider {
         Provider::Gmail => mailroom_sync::sync_gmail(&engine, &account, Mode::Incremental, &progress).await,
-        Provider::Outlook => anyhow::bail!(OUTLOOK_MISSING),
+        Provider::Outlook => mailroom_sync::sync_graph(&engine, &account, Mode::Incremental, &progress).await,
     };
     let total = start.elapsed();
     let peak = memory::peak(None);
@@ -256,8 +278,47 @@ async fn measure(
     let requests = requests(&http, &sim.base_url).await?;
     let stored = store.message_count(account.id).await?;
     let stored_inbox = store.message_count_in(account.id, FolderKind::Inbox).await?;
+    let mime = if args.mime { Some(measure_mime(&engine, &account, &http, &sim.base_url, start).await?) } else { None };
     store.db().close().await;
-    Ok(Measured { total, first_inbox, imported: report.imported, stored, stored_inbox, requests, peak, peak_from_sync })
+    Ok(Measured {
+        total,
+        first_inbox,
+        imported: report.imported,
+        stored,
+        stored_inbox,
+        requests,
+        peak,
+        peak_from_sync,
+        mime,
+    })
+}
+
+/// Fetches the MIME of every message the sync stored without it, as the engine does after an
+/// Outlook sync, in chunks so that progress shows.
+async fn measure_mime(
+    engine: &Engine,
+    account: &Account,
+    http: &reqwest::Client,
+    base_url: &str,
+    sync_start: Instant,
+) -> anyhow::Result<MimeMeasured> {
+    http.delete(format!("{base_url}/_sim/log")).send().await?.error_for_status()?;
+    memory::reset_peak();
+    let start = Instant::now();
+    let since_sync_start = start - sync_start;
+    let mut stored = 0;
+    loop {
+        let chunk = mailroom_sync::fetch_pending_mime(engine, account, MIME_CHUNK).await.context("the MIME failed")?;
+        if chunk == 0 {
+            break;
+        }
+        stored += chunk;
+        eprintln!("  {:>6.1} s  mime: {} messages", start.elapsed().as_secs_f64(), thousands(stored as u64));
+    }
+    let total = start.elapsed();
+    let peak = memory::peak(None);
+    let requests = requests(http, base_url).await?;
+    Ok(MimeMeasured { total, stored, since_sync_start, requests, peak })
 }
 
 /// The administrator's email settings: both providers enabled with the simulator's clients.
@@ -420,17 +481,22 @@ fn print(args: &SyncArgs, sim: &SimInfo, database: &Database, m: &Measured, sim_
             }
             .ceiling()
         }
-        Provider::Outlook => return,
+        Provider::Outlook => graph_plan(args, sim).ceiling(),
     };
-    let places: Vec<String> =
-        sim.places.iter().map(|(place, count)| format!("{place} {}", thousands(*count))).collect();
+    // Outlook's folders, empty ones included, since the ceiling counts each of them.
+    let places: Vec<String> = if sim.folders.is_empty() {
+        sim.places.iter().map(|(place, count)| format!("{place} {}", thousands(*count))).collect()
+    } else {
+        sim.folders.iter().map(|(folder, count)| format!("{folder} {}", thousands(*count))).collect()
+    };
     let database = match database {
         Database::Sqlite => "SQLite",
         Database::Postgres { .. } => "PostgreSQL",
     };
-    let quota = match args.quota {
-        Quota::Legacy => "legacy quota: 15,000 units per user a minute, messages.get 5 units",
-        Quota::Y2026 => "2026 quota: 6,000 units per user a minute, messages.get 20 units",
+    let quota = match (args.provider, args.quota) {
+        (Provider::Gmail, Quota::Legacy) => "legacy quota: 15,000 units per user a minute, messages.get 5 units",
+        (Provider::Gmail, Quota::Y2026) => "2026 quota: 6,000 units per user a minute, messages.get 20 units",
+        (Provider::Outlook, _) => "Graph limits: 4 requests in flight, 10,000 per mailbox in 10 minutes",
     };
     let rate = ceiling::rate(n, m.total);
     let ceiling_rate = ceiling::rate(n, ceiling.time);
@@ -471,12 +537,15 @@ fn print(args: &SyncArgs, sim: &SimInfo, database: &Database, m: &Measured, sim_
             format!("{:.1} %", ratio * 100.0),
             verdict(ratio >= 0.9)
         ),
-        format!(
-            "requests                  {} HTTP requests carrying {} calls, {} quota units",
-            thousands(m.requests.http),
-            thousands(m.requests.calls),
-            thousands(m.requests.units)
-        ),
+        match args.provider {
+            Provider::Gmail => format!(
+                "requests                  {} HTTP requests carrying {} calls, {} quota units",
+                thousands(m.requests.http),
+                thousands(m.requests.calls),
+                thousands(m.requests.units)
+            ),
+            Provider::Outlook => format!("requests                  {}", thousands(m.requests.http)),
+        },
         format!(
             "answered 429              {:<18} target < 1 %       {}",
             format!("{} ({:.2} %)", thousands(m.requests.rate_limited), share_429 * 100.0),
@@ -491,5 +560,77 @@ fn print(args: &SyncArgs, sim: &SimInfo, database: &Database, m: &Measured, sim_
     for line in lines.iter().chain(ceiling.explanation.iter().map(|l| format!("  {l}")).collect::<Vec<_>>().iter()) {
         report(line);
     }
-    report("  ratio = ceiling time / total time; calls inside batch requests count one each, as Google counts them");
+    match args.provider {
+        Provider::Gmail => report(
+            "  ratio = ceiling time / total time; calls inside batch requests count one each, as Google counts them",
+        ),
+        Provider::Outlook => {
+            report("  ratio = ceiling time / total time; requests as Graph counts them, one per HTTP request")
+        }
+    }
+    match &m.mime {
+        Some(mime) => print_mime(args, m, mime),
+        None if args.provider == Provider::Outlook => {
+            report("");
+            report("MIME ($value, one request a message) not fetched: --mime times it");
+        }
+        None => {}
+    }
+}
+
+/// The delta plan of the seeded mailbox, with the folder tree as the published API needs it: one
+/// list of the top-level folders (a page holds 100; the seeded folders have no children, else
+/// each parent's list would follow its own) and one lookup per well-known folder that Mailroom
+/// names, independent of each other, so in flight together.
+fn graph_plan(args: &SyncArgs, sim: &SimInfo) -> GraphPlan {
+    let lists = (sim.folders.len() as u64).div_ceil(100).max(1);
+    let tree_requests = lists + mailroom_providers::GRAPH_WELL_KNOWN_FOLDERS.len() as u64;
+    GraphPlan {
+        folders: sim.folders.iter().map(|(_, count)| *count).collect(),
+        tree_requests,
+        tree_round_trips: tree_requests.div_ceil(GRAPH_IN_FLIGHT),
+        page: u64::from(mailroom_sync::GRAPH_PAGE),
+        in_flight: GRAPH_IN_FLIGHT,
+        requests_per_window: GRAPH_REQUESTS_PER_WINDOW,
+        window: GRAPH_WINDOW,
+        latency: Duration::from_millis(args.latency_ms),
+    }
+}
+
+fn print_mime(args: &SyncArgs, m: &Measured, mime: &MimeMeasured) {
+    let n = mime.stored as u64;
+    let ceiling = MimePlan {
+        messages: n,
+        earlier_requests: m.requests.http,
+        earlier_since: mime.since_sync_start,
+        in_flight: GRAPH_IN_FLIGHT,
+        requests_per_window: GRAPH_REQUESTS_PER_WINDOW,
+        window: GRAPH_WINDOW,
+        latency: Duration::from_millis(args.latency_ms),
+    }
+    .ceiling();
+    let ratio = if mime.total.is_zero() { 0.0 } else { ceiling.time.as_secs_f64() / mime.total.as_secs_f64() };
+    let share_429 =
+        if mime.requests.http == 0 { 0.0 } else { mime.requests.rate_limited as f64 / mime.requests.http as f64 };
+    let peak = mime.peak.map_or_else(|| "unknown".to_owned(), |b| format!("{:.1} MB", megabytes(b)));
+    let lines = [
+        String::new(),
+        "MIME after the sync (fetch_pending_mime, $value, one request a message)".to_owned(),
+        format!("stored                    {} raw messages", thousands(n)),
+        format!("total time                {:.2} s", mime.total.as_secs_f64()),
+        format!("messages per second       {:.1}", ceiling::rate(n, mime.total)),
+        format!(
+            "ceiling                   {:.2} s = {:.1} messages/s",
+            ceiling.time.as_secs_f64(),
+            ceiling::rate(n, ceiling.time)
+        ),
+        format!("ratio to the ceiling      {:.1} %", ratio * 100.0),
+        format!("requests                  {}", thousands(mime.requests.http)),
+        format!("answered 429              {} ({:.2} %)", thousands(mime.requests.rate_limited), share_429 * 100.0),
+        format!("peak memory, Mailroom     {peak} (during the MIME)"),
+        "How its ceiling is computed:".to_owned(),
+    ];
+    for line in lines.iter().chain(ceiling.explanation.iter().map(|l| format!("  {l}")).collect::<Vec<_>>().iter()) {
+        report(line);
+    }
 }

@@ -1,6 +1,14 @@
 //! Outlook sync over Microsoft Graph: the folder tree, then one delta round per folder
 //! (concepts/delta-query-messages.md: "Delta query is a per-folder operation"), the inbox first.
 //!
+//! A folder's pages must follow each other (each is asked by the previous one's next link), so
+//! one folder alone keeps one of the mailbox's four request slots busy. Up to as many folders as
+//! Graph allows requests in flight are therefore synced side by side, taken in import order so
+//! the inbox starts first, and each folder asks for its next page while the current one is being
+//! stored. The store still sees one page at a time: a page is planned and applied under the run's
+//! write lock, so the outcome is that of some sequential order of the folders' pages, which the
+//! per-folder model below already allows.
+//!
 //! Each folder's cursor is its `@odata.deltaLink`, stored under the folder's id in the same
 //! transaction as the page that ended the round. Next links are not stored: a round cut short
 //! (a killed process, an error) is asked again from the last delta link, and since every page is
@@ -19,6 +27,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use futures_util::stream::{FuturesUnordered, StreamExt as _};
 use mailroom_domain::FolderKind;
 use mailroom_mime::{Address, ParseOutcome, ParsedMessage, parse};
 use mailroom_providers::{
@@ -31,8 +40,9 @@ use crate::{Engine, Mode, Progress, SyncError, SyncReport};
 
 /// Messages asked per delta page (`Prefer: odata.maxpagesize`). Pages carry bodies, and Graph
 /// warns that large pages with full payloads may time out (504), so a page stays at 100, well
-/// within the 1 to 1,000 Graph allows for message pages.
-const PAGE: u32 = 100;
+/// within the 1 to 1,000 Graph allows for message pages. Public so that whoever computes what a
+/// sync costs counts the same pages.
+pub const PAGE: u32 = 100;
 /// How many times a folder's round is started afresh after its links expired mid-round.
 const FRESH_ATTEMPTS: u32 = 3;
 /// Characters of `bodyPreview` kept as the snippet, as the MIME parser keeps.
@@ -124,16 +134,39 @@ async fn store_mime(engine: &Engine, account: &Account, remote_id: &str, raw: &[
     Ok(engine.store.store_raw(account.id, remote_id, raw, outcome.message(), failed, mailroom_store::now()).await?)
 }
 
-/// One mailbox's calls, each through the mailbox's pacing.
+/// One mailbox's calls, each through the mailbox's pacing, and the run's store writes.
 struct Calls<'a> {
     engine: &'a Engine,
     account: &'a Account,
     token: &'a SecretString,
+    /// Held while a page is planned against the store and applied, so that pages of folders
+    /// synced side by side reach the store one at a time.
+    writes: tokio::sync::Mutex<()>,
 }
 
 impl Calls<'_> {
     /// The whole folder tree with the well-known folders marked, one paced call per request.
+    /// The well-known folders are looked up while the tree is listed: neither needs the other.
     async fn folders(&self) -> Result<Vec<GraphFolder>, ApiError> {
+        let (providers, token, pacing, id) = (&self.engine.providers, self.token, &self.engine.pacing, self.account.id);
+        let mut lookups = Vec::with_capacity(GRAPH_WELL_KNOWN_FOLDERS.len());
+        for name in GRAPH_WELL_KNOWN_FOLDERS {
+            lookups.push(async move {
+                let known = pacing.graph(id, || providers.graph_well_known_folder_id(token, name)).await?;
+                Ok::<_, ApiError>(known.map(|known| (name, known)))
+            });
+        }
+        let (mut folders, known) = tokio::try_join!(self.tree(), futures_util::future::try_join_all(lookups))?;
+        for (name, known) in known.into_iter().flatten() {
+            if let Some(folder) = folders.iter_mut().find(|f| f.id == known) {
+                folder.well_known_name = Some(name.to_owned());
+            }
+        }
+        Ok(folders)
+    }
+
+    /// Every folder under the root, each level's lists after its parent's.
+    async fn tree(&self) -> Result<Vec<GraphFolder>, ApiError> {
         let (providers, token, pacing, id) = (&self.engine.providers, self.token, &self.engine.pacing, self.account.id);
         let mut folders: Vec<GraphFolder> = Vec::new();
         let mut pending: Vec<Option<String>> = vec![None];
@@ -155,14 +188,6 @@ impl Calls<'_> {
                     Some(next) => link = Some(next),
                     None => break,
                 }
-            }
-        }
-        for name in GRAPH_WELL_KNOWN_FOLDERS {
-            let known = pacing.graph(id, || providers.graph_well_known_folder_id(token, name)).await?;
-            if let Some(known) = known
-                && let Some(folder) = folders.iter_mut().find(|f| f.id == known)
-            {
-                folder.well_known_name = Some(name.to_owned());
             }
         }
         Ok(folders)
@@ -214,7 +239,7 @@ async fn run(
     progress: &Progress,
     token: &SecretString,
 ) -> Result<SyncReport, SyncError> {
-    let calls = Calls { engine, account, token };
+    let calls = Calls { engine, account, token, writes: tokio::sync::Mutex::new(()) };
     progress.phase("listing");
     let folders = import_order(calls.folders().await?);
     let ids: HashSet<&str> = folders.iter().map(|f| f.id.as_str()).collect();
@@ -238,34 +263,24 @@ async fn run(
     let since = import_start(account);
     let mut report = SyncReport::default();
     progress.phase(if mode == Mode::Full { "importing" } else { "changes" });
-    for folder in &folders {
-        let cursor = match mode {
-            Mode::Incremental => engine.store.sync_cursor(account.id, &folder.id).await?,
-            Mode::Full => None,
-        };
-        if let Some(link) = cursor {
-            match round(&calls, folder, Some(link), since, progress, &mut report).await {
-                Err(SyncError::Api(ApiError::CursorExpired)) => {
-                    tracing::info!(account.id = %account.id, "a Graph delta link expired; the folder is synced afresh");
-                }
-                other => {
-                    other?;
-                    continue;
-                }
-            }
-        }
-        report.full = true;
-        progress.phase("importing");
-        progress.expect(folder.total_item_count.unwrap_or(0));
-        let mut attempt = 1;
-        loop {
-            match round(&calls, folder, None, since, progress, &mut report).await {
-                // The round's own next link expired under it: start it once more.
-                Err(SyncError::Api(ApiError::CursorExpired)) if attempt < FRESH_ATTEMPTS => attempt += 1,
-                other => break other?,
-            }
+    // In import order, so the inbox's round starts first; the first error ends the run, and
+    // the rounds still going are dropped, which leaves only whole pages stored.
+    let side_by_side = engine.pacing.limits().graph_in_flight.max(1);
+    let mut waiting = folders.iter();
+    let mut rounds = FuturesUnordered::new();
+    for folder in waiting.by_ref().take(side_by_side) {
+        rounds.push(folder_rounds(&calls, folder, mode, since, progress));
+    }
+    while let Some(folder) = rounds.next().await {
+        let folder = folder?;
+        report.imported += folder.imported;
+        report.deleted += folder.deleted;
+        report.full |= folder.full;
+        if let Some(next) = waiting.next() {
+            rounds.push(folder_rounds(&calls, next, mode, since, progress));
         }
     }
+    drop(rounds);
 
     progress.phase("finishing");
     // Every folder's changes are in: a message in no folder left the last one it was in.
@@ -273,6 +288,42 @@ async fn run(
     report.deleted += gone.len();
     progress.deleted(gone.len());
     Ok(report)
+}
+
+/// One folder's changes: a round from its stored delta link, or a fresh one when it has none,
+/// when the link expired, or in [`Mode::Full`].
+async fn folder_rounds(
+    calls: &Calls<'_>,
+    folder: &GraphFolder,
+    mode: Mode,
+    since: Option<i64>,
+    progress: &Progress,
+) -> Result<SyncReport, SyncError> {
+    let (engine, account) = (calls.engine, calls.account);
+    let mut report = SyncReport::default();
+    let cursor = match mode {
+        Mode::Incremental => engine.store.sync_cursor(account.id, &folder.id).await?,
+        Mode::Full => None,
+    };
+    if let Some(link) = cursor {
+        match round(calls, folder, Some(link), since, progress, &mut report).await {
+            Err(SyncError::Api(ApiError::CursorExpired)) => {
+                tracing::info!(account.id = %account.id, "a Graph delta link expired; the folder is synced afresh");
+            }
+            other => return other.map(|()| report),
+        }
+    }
+    report.full = true;
+    progress.phase("importing");
+    progress.expect(folder.total_item_count.unwrap_or(0));
+    let mut attempt = 1;
+    loop {
+        match round(calls, folder, None, since, progress, &mut report).await {
+            // The round's own next link expired under it: start it once more.
+            Err(SyncError::Api(ApiError::CursorExpired)) if attempt < FRESH_ATTEMPTS => attempt += 1,
+            other => return other.map(|()| report),
+        }
+    }
 }
 
 /// What one delta entry does to the store, owning what the change borrows.
@@ -293,7 +344,8 @@ enum Plan {
 }
 
 /// One delta round of a folder: from `link` (a stored delta link), or fresh without one. Each
-/// page is applied in one transaction, the last with the new delta link.
+/// page is applied in one transaction, the last with the new delta link; the next page is asked
+/// for while the current one is stored, and pages are applied in the order they came.
 async fn round(
     calls: &Calls<'_>,
     folder: &GraphFolder,
@@ -302,100 +354,129 @@ async fn round(
     progress: &Progress,
     report: &mut SyncReport,
 ) -> Result<(), SyncError> {
-    let (engine, account) = (calls.engine, calls.account);
     let fresh = link.is_none();
-    let here = vec![folder.id.clone()];
-    let mut link = link;
     let mut listed: HashSet<String> = HashSet::new();
+    let mut page = calls.delta(&folder.id, link.as_deref(), if fresh { since } else { None }).await?;
     loop {
-        let page = calls.delta(&folder.id, link.as_deref(), if fresh { since } else { None }).await?;
-        let ids: Vec<&str> = page
-            .changes
-            .iter()
-            .filter_map(|c| match c {
-                GraphChange::Upsert(meta) => Some(meta.id.as_str()),
-                GraphChange::Removed { .. } => None,
-            })
-            .collect();
-        let mut known: HashMap<String, KnownMessage> = engine.store.known_messages(account.id, &ids).await?;
-        let mut plans = Vec::with_capacity(page.changes.len());
-        for change in page.changes {
-            let meta = match change {
-                GraphChange::Removed { id } => {
-                    listed.remove(&id);
-                    plans.push(Plan::Leave(id));
-                    continue;
-                }
-                GraphChange::Upsert(meta) => meta,
-            };
-            listed.insert(meta.id.clone());
-            match known.get(&meta.id) {
-                // Only a draft's content changes; anything else known changes in flags and place.
-                Some(k) if !(k.is_draft && meta.is_complete()) => {
-                    plans.push(Plan::Flags { id: meta.id, is_read: meta.is_read, flagged: meta.flagged });
-                }
-                Some(_) => plans.push(Plan::Store { parsed: Box::new(parsed_view(&meta)), meta, replace: true }),
-                None => {
-                    // An entry with only some properties of a message we never saw: ask for all.
-                    let meta = if meta.is_complete() {
-                        meta
-                    } else {
-                        match calls.message(&meta.id).await? {
-                            Some(whole) => Box::new(whole),
-                            None => continue,
-                        }
-                    };
-                    known.insert(meta.id.clone(), KnownMessage { is_draft: meta.is_draft.unwrap_or(false) });
-                    plans.push(Plan::Store { parsed: Box::new(parsed_view(&meta)), meta, replace: false });
-                }
-            }
-        }
-        // A fresh round lists everything in the folder: what it did not list left it.
-        let unlisted: Vec<String> = match (&page.delta_link, fresh) {
-            (Some(_), true) => engine
-                .store
-                .folder_remote_ids_since(account.id, &folder.id, since.unwrap_or(i64::MIN))
-                .await?
-                .into_iter()
-                .filter(|id| !listed.contains(id))
-                .collect(),
-            _ => Vec::new(),
-        };
-        let mut changes: Vec<MessageChange<'_>> = Vec::with_capacity(plans.len() * 2 + unlisted.len());
-        let mut stored = 0;
-        for plan in &plans {
-            match plan {
-                Plan::Leave(id) => changes.push(MessageChange::LeaveFolder { remote_id: id, folder: &folder.id }),
-                Plan::Flags { id, is_read, flagged } => {
-                    changes.push(MessageChange::Flags { remote_id: id, is_read: *is_read, is_starred: *flagged });
-                    changes.push(MessageChange::Folders { remote_id: id, folders: &here });
-                    stored += 1;
-                }
-                Plan::Store { meta, parsed, replace } => {
-                    if *replace {
-                        changes.push(MessageChange::Delete { remote_id: &meta.id });
-                    }
-                    changes.push(MessageChange::Upsert(incoming(meta, parsed, &here)));
-                    stored += 1;
-                }
-            }
-        }
-        changes.extend(unlisted.iter().map(|id| MessageChange::LeaveFolder { remote_id: id, folder: &folder.id }));
-        let cursor = page.delta_link.as_deref().map(|value| Cursor { scope: &folder.id, value });
-        engine.store.apply_sync(account.id, &[], &changes, cursor, mailroom_store::now()).await?;
-        report.imported += stored;
-        progress.imported(stored);
-        match (page.next_link, page.delta_link) {
-            (_, Some(_)) => return Ok(()),
-            (Some(next), None) => link = Some(next),
+        let next = match (&page.next_link, &page.delta_link) {
+            (_, Some(_)) => None,
+            (Some(next), None) => Some(next.clone()),
             (None, None) => {
                 return Err(SyncError::Api(ApiError::Permanent {
                     status: 200,
                     message: "a delta page carried neither a next nor a delta link".to_owned(),
                 }));
             }
+        };
+        let fetch_next = async {
+            match &next {
+                Some(next) => Some(calls.delta(&folder.id, Some(next), None).await),
+                None => None,
+            }
+        };
+        let store = apply_page(calls, folder, page, fresh, since, &mut listed, progress, report);
+        let (stored, fetched) = tokio::join!(store, fetch_next);
+        stored?;
+        match fetched {
+            Some(fetched) => page = fetched?,
+            None => return Ok(()),
         }
     }
+}
+
+/// Plans one delta page against the store and applies it in one transaction, with the delta
+/// link when the page carries one. `listed` gathers the messages a fresh round has listed.
+#[expect(clippy::too_many_arguments, reason = "one page of a round, with the round's state")]
+async fn apply_page(
+    calls: &Calls<'_>,
+    folder: &GraphFolder,
+    page: GraphDeltaPage,
+    fresh: bool,
+    since: Option<i64>,
+    listed: &mut HashSet<String>,
+    progress: &Progress,
+    report: &mut SyncReport,
+) -> Result<(), SyncError> {
+    let (engine, account) = (calls.engine, calls.account);
+    let here = vec![folder.id.clone()];
+    let _writing = calls.writes.lock().await;
+    let ids: Vec<&str> = page
+        .changes
+        .iter()
+        .filter_map(|c| match c {
+            GraphChange::Upsert(meta) => Some(meta.id.as_str()),
+            GraphChange::Removed { .. } => None,
+        })
+        .collect();
+    let mut known: HashMap<String, KnownMessage> = engine.store.known_messages(account.id, &ids).await?;
+    let mut plans = Vec::with_capacity(page.changes.len());
+    for change in page.changes {
+        let meta = match change {
+            GraphChange::Removed { id } => {
+                listed.remove(&id);
+                plans.push(Plan::Leave(id));
+                continue;
+            }
+            GraphChange::Upsert(meta) => meta,
+        };
+        listed.insert(meta.id.clone());
+        match known.get(&meta.id) {
+            // Only a draft's content changes; anything else known changes in flags and place.
+            Some(k) if !(k.is_draft && meta.is_complete()) => {
+                plans.push(Plan::Flags { id: meta.id, is_read: meta.is_read, flagged: meta.flagged });
+            }
+            Some(_) => plans.push(Plan::Store { parsed: Box::new(parsed_view(&meta)), meta, replace: true }),
+            None => {
+                // An entry with only some properties of a message we never saw: ask for all.
+                let meta = if meta.is_complete() {
+                    meta
+                } else {
+                    match calls.message(&meta.id).await? {
+                        Some(whole) => Box::new(whole),
+                        None => continue,
+                    }
+                };
+                known.insert(meta.id.clone(), KnownMessage { is_draft: meta.is_draft.unwrap_or(false) });
+                plans.push(Plan::Store { parsed: Box::new(parsed_view(&meta)), meta, replace: false });
+            }
+        }
+    }
+    // A fresh round lists everything in the folder: what it did not list left it.
+    let unlisted: Vec<String> = match (&page.delta_link, fresh) {
+        (Some(_), true) => engine
+            .store
+            .folder_remote_ids_since(account.id, &folder.id, since.unwrap_or(i64::MIN))
+            .await?
+            .into_iter()
+            .filter(|id| !listed.contains(id))
+            .collect(),
+        _ => Vec::new(),
+    };
+    let mut changes: Vec<MessageChange<'_>> = Vec::with_capacity(plans.len() * 2 + unlisted.len());
+    let mut stored = 0;
+    for plan in &plans {
+        match plan {
+            Plan::Leave(id) => changes.push(MessageChange::LeaveFolder { remote_id: id, folder: &folder.id }),
+            Plan::Flags { id, is_read, flagged } => {
+                changes.push(MessageChange::Flags { remote_id: id, is_read: *is_read, is_starred: *flagged });
+                changes.push(MessageChange::Folders { remote_id: id, folders: &here });
+                stored += 1;
+            }
+            Plan::Store { meta, parsed, replace } => {
+                if *replace {
+                    changes.push(MessageChange::Delete { remote_id: &meta.id });
+                }
+                changes.push(MessageChange::Upsert(incoming(meta, parsed, &here)));
+                stored += 1;
+            }
+        }
+    }
+    changes.extend(unlisted.iter().map(|id| MessageChange::LeaveFolder { remote_id: id, folder: &folder.id }));
+    let cursor = page.delta_link.as_deref().map(|value| Cursor { scope: &folder.id, value });
+    engine.store.apply_sync(account.id, &[], &changes, cursor, mailroom_store::now()).await?;
+    report.imported += stored;
+    progress.imported(stored);
+    Ok(())
 }
 
 fn incoming<'a>(meta: &'a GraphMessageMeta, parsed: &'a ParsedMessage, folders: &'a [String]) -> IncomingMessage<'a> {

@@ -12,7 +12,7 @@ mod tokens;
 
 pub use engine::{Engine, Mode, Progress, ProgressState, SyncError, SyncReport};
 pub use gmail::sync_gmail;
-pub use graph::{fetch_mime_now, fetch_pending_mime, sync_graph};
+pub use graph::{PAGE as GRAPH_PAGE, fetch_mime_now, fetch_pending_mime, sync_graph};
 pub use pacing::{GmailCosts, Limits, Pacing};
 pub use scheduler::{Scheduler, SchedulerConfig, sync_account};
 pub use tokens::{AccessTokens, TokenError, oauth_app};
