@@ -104,6 +104,7 @@ const FOLDERS_OF: &str =
     "SELECT f.remote_id FROM message_folders mf JOIN folders f ON f.id = mf.folder_id WHERE mf.message_id = $1";
 /// Hands out `count` sequence numbers of the account's change feed; the row lock it takes orders
 /// concurrent writers of one account, so sequence order is commit order.
+const LOCK_ACCOUNT: &str = "UPDATE accounts SET event_seq = event_seq WHERE id = $1";
 const TAKE_EVENT_SEQ: &str = "UPDATE accounts SET event_seq = event_seq + $2 WHERE id = $1 RETURNING event_seq";
 const INSERT_EVENT: &str =
     "INSERT INTO message_events (account_id, seq, remote_id, kind, at) VALUES ($1, $2, $3, $4, $5)";
@@ -236,6 +237,11 @@ impl Store {
     ) -> Result<()> {
         with_pool!(self.db, pool => {
             let mut tx = pool.begin().await?;
+            // A write first: SQLite then takes its write lock now (waiting its busy timeout for
+            // another writer) instead of failing when a transaction that began by reading tries
+            // to write after another committed; PostgreSQL takes the account's row lock, which
+            // the change feed would take anyway, so writers of one account go one at a time.
+            sqlx::query(LOCK_ACCOUNT).bind(account.0).execute(&mut *tx).await?;
             let mut events: Vec<(&str, EventKind)> = Vec::new();
             for folder in folders {
                 sqlx::query(UPSERT_FOLDER)

@@ -19,6 +19,7 @@ crate::on_both_databases!(sync_engine:
     a_full_resync_lists_everything_again_and_the_change_feed_tells_only_real_changes,
     only_the_owner_may_ask_for_a_sync_or_read_its_log,
     one_process_at_a_time_syncs_an_account,
+    accounts_synced_side_by_side_write_without_refusing_each_other,
 );
 
 struct Setup {
@@ -211,4 +212,50 @@ async fn one_process_at_a_time_syncs_an_account(backend: Backend) {
     assert_eq!(store.sync_failures(account.id).await.unwrap(), 1);
     assert!(store.claim_due_sync("d", later + 2, later + 32).await.unwrap().is_none(), "not due before its time");
     assert!(store.claim_due_sync("d", later + 300, later + 330).await.unwrap().is_some());
+}
+
+async fn accounts_synced_side_by_side_write_without_refusing_each_other(backend: Backend) {
+    // Two mailboxes written at once, each write beginning with reads: SQLite must not refuse one
+    // ("database is locked") because the other committed meanwhile, and each feed stays gapless.
+    let Some((app, _sim)) = TestApp::start_with_sim(backend).await else { return };
+    let (ann, mut browser) = app.member("ann@example.test", "member password 1").await;
+    connect(&mut browser, "google").await;
+    connect(&mut browser, "microsoft").await;
+    let accounts = app.store.accounts_of(ann.id).await.unwrap();
+    assert_eq!(accounts.len(), 2);
+    let mut writers = Vec::new();
+    for (a, account) in accounts.iter().enumerate() {
+        for task in 0..4 {
+            let (store, id) = (app.store.clone(), account.id);
+            writers.push(tokio::spawn(async move {
+                for n in 0..10 {
+                    let remote_id = format!("m-{a}-{task}-{n}");
+                    let raw = mail(a * 1000 + task * 100 + n);
+                    let parsed = mailroom_mime::parse(&raw).into_message();
+                    let folders = vec!["INBOX".to_owned()];
+                    let change = mailroom_store::MessageChange::Upsert(mailroom_store::IncomingMessage {
+                        remote_id: &remote_id,
+                        thread_remote_id: None,
+                        received_at: 1_000,
+                        is_read: false,
+                        is_starred: false,
+                        is_draft: false,
+                        folders: &folders,
+                        raw: Some(&raw),
+                        parsed: &parsed,
+                        parse_failed: false,
+                    });
+                    store.apply_sync(id, &[], &[change], None, 1_000).await.expect("a write of its own");
+                }
+            }));
+        }
+    }
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    for account in &accounts {
+        assert_eq!(app.store.message_count(account.id).await.unwrap(), 40);
+        let seqs: Vec<i64> = app.store.events_since(account.id, 0, 100).await.unwrap().iter().map(|e| e.seq).collect();
+        assert_eq!(seqs, (1..=40).collect::<Vec<i64>>());
+    }
 }
