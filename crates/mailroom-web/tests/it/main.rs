@@ -3,6 +3,7 @@
 //! Integration tests through the real router, each on SQLite and on PostgreSQL.
 
 mod harness;
+mod kill;
 
 mod accounts;
 mod admin;
@@ -15,6 +16,7 @@ mod sync_engine;
 mod sync_faults;
 mod sync_gmail;
 mod sync_graph;
+mod sync_graph_faults;
 mod tokens;
 
 /// Runs each listed `async fn(Backend)` as two tests, `sqlite::name` and `postgres::name`.

@@ -5,7 +5,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::time::Duration;
 
 use mailroom_providers::Providers;
 use mailroom_sim::{Faults, RunningSim, SimConfig, seed};
@@ -15,6 +14,7 @@ use serde_json::{Value, json};
 
 use crate::connect::connect;
 use crate::harness::{Backend, TestApp, shared_file, sim_endpoints};
+use crate::kill::{self, kill_until_finished, killed_after, ms};
 
 crate::on_both_databases!(sync_faults:
     an_import_and_later_changes_converge_through_server_errors_and_rate_limits,
@@ -32,10 +32,6 @@ struct Setup {
     account: Account,
     /// The user labels of the mailbox, by name.
     labels: BTreeMap<&'static str, String>,
-}
-
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
 }
 
 /// Google asks for backoffs from a second up; these tests shorten them so that dozens of retries
@@ -270,7 +266,7 @@ async fn assert_store_matches_sim(s: &Setup) {
 
 /// The provider requests the simulator logged since the setup: every try, failed or not.
 fn requests(s: &Setup) -> usize {
-    s.sim.state.world().log.iter().filter(|entry| entry.path.starts_with("/google/")).count()
+    kill::requests(&s.sim, "/google/")
 }
 
 async fn sync(s: &Setup) -> SyncReport {
@@ -320,49 +316,22 @@ async fn an_import_and_later_changes_converge_through_server_errors_and_rate_lim
     assert_eq!((again.imported, again.deleted, again.full), (0, 0, false));
 }
 
-/// Runs a sync in a task of its own and drops it `delay` after the simulator has answered
-/// `after` of its requests, as a process killed there would stop: whatever it had not committed
-/// is lost. `None` when it was killed, the report when it finished first.
-async fn sync_killed_after(s: &Setup, after: usize, delay: Duration) -> Option<SyncReport> {
-    let start = requests(s);
-    let (engine, account) = (s.engine.clone(), s.account.clone());
-    let task = tokio::spawn(async move { sync_gmail(&engine, &account, Mode::Incremental, &Progress::new()).await });
-    loop {
-        if task.is_finished() {
-            return Some(task.await.unwrap().expect("sync runs"));
-        }
-        if requests(s) >= start + after {
-            tokio::time::sleep(delay).await;
-            task.abort();
-            return match task.await {
-                Ok(result) => Some(result.expect("sync runs")),
-                Err(err) if err.is_cancelled() => None,
-                Err(err) => panic!("the sync panicked: {err}"),
-            };
-        }
-        tokio::time::sleep(ms(1)).await;
-    }
-}
-
 /// Kills syncs after 1, 2, 3 ... requests, each killed one followed by changes from another
-/// client, until a sync finishes before it is killed: every step of the sync has been cut short
-/// at least once. Returns how many were killed.
+/// client, until a sync finishes before it is killed. Returns how many were killed.
 async fn kill_until_a_sync_finishes(s: &Setup, next: &mut usize) -> usize {
     let other = Other::of(s);
-    let mut killed = 0;
-    for after in 1.. {
-        // Killed as soon as the answer is in (mostly while the next request is on its way), and
-        // a few milliseconds later (mostly while the store writes).
-        for delay in [0, 4] {
-            if sync_killed_after(s, after, ms(delay)).await.is_some() {
-                return killed;
-            }
-            killed += 1;
-            assert!(killed < 200, "the sync never finishes");
-            other.change(s, killed, 6, next).await;
-        }
-    }
-    unreachable!()
+    kill_until_finished(
+        async |after, delay| {
+            let (engine, account) = (s.engine.clone(), s.account.clone());
+            let work = async move { sync_gmail(&engine, &account, Mode::Incremental, &Progress::new()).await };
+            killed_after(&s.sim, "/google/", after, delay, work)
+                .await
+                .map(|result| result.expect("sync runs"))
+                .is_some()
+        },
+        async |killed| other.change(s, killed, 6, next).await,
+    )
+    .await
 }
 
 async fn a_sync_killed_at_any_request_and_run_again_loses_and_duplicates_nothing(backend: Backend) {

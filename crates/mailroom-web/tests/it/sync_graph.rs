@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use mailroom_providers::Providers;
+use mailroom_sim::SimConfig;
 use mailroom_store::{Account, IncomingMessage, MessageChange};
 use mailroom_sync::{
     AccessTokens, Engine, Limits, Mode, Pacing, Progress, SyncReport, fetch_mime_now, fetch_pending_mime, sync_graph,
@@ -24,13 +25,14 @@ crate::on_both_databases!(sync_graph:
     the_mime_follows_in_the_background_with_its_parsed_view,
 );
 
-const CARL: &str = "carl@contoso.onmicrosoft.com";
+pub(crate) const CARL: &str = "carl@contoso.onmicrosoft.com";
 
-struct Setup {
-    app: TestApp,
-    sim: mailroom_sim::RunningSim,
-    engine: Engine,
-    account: Account,
+/// Carl's Outlook account connected, and an engine to sync it; shared with the robustness tests.
+pub(crate) struct Setup {
+    pub(crate) app: TestApp,
+    pub(crate) sim: mailroom_sim::RunningSim,
+    pub(crate) engine: Engine,
+    pub(crate) account: Account,
     http: reqwest::Client,
 }
 
@@ -45,15 +47,7 @@ fn mail(n: usize) -> Vec<u8> {
 /// Carl's mailbox: `inbox` messages in the inbox (every third read, every fourth flagged), one in
 /// the archive, and two in a custom folder `Projects` under the inbox.
 async fn setup(backend: Backend, inbox: usize) -> Option<Setup> {
-    let (app, sim) = TestApp::start_with_sim(backend).await?;
-    let (carl, mut browser) = app.member("carl@example.test", "member password 1").await;
-    connect(&mut browser, "microsoft").await.assert_redirect("/accounts?notice=account_connected");
-    let account = app.store.accounts_of(carl.id).await.unwrap().remove(0);
-    let providers = Arc::new(Providers::new(sim_endpoints(&sim)));
-    let tokens =
-        AccessTokens::new(app.store.clone(), providers.clone(), "http://mailroom.test/oauth/callback".to_owned());
-    let engine = Engine { store: app.store.clone(), providers, tokens, pacing: Pacing::new(Limits::default()) };
-    let s = Setup { app, sim, engine, account, http: reqwest::Client::new() };
+    let s = Setup::start(backend, SimConfig { auto_consent: true, ..SimConfig::default() }, Limits::default()).await?;
     let projects =
         s.graph_post("me/mailFolders/inbox/childFolders", serde_json::json!({"displayName": "Projects"})).await;
     let projects = projects["id"].as_str().unwrap().to_owned();
@@ -79,12 +73,26 @@ async fn setup(backend: Backend, inbox: usize) -> Option<Setup> {
 }
 
 impl Setup {
-    async fn sync(&self, mode: Mode) -> SyncReport {
+    /// Carl's account connected through a simulator configured by `config`, with an engine
+    /// pacing by `limits`, and an empty mailbox.
+    pub(crate) async fn start(backend: Backend, config: SimConfig, limits: Limits) -> Option<Setup> {
+        let (app, sim) = TestApp::start_with_sim_config(backend, config, |_| {}).await?;
+        let (carl, mut browser) = app.member("carl@example.test", "member password 1").await;
+        connect(&mut browser, "microsoft").await.assert_redirect("/accounts?notice=account_connected");
+        let account = app.store.accounts_of(carl.id).await.unwrap().remove(0);
+        let providers = Arc::new(Providers::new(sim_endpoints(&sim)));
+        let tokens =
+            AccessTokens::new(app.store.clone(), providers.clone(), "http://mailroom.test/oauth/callback".to_owned());
+        let engine = Engine { store: app.store.clone(), providers, tokens, pacing: Pacing::new(limits) };
+        Some(Setup { app, sim, engine, account, http: reqwest::Client::new() })
+    }
+
+    pub(crate) async fn sync(&self, mode: Mode) -> SyncReport {
         sync_graph(&self.engine, &self.account, mode, &Progress::new()).await.expect("sync runs")
     }
 
     /// A call to the simulator's Graph as another client of the same mailbox.
-    async fn graph_post(&self, path: &str, body: serde_json::Value) -> serde_json::Value {
+    pub(crate) async fn graph_post(&self, path: &str, body: serde_json::Value) -> serde_json::Value {
         let token = self.engine.tokens.access_token(&self.account).await.unwrap();
         let response = self
             .http
@@ -110,19 +118,19 @@ impl Setup {
         assert!(response.status().is_success(), "{path}: {}", response.status());
     }
 
-    async fn control(&self, action: &str, body: serde_json::Value) {
+    pub(crate) async fn control(&self, action: &str, body: serde_json::Value) {
         let url = format!("{}/_sim/graph/{CARL}/{action}", self.sim.base_url());
         let response = self.http.post(url).json(&body).send().await.unwrap();
         assert!(response.status().is_success(), "{action}: {}", response.status());
     }
 
-    async fn state(&self) -> serde_json::Value {
+    pub(crate) async fn state(&self) -> serde_json::Value {
         let url = format!("{}/_sim/graph/{CARL}", self.sim.base_url());
         self.http.get(url).send().await.unwrap().json().await.unwrap()
     }
 
     /// The mailbox as the simulator has it: one line per message, as [`Setup::stored`] has them.
-    async fn remote(&self) -> Vec<String> {
+    pub(crate) async fn remote(&self) -> Vec<String> {
         let state = self.state().await;
         let mut lines: Vec<String> = state["messages"]
             .as_array()
@@ -144,7 +152,7 @@ impl Setup {
     }
 
     /// The store's messages: id, conversation, read, flagged, folders (one line per folder).
-    async fn stored(&self) -> Vec<String> {
+    pub(crate) async fn stored(&self) -> Vec<String> {
         self.app
             .raw_strings(
                 "SELECT m.remote_id || '|' || COALESCE(m.thread_remote_id, '') || '|' || \
@@ -156,12 +164,12 @@ impl Setup {
             .await
     }
 
-    async fn assert_converged(&self) {
+    pub(crate) async fn assert_converged(&self) {
         assert_eq!(self.stored().await, self.remote().await);
     }
 
     /// The ids of the simulator's messages in a folder given by well-known or display name.
-    async fn ids_in(&self, folder: &str) -> Vec<String> {
+    pub(crate) async fn ids_in(&self, folder: &str) -> Vec<String> {
         let state = self.state().await;
         state["messages"]
             .as_array()
