@@ -9,8 +9,10 @@
 //! Graph allows 10,000 requests per app and mailbox in ten minutes and 4 in flight; the pacer
 //! holds a slot of 4 for the whole call and keeps the ten-minute window the same way.
 //!
-//! Retries: 429s and 5xx are tried again after the `Retry-After` the provider gave, or after an
-//! exponential backoff with jitter (Google: start at a second or more, cap at 32 to 64 s). The
+//! Retries: a 429 is tried again after the `Retry-After` the provider gave, a 429 without one and
+//! every 5xx after an exponential backoff with jitter (Google: start at a second or more, cap at
+//! 32 to 64 s). A 503's own `Retry-After` is not read yet: `ApiError::Transient` does not carry
+//! it. The
 //! state is per account and shared by everything that calls the mailbox (sync, later write-back),
 //! so all of them together stay within the limits.
 
