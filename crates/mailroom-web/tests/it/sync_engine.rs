@@ -62,12 +62,14 @@ fn start_scheduler(app: &TestApp, sim: &mailroom_sim::RunningSim, owner: &str) -
     tokio::spawn(scheduler.run(std::future::pending()))
 }
 
-/// Waits until the account has `count` finished runs; returns the newest.
+/// Waits until the account has `count` finished runs and no request waits; returns the newest.
 async fn finished_run(app: &TestApp, account: &Account, count: usize) -> SyncRun {
     for _ in 0..600 {
         let runs = app.store.runs_of(account.id, 100).await.unwrap();
         let finished: Vec<_> = runs.iter().filter(|r| r.outcome.is_some()).collect();
-        if finished.len() >= count && runs.iter().all(|r| r.outcome.is_some()) {
+        // The request is cleared when the lease is released, a moment after the run's row ends.
+        let served = app.store.sync_requested(account.id).await.unwrap().is_none();
+        if finished.len() >= count && runs.iter().all(|r| r.outcome.is_some()) && served {
             return finished[0].clone();
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
