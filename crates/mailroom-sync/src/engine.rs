@@ -3,7 +3,8 @@
 use std::sync::{Arc, Mutex, PoisonError};
 
 use mailroom_providers::{ApiError, Providers};
-use mailroom_store::Store;
+use mailroom_store::{Account, Store};
+use secrecy::SecretString;
 
 use crate::{AccessTokens, Pacing, TokenError};
 
@@ -14,6 +15,22 @@ pub struct Engine {
     pub providers: Arc<Providers>,
     pub tokens: AccessTokens,
     pub pacing: Arc<Pacing>,
+}
+
+/// Runs `work` with the account's access token; when the provider refuses the token anyway (it
+/// died between our check and the call), refreshes it once and runs `work` again.
+///
+/// `work` takes the token by value: an async closure borrowing it would not be `Send`.
+pub(crate) async fn with_access_token<T, F, Fut>(engine: &Engine, account: &Account, work: F) -> Result<T, SyncError>
+where
+    F: Fn(SecretString) -> Fut,
+    Fut: std::future::Future<Output = Result<T, SyncError>>,
+{
+    let token = engine.tokens.access_token(account).await?;
+    match work(token).await {
+        Err(SyncError::Api(ApiError::Unauthorized)) => work(engine.tokens.after_unauthorized(account).await?).await,
+        other => other,
+    }
 }
 
 /// Whether a run starts from the stored cursors or from nothing.

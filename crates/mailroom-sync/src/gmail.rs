@@ -10,6 +10,7 @@ use mailroom_providers::{ApiError, GmailRawMessage};
 use mailroom_store::{Account, Cursor, IncomingMessage, MessageChange, RemoteFolder};
 use secrecy::SecretString;
 
+use crate::engine::with_access_token;
 use crate::{Engine, Mode, Progress, SyncError, SyncReport};
 
 /// Gmail's cursor is mailbox-wide.
@@ -33,16 +34,7 @@ pub async fn sync_gmail(
     mode: Mode,
     progress: &Progress,
 ) -> Result<SyncReport, SyncError> {
-    let token = engine.tokens.access_token(account).await?;
-    let result = run(engine, account, mode, progress, &token).await;
-    match result {
-        // The token died between our check and the call: refresh once and run again.
-        Err(SyncError::Api(ApiError::Unauthorized)) => {
-            let token = engine.tokens.after_unauthorized(account).await?;
-            run(engine, account, mode, progress, &token).await
-        }
-        other => other,
-    }
+    with_access_token(engine, account, |token| async move { run(engine, account, mode, progress, &token).await }).await
 }
 
 /// One mailbox's calls, paced to its quota and retried.

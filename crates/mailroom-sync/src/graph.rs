@@ -36,6 +36,7 @@ use mailroom_providers::{
 use mailroom_store::{Account, Cursor, IncomingMessage, KnownMessage, MessageChange, RemoteFolder};
 use secrecy::SecretString;
 
+use crate::engine::with_access_token;
 use crate::{Engine, Mode, Progress, SyncError, SyncReport};
 
 /// Messages asked per delta page (`Prefer: odata.maxpagesize`). Pages carry bodies, and Graph
@@ -56,16 +57,7 @@ pub async fn sync_graph(
     mode: Mode,
     progress: &Progress,
 ) -> Result<SyncReport, SyncError> {
-    let token = engine.tokens.access_token(account).await?;
-    let result = run(engine, account, mode, progress, &token).await;
-    match result {
-        // The token died between our check and the call: refresh once and run again.
-        Err(SyncError::Api(ApiError::Unauthorized)) => {
-            let token = engine.tokens.after_unauthorized(account).await?;
-            run(engine, account, mode, progress, &token).await
-        }
-        other => other,
-    }
+    with_access_token(engine, account, |token| async move { run(engine, account, mode, progress, &token).await }).await
 }
 
 /// Fetches the raw MIME of up to `limit` messages that do not have it yet, newest first, and
@@ -100,14 +92,9 @@ pub async fn fetch_pending_mime(engine: &Engine, account: &Account, limit: u32) 
 /// Fetches and stores one message's raw MIME now, for a user who opened it. Returns false when
 /// the message is gone at the provider or from the store.
 pub async fn fetch_mime_now(engine: &Engine, account: &Account, remote_id: &str) -> Result<bool, SyncError> {
-    let token = engine.tokens.access_token(account).await?;
-    let raw = match mime(engine, account, &token, remote_id).await {
-        Err(ApiError::Unauthorized) => {
-            let token = engine.tokens.after_unauthorized(account).await?;
-            mime(engine, account, &token, remote_id).await?
-        }
-        other => other?,
-    };
+    let raw =
+        with_access_token(engine, account, |token| async move { Ok(mime(engine, account, &token, remote_id).await?) })
+            .await?;
     match raw {
         Some(raw) => store_mime(engine, account, remote_id, &raw).await,
         None => Ok(false),

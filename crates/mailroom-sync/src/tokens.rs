@@ -21,8 +21,9 @@ const WAIT_STEP: Duration = Duration::from_millis(100);
 
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
-    /// The provider refused the grant for good; the account now needs reconnecting.
-    #[error("the mailbox must be connected again: {0}")]
+    /// The provider refused the grant for good; the account now needs reconnecting. The text
+    /// says so itself, as the user reads it on the Mailboxes page.
+    #[error("{0}")]
     ReauthorizationRequired(String),
     /// The administrator's client settings were refused or are missing.
     #[error("the provider's client settings are not usable: {0}")]
@@ -113,7 +114,9 @@ impl AccessTokens {
             }
             let current = self.store.account_of(account.user_id, account.id).await?;
             if current.is_some_and(|a| a.status == AccountStatus::ReauthorizationRequired) {
-                return Err(TokenError::ReauthorizationRequired("the refresh in another task failed".to_owned()));
+                return Err(TokenError::ReauthorizationRequired(
+                    "the refresh in another task failed: the mailbox must be connected again".to_owned(),
+                ));
             }
         }
     }

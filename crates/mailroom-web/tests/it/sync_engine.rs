@@ -20,6 +20,7 @@ crate::on_both_databases!(sync_engine:
     only_the_owner_may_ask_for_a_sync_or_read_its_log,
     one_process_at_a_time_syncs_an_account,
     accounts_synced_side_by_side_write_without_refusing_each_other,
+    a_failed_run_is_recorded_and_shown_with_its_reason,
 );
 
 struct Setup {
@@ -260,4 +261,38 @@ async fn accounts_synced_side_by_side_write_without_refusing_each_other(backend:
         let seqs: Vec<i64> = app.store.events_since(account.id, 0, 100).await.unwrap().iter().map(|e| e.seq).collect();
         assert_eq!(seqs, (1..=40).collect::<Vec<i64>>());
     }
+}
+
+async fn a_failed_run_is_recorded_and_shown_with_its_reason(backend: Backend) {
+    let Some(mut s) = setup(backend, 2).await else { return };
+    finished_run(&s.app, &s.account, 1).await;
+    // The user removes Mailroom's access at Google: the next run cannot get a token.
+    let revoked = reqwest::Client::new()
+        .post(format!("{}/_sim/users/ann@example.test/revoke", s.sim.base_url()))
+        .send()
+        .await
+        .unwrap();
+    assert!(revoked.status().is_success());
+    press(&mut s, "now").await.assert_redirect("/accounts?notice=sync_requested");
+    let failed = finished_run(&s.app, &s.account, 2).await;
+    assert_eq!(failed.outcome, Some(RunOutcome::Failed));
+    let reason = failed.error.expect("a failed run says why");
+    assert_eq!(
+        reason,
+        "the provider no longer accepts this mailbox's grant (invalid_grant): it must be connected again"
+    );
+    let account = s.app.store.account(s.account.id).await.unwrap().unwrap();
+    assert_eq!(account.status, AccountStatus::ReauthorizationRequired);
+    assert_eq!(account.last_error.as_deref(), Some(reason.as_str()));
+    assert_eq!(s.app.store.sync_failures(s.account.id).await.unwrap(), 1);
+    // An account that must be reconnected is not synced again, however late it gets.
+    assert!(s.app.store.claim_due_sync("elsewhere", i64::MAX / 2, i64::MAX / 2 + 30).await.unwrap().is_none());
+
+    let page = s.browser.get("/accounts").await;
+    // The page shows the reason as text: the apostrophe is escaped.
+    let shown = reason.replace('\'', "&#39;");
+    page.assert_contains("Failed").assert_contains(&shown).assert_contains("Reconnect");
+    page.assert_lacks("value=\"now\"");
+    let log = s.browser.get(&format!("/accounts/{}/sync-log", s.account.id)).await;
+    log.assert_contains("Failed").assert_contains(&shown).assert_contains("href=\"/accounts\"");
 }
