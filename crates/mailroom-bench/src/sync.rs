@@ -52,7 +52,7 @@ pub struct SyncArgs {
     /// Messages in the simulated mailbox.
     #[arg(long, default_value_t = 10_000)]
     messages: usize,
-    /// Latency the simulator adds to every request, in milliseconds.
+    /// The round trip the simulator gives every request, in milliseconds (its own work included).
     #[arg(long, default_value_t = 50)]
     latency_ms: u64,
     /// `sqlite` (a temporary file) or a PostgreSQL URL, on whose server a fresh database is

@@ -52,9 +52,10 @@ pub enum ApiError {
     /// 429, or 403 with a Gmail rate-limit reason: wait (at least `retry_after` when given).
     #[error("the provider is rate limiting requests{}", retry_suffix(.retry_after))]
     RateLimited { retry_after: Option<Duration> },
-    /// 5xx, timeouts, broken connections: retry with backoff.
+    /// 5xx, timeouts, broken connections: retry after `retry_after` when the answer gave one (a
+    /// 503 may), with backoff otherwise.
     #[error("the provider is unavailable for now: {reason}")]
-    Transient { reason: String },
+    Transient { reason: String, retry_after: Option<Duration> },
     /// Anything else: retrying will not help.
     #[error("the provider answered http {status}: {message}")]
     Permanent { status: u16, message: String },
@@ -117,7 +118,7 @@ pub(crate) fn classify(status: u16, retry_after: Option<Duration>, body: &[u8]) 
         403 => ApiError::Forbidden { message },
         404 => ApiError::NotFound,
         410 => ApiError::CursorExpired,
-        408 | 500..=599 => ApiError::Transient { reason: format!("http {status}: {message}") },
+        408 | 500..=599 => ApiError::Transient { reason: format!("http {status}: {message}"), retry_after },
         _ => ApiError::Permanent { status, message },
     }
 }
@@ -269,10 +270,13 @@ impl Providers {
             .header(reqwest::header::ACCEPT, "application/json")
             .send()
             .await
-            .map_err(|e| ApiError::Transient { reason: describe_transport_error(e) })?;
+            .map_err(|e| ApiError::Transient { reason: describe_transport_error(e), retry_after: None })?;
         let status = response.status();
         let wait = retry_after(response.headers());
-        let body = response.bytes().await.map_err(|e| ApiError::Transient { reason: describe_transport_error(e) })?;
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| ApiError::Transient { reason: describe_transport_error(e), retry_after: None })?;
         if !status.is_success() {
             let error = classify(status.as_u16(), wait, &body);
             tracing::debug!(status = status.as_u16(), %error, "api call failed");
@@ -332,7 +336,11 @@ mod tests {
             br#"{"error":{"code":"ErrorItemNotFound","message":"The specified object was not found in the store."}}"#;
         assert!(matches!(classify(404, None, body), ApiError::NotFound));
         let body = br#"{"error":{"code":"serviceNotAvailable","message":"The service is temporarily unavailable."}}"#;
-        assert!(matches!(classify(503, None, body), ApiError::Transient { .. }));
+        assert!(matches!(classify(503, None, body), ApiError::Transient { retry_after: None, .. }));
+        // A 503 may say when to come back.
+        assert!(
+            matches!(classify(503, wait, body), ApiError::Transient { retry_after: Some(d), .. } if d.as_secs() == 2)
+        );
         let body = br#"{"error":{"code":"InefficientFilter","message":"The restriction or sort order is too complex for this operation."}}"#;
         let error = classify(400, None, body);
         assert!(matches!(error, ApiError::Permanent { status: 400, .. }));

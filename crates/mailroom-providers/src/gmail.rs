@@ -281,12 +281,15 @@ impl Providers {
             .body(body)
             .send()
             .await
-            .map_err(|e| ApiError::Transient { reason: describe_transport_error(e) })?;
+            .map_err(|e| ApiError::Transient { reason: describe_transport_error(e), retry_after: None })?;
         let status = response.status();
         let wait = retry_after(response.headers());
         let content_type =
             response.headers().get(reqwest::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
-        let bytes = response.bytes().await.map_err(|e| ApiError::Transient { reason: describe_transport_error(e) })?;
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| ApiError::Transient { reason: describe_transport_error(e), retry_after: None })?;
         if !status.is_success() {
             return Err(classify(status.as_u16(), wait, &bytes));
         }

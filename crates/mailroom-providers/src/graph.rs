@@ -477,10 +477,13 @@ impl Providers {
             .header("Prefer", prefer)
             .send()
             .await
-            .map_err(|e| ApiError::Transient { reason: describe_transport_error(e) })?;
+            .map_err(|e| ApiError::Transient { reason: describe_transport_error(e), retry_after: None })?;
         let status = response.status();
         let wait = retry_after(response.headers());
-        let body = response.bytes().await.map_err(|e| ApiError::Transient { reason: describe_transport_error(e) })?;
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| ApiError::Transient { reason: describe_transport_error(e), retry_after: None })?;
         if !status.is_success() {
             let error = classify(status.as_u16(), wait, &body);
             tracing::debug!(status = status.as_u16(), %error, "graph call failed");

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use mailroom_domain::{AccountId, FolderKind};
 use mailroom_mime::{ParsedMessage, Role};
 
-use crate::db::with_pool;
+use crate::db::{Backend, with_pool};
 use crate::{Result, Store};
 
 /// A Gmail label or an Outlook folder as the provider describes it.
@@ -81,33 +81,110 @@ const UPSERT_FOLDER: &str = "INSERT INTO folders (account_id, remote_id, name, k
 /// until the folder list says more.
 const ENSURE_FOLDER: &str = "INSERT INTO folders (account_id, remote_id, name, kind) VALUES ($1, $2, $2, 'custom') \
      ON CONFLICT (account_id, remote_id) DO NOTHING";
-const UPSERT_MESSAGE: &str = "INSERT INTO messages (account_id, remote_id, thread_remote_id, internet_message_id, subject, \
-     from_address, from_name, snippet, sent_at, received_at, is_read, is_starred, is_draft, has_attachments, has_text, \
-     has_html, size, raw, parse_failed, updated_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20) \
-     ON CONFLICT (account_id, remote_id) DO UPDATE SET thread_remote_id = excluded.thread_remote_id, \
-     internet_message_id = excluded.internet_message_id, subject = excluded.subject, from_address = excluded.from_address, \
-     from_name = excluded.from_name, snippet = excluded.snippet, sent_at = excluded.sent_at, \
-     received_at = excluded.received_at, is_read = excluded.is_read, is_starred = excluded.is_starred, \
-     is_draft = excluded.is_draft, has_attachments = excluded.has_attachments, has_text = excluded.has_text, \
-     has_html = excluded.has_html, size = excluded.size, raw = COALESCE(excluded.raw, messages.raw), \
-     parse_failed = excluded.parse_failed, updated_at = excluded.updated_at \
-     RETURNING id";
+/// The upsert of messages, written as `head VALUES (…), (…) tail` for a batch.
+const UPSERT_MESSAGES_HEAD: &str = "INSERT INTO messages (account_id, remote_id, thread_remote_id, internet_message_id, \
+     subject, from_address, from_name, snippet, sent_at, received_at, is_read, is_starred, is_draft, has_attachments, \
+     has_text, has_html, size, raw, parse_failed, updated_at) VALUES ";
+const UPSERT_MESSAGES_COLUMNS: usize = 20;
+// A whole batch of messages fits one statement.
+const _: () = assert!(UPSERT_BATCH * UPSERT_MESSAGES_COLUMNS <= MAX_PARAMS);
+const UPSERT_MESSAGES_TAIL: &str = " ON CONFLICT (account_id, remote_id) DO UPDATE SET \
+     thread_remote_id = excluded.thread_remote_id, internet_message_id = excluded.internet_message_id, \
+     subject = excluded.subject, from_address = excluded.from_address, from_name = excluded.from_name, \
+     snippet = excluded.snippet, sent_at = excluded.sent_at, received_at = excluded.received_at, \
+     is_read = excluded.is_read, is_starred = excluded.is_starred, is_draft = excluded.is_draft, \
+     has_attachments = excluded.has_attachments, has_text = excluded.has_text, has_html = excluded.has_html, \
+     size = excluded.size, raw = COALESCE(excluded.raw, messages.raw), parse_failed = excluded.parse_failed, \
+     updated_at = excluded.updated_at \
+     RETURNING id, remote_id";
 const SET_FOLDERS_DELETE: &str = "DELETE FROM message_folders WHERE message_id = $1";
 const ADD_FOLDER: &str = "INSERT INTO message_folders (message_id, folder_id) \
      SELECT $1, id FROM folders WHERE account_id = $2 AND remote_id = $3 ON CONFLICT DO NOTHING";
 const MESSAGE_ID: &str = "SELECT id FROM messages WHERE account_id = $1 AND remote_id = $2";
-/// What an upsert compares to decide whether a known message changed.
-const MESSAGE_STATE: &str = "SELECT id, is_read, is_starred, is_draft, raw IS NOT NULL FROM messages \
-     WHERE account_id = $1 AND remote_id = $2";
 const FOLDERS_OF: &str =
     "SELECT f.remote_id FROM message_folders mf JOIN folders f ON f.id = mf.folder_id WHERE mf.message_id = $1";
 /// Hands out `count` sequence numbers of the account's change feed; the row lock it takes orders
 /// concurrent writers of one account, so sequence order is commit order.
 const LOCK_ACCOUNT: &str = "UPDATE accounts SET event_seq = event_seq WHERE id = $1";
 const TAKE_EVENT_SEQ: &str = "UPDATE accounts SET event_seq = event_seq + $2 WHERE id = $1 RETURNING event_seq";
-const INSERT_EVENT: &str =
-    "INSERT INTO message_events (account_id, seq, remote_id, kind, at) VALUES ($1, $2, $3, $4, $5)";
+
+/// Most parameters one batched statement binds, well within both backends' limits (SQLite
+/// 32,766, PostgreSQL 65,535).
+const MAX_PARAMS: usize = 8_000;
+/// Most messages one batched upsert writes: its 20 columns stay under [`MAX_PARAMS`].
+const UPSERT_BATCH: usize = 200;
+
+/// The `n`th placeholder of a generated statement: `$n` for PostgreSQL; `?` for SQLite, which
+/// numbers plain `?` in order and looks up every numbered name by a scan of all names when
+/// values are bound, so that a statement of thousands of `$n` would bind in quadratic time.
+fn placeholder(backend: Backend, n: usize) -> String {
+    match backend {
+        Backend::Postgres => format!("${n}"),
+        Backend::Sqlite => "?".to_owned(),
+    }
+}
+
+/// `(…), (…)`: placeholders for `rows` rows of `columns` values, numbered from `first`.
+/// Batched statements are the one place the store builds SQL: a page of a hundred messages then
+/// takes a handful of statements instead of over a thousand, which is what lets an import keep up
+/// with the provider. Only placeholders are generated; every value is bound.
+fn placeholder_rows(backend: Backend, rows: usize, columns: usize, first: usize) -> String {
+    (0..rows)
+        .map(|row| format!("({})", placeholder_list(backend, columns, first + row * columns)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `$first, …`: a list of `count` placeholders, for `IN (…)` or one row of values.
+fn placeholder_list(backend: Backend, count: usize, first: usize) -> String {
+    (first..first + count).map(|n| placeholder(backend, n)).collect::<Vec<_>>().join(", ")
+}
+
+/// Rows per statement for a table of `columns` columns.
+fn rows_per_statement(columns: usize) -> usize {
+    MAX_PARAMS / columns
+}
+
+/// What a batched upsert compares to decide whether a known message changed, for `rows` messages.
+fn known_state_sql(backend: Backend, rows: usize) -> String {
+    format!(
+        "SELECT id, remote_id, is_read, is_starred, is_draft, raw IS NOT NULL FROM messages \
+         WHERE account_id = {} AND remote_id IN ({})",
+        placeholder(backend, 1),
+        placeholder_list(backend, rows, 2)
+    )
+}
+
+fn folders_of_sql(backend: Backend, rows: usize) -> String {
+    format!(
+        "SELECT mf.message_id, f.remote_id FROM message_folders mf JOIN folders f ON f.id = mf.folder_id \
+         WHERE mf.message_id IN ({})",
+        placeholder_list(backend, rows, 1)
+    )
+}
+
+fn known_drafts_sql(backend: Backend, rows: usize) -> String {
+    format!(
+        "SELECT remote_id, is_draft FROM messages WHERE account_id = {} AND remote_id IN ({})",
+        placeholder(backend, 1),
+        placeholder_list(backend, rows, 2)
+    )
+}
+
+fn folder_ids_sql(backend: Backend, rows: usize) -> String {
+    format!(
+        "SELECT id, remote_id FROM folders WHERE account_id = {} AND remote_id IN ({})",
+        placeholder(backend, 1),
+        placeholder_list(backend, rows, 2)
+    )
+}
+
+fn upsert_messages_sql(backend: Backend, rows: usize) -> String {
+    format!(
+        "{UPSERT_MESSAGES_HEAD}{}{UPSERT_MESSAGES_TAIL}",
+        placeholder_rows(backend, rows, UPSERT_MESSAGES_COLUMNS, 1)
+    )
+}
 
 /// What happened to a message, as the change feed tells it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -153,66 +230,216 @@ fn same_set(mut a: Vec<String>, b: &[String]) -> bool {
     a == b
 }
 
-const DELETE_PARTICIPANTS: &str = "DELETE FROM participants WHERE message_id = $1";
-const INSERT_PARTICIPANT: &str = "INSERT INTO participants (message_id, role, address, domain, name) \
-     VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING";
-const DELETE_ATTACHMENTS: &str = "DELETE FROM attachments WHERE message_id = $1";
-const INSERT_ATTACHMENT: &str = "INSERT INTO attachments (message_id, position, name, content_type, size, content_id, \
-     inline) VALUES ($1, $2, $3, $4, $5, $6, $7)";
+const INSERT_PARTICIPANTS: &str = "INSERT INTO participants (message_id, role, address, domain, name) VALUES ";
+const INSERT_ATTACHMENTS: &str =
+    "INSERT INTO attachments (message_id, position, name, content_type, size, content_id, inline) VALUES ";
+const INSERT_MESSAGE_FOLDERS: &str = "INSERT INTO message_folders (message_id, folder_id) VALUES ";
+const INSERT_EVENTS: &str = "INSERT INTO message_events (account_id, seq, remote_id, kind, at) VALUES ";
 /// The parsed view and raw bytes of a known message, its flags, folders and thread kept.
 const STORE_RAW: &str = "UPDATE messages SET internet_message_id = $3, subject = $4, from_address = $5, from_name = $6, \
      snippet = $7, sent_at = $8, has_attachments = $9, has_text = $10, has_html = $11, size = $12, raw = $13, \
      parse_failed = $14, updated_at = $15 WHERE account_id = $1 AND remote_id = $2 RETURNING id";
 
+/// Inserts `$rows` (a slice of tuples) through `$head (…), (…)$tail` in `$tx`, as many rows per
+/// statement as the parameter limit allows; `$bind` binds one row's `$columns` values to `$q`.
+macro_rules! insert_rows {
+    ($tx:expr, $backend:expr, $head:expr, $tail:expr, $columns:expr, $rows:expr, |$q:ident, $row:pat_param| $bind:expr) => {{
+        for chunk in $rows.chunks(rows_per_statement($columns)) {
+            let sql = format!("{}{}{}", $head, placeholder_rows($backend, chunk.len(), $columns, 1), $tail);
+            let mut $q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for $row in chunk {
+                $q = $bind;
+            }
+            $q.execute(&mut *$tx).await?;
+        }
+    }};
+}
+
+/// Runs `$sql_for(n)` once per chunk of `$values`, the chunk bound after `$first` (bound first
+/// when given), and gathers the rows it returns as `$row` tuples.
+macro_rules! select_in {
+    ($tx:expr, $backend:expr, $sql_for:expr, $values:expr, $row:ty $(, $first:expr)?) => {{
+        let mut rows: Vec<$row> = Vec::new();
+        for chunk in $values.chunks(MAX_PARAMS - 1) {
+            let q = sqlx::query_as::<_, $row>(sqlx::AssertSqlSafe($sql_for($backend, chunk.len())))$(.bind($first))?;
+            let q = chunk.iter().fold(q, |q, value| q.bind(*value));
+            rows.extend(q.fetch_all(&mut *$tx).await?);
+        }
+        rows
+    }};
+}
+
+/// Deletes the rows of `$table` that belong to the messages `$ids`, in `$tx`.
+macro_rules! delete_for_messages {
+    ($tx:expr, $backend:expr, $table:literal, $ids:expr) => {{
+        let ids: &[i64] = $ids;
+        for chunk in ids.chunks(MAX_PARAMS) {
+            let sql = format!(
+                concat!("DELETE FROM ", $table, " WHERE message_id IN ({})"),
+                placeholder_list($backend, chunk.len(), 1)
+            );
+            let q = chunk.iter().fold(sqlx::query(sqlx::AssertSqlSafe(sql)), |q, id| q.bind(*id));
+            q.execute(&mut *$tx).await?;
+        }
+    }};
+}
+
 /// Appends `(remote_id, kind)` entries to the account's change feed, in `$tx`.
 macro_rules! append_events {
-    ($tx:expr, $account:expr, $events:expr, $now:expr) => {{
+    ($tx:expr, $backend:expr, $account:expr, $events:expr, $now:expr) => {{
         let events: &[(&str, EventKind)] = $events;
         if !events.is_empty() {
             let count = i64::try_from(events.len()).unwrap_or(i64::MAX);
             let last: i64 =
                 sqlx::query_scalar(TAKE_EVENT_SEQ).bind($account.0).bind(count).fetch_one(&mut *$tx).await?;
-            for (seq, (remote_id, kind)) in (last - count + 1..).zip(events) {
-                sqlx::query(INSERT_EVENT)
-                    .bind($account.0)
-                    .bind(seq)
-                    .bind(*remote_id)
-                    .bind(kind.as_str())
-                    .bind($now)
-                    .execute(&mut *$tx)
-                    .await?;
-            }
+            let rows: Vec<(i64, &str, EventKind)> =
+                (last - count + 1..).zip(events).map(|(seq, (remote_id, kind))| (seq, *remote_id, *kind)).collect();
+            insert_rows!($tx, $backend, INSERT_EVENTS, "", 5, rows, |q, (seq, remote_id, kind)| q
+                .bind($account.0)
+                .bind(*seq)
+                .bind(*remote_id)
+                .bind(kind.as_str())
+                .bind($now));
         }
     }};
 }
 
-/// Replaces a message's participants and attachments with those of its parsed view, in `$tx`.
-macro_rules! replace_view {
-    ($tx:expr, $id:expr, $parsed:expr) => {{
-        let (id, p): (i64, &ParsedMessage) = ($id, $parsed);
-        sqlx::query(DELETE_PARTICIPANTS).bind(id).execute(&mut *$tx).await?;
-        for person in p.participants() {
-            sqlx::query(INSERT_PARTICIPANT)
-                .bind(id)
-                .bind(role_name(person.role))
-                .bind(&person.address)
-                .bind(&person.domain)
-                .bind(person.name.as_deref())
-                .execute(&mut *$tx)
-                .await?;
+/// Inserts the participants and attachments of the parsed views `$views` (`(message id,
+/// &ParsedMessage)` pairs) in `$tx`; the messages must have none stored.
+macro_rules! insert_views {
+    ($tx:expr, $backend:expr, $views:expr) => {{
+        let views: &[(i64, &ParsedMessage)] = $views;
+        let people: Vec<(i64, mailroom_mime::Participant)> =
+            views.iter().flat_map(|(id, p)| p.participants().into_iter().map(move |person| (*id, person))).collect();
+        insert_rows!($tx, $backend, INSERT_PARTICIPANTS, " ON CONFLICT DO NOTHING", 5, people, |q, (id, person)| q
+            .bind(*id)
+            .bind(role_name(person.role))
+            .bind(&person.address)
+            .bind(&person.domain)
+            .bind(person.name.as_deref()));
+        let files: Vec<(i64, i64, &mailroom_mime::AttachmentInfo)> = views
+            .iter()
+            .flat_map(|(id, p)| (0i64..).zip(&p.attachments).map(move |(position, a)| (*id, position, a)))
+            .collect();
+        insert_rows!($tx, $backend, INSERT_ATTACHMENTS, "", 7, files, |q, (id, position, a)| q
+            .bind(*id)
+            .bind(*position)
+            .bind(&a.name)
+            .bind(&a.content_type)
+            .bind(i64::try_from(a.size).unwrap_or(i64::MAX))
+            .bind(a.content_id.as_deref())
+            .bind(a.inline));
+    }};
+}
+
+/// The ids of the account's folders `$remote_ids`, each created as a custom folder first when
+/// the store does not know it yet (see [`ENSURE_FOLDER`]), in `$tx`.
+macro_rules! folder_ids {
+    ($tx:expr, $backend:expr, $account:expr, $remote_ids:expr) => {{
+        let wanted: &[&str] = $remote_ids;
+        let account: AccountId = $account;
+        let mut ids: HashMap<String, i64> = select_in!($tx, $backend, folder_ids_sql, wanted, (i64, String), account.0)
+            .into_iter()
+            .map(|(id, r)| (r, id))
+            .collect();
+        let missing: Vec<&str> = wanted.iter().copied().filter(|r| !ids.contains_key(*r)).collect();
+        if !missing.is_empty() {
+            for folder in &missing {
+                sqlx::query(ENSURE_FOLDER).bind(account.0).bind(*folder).execute(&mut *$tx).await?;
+            }
+            ids.extend(
+                select_in!($tx, $backend, folder_ids_sql, missing, (i64, String), account.0)
+                    .into_iter()
+                    .map(|(id, r)| (r, id)),
+            );
         }
-        sqlx::query(DELETE_ATTACHMENTS).bind(id).execute(&mut *$tx).await?;
-        for (position, a) in (0i64..).zip(&p.attachments) {
-            sqlx::query(INSERT_ATTACHMENT)
-                .bind(id)
-                .bind(position)
-                .bind(&a.name)
-                .bind(&a.content_type)
-                .bind(i64::try_from(a.size).unwrap_or(i64::MAX))
-                .bind(a.content_id.as_deref())
-                .bind(a.inline)
-                .execute(&mut *$tx)
-                .await?;
+        ids
+    }};
+}
+
+/// Upserts `$batch`, messages with distinct remote ids, with their parsed views and folders, in
+/// `$tx`, and pushes to `$events` what the change feed should tell of them: added, or changed
+/// when flags, folders or the presence of raw bytes differ from what the store had.
+macro_rules! upsert_batch {
+    ($tx:expr, $backend:expr, $account:expr, $batch:expr, $now:expr, $events:expr) => {{
+        let batch: &[&IncomingMessage<'_>] = $batch;
+        let account: AccountId = $account;
+        let remote_ids: Vec<&str> = batch.iter().map(|m| m.remote_id).collect();
+        let before: HashMap<String, (i64, bool, bool, bool, bool)> =
+            select_in!($tx, $backend, known_state_sql, remote_ids, (i64, String, bool, bool, bool, bool), account.0)
+                .into_iter()
+                .map(|(id, remote_id, read, starred, draft, had_raw)| (remote_id, (id, read, starred, draft, had_raw)))
+                .collect();
+        let known_ids: Vec<i64> = before.values().map(|b| b.0).collect();
+        let mut folders_before: HashMap<i64, Vec<String>> = HashMap::new();
+        if !known_ids.is_empty() {
+            for (id, folder) in select_in!($tx, $backend, folders_of_sql, known_ids, (i64, String)) {
+                folders_before.entry(id).or_default().push(folder);
+            }
+            // The parsed view and the folders are replaced whole.
+            delete_for_messages!($tx, $backend, "participants", &known_ids);
+            delete_for_messages!($tx, $backend, "attachments", &known_ids);
+            delete_for_messages!($tx, $backend, "message_folders", &known_ids);
+        }
+        let sql = upsert_messages_sql($backend, batch.len());
+        let mut q = sqlx::query_as::<_, (i64, String)>(sqlx::AssertSqlSafe(sql));
+        for m in batch {
+            let p = m.parsed;
+            q = q
+                .bind(account.0)
+                .bind(m.remote_id)
+                .bind(m.thread_remote_id)
+                .bind(p.message_id.as_deref())
+                .bind(&p.subject)
+                .bind(p.from.as_ref().map(|a| a.address.as_str()))
+                .bind(p.from.as_ref().and_then(|a| a.name.as_deref()))
+                .bind(&p.snippet)
+                .bind(p.date.map(|d| d.timestamp()))
+                .bind(m.received_at)
+                .bind(m.is_read)
+                .bind(m.is_starred)
+                .bind(m.is_draft)
+                .bind(!p.attachments.is_empty())
+                .bind(p.has_text)
+                .bind(p.has_html)
+                .bind(i64::try_from(p.size).unwrap_or(i64::MAX))
+                .bind(m.raw)
+                .bind(m.parse_failed)
+                .bind($now);
+        }
+        let ids: HashMap<String, i64> = q.fetch_all(&mut *$tx).await?.into_iter().map(|(id, r)| (r, id)).collect();
+        let id_of = |m: &IncomingMessage<'_>| ids.get(m.remote_id).copied().expect("the upsert returns every row");
+        let views: Vec<(i64, &ParsedMessage)> = batch.iter().map(|m| (id_of(m), m.parsed)).collect();
+        insert_views!($tx, $backend, &views);
+        let mut wanted: Vec<&str> = batch.iter().flat_map(|m| m.folders.iter().map(String::as_str)).collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        let folder_ids = folder_ids!($tx, $backend, account, &wanted);
+        let placed: Vec<(i64, i64)> = batch
+            .iter()
+            .flat_map(|m| m.folders.iter().filter_map(|f| folder_ids.get(f.as_str())).map(|folder| (id_of(m), *folder)))
+            .collect();
+        insert_rows!($tx, $backend, INSERT_MESSAGE_FOLDERS, " ON CONFLICT DO NOTHING", 2, placed, |q,
+                                                                                                   (
+            message,
+            folder,
+        )| q
+            .bind(*message)
+            .bind(*folder));
+        // Sync applies the same message again on every full import; only a real difference
+        // reaches the change feed.
+        for m in batch {
+            match before.get(m.remote_id) {
+                None => $events.push((m.remote_id, EventKind::Added)),
+                Some(&(id, read, starred, draft, had_raw)) => {
+                    let changed = (read, starred, draft) != (m.is_read, m.is_starred, m.is_draft)
+                        || (!had_raw && m.raw.is_some())
+                        || !same_set(folders_before.remove(&id).unwrap_or_default(), m.folders);
+                    if changed {
+                        $events.push((m.remote_id, EventKind::Changed));
+                    }
+                }
+            }
         }
     }};
 }
@@ -235,6 +462,7 @@ impl Store {
         cursor: Option<Cursor<'_>>,
         now: i64,
     ) -> Result<()> {
+        let backend = self.db.backend();
         with_pool!(self.db, pool => {
             let mut tx = pool.begin().await?;
             // A write first: SQLite then takes its write lock now (waiting its busy timeout for
@@ -253,63 +481,25 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
             }
+            // Upserts that follow each other are written together; a batch ends before a change
+            // of another kind, or a second change to one of its messages, so changes still
+            // apply in the order given.
+            let mut batch: Vec<&IncomingMessage<'_>> = Vec::new();
             for change in changes {
-                match change {
-                    MessageChange::Upsert(m) => {
-                        let p = m.parsed;
-                        let before: Option<(i64, bool, bool, bool, bool)> = sqlx::query_as(MESSAGE_STATE)
-                            .bind(account.0)
-                            .bind(m.remote_id)
-                            .fetch_optional(&mut *tx)
-                            .await?;
-                        let folders_before: Vec<String> = match before {
-                            Some((id, ..)) => sqlx::query_scalar(FOLDERS_OF).bind(id).fetch_all(&mut *tx).await?,
-                            None => Vec::new(),
-                        };
-                        let id: i64 = sqlx::query_scalar(UPSERT_MESSAGE)
-                            .bind(account.0)
-                            .bind(m.remote_id)
-                            .bind(m.thread_remote_id)
-                            .bind(p.message_id.as_deref())
-                            .bind(&p.subject)
-                            .bind(p.from.as_ref().map(|a| a.address.as_str()))
-                            .bind(p.from.as_ref().and_then(|a| a.name.as_deref()))
-                            .bind(&p.snippet)
-                            .bind(p.date.map(|d| d.timestamp()))
-                            .bind(m.received_at)
-                            .bind(m.is_read)
-                            .bind(m.is_starred)
-                            .bind(m.is_draft)
-                            .bind(!p.attachments.is_empty())
-                            .bind(p.has_text)
-                            .bind(p.has_html)
-                            .bind(i64::try_from(p.size).unwrap_or(i64::MAX))
-                            .bind(m.raw)
-                            .bind(m.parse_failed)
-                            .bind(now)
-                            .fetch_one(&mut *tx)
-                            .await?;
-                        // The parsed view is replaced whole: participants and attachments follow it.
-                        replace_view!(tx, id, p);
-                        sqlx::query(SET_FOLDERS_DELETE).bind(id).execute(&mut *tx).await?;
-                        for folder in m.folders {
-                            sqlx::query(ENSURE_FOLDER).bind(account.0).bind(folder).execute(&mut *tx).await?;
-                            sqlx::query(ADD_FOLDER).bind(id).bind(account.0).bind(folder).execute(&mut *tx).await?;
-                        }
-                        // Sync applies the same message again on every full import; only a real
-                        // difference reaches the change feed.
-                        match before {
-                            None => events.push((m.remote_id, EventKind::Added)),
-                            Some((_, read, starred, draft, had_raw)) => {
-                                let changed = (read, starred, draft) != (m.is_read, m.is_starred, m.is_draft)
-                                    || (!had_raw && m.raw.is_some())
-                                    || !same_set(folders_before, m.folders);
-                                if changed {
-                                    events.push((m.remote_id, EventKind::Changed));
-                                }
-                            }
-                        }
+                if let MessageChange::Upsert(m) = change {
+                    if batch.len() == UPSERT_BATCH || batch.iter().any(|b| b.remote_id == m.remote_id) {
+                        upsert_batch!(tx, backend, account, &batch, now, events);
+                        batch.clear();
                     }
+                    batch.push(m);
+                    continue;
+                }
+                if !batch.is_empty() {
+                    upsert_batch!(tx, backend, account, &batch, now, events);
+                    batch.clear();
+                }
+                match change {
+                    MessageChange::Upsert(_) => unreachable!("upserts are batched above"),
                     MessageChange::Flags { remote_id, is_read, is_starred } => {
                         let done = sqlx::query(
                             "UPDATE messages SET is_read = COALESCE($3, is_read), \
@@ -370,7 +560,10 @@ impl Store {
                     }
                 }
             }
-            append_events!(tx, account, &events, now);
+            if !batch.is_empty() {
+                upsert_batch!(tx, backend, account, &batch, now, events);
+            }
+            append_events!(tx, backend, account, &events, now);
             if let Some(cursor) = cursor {
                 sqlx::query(
                     "INSERT INTO sync_state (account_id, scope, cursor, updated_at) VALUES ($1, $2, $3, $4) \
@@ -439,19 +632,12 @@ impl Store {
         account: AccountId,
         remote_ids: &[&str],
     ) -> Result<HashMap<String, KnownMessage>> {
-        let sql = "SELECT is_draft FROM messages WHERE account_id = $1 AND remote_id = $2";
-        let mut known = HashMap::new();
-        with_pool!(self.db, pool => {
+        let backend = self.db.backend();
+        let rows = with_pool!(self.db, pool => {
             let mut conn = pool.acquire().await?;
-            for remote_id in remote_ids {
-                let is_draft: Option<bool> =
-                    sqlx::query_scalar(sql).bind(account.0).bind(*remote_id).fetch_optional(&mut *conn).await?;
-                if let Some(is_draft) = is_draft {
-                    known.insert((*remote_id).to_owned(), KnownMessage { is_draft });
-                }
-            }
+            select_in!(conn, backend, known_drafts_sql, remote_ids, (String, bool), account.0)
         });
-        Ok(known)
+        Ok(rows.into_iter().map(|(remote_id, is_draft)| (remote_id, KnownMessage { is_draft })).collect())
     }
 
     /// The remote ids of the messages in `folder` received at or after `since` (Unix seconds).
@@ -499,11 +685,12 @@ impl Store {
                    AND NOT EXISTS (SELECT 1 FROM message_folders mf WHERE mf.message_id = messages.id) \
                    RETURNING remote_id";
         let now = crate::now();
+        let backend = self.db.backend();
         Ok(with_pool!(self.db, pool => {
             let mut tx = pool.begin().await?;
             let gone: Vec<String> = sqlx::query_scalar(sql).bind(account.0).fetch_all(&mut *tx).await?;
             let events: Vec<(&str, EventKind)> = gone.iter().map(|id| (id.as_str(), EventKind::Removed)).collect();
-            append_events!(tx, account, &events, now);
+            append_events!(tx, backend, account, &events, now);
             tx.commit().await?;
             gone
         }))
@@ -531,6 +718,7 @@ impl Store {
         now: i64,
     ) -> Result<bool> {
         let p = parsed;
+        let backend = self.db.backend();
         let stored = with_pool!(self.db, pool => {
             let mut tx = pool.begin().await?;
             let id: Option<i64> = sqlx::query_scalar(STORE_RAW)
@@ -552,12 +740,30 @@ impl Store {
                 .fetch_optional(&mut *tx)
                 .await?;
             if let Some(id) = id {
-                replace_view!(tx, id, p);
-                append_events!(tx, account, &[(remote_id, EventKind::Changed)], now);
+                delete_for_messages!(tx, backend, "participants", &[id]);
+                delete_for_messages!(tx, backend, "attachments", &[id]);
+                insert_views!(tx, backend, &[(id, p)]);
+                append_events!(tx, backend, account, &[(remote_id, EventKind::Changed)], now);
             }
             tx.commit().await?;
             id.is_some()
         });
         Ok(stored)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_numbered_for_postgresql_and_plain_for_sqlite() {
+        assert_eq!(placeholder_rows(Backend::Postgres, 2, 3, 1), "($1, $2, $3), ($4, $5, $6)");
+        assert_eq!(placeholder_rows(Backend::Sqlite, 2, 3, 1), "(?, ?, ?), (?, ?, ?)");
+        assert_eq!(placeholder_list(Backend::Postgres, 3, 2), "$2, $3, $4");
+        assert_eq!(
+            known_state_sql(Backend::Sqlite, 2).split_once("WHERE").unwrap().1,
+            " account_id = ? AND remote_id IN (?, ?)"
+        );
     }
 }

@@ -127,7 +127,8 @@ impl Calls<'_> {
                             return Err(err.into());
                         }
                         let delay = match err {
-                            ApiError::RateLimited { retry_after: Some(after) } => after,
+                            ApiError::RateLimited { retry_after: Some(after) }
+                            | ApiError::Transient { retry_after: Some(after), .. } => after,
                             _ => crate::pacing::backoff(limits, tries),
                         };
                         wait = Some(wait.map_or(delay, |w| w.max(delay)));

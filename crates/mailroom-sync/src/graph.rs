@@ -342,6 +342,20 @@ async fn round(
     report: &mut SyncReport,
 ) -> Result<(), SyncError> {
     let fresh = link.is_none();
+    // A fresh round lists everything in the folder, so what the folder held locally when the
+    // round began and the round did not list has left it. Read now rather than at the end, the
+    // end being on the critical path of an import; nothing but this round files messages here
+    // meanwhile.
+    let earlier: HashSet<String> = match fresh {
+        true => calls
+            .engine
+            .store
+            .folder_remote_ids_since(calls.account.id, &folder.id, since.unwrap_or(i64::MIN))
+            .await?
+            .into_iter()
+            .collect(),
+        false => HashSet::new(),
+    };
     let mut listed: HashSet<String> = HashSet::new();
     let mut page = calls.delta(&folder.id, link.as_deref(), if fresh { since } else { None }).await?;
     loop {
@@ -361,7 +375,7 @@ async fn round(
                 None => None,
             }
         };
-        let store = apply_page(calls, folder, page, fresh, since, &mut listed, progress, report);
+        let store = apply_page(calls, folder, page, fresh, &earlier, &mut listed, progress, report);
         let (stored, fetched) = tokio::join!(store, fetch_next);
         stored?;
         match fetched {
@@ -372,14 +386,15 @@ async fn round(
 }
 
 /// Plans one delta page against the store and applies it in one transaction, with the delta
-/// link when the page carries one. `listed` gathers the messages a fresh round has listed.
+/// link when the page carries one. `listed` gathers the messages a fresh round has listed, and
+/// `earlier` holds what the folder had before it.
 #[expect(clippy::too_many_arguments, reason = "one page of a round, with the round's state")]
 async fn apply_page(
     calls: &Calls<'_>,
     folder: &GraphFolder,
     page: GraphDeltaPage,
     fresh: bool,
-    since: Option<i64>,
+    earlier: &HashSet<String>,
     listed: &mut HashSet<String>,
     progress: &Progress,
     report: &mut SyncReport,
@@ -429,14 +444,8 @@ async fn apply_page(
         }
     }
     // A fresh round lists everything in the folder: what it did not list left it.
-    let unlisted: Vec<String> = match (&page.delta_link, fresh) {
-        (Some(_), true) => engine
-            .store
-            .folder_remote_ids_since(account.id, &folder.id, since.unwrap_or(i64::MIN))
-            .await?
-            .into_iter()
-            .filter(|id| !listed.contains(id))
-            .collect(),
+    let unlisted: Vec<&String> = match (&page.delta_link, fresh) {
+        (Some(_), true) => earlier.iter().filter(|id| !listed.contains(*id)).collect(),
         _ => Vec::new(),
     };
     let mut changes: Vec<MessageChange<'_>> = Vec::with_capacity(plans.len() * 2 + unlisted.len());

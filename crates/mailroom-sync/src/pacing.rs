@@ -9,11 +9,9 @@
 //! Graph allows 10,000 requests per app and mailbox in ten minutes and 4 in flight; the pacer
 //! holds a slot of 4 for the whole call and keeps the ten-minute window the same way.
 //!
-//! Retries: a 429 is tried again after the `Retry-After` the provider gave, a 429 without one and
-//! every 5xx after an exponential backoff with jitter (Google: start at a second or more, cap at
-//! 32 to 64 s). A 503's own `Retry-After` is not read yet: `ApiError::Transient` does not carry
-//! it. The
-//! state is per account and shared by everything that calls the mailbox (sync, later write-back),
+//! Retries: a 429 or a 5xx is tried again after the `Retry-After` the provider gave (Graph sends
+//! one with every 429 and may with a 503), one without it after an exponential backoff with
+//! jitter (Google: start at a second or more, cap at 32 to 64 s). The state is per account and shared by everything that calls the mailbox (sync, later write-back),
 //! so all of them together stay within the limits.
 
 use std::collections::{HashMap, VecDeque};
@@ -202,8 +200,7 @@ impl Pacing {
     /// How long to wait before trying again, or `None` when the result is final.
     fn retry_delay<T>(&self, result: &Result<T, ApiError>, attempt: u32) -> Option<Duration> {
         let given = match result {
-            Err(ApiError::RateLimited { retry_after }) => *retry_after,
-            Err(ApiError::Transient { .. }) => None,
+            Err(ApiError::RateLimited { retry_after } | ApiError::Transient { retry_after, .. }) => *retry_after,
             _ => return None,
         };
         if attempt >= self.limits.attempts {
@@ -282,7 +279,7 @@ mod tests {
         let result = pacing
             .gmail(AccountId(1), 5, || async {
                 match calls.fetch_add(1, Ordering::SeqCst) {
-                    0 => Err(ApiError::Transient { reason: "503".into() }),
+                    0 => Err(ApiError::Transient { reason: "503".into(), retry_after: None }),
                     1 => Err(ApiError::RateLimited { retry_after: Some(Duration::from_millis(5)) }),
                     _ => Ok("done"),
                 }
@@ -302,6 +299,26 @@ mod tests {
         assert_eq!(calls.load(Ordering::SeqCst), 1, "a final error is not retried");
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn a_retry_after_is_waited_for_on_a_server_error_as_on_a_rate_limit() {
+        // The backoff alone would retry within 80 ms; the answers asked for 3 s and then 2 s.
+        let pacing = Pacing::new(quick());
+        let calls = AtomicU32::new(0);
+        let start = Instant::now();
+        let result = pacing
+            .graph(AccountId(3), || async {
+                match calls.fetch_add(1, Ordering::SeqCst) {
+                    0 => Err(ApiError::Transient { reason: "503".into(), retry_after: Some(Duration::from_secs(3)) }),
+                    1 => Err(ApiError::RateLimited { retry_after: Some(Duration::from_secs(2)) }),
+                    _ => Ok(Instant::now()),
+                }
+            })
+            .await;
+        let waited = result.unwrap() - start;
+        assert!(waited >= Duration::from_secs(5) && waited < Duration::from_secs(6), "{waited:?}");
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+    }
+
     #[tokio::test]
     async fn retries_stop_after_the_configured_attempts() {
         let pacing = Pacing::new(Limits { attempts: 3, ..quick() });
@@ -309,7 +326,7 @@ mod tests {
         let result: Result<(), _> = pacing
             .graph(AccountId(2), || async {
                 calls.fetch_add(1, Ordering::SeqCst);
-                Err(ApiError::Transient { reason: "500".into() })
+                Err(ApiError::Transient { reason: "500".into(), retry_after: None })
             })
             .await;
         assert!(matches!(result, Err(ApiError::Transient { .. })));

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use super::api::{ApiRequest, Ctx, Reply};
 use super::errors::{GraphError, GraphResult};
-use super::mailbox::Mailbox;
+use super::mailbox::{Mailbox, Message};
 use super::messages::render;
 use super::odata::{self, Clause, Cmp};
 
@@ -109,11 +109,18 @@ fn changes(mailbox: &Mailbox, folder_id: &str, since: u64) -> VecDeque<Entry> {
         .collect()
 }
 
+/// One entry of a delta page, as the mailbox had it when the page was cut.
+enum PageItem {
+    /// The id of a message that left the folder.
+    Removed(String),
+    Message(Box<Message>),
+}
+
 /// `GET /me/mailFolders/{id}/messages/delta`, with `$deltatoken` or `$skiptoken` on later calls.
 pub fn messages(ctx: &Ctx, request: &ApiRequest, folder: &str) -> GraphResult<Reply> {
     let retention_ms = i64::try_from(ctx.state.config().graph_delta_retention.as_millis()).unwrap_or(i64::MAX);
     let link_base = format!("{}/{}", ctx.api_base(), request.path);
-    let (values, link) = ctx.mailbox(|mailbox| {
+    let (values, link, select) = ctx.mailbox(|mailbox| {
         let folder_id = mailbox.folder_id(folder).ok_or_else(GraphError::not_found)?;
         let mut round = if let Some(token) = request.param("$skiptoken") {
             mailbox.sessions.delta_rounds.remove(token).filter(|r| r.folder_id == folder_id).ok_or_else(expired)?
@@ -145,14 +152,13 @@ pub fn messages(ctx: &Ctx, request: &ApiRequest, folder: &str) -> GraphResult<Re
             return Err(expired());
         }
         let page_size = ctx.prefs.max_page_size.or(round.query.top).unwrap_or(odata::DEFAULT_PAGE);
+        let round_select = round.query.select.clone();
         let mut values = Vec::new();
         while values.len() < page_size {
             let Some(entry) = round.entries.pop_front() else { break };
             if let Some(rest_id) = entry.removed_rest_id {
                 let id = if ctx.prefs.immutable_ids { entry.immutable_id } else { rest_id };
-                values.push(
-                    json!({"@odata.type": "#microsoft.graph.message", "id": id, "@removed": {"reason": "deleted"}}),
-                );
+                values.push(PageItem::Removed(id));
                 continue;
             }
             // A message that moved on after the round began shows up as removed next round.
@@ -160,7 +166,7 @@ pub fn messages(ctx: &Ctx, request: &ApiRequest, folder: &str) -> GraphResult<Re
             if message.folder_id != folder_id || round.query.received.as_ref().is_some_and(|c| !c.matches(message)) {
                 continue;
             }
-            values.push(render(ctx, message, round.query.select.as_deref()));
+            values.push(PageItem::Message(Box::new(message.without_content())));
         }
         let link = if round.entries.is_empty() {
             let token = mailbox.mint("");
@@ -172,8 +178,19 @@ pub fn messages(ctx: &Ctx, request: &ApiRequest, folder: &str) -> GraphResult<Re
             mailbox.sessions.delta_rounds.insert(token.clone(), round);
             ("@odata.nextLink", format!("{link_base}?$skiptoken={token}"))
         };
-        Ok((values, link))
+        Ok((values, link, round_select))
     })?;
+    // Rendered after the mailbox is let go, so that requests of other folders need not wait
+    // for this page's hundred messages.
+    let values: Vec<Value> = values
+        .into_iter()
+        .map(|entry| match entry {
+            PageItem::Removed(id) => {
+                json!({"@odata.type": "#microsoft.graph.message", "id": id, "@removed": {"reason": "deleted"}})
+            }
+            PageItem::Message(message) => render(ctx, &message, select.as_deref()),
+        })
+        .collect();
     let mut body = json!({
         "@odata.context": format!("{}/$metadata#Collection(message)", ctx.api_base()),
         "value": values,

@@ -108,6 +108,56 @@ pub struct Message {
 }
 
 impl Message {
+    /// A copy with what its resource shows, for rendering away from the world's lock: the
+    /// MIME and the attachments' bytes, which the resource does not show, are left out.
+    pub fn without_content(&self) -> Message {
+        let attachments = self
+            .attachments
+            .iter()
+            .map(|a| Attachment {
+                id: a.id.clone(),
+                name: a.name.clone(),
+                content_type: a.content_type.clone(),
+                content_id: a.content_id.clone(),
+                is_inline: a.is_inline,
+                bytes: Vec::new(),
+                modified_ms: a.modified_ms,
+            })
+            .collect();
+        Message {
+            immutable_id: self.immutable_id.clone(),
+            rest_id: self.rest_id.clone(),
+            folder_id: self.folder_id.clone(),
+            created_ms: self.created_ms,
+            modified_ms: self.modified_ms,
+            received_ms: self.received_ms,
+            sent_ms: self.sent_ms,
+            subject: self.subject.clone(),
+            body_text: self.body_text.clone(),
+            body_html: self.body_html.clone(),
+            from: self.from.clone(),
+            sender: self.sender.clone(),
+            to: self.to.clone(),
+            cc: self.cc.clone(),
+            bcc: self.bcc.clone(),
+            reply_to: self.reply_to.clone(),
+            internet_message_id: self.internet_message_id.clone(),
+            in_reply_to: self.in_reply_to.clone(),
+            references: self.references.clone(),
+            headers: self.headers.clone(),
+            is_read: self.is_read,
+            is_draft: self.is_draft,
+            flag_status: self.flag_status.clone(),
+            categories: self.categories.clone(),
+            importance: self.importance.clone(),
+            inference_classification: self.inference_classification.clone(),
+            attachments,
+            raw: None,
+            conversation_id: self.conversation_id.clone(),
+            version: self.version,
+        }
+    }
+
     pub fn has_attachments(&self) -> bool {
         self.attachments.iter().any(|a| !a.is_inline)
     }
@@ -143,7 +193,12 @@ pub struct Mailbox {
     pub email: String,
     pub name: String,
     pub folders: Vec<Folder>,
+    /// Changed only through [`Mailbox::insert`] and [`Mailbox::remove`], which keep `positions`.
     pub messages: Vec<Message>,
+    /// Where each message's immutable and REST ids point in `messages`, so that finding one is
+    /// not a scan: a delta page of a large mailbox looks up every message it lists. An entry can
+    /// be stale (a REST id a move replaced); [`Mailbox::find`] checks what it finds.
+    positions: HashMap<String, usize>,
     pub changes: Vec<Change>,
     /// Ids minted so far; ids are derived from it so a seeded simulator repeats itself.
     minted: u64,
@@ -168,6 +223,7 @@ impl Mailbox {
             name: user.name.clone(),
             folders: Vec::new(),
             messages: Vec::new(),
+            positions: HashMap::new(),
             changes: Vec::new(),
             minted: 0,
             sessions: Box::default(),
@@ -215,7 +271,10 @@ impl Mailbox {
 
     /// Index of a message by REST or immutable id.
     pub fn find(&self, id: &str) -> Option<usize> {
-        self.messages.iter().position(|m| m.rest_id == id || m.immutable_id == id)
+        self.positions
+            .get(id)
+            .copied()
+            .filter(|&i| self.messages.get(i).is_some_and(|m| m.rest_id == id || m.immutable_id == id))
     }
 
     fn record(&mut self, folder_id: String, immutable_id: String, rest_id: String, removed: bool) {
@@ -327,8 +386,11 @@ impl Mailbox {
     /// Stores a message and records its arrival for delta; returns its index.
     pub fn insert(&mut self, message: Message) -> usize {
         self.record(message.folder_id.clone(), message.immutable_id.clone(), message.rest_id.clone(), false);
+        let index = self.messages.len();
+        self.positions.insert(message.immutable_id.clone(), index);
+        self.positions.insert(message.rest_id.clone(), index);
         self.messages.push(message);
-        self.messages.len() - 1
+        index
     }
 
     /// Records that a message changed (read state, flag, draft edits…), for delta.
@@ -353,6 +415,8 @@ impl Mailbox {
         message.folder_id = folder_id.to_owned();
         message.rest_id = new_rest.clone();
         message.bump(now_ms);
+        self.positions.remove(&old_rest);
+        self.positions.insert(new_rest.clone(), index);
         self.record(old_folder, immutable.clone(), old_rest, true);
         self.record(folder_id.to_owned(), immutable, new_rest, false);
     }
@@ -372,6 +436,14 @@ impl Mailbox {
     /// Removes a message for good.
     pub fn remove(&mut self, index: usize) {
         let message = self.messages.remove(index);
+        // Every later message moved down one place.
+        self.positions.remove(&message.immutable_id);
+        self.positions.remove(&message.rest_id);
+        for position in self.positions.values_mut() {
+            if *position > index {
+                *position -= 1;
+            }
+        }
         self.record(message.folder_id, message.immutable_id, message.rest_id, true);
     }
 

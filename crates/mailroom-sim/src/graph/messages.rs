@@ -43,74 +43,97 @@ pub fn parse_recipients(value: &Value) -> GraphResult<Option<Vec<Recipient>>> {
 }
 
 /// The message resource as Graph shows it. `internetMessageHeaders` appear only when selected.
+/// Only the selected properties are computed: a delta page renders a hundred messages.
 pub fn render(ctx: &Ctx, m: &Message, select: Option<&[String]>) -> Value {
     let id = m.id(ctx.prefs.immutable_ids);
-    let body = if ctx.prefs.text_body == Some(true) {
-        let text = if m.body_text.is_empty() {
-            m.body_html.as_deref().map(crate::mime::html_to_text).unwrap_or_default()
+    let body = || {
+        if ctx.prefs.text_body == Some(true) {
+            let text = if m.body_text.is_empty() {
+                m.body_html.as_deref().map(crate::mime::html_to_text).unwrap_or_default()
+            } else {
+                m.body_text.clone()
+            };
+            json!({"contentType": "text", "content": text})
         } else {
-            m.body_text.clone()
-        };
-        json!({"contentType": "text", "content": text})
-    } else {
-        let html = m.body_html.clone().unwrap_or_else(|| compose::text_to_html(&m.body_text));
-        json!({"contentType": "html", "content": html})
+            let html = m.body_html.clone().unwrap_or_else(|| compose::text_to_html(&m.body_text));
+            json!({"contentType": "html", "content": html})
+        }
     };
-    let index = Sha256::digest(m.conversation_id.as_bytes());
     let mut object = Map::new();
-    let mut put = |key: &str, value: Value| {
-        object.insert(key.to_owned(), value);
+    let mut put = |key: &str, value: &dyn Fn() -> Value| {
+        if odata::selected(key, select) {
+            object.insert(key.to_owned(), value());
+        }
     };
-    put("@odata.etag", Value::String(format!("W/\"{}\"", m.change_key())));
-    put("id", Value::String(id.to_owned()));
-    put("createdDateTime", Value::String(format_time(m.created_ms)));
-    put("lastModifiedDateTime", Value::String(format_time(m.modified_ms)));
-    put("changeKey", Value::String(m.change_key()));
-    put("categories", json!(m.categories));
-    put("receivedDateTime", Value::String(format_time(m.received_ms)));
-    put("sentDateTime", Value::String(format_time(m.sent_ms)));
-    put("hasAttachments", Value::Bool(m.has_attachments()));
-    put("internetMessageId", Value::String(format!("<{}>", m.internet_message_id)));
-    put("subject", Value::String(m.subject.clone()));
-    put("bodyPreview", Value::String(preview(m)));
-    put("importance", Value::String(m.importance.clone()));
-    put("parentFolderId", Value::String(m.folder_id.clone()));
-    put("conversationId", Value::String(m.conversation_id.clone()));
-    put("conversationIndex", Value::String(base64::engine::general_purpose::STANDARD.encode(&index[..22])));
-    put("isDeliveryReceiptRequested", Value::Bool(false));
-    put("isReadReceiptRequested", Value::Bool(false));
-    put("isRead", Value::Bool(m.is_read));
-    put("isDraft", Value::Bool(m.is_draft));
-    put(
-        "webLink",
+    put("@odata.etag", &|| Value::String(format!("W/\"{}\"", m.change_key())));
+    put("id", &|| Value::String(id.to_owned()));
+    put("createdDateTime", &|| Value::String(format_time(m.created_ms)));
+    put("lastModifiedDateTime", &|| Value::String(format_time(m.modified_ms)));
+    put("changeKey", &|| Value::String(m.change_key()));
+    put("categories", &|| json!(m.categories));
+    put("receivedDateTime", &|| Value::String(format_time(m.received_ms)));
+    put("sentDateTime", &|| Value::String(format_time(m.sent_ms)));
+    put("hasAttachments", &|| Value::Bool(m.has_attachments()));
+    put("internetMessageId", &|| Value::String(format!("<{}>", m.internet_message_id)));
+    put("subject", &|| Value::String(m.subject.clone()));
+    put("bodyPreview", &|| Value::String(preview(m)));
+    put("importance", &|| Value::String(m.importance.clone()));
+    put("parentFolderId", &|| Value::String(m.folder_id.clone()));
+    put("conversationId", &|| Value::String(m.conversation_id.clone()));
+    put("conversationIndex", &|| {
+        let index = Sha256::digest(m.conversation_id.as_bytes());
+        Value::String(base64::engine::general_purpose::STANDARD.encode(&index[..22]))
+    });
+    put("isDeliveryReceiptRequested", &|| Value::Bool(false));
+    put("isReadReceiptRequested", &|| Value::Bool(false));
+    put("isRead", &|| Value::Bool(m.is_read));
+    put("isDraft", &|| Value::Bool(m.is_draft));
+    put("webLink", &|| {
         Value::String(format!(
             "https://outlook.office365.com/owa/?ItemID={}&exvsurl=1&viewmodel=ReadMessageItem",
             url_encode(&m.immutable_id)
-        )),
-    );
-    put("inferenceClassification", Value::String(m.inference_classification.clone()));
-    put("body", body);
-    put("sender", m.sender.as_ref().map_or(Value::Null, recipient_json));
-    put("from", m.from.as_ref().map_or(Value::Null, recipient_json));
-    put("toRecipients", recipients_json(&m.to));
-    put("ccRecipients", recipients_json(&m.cc));
-    put("bccRecipients", recipients_json(&m.bcc));
-    put("replyTo", recipients_json(&m.reply_to));
-    put("flag", json!({"flagStatus": m.flag_status}));
-    if select.is_some_and(|s| s.iter().any(|p| p == "internetmessageheaders")) {
-        let headers: Vec<Value> = m.headers.iter().map(|(name, value)| json!({"name": name, "value": value})).collect();
-        put("internetMessageHeaders", Value::Array(headers));
+        ))
+    });
+    put("inferenceClassification", &|| Value::String(m.inference_classification.clone()));
+    put("body", &body);
+    put("sender", &|| m.sender.as_ref().map_or(Value::Null, recipient_json));
+    put("from", &|| m.from.as_ref().map_or(Value::Null, recipient_json));
+    put("toRecipients", &|| recipients_json(&m.to));
+    put("ccRecipients", &|| recipients_json(&m.cc));
+    put("bccRecipients", &|| recipients_json(&m.bcc));
+    put("replyTo", &|| recipients_json(&m.reply_to));
+    put("flag", &|| json!({"flagStatus": m.flag_status}));
+    if select.is_some() {
+        put("internetMessageHeaders", &|| {
+            Value::Array(m.headers.iter().map(|(name, value)| json!({"name": name, "value": value})).collect())
+        });
     }
-    odata::apply_select(object, select)
+    Value::Object(object)
 }
 
+/// The first 255 characters of the text, runs of white space made one space. Only as much of
+/// the body is read as the preview needs: a delta page renders a hundred of them.
 fn preview(m: &Message) -> String {
+    const LENGTH: usize = 255;
     let text = if m.body_text.is_empty() {
-        m.body_html.as_deref().map(crate::mime::html_to_text).unwrap_or_default()
+        std::borrow::Cow::Owned(m.body_html.as_deref().map(crate::mime::html_to_text).unwrap_or_default())
     } else {
-        m.body_text.clone()
+        std::borrow::Cow::Borrowed(m.body_text.as_str())
     };
-    text.split_whitespace().collect::<Vec<_>>().join(" ").chars().take(255).collect()
+    let mut preview = String::new();
+    let mut length = 0;
+    for word in text.split_whitespace() {
+        if length > 0 {
+            preview.push(' ');
+            length += 1;
+        }
+        preview.push_str(word);
+        length += word.chars().count();
+        if length >= LENGTH {
+            break;
+        }
+    }
+    preview.chars().take(LENGTH).collect()
 }
 
 /// The `@odata.context` of a message collection, naming the selected properties.

@@ -73,10 +73,11 @@ async fn api_request(
     let reply = match throttle::admit(&state, &caller.email) {
         Err(error) => Reply::error(&error, &headers, now),
         Ok(_slot) => {
-            if let Some(axum::Extension(crate::faults::Latency(delay))) = latency {
-                tokio::time::sleep(delay).await;
+            let latency = latency.map(|axum::Extension(latency)| latency);
+            if let Some(latency) = latency {
+                latency.there().await;
             }
-            match axum::body::to_bytes(body, MAX_BODY).await {
+            let reply = match axum::body::to_bytes(body, MAX_BODY).await {
                 Err(_) => Reply::error(
                     &GraphError::new(
                         StatusCode::PAYLOAD_TOO_LARGE,
@@ -96,7 +97,11 @@ async fn api_request(
                         api::respond(&ctx, &request)
                     }
                 }
+            };
+            if let Some(latency) = latency {
+                latency.back().await;
             }
+            reply
         }
     };
     let mut response = reply.into_http();

@@ -131,17 +131,17 @@ pub fn parse_select(request: &ApiRequest) -> Option<Vec<String>> {
 }
 
 /// Keeps the selected properties of an object (and its `@odata.*` annotations and `id`).
+/// Whether `$select` keeps the property `key`: annotations and the id always come.
+pub fn selected(key: &str, select: Option<&[String]>) -> bool {
+    select.is_none_or(|select| key.starts_with('@') || key == "id" || select.contains(&key.to_ascii_lowercase()))
+}
+
 pub fn apply_select(
     object: serde_json::Map<String, serde_json::Value>,
     select: Option<&[String]>,
 ) -> serde_json::Value {
     let Some(select) = select else { return serde_json::Value::Object(object) };
-    serde_json::Value::Object(
-        object
-            .into_iter()
-            .filter(|(k, _)| k.starts_with('@') || k == "id" || select.contains(&k.to_ascii_lowercase()))
-            .collect(),
-    )
+    serde_json::Value::Object(object.into_iter().filter(|(k, _)| selected(k, Some(select))).collect())
 }
 
 pub fn parse_top(request: &ApiRequest) -> GraphResult<Option<usize>> {

@@ -3,7 +3,7 @@
 
 use mailroom_domain::{FolderKind, Provider, Role};
 use mailroom_mime::parse;
-use mailroom_store::{Account, Connection, Cursor, IncomingMessage, MessageChange, RemoteFolder};
+use mailroom_store::{Account, Connection, Cursor, EventKind, IncomingMessage, MessageChange, RemoteFolder};
 use secrecy::SecretString;
 
 use crate::harness::{Backend, TestApp};
@@ -13,6 +13,7 @@ crate::on_both_databases!(messages:
     flags_folders_and_deletions_apply_and_unknown_messages_are_skipped,
     a_message_that_did_not_parse_is_kept_with_its_raw_bytes,
     disconnecting_an_account_removes_its_mail,
+    a_long_run_of_upserts_is_written_whole_and_in_order,
 );
 
 const RAW: &[u8] = b"From: Jana <Jana@Firma.test>\r\nTo: ann@example.test, Petr <petr@dodavatel.test>\r\n\
@@ -178,4 +179,53 @@ async fn disconnecting_an_account_removes_its_mail(backend: Backend) {
     ] {
         assert_eq!(app.raw_count(sql).await, 0, "{sql}");
     }
+}
+
+/// Upserts are written in batches: a run longer than one batch, a message given twice in it (the
+/// later version wins), a folder only messages name, and known messages among new ones all come
+/// out as if applied one by one, with one change-feed entry per real change.
+async fn a_long_run_of_upserts_is_written_whole_and_in_order(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else { return };
+    let account = account(&app).await;
+    let parsed = parse(RAW).into_message();
+    let inbox = vec!["INBOX".to_owned()];
+    let both = vec!["INBOX".to_owned(), "Label_new".to_owned()];
+    app.store.apply_sync(account.id, &folders(), &[], None, 1).await.unwrap();
+    // Two known messages before the run: one it leaves as it is, one it changes.
+    let known = [unread_message("m0", &inbox, &parsed), unread_message("m1", &inbox, &parsed)];
+    app.store.apply_sync(account.id, &[], &known.map(MessageChange::Upsert), None, 2).await.unwrap();
+    let after_known = app.store.events_since(account.id, 0, 1_000).await.unwrap().len();
+
+    let ids: Vec<String> = (0..450).map(|n| format!("m{n}")).collect();
+    let mut changes: Vec<MessageChange<'_>> =
+        ids.iter().map(|id| MessageChange::Upsert(unread_message(id, &inbox, &parsed))).collect();
+    // m1 read now, and m7 again later in the run, starred and with a label the store never saw.
+    if let MessageChange::Upsert(m) = &mut changes[1] {
+        m.is_read = true;
+    }
+    let mut again = unread_message("m7", &both, &parsed);
+    again.is_starred = true;
+    changes.insert(300, MessageChange::Upsert(again));
+    app.store.apply_sync(account.id, &[], &changes, None, 3).await.unwrap();
+
+    assert_eq!(app.store.message_count(account.id).await.unwrap(), 450);
+    assert_eq!(app.raw_count("SELECT COUNT(*) FROM participants").await, 450 * 3);
+    assert_eq!(app.raw_count("SELECT COUNT(*) FROM attachments").await, 450);
+    assert_eq!(app.raw_count("SELECT COUNT(*) FROM message_folders").await, 451);
+    assert_eq!(app.store.message_folders(account.id, "m7").await.unwrap(), ["INBOX", "Label_new"]);
+    assert_eq!(app.raw_count("SELECT COUNT(*) FROM messages WHERE is_starred").await, 1);
+    assert_eq!(app.raw_count("SELECT COUNT(*) FROM messages WHERE is_read").await, 1);
+    let events = app.store.events_since(account.id, 0, 1_000).await.unwrap();
+    let run: Vec<(String, EventKind)> = events[after_known..].iter().map(|e| (e.remote_id.clone(), e.kind)).collect();
+    // In the order of the changes: m0 unchanged, nothing; m1 read, changed; m2…m299 added; m7
+    // changed where it came again; m300…m449 added.
+    assert_eq!(run.len(), 1 + 448 + 1);
+    assert_eq!(run[0], ("m1".to_owned(), EventKind::Changed));
+    assert_eq!(run[1], ("m2".to_owned(), EventKind::Added));
+    assert_eq!(run[298], ("m299".to_owned(), EventKind::Added));
+    assert_eq!(run[299], ("m7".to_owned(), EventKind::Changed));
+    assert_eq!(run[300], ("m300".to_owned(), EventKind::Added));
+    assert_eq!(run[449], ("m449".to_owned(), EventKind::Added));
+    let seqs: Vec<i64> = events.iter().map(|e| e.seq).collect();
+    assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "one sequence without gaps");
 }
