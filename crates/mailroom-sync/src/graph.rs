@@ -27,6 +27,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use futures_util::future::join_all;
 use futures_util::stream::{FuturesUnordered, StreamExt as _};
 use mailroom_domain::FolderKind;
 use mailroom_mime::{Address, ParseOutcome, ParsedMessage, parse};
@@ -46,6 +47,9 @@ use crate::{Engine, Mode, Progress, SyncError, SyncReport};
 pub const PAGE: u32 = 100;
 /// How many times a folder's round is started afresh after its links expired mid-round.
 const FRESH_ATTEMPTS: u32 = 3;
+/// MIME requests [`fetch_pending_mime`] keeps in flight: half of Graph's four per mailbox, the
+/// other half left to sync and to a user who opens a message.
+pub const MIME_IN_FLIGHT: usize = 2;
 /// Characters of `bodyPreview` kept as the snippet, as the MIME parser keeps.
 const SNIPPET: usize = 200;
 
@@ -63,27 +67,30 @@ pub async fn sync_graph(
 /// Fetches the raw MIME of up to `limit` messages that do not have it yet, newest first, and
 /// stores it with the parsed view read from it (flags and folders stay). Returns how many were
 /// stored; a message deleted at the provider meanwhile (404) is skipped, for the next delta to
-/// remove. One request at a time, so that sync and a user waiting for a message keep the other
-/// slots of the mailbox's four.
+/// remove. [`MIME_IN_FLIGHT`] requests at a time, so that sync and a user waiting for a message
+/// keep the other slots of the mailbox's four.
 pub async fn fetch_pending_mime(engine: &Engine, account: &Account, limit: u32) -> Result<usize, SyncError> {
     let pending = engine.store.messages_without_raw(account.id, limit).await?;
     let mut token = engine.tokens.access_token(account).await?;
     let mut refreshed = false;
     let mut stored = 0;
-    for remote_id in &pending {
-        let raw = loop {
-            match mime(engine, account, &token, remote_id).await {
-                Err(ApiError::Unauthorized) if !refreshed => {
-                    refreshed = true;
-                    token = engine.tokens.after_unauthorized(account).await?;
-                }
-                other => break other?,
+    for chunk in pending.chunks(MIME_IN_FLIGHT) {
+        let answers = loop {
+            let answers = join_all(chunk.iter().map(|remote_id| mime(engine, account, &token, remote_id))).await;
+            // The token expired under the requests: refresh once and ask again.
+            if !refreshed && answers.iter().any(|a| matches!(a, Err(ApiError::Unauthorized))) {
+                refreshed = true;
+                token = engine.tokens.after_unauthorized(account).await?;
+                continue;
             }
+            break answers;
         };
-        if let Some(raw) = raw
-            && store_mime(engine, account, remote_id, &raw).await?
-        {
-            stored += 1;
+        for (remote_id, answer) in chunk.iter().zip(answers) {
+            if let Some(raw) = answer?
+                && store_mime(engine, account, remote_id, &raw).await?
+            {
+                stored += 1;
+            }
         }
     }
     Ok(stored)

@@ -17,7 +17,8 @@ pub fn requests(sim: &RunningSim, prefix: &str) -> usize {
 }
 
 /// Runs `work` in a task of its own and drops it `delay` after the simulator has answered `after`
-/// more requests under `prefix`. `None` when it was killed, its output when it finished first.
+/// more requests under `prefix`. `None` when it was killed (or ran past `after` requests before the
+/// kill could land), its output when it finished first.
 pub async fn killed_after<T: Send + 'static>(
     sim: &RunningSim,
     prefix: &str,
@@ -29,7 +30,11 @@ pub async fn killed_after<T: Send + 'static>(
     let task = tokio::spawn(work);
     loop {
         if task.is_finished() {
-            return Some(task.await.unwrap());
+            let output = task.await.unwrap();
+            // A loaded machine can let the work run past the kill point, even to its end, before
+            // this loop looks again: that counts as killed at its end, not as finishing within
+            // `after` requests, which is what the callers count on.
+            return (requests(sim, prefix) <= start + after).then_some(output);
         }
         if requests(sim, prefix) >= start + after {
             tokio::time::sleep(delay).await;

@@ -298,7 +298,7 @@ async fn a_sync_and_its_mime_fetch_killed_at_any_request_lose_and_duplicate_noth
     assert_eq!(again, SyncReport::default());
     assert_store_matches_sim(&s).await;
 
-    // The MIME, fetched one message at a time after the sync: killed after the first request,
+    // The MIME, fetched two messages at a time after the sync: killed after the first request,
     // then after every 37th, each kill followed by changes (a deletion whose MIME is still to
     // come, a move of one that has it, new mail) and now and then a sync, until a fetch finishes.
     let mut killed: usize = 0;
