@@ -36,6 +36,9 @@ pub struct IncomingMessage<'a> {
     pub parsed: &'a ParsedMessage,
     /// The raw bytes did not parse; `parsed` is then empty but for the size.
     pub parse_failed: bool,
+    /// Whether it has attachments, when the provider says so and `parsed` cannot tell (Outlook
+    /// before the MIME arrives); `None` takes it from `parsed`.
+    pub has_attachments: Option<bool>,
 }
 
 /// One change to apply.
@@ -399,7 +402,7 @@ macro_rules! upsert_batch {
                 .bind(m.is_read)
                 .bind(m.is_starred)
                 .bind(m.is_draft)
-                .bind(!p.attachments.is_empty())
+                .bind(m.has_attachments.unwrap_or(!p.attachments.is_empty()))
                 .bind(p.has_text)
                 .bind(p.has_html)
                 .bind(i64::try_from(p.size).unwrap_or(i64::MAX))

@@ -194,6 +194,7 @@ async fn store_messages(
                 raw: Some(&m.raw),
                 parsed: outcome.message(),
                 parse_failed: matches!(outcome, ParseOutcome::Unreadable(_)),
+                has_attachments: None,
             })
         })
         .collect();

@@ -491,10 +491,11 @@ fn incoming<'a>(meta: &'a GraphMessageMeta, parsed: &'a ParsedMessage, folders: 
         is_starred: meta.flagged.unwrap_or(false),
         is_draft: meta.is_draft.unwrap_or(false),
         folders,
-        // The MIME follows later (`fetch_pending_mime`).
+        // The MIME follows later (`fetch_pending_mime`), and with it the attachments.
         raw: None,
         parsed,
         parse_failed: false,
+        has_attachments: meta.has_attachments,
     }
 }
 

@@ -64,6 +64,7 @@ fn unread_message<'a>(
         raw: Some(RAW),
         parsed,
         parse_failed: false,
+        has_attachments: None,
     }
 }
 
@@ -83,6 +84,7 @@ async fn applying_the_same_sync_twice_leaves_the_same_state(backend: Backend) {
         raw: Some(RAW),
         parsed: &parsed,
         parse_failed: false,
+        has_attachments: None,
     };
     for round in 0..2 {
         let cursor = Cursor { scope: "", value: "1000" };
@@ -148,6 +150,7 @@ async fn a_message_that_did_not_parse_is_kept_with_its_raw_bytes(backend: Backen
         raw: Some(garbage),
         parsed: &parsed,
         parse_failed: failed,
+        has_attachments: None,
     };
     app.store.apply_sync(account.id, &[], &[MessageChange::Upsert(incoming)], None, 5).await.unwrap();
     assert_eq!(app.store.message_count(account.id).await.unwrap(), 1);

@@ -247,6 +247,7 @@ async fn accounts_synced_side_by_side_write_without_refusing_each_other(backend:
                         raw: Some(&raw),
                         parsed: &parsed,
                         parse_failed: false,
+                        has_attachments: None,
                     });
                     store.apply_sync(id, &[], &[change], None, 1_000).await.expect("a write of its own");
                 }

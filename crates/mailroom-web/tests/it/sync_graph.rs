@@ -343,6 +343,7 @@ async fn a_full_sync_converges_whatever_the_store_held(backend: Backend) {
         raw: None,
         parsed: &parsed,
         parse_failed: false,
+        has_attachments: None,
     };
     let changes = [
         MessageChange::Delete { remote_id: &inbox[0] },
@@ -361,10 +362,22 @@ async fn a_full_sync_converges_whatever_the_store_held(backend: Backend) {
 
 async fn the_mime_follows_in_the_background_with_its_parsed_view(backend: Backend) {
     let Some(s) = setup(backend, 4).await else { return };
+    // One more, with a PDF attached: the delta page says so before the MIME can.
+    let attached = b"From: Dana <dana@example.org>\r\nTo: carl@contoso.onmicrosoft.com\r\nSubject: Offer\r\n\
+Message-ID: <offer@example.org>\r\nDate: Tue, 1 Oct 2024 09:00:00 +0000\r\n\
+Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nAttached.\r\n\
+--b\r\nContent-Type: application/pdf; name=\"offer.pdf\"\r\nContent-Disposition: attachment; filename=\"offer.pdf\"\r\n\r\nPDF\r\n--b--\r\n";
+    {
+        let at = s.sim.state.clock().now_ms() - 200 * 60_000;
+        s.sim.state.world().graph(CARL).unwrap().deliver(attached.to_vec(), "archive", at);
+    }
     s.sync(Mode::Incremental).await;
+    let with_attachments = "SELECT COUNT(*) FROM messages WHERE has_attachments";
+    assert_eq!(s.app.raw_count(with_attachments).await, 1, "hasAttachments before the MIME");
+    assert_eq!(s.app.raw_count("SELECT COUNT(*) FROM attachments").await, 0, "names come with the MIME");
     let flagged = s.app.raw_count("SELECT COUNT(*) FROM messages WHERE is_starred").await;
     // Graph shows bodies as HTML; the MIME says they are plain text.
-    assert_eq!(s.app.raw_count("SELECT COUNT(*) FROM messages WHERE has_html AND NOT has_text").await, 7);
+    assert_eq!(s.app.raw_count("SELECT COUNT(*) FROM messages WHERE has_html AND NOT has_text").await, 8);
     let oldest = s.ids_in("Projects").await;
     s.control("delete", serde_json::json!({"id": oldest[0]})).await;
 
@@ -372,15 +385,17 @@ async fn the_mime_follows_in_the_background_with_its_parsed_view(backend: Backen
     let newest = s.app.raw_bytes("SELECT raw FROM messages WHERE raw IS NOT NULL ORDER BY received_at DESC").await;
     assert_eq!(newest, [mail(0), mail(1)], "newest first, byte for byte");
 
-    assert_eq!(fetch_pending_mime(&s.engine, &s.account, 100).await.unwrap(), 4, "the deleted one is skipped");
+    assert_eq!(fetch_pending_mime(&s.engine, &s.account, 100).await.unwrap(), 5, "the deleted one is skipped");
     assert_eq!(s.app.raw_count("SELECT COUNT(*) FROM messages WHERE raw IS NULL").await, 1);
+    assert_eq!(s.app.raw_count(with_attachments).await, 1);
+    assert_eq!(s.app.raw_strings("SELECT name FROM attachments").await, ["offer.pdf"]);
     assert_eq!(
         s.app
             .raw_count(
                 "SELECT COUNT(*) FROM messages WHERE raw IS NOT NULL AND has_text AND NOT has_html AND NOT parse_failed"
             )
             .await,
-        6
+        7
     );
     let dates = s.app.raw_count("SELECT COUNT(*) FROM messages WHERE raw IS NOT NULL AND sent_at = 1727776800").await;
     assert_eq!(dates, 6, "the Date header is read from the MIME");
