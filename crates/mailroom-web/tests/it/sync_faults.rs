@@ -307,8 +307,19 @@ async fn an_import_and_later_changes_converge_through_server_errors_and_rate_lim
     let ideal = (1 + 1 + MESSAGES.div_ceil(500) + MESSAGES.div_ceil(50)) + (1 + 1 + 1);
     let made = requests(&s);
     assert!(made <= ideal * 4, "{made} requests for an ideal {ideal}");
-    let failed = s.sim.state.world().log.iter().filter(|e| e.status >= 400).count();
-    assert!(failed > 0 && made > ideal, "the faults were in force: {failed} failed of {made}");
+    // Requests that failed whole, and calls refused inside batches, which answer 200. The
+    // batches go out several at a time, so which requests draw which fault varies from run to
+    // run; both kinds together are all but certain.
+    let (failed, refused) = {
+        let world = s.sim.state.world();
+        let failed = world.log.iter().filter(|e| e.status >= 400).count();
+        let refused = world.log.iter().flat_map(|e| &e.parts).filter(|status| **status >= 400).count();
+        (failed, refused)
+    };
+    assert!(
+        failed + refused > 0 && made > ideal,
+        "the faults were in force: {failed} requests failed and {refused} calls were refused, of {made} requests"
+    );
 
     // Converged: with the faults gone, nothing is left to fetch.
     s.sim.state.set_faults(Faults::default());
