@@ -6,6 +6,7 @@
 //! [`Db::connect`], [`Db::migrate`], then [`Store::unlock`] with the secret key.
 
 mod accounts;
+mod api_tokens;
 mod crypto;
 mod db;
 mod key;
@@ -20,6 +21,7 @@ mod users;
 pub use accounts::{
     AUTHORIZATION_LIFETIME_SECS, Account, AccountTokens, Connection, Identity, PendingAuthorization, StateProblem,
 };
+pub use api_tokens::{ApiToken, ApiTokenInfo, TOKEN_NAME_MAX};
 pub use crypto::{Cipher, CryptoError, SecretKey};
 pub use db::{Backend, Db, DbTarget};
 pub use key::{KeyInput, KeyOrigin};

@@ -139,6 +139,14 @@ impl Store {
         Ok(row.map(User::from))
     }
 
+    /// The user who signs in with this address (addresses are stored as parsed, lowercase).
+    pub async fn user_by_email(&self, email: &EmailAddress) -> Result<Option<User>> {
+        let sql = concat!("SELECT ", user_columns!(), " FROM users WHERE email = $1");
+        let row: Option<UserRow> =
+            with_pool!(self.db, pool => sqlx::query_as(sql).bind(email.as_str()).fetch_optional(pool).await)?;
+        Ok(row.map(User::from))
+    }
+
     pub async fn users(&self) -> Result<Vec<User>> {
         let sql = concat!("SELECT ", user_columns!(), " FROM users ORDER BY email");
         let rows: Vec<UserRow> = with_pool!(self.db, pool => sqlx::query_as(sql).fetch_all(pool).await)?;

@@ -41,12 +41,30 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Manage personal access tokens for the HTTP API.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
     /// Run the simulator of Google (OAuth, Gmail API) and Microsoft (identity platform, Graph
     /// mail), for tests and trials without the real services. Listens on loopback only.
     Sim(demo::SimArgs),
     /// Try Mailroom without Google or Microsoft: runs the server and the simulator in one process,
     /// with both providers configured, a demo administrator and seeded mailboxes. Loopback only.
     Demo(demo::DemoArgs),
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Make a token for a user and print it. It is shown this once; Mailroom keeps only a hash.
+    Create {
+        /// The email address of the user the token acts for.
+        #[arg(long)]
+        email: String,
+        /// A name that says what the token is for (up to 100 characters), shown in the token list.
+        #[arg(long)]
+        name: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -102,6 +120,7 @@ fn main() -> ExitCode {
             Command::Serve => serve(config).await,
             Command::Migrate => migrate(&config).await,
             Command::User { command } => user(&config, command).await,
+            Command::Token { command } => token(&config, command).await,
             Command::Sim(args) => demo::sim(args, shutdown_signal()).await,
             Command::Demo(args) => demo::demo(args).await,
         }
@@ -184,6 +203,28 @@ async fn user(config: &Config, command: UserCommand) -> anyhow::Result<()> {
     store.db().close().await;
     let user = created.with_context(|| format!("a user with the email {email} already exists"))?;
     report(&format!("created {} {} (id {})", role.as_str(), user.email, user.id));
+    Ok(())
+}
+
+async fn token(config: &Config, command: TokenCommand) -> anyhow::Result<()> {
+    let TokenCommand::Create { email, name } = command;
+    let email = EmailAddress::parse(&email).map_err(|e| anyhow::anyhow!("--email: {e}"))?;
+    let name = name.trim().to_owned();
+    anyhow::ensure!(
+        !name.is_empty() && name.chars().count() <= mailroom_store::TOKEN_NAME_MAX,
+        "--name: give 1 to {} characters",
+        mailroom_store::TOKEN_NAME_MAX
+    );
+    let store = open_store(config).await?;
+    let made = async {
+        let user = store.user_by_email(&email).await?.with_context(|| format!("no user has the email {email}"))?;
+        anyhow::ensure!(!user.disabled, "the user {email} is disabled");
+        let token = store.create_api_token(user.id, &name, mailroom_store::now()).await?;
+        token.context("the token name was refused")
+    }
+    .await;
+    store.db().close().await;
+    report(made?.expose());
     Ok(())
 }
 

@@ -41,6 +41,7 @@ fn help_documents_every_subcommand_and_setting() {
         "serve",
         "migrate",
         "user",
+        "token",
         "MAILROOM_LISTEN",
         "MAILROOM_PUBLIC_URL",
         "MAILROOM_DATA_DIR",
@@ -216,6 +217,33 @@ fn user_create_makes_users_and_refuses_bad_input() {
     assert!(text(&out.stderr).contains("--password: must be at least 12 characters"), "{}", text(&out.stderr));
 
     let out = run(dir.path(), &[], &["user", "create", "--email", "ben", "--password", PASSWORD]);
+    assert!(text(&out.stderr).contains("--email: not a valid email address"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn token_create_prints_a_new_token_once_and_refuses_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(dir.path(), &[], &["user", "create", "--email", "ann@example.test", "--password", PASSWORD]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    let make = |email: &str, name: &str| run(dir.path(), &[], &["token", "create", "--email", email, "--name", name]);
+    let out = make("Ann@Example.test", "CRM import");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let first = text(&out.stdout).trim().to_owned();
+    assert!(first.starts_with("mr_") && first.len() == 46, "{first}");
+    let out = make("ann@example.test", "Reports");
+    let second = text(&out.stdout).trim().to_owned();
+    assert!(second.starts_with("mr_") && second != first);
+    assert!(!text(&out.stderr).contains(&second), "the token is not logged");
+
+    let out = make("nobody@example.test", "CRM");
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("no user has the email nobody@example.test"), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).is_empty());
+    let out = make("ann@example.test", "  ");
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("--name: give 1 to 100 characters"), "{}", text(&out.stderr));
+    let out = make("ann", "CRM");
     assert!(text(&out.stderr).contains("--email: not a valid email address"), "{}", text(&out.stderr));
 }
 
