@@ -188,6 +188,19 @@ pub struct Texts {
     pub invalid_range: &'static str,
     pub invalid_tenant: &'static str,
     pub invalid_choice: &'static str,
+    pub nav_tokens: &'static str,
+    pub tokens_title: &'static str,
+    pub tokens_intro: &'static str,
+    pub token_name: &'static str,
+    pub token_name_hint: &'static str,
+    pub token_name_invalid: &'static str,
+    pub create_token: &'static str,
+    pub token_created: &'static str,
+    pub token_created_at: &'static str,
+    pub token_last_used: &'static str,
+    pub no_tokens: &'static str,
+    pub revoke: &'static str,
+    pub notice_token_revoked: &'static str,
 }
 
 impl Texts {
@@ -224,6 +237,7 @@ impl Texts {
             "sync_requested" => self.notice_sync_requested,
             "full_sync_requested" => self.notice_full_sync_requested,
             "cannot_disable_self" => self.notice_cannot_disable_self,
+            "token_revoked" => self.notice_token_revoked,
             _ => return None,
         })
     }
@@ -418,6 +432,19 @@ pub static EN: Texts = Texts {
     invalid_range: "Enter a whole number from {min} to {max}.",
     invalid_tenant: "Enter common, organizations, consumers, a tenant ID or a domain.",
     invalid_choice: "Choose one of the offered options.",
+    nav_tokens: "API tokens",
+    tokens_title: "Personal access tokens",
+    tokens_intro: "A token lets a program use Mailroom's HTTP API as you, with an Authorization: Bearer header. Anyone who holds it can read and change your mail: keep it secret, and revoke it when it is no longer needed.",
+    token_name: "Name",
+    token_name_hint: "What the token is for, such as the program that uses it.",
+    token_name_invalid: "Give a name of 1 to 100 characters.",
+    create_token: "Create token",
+    token_created: "Your new token. Copy it now: Mailroom shows it only this once.",
+    token_created_at: "Created",
+    token_last_used: "Last used",
+    no_tokens: "You have no tokens.",
+    revoke: "Revoke",
+    notice_token_revoked: "The token was revoked; programs that use it are refused from now on.",
 };
 
 pub static CS: Texts = Texts {
@@ -609,4 +636,17 @@ pub static CS: Texts = Texts {
     invalid_range: "Zadejte celé číslo od {min} do {max}.",
     invalid_tenant: "Zadejte common, organizations, consumers, ID tenantu nebo doménu.",
     invalid_choice: "Vyberte jednu z nabízených možností.",
+    nav_tokens: "API tokeny",
+    tokens_title: "Osobní přístupové tokeny",
+    tokens_intro: "Token dovolí programu používat HTTP API Mailroomu vaším jménem, v hlavičce Authorization: Bearer. Kdo ho má, může číst a měnit vaši poštu: držte ho v tajnosti a zrušte ho, když už není potřeba.",
+    token_name: "Název",
+    token_name_hint: "K čemu token slouží, například který program ho používá.",
+    token_name_invalid: "Zadejte název o 1 až 100 znacích.",
+    create_token: "Vytvořit token",
+    token_created: "Váš nový token. Zkopírujte si ho hned: Mailroom ho ukáže jen tentokrát.",
+    token_created_at: "Vytvořen",
+    token_last_used: "Naposledy použit",
+    no_tokens: "Nemáte žádné tokeny.",
+    revoke: "Zrušit",
+    notice_token_revoked: "Token byl zrušen; programy, které ho používají, budou odteď odmítnuty.",
 };

@@ -109,6 +109,8 @@ pub fn router(state: AppState) -> Router {
         .route("/accounts/{id}/sync", post(pages::accounts::request_sync))
         .route("/accounts/{id}/sync-log", get(pages::accounts::sync_log))
         .route("/oauth/callback", get(pages::accounts::callback))
+        .route("/settings/tokens", get(pages::tokens::list).post(pages::tokens::create))
+        .route("/settings/tokens/{id}/revoke", post(pages::tokens::revoke))
         .route("/healthz", get(pages::ops::healthz))
         .route("/readyz", get(pages::ops::readyz))
         .route("/metrics", get(pages::ops::metrics))

@@ -56,7 +56,8 @@ fn status_text(t: &Texts, status: AccountStatus) -> &'static str {
     }
 }
 
-fn when(t: &Texts, at: Option<i64>) -> String {
+/// A time for a table cell, or the word for never.
+pub(crate) fn when(t: &Texts, at: Option<i64>) -> String {
     at.and_then(|secs| chrono::DateTime::from_timestamp(secs, 0))
         .map_or_else(|| t.never.to_owned(), |d| d.format("%Y-%m-%d %H:%M UTC").to_string())
 }

@@ -8,6 +8,7 @@ pub mod language;
 pub mod login;
 pub mod ops;
 pub mod setup;
+pub mod tokens;
 pub mod users;
 
 use axum::response::{IntoResponse, Response};

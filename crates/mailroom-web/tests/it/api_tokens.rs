@@ -1,6 +1,7 @@
 //! Personal access tokens in the store: shown once, kept as a hash, owned, revocable, and dead
 //! with a disabled user.
 
+use axum::http::{StatusCode, header};
 use mailroom_domain::Role;
 use mailroom_store::ApiToken;
 
@@ -10,6 +11,7 @@ crate::on_both_databases!(api_tokens:
     a_token_is_kept_as_a_hash_and_finds_its_user,
     only_the_owner_revokes_a_token_and_a_disabled_user_has_none,
     bad_names_and_malformed_tokens_are_refused,
+    the_tokens_page_shows_a_new_token_once_and_revokes_only_ones_own,
 );
 
 const PASSWORD: &str = "member password 1";
@@ -85,4 +87,51 @@ async fn bad_names_and_malformed_tokens_are_refused(backend: Backend) {
     // Well formed but never issued.
     let unknown = ApiToken::parse(&format!("mr_{}", "a".repeat(43))).unwrap();
     assert!(app.store.api_token_user(&unknown, 2).await.unwrap().is_none());
+}
+
+async fn the_tokens_page_shows_a_new_token_once_and_revokes_only_ones_own(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else { return };
+    app.client().get("/settings/tokens").await.assert_redirect("/login");
+    let (ann, mut browser) = app.member("ann@example.test", PASSWORD).await;
+    browser.get("/settings/tokens").await.assert_status(StatusCode::OK).assert_contains("You have no tokens.");
+
+    // Refused: no CSRF proof, then an empty name. Nothing is made.
+    browser.post_raw("/settings/tokens", &[("name", "CRM")]).await.assert_status(StatusCode::FORBIDDEN);
+    browser
+        .submit("/settings/tokens", "/settings/tokens", &[("name", " ")])
+        .await
+        .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
+        .assert_contains("Give a name of 1 to 100 characters.");
+    assert_eq!(app.raw_count("SELECT COUNT(*) FROM api_tokens").await, 0);
+
+    let page = browser.submit("/settings/tokens", "/settings/tokens", &[("name", "CRM import")]).await;
+    page.assert_status(StatusCode::OK).assert_contains("Copy it now");
+    assert_eq!(page.headers.get(header::CACHE_CONTROL).unwrap(), "no-store");
+    let shown = regex_lite::Regex::new(r"mr_[A-Za-z0-9_-]{43}")
+        .unwrap()
+        .find(&page.body)
+        .expect("the token")
+        .as_str()
+        .to_owned();
+    let token = ApiToken::parse(&shown).unwrap();
+    assert_eq!(app.store.api_token_user(&token, mailroom_store::now()).await.unwrap().map(|u| u.id), Some(ann.id));
+    // Listed by name from now on, never shown again.
+    browser.get("/settings/tokens").await.assert_contains("CRM import").assert_lacks(&shown);
+
+    // Another user can neither see nor revoke it.
+    let id = app.store.api_tokens(ann.id).await.unwrap()[0].id;
+    let (_, mut ben) = app.member("ben@example.test", PASSWORD).await;
+    ben.get("/settings/tokens").await.assert_lacks("CRM import");
+    let revoke = format!("/settings/tokens/{id}/revoke");
+    ben.submit("/settings/tokens", &revoke, &[]).await.assert_status(StatusCode::NOT_FOUND);
+    assert!(app.store.api_token_user(&token, mailroom_store::now()).await.unwrap().is_some());
+
+    browser.post_raw(&revoke, &[]).await.assert_status(StatusCode::FORBIDDEN);
+    browser.submit("/settings/tokens", &revoke, &[]).await.assert_redirect("/settings/tokens?notice=token_revoked");
+    assert!(app.store.api_token_user(&token, mailroom_store::now()).await.unwrap().is_none());
+    browser
+        .get("/settings/tokens?notice=token_revoked")
+        .await
+        .assert_contains("The token was revoked")
+        .assert_contains("You have no tokens.");
 }
