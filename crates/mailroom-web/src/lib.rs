@@ -6,6 +6,7 @@
 //! ([`telemetry::track`]), the viewer ([`viewer::resolve`]: session, language, CSRF binding), error
 //! pages ([`errors::render`]), the CSRF check ([`csrf::verify`]) and then the route's handler.
 
+mod api;
 mod csrf;
 mod errors;
 mod i18n;
@@ -118,6 +119,7 @@ pub fn router(state: AppState) -> Router {
         .route("/static/app.js", get(pages::assets::js))
         .route("/static/favicon.svg", get(pages::assets::favicon))
         .route("/favicon.ico", get(pages::assets::favicon))
+        .nest("/api/v1", api::router())
         .fallback(pages::not_found);
 
     pages

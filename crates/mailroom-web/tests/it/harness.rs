@@ -251,6 +251,7 @@ impl TestApp {
             cookies: HashMap::new(),
             ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
             accept_language: None,
+            authorization: None,
         }
     }
 
@@ -394,6 +395,8 @@ pub struct Client {
     pub cookies: HashMap<String, String>,
     pub ip: IpAddr,
     pub accept_language: Option<String>,
+    /// Sent as the `Authorization` header (an API client's bearer token).
+    pub authorization: Option<String>,
 }
 
 impl Client {
@@ -402,6 +405,9 @@ impl Client {
         if !self.cookies.is_empty() {
             let cookie = self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ");
             builder = builder.header(header::COOKIE, cookie);
+        }
+        if let Some(authorization) = &self.authorization {
+            builder = builder.header(header::AUTHORIZATION, authorization);
         }
         if let Some(language) = &self.accept_language {
             builder = builder.header(header::ACCEPT_LANGUAGE, language);

@@ -7,6 +7,7 @@ mod kill;
 
 mod accounts;
 mod admin;
+mod api;
 mod api_tokens;
 mod auth;
 mod connect;

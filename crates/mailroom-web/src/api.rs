@@ -1,0 +1,125 @@
+//! The JSON API under `/api/v1`, for business applications and scripts. A caller is a user,
+//! known by a personal access token (`Authorization: Bearer mr_…`) or by the session cookie of a
+//! signed-in browser. Errors have one shape, `{"error": {"code", "message"}}`, and anything the
+//! caller does not own is answered as not found, never as forbidden, so that an id reveals
+//! nothing.
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use mailroom_store::{ApiToken, User};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::AppState;
+use crate::errors::Verbatim;
+use crate::viewer::Viewer;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/accounts", get(accounts)).fallback(not_found)
+}
+
+/// A failed API call, as its JSON body says it.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: &'static str,
+}
+
+impl ApiError {
+    fn unauthorized() -> ApiError {
+        ApiError {
+            status: StatusCode::UNAUTHORIZED,
+            code: "unauthorized",
+            message: "Give a personal access token as Authorization: Bearer, or sign in.",
+        }
+    }
+
+    fn not_found() -> ApiError {
+        ApiError { status: StatusCode::NOT_FOUND, code: "not_found", message: "There is nothing here." }
+    }
+
+    /// An internal failure: logged once here; the caller learns only that it failed.
+    fn internal(err: impl std::fmt::Display) -> ApiError {
+        tracing::error!(error = %err, "API request failed");
+        ApiError { status: StatusCode::INTERNAL_SERVER_ERROR, code: "internal", message: "Something went wrong." }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = Json(json!({"error": {"code": self.code, "message": self.message}}));
+        let mut response = (self.status, body).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+        }
+        // Not turned into an HTML error page on the way out.
+        response.extensions_mut().insert(Verbatim);
+        response
+    }
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found()
+}
+
+/// The user an API call acts for: the bearer token's, or else the session's. A token that is
+/// malformed, unknown, revoked or of a disabled user is refused even when a session would do:
+/// a caller that gives a token means that token.
+pub struct ApiUser(pub User);
+
+impl FromRequestParts<AppState> for ApiUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        if let Some(value) = parts.headers.get(header::AUTHORIZATION) {
+            let token = value
+                .to_str()
+                .ok()
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .and_then(|v| ApiToken::parse(v.trim()))
+                .ok_or_else(ApiError::unauthorized)?;
+            let user = state.store.api_token_user(&token, mailroom_store::now()).await.map_err(ApiError::internal)?;
+            return user.map(ApiUser).ok_or_else(ApiError::unauthorized);
+        }
+        match parts.extensions.get::<Viewer>().and_then(|v| v.user.clone()) {
+            Some(user) => Ok(ApiUser(user)),
+            None => Err(ApiError::unauthorized()),
+        }
+    }
+}
+
+/// A connected mailbox as the API shows it.
+#[derive(Serialize)]
+struct AccountJson {
+    id: i64,
+    provider: &'static str,
+    address: String,
+    display_name: Option<String>,
+    status: &'static str,
+    last_sync_at: Option<i64>,
+    created_at: i64,
+}
+
+/// `GET /api/v1/accounts`: the caller's connected mailboxes.
+async fn accounts(State(state): State<AppState>, ApiUser(user): ApiUser) -> Result<Response, ApiError> {
+    let accounts = state.store.accounts_of(user.id).await.map_err(ApiError::internal)?;
+    let data: Vec<AccountJson> = accounts
+        .into_iter()
+        .map(|a| AccountJson {
+            id: a.id.0,
+            provider: a.provider.as_str(),
+            address: a.address,
+            display_name: a.display_name,
+            status: a.status.as_str(),
+            last_sync_at: a.last_sync_at,
+            created_at: a.created_at,
+        })
+        .collect();
+    Ok(Json(json!({ "data": data })).into_response())
+}

@@ -1,0 +1,106 @@
+//! The JSON API's door: who may call it, and the shape of what it answers.
+
+use axum::http::{StatusCode, header};
+use mailroom_domain::{Provider, Role};
+use mailroom_store::Connection;
+use secrecy::SecretString;
+
+use crate::harness::{Backend, Client, Page, TestApp};
+
+crate::on_both_databases!(api:
+    a_bearer_token_or_a_session_lets_a_user_in_and_nothing_else_does,
+    every_error_is_json_and_unknown_paths_are_not_found,
+);
+
+const PASSWORD: &str = "member password 1";
+
+/// Connects a mailbox for `user` straight in the store.
+async fn connect(app: &TestApp, user: mailroom_domain::UserId, address: &str) {
+    let (access, refresh) = (SecretString::from("a"), SecretString::from("r"));
+    let connection = Connection {
+        user,
+        provider: Provider::Google,
+        remote_id: address,
+        address,
+        display_name: None,
+        identities: &[],
+        access_token: &access,
+        refresh_token: &refresh,
+        expires_at: 0,
+        scopes: &[],
+        import_days: 30,
+    };
+    app.store.connect_account(&connection, 1).await.unwrap();
+}
+
+fn json(page: &Page) -> serde_json::Value {
+    let kind = page.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    assert!(kind.starts_with("application/json"), "{kind}: {}", page.body);
+    serde_json::from_str(&page.body).unwrap()
+}
+
+#[track_caller]
+fn assert_unauthorized(page: &Page) {
+    page.assert_status(StatusCode::UNAUTHORIZED);
+    assert_eq!(page.headers.get(header::WWW_AUTHENTICATE).unwrap(), "Bearer");
+    assert_eq!(json(page)["error"]["code"], "unauthorized");
+}
+
+fn addresses(page: &Page) -> Vec<String> {
+    page.assert_status(StatusCode::OK);
+    json(page)["data"].as_array().unwrap().iter().map(|a| a["address"].as_str().unwrap().to_owned()).collect()
+}
+
+async fn a_bearer_token_or_a_session_lets_a_user_in_and_nothing_else_does(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else { return };
+    let (ann, mut browser) = app.member("ann@example.test", PASSWORD).await;
+    let ben = app.create_user("ben@example.test", PASSWORD, Role::Member).await;
+    connect(&app, ann.id, "ann@example.test").await;
+    connect(&app, ben.id, "ben@example.test").await;
+    let token = app.store.create_api_token(ann.id, "CRM", 1).await.unwrap().unwrap();
+
+    // No credentials, then credentials that are not a token we issued.
+    let mut anonymous = app.client();
+    assert_unauthorized(&anonymous.get("/api/v1/accounts").await);
+    for bad in ["Bearer", "Bearer nonsense", "Basic YW5uOnB3", &format!("Bearer mr_{}", "a".repeat(43))] {
+        anonymous.authorization = Some(bad.to_owned());
+        assert_unauthorized(&anonymous.get("/api/v1/accounts").await);
+    }
+
+    // The token: Ann's mailboxes, never Ben's.
+    let mut crm: Client = app.client();
+    crm.authorization = Some(format!("Bearer {}", token.expose()));
+    let page = crm.get("/api/v1/accounts").await;
+    assert_eq!(addresses(&page), ["ann@example.test"]);
+    let account = &json(&page)["data"][0];
+    assert_eq!((account["provider"].as_str(), account["status"].as_str()), (Some("google"), Some("active")));
+    assert!(page.body.find("\"a\"").is_none() && !page.body.contains("token"), "no secret in {}", page.body);
+
+    // The session of a signed-in browser works too; a wrong token next to it does not.
+    assert_eq!(addresses(&browser.get("/api/v1/accounts").await), ["ann@example.test"]);
+    browser.authorization = Some("Bearer nonsense".to_owned());
+    assert_unauthorized(&browser.get("/api/v1/accounts").await);
+
+    // A disabled user's token, and a revoked one, stop working.
+    app.store.set_user_disabled(ann.id, true).await.unwrap();
+    assert_unauthorized(&crm.get("/api/v1/accounts").await);
+    app.store.set_user_disabled(ann.id, false).await.unwrap();
+    assert_eq!(addresses(&crm.get("/api/v1/accounts").await), ["ann@example.test"]);
+    let id = app.store.api_tokens(ann.id).await.unwrap()[0].id;
+    app.store.revoke_api_token(ann.id, id).await.unwrap();
+    assert_unauthorized(&crm.get("/api/v1/accounts").await);
+}
+
+async fn every_error_is_json_and_unknown_paths_are_not_found(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else { return };
+    let ann = app.create_user("ann@example.test", PASSWORD, Role::Member).await;
+    let token = app.store.create_api_token(ann.id, "CRM", 1).await.unwrap().unwrap();
+    let mut crm = app.client();
+    crm.authorization = Some(format!("Bearer {}", token.expose()));
+    assert!(addresses(&crm.get("/api/v1/accounts").await).is_empty());
+    for path in ["/api/v1/nothing", "/api/v1/accounts/1/nothing"] {
+        let page = crm.get(path).await;
+        page.assert_status(StatusCode::NOT_FOUND);
+        assert_eq!(json(&page)["error"]["code"], "not_found", "{path}");
+    }
+}
