@@ -25,7 +25,9 @@ pub use api_tokens::{ApiToken, ApiTokenInfo, TOKEN_NAME_MAX};
 pub use crypto::{Cipher, CryptoError, SecretKey};
 pub use db::{Backend, Db, DbTarget};
 pub use key::{KeyInput, KeyOrigin};
-pub use messages::{Cursor, EventKind, IncomingMessage, KnownMessage, MessageChange, MessageEvent, RemoteFolder};
+pub use messages::{
+    Cursor, EventKind, FolderSummary, IncomingMessage, KnownMessage, MessageChange, MessageEvent, RemoteFolder,
+};
 pub use sessions::SessionToken;
 pub use settings::{EmailSettings, ProviderSettings, ProviderUpdate};
 pub use sync_runs::{Claim, RunMode, RunOutcome, RunProgress, RunTrigger, SyncRun};

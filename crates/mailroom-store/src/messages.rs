@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use mailroom_domain::{AccountId, FolderKind};
+use mailroom_domain::{AccountId, FolderKind, UserId};
 use mailroom_mime::{ParsedMessage, Role};
 
 use crate::db::{Backend, with_pool};
@@ -447,6 +447,20 @@ macro_rules! upsert_batch {
     }};
 }
 
+/// A folder or label with its counts, for the folder lists of the UI and the API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FolderSummary {
+    pub id: i64,
+    pub account: AccountId,
+    pub remote_id: String,
+    pub name: String,
+    pub kind: FolderKind,
+    pub parent_remote_id: Option<String>,
+    /// Messages in the folder.
+    pub total: i64,
+    pub unread: i64,
+}
+
 /// What the store knows of a message sync is about to change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KnownMessage {
@@ -651,6 +665,40 @@ impl Store {
         Ok(
             with_pool!(self.db, pool => sqlx::query_scalar(sql).bind(account.0).bind(folder).bind(since).fetch_all(pool).await)?,
         )
+    }
+
+    /// The folders of the user's accounts (of one account, when given) with how many messages
+    /// each holds and how many of those are unread; the inbox first, then the other kinds the
+    /// way mail clients list them, then custom folders by name.
+    pub async fn folder_summaries(&self, user: UserId, account: Option<AccountId>) -> Result<Vec<FolderSummary>> {
+        let sql = "SELECT f.id, f.account_id, f.remote_id, f.name, f.kind, f.parent_remote_id, \
+                   COUNT(m.id), COALESCE(SUM(CASE WHEN m.id IS NOT NULL AND NOT m.is_read THEN 1 ELSE 0 END), 0) \
+                   FROM folders f JOIN accounts a ON a.id = f.account_id \
+                   LEFT JOIN message_folders mf ON mf.folder_id = f.id LEFT JOIN messages m ON m.id = mf.message_id \
+                   WHERE a.user_id = $1 AND ($2 IS NULL OR f.account_id = $2) \
+                   GROUP BY f.id, f.account_id, f.remote_id, f.name, f.kind, f.parent_remote_id \
+                   ORDER BY f.account_id, CASE f.kind WHEN 'inbox' THEN 0 WHEN 'starred' THEN 1 WHEN 'important' THEN 2 \
+                   WHEN 'sent' THEN 3 WHEN 'drafts' THEN 4 WHEN 'archive' THEN 5 WHEN 'spam' THEN 6 WHEN 'trash' THEN 7 \
+                   ELSE 8 END, f.name, f.id";
+        type Row = (i64, i64, String, String, String, Option<String>, i64, i64);
+        let rows: Vec<Row> = with_pool!(self.db, pool => sqlx::query_as(sql)
+            .bind(user.0)
+            .bind(account.map(|a| a.0))
+            .fetch_all(pool)
+            .await)?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, account_id, remote_id, name, kind, parent_remote_id, total, unread)| FolderSummary {
+                id,
+                account: AccountId(account_id),
+                remote_id,
+                name,
+                kind: FolderKind::parse(&kind).unwrap_or(FolderKind::Custom),
+                parent_remote_id,
+                total,
+                unread,
+            })
+            .collect())
     }
 
     /// The remote ids of the account's folders.

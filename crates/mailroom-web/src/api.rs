@@ -6,11 +6,12 @@
 
 use axum::Json;
 use axum::Router;
-use axum::extract::{FromRequestParts, State};
+use axum::extract::{FromRequestParts, RawQuery, State};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use mailroom_domain::AccountId;
 use mailroom_store::{ApiToken, User};
 use serde::Serialize;
 use serde_json::json;
@@ -20,7 +21,7 @@ use crate::errors::Verbatim;
 use crate::viewer::Viewer;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/accounts", get(accounts)).fallback(not_found)
+    Router::new().route("/accounts", get(accounts)).route("/folders", get(folders)).fallback(not_found)
 }
 
 /// A failed API call, as its JSON body says it.
@@ -38,6 +39,10 @@ impl ApiError {
             code: "unauthorized",
             message: "Give a personal access token as Authorization: Bearer, or sign in.",
         }
+    }
+
+    fn bad_request(message: &'static str) -> ApiError {
+        ApiError { status: StatusCode::BAD_REQUEST, code: "bad_request", message }
     }
 
     fn not_found() -> ApiError {
@@ -119,6 +124,61 @@ async fn accounts(State(state): State<AppState>, ApiUser(user): ApiUser) -> Resu
             status: a.status.as_str(),
             last_sync_at: a.last_sync_at,
             created_at: a.created_at,
+        })
+        .collect();
+    Ok(Json(json!({ "data": data })).into_response())
+}
+
+/// A folder or label as the API shows it.
+#[derive(Serialize)]
+struct FolderJson {
+    id: i64,
+    account_id: i64,
+    remote_id: String,
+    name: String,
+    kind: &'static str,
+    parent_remote_id: Option<String>,
+    total: i64,
+    unread: i64,
+}
+
+/// The value of `name` in a query string; a parameter given twice is refused, not guessed at.
+fn query_param(query: Option<&str>, name: &str) -> Result<Option<String>, ApiError> {
+    let mut values = url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()).filter(|(k, _)| k == name);
+    let first = values.next().map(|(_, v)| v.into_owned());
+    if values.next().is_some() {
+        return Err(ApiError::bad_request("A query parameter was given more than once."));
+    }
+    Ok(first)
+}
+
+/// `GET /api/v1/folders[?account=ID]`: the folders and labels of the caller's mailboxes, with
+/// their message and unread counts. Another user's account is not found.
+async fn folders(
+    State(state): State<AppState>,
+    ApiUser(user): ApiUser,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let account = match query_param(query.as_deref(), "account")? {
+        None => None,
+        Some(raw) => {
+            let id = raw.parse().map(AccountId).map_err(|_| ApiError::bad_request("account must be an account id."))?;
+            state.store.account_of(user.id, id).await.map_err(ApiError::internal)?.ok_or_else(ApiError::not_found)?;
+            Some(id)
+        }
+    };
+    let folders = state.store.folder_summaries(user.id, account).await.map_err(ApiError::internal)?;
+    let data: Vec<FolderJson> = folders
+        .into_iter()
+        .map(|f| FolderJson {
+            id: f.id,
+            account_id: f.account.0,
+            remote_id: f.remote_id,
+            name: f.name,
+            kind: f.kind.as_str(),
+            parent_remote_id: f.parent_remote_id,
+            total: f.total,
+            unread: f.unread,
         })
         .collect();
     Ok(Json(json!({ "data": data })).into_response())

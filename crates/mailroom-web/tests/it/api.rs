@@ -1,8 +1,9 @@
 //! The JSON API's door: who may call it, and the shape of what it answers.
 
 use axum::http::{StatusCode, header};
+use mailroom_domain::FolderKind;
 use mailroom_domain::{Provider, Role};
-use mailroom_store::Connection;
+use mailroom_store::{Connection, IncomingMessage, MessageChange, RemoteFolder};
 use secrecy::SecretString;
 
 use crate::harness::{Backend, Client, Page, TestApp};
@@ -10,12 +11,13 @@ use crate::harness::{Backend, Client, Page, TestApp};
 crate::on_both_databases!(api:
     a_bearer_token_or_a_session_lets_a_user_in_and_nothing_else_does,
     every_error_is_json_and_unknown_paths_are_not_found,
+    folders_come_with_their_counts_and_only_the_callers,
 );
 
 const PASSWORD: &str = "member password 1";
 
 /// Connects a mailbox for `user` straight in the store.
-async fn connect(app: &TestApp, user: mailroom_domain::UserId, address: &str) {
+async fn connect(app: &TestApp, user: mailroom_domain::UserId, address: &str) -> mailroom_store::Account {
     let (access, refresh) = (SecretString::from("a"), SecretString::from("r"));
     let connection = Connection {
         user,
@@ -30,7 +32,29 @@ async fn connect(app: &TestApp, user: mailroom_domain::UserId, address: &str) {
         scopes: &[],
         import_days: 30,
     };
-    app.store.connect_account(&connection, 1).await.unwrap();
+    app.store.connect_account(&connection, 1).await.unwrap().0
+}
+
+/// A message `remote_id` in `folders`, read or not.
+fn message<'a>(
+    remote_id: &'a str,
+    folders: &'a [String],
+    is_read: bool,
+    parsed: &'a mailroom_mime::ParsedMessage,
+) -> IncomingMessage<'a> {
+    IncomingMessage {
+        remote_id,
+        thread_remote_id: None,
+        received_at: 1,
+        is_read,
+        is_starred: false,
+        is_draft: false,
+        folders,
+        raw: None,
+        parsed,
+        parse_failed: false,
+        has_attachments: None,
+    }
 }
 
 fn json(page: &Page) -> serde_json::Value {
@@ -102,5 +126,67 @@ async fn every_error_is_json_and_unknown_paths_are_not_found(backend: Backend) {
         let page = crm.get(path).await;
         page.assert_status(StatusCode::NOT_FOUND);
         assert_eq!(json(&page)["error"]["code"], "not_found", "{path}");
+    }
+}
+
+async fn folders_come_with_their_counts_and_only_the_callers(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else { return };
+    let ann = app.create_user("ann@example.test", PASSWORD, Role::Member).await;
+    let ben = app.create_user("ben@example.test", PASSWORD, Role::Member).await;
+    let account = connect(&app, ann.id, "ann@example.test").await;
+    let bens = connect(&app, ben.id, "ben@example.test").await;
+    let folders: Vec<RemoteFolder> = [
+        ("Label_7", "Clients", FolderKind::Custom),
+        ("TRASH", "Trash", FolderKind::Trash),
+        ("INBOX", "Inbox", FolderKind::Inbox),
+    ]
+    .into_iter()
+    .map(|(id, name, kind)| RemoteFolder { remote_id: id.into(), name: name.into(), kind, parent_remote_id: None })
+    .collect();
+    let parsed = mailroom_mime::parse(b"From: a@example.org\r\nSubject: Hi\r\n\r\nHello\r\n").into_message();
+    let (inbox, both) = (vec!["INBOX".to_owned()], vec!["INBOX".to_owned(), "Label_7".to_owned()]);
+    let changes = [
+        message("m1", &inbox, false, &parsed),
+        message("m2", &both, false, &parsed),
+        message("m3", &both, true, &parsed),
+    ]
+    .map(MessageChange::Upsert);
+    app.store.apply_sync(account.id, &folders, &changes, None, 1).await.unwrap();
+    app.store.apply_sync(bens.id, &folders, &[], None, 1).await.unwrap();
+
+    let token = app.store.create_api_token(ann.id, "CRM", 1).await.unwrap().unwrap();
+    let mut crm = app.client();
+    crm.authorization = Some(format!("Bearer {}", token.expose()));
+    let page = crm.get("/api/v1/folders").await;
+    page.assert_status(StatusCode::OK);
+    let listed: Vec<(String, String, i64, i64)> = json(&page)["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            assert_eq!(f["account_id"], account.id.0);
+            (
+                f["name"].as_str().unwrap().to_owned(),
+                f["kind"].as_str().unwrap().to_owned(),
+                f["total"].as_i64().unwrap(),
+                f["unread"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    let expected = [("Inbox", "inbox", 3, 2), ("Trash", "trash", 0, 0), ("Clients", "custom", 2, 1)];
+    let expected: Vec<(String, String, i64, i64)> =
+        expected.iter().map(|(n, k, t, u)| ((*n).to_owned(), (*k).to_owned(), *t, *u)).collect();
+    assert_eq!(listed, expected, "the inbox first, empty folders counted as empty, only Ann's");
+
+    let own = format!("/api/v1/folders?account={}", account.id.0);
+    assert_eq!(json(&crm.get(&own).await)["data"].as_array().unwrap().len(), 3);
+    let other = format!("/api/v1/folders?account={}", bens.id.0);
+    let page = crm.get(&other).await;
+    page.assert_status(StatusCode::NOT_FOUND);
+    assert_eq!(json(&page)["error"]["code"], "not_found", "another user's account is not found, not forbidden");
+    for bad in ["/api/v1/folders?account=abc", &format!("{own}&account={}", account.id.0)] {
+        let page = crm.get(bad).await;
+        page.assert_status(StatusCode::BAD_REQUEST);
+        assert_eq!(json(&page)["error"]["code"], "bad_request", "{bad}");
     }
 }
