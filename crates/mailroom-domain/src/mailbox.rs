@@ -50,6 +50,22 @@ impl FolderKind {
         })
     }
 
+    /// Where folders of this kind stand in a folder list, as mail clients list them: the inbox
+    /// first, then starred, important, sent, drafts, archive, spam, trash, and the user's own.
+    pub fn list_position(self) -> u8 {
+        match self {
+            FolderKind::Inbox => 0,
+            FolderKind::Starred => 1,
+            FolderKind::Important => 2,
+            FolderKind::Sent => 3,
+            FolderKind::Drafts => 4,
+            FolderKind::Archive => 5,
+            FolderKind::Spam => 6,
+            FolderKind::Trash => 7,
+            FolderKind::Custom => 8,
+        }
+    }
+
     /// A Gmail label by its id. System labels have fixed ids (INBOX, SENT...); user labels look
     /// like `Label_42`. UNREAD is a flag, not a place, and has no kind.
     pub fn of_gmail_label(label_id: &str) -> Option<FolderKind> {

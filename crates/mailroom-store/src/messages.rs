@@ -106,9 +106,11 @@ const ADD_FOLDER: &str = "INSERT INTO message_folders (message_id, folder_id) \
 const MESSAGE_ID: &str = "SELECT id FROM messages WHERE account_id = $1 AND remote_id = $2";
 const FOLDERS_OF: &str =
     "SELECT f.remote_id FROM message_folders mf JOIN folders f ON f.id = mf.folder_id WHERE mf.message_id = $1";
+/// Takes the account's row lock without changing it: the first statement of a sync write (see
+/// [`Store::apply_sync`]).
+const LOCK_ACCOUNT: &str = "UPDATE accounts SET event_seq = event_seq WHERE id = $1";
 /// Hands out `count` sequence numbers of the account's change feed; the row lock it takes orders
 /// concurrent writers of one account, so sequence order is commit order.
-const LOCK_ACCOUNT: &str = "UPDATE accounts SET event_seq = event_seq WHERE id = $1";
 const TAKE_EVENT_SEQ: &str = "UPDATE accounts SET event_seq = event_seq + $2 WHERE id = $1 RETURNING event_seq";
 
 /// Most parameters one batched statement binds, well within both backends' limits (SQLite
@@ -410,25 +412,28 @@ macro_rules! upsert_batch {
                 .bind(m.parse_failed)
                 .bind($now);
         }
-        let ids: HashMap<String, i64> = q.fetch_all(&mut *$tx).await?.into_iter().map(|(id, r)| (r, id)).collect();
-        let id_of = |m: &IncomingMessage<'_>| ids.get(m.remote_id).copied().expect("the upsert returns every row");
-        let views: Vec<(i64, &ParsedMessage)> = batch.iter().map(|m| (id_of(m), m.parsed)).collect();
+        let returned: HashMap<String, i64> = q.fetch_all(&mut *$tx).await?.into_iter().map(|(id, r)| (r, id)).collect();
+        // The upsert returns a row for every message; one missing would be a broken database.
+        let ids: Vec<i64> = batch
+            .iter()
+            .map(|m| returned.get(m.remote_id).copied().ok_or(sqlx::Error::RowNotFound))
+            .collect::<std::result::Result<_, _>>()?;
+        let views: Vec<(i64, &ParsedMessage)> = ids.iter().zip(batch).map(|(id, m)| (*id, m.parsed)).collect();
         insert_views!($tx, $backend, &views);
         let mut wanted: Vec<&str> = batch.iter().flat_map(|m| m.folders.iter().map(String::as_str)).collect();
         wanted.sort_unstable();
         wanted.dedup();
         let folder_ids = folder_ids!($tx, $backend, account, &wanted);
-        let placed: Vec<(i64, i64)> = batch
+        let placed: Vec<(i64, i64)> = ids
             .iter()
-            .flat_map(|m| m.folders.iter().filter_map(|f| folder_ids.get(f.as_str())).map(|folder| (id_of(m), *folder)))
+            .zip(batch)
+            .flat_map(|(id, m)| {
+                m.folders.iter().filter_map(|f| folder_ids.get(f.as_str())).map(|folder| (*id, *folder))
+            })
             .collect();
-        insert_rows!($tx, $backend, INSERT_MESSAGE_FOLDERS, " ON CONFLICT DO NOTHING", 2, placed, |q,
-                                                                                                   (
-            message,
-            folder,
-        )| q
-            .bind(*message)
-            .bind(*folder));
+        insert_rows!($tx, $backend, INSERT_MESSAGE_FOLDERS, " ON CONFLICT DO NOTHING", 2, placed, |q, pair| q
+            .bind(pair.0)
+            .bind(pair.1));
         // Sync applies the same message again on every full import; only a real difference
         // reaches the change feed.
         for m in batch {
@@ -668,8 +673,8 @@ impl Store {
     }
 
     /// The folders of the user's accounts (of one account, when given) with how many messages
-    /// each holds and how many of those are unread; the inbox first, then the other kinds the
-    /// way mail clients list them, then custom folders by name.
+    /// each holds and how many of those are unread, per account in [`FolderKind::list_position`]
+    /// order, then by name.
     pub async fn folder_summaries(&self, user: UserId, account: Option<AccountId>) -> Result<Vec<FolderSummary>> {
         let sql = "SELECT f.id, f.account_id, f.remote_id, f.name, f.kind, f.parent_remote_id, \
                    COUNT(m.id), COALESCE(SUM(CASE WHEN m.id IS NOT NULL AND NOT m.is_read THEN 1 ELSE 0 END), 0) \
@@ -677,16 +682,14 @@ impl Store {
                    LEFT JOIN message_folders mf ON mf.folder_id = f.id LEFT JOIN messages m ON m.id = mf.message_id \
                    WHERE a.user_id = $1 AND ($2 IS NULL OR f.account_id = $2) \
                    GROUP BY f.id, f.account_id, f.remote_id, f.name, f.kind, f.parent_remote_id \
-                   ORDER BY f.account_id, CASE f.kind WHEN 'inbox' THEN 0 WHEN 'starred' THEN 1 WHEN 'important' THEN 2 \
-                   WHEN 'sent' THEN 3 WHEN 'drafts' THEN 4 WHEN 'archive' THEN 5 WHEN 'spam' THEN 6 WHEN 'trash' THEN 7 \
-                   ELSE 8 END, f.name, f.id";
+                   ORDER BY f.account_id, f.name, f.id";
         type Row = (i64, i64, String, String, String, Option<String>, i64, i64);
         let rows: Vec<Row> = with_pool!(self.db, pool => sqlx::query_as(sql)
             .bind(user.0)
             .bind(account.map(|a| a.0))
             .fetch_all(pool)
             .await)?;
-        Ok(rows
+        let mut folders: Vec<FolderSummary> = rows
             .into_iter()
             .map(|(id, account_id, remote_id, name, kind, parent_remote_id, total, unread)| FolderSummary {
                 id,
@@ -698,7 +701,10 @@ impl Store {
                 total,
                 unread,
             })
-            .collect())
+            .collect();
+        // Stable: within a kind, by name as the query gave them.
+        folders.sort_by_key(|f| (f.account.0, f.kind.list_position()));
+        Ok(folders)
     }
 
     /// The remote ids of the account's folders.

@@ -1,10 +1,8 @@
 //! The JSON API's door: who may call it, and the shape of what it answers.
 
 use axum::http::{StatusCode, header};
-use mailroom_domain::FolderKind;
-use mailroom_domain::{Provider, Role};
-use mailroom_store::{Connection, IncomingMessage, MessageChange, RemoteFolder};
-use secrecy::SecretString;
+use mailroom_domain::{FolderKind, Role};
+use mailroom_store::{IncomingMessage, MessageChange, RemoteFolder};
 
 use crate::harness::{Backend, Client, Page, TestApp};
 
@@ -15,25 +13,6 @@ crate::on_both_databases!(api:
 );
 
 const PASSWORD: &str = "member password 1";
-
-/// Connects a mailbox for `user` straight in the store.
-async fn connect(app: &TestApp, user: mailroom_domain::UserId, address: &str) -> mailroom_store::Account {
-    let (access, refresh) = (SecretString::from("a"), SecretString::from("r"));
-    let connection = Connection {
-        user,
-        provider: Provider::Google,
-        remote_id: address,
-        address,
-        display_name: None,
-        identities: &[],
-        access_token: &access,
-        refresh_token: &refresh,
-        expires_at: 0,
-        scopes: &[],
-        import_days: 30,
-    };
-    app.store.connect_account(&connection, 1).await.unwrap().0
-}
 
 /// A message `remote_id` in `folders`, read or not.
 fn message<'a>(
@@ -79,8 +58,8 @@ async fn a_bearer_token_or_a_session_lets_a_user_in_and_nothing_else_does(backen
     let Some(app) = TestApp::start(backend).await else { return };
     let (ann, mut browser) = app.member("ann@example.test", PASSWORD).await;
     let ben = app.create_user("ben@example.test", PASSWORD, Role::Member).await;
-    connect(&app, ann.id, "ann@example.test").await;
-    connect(&app, ben.id, "ben@example.test").await;
+    app.connected_account(ann.id, "ann@example.test").await;
+    app.connected_account(ben.id, "ben@example.test").await;
     let token = app.store.create_api_token(ann.id, "CRM", 1).await.unwrap().unwrap();
 
     // No credentials, then credentials that are not a token we issued.
@@ -133,8 +112,8 @@ async fn folders_come_with_their_counts_and_only_the_callers(backend: Backend) {
     let Some(app) = TestApp::start(backend).await else { return };
     let ann = app.create_user("ann@example.test", PASSWORD, Role::Member).await;
     let ben = app.create_user("ben@example.test", PASSWORD, Role::Member).await;
-    let account = connect(&app, ann.id, "ann@example.test").await;
-    let bens = connect(&app, ben.id, "ben@example.test").await;
+    let account = app.connected_account(ann.id, "ann@example.test").await;
+    let bens = app.connected_account(ben.id, "ben@example.test").await;
     let folders: Vec<RemoteFolder> = [
         ("Label_7", "Clients", FolderKind::Custom),
         ("TRASH", "Trash", FolderKind::Trash),

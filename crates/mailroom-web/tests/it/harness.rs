@@ -11,8 +11,8 @@ use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{HeaderMap, Request, StatusCode, header};
 use http_body_util::BodyExt;
-use mailroom_domain::{DisplayName, EmailAddress, LoginPolicy, Password, Role};
-use mailroom_store::{Db, DbTarget, KeyInput, NewUser, SecretKey, Store, User};
+use mailroom_domain::{DisplayName, EmailAddress, LoginPolicy, Password, Provider, Role, UserId};
+use mailroom_store::{Account, Connection, Db, DbTarget, KeyInput, NewUser, SecretKey, Store, User};
 use mailroom_web::{AppState, WebConfig};
 use secrecy::SecretString;
 use tower::ServiceExt;
@@ -253,6 +253,26 @@ impl TestApp {
             accept_language: None,
             authorization: None,
         }
+    }
+
+    /// A Gmail mailbox `address` of `user`, connected straight in the store (tokens that no
+    /// provider would take), for tests of what comes after connecting.
+    pub async fn connected_account(&self, user: UserId, address: &str) -> Account {
+        let (access, refresh) = (SecretString::from("a"), SecretString::from("r"));
+        let connection = Connection {
+            user,
+            provider: Provider::Google,
+            remote_id: address,
+            address,
+            display_name: None,
+            identities: &[],
+            access_token: &access,
+            refresh_token: &refresh,
+            expires_at: 0,
+            scopes: &[],
+            import_days: 30,
+        };
+        self.store.connect_account(&connection, 1).await.expect("connect").0
     }
 
     pub async fn create_user(&self, email: &str, password: &str, role: Role) -> User {

@@ -1,10 +1,9 @@
 //! The mail store's sync writes: idempotent upserts, flags, folders, deletes and the cursor in
 //! one transaction.
 
-use mailroom_domain::{FolderKind, Provider, Role};
+use mailroom_domain::{FolderKind, Role};
 use mailroom_mime::parse;
-use mailroom_store::{Account, Connection, Cursor, EventKind, IncomingMessage, MessageChange, RemoteFolder};
-use secrecy::SecretString;
+use mailroom_store::{Account, Cursor, EventKind, IncomingMessage, MessageChange, RemoteFolder};
 
 use crate::harness::{Backend, TestApp};
 
@@ -23,21 +22,7 @@ Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/p
 
 async fn account(app: &TestApp) -> Account {
     let ann = app.create_user("ann@example.test", "member password 1", Role::Member).await;
-    let (access, refresh) = (SecretString::from("a"), SecretString::from("r"));
-    let connection = Connection {
-        user: ann.id,
-        provider: Provider::Google,
-        remote_id: "1",
-        address: "ann@example.test",
-        display_name: None,
-        identities: &[],
-        access_token: &access,
-        refresh_token: &refresh,
-        expires_at: 0,
-        scopes: &[],
-        import_days: 30,
-    };
-    app.store.connect_account(&connection, 1).await.unwrap().0
+    app.connected_account(ann.id, "ann@example.test").await
 }
 
 fn folders() -> Vec<RemoteFolder> {
