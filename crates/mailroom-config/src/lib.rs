@@ -107,7 +107,7 @@ const MICROSOFT_API_URL: Setting = Setting {
 const GOOGLE_SCOPES: Setting = Setting {
     key: "google.scopes",
     env: "MAILROOM_GOOGLE_SCOPES",
-    default: "openid email profile https://www.googleapis.com/auth/gmail.modify \
+    default: "openid email profile https://mail.google.com/ \
               https://www.googleapis.com/auth/gmail.settings.basic",
     about: "OAuth scopes asked of Google, separated by spaces",
 };
@@ -821,7 +821,7 @@ mod tests {
     fn scopes_come_from_the_environment_and_may_not_be_empty() {
         let config = load_ok("", &[("MAILROOM_MICROSOFT_SCOPES", "openid  offline_access Mail.Read")]);
         assert_eq!(config.microsoft.scopes, ["openid", "offline_access", "Mail.Read"]);
-        assert!(config.google.scopes.contains(&"https://www.googleapis.com/auth/gmail.modify".to_owned()));
+        assert!(config.google.scopes.contains(&"https://mail.google.com/".to_owned()));
         let found = errors("[google]\nscopes = \"  \"\n", &[]);
         assert!(found.iter().any(|e| e.source.contains("google.scopes")), "{found:?}");
     }

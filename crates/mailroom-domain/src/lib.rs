@@ -3,12 +3,14 @@
 //! label is). Nothing here does I/O.
 
 mod account;
+mod action;
 mod language;
 mod mailbox;
 mod provider;
 mod throttle;
 
 pub use account::{DisplayName, EmailAddress, Password, Role, UserId};
+pub use action::{ActionError, MailAction, MessageState, SpecialFolders, plan_action};
 pub use language::Language;
 pub use mailbox::{FolderKind, gmail_is_archived};
 pub use provider::{AccountId, AccountStatus, ImportStart, MicrosoftTenant, OAuthClientId, Provider, SyncInterval};

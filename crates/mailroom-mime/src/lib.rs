@@ -5,6 +5,7 @@
 //! message can be stored and displayed from its raw bytes.
 
 mod html;
+mod sanitize;
 mod subject;
 
 use std::collections::HashSet;
@@ -14,6 +15,7 @@ use chrono::{DateTime, Utc};
 use mail_parser::{Message, MessageParser, MessagePart, MimeHeaders, PartType};
 
 pub use html::html_to_text;
+pub use sanitize::{SanitizeOptions, SanitizedHtml, sanitize_html, text_to_html};
 pub use subject::normalized_subject;
 
 /// The longest snippet, in characters.
@@ -268,6 +270,57 @@ fn snippet(text: &str) -> String {
         }
     }
     out.chars().take(SNIPPET_CHARS).collect()
+}
+
+/// A message's own text and HTML bodies, for showing it; `None` where it has no such part.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Bodies {
+    pub text: Option<String>,
+    pub html: Option<String>,
+}
+
+/// The bodies of raw message bytes; empty when they do not parse.
+pub fn bodies(raw: &[u8]) -> Bodies {
+    guarded(|| {
+        let message = MessageParser::default().parse(raw)?;
+        Some(Bodies {
+            text: real_body(&message, &message.text_body, "plain").map(str::to_owned),
+            html: real_body(&message, &message.html_body, "html").map(str::to_owned),
+        })
+    })
+    .unwrap_or_default()
+}
+
+/// An attachment with its decoded bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttachmentData {
+    pub info: AttachmentInfo,
+    pub data: Vec<u8>,
+}
+
+/// The attachment at `position` of [`ParsedMessage::attachments`].
+pub fn attachment_data(raw: &[u8], position: usize) -> Option<AttachmentData> {
+    guarded(|| {
+        let message = MessageParser::default().parse(raw)?;
+        let part = message.attachments().nth(position)?;
+        Some(AttachmentData { info: attachment(part), data: part.contents().to_vec() })
+    })
+}
+
+/// The attachment whose Content-ID is `content_id` (without angle brackets): the target of a
+/// `cid:` reference in the HTML body.
+pub fn part_by_content_id(raw: &[u8], content_id: &str) -> Option<AttachmentData> {
+    guarded(|| {
+        let message = MessageParser::default().parse(raw)?;
+        let part =
+            message.attachments().find(|p| p.content_id().and_then(message_id).as_deref() == Some(content_id))?;
+        Some(AttachmentData { info: attachment(part), data: part.contents().to_vec() })
+    })
+}
+
+/// Runs a read of a message, a panic in the parser counting as nothing found (see [`parse`]).
+fn guarded<T>(read: impl FnOnce() -> Option<T>) -> Option<T> {
+    panic::catch_unwind(AssertUnwindSafe(read)).ok().flatten()
 }
 
 fn attachment(part: &MessagePart<'_>) -> AttachmentInfo {

@@ -166,6 +166,21 @@ fn attachments_have_name_type_size_content_id_and_disposition() {
 }
 
 #[test]
+fn bodies_and_attachment_bytes_are_read_back_by_position_and_content_id() {
+    let raw = MULTIPART.as_bytes();
+    let bodies = crate::bodies(raw);
+    assert!(bodies.text.as_deref().is_some_and(|t| t.contains("Bob,")));
+    assert!(bodies.html.as_deref().is_some_and(|h| h.contains("cid:logo@example.cz")));
+    let logo = crate::attachment_data(raw, 0).expect("the first attachment");
+    assert_eq!((logo.info.name.as_str(), logo.data.len()), ("logo.png", 8));
+    assert_eq!(crate::part_by_content_id(raw, "logo@example.cz").map(|p| p.info.name), Some("logo.png".to_owned()));
+    assert_eq!(crate::attachment_data(raw, 1).map(|p| p.info.content_type), Some("application/pdf".to_owned()));
+    assert!(crate::attachment_data(raw, 2).is_none());
+    assert!(crate::part_by_content_id(raw, "nothing@example.cz").is_none());
+    assert_eq!(crate::bodies(b"\xff\x00"), crate::Bodies::default());
+}
+
+#[test]
 fn an_attachment_without_a_name_gets_a_fallback_name() {
     let raw = "From: a@x.org\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\nbody\r\n--b\r\n\
                Content-Type: application/octet-stream\r\nContent-Disposition: attachment\r\n\r\nxyz\r\n--b--\r\n";

@@ -4,7 +4,8 @@
 use std::io::Read;
 use std::path::PathBuf;
 
-use mailroom_mime::{ParseOutcome, parse};
+use mail_parser::{MessageParser, PartType};
+use mailroom_mime::{ParseOutcome, SanitizeOptions, parse, sanitize_html};
 
 const EXPECTED_MESSAGES: usize = 3_250;
 
@@ -82,4 +83,51 @@ fn every_corpus_message_parses_and_nearly_all_have_subject_sender_and_date() {
         bad_participants.len(),
         bad_participants.join("\n")
     );
+}
+
+/// Whether a start tag in serialised HTML carries an `on…=` event handler (the text of `<style>` skipped).
+fn has_event_handler(html: &str) -> bool {
+    let mut rest = html;
+    while let Some(lt) = rest.find('<') {
+        rest = &rest[lt..];
+        let gt = rest.find('>').unwrap_or(rest.len() - 1);
+        let tag = rest[..=gt].to_ascii_lowercase();
+        rest = &rest[gt + 1..];
+        if tag.starts_with("<style") {
+            rest = &rest[rest.find("</style>").unwrap_or(rest.len())..];
+        }
+        let handler = tag.match_indices(" on").any(|(i, _)| {
+            let name = &tag[i + 3..];
+            let len = name.find(|c: char| !c.is_ascii_alphanumeric()).unwrap_or(name.len());
+            len > 0 && name[len..].starts_with('=')
+        });
+        if handler {
+            return true;
+        }
+    }
+    false
+}
+
+#[test]
+fn sanitising_every_corpus_html_part_yields_no_script_handlers_or_script_urls() {
+    let cid_url = |id: &str| Some(format!("/cid/{id}"));
+    let (mut parts, mut blocked) = (0, 0);
+    for (name, raw) in corpus() {
+        let Some(message) = MessageParser::default().parse(&raw) else { continue };
+        for part in &message.parts {
+            let PartType::Html(html) = &part.body else { continue };
+            parts += 1;
+            for allow_remote in [false, true] {
+                let out = sanitize_html(html, &SanitizeOptions { allow_remote, cid_url: &cid_url });
+                let lower = out.html.to_ascii_lowercase();
+                assert!(!lower.contains("<script"), "{name}: <script in {}", out.html);
+                assert!(!lower.contains("javascript:"), "{name}: javascript: in {}", out.html);
+                assert!(!has_event_handler(&out.html), "{name}: event handler in {}", out.html);
+                assert!(allow_remote || !lower.contains("src=\"http"), "{name}: remote image in {}", out.html);
+                blocked += usize::from(!allow_remote && out.blocked_remote);
+            }
+        }
+    }
+    assert!(parts > 300, "only {parts} HTML parts in the corpus");
+    assert!(blocked > 100, "only {blocked} HTML parts had remote content blocked");
 }

@@ -20,6 +20,7 @@
 //! Microsoft's `error_codes` without a custom `ErrorResponse` type and spares the build the older
 //! `rand` 0.8 and `sha2` 0.10 the crate pulls in. PKCE is 20 lines of `sha2` + `base64`.
 
+mod actions;
 mod api;
 mod gmail;
 mod graph;
@@ -82,14 +83,16 @@ impl std::fmt::Debug for OAuthApp {
 }
 
 /// The scopes Mailroom asks for: sign-in, reading and changing mail, sending, and (Gmail) the
-/// send-as settings that list a mailbox's addresses.
+/// send-as settings that list a mailbox's addresses. Gmail's full-access scope, not
+/// `gmail.modify`, because only it may delete a message for good (`messages.delete`); both are
+/// restricted scopes, so it costs an administrator no further review.
 pub fn default_scopes(provider: Provider) -> Vec<String> {
     let scopes: &[&str] = match provider {
         Provider::Google => &[
             "openid",
             "email",
             "profile",
-            "https://www.googleapis.com/auth/gmail.modify",
+            "https://mail.google.com/",
             "https://www.googleapis.com/auth/gmail.settings.basic",
         ],
         Provider::Microsoft => {

@@ -680,6 +680,8 @@ impl Store {
                    COUNT(m.id), COALESCE(SUM(CASE WHEN m.id IS NOT NULL AND NOT m.is_read THEN 1 ELSE 0 END), 0) \
                    FROM folders f JOIN accounts a ON a.id = f.account_id \
                    LEFT JOIN message_folders mf ON mf.folder_id = f.id LEFT JOIN messages m ON m.id = mf.message_id \
+                   AND (f.kind IN ('trash', 'spam') OR NOT EXISTS (SELECT 1 FROM message_folders bf \
+                   JOIN folders b ON b.id = bf.folder_id WHERE bf.message_id = m.id AND b.kind IN ('trash', 'spam'))) \
                    WHERE a.user_id = $1 AND ($2 IS NULL OR f.account_id = $2) \
                    GROUP BY f.id, f.account_id, f.remote_id, f.name, f.kind, f.parent_remote_id \
                    ORDER BY f.account_id, f.name, f.id";
@@ -705,6 +707,14 @@ impl Store {
         // Stable: within a kind, by name as the query gave them.
         folders.sort_by_key(|f| (f.account.0, f.kind.list_position()));
         Ok(folders)
+    }
+
+    /// The remote id of the account's folder of `kind` (the first, if it has several).
+    pub async fn folder_of_kind(&self, account: AccountId, kind: FolderKind) -> Result<Option<String>> {
+        let sql = "SELECT remote_id FROM folders WHERE account_id = $1 AND kind = $2 ORDER BY id LIMIT 1";
+        Ok(
+            with_pool!(self.db, pool => sqlx::query_scalar(sql).bind(account.0).bind(kind.as_str()).fetch_optional(pool).await)?,
+        )
     }
 
     /// The remote ids of the account's folders.
@@ -808,6 +818,13 @@ impl Store {
         Ok(stored)
     }
 }
+
+mod listing;
+mod writeback;
+pub use listing::{
+    ListCursor, MessageDetail, MessageFilter, MessagePerson, MessageSummary, Participant, StoredAttachment,
+};
+pub use writeback::{ACTION_LIMIT, Acted, ActionRefused, FailedAction, WritebackJob};
 
 #[cfg(test)]
 mod tests {

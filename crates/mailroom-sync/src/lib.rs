@@ -1,7 +1,8 @@
 //! `mailroom-sync`: the engine between the store and the providers. It keeps each account's
 //! access token fresh ([`AccessTokens`]), paces every provider call ([`Pacing`]) and syncs Gmail
 //! ([`sync_gmail`]) and Outlook ([`sync_graph`], with the MIME after it: [`fetch_pending_mime`]),
-//! and runs every account at its time ([`Scheduler`]). It renders no HTML.
+//! replays the user's actions at the provider before each run ([`push_writebacks`]), and runs every
+//! account at its time ([`Scheduler`]). It renders no HTML.
 
 mod engine;
 mod gmail;
@@ -9,6 +10,7 @@ mod graph;
 mod pacing;
 mod scheduler;
 mod tokens;
+mod writeback;
 
 pub use engine::{Engine, Mode, Progress, ProgressState, SyncError, SyncReport};
 pub use gmail::sync_gmail;
@@ -16,3 +18,4 @@ pub use graph::{PAGE as GRAPH_PAGE, fetch_mime_now, fetch_pending_mime, sync_gra
 pub use pacing::{GmailCosts, Limits, Pacing};
 pub use scheduler::{Scheduler, SchedulerConfig, sync_account};
 pub use tokens::{AccessTokens, TokenError, oauth_app};
+pub use writeback::push_writebacks;

@@ -41,13 +41,15 @@ impl SchedulerConfig {
     }
 }
 
-/// Syncs one account by its provider.
+/// Syncs one account by its provider, after replaying the user's actions there, so that the
+/// changes pulled include them.
 pub async fn sync_account(
     engine: &Engine,
     account: &Account,
     mode: Mode,
     progress: &Progress,
 ) -> Result<SyncReport, SyncError> {
+    crate::push_writebacks(engine, account, progress).await?;
     match account.provider {
         Provider::Google => sync_gmail(engine, account, mode, progress).await,
         Provider::Microsoft => crate::sync_graph(engine, account, mode, progress).await,

@@ -10,7 +10,7 @@ use axum::extract::{FromRequestParts, RawQuery, State};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use mailroom_domain::AccountId;
 use mailroom_store::{ApiToken, User};
 use serde::Serialize;
@@ -20,8 +20,20 @@ use crate::AppState;
 use crate::errors::Verbatim;
 use crate::viewer::Viewer;
 
+mod messages;
+
 pub fn router() -> Router<AppState> {
-    Router::new().route("/accounts", get(accounts)).route("/folders", get(folders)).fallback(not_found)
+    Router::new()
+        .route("/accounts", get(accounts))
+        .route("/folders", get(folders))
+        .route("/messages", get(messages::list))
+        .route("/messages/actions", post(messages::act))
+        .route("/messages/{id}", get(messages::show))
+        .route("/messages/{id}/attachments/{position}", get(messages::attachment))
+        .route("/messages/{id}/cid/{content_id}", get(messages::inline_part))
+        .route("/messages/{id}/original", get(messages::original))
+        .route("/unread", get(messages::unread))
+        .fallback(not_found)
 }
 
 /// A failed API call, as its JSON body says it.
@@ -29,7 +41,7 @@ pub fn router() -> Router<AppState> {
 pub struct ApiError {
     status: StatusCode,
     code: &'static str,
-    message: &'static str,
+    message: std::borrow::Cow<'static, str>,
 }
 
 impl ApiError {
@@ -37,22 +49,31 @@ impl ApiError {
         ApiError {
             status: StatusCode::UNAUTHORIZED,
             code: "unauthorized",
-            message: "Give a personal access token as Authorization: Bearer, or sign in.",
+            message: "Give a personal access token as Authorization: Bearer, or sign in.".into(),
         }
     }
 
     fn bad_request(message: &'static str) -> ApiError {
-        ApiError { status: StatusCode::BAD_REQUEST, code: "bad_request", message }
+        ApiError { status: StatusCode::BAD_REQUEST, code: "bad_request", message: message.into() }
     }
 
     fn not_found() -> ApiError {
-        ApiError { status: StatusCode::NOT_FOUND, code: "not_found", message: "There is nothing here." }
+        ApiError { status: StatusCode::NOT_FOUND, code: "not_found", message: "There is nothing here.".into() }
     }
 
     /// An internal failure: logged once here; the caller learns only that it failed.
     fn internal(err: impl std::fmt::Display) -> ApiError {
         tracing::error!(error = %err, "API request failed");
-        ApiError { status: StatusCode::INTERNAL_SERVER_ERROR, code: "internal", message: "Something went wrong." }
+        ApiError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            code: "internal",
+            message: "Something went wrong.".into(),
+        }
+    }
+
+    /// Well formed, but not possible for these messages (an Outlook mailbox asked for a label).
+    fn unprocessable(why: impl std::fmt::Display) -> ApiError {
+        ApiError { status: StatusCode::UNPROCESSABLE_ENTITY, code: "not_possible", message: why.to_string().into() }
     }
 }
 

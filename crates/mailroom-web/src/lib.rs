@@ -10,6 +10,7 @@ mod api;
 mod csrf;
 mod errors;
 mod i18n;
+mod mail;
 mod pages;
 mod telemetry;
 mod viewer;
@@ -110,6 +111,12 @@ pub fn router(state: AppState) -> Router {
         .route("/accounts/{id}/sync", post(pages::accounts::request_sync))
         .route("/accounts/{id}/sync-log", get(pages::accounts::sync_log))
         .route("/oauth/callback", get(pages::accounts::callback))
+        .route("/mail", get(pages::mail::show))
+        .route("/mail/act", post(pages::mail::act))
+        .route("/mail/failures/dismiss", post(pages::mail::dismiss_failures))
+        .route("/mail/messages/{id}/body", get(pages::mail::body))
+        .route("/mail/messages/{id}/attachments/{position}", get(pages::mail::attachment))
+        .route("/mail/messages/{id}/original", get(pages::mail::original))
         .route("/settings/tokens", get(pages::tokens::list).post(pages::tokens::create))
         .route("/settings/tokens/{id}/revoke", post(pages::tokens::revoke))
         .route("/healthz", get(pages::ops::healthz))

@@ -34,3 +34,83 @@ if (refreshing) {
     location.reload();
   }, seconds * 1000);
 }
+
+// Buttons that need a second thought: <button data-confirm="question">.
+document.addEventListener("click", (event) => {
+  const button = event.target.closest("[data-confirm]");
+  if (button && !window.confirm(button.dataset.confirm)) event.preventDefault();
+});
+
+// The list's "select all" box.
+document.addEventListener("change", (event) => {
+  if (!event.target.matches("[data-select-all]")) return;
+  for (const box of document.querySelectorAll(".rows input[name=ids]")) box.checked = event.target.checked;
+});
+
+// The mail workspace's keyboard: j/k move through the list, o or Enter opens, u goes back, e
+// archives, # trashes, s stars, Shift+I / Shift+U mark read / unread, ? shows the shortcuts.
+const mail = document.querySelector(".mail");
+if (mail) {
+  const rows = () => Array.from(document.querySelectorAll(".rows .row"));
+  let keyed = rows().findIndex((row) => row.classList.contains("current"));
+  const key = (index) => {
+    const list = rows();
+    if (list.length === 0) return;
+    keyed = Math.max(0, Math.min(list.length - 1, index));
+    list.forEach((row, i) => row.classList.toggle("keyed", i === keyed));
+    list[keyed].querySelector("a.open")?.focus();
+  };
+  // Acts on the keyed row through the list's form, when no message is open.
+  const actOnKeyed = (action) => {
+    const row = rows()[keyed];
+    const form = document.getElementById("list-form");
+    if (!row || !form) return;
+    row.querySelector("input[name=ids]").checked = true;
+    const button = document.createElement("button");
+    button.name = "action";
+    button.value = action;
+    button.hidden = true;
+    form.append(button);
+    button.click();
+  };
+  const readerButton = (name) => document.querySelector(`.reader button[data-key="${name}"]`);
+  const actions = { e: "archive", "#": "trash", s: "star", I: "read", U: "unread" };
+  document.addEventListener("keydown", (event) => {
+    if (event.ctrlKey || event.metaKey || event.altKey) return;
+    if (event.target.closest("input, textarea, select, [contenteditable]")) return;
+    const k = event.key;
+    if (k === "j") key(keyed + 1);
+    else if (k === "k") key(keyed - 1);
+    else if (k === "o") rows()[keyed]?.querySelector("a.open")?.click();
+    else if (k === "u") document.querySelector("[data-key-back]")?.click();
+    else if (k === "?") document.getElementById("shortcuts")?.showModal();
+    else if (k in actions) {
+      // With a message open the keys act on it (it is read already); otherwise on the keyed row.
+      const button = readerButton(k);
+      if (button) button.click();
+      else if (!document.querySelector(".reader")) actOnKeyed(actions[k]);
+    } else return;
+    event.preventDefault();
+  });
+
+  // Live: the unread count is asked for every 30 s; when it changes, the page says so and the
+  // title follows, without reloading under the user's hands.
+  const live = mail.dataset.live;
+  let known = Number(mail.dataset.unread);
+  const note = document.querySelector(".live-note");
+  setInterval(async () => {
+    try {
+      const answer = await fetch(live, { credentials: "same-origin", headers: { Accept: "application/json" } });
+      if (!answer.ok) return;
+      const count = (await answer.json()).inbox_unread;
+      if (count !== known) {
+        known = count;
+        document.title = document.title.replace(/^\(\d+\) /, "");
+        if (count > 0) document.title = `(${count}) ${document.title}`;
+        if (note) note.hidden = false;
+      }
+    } catch {
+      // Offline for a moment: the next round tries again.
+    }
+  }, 30000);
+}

@@ -6,6 +6,7 @@ pub mod email_settings;
 pub mod home;
 pub mod language;
 pub mod login;
+pub mod mail;
 pub mod ops;
 pub mod setup;
 pub mod tokens;

@@ -58,7 +58,7 @@ async fn a_user_connects_gmail_and_outlook_and_sees_both_active(backend: Backend
         "prompt=consent",
         "include_granted_scopes=true",
         "code_challenge_method=S256",
-        "gmail.modify",
+        "https%3A%2F%2Fmail.google.com%2F",
     ] {
         assert!(authorize.contains(expected), "{expected} missing from {authorize}");
     }

@@ -20,6 +20,7 @@ mod sync_gmail;
 mod sync_graph;
 mod sync_graph_faults;
 mod tokens;
+mod workspace;
 
 /// Runs each listed `async fn(Backend)` as two tests, `sqlite::name` and `postgres::name`.
 macro_rules! on_both_databases {

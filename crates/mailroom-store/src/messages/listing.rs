@@ -1,0 +1,434 @@
+//! The read side of the mail store for the UI and the API: lists of a user's messages by the
+//! filters both offer, newest first with keyset paging, and one message with what showing it
+//! needs. Every read is scoped to the user, so another user's ids find nothing.
+
+use mailroom_domain::{AccountId, FolderKind, UserId};
+
+use super::{placeholder, placeholder_list};
+use crate::db::{Backend, with_pool};
+use crate::{Result, Store};
+
+/// Which of the user's messages to list. Filters combine with AND.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MessageFilter {
+    pub account: Option<AccountId>,
+    /// A folder or label, by id.
+    pub folder: Option<i64>,
+    /// A unified folder across accounts (Inbox, Sent...). Archive also takes Gmail messages in no
+    /// place but All Mail.
+    pub kind: Option<FolderKind>,
+    /// A provider thread (Gmail threadId, Graph conversationId).
+    pub thread: Option<String>,
+    pub unread: Option<bool>,
+    pub starred: Option<bool>,
+    pub participant: Option<Participant>,
+}
+
+/// Mail with someone: an exact address, or everyone at a domain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Participant {
+    Address(String),
+    Domain(String),
+}
+
+/// Where a page of a list starts: after this message in newest-first order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListCursor {
+    pub received_at: i64,
+    pub id: i64,
+}
+
+impl ListCursor {
+    /// The cursor as an opaque token for a URL.
+    pub fn encode(self) -> String {
+        format!("{}.{}", self.received_at, self.id)
+    }
+
+    pub fn decode(token: &str) -> Option<ListCursor> {
+        let (at, id) = token.split_once('.')?;
+        Some(ListCursor { received_at: at.parse().ok()?, id: id.parse().ok()? })
+    }
+}
+
+/// A message as lists show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageSummary {
+    pub id: i64,
+    pub account: AccountId,
+    pub remote_id: String,
+    pub thread: Option<String>,
+    pub subject: String,
+    pub from_address: Option<String>,
+    pub from_name: Option<String>,
+    pub snippet: String,
+    pub sent_at: Option<i64>,
+    pub received_at: i64,
+    pub is_read: bool,
+    pub is_starred: bool,
+    pub has_attachments: bool,
+    /// The ids of its folders and labels.
+    pub folders: Vec<i64>,
+}
+
+impl MessageSummary {
+    pub fn cursor(&self) -> ListCursor {
+        ListCursor { received_at: self.received_at, id: self.id }
+    }
+}
+
+/// One person a message names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessagePerson {
+    /// `from`, `sender`, `to`, `cc`, `bcc` or `reply_to`.
+    pub role: String,
+    pub address: String,
+    pub name: Option<String>,
+}
+
+/// An attachment as the store lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredAttachment {
+    pub position: i64,
+    pub name: String,
+    pub content_type: String,
+    pub size: i64,
+    pub content_id: Option<String>,
+    pub inline: bool,
+}
+
+/// A message with what showing it needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageDetail {
+    pub summary: MessageSummary,
+    pub internet_message_id: Option<String>,
+    pub people: Vec<MessagePerson>,
+    pub attachments: Vec<StoredAttachment>,
+    /// The raw bytes, when fetched (an Outlook message's arrive after its sync).
+    pub raw: Option<Vec<u8>>,
+    pub parse_failed: bool,
+}
+
+const SUMMARY_COLUMNS: &str = "m.id, m.account_id, m.remote_id, m.thread_remote_id, m.subject, m.from_address, \
+     m.from_name, m.snippet, m.sent_at, m.received_at, m.is_read, m.is_starred, m.has_attachments";
+type SummaryRow = (
+    i64,
+    i64,
+    String,
+    Option<String>,
+    String,
+    Option<String>,
+    Option<String>,
+    String,
+    Option<i64>,
+    i64,
+    bool,
+    bool,
+    bool,
+);
+
+fn summary(
+    (
+        id,
+        account,
+        remote_id,
+        thread,
+        subject,
+        from_address,
+        from_name,
+        snippet,
+        sent_at,
+        received_at,
+        is_read,
+        is_starred,
+        has_attachments,
+    ): SummaryRow,
+) -> MessageSummary {
+    MessageSummary {
+        id,
+        account: AccountId(account),
+        remote_id,
+        thread,
+        subject,
+        from_address,
+        from_name,
+        snippet,
+        sent_at,
+        received_at,
+        is_read,
+        is_starred,
+        has_attachments,
+        folders: Vec::new(),
+    }
+}
+
+/// A value a generated list query binds, in placeholder order.
+enum Bind {
+    Int(i64),
+    Text(String),
+    Bool(bool),
+}
+
+/// A query put together from fixed fragments, each `?` of a fragment standing for the next
+/// placeholder, with the values to bind in order. No value is ever put in the text.
+struct Query {
+    backend: Backend,
+    sql: String,
+    binds: Vec<Bind>,
+}
+
+impl Query {
+    fn push(&mut self, fragment: &str, values: Vec<Bind>) {
+        let mut pieces = fragment.split('?');
+        self.sql.push_str(pieces.next().unwrap_or_default());
+        for piece in pieces {
+            self.sql.push_str(&placeholder(self.backend, self.binds.len() + 1));
+            self.sql.push_str(piece);
+            self.binds.push(Bind::Int(0));
+        }
+        let first = self.binds.len() - values.len();
+        for (slot, value) in self.binds[first..].iter_mut().zip(values) {
+            *slot = value;
+        }
+    }
+}
+
+/// The list query for `filter`, newest (or oldest) first, after `after`, at most `limit` rows.
+fn list_sql(
+    backend: Backend,
+    user: UserId,
+    filter: &MessageFilter,
+    after: Option<ListCursor>,
+    limit: i64,
+    oldest_first: bool,
+) -> Query {
+    let mut q = Query { backend, sql: String::new(), binds: Vec::new() };
+    q.push(
+        &format!("SELECT {SUMMARY_COLUMNS} FROM messages m JOIN accounts a ON a.id = m.account_id WHERE a.user_id = ?"),
+        vec![Bind::Int(user.0)],
+    );
+    if let Some(account) = filter.account {
+        q.push(" AND m.account_id = ?", vec![Bind::Int(account.0)]);
+    }
+    if let Some(folder) = filter.folder {
+        q.push(
+            " AND EXISTS (SELECT 1 FROM message_folders mf WHERE mf.message_id = m.id AND mf.folder_id = ?)",
+            vec![Bind::Int(folder)],
+        );
+    }
+    match filter.kind {
+        Some(FolderKind::Archive) => q.push(
+            " AND (EXISTS (SELECT 1 FROM message_folders mf JOIN folders f ON f.id = mf.folder_id \
+             WHERE mf.message_id = m.id AND f.kind = 'archive') OR (a.provider = 'google' AND NOT EXISTS \
+             (SELECT 1 FROM message_folders mf JOIN folders f ON f.id = mf.folder_id WHERE mf.message_id = m.id \
+             AND f.kind IN ('inbox', 'sent', 'drafts', 'trash', 'spam'))))",
+            Vec::new(),
+        ),
+        Some(kind) => q.push(
+            " AND EXISTS (SELECT 1 FROM message_folders mf JOIN folders f ON f.id = mf.folder_id \
+             WHERE mf.message_id = m.id AND f.kind = ?)",
+            vec![Bind::Text(kind.as_str().to_owned())],
+        ),
+        None => {}
+    }
+    // A message deleted for good leaves every list at once, before the provider confirms.
+    q.push(
+        " AND NOT EXISTS (SELECT 1 FROM writeback_jobs w WHERE w.account_id = m.account_id \
+         AND w.remote_id = m.remote_id AND w.action = 'delete' AND w.failed_at IS NULL)",
+        Vec::new(),
+    );
+    // As in Gmail, a message in the trash or spam shows there and nowhere else (Gmail keeps its
+    // other labels for a restore); Outlook's messages are in one folder anyway.
+    let binned = "EXISTS (SELECT 1 FROM message_folders bf JOIN folders b ON b.id = bf.folder_id \
+                  WHERE bf.message_id = m.id AND b.kind IN ('trash', 'spam'))";
+    match (filter.kind, filter.folder) {
+        (Some(FolderKind::Trash | FolderKind::Spam), _) => {}
+        (_, Some(folder)) => q.push(
+            &format!(" AND (NOT {binned} OR EXISTS (SELECT 1 FROM folders tf WHERE tf.id = ? AND tf.kind IN ('trash', 'spam')))"),
+            vec![Bind::Int(folder)],
+        ),
+        _ => q.push(&format!(" AND NOT {binned}"), Vec::new()),
+    }
+    if let Some(thread) = &filter.thread {
+        q.push(" AND m.thread_remote_id = ?", vec![Bind::Text(thread.clone())]);
+    }
+    if let Some(unread) = filter.unread {
+        q.push(" AND m.is_read = ?", vec![Bind::Bool(!unread)]);
+    }
+    if let Some(starred) = filter.starred {
+        q.push(" AND m.is_starred = ?", vec![Bind::Bool(starred)]);
+    }
+    match &filter.participant {
+        Some(Participant::Address(address)) => q.push(
+            " AND EXISTS (SELECT 1 FROM participants p WHERE p.message_id = m.id AND p.address = ?)",
+            vec![Bind::Text(address.to_lowercase())],
+        ),
+        Some(Participant::Domain(domain)) => q.push(
+            " AND EXISTS (SELECT 1 FROM participants p WHERE p.message_id = m.id AND p.domain = ?)",
+            vec![Bind::Text(domain.to_lowercase())],
+        ),
+        None => {}
+    }
+    if let Some(after) = after {
+        let fragment = if oldest_first {
+            " AND (m.received_at > ? OR (m.received_at = ? AND m.id > ?))"
+        } else {
+            " AND (m.received_at < ? OR (m.received_at = ? AND m.id < ?))"
+        };
+        q.push(fragment, vec![Bind::Int(after.received_at), Bind::Int(after.received_at), Bind::Int(after.id)]);
+    }
+    let order = if oldest_first { "ASC" } else { "DESC" };
+    q.push(&format!(" ORDER BY m.received_at {order}, m.id {order} LIMIT ?"), vec![Bind::Int(limit)]);
+    q
+}
+
+fn folders_of_sql(backend: Backend, rows: usize) -> String {
+    format!(
+        "SELECT message_id, folder_id FROM message_folders WHERE message_id IN ({}) ORDER BY folder_id",
+        placeholder_list(backend, rows, 1)
+    )
+}
+
+macro_rules! bind_all {
+    ($query:expr, $binds:expr) => {{
+        let mut q = $query;
+        for value in $binds {
+            q = match value {
+                Bind::Int(v) => q.bind(*v),
+                Bind::Text(v) => q.bind(v.as_str()),
+                Bind::Bool(v) => q.bind(*v),
+            };
+        }
+        q
+    }};
+}
+
+impl Store {
+    /// A page of the user's messages matching `filter`, newest first, starting after `after`.
+    pub async fn list_messages(
+        &self,
+        user: UserId,
+        filter: &MessageFilter,
+        after: Option<ListCursor>,
+        limit: i64,
+    ) -> Result<Vec<MessageSummary>> {
+        self.messages_where(user, filter, after, limit, false).await
+    }
+
+    /// The messages of a thread, oldest first.
+    pub async fn thread_messages(&self, user: UserId, account: AccountId, thread: &str) -> Result<Vec<MessageSummary>> {
+        let filter =
+            MessageFilter { account: Some(account), thread: Some(thread.to_owned()), ..MessageFilter::default() };
+        self.messages_where(user, &filter, None, 500, true).await
+    }
+
+    async fn messages_where(
+        &self,
+        user: UserId,
+        filter: &MessageFilter,
+        after: Option<ListCursor>,
+        limit: i64,
+        oldest_first: bool,
+    ) -> Result<Vec<MessageSummary>> {
+        let backend = self.db.backend();
+        let Query { sql, binds, .. } = list_sql(backend, user, filter, after, limit.clamp(1, 500), oldest_first);
+        let mut list: Vec<MessageSummary> = with_pool!(self.db, pool => {
+            let q = bind_all!(sqlx::query_as::<_, SummaryRow>(sqlx::AssertSqlSafe(sql)), &binds);
+            q.fetch_all(pool).await
+        })?
+        .into_iter()
+        .map(summary)
+        .collect();
+        if !list.is_empty() {
+            let ids: Vec<i64> = list.iter().map(|m| m.id).collect();
+            let rows: Vec<(i64, i64)> = with_pool!(self.db, pool => {
+                let q = sqlx::query_as::<_, (i64, i64)>(sqlx::AssertSqlSafe(folders_of_sql(backend, ids.len())));
+                ids.iter().fold(q, |q, id| q.bind(*id)).fetch_all(pool).await
+            })?;
+            for (message, folder) in rows {
+                if let Some(m) = list.iter_mut().find(|m| m.id == message) {
+                    m.folders.push(folder);
+                }
+            }
+        }
+        Ok(list)
+    }
+
+    /// One of the user's messages with its people, attachments and raw bytes.
+    pub async fn message_detail(&self, user: UserId, id: i64) -> Result<Option<MessageDetail>> {
+        let sql = format!(
+            "SELECT {SUMMARY_COLUMNS}, m.internet_message_id, m.raw, m.parse_failed FROM messages m \
+             JOIN accounts a ON a.id = m.account_id WHERE a.user_id = $1 AND m.id = $2"
+        );
+        type Row = (
+            i64,
+            i64,
+            String,
+            Option<String>,
+            String,
+            Option<String>,
+            Option<String>,
+            String,
+            Option<i64>,
+            i64,
+            bool,
+            bool,
+            bool,
+            Option<String>,
+            Option<Vec<u8>>,
+            bool,
+        );
+        let row: Option<Row> = with_pool!(self.db, pool =>
+            sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(user.0).bind(id).fetch_optional(pool).await)?;
+        let Some((a, b, c, d, e, f, g, h, i, j, k, l, m, internet_message_id, raw, parse_failed)) = row else {
+            return Ok(None);
+        };
+        let summary_row = (a, b, c, d, e, f, g, h, i, j, k, l, m);
+        let mut summary = summary(summary_row);
+        let people: Vec<(String, String, Option<String>)> = with_pool!(self.db, pool => sqlx::query_as(
+            "SELECT role, address, name FROM participants WHERE message_id = $1 ORDER BY role, address")
+            .bind(id).fetch_all(pool).await)?;
+        let attachments: Vec<(i64, String, String, i64, Option<String>, bool)> = with_pool!(self.db, pool => sqlx::query_as(
+            "SELECT position, name, content_type, size, content_id, inline FROM attachments WHERE message_id = $1 ORDER BY position")
+            .bind(id).fetch_all(pool).await)?;
+        summary.folders = with_pool!(self.db, pool => sqlx::query_scalar(
+            "SELECT folder_id FROM message_folders WHERE message_id = $1 ORDER BY folder_id")
+            .bind(id).fetch_all(pool).await)?;
+        Ok(Some(MessageDetail {
+            summary,
+            internet_message_id,
+            people: people.into_iter().map(|(role, address, name)| MessagePerson { role, address, name }).collect(),
+            attachments: attachments
+                .into_iter()
+                .map(|(position, name, content_type, size, content_id, inline)| StoredAttachment {
+                    position,
+                    name,
+                    content_type,
+                    size,
+                    content_id,
+                    inline,
+                })
+                .collect(),
+            raw,
+            parse_failed,
+        }))
+    }
+
+    /// The user's folder or label `id`: its account and kind.
+    pub async fn user_folder(&self, user: UserId, id: i64) -> Result<Option<(AccountId, FolderKind)>> {
+        let sql = "SELECT f.account_id, f.kind FROM folders f JOIN accounts a ON a.id = f.account_id \
+                   WHERE f.id = $1 AND a.user_id = $2";
+        let row: Option<(i64, String)> =
+            with_pool!(self.db, pool => sqlx::query_as(sql).bind(id).bind(user.0).fetch_optional(pool).await)?;
+        Ok(row.map(|(account, kind)| (AccountId(account), FolderKind::parse(&kind).unwrap_or(FolderKind::Custom))))
+    }
+
+    /// Unread messages in the user's inboxes: the badge.
+    pub async fn inbox_unread(&self, user: UserId) -> Result<i64> {
+        let sql = "SELECT COUNT(DISTINCT m.id) FROM messages m JOIN accounts a ON a.id = m.account_id \
+                   JOIN message_folders mf ON mf.message_id = m.id JOIN folders f ON f.id = mf.folder_id \
+                   WHERE a.user_id = $1 AND f.kind = 'inbox' AND NOT m.is_read AND NOT EXISTS \
+                   (SELECT 1 FROM message_folders bf JOIN folders b ON b.id = bf.folder_id \
+                   WHERE bf.message_id = m.id AND b.kind IN ('trash', 'spam'))";
+        Ok(with_pool!(self.db, pool => sqlx::query_scalar(sql).bind(user.0).fetch_one(pool).await)?)
+    }
+}

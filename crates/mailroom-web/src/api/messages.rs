@@ -1,0 +1,302 @@
+//! Messages in the API: lists by filter with cursor paging, one message with its bodies, its
+//! attachments and original, actions on many at once, and the unread count.
+
+use axum::Json;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use mailroom_domain::{AccountId, EmailAddress, FolderKind, MailAction};
+use mailroom_store::{
+    ACTION_LIMIT, ActionRefused, ListCursor, MessageDetail, MessageFilter, MessageSummary, Participant,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::{ApiError, ApiUser, query_param};
+use crate::AppState;
+use crate::mail::{cid_links, download, eml_name, shown_body};
+
+/// Messages a page holds unless the caller asks for fewer or more.
+const DEFAULT_LIMIT: i64 = 50;
+const MAX_LIMIT: i64 = 200;
+
+#[derive(Serialize)]
+struct PersonJson {
+    address: String,
+    name: Option<String>,
+}
+
+#[derive(Serialize)]
+struct MessageJson {
+    id: i64,
+    account_id: i64,
+    thread_id: Option<String>,
+    subject: String,
+    from: Option<PersonJson>,
+    snippet: String,
+    sent_at: Option<i64>,
+    received_at: i64,
+    unread: bool,
+    starred: bool,
+    has_attachments: bool,
+    folder_ids: Vec<i64>,
+}
+
+impl From<MessageSummary> for MessageJson {
+    fn from(m: MessageSummary) -> MessageJson {
+        MessageJson {
+            id: m.id,
+            account_id: m.account.0,
+            thread_id: m.thread,
+            subject: m.subject,
+            from: m.from_address.map(|address| PersonJson { address, name: m.from_name }),
+            snippet: m.snippet,
+            sent_at: m.sent_at,
+            received_at: m.received_at,
+            unread: !m.is_read,
+            starred: m.is_starred,
+            has_attachments: m.has_attachments,
+            folder_ids: m.folders,
+        }
+    }
+}
+
+fn flag(query: Option<&str>, name: &str) -> Result<Option<bool>, ApiError> {
+    match query_param(query, name)?.as_deref() {
+        None => Ok(None),
+        Some("true") => Ok(Some(true)),
+        Some("false") => Ok(Some(false)),
+        Some(_) => Err(ApiError::bad_request("unread and starred take true or false.")),
+    }
+}
+
+fn id_param(query: Option<&str>, name: &str, message: &'static str) -> Result<Option<i64>, ApiError> {
+    query_param(query, name)?.map(|raw| raw.parse::<i64>().map_err(|_| ApiError::bad_request(message))).transpose()
+}
+
+/// The filter a list's query string asks for, every id checked to be the caller's.
+async fn filter_of(
+    state: &AppState,
+    user: &mailroom_store::User,
+    query: Option<&str>,
+) -> Result<MessageFilter, ApiError> {
+    let mut filter = MessageFilter::default();
+    if let Some(id) = id_param(query, "account", "account must be an account id.")? {
+        state
+            .store
+            .account_of(user.id, AccountId(id))
+            .await
+            .map_err(ApiError::internal)?
+            .ok_or_else(ApiError::not_found)?;
+        filter.account = Some(AccountId(id));
+    }
+    let folder = id_param(query, "folder", "folder must be a folder id.")?;
+    let label = id_param(query, "label", "label must be a label id.")?;
+    if folder.is_some() && label.is_some() {
+        return Err(ApiError::bad_request("Give folder or label, not both."));
+    }
+    if let Some(id) = folder.or(label) {
+        state.store.user_folder(user.id, id).await.map_err(ApiError::internal)?.ok_or_else(ApiError::not_found)?;
+        filter.folder = Some(id);
+    }
+    if let Some(kind) = query_param(query, "kind")? {
+        filter.kind = Some(FolderKind::parse(&kind).filter(|k| *k != FolderKind::Custom).ok_or_else(|| {
+            ApiError::bad_request("kind must be inbox, starred, important, sent, drafts, archive, spam or trash.")
+        })?);
+    }
+    filter.thread = query_param(query, "thread")?.filter(|t| !t.is_empty());
+    filter.unread = flag(query, "unread")?;
+    filter.starred = flag(query, "starred")?;
+    if let Some(who) = query_param(query, "participant")? {
+        filter.participant = Some(match who.strip_prefix('@') {
+            Some(domain) if !domain.is_empty() && !domain.contains('@') && !domain.contains(char::is_whitespace) => {
+                Participant::Domain(domain.to_lowercase())
+            }
+            Some(_) => return Err(ApiError::bad_request("participant must be an address or @domain.")),
+            None => Participant::Address(
+                EmailAddress::parse(&who)
+                    .map_err(|_| ApiError::bad_request("participant must be an address or @domain."))?
+                    .as_str()
+                    .to_owned(),
+            ),
+        });
+    }
+    Ok(filter)
+}
+
+/// `GET /api/v1/messages`: the caller's messages, newest first, `limit` at a time (default 50,
+/// at most 200); `next_cursor` fetches the next page.
+pub async fn list(
+    State(state): State<AppState>,
+    ApiUser(user): ApiUser,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let query = query.as_deref();
+    let filter = filter_of(&state, &user, query).await?;
+    let after = query_param(query, "cursor")?
+        .map(|c| ListCursor::decode(&c).ok_or_else(|| ApiError::bad_request("cursor is not one this API gave.")))
+        .transpose()?;
+    let limit = match id_param(query, "limit", "limit must be a number from 1 to 200.")? {
+        None => DEFAULT_LIMIT,
+        Some(n) if (1..=MAX_LIMIT).contains(&n) => n,
+        Some(_) => return Err(ApiError::bad_request("limit must be a number from 1 to 200.")),
+    };
+    // One more than asked tells whether there is a next page.
+    let mut page = state.store.list_messages(user.id, &filter, after, limit + 1).await.map_err(ApiError::internal)?;
+    let more = page.len() > usize::try_from(limit).unwrap_or(usize::MAX);
+    page.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    let next_cursor = if more { page.last().map(|m| m.cursor().encode()) } else { None };
+    let data: Vec<MessageJson> = page.into_iter().map(MessageJson::from).collect();
+    Ok(Json(json!({ "data": data, "next_cursor": next_cursor })).into_response())
+}
+
+async fn owned(state: &AppState, user: &mailroom_store::User, id: i64) -> Result<MessageDetail, ApiError> {
+    state.store.message_detail(user.id, id).await.map_err(ApiError::internal)?.ok_or_else(ApiError::not_found)
+}
+
+fn people(detail: &MessageDetail, role: &str) -> Vec<PersonJson> {
+    detail
+        .people
+        .iter()
+        .filter(|p| p.role == role)
+        .map(|p| PersonJson { address: p.address.clone(), name: p.name.clone() })
+        .collect()
+}
+
+/// `GET /api/v1/messages/{id}`: one message with its people, bodies (the HTML sanitised, remote
+/// content blocked) and attachments.
+pub async fn show(
+    State(state): State<AppState>,
+    ApiUser(user): ApiUser,
+    Path(id): Path<i64>,
+) -> Result<Response, ApiError> {
+    let detail = owned(&state, &user, id).await?;
+    let base = format!("/api/v1/messages/{id}");
+    let cid_base = format!("{base}/cid");
+    let body = shown_body(&detail, &cid_links(&detail, &cid_base), false);
+    let attachments: Vec<serde_json::Value> = detail
+        .attachments
+        .iter()
+        .map(|a| {
+            json!({
+                "position": a.position, "name": a.name, "content_type": a.content_type, "size": a.size,
+                "inline": a.inline, "content_id": a.content_id, "url": format!("{base}/attachments/{}", a.position),
+            })
+        })
+        .collect();
+    let value = json!({
+        "message": MessageJson::from(detail.summary.clone()),
+        "message_id": detail.internet_message_id,
+        "to": people(&detail, "to"),
+        "cc": people(&detail, "cc"),
+        "bcc": people(&detail, "bcc"),
+        "reply_to": people(&detail, "reply_to"),
+        "text": body.text,
+        "html": body.html,
+        "remote_content_blocked": body.blocked_remote,
+        "attachments": attachments,
+        "original_url": detail.raw.is_some().then(|| format!("{base}/original")),
+    });
+    Ok(Json(value).into_response())
+}
+
+/// `GET /api/v1/messages/{id}/attachments/{position}`: the attachment's bytes, as a download.
+pub async fn attachment(
+    State(state): State<AppState>,
+    ApiUser(user): ApiUser,
+    Path((id, position)): Path<(i64, usize)>,
+) -> Result<Response, ApiError> {
+    let detail = owned(&state, &user, id).await?;
+    let part = detail.raw.as_deref().and_then(|raw| mailroom_mime::attachment_data(raw, position));
+    let part = part.ok_or_else(ApiError::not_found)?;
+    Ok(download(part.data, &part.info.content_type, &part.info.name))
+}
+
+/// `GET /api/v1/messages/{id}/cid/{content_id}`: an inline part a `cid:` image names.
+pub async fn inline_part(
+    State(state): State<AppState>,
+    ApiUser(user): ApiUser,
+    Path((id, content_id)): Path<(i64, String)>,
+) -> Result<Response, ApiError> {
+    let detail = owned(&state, &user, id).await?;
+    let part = detail.raw.as_deref().and_then(|raw| mailroom_mime::part_by_content_id(raw, &content_id));
+    let part = part.ok_or_else(ApiError::not_found)?;
+    Ok(crate::mail::inline_image(part.data, &part.info.content_type))
+}
+
+/// `GET /api/v1/messages/{id}/original`: the message as the provider gave it, as an `.eml`.
+pub async fn original(
+    State(state): State<AppState>,
+    ApiUser(user): ApiUser,
+    Path(id): Path<i64>,
+) -> Result<Response, ApiError> {
+    let detail = owned(&state, &user, id).await?;
+    let raw = detail.raw.ok_or(ApiError {
+        status: StatusCode::CONFLICT,
+        code: "not_fetched",
+        message: "The original has not been fetched from the provider yet; try again shortly.".into(),
+    })?;
+    Ok(download(raw, "message/rfc822", &eml_name(&detail.summary.subject)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActionBody {
+    ids: Vec<i64>,
+    action: String,
+    /// The folder or label a move or label action names.
+    folder: Option<i64>,
+}
+
+/// `POST /api/v1/messages/actions` with `{"ids": […], "action": "…", "folder": id}`: the action
+/// on every message at once, written back to the provider after. All the messages must be the
+/// caller's, or nothing changes.
+pub async fn act(
+    State(state): State<AppState>,
+    ApiUser(user): ApiUser,
+    body: Result<Json<ActionBody>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(body) =
+        body.map_err(|_| ApiError::bad_request("The body must be JSON: {\"ids\": [...], \"action\": \"...\"}."))?;
+    let action = MailAction::parse(&body.action).ok_or_else(|| {
+        ApiError::bad_request(
+            "action must be read, unread, star, unstar, archive, trash, restore, delete, spam, not_spam, move, add_label or remove_label.",
+        )
+    })?;
+    if body.ids.is_empty() {
+        return Err(ApiError::bad_request("ids must name at least one message."));
+    }
+    if body.ids.len() > ACTION_LIMIT {
+        return Err(ApiError::bad_request("ids may name at most 1000 messages."));
+    }
+    if action.needs_target() != body.folder.is_some() {
+        return Err(ApiError::bad_request(
+            "folder is given with move, add_label and remove_label, and only with them.",
+        ));
+    }
+    let acted = state
+        .store
+        .act(user.id, &body.ids, action, body.folder, mailroom_store::now())
+        .await
+        .map_err(ApiError::internal)?;
+    match acted {
+        Ok(acted) => {
+            if !acted.accounts.is_empty() {
+                state.sync_wake.notify_one();
+            }
+            Ok(Json(json!({ "changed": acted.changed })).into_response())
+        }
+        Err(ActionRefused::NotFound) => Err(ApiError::not_found()),
+        Err(ActionRefused::TooMany) => Err(ApiError::bad_request("ids may name at most 1000 messages.")),
+        Err(ActionRefused::TargetElsewhere) => {
+            Err(ApiError::bad_request("The folder belongs to another account than some of the messages."))
+        }
+        Err(ActionRefused::Invalid(why)) => Err(ApiError::unprocessable(why)),
+    }
+}
+
+/// `GET /api/v1/unread`: unread messages in the caller's inboxes.
+pub async fn unread(State(state): State<AppState>, ApiUser(user): ApiUser) -> Result<Response, ApiError> {
+    let count = state.store.inbox_unread(user.id).await.map_err(ApiError::internal)?;
+    Ok(Json(json!({ "inbox_unread": count })).into_response())
+}

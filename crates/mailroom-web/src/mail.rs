@@ -1,0 +1,180 @@
+//! What the mail pages and the API share: a message's bodies made safe to show, and downloads of
+//! its attachments and original with names and types that cannot turn into a page of ours.
+
+use axum::body::Body;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use mailroom_mime::{SanitizeOptions, sanitize_html, text_to_html};
+use mailroom_store::MessageDetail;
+
+/// A message's content, ready to show: the HTML sanitised (or the text made into HTML), and
+/// whether remote content was held back.
+pub struct ShownBody {
+    /// Sanitised HTML: for the sandboxed frame, never to be put into one of our pages as is.
+    pub html: String,
+    pub text: Option<String>,
+    pub blocked_remote: bool,
+}
+
+/// The bodies of `detail`, the HTML sanitised with each `cid:` image mapped by `cid_url` (to
+/// nothing when it gives `None`) and remote content loaded only when `allow_remote`.
+pub fn shown_body(detail: &MessageDetail, cid_url: &dyn Fn(&str) -> Option<String>, allow_remote: bool) -> ShownBody {
+    let Some(raw) = detail.raw.as_deref() else {
+        // Not fetched yet (Outlook's MIME comes after the sync): the snippet is what there is.
+        return ShownBody { html: text_to_html(&detail.summary.snippet), text: None, blocked_remote: false };
+    };
+    let bodies = mailroom_mime::bodies(raw);
+    match (&bodies.html, &bodies.text) {
+        (Some(html), _) => {
+            let clean = sanitize_html(html, &SanitizeOptions { allow_remote, cid_url });
+            ShownBody { html: clean.html, text: bodies.text.clone(), blocked_remote: clean.blocked_remote }
+        }
+        (None, Some(text)) => ShownBody { html: text_to_html(text), text: Some(text.clone()), blocked_remote: false },
+        (None, None) => ShownBody { html: String::new(), text: None, blocked_remote: false },
+    }
+}
+
+/// `cid:` images as links to `base/<content id>`, for the content ids the message has.
+pub fn cid_links<'a>(detail: &'a MessageDetail, base: &'a str) -> impl Fn(&str) -> Option<String> + 'a {
+    move |cid: &str| {
+        let known = detail.attachments.iter().any(|a| a.content_id.as_deref() == Some(cid));
+        known.then(|| format!("{base}/{}", encode_path_segment(cid)))
+    }
+}
+
+/// `cid:` images inlined as `data:` URLs (raster images only), for the sandboxed message frame,
+/// whose requests carry no cookies.
+pub fn cid_inline(detail: &MessageDetail) -> impl Fn(&str) -> Option<String> + '_ {
+    move |cid: &str| {
+        let part = mailroom_mime::part_by_content_id(detail.raw.as_deref()?, cid)?;
+        let kind = part.info.content_type.as_str();
+        RASTER_TYPES.contains(&kind).then(|| format!("data:{kind};base64,{}", STANDARD.encode(&part.data)))
+    }
+}
+
+/// Image types a browser shows as pictures and nothing else.
+const RASTER_TYPES: &[&str] = &["image/png", "image/gif", "image/jpeg", "image/webp", "image/bmp"];
+
+/// Types a browser would run or render as a document: served as opaque bytes instead.
+const ACTIVE_TYPES: &[&str] = &[
+    "text/html",
+    "application/xhtml+xml",
+    "image/svg+xml",
+    "text/xml",
+    "application/xml",
+    "text/javascript",
+    "application/javascript",
+    "application/pdf",
+];
+
+/// A download: always an attachment with a safe file name, with the part's type unless that type
+/// could run in the browser, and never sniffed into something else.
+pub fn download(bytes: Vec<u8>, content_type: &str, file_name: &str) -> Response {
+    let content_type = content_type.trim().to_ascii_lowercase();
+    let safe_type = if content_type.is_empty()
+        || ACTIVE_TYPES.iter().any(|t| content_type.starts_with(t))
+        || !content_type.bytes().all(|b| b.is_ascii_graphic() || b == b' ')
+    {
+        "application/octet-stream".to_owned()
+    } else {
+        content_type
+    };
+    let mut response = (StatusCode::OK, Body::from(bytes)).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_str(&safe_type).unwrap_or(HeaderValue::from_static("application/octet-stream")),
+    );
+    if let Ok(value) = HeaderValue::from_str(&content_disposition(file_name)) {
+        headers.insert(header::CONTENT_DISPOSITION, value);
+    }
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("default-src 'none'; sandbox"));
+    response
+}
+
+/// An inline image a `cid:` reference names, for the message frame: images only, anything else
+/// is offered as a download.
+pub fn inline_image(bytes: Vec<u8>, content_type: &str) -> Response {
+    let content_type = content_type.trim().to_ascii_lowercase();
+    if !RASTER_TYPES.contains(&content_type.as_str()) {
+        return download(bytes, &content_type, "inline");
+    }
+    let mut response = (StatusCode::OK, Body::from(bytes)).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_str(&content_type).unwrap_or(HeaderValue::from_static("image/png")),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=3600"));
+    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("default-src 'none'; sandbox"));
+    response
+}
+
+/// `attachment; filename="…"; filename*=UTF-8''…` (RFC 6266): an ASCII stand-in for old clients
+/// and the real name percent-encoded. Path separators and control characters never survive.
+pub fn content_disposition(file_name: &str) -> String {
+    let cleaned: String = file_name
+        .chars()
+        .map(|c| if c.is_control() || matches!(c, '/' | '\\') { '_' } else { c })
+        .collect::<String>()
+        .trim()
+        .trim_start_matches('.')
+        .to_owned();
+    let cleaned = if cleaned.is_empty() { "attachment".to_owned() } else { cleaned };
+    let ascii: String = cleaned
+        .chars()
+        .map(|c| if c.is_ascii_graphic() && c != '"' && c != '%' || c == ' ' { c } else { '_' })
+        .collect();
+    format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{}", encode_path_segment(&cleaned))
+}
+
+/// Percent-encodes everything but RFC 5987's attr-chars.
+pub fn encode_path_segment(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&byte) {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// A file name for a message's original: its subject, made safe, with `.eml`.
+pub fn eml_name(subject: &str) -> String {
+    let base: String = subject.chars().take(80).collect();
+    let base = base.trim();
+    format!("{}.eml", if base.is_empty() { "message" } else { base })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_names_lose_paths_and_control_characters_and_keep_unicode_encoded() {
+        assert_eq!(
+            content_disposition("../../etc/passwd"),
+            "attachment; filename=\"_.._etc_passwd\"; filename*=UTF-8''_.._etc_passwd"
+        );
+        assert_eq!(
+            content_disposition("příloha\r\n.pdf"),
+            "attachment; filename=\"p__loha__.pdf\"; filename*=UTF-8''p%C5%99%C3%ADloha__.pdf"
+        );
+        assert_eq!(content_disposition(" "), "attachment; filename=\"attachment\"; filename*=UTF-8''attachment");
+        assert_eq!(eml_name("  "), "message.eml");
+    }
+
+    #[test]
+    fn active_types_download_as_bytes() {
+        let response = download(b"<script>".to_vec(), "text/html; charset=utf-8", "a.html");
+        assert_eq!(response.headers()[header::CONTENT_TYPE], "application/octet-stream");
+        assert!(response.headers()[header::CONTENT_DISPOSITION].to_str().unwrap().starts_with("attachment;"));
+        let response = download(b"x".to_vec(), "image/png", "a.png");
+        assert_eq!(response.headers()[header::CONTENT_TYPE], "image/png");
+    }
+}

@@ -1,0 +1,586 @@
+//! The mail workspace: folders on the left (unified across accounts, then each account's), the
+//! list in the middle, the open message on the right. Everything works without script: actions
+//! are forms; the script adds keyboard shortcuts and live updates. A message's content is shown
+//! only inside a sandboxed frame served by [`body`], under its own strict policy.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use mailroom_domain::{AccountId, FolderKind, MailAction, Provider};
+use mailroom_store::{ActionRefused, FolderSummary, ListCursor, MessageDetail, MessageFilter, MessageSummary, User};
+
+use super::accounts::when;
+use super::see_other;
+use crate::AppState;
+use crate::errors::{ErrorKind, internal};
+use crate::i18n::Texts;
+use crate::mail::{cid_inline, download, eml_name, shown_body};
+use crate::viewer::{Ctx, SignedIn};
+
+/// Messages a page of the list holds.
+const PAGE: i64 = 50;
+/// The unified folders, in the sidebar's order.
+const UNIFIED: [FolderKind; 7] = [
+    FolderKind::Inbox,
+    FolderKind::Starred,
+    FolderKind::Sent,
+    FolderKind::Drafts,
+    FolderKind::Archive,
+    FolderKind::Spam,
+    FolderKind::Trash,
+];
+
+pub fn kind_name(t: &Texts, kind: FolderKind) -> &'static str {
+    match kind {
+        FolderKind::Inbox => t.kind_inbox,
+        FolderKind::Starred => t.kind_starred,
+        FolderKind::Important => t.kind_important,
+        FolderKind::Sent => t.kind_sent,
+        FolderKind::Drafts => t.kind_drafts,
+        FolderKind::Archive => t.kind_archive,
+        FolderKind::Spam => t.kind_spam,
+        FolderKind::Trash => t.kind_trash,
+        FolderKind::Custom => "",
+    }
+}
+
+pub fn action_name(t: &Texts, action: MailAction) -> &'static str {
+    match action {
+        MailAction::MarkRead => t.act_read,
+        MailAction::MarkUnread => t.act_unread,
+        MailAction::Star => t.act_star,
+        MailAction::Unstar => t.act_unstar,
+        MailAction::Archive => t.act_archive,
+        MailAction::Trash => t.act_trash,
+        MailAction::Restore => t.act_restore,
+        MailAction::Delete => t.act_delete,
+        MailAction::Spam => t.act_spam,
+        MailAction::NotSpam => t.act_not_spam,
+        MailAction::Move => t.act_move,
+        MailAction::AddLabel => t.act_add_label,
+        MailAction::RemoveLabel => t.act_remove_label,
+    }
+}
+
+/// Which list the page shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum View {
+    Unified(FolderKind),
+    Folder(i64),
+}
+
+impl View {
+    fn query(&self) -> String {
+        match self {
+            View::Unified(kind) => format!("kind={}", kind.as_str()),
+            View::Folder(id) => format!("folder={id}"),
+        }
+    }
+}
+
+/// What the page's query string asks for; anything malformed is a bad request.
+struct MailQuery {
+    view: View,
+    cursor: Option<ListCursor>,
+    open: Option<i64>,
+    images: bool,
+}
+
+fn parse_query(query: Option<&str>) -> Result<MailQuery, ErrorKind> {
+    let mut parsed = MailQuery { view: View::Unified(FolderKind::Inbox), cursor: None, open: None, images: false };
+    for (key, value) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        match key.as_ref() {
+            "kind" => {
+                let kind = FolderKind::parse(&value).filter(|k| UNIFIED.contains(k)).ok_or(ErrorKind::BadRequest)?;
+                parsed.view = View::Unified(kind);
+            }
+            "folder" => parsed.view = View::Folder(value.parse().map_err(|_| ErrorKind::BadRequest)?),
+            "cursor" => parsed.cursor = Some(ListCursor::decode(&value).ok_or(ErrorKind::BadRequest)?),
+            "open" => parsed.open = Some(value.parse().map_err(|_| ErrorKind::BadRequest)?),
+            "images" => parsed.images = value == "1",
+            // The notice is read by `Ctx`.
+            _ => {}
+        }
+    }
+    Ok(parsed)
+}
+
+struct SideItem {
+    href: String,
+    name: String,
+    unread: i64,
+    current: bool,
+}
+
+struct AccountGroup {
+    address: String,
+    items: Vec<SideItem>,
+}
+
+struct Row {
+    id: i64,
+    href: String,
+    from: String,
+    subject: String,
+    snippet: String,
+    date: String,
+    unread: bool,
+    starred: bool,
+    attachments: bool,
+    labels: Vec<String>,
+    current: bool,
+}
+
+struct Target {
+    id: i64,
+    name: String,
+}
+
+struct Person {
+    text: String,
+}
+
+struct AttachmentRow {
+    href: String,
+    name: String,
+    content_type: String,
+    size: String,
+}
+
+struct ThreadRow {
+    href: String,
+    from: String,
+    date: String,
+    snippet: String,
+}
+
+struct OpenMessage {
+    id: i64,
+    subject: String,
+    from: String,
+    to: Vec<Person>,
+    cc: Vec<Person>,
+    date: String,
+    frame_src: String,
+    blocked_remote: bool,
+    show_images_href: String,
+    attachments: Vec<AttachmentRow>,
+    original_href: Option<String>,
+    starred: bool,
+    in_trash: bool,
+    in_spam: bool,
+    labels: Vec<String>,
+    gmail: bool,
+    /// Older messages of the conversation, oldest first, collapsed.
+    earlier: Vec<ThreadRow>,
+    targets: Vec<Target>,
+}
+
+struct FailureRow {
+    subject: String,
+    action: &'static str,
+    error: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "mail.html")]
+struct MailPage {
+    ctx: Ctx,
+    has_accounts: bool,
+    unified: Vec<SideItem>,
+    accounts: Vec<AccountGroup>,
+    heading: String,
+    rows: Vec<Row>,
+    older: Option<String>,
+    newest: Option<String>,
+    open: Option<OpenMessage>,
+    failures: Vec<FailureRow>,
+    /// Where an action returns to: this page as it is.
+    back: String,
+    /// Folders and labels a selection can move to, when the list is one account's.
+    targets: Vec<Target>,
+    inbox_unread: i64,
+    in_trash: bool,
+}
+
+fn person(name: Option<&str>, address: &str) -> String {
+    match name {
+        Some(name) if !name.is_empty() => format!("{name} <{address}>"),
+        _ => address.to_owned(),
+    }
+}
+
+fn size_text(bytes: i64) -> String {
+    match bytes {
+        b if b >= 1 << 20 => format!("{:.1} MB", b as f64 / f64::from(1 << 20)),
+        b if b >= 1 << 10 => format!("{} kB", b >> 10),
+        b => format!("{b} B"),
+    }
+}
+
+fn subject_or(t: &Texts, subject: &str) -> String {
+    if subject.trim().is_empty() { t.no_subject.to_owned() } else { subject.to_owned() }
+}
+
+fn folder_label(folders: &[FolderSummary], t: &Texts, id: i64) -> Option<String> {
+    let folder = folders.iter().find(|f| f.id == id)?;
+    // The list says where a message is by its user labels and custom folders; the kinds show in
+    // the sidebar.
+    (folder.kind == FolderKind::Custom && !folder.remote_id.starts_with("CATEGORY_")).then(|| {
+        let name = kind_name(t, folder.kind);
+        if name.is_empty() { folder.name.clone() } else { name.to_owned() }
+    })
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    SignedIn(me): SignedIn,
+    ctx: Ctx,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ErrorKind> {
+    let t = ctx.t;
+    let q = parse_query(query.as_deref())?;
+    let store = &state.store;
+    let accounts = store.accounts_of(me.id).await.map_err(internal)?;
+    let folders = store.folder_summaries(me.id, None).await.map_err(internal)?;
+    let filter = match &q.view {
+        View::Unified(FolderKind::Starred) => MessageFilter { starred: Some(true), ..MessageFilter::default() },
+        View::Unified(kind) => MessageFilter { kind: Some(*kind), ..MessageFilter::default() },
+        View::Folder(id) => {
+            if !folders.iter().any(|f| f.id == *id) {
+                return Err(ErrorKind::NotFound);
+            }
+            MessageFilter { folder: Some(*id), ..MessageFilter::default() }
+        }
+    };
+    let view_query = q.view.query();
+    let mut open = None;
+    if let Some(id) = q.open {
+        let detail = store.message_detail(me.id, id).await.map_err(internal)?.ok_or(ErrorKind::NotFound)?;
+        // Opening a message reads it.
+        if !detail.summary.is_read {
+            let acted =
+                store.act(me.id, &[id], MailAction::MarkRead, None, mailroom_store::now()).await.map_err(internal)?;
+            if acted.is_ok_and(|a| !a.accounts.is_empty()) {
+                state.sync_wake.notify_one();
+            }
+        }
+        let provider = accounts.iter().find(|a| a.id == detail.summary.account).map(|a| a.provider);
+        open = Some(open_message(&state, &me, t, &detail, &folders, provider, &view_query, q.images).await?);
+    }
+    let mut page = store.list_messages(me.id, &filter, q.cursor, PAGE + 1).await.map_err(internal)?;
+    let more = page.len() > PAGE as usize;
+    page.truncate(PAGE as usize);
+    let older =
+        if more { page.last().map(|m| format!("/mail?{view_query}&cursor={}", m.cursor().encode())) } else { None };
+    let newest = q.cursor.map(|_| format!("/mail?{view_query}"));
+    let cursor_part = q.cursor.map(|c| format!("&cursor={}", c.encode())).unwrap_or_default();
+    let rows = page
+        .iter()
+        .map(|m| row(t, m, &folders, &format!("/mail?{view_query}{cursor_part}&open={}", m.id), q.open == Some(m.id)))
+        .collect();
+
+    let unread_of_kind = |kind: FolderKind| -> i64 {
+        folders
+            .iter()
+            .filter(|f| f.kind == kind)
+            .map(|f| if kind == FolderKind::Inbox || kind == FolderKind::Spam { f.unread } else { 0 })
+            .sum()
+    };
+    let unified = UNIFIED
+        .iter()
+        .map(|kind| SideItem {
+            href: format!("/mail?kind={}", kind.as_str()),
+            name: kind_name(t, *kind).to_owned(),
+            unread: unread_of_kind(*kind),
+            current: q.view == View::Unified(*kind),
+        })
+        .collect();
+    let groups = accounts
+        .iter()
+        .map(|account| AccountGroup {
+            address: account.address.clone(),
+            items: folders
+                .iter()
+                .filter(|f| f.account == account.id && !f.remote_id.starts_with("CATEGORY_") && f.remote_id != "CHAT")
+                .map(|f| SideItem {
+                    href: format!("/mail?folder={}", f.id),
+                    name: if f.kind == FolderKind::Custom { f.name.clone() } else { kind_name(t, f.kind).to_owned() },
+                    unread: f.unread,
+                    current: q.view == View::Folder(f.id),
+                })
+                .collect(),
+        })
+        .collect();
+    let heading = match &q.view {
+        View::Unified(kind) => kind_name(t, *kind).to_owned(),
+        View::Folder(id) => folders.iter().find(|f| f.id == *id).map(|f| f.name.clone()).unwrap_or_default(),
+    };
+    let targets = match &q.view {
+        View::Folder(id) => {
+            let account = folders.iter().find(|f| f.id == *id).map(|f| f.account);
+            account.map(|a| move_targets(&folders, a)).unwrap_or_default()
+        }
+        View::Unified(_) => Vec::new(),
+    };
+    let in_trash = match &q.view {
+        View::Unified(kind) => *kind == FolderKind::Trash,
+        View::Folder(id) => folders.iter().any(|f| f.id == *id && f.kind == FolderKind::Trash),
+    };
+    let failures = store
+        .failed_actions(me.id)
+        .await
+        .map_err(internal)?
+        .into_iter()
+        .map(|f| FailureRow { subject: subject_or(t, &f.subject), action: action_name(t, f.action), error: f.error })
+        .collect();
+    let back = format!("/mail?{view_query}{cursor_part}");
+    let inbox_unread = store.inbox_unread(me.id).await.map_err(internal)?;
+    let page = MailPage {
+        ctx,
+        has_accounts: !accounts.is_empty(),
+        unified,
+        accounts: groups,
+        heading,
+        rows,
+        older,
+        newest,
+        open,
+        failures,
+        back,
+        targets,
+        inbox_unread,
+        in_trash,
+    };
+    Ok(page.into_response())
+}
+
+fn row(t: &Texts, m: &MessageSummary, folders: &[FolderSummary], href: &str, current: bool) -> Row {
+    Row {
+        id: m.id,
+        href: href.to_owned(),
+        from: m.from_name.clone().or_else(|| m.from_address.clone()).unwrap_or_default(),
+        subject: subject_or(t, &m.subject),
+        snippet: m.snippet.clone(),
+        date: when(t, Some(m.received_at)),
+        unread: !m.is_read,
+        starred: m.is_starred,
+        attachments: m.has_attachments,
+        labels: m.folders.iter().filter_map(|id| folder_label(folders, t, *id)).collect(),
+        current,
+    }
+}
+
+/// Where messages of `account` can be moved or labelled: its custom folders and labels, and the
+/// inbox.
+fn move_targets(folders: &[FolderSummary], account: AccountId) -> Vec<Target> {
+    folders
+        .iter()
+        .filter(|f| f.account == account)
+        .filter(|f| matches!(f.kind, FolderKind::Custom | FolderKind::Inbox) && !f.remote_id.starts_with("CATEGORY_"))
+        .filter(|f| f.remote_id != "CHAT" && f.remote_id != "UNREAD")
+        .map(|f| Target { id: f.id, name: f.name.clone() })
+        .collect()
+}
+
+#[allow(clippy::too_many_arguments, reason = "the parts of one page, gathered once by `show`")]
+async fn open_message(
+    state: &AppState,
+    me: &User,
+    t: &Texts,
+    detail: &MessageDetail,
+    folders: &[FolderSummary],
+    provider: Option<Provider>,
+    view_query: &str,
+    images: bool,
+) -> Result<OpenMessage, ErrorKind> {
+    let m = &detail.summary;
+    let id = m.id;
+    let people = |role: &str| -> Vec<Person> {
+        detail
+            .people
+            .iter()
+            .filter(|p| p.role == role)
+            .map(|p| Person { text: person(p.name.as_deref(), &p.address) })
+            .collect()
+    };
+    let blocked_remote = !images && shown_body(detail, &|_| None, false).blocked_remote;
+    let earlier = match &m.thread {
+        Some(thread) => state
+            .store
+            .thread_messages(me.id, m.account, thread)
+            .await
+            .map_err(internal)?
+            .into_iter()
+            .filter(|other| other.id != id && other.received_at <= m.received_at)
+            .map(|other| ThreadRow {
+                href: format!("/mail?{view_query}&open={}", other.id),
+                from: other.from_name.clone().or(other.from_address.clone()).unwrap_or_default(),
+                date: when(t, Some(other.received_at)),
+                snippet: other.snippet,
+            })
+            .collect(),
+        None => Vec::new(),
+    };
+    let kind_of = |fid: &i64| folders.iter().find(|f| f.id == *fid).map(|f| f.kind);
+    Ok(OpenMessage {
+        id,
+        subject: subject_or(t, &m.subject),
+        from: person(m.from_name.as_deref(), m.from_address.as_deref().unwrap_or_default()),
+        to: people("to"),
+        cc: people("cc"),
+        date: when(t, Some(m.sent_at.unwrap_or(m.received_at))),
+        frame_src: format!("/mail/messages/{id}/body{}", if images { "?images=1" } else { "" }),
+        blocked_remote,
+        show_images_href: format!("/mail?{view_query}&open={id}&images=1"),
+        attachments: detail
+            .attachments
+            .iter()
+            .map(|a| AttachmentRow {
+                href: format!("/mail/messages/{id}/attachments/{}", a.position),
+                name: a.name.clone(),
+                content_type: a.content_type.clone(),
+                size: size_text(a.size),
+            })
+            .collect(),
+        original_href: detail.raw.is_some().then(|| format!("/mail/messages/{id}/original")),
+        starred: m.is_starred,
+        in_trash: m.folders.iter().any(|f| kind_of(f) == Some(FolderKind::Trash)),
+        in_spam: m.folders.iter().any(|f| kind_of(f) == Some(FolderKind::Spam)),
+        labels: m.folders.iter().filter_map(|f| folder_label(folders, t, *f)).collect(),
+        gmail: provider == Some(Provider::Google),
+        earlier,
+        targets: move_targets(folders, m.account),
+    })
+}
+
+/// `GET /mail/messages/{id}/body`: the message's content as a document of its own, for the
+/// sandboxed frame of the reading pane: sanitised, no script may run, nothing loads from
+/// elsewhere unless the user asked for images, and `cid:` images are inlined.
+pub async fn body(
+    State(state): State<AppState>,
+    SignedIn(me): SignedIn,
+    Path(id): Path<i64>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ErrorKind> {
+    let detail = state.store.message_detail(me.id, id).await.map_err(internal)?.ok_or(ErrorKind::NotFound)?;
+    let images = query.as_deref() == Some("images=1");
+    let shown = shown_body(&detail, &cid_inline(&detail), images);
+    let document = format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><style>{FRAME_STYLE}</style></head><body>{}</body></html>",
+        shown.html
+    );
+    let policy = if images { FRAME_POLICY_IMAGES } else { FRAME_POLICY };
+    let mut response = ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], document).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(policy));
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("SAMEORIGIN"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    Ok(response)
+}
+
+/// The frame's own style: readable defaults that the message's styles may override.
+const FRAME_STYLE: &str = "body{margin:0;padding:12px;font:15px/1.5 system-ui,sans-serif;color:#1d2330;background:#fff;\
+overflow-wrap:anywhere}img{max-width:100%;height:auto}pre.plain{white-space:pre-wrap;font:inherit;margin:0}\
+blockquote{margin:0 0 0 .5em;padding-left:.75em;border-left:3px solid #ccd}";
+/// No script, no plugin, no form, no request anywhere; inline styles and `data:` images only. The
+/// sandbox (here and on the iframe) gives the document an origin of its own, so even a script
+/// that slipped through could not reach Mailroom; links may open new tabs, outside the sandbox.
+const FRAME_POLICY: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; font-src data:; \
+     form-action 'none'; base-uri 'none'; frame-ancestors 'self'; sandbox allow-popups allow-popups-to-escape-sandbox";
+/// The same with remote images allowed, after the user asked.
+const FRAME_POLICY_IMAGES: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src data: https: http:; \
+     font-src data:; form-action 'none'; base-uri 'none'; frame-ancestors 'self'; \
+     sandbox allow-popups allow-popups-to-escape-sandbox";
+
+/// `GET /mail/messages/{id}/attachments/{position}`.
+pub async fn attachment(
+    State(state): State<AppState>,
+    SignedIn(me): SignedIn,
+    Path((id, position)): Path<(i64, usize)>,
+) -> Result<Response, ErrorKind> {
+    let detail = state.store.message_detail(me.id, id).await.map_err(internal)?.ok_or(ErrorKind::NotFound)?;
+    let part = detail.raw.as_deref().and_then(|raw| mailroom_mime::attachment_data(raw, position));
+    let part = part.ok_or(ErrorKind::NotFound)?;
+    Ok(download(part.data, &part.info.content_type, &part.info.name))
+}
+
+/// `GET /mail/messages/{id}/original`: the `.eml`.
+pub async fn original(
+    State(state): State<AppState>,
+    SignedIn(me): SignedIn,
+    Path(id): Path<i64>,
+) -> Result<Response, ErrorKind> {
+    let detail = state.store.message_detail(me.id, id).await.map_err(internal)?.ok_or(ErrorKind::NotFound)?;
+    let raw = detail.raw.ok_or(ErrorKind::NotFound)?;
+    Ok(download(raw, "message/rfc822", &eml_name(&detail.summary.subject)))
+}
+
+/// `POST /mail/act`: `ids` (repeated), `action`, `folder` for move and labels, and `back`, the
+/// page to return to.
+pub async fn act(State(state): State<AppState>, SignedIn(me): SignedIn, body: Bytes) -> Result<Response, ErrorKind> {
+    let mut ids = Vec::new();
+    let (mut action, mut folder, mut back) = (None, None, None);
+    for (key, value) in url::form_urlencoded::parse(&body) {
+        match key.as_ref() {
+            "ids" => ids.push(value.parse::<i64>().map_err(|_| ErrorKind::BadRequest)?),
+            "action" => action = Some(MailAction::parse(&value).ok_or(ErrorKind::BadRequest)?),
+            "folder" if !value.is_empty() => folder = Some(value.parse::<i64>().map_err(|_| ErrorKind::BadRequest)?),
+            "back" => back = Some(value.into_owned()),
+            _ => {}
+        }
+    }
+    let action = action.ok_or(ErrorKind::BadRequest)?;
+    // Only a page of ours: never a redirect elsewhere.
+    let back = back.filter(|b| b.starts_with("/mail") && !b.contains("notice=")).unwrap_or_else(|| "/mail".to_owned());
+    if ids.is_empty() || action.needs_target() != folder.is_some() {
+        return Ok(Redirect::to(&back).into_response());
+    }
+    match state.store.act(me.id, &ids, action, folder, mailroom_store::now()).await.map_err(internal)? {
+        Ok(acted) => {
+            if !acted.accounts.is_empty() {
+                state.sync_wake.notify_one();
+            }
+            tracing::info!(user.id = %me.id, action = action.as_str(), changed = acted.changed, "mail action");
+            // A message that left the list is no longer open.
+            let leaves = !matches!(
+                action,
+                MailAction::MarkRead
+                    | MailAction::MarkUnread
+                    | MailAction::Star
+                    | MailAction::Unstar
+                    | MailAction::AddLabel
+                    | MailAction::RemoveLabel
+            );
+            let back = if leaves { strip_open(&back) } else { back };
+            Ok(see_other_keeping(&back, "action_done"))
+        }
+        Err(ActionRefused::NotFound) => Err(ErrorKind::NotFound),
+        Err(_) => Err(ErrorKind::BadRequest),
+    }
+}
+
+/// `back` without its `open=` parameter.
+fn strip_open(back: &str) -> String {
+    let Some((path, query)) = back.split_once('?') else { return back.to_owned() };
+    let kept: Vec<&str> = query.split('&').filter(|p| !p.starts_with("open=") && !p.starts_with("images=")).collect();
+    if kept.is_empty() { path.to_owned() } else { format!("{path}?{}", kept.join("&")) }
+}
+
+/// A redirect to `path` (which may have a query) with a notice.
+fn see_other_keeping(path: &str, notice: &str) -> Response {
+    match path.split_once('?') {
+        Some((p, q)) => Redirect::to(&format!("{p}?{q}&notice={notice}")).into_response(),
+        None => see_other(path, notice),
+    }
+}
+
+/// `POST /mail/failures/dismiss`: the user has read why actions were undone.
+pub async fn dismiss_failures(State(state): State<AppState>, SignedIn(me): SignedIn) -> Result<Response, ErrorKind> {
+    state.store.dismiss_failed_actions(me.id).await.map_err(internal)?;
+    Ok(see_other("/mail", "failures_dismissed"))
+}

@@ -1,0 +1,463 @@
+//! The mail workspace through the API against the simulator: lists and filters, one message, and
+//! actions that change the store at once and reach the provider with the next sync run; a refused
+//! action is undone and reported, another user's ids are not found.
+
+use std::sync::Arc;
+
+use mailroom_providers::Providers;
+use mailroom_store::Account;
+use mailroom_sync::{AccessTokens, Engine, Limits, Mode, Pacing, Progress, sync_account};
+use serde_json::{Value, json};
+
+use crate::connect::connect;
+use crate::harness::{Backend, Client, TestApp, sim_endpoints};
+
+crate::on_both_databases!(workspace:
+    gmail_actions_change_the_store_at_once_and_the_mailbox_with_the_next_run,
+    outlook_actions_move_and_flag_at_the_provider,
+    a_refused_action_is_undone_and_reported,
+    messages_are_listed_by_filter_with_cursor_pages_and_shown_safely,
+    another_users_ids_are_not_found_and_bad_requests_are_refused,
+    the_mail_page_shows_hostile_mail_safely_and_acts_with_the_csrf_proof,
+);
+
+const CARL: &str = "carl@contoso.onmicrosoft.com";
+
+struct Setup {
+    app: TestApp,
+    sim: mailroom_sim::RunningSim,
+    engine: Engine,
+    account: Account,
+    api: Client,
+    user: mailroom_domain::UserId,
+}
+
+fn mail(n: usize, to: &str) -> Vec<u8> {
+    format!(
+        "From: Sender {n} <s{n}@client{}.example.org>\r\nTo: {to}\r\nSubject: Message {n}\r\n\
+         Message-ID: <m{n}@example.org>\r\nDate: Tue, 1 Oct 2024 10:00:00 +0000\r\n\r\nBody {n}\r\n",
+        n % 2
+    )
+    .into_bytes()
+}
+
+/// A user with one mailbox of `provider` holding `messages` unread messages in the inbox, synced,
+/// and an API client with the user's token.
+async fn setup(backend: Backend, provider: &str, messages: usize) -> Option<Setup> {
+    let (app, sim) = TestApp::start_with_sim(backend).await?;
+    let address = if provider == "google" { "ann@example.test" } else { CARL };
+    {
+        let now = sim.state.clock().now_ms();
+        let mut world = sim.state.world();
+        for n in 0..messages {
+            let at = now - i64::try_from(n).unwrap() * 60_000;
+            if provider == "google" {
+                world.gmail(address).unwrap().deliver(mail(n, address), &["INBOX", "UNREAD"], at);
+            } else {
+                world.graph(address).unwrap().deliver(mail(n, address), "inbox", at);
+            }
+        }
+        if provider == "google" {
+            let label = mailroom_sim::gmail::Label {
+                id: String::new(),
+                name: "Clients".to_owned(),
+                system: false,
+                message_list_visibility: "show".to_owned(),
+                label_list_visibility: "labelShow".to_owned(),
+                color: None,
+            };
+            world.gmail(address).unwrap().create_label(label).ok().unwrap();
+        }
+    }
+    let (user, mut browser) = app.member("user@example.test", "member password 1").await;
+    connect(&mut browser, provider).await.assert_redirect("/accounts?notice=account_connected");
+    let account = app.store.accounts_of(user.id).await.unwrap().remove(0);
+    let providers = Arc::new(Providers::new(sim_endpoints(&sim)));
+    let tokens =
+        AccessTokens::new(app.store.clone(), providers.clone(), "http://mailroom.test/oauth/callback".to_owned());
+    let engine = Engine { store: app.store.clone(), providers, tokens, pacing: Pacing::new(Limits::default()) };
+    let token = app.store.create_api_token(user.id, "test", 1).await.unwrap().unwrap();
+    let mut api = app.client();
+    api.authorization = Some(format!("Bearer {}", token.expose()));
+    let s = Setup { app, sim, engine, account, api, user: user.id };
+    s.run().await;
+    Some(s)
+}
+
+impl Setup {
+    /// One sync run, as the scheduler makes it: the queued actions first, then the changes.
+    async fn run(&self) {
+        let account = self.app.store.account(self.account.id).await.unwrap().unwrap();
+        sync_account(&self.engine, &account, Mode::Incremental, &Progress::new()).await.expect("the run succeeds");
+    }
+
+    async fn get(&mut self, path: &str) -> Value {
+        let page = self.api.get(path).await;
+        assert_eq!(page.status, 200, "{path}: {}", page.body);
+        serde_json::from_str(&page.body).unwrap()
+    }
+
+    async fn post(&mut self, path: &str, body: Value) -> (u16, Value) {
+        let page = self.api.request("POST", path, Some(("application/json", body.to_string().into_bytes()))).await;
+        (page.status.as_u16(), serde_json::from_str(&page.body).unwrap_or(Value::Null))
+    }
+
+    async fn act(&mut self, ids: &[i64], action: &str, folder: Option<i64>) -> Value {
+        let mut body = json!({"ids": ids, "action": action});
+        if let Some(folder) = folder {
+            body["folder"] = json!(folder);
+        }
+        let (status, answer) = self.post("/api/v1/messages/actions", body).await;
+        assert_eq!(status, 200, "{action}: {answer}");
+        answer
+    }
+
+    /// Subject → id of the listed messages.
+    async fn subjects(&mut self, query: &str) -> Vec<String> {
+        let list = self.get(&format!("/api/v1/messages{query}")).await;
+        let mut subjects: Vec<String> =
+            list["data"].as_array().unwrap().iter().map(|m| m["subject"].as_str().unwrap().to_owned()).collect();
+        subjects.sort();
+        subjects
+    }
+
+    async fn id_of(&mut self, subject: &str) -> i64 {
+        let list = self.get("/api/v1/messages?limit=200").await;
+        list["data"].as_array().unwrap().iter().find(|m| m["subject"] == subject).unwrap()["id"].as_i64().unwrap()
+    }
+
+    /// The ids of "Message 0" to "Message {count - 1}".
+    async fn numbered(&mut self, count: usize) -> Vec<i64> {
+        let mut ids = Vec::new();
+        for n in 0..count {
+            ids.push(self.id_of(&format!("Message {n}")).await);
+        }
+        ids
+    }
+
+    async fn folder_id(&mut self, name: &str) -> i64 {
+        let folders = self.get("/api/v1/folders").await;
+        folders["data"].as_array().unwrap().iter().find(|f| f["name"] == name).unwrap()["id"].as_i64().unwrap()
+    }
+
+    async fn sim_state(&self, provider: &str, address: &str) -> Value {
+        reqwest::get(format!("{}/_sim/{provider}/{address}", self.sim.base_url())).await.unwrap().json().await.unwrap()
+    }
+
+    /// Subject → the Gmail labels the simulator's mailbox has on it.
+    async fn gmail_labels(&self) -> std::collections::BTreeMap<String, Vec<String>> {
+        let state = self.sim_state("gmail", "ann@example.test").await;
+        state["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                let labels = m["labelIds"].as_array().unwrap().iter().map(|l| l.as_str().unwrap().to_owned()).collect();
+                (m["subject"].as_str().unwrap().to_owned(), labels)
+            })
+            .collect()
+    }
+}
+
+async fn gmail_actions_change_the_store_at_once_and_the_mailbox_with_the_next_run(backend: Backend) {
+    let Some(mut s) = setup(backend, "google", 5).await else { return };
+    assert_eq!(s.subjects("?kind=inbox").await.len(), 5);
+    let m = s.numbered(5).await;
+    let clients = s.folder_id("Clients").await;
+    assert_eq!(s.act(&[m[0]], "read", None).await["changed"], 1);
+    s.act(&[m[0]], "trash", None).await;
+    s.act(&[m[1]], "star", None).await;
+    s.act(&[m[2]], "archive", None).await;
+    s.act(&[m[3]], "add_label", Some(clients)).await;
+    s.act(&[m[4]], "move", Some(clients)).await;
+    // Asking again for what already holds changes nothing and queues nothing.
+    assert_eq!(s.act(&[m[1]], "star", None).await["changed"], 0);
+
+    // The store shows it at once.
+    assert_eq!(s.subjects("?kind=inbox").await, ["Message 1", "Message 3"]);
+    assert_eq!(s.subjects("?kind=trash").await, ["Message 0"]);
+    assert_eq!(s.subjects("?starred=true").await, ["Message 1"]);
+    assert_eq!(s.subjects(&format!("?label={clients}")).await, ["Message 3", "Message 4"]);
+    assert_eq!(s.subjects("?kind=archive").await, ["Message 2", "Message 4"]);
+    assert_eq!(s.app.store.pending_writeback_count(s.account.id).await.unwrap(), 6);
+    // The mailbox has not changed yet.
+    assert!(s.gmail_labels().await.values().all(|labels| labels == &["INBOX", "UNREAD"]));
+
+    s.run().await;
+    assert_eq!(s.app.store.pending_writeback_count(s.account.id).await.unwrap(), 0);
+    let labels = s.gmail_labels().await;
+    assert_eq!(labels["Message 0"], ["INBOX", "TRASH"], "read and trashed");
+    assert_eq!(labels["Message 1"], ["INBOX", "STARRED", "UNREAD"]);
+    assert_eq!(labels["Message 2"], ["UNREAD"], "archived");
+    assert_eq!(labels["Message 3"], ["INBOX", "Label_1", "UNREAD"]);
+    assert_eq!(labels["Message 4"], ["Label_1", "UNREAD"], "moved");
+    // The pull after the push agrees with what the store showed.
+    assert_eq!(s.subjects("?kind=inbox").await, ["Message 1", "Message 3"]);
+    assert_eq!(s.subjects("?unread=true").await, ["Message 1", "Message 2", "Message 3", "Message 4"]);
+
+    // Restore, then delete for good.
+    s.act(&[m[0]], "restore", None).await;
+    s.run().await;
+    assert_eq!(s.gmail_labels().await["Message 0"], ["INBOX"]);
+    s.act(&[m[0]], "delete", None).await;
+    assert_eq!(s.subjects("?kind=inbox").await, ["Message 1", "Message 3"], "gone from every view at once");
+    s.run().await;
+    assert!(!s.gmail_labels().await.contains_key("Message 0"), "deleted at the provider");
+    assert_eq!(s.app.store.message_count(s.account.id).await.unwrap(), 4);
+    assert_eq!(s.api.get(&format!("/api/v1/messages/{}", m[0])).await.status, 404);
+}
+
+async fn outlook_actions_move_and_flag_at_the_provider(backend: Backend) {
+    let Some(mut s) = setup(backend, "microsoft", 3).await else { return };
+    let m = s.numbered(3).await;
+    s.act(&[m[0]], "star", None).await;
+    s.act(&[m[1]], "read", None).await;
+    s.act(&[m[2]], "archive", None).await;
+    s.act(&[m[1]], "trash", None).await;
+    assert_eq!(s.subjects("?kind=inbox").await, ["Message 0"]);
+    // Outlook has folders, not labels.
+    let inbox = s.folder_id("Inbox").await;
+    let (status, answer) =
+        s.post("/api/v1/messages/actions", json!({"ids": [m[0]], "action": "add_label", "folder": inbox})).await;
+    assert_eq!((status, answer["error"]["code"].as_str()), (422, Some("not_possible")));
+
+    s.run().await;
+    let state = s.sim_state("graph", CARL).await;
+    let remote =
+        |subject: &str| state["messages"].as_array().unwrap().iter().find(|m| m["subject"] == subject).cloned();
+    let first = remote("Message 0").unwrap();
+    assert_eq!((first["flagStatus"].as_str(), first["folder"].as_str()), (Some("flagged"), Some("inbox")));
+    let second = remote("Message 1").unwrap();
+    assert_eq!((second["isRead"].as_bool(), second["folder"].as_str()), (Some(true), Some("deleteditems")));
+    assert_eq!(remote("Message 2").unwrap()["folder"], "archive");
+    assert_eq!(s.subjects("?kind=inbox").await, ["Message 0"]);
+    assert_eq!(s.subjects("?kind=archive").await, ["Message 2"]);
+
+    // From Deleted Items, deleting is for good.
+    s.act(&[m[1]], "delete", None).await;
+    s.run().await;
+    let state = s.sim_state("graph", CARL).await;
+    assert!(state["messages"].as_array().unwrap().iter().all(|m| m["subject"] != "Message 1"));
+    assert_eq!(s.subjects("").await, ["Message 0", "Message 2"]);
+}
+
+async fn a_refused_action_is_undone_and_reported(backend: Backend) {
+    let Some(mut s) = setup(backend, "google", 2).await else { return };
+    let first = s.id_of("Message 0").await;
+    let clients = s.folder_id("Clients").await;
+    // The label goes at the provider before Mailroom hears of it.
+    {
+        let now = s.sim.state.clock().now_ms();
+        s.sim.state.world().gmail("ann@example.test").unwrap().delete_label("Label_1", now);
+    }
+    s.act(&[first], "add_label", Some(clients)).await;
+    s.act(&[first], "star", None).await;
+    assert_eq!(s.subjects(&format!("?label={clients}")).await, ["Message 0"]);
+    s.run().await;
+    // Gmail refused the unknown label: undone here, reported, and the next action still went.
+    assert_eq!(s.subjects(&format!("?label={clients}")).await, Vec::<String>::new());
+    assert_eq!(s.gmail_labels().await["Message 0"], ["INBOX", "STARRED", "UNREAD"]);
+    let failed = s.app.store.failed_actions(s.user).await.unwrap();
+    assert_eq!(failed.len(), 1);
+    assert_eq!((failed[0].subject.as_str(), failed[0].action.as_str()), ("Message 0", "add_label"));
+    assert!(!failed[0].error.is_empty());
+    assert_eq!(s.app.store.pending_writeback_count(s.account.id).await.unwrap(), 0);
+    s.app.store.dismiss_failed_actions(s.user).await.unwrap();
+    assert!(s.app.store.failed_actions(s.user).await.unwrap().is_empty());
+}
+
+async fn messages_are_listed_by_filter_with_cursor_pages_and_shown_safely(backend: Backend) {
+    let Some(mut s) = setup(backend, "google", 5).await else { return };
+    // Pages of two, newest first, until the cursor runs out.
+    let mut seen = Vec::new();
+    let mut path = "/api/v1/messages?limit=2".to_owned();
+    loop {
+        let page = s.get(&path).await;
+        let data = page["data"].as_array().unwrap();
+        assert!(data.len() <= 2);
+        seen.extend(data.iter().map(|m| m["subject"].as_str().unwrap().to_owned()));
+        match page["next_cursor"].as_str() {
+            Some(cursor) => path = format!("/api/v1/messages?limit=2&cursor={cursor}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ["Message 0", "Message 1", "Message 2", "Message 3", "Message 4"]);
+    // With a customer: an exact address, or a whole domain.
+    assert_eq!(s.subjects("?participant=s1@client1.example.org").await, ["Message 1"]);
+    assert_eq!(s.subjects("?participant=@client0.example.org").await, ["Message 0", "Message 2", "Message 4"]);
+    assert_eq!(s.subjects("?participant=@CLIENT1.example.org&unread=true").await, ["Message 1", "Message 3"]);
+    let unread = s.get("/api/v1/unread").await;
+    assert_eq!(unread["inbox_unread"], 5);
+
+    let id = s.id_of("Message 2").await;
+    let shown = s.get(&format!("/api/v1/messages/{id}")).await;
+    assert_eq!(shown["message"]["subject"], "Message 2");
+    assert_eq!(shown["to"][0]["address"], "ann@example.test");
+    assert!(shown["html"].as_str().unwrap().contains("Body 2"));
+    let original = s.api.get(&format!("/api/v1/messages/{id}/original")).await;
+    assert_eq!(original.status, 200);
+    assert_eq!(original.headers["content-type"], "message/rfc822");
+    assert!(original.headers["content-disposition"].to_str().unwrap().contains("Message 2.eml"));
+    assert!(original.body.contains("Subject: Message 2"));
+}
+
+async fn another_users_ids_are_not_found_and_bad_requests_are_refused(backend: Backend) {
+    let Some(mut s) = setup(backend, "google", 2).await else { return };
+    let id = s.id_of("Message 0").await;
+    let clients = s.folder_id("Clients").await;
+    let (ben, _) = s.app.member("ben@example.test", "member password 2").await;
+    let token = s.app.store.create_api_token(ben.id, "ben", 1).await.unwrap().unwrap();
+    let mut other = s.app.client();
+    other.authorization = Some(format!("Bearer {}", token.expose()));
+    for path in [
+        format!("/api/v1/messages/{id}"),
+        format!("/api/v1/messages/{id}/original"),
+        format!("/api/v1/messages/{id}/attachments/0"),
+        format!("/api/v1/messages?folder={clients}"),
+        format!("/api/v1/messages?account={}", s.account.id.0),
+    ] {
+        let page = other.get(&path).await;
+        assert_eq!(page.status, 404, "{path}");
+        assert!(page.body.contains("\"not_found\""), "{path}: {}", page.body);
+    }
+    let body = json!({"ids": [id], "action": "trash"}).to_string().into_bytes();
+    let page = other.request("POST", "/api/v1/messages/actions", Some(("application/json", body))).await;
+    assert_eq!(page.status, 404);
+    // Ann's message and Ben's nothing: nothing changes.
+    assert_eq!(s.subjects("?kind=trash").await, Vec::<String>::new());
+    for (body, code) in [
+        (json!({"ids": [id], "action": "explode"}), 400),
+        (json!({"ids": [], "action": "trash"}), 400),
+        (json!({"ids": [id], "action": "move"}), 400),
+        (json!({"ids": [id], "action": "trash", "folder": clients}), 400),
+        (json!({"ids": [id, 999_999], "action": "trash"}), 404),
+    ] {
+        let (status, answer) = s.post("/api/v1/messages/actions", body.clone()).await;
+        assert_eq!(status, code, "{body}: {answer}");
+        assert!(answer["error"]["message"].is_string());
+    }
+    for bad in ["?unread=maybe", "?participant=nobody", "?cursor=abc", "?limit=0", "?folder=1&label=1", "?kind=custom"]
+    {
+        let page = s.api.get(&format!("/api/v1/messages{bad}")).await;
+        assert_eq!(page.status, 400, "{bad}");
+    }
+    assert_eq!(s.subjects("?kind=trash").await, Vec::<String>::new());
+    // A browser session without the CSRF proof cannot act; a bearer token needs none.
+    let mut browser = s.app.client();
+    browser.login("user@example.test", "member password 1").await;
+    let body = json!({"ids": [id], "action": "trash"}).to_string().into_bytes();
+    let page = browser.request("POST", "/api/v1/messages/actions", Some(("application/json", body))).await;
+    assert_eq!(page.status, 403);
+}
+
+/// Mail written to hurt: scripts, handlers, `javascript:` links, SVG with script, CSS expressions,
+/// a form, meta refresh, a base tag, a tracking pixel, a `cid:` image and an HTML attachment.
+const HOSTILE: &str = "From: Mallory <mallory@evil.example>\r\nTo: ann@example.test\r\nSubject: Hostile\r\n\
+Message-ID: <hostile@evil.example>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=outer\r\n\r\n\
+--outer\r\nContent-Type: multipart/related; boundary=inner\r\n\r\n\
+--inner\r\nContent-Type: text/html; charset=utf-8\r\n\r\n\
+<html><head><meta http-equiv=\"refresh\" content=\"0;url=https://evil.example/\"><base href=\"https://evil.example/\">\
+<script>alert('head')</script></head><body onload=\"steal()\">\
+<p style=\"color: red; background: url(https://evil.example/bg.png); width: expression(alert(1))\">Visible text</p>\
+<script>alert(1)</script><img src=\"x\" onerror=\"alert(2)\"><a href=\"javascript:alert(3)\">click</a>\
+<a href=\"https://example.org/page\">a fine link</a>\
+<svg><script>alert(4)</script></svg><form action=\"https://evil.example/\"><input name=\"password\"></form>\
+<iframe src=\"https://evil.example/\"></iframe><img src=\"https://tracker.example/pixel.gif\" width=\"1\" height=\"1\">\
+<img src=\"cid:logo@evil.example\" alt=\"logo\"></body></html>\r\n\
+--inner\r\nContent-Type: image/png\r\nContent-ID: <logo@evil.example>\r\nContent-Disposition: inline; filename=\"logo.png\"\r\n\
+Content-Transfer-Encoding: base64\r\n\r\niVBORw0KGgo=\r\n--inner--\r\n\
+--outer\r\nContent-Type: text/html; name=\"evil.html\"\r\nContent-Disposition: attachment; filename=\"../evil.html\"\r\n\r\n\
+<script>alert('attached')</script>\r\n--outer--\r\n";
+
+async fn the_mail_page_shows_hostile_mail_safely_and_acts_with_the_csrf_proof(backend: Backend) {
+    let Some(mut s) = setup(backend, "google", 2).await else { return };
+    {
+        let now = s.sim.state.clock().now_ms();
+        s.sim.state.world().gmail("ann@example.test").unwrap().deliver(
+            HOSTILE.as_bytes().to_vec(),
+            &["INBOX", "UNREAD"],
+            now,
+        );
+    }
+    s.run().await;
+    let id = s.id_of("Hostile").await;
+    let mut browser = s.app.client();
+    browser.login("user@example.test", "member password 1").await;
+    let page = browser.get("/mail").await;
+    page.assert_status(axum::http::StatusCode::OK).assert_contains("Hostile").assert_contains("Message 1");
+    assert!(page.body.contains("(3) "), "the unread count is in the title");
+
+    // Opening reads it; the content is only in the frame.
+    let page = browser.get(&format!("/mail?kind=inbox&open={id}")).await;
+    page.assert_contains(&format!("/mail/messages/{id}/body"))
+        .assert_contains("sandbox=\"allow-popups allow-popups-to-escape-sandbox\"");
+    page.assert_lacks("alert(").assert_lacks("<p style").assert_contains("evil.html").assert_contains("Show images");
+    let list = s.get("/api/v1/messages?unread=true").await;
+    assert!(list["data"].as_array().unwrap().iter().all(|m| m["id"] != id), "opened, so read");
+
+    let frame = browser.get(&format!("/mail/messages/{id}/body")).await;
+    frame.assert_status(axum::http::StatusCode::OK).assert_contains("Visible text").assert_contains("a fine link");
+    let policy = frame.headers["content-security-policy"].to_str().unwrap();
+    assert!(policy.contains("default-src 'none'") && policy.contains("sandbox") && policy.contains("img-src data:;"));
+    assert_eq!(frame.headers["x-frame-options"], "SAMEORIGIN");
+    let lower = frame.body.to_lowercase();
+    for bad in [
+        "<script",
+        "onerror",
+        "onload",
+        "javascript:",
+        "<svg",
+        "<form",
+        "<input",
+        "<iframe",
+        "http-equiv",
+        "<base",
+        "expression",
+        "tracker.example",
+        "evil.example/bg",
+    ] {
+        assert!(!lower.contains(bad), "{bad} survived: {}", frame.body);
+    }
+    assert!(frame.body.contains("data:image/png;base64,"), "the cid: image is inlined");
+    assert!(frame.body.contains("rel=\"noopener noreferrer\""));
+    let with_images = browser.get(&format!("/mail/messages/{id}/body?images=1")).await;
+    assert!(with_images.body.contains("tracker.example"), "shown once the user asks");
+    assert!(with_images.headers["content-security-policy"].to_str().unwrap().contains("img-src data: https:"));
+
+    // The HTML attachment downloads as bytes under a safe name.
+    let attachment = browser.get(&format!("/mail/messages/{id}/attachments/1")).await;
+    assert_eq!(attachment.headers["content-type"], "application/octet-stream");
+    let disposition = attachment.headers["content-disposition"].to_str().unwrap();
+    assert!(disposition.starts_with("attachment;") && !disposition.contains('/'), "{disposition}");
+
+    // Acting needs the proof.
+    let fields = [("ids", id.to_string()), ("action", "archive".to_owned()), ("back", "/mail?kind=inbox".to_owned())];
+    let plain: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    browser.post_raw("/mail/act", &plain).await.assert_status(axum::http::StatusCode::FORBIDDEN);
+    assert_eq!(s.subjects("?kind=archive").await, Vec::<String>::new());
+    let done = browser.submit("/mail", "/mail/act", &plain).await;
+    done.assert_redirect("/mail?kind=inbox&notice=action_done");
+    assert_eq!(s.subjects("?kind=archive").await, ["Hostile"]);
+    // An address elsewhere is not a way out.
+    let elsewhere =
+        [("ids", id.to_string()), ("action", "star".to_owned()), ("back", "https://evil.example/".to_owned())];
+    let elsewhere: Vec<(&str, &str)> = elsewhere.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    browser.submit("/mail", "/mail/act", &elsewhere).await.assert_redirect("/mail?notice=action_done");
+
+    // Another user finds none of it.
+    let (_, mut ben) = s.app.member("ben@example.test", "member password 2").await;
+    let folder = s.folder_id("Clients").await;
+    for path in [
+        format!("/mail?open={id}"),
+        format!("/mail?folder={folder}"),
+        format!("/mail/messages/{id}/body"),
+        format!("/mail/messages/{id}/attachments/0"),
+        format!("/mail/messages/{id}/original"),
+    ] {
+        ben.get(&path).await.assert_status(axum::http::StatusCode::NOT_FOUND);
+    }
+    let ben_fields = [("ids", id.to_string()), ("action", "trash".to_owned())];
+    let ben_fields: Vec<(&str, &str)> = ben_fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    ben.submit("/mail", "/mail/act", &ben_fields).await.assert_status(axum::http::StatusCode::NOT_FOUND);
+    assert_eq!(s.subjects("?kind=trash").await, Vec::<String>::new());
+}
