@@ -9,6 +9,9 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
+#[path = "cli/browser.rs"]
+mod browser;
+
 const PASSWORD: &str = "correct horse battery";
 
 /// The binary, run in `dir` with no MAILROOM_* variables but those given.
@@ -346,6 +349,17 @@ fn http_get(addr: &str, path: &str) -> String {
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
     response
+}
+
+/// A child process stopped with SIGTERM when dropped, so that a failing test leaves none behind.
+struct Stopping(Option<std::process::Child>);
+
+impl Drop for Stopping {
+    fn drop(&mut self) {
+        if let Some(child) = self.0.take() {
+            stop(child);
+        }
+    }
 }
 
 fn stop(mut child: std::process::Child) -> std::process::ExitStatus {

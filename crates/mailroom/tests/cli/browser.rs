@@ -1,0 +1,220 @@
+//! The mail workspace in a real browser: Debian's Chromium, headless, driven through its
+//! chromedriver against `mailroom demo`. A new user signs in, connects a Gmail mailbox on the
+//! simulator's consent page, waits for the inbox, opens a message, stars and archives it, and
+//! the simulator's mailbox shows both. Screenshots go to the test's output folder.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+
+use super::spawn_until;
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// chromedriver on a free port, stopped when dropped.
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Driver {
+    fn start() -> Driver {
+        assert!(
+            Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists(),
+            "the browser test needs Debian's chromium and chromium-driver (apt-get install chromium chromium-driver)"
+        );
+        let port = free_port();
+        let child = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver starts");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "chromedriver did not listen in time");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Driver { child, url: format!("http://127.0.0.1:{port}") }
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A headless Chromium session with its own profile, at a laptop's window size.
+async fn browser(driver: &Driver, profile: &Path) -> Client {
+    let options = json!({
+        "binary": CHROMIUM,
+        "args": [
+            "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            "--no-first-run", "--window-size=1400,1000", format!("--user-data-dir={}", profile.display()),
+        ],
+    });
+    let mut capabilities = serde_json::Map::new();
+    capabilities.insert("goog:chromeOptions".to_owned(), options);
+    // chromedriver listens on plain http on this machine: no TLS stack is needed.
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    ClientBuilder::new(connector).capabilities(capabilities).connect(&driver.url).await.expect("a browser session")
+}
+
+fn shots_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+async fn screenshot(client: &Client, name: &str) {
+    let png = client.screenshot().await.expect("a screenshot");
+    std::fs::write(shots_dir().join(format!("{name}.png")), png).unwrap();
+}
+
+async fn click(client: &Client, css: &str) {
+    client
+        .wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .click()
+        .await
+        .unwrap_or_else(|e| panic!("clicking {css}: {e}"));
+}
+
+async fn fill(client: &Client, css: &str, text: &str) {
+    client.find(Locator::Css(css)).await.unwrap().send_keys(text).await.unwrap();
+}
+
+/// The simulator's view of Ann's Gmail mailbox: subject → labels.
+async fn gmail_labels(sim: &str) -> Vec<(String, Vec<String>)> {
+    let state: Value = reqwest::get(format!("{sim}/_sim/gmail/ann@example.test")).await.unwrap().json().await.unwrap();
+    state["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            let labels = m["labelIds"].as_array().unwrap().iter().map(|l| l.as_str().unwrap().to_owned()).collect();
+            (m["subject"].as_str().unwrap().to_owned(), labels)
+        })
+        .collect()
+}
+
+/// Polls `check` until it holds, for up to `seconds`.
+async fn eventually<F, Fut>(seconds: u64, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    while !check().await {
+        assert!(Instant::now() < deadline, "{what} did not happen in {seconds} s");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_user_reads_stars_and_archives_mail_in_chromium_and_the_mailbox_follows() {
+    let driver = Driver::start();
+    let dir = tempfile::tempdir().unwrap();
+    let listen = format!("127.0.0.1:{}", free_port());
+    let (demo, out) =
+        spawn_until(dir.path(), &["demo", "--listen", &listen, "--generate", "12"], "Mailroom is running");
+    let demo = super::Stopping(Some(demo));
+    let password = out.split("with the password ").nth(1).and_then(|r| r.split_whitespace().next()).expect(&out);
+    let sim = out.lines().find_map(|l| l.trim().strip_prefix("Simulator")).and_then(|r| r.split_whitespace().next());
+    let sim = sim.expect(&out).to_owned();
+    let base = format!("http://{listen}");
+    let profile = dir.path().join("profile");
+    let client = browser(&driver, &profile).await;
+
+    client.goto(&format!("{base}/login")).await.unwrap();
+    fill(&client, "#email", "admin@mailroom.test").await;
+    fill(&client, "#password", password).await;
+    click(&client, "form button[type=submit]").await;
+    client
+        .wait()
+        .at_most(Duration::from_secs(20))
+        .for_url(&url::Url::parse(&format!("{base}/")).unwrap())
+        .await
+        .unwrap();
+
+    // Connect Ann's Gmail on the simulator's consent page.
+    client.goto(&format!("{base}/accounts")).await.unwrap();
+    click(&client, "button[name=provider][value=google]").await;
+    click(&client, "button[value='ann@example.test']").await;
+    client.wait().at_most(Duration::from_secs(20)).for_element(Locator::Css(".notice")).await.unwrap();
+
+    // The inbox fills as the first sync stores the mail.
+    eventually(60, "the inbox filling", || async {
+        client.goto(&format!("{base}/mail")).await.unwrap();
+        client.find_all(Locator::Css(".rows .row")).await.unwrap().len() >= 5
+    })
+    .await;
+    screenshot(&client, "1-inbox").await;
+
+    // Open the newest message: the reading pane shows it in the sandboxed frame.
+    let newest = client.find(Locator::Css(".rows .row")).await.unwrap();
+    let id = newest.attr("data-id").await.unwrap().expect("rows carry their message id");
+    let subject = newest.find(Locator::Css(".subject")).await.unwrap().text().await.unwrap();
+    let subject = subject.trim_start_matches(['★', '📎', ' ']).trim().to_owned();
+    // Generated mail repeats subjects: count those already as this one will end up.
+    let done = |labels: &[(String, Vec<String>)]| {
+        labels
+            .iter()
+            .filter(|(s, l)| {
+                s == &subject && l.iter().any(|l| l == "STARRED") && !l.iter().any(|l| l == "INBOX" || l == "UNREAD")
+            })
+            .count()
+    };
+    let before = done(&gmail_labels(&sim).await);
+    click(&client, ".rows .row a.open").await;
+    let frame = client.wait().at_most(Duration::from_secs(20)).for_element(Locator::Css(".reader iframe.body")).await;
+    let frame = frame.unwrap();
+    assert_eq!(frame.attr("sandbox").await.unwrap().as_deref(), Some("allow-popups allow-popups-to-escape-sandbox"));
+    // The frame loads (the page's policy lets it) and holds the message's text.
+    frame.enter_frame().await.unwrap();
+    let body = client.wait().at_most(Duration::from_secs(20)).for_element(Locator::Css("body")).await.unwrap();
+    assert!(body.text().await.unwrap().trim().len() > 10, "the message's content shows in the frame");
+    client.enter_parent_frame().await.unwrap();
+    let heading = client.find(Locator::Css("#reader-subject")).await.unwrap().text().await.unwrap();
+    assert!(heading.starts_with(&subject), "{heading:?} is the message opened ({subject:?})");
+    screenshot(&client, "2-reading").await;
+
+    // Star it, then archive it.
+    click(&client, ".reader button[value=star]").await;
+    client
+        .wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Css(".reader button[value=unstar]"))
+        .await
+        .unwrap();
+    click(&client, ".reader button[value=archive]").await;
+    // Archiving closes the message: the page comes back without it.
+    eventually(20, "the list after archiving", || async {
+        let url = client.current_url().await.unwrap();
+        url.query().is_some_and(|q| q.contains("notice=action_done") && !q.contains("open="))
+    })
+    .await;
+    let still = client.find_all(Locator::Css(&format!(".rows .row[data-id='{id}']"))).await.unwrap();
+    assert!(still.is_empty(), "the archived message left the inbox");
+    screenshot(&client, "3-archived").await;
+
+    // The simulator's mailbox follows: starred, out of the inbox, read.
+    eventually(60, "the mailbox following", || async { done(&gmail_labels(&sim).await) == before + 1 }).await;
+
+    client.close().await.unwrap();
+    drop(demo);
+}
