@@ -1,12 +1,15 @@
 //! `mailroom-bench`: Mailroom's benchmarks, as programs that print figures rather than tests
 //! that assert them. `sync` measures the initial sync of one mailbox from the simulator under the
-//! providers' published limits; further benchmarks join it as subcommands.
+//! providers' published limits; `workspace` how fast the inbox page and the message API answer
+//! with a large store.
 
 mod ceiling;
+mod database;
 mod mail;
 mod memory;
 mod sim_server;
 mod sync;
+mod workspace;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -22,6 +25,8 @@ enum Command {
     /// The initial sync of one simulated mailbox, timed against the ceiling the provider's
     /// published limits allow.
     Sync(sync::SyncArgs),
+    /// The mail workspace's answers (inbox page, message list API) with a large store.
+    Workspace(workspace::WorkspaceArgs),
     /// The simulator in a process of its own, for `sync`; not for people to run.
     #[command(hide = true)]
     SimServer(sim_server::SimServerArgs),
@@ -82,6 +87,7 @@ fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     match cli.command {
         Command::Sync(args) => runtime.block_on(sync::run(args)),
+        Command::Workspace(args) => runtime.block_on(workspace::run(args)),
         Command::SimServer(args) => runtime.block_on(sim_server::run(args)),
     }
 }

@@ -24,10 +24,10 @@ use mailroom_store::{Account, Connection, Db, DbTarget, Identity, KeyInput, NewU
 use mailroom_sync::{AccessTokens, Engine, Limits, Mode, Pacing, Progress};
 use secrecy::SecretString;
 use serde::Deserialize;
-use sqlx::Connection as _;
 use tokio::io::AsyncBufReadExt as _;
 
 use crate::ceiling::{self, Ceiling, GmailPlan, GraphPlan, MimePlan, thousands};
+use crate::database::{Database, FreshPostgres};
 use crate::memory::{self, megabytes};
 use crate::sim_server::{self, REDIRECT_URI, SimInfo};
 use crate::{Provider, Quota, report};
@@ -66,24 +66,6 @@ pub struct SyncArgs {
     /// 10,000 messages fill Graph's whole 10-minute request window, so it is not done by default.
     #[arg(long)]
     mime: bool,
-}
-
-/// Where the store lives for the run.
-enum Database {
-    Sqlite,
-    Postgres { server: String },
-}
-
-impl Database {
-    fn parse(input: &str) -> anyhow::Result<Database> {
-        match input {
-            "sqlite" => Ok(Database::Sqlite),
-            url if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-                Ok(Database::Postgres { server: url.to_owned() })
-            }
-            _ => anyhow::bail!("--database takes sqlite or a postgres:// URL"),
-        }
-    }
 }
 
 pub async fn run(args: SyncArgs) -> anyhow::Result<()> {
@@ -154,36 +136,6 @@ fn provider_arg(provider: Provider) -> &'static str {
     match provider {
         Provider::Gmail => "gmail",
         Provider::Outlook => "outlook",
-    }
-}
-
-/// A database of its own on a PostgreSQL server, for one run.
-struct FreshPostgres {
-    server: String,
-    name: String,
-    url: String,
-}
-
-impl FreshPostgres {
-    async fn create(server: &str) -> anyhow::Result<FreshPostgres> {
-        let name = format!("mailroom_bench_{}_{}", std::process::id(), rand::random::<u32>());
-        let mut admin = sqlx::PgConnection::connect(server).await.context("cannot reach the PostgreSQL server")?;
-        let sql = format!("CREATE DATABASE {name}");
-        sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut admin).await.context("cannot create a database")?;
-        admin.close().await?;
-        let mut url = url::Url::parse(server)?;
-        url.set_path(&format!("/{name}"));
-        Ok(FreshPostgres { server: server.to_owned(), name, url: url.to_string() })
-    }
-
-    async fn drop_database(self) {
-        if let Ok(mut admin) = sqlx::PgConnection::connect(&self.server).await {
-            let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
-            if let Err(err) = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut admin).await {
-                tracing::warn!(error = %err, database = %self.name, "the benchmark's database could not be dropped");
-            }
-            let _ = admin.close().await;
-        }
     }
 }
 

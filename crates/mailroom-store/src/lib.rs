@@ -26,9 +26,9 @@ pub use crypto::{Cipher, CryptoError, SecretKey};
 pub use db::{Backend, Db, DbTarget};
 pub use key::{KeyInput, KeyOrigin};
 pub use messages::{
-    ACTION_LIMIT, Acted, ActionRefused, Cursor, EventKind, FailedAction, FolderSummary, IncomingMessage, KnownMessage,
-    ListCursor, MessageChange, MessageDetail, MessageEvent, MessageFilter, MessagePerson, MessageSummary, Participant,
-    RemoteFolder, StoredAttachment, WritebackJob,
+    ACTION_LIMIT, Acted, ActionRefused, Cursor, EventKind, FailedAction, FeedEntry, FolderSummary, IncomingMessage,
+    KnownMessage, ListCursor, MessageChange, MessageDetail, MessageEvent, MessageFilter, MessagePerson, MessageSummary,
+    Participant, RemoteFolder, StoredAttachment, WritebackJob,
 };
 pub use sessions::SessionToken;
 pub use settings::{EmailSettings, ProviderSettings, ProviderUpdate};

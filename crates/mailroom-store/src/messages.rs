@@ -59,6 +59,19 @@ pub enum MessageChange<'a> {
     Delete { remote_id: &'a str },
 }
 
+impl MessageChange<'_> {
+    /// The message the change is about.
+    pub fn remote_id(&self) -> &str {
+        match self {
+            MessageChange::Upsert(m) => m.remote_id,
+            MessageChange::Flags { remote_id, .. }
+            | MessageChange::Folders { remote_id, .. }
+            | MessageChange::LeaveFolder { remote_id, .. }
+            | MessageChange::Delete { remote_id } => remote_id,
+        }
+    }
+}
+
 /// Where a sync run stands: the scope's cursor after the changes.
 #[derive(Debug, Clone, Copy)]
 pub struct Cursor<'a> {
@@ -85,10 +98,10 @@ const UPSERT_FOLDER: &str = "INSERT INTO folders (account_id, remote_id, name, k
 const ENSURE_FOLDER: &str = "INSERT INTO folders (account_id, remote_id, name, kind) VALUES ($1, $2, $2, 'custom') \
      ON CONFLICT (account_id, remote_id) DO NOTHING";
 /// The upsert of messages, written as `head VALUES (…), (…) tail` for a batch.
-const UPSERT_MESSAGES_HEAD: &str = "INSERT INTO messages (account_id, remote_id, thread_remote_id, internet_message_id, \
+const UPSERT_MESSAGES_HEAD: &str = "INSERT INTO messages (user_id, account_id, remote_id, thread_remote_id, internet_message_id, \
      subject, from_address, from_name, snippet, sent_at, received_at, is_read, is_starred, is_draft, has_attachments, \
      has_text, has_html, size, raw, parse_failed, updated_at) VALUES ";
-const UPSERT_MESSAGES_COLUMNS: usize = 20;
+const UPSERT_MESSAGES_COLUMNS: usize = 21;
 // A whole batch of messages fits one statement.
 const _: () = assert!(UPSERT_BATCH * UPSERT_MESSAGES_COLUMNS <= MAX_PARAMS);
 const UPSERT_MESSAGES_TAIL: &str = " ON CONFLICT (account_id, remote_id) DO UPDATE SET \
@@ -106,9 +119,9 @@ const ADD_FOLDER: &str = "INSERT INTO message_folders (message_id, folder_id) \
 const MESSAGE_ID: &str = "SELECT id FROM messages WHERE account_id = $1 AND remote_id = $2";
 const FOLDERS_OF: &str =
     "SELECT f.remote_id FROM message_folders mf JOIN folders f ON f.id = mf.folder_id WHERE mf.message_id = $1";
-/// Takes the account's row lock without changing it: the first statement of a sync write (see
-/// [`Store::apply_sync`]).
-const LOCK_ACCOUNT: &str = "UPDATE accounts SET event_seq = event_seq WHERE id = $1";
+/// Takes the account's row lock without changing it, and reads whose it is: the first statement of
+/// a sync write (see [`Store::apply_sync`]).
+const LOCK_ACCOUNT: &str = "UPDATE accounts SET event_seq = event_seq WHERE id = $1 RETURNING user_id";
 /// Hands out `count` sequence numbers of the account's change feed; the row lock it takes orders
 /// concurrent writers of one account, so sequence order is commit order.
 const TAKE_EVENT_SEQ: &str = "UPDATE accounts SET event_seq = event_seq + $2 WHERE id = $1 RETURNING event_seq";
@@ -339,6 +352,96 @@ macro_rules! insert_views {
 
 /// The ids of the account's folders `$remote_ids`, each created as a custom folder first when
 /// the store does not know it yet (see [`ENSURE_FOLDER`]), in `$tx`.
+/// What the messages `rows` (ids) add to their folders' counts: per folder, the messages and the
+/// unread ones that the folder's list shows (a message in the trash or spam counts there only).
+fn contributions_sql(backend: Backend, rows: usize) -> String {
+    format!(
+        "SELECT mf.folder_id, COUNT(*), CAST(SUM(CASE WHEN m.is_read THEN 0 ELSE 1 END) AS BIGINT) \
+         FROM message_folders mf JOIN messages m ON m.id = mf.message_id JOIN folders f ON f.id = mf.folder_id \
+         WHERE mf.message_id IN ({}) AND (f.kind IN ('trash', 'spam') OR NOT EXISTS (SELECT 1 FROM message_folders bf \
+         JOIN folders b ON b.id = bf.folder_id WHERE bf.message_id = m.id AND b.kind IN ('trash', 'spam'))) \
+         GROUP BY mf.folder_id",
+        placeholder_list(backend, rows, 1)
+    )
+}
+
+fn message_ids_sql(backend: Backend, rows: usize) -> String {
+    format!(
+        "SELECT id FROM messages WHERE account_id = {} AND remote_id IN ({})",
+        placeholder(backend, 1),
+        placeholder_list(backend, rows, 2)
+    )
+}
+
+/// Every folder of the account counted from scratch, by the rule of [`contributions_sql`].
+pub(crate) const RECOUNT_FOLDERS: &str = "UPDATE folders SET \
+     total_count = (SELECT COUNT(*) FROM message_folders mf JOIN messages m ON m.id = mf.message_id \
+     WHERE mf.folder_id = folders.id AND (folders.kind IN ('trash', 'spam') OR NOT EXISTS (SELECT 1 FROM message_folders bf \
+     JOIN folders b ON b.id = bf.folder_id WHERE bf.message_id = m.id AND b.kind IN ('trash', 'spam')))), \
+     unread_count = (SELECT COUNT(*) FROM message_folders mf JOIN messages m ON m.id = mf.message_id \
+     WHERE mf.folder_id = folders.id AND NOT m.is_read AND (folders.kind IN ('trash', 'spam') OR NOT EXISTS \
+     (SELECT 1 FROM message_folders bf JOIN folders b ON b.id = bf.folder_id WHERE bf.message_id = m.id \
+     AND b.kind IN ('trash', 'spam')))) WHERE account_id = $1";
+
+const ADJUST_COUNTS: &str =
+    "UPDATE folders SET total_count = total_count + $2, unread_count = unread_count + $3 WHERE id = $1";
+
+/// Per folder, (messages, unread) of a set of messages.
+type Contributions = HashMap<i64, (i64, i64)>;
+
+/// What changed between two [`Contributions`] of the same messages, per folder, zeros left out.
+fn count_deltas(before: &Contributions, after: &Contributions) -> Vec<(i64, i64, i64)> {
+    let mut folders: Vec<i64> = before.keys().chain(after.keys()).copied().collect();
+    folders.sort_unstable();
+    folders.dedup();
+    folders
+        .into_iter()
+        .filter_map(|folder| {
+            let (b, a) =
+                (before.get(&folder).copied().unwrap_or_default(), after.get(&folder).copied().unwrap_or_default());
+            let delta = (a.0 - b.0, a.1 - b.1);
+            (delta != (0, 0)).then_some((folder, delta.0, delta.1))
+        })
+        .collect()
+}
+
+/// The [`Contributions`] of the messages `$ids`, in `$tx`.
+macro_rules! contributions {
+    ($tx:expr, $backend:expr, $ids:expr) => {{
+        let ids: &[i64] = $ids;
+        let mut out: Contributions = HashMap::new();
+        for (folder, total, unread) in select_in!($tx, $backend, contributions_sql, ids, (i64, i64, i64)) {
+            let entry = out.entry(folder).or_default();
+            entry.0 += total;
+            entry.1 += unread;
+        }
+        out
+    }};
+}
+
+/// The ids of the account's messages among `$remote_ids`, in `$tx`.
+macro_rules! message_ids {
+    ($tx:expr, $backend:expr, $account:expr, $remote_ids:expr) => {{
+        let remote_ids: &[&str] = $remote_ids;
+        let account: AccountId = $account;
+        select_in!($tx, $backend, message_ids_sql, remote_ids, (i64,), account.0)
+            .into_iter()
+            .map(|(id,)| id)
+            .collect::<Vec<i64>>()
+    }};
+}
+
+/// Moves the folders' kept counts by what a write did to the messages whose counts were
+/// `$before` and are now `$after`: the counts follow every change in the transaction that makes
+/// it, so reading them costs nothing however large the folder.
+macro_rules! adjust_counts {
+    ($tx:expr, $before:expr, $after:expr) => {{
+        for (folder, total, unread) in count_deltas(&$before, &$after) {
+            sqlx::query(ADJUST_COUNTS).bind(folder).bind(total).bind(unread).execute(&mut *$tx).await?;
+        }
+    }};
+}
+
 macro_rules! folder_ids {
     ($tx:expr, $backend:expr, $account:expr, $remote_ids:expr) => {{
         let wanted: &[&str] = $remote_ids;
@@ -366,7 +469,7 @@ macro_rules! folder_ids {
 /// `$tx`, and pushes to `$events` what the change feed should tell of them: added, or changed
 /// when flags, folders or the presence of raw bytes differ from what the store had.
 macro_rules! upsert_batch {
-    ($tx:expr, $backend:expr, $account:expr, $batch:expr, $now:expr, $events:expr) => {{
+    ($tx:expr, $backend:expr, $owner:expr, $account:expr, $batch:expr, $now:expr, $events:expr) => {{
         let batch: &[&IncomingMessage<'_>] = $batch;
         let account: AccountId = $account;
         let remote_ids: Vec<&str> = batch.iter().map(|m| m.remote_id).collect();
@@ -391,6 +494,7 @@ macro_rules! upsert_batch {
         for m in batch {
             let p = m.parsed;
             q = q
+                .bind($owner)
                 .bind(account.0)
                 .bind(m.remote_id)
                 .bind(m.thread_remote_id)
@@ -491,7 +595,11 @@ impl Store {
             // another writer) instead of failing when a transaction that began by reading tries
             // to write after another committed; PostgreSQL takes the account's row lock, which
             // the change feed would take anyway, so writers of one account go one at a time.
-            sqlx::query(LOCK_ACCOUNT).bind(account.0).execute(&mut *tx).await?;
+            // No row: the account is gone, and the foreign keys refuse what follows.
+            let owner: i64 = sqlx::query_scalar(LOCK_ACCOUNT).bind(account.0).fetch_optional(&mut *tx).await?.unwrap_or(0);
+            let touched: Vec<&str> = changes.iter().map(MessageChange::remote_id).collect();
+            let known_before = message_ids!(tx, backend, account, &touched);
+            let counted_before = contributions!(tx, backend, &known_before);
             let mut events: Vec<(&str, EventKind)> = Vec::new();
             for folder in folders {
                 sqlx::query(UPSERT_FOLDER)
@@ -510,14 +618,14 @@ impl Store {
             for change in changes {
                 if let MessageChange::Upsert(m) = change {
                     if batch.len() == UPSERT_BATCH || batch.iter().any(|b| b.remote_id == m.remote_id) {
-                        upsert_batch!(tx, backend, account, &batch, now, events);
+                        upsert_batch!(tx, backend, owner, account, &batch, now, events);
                         batch.clear();
                     }
                     batch.push(m);
                     continue;
                 }
                 if !batch.is_empty() {
-                    upsert_batch!(tx, backend, account, &batch, now, events);
+                    upsert_batch!(tx, backend, owner, account, &batch, now, events);
                     batch.clear();
                 }
                 match change {
@@ -583,8 +691,11 @@ impl Store {
                 }
             }
             if !batch.is_empty() {
-                upsert_batch!(tx, backend, account, &batch, now, events);
+                upsert_batch!(tx, backend, owner, account, &batch, now, events);
             }
+            let known_after = message_ids!(tx, backend, account, &touched);
+            let counted_after = contributions!(tx, backend, &known_after);
+            adjust_counts!(tx, counted_before, counted_after);
             append_events!(tx, backend, account, &events, now);
             if let Some(cursor) = cursor {
                 sqlx::query(
@@ -676,15 +787,9 @@ impl Store {
     /// each holds and how many of those are unread, per account in [`FolderKind::list_position`]
     /// order, then by name.
     pub async fn folder_summaries(&self, user: UserId, account: Option<AccountId>) -> Result<Vec<FolderSummary>> {
-        let sql = "SELECT f.id, f.account_id, f.remote_id, f.name, f.kind, f.parent_remote_id, \
-                   COUNT(m.id), COALESCE(SUM(CASE WHEN m.id IS NOT NULL AND NOT m.is_read THEN 1 ELSE 0 END), 0) \
-                   FROM folders f JOIN accounts a ON a.id = f.account_id \
-                   LEFT JOIN message_folders mf ON mf.folder_id = f.id LEFT JOIN messages m ON m.id = mf.message_id \
-                   AND (f.kind IN ('trash', 'spam') OR NOT EXISTS (SELECT 1 FROM message_folders bf \
-                   JOIN folders b ON b.id = bf.folder_id WHERE bf.message_id = m.id AND b.kind IN ('trash', 'spam'))) \
-                   WHERE a.user_id = $1 AND ($2 IS NULL OR f.account_id = $2) \
-                   GROUP BY f.id, f.account_id, f.remote_id, f.name, f.kind, f.parent_remote_id \
-                   ORDER BY f.account_id, f.name, f.id";
+        let sql = "SELECT f.id, f.account_id, f.remote_id, f.name, f.kind, f.parent_remote_id, f.total_count, \
+                   f.unread_count FROM folders f JOIN accounts a ON a.id = f.account_id \
+                   WHERE a.user_id = $1 AND ($2 IS NULL OR f.account_id = $2) ORDER BY f.account_id, f.name, f.id";
         type Row = (i64, i64, String, String, String, Option<String>, i64, i64);
         let rows: Vec<Row> = with_pool!(self.db, pool => sqlx::query_as(sql)
             .bind(user.0)
@@ -717,6 +822,13 @@ impl Store {
         )
     }
 
+    /// Counts the account's folders again from scratch. The counts are kept by every write, so
+    /// this changes nothing unless they drifted; tests compare the two.
+    pub async fn recount_folders(&self, account: AccountId) -> Result<()> {
+        with_pool!(self.db, pool => sqlx::query(RECOUNT_FOLDERS).bind(account.0).execute(pool).await.map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
     /// The remote ids of the account's folders.
     pub async fn folder_remote_ids(&self, account: AccountId) -> Result<Vec<String>> {
         let sql = "SELECT remote_id FROM folders WHERE account_id = $1 ORDER BY remote_id";
@@ -738,6 +850,8 @@ impl Store {
                 .bind(remote_id)
                 .execute(&mut *tx)
                 .await?;
+            // Rare, and a trash or spam folder going changes what every other folder counts.
+            sqlx::query(RECOUNT_FOLDERS).bind(account.0).execute(&mut *tx).await?;
             tx.commit().await?;
         });
         Ok(())
@@ -822,7 +936,7 @@ impl Store {
 mod listing;
 mod writeback;
 pub use listing::{
-    ListCursor, MessageDetail, MessageFilter, MessagePerson, MessageSummary, Participant, StoredAttachment,
+    FeedEntry, ListCursor, MessageDetail, MessageFilter, MessagePerson, MessageSummary, Participant, StoredAttachment,
 };
 pub use writeback::{ACTION_LIMIT, Acted, ActionRefused, FailedAction, WritebackJob};
 

@@ -20,6 +20,7 @@ use crate::AppState;
 use crate::errors::Verbatim;
 use crate::viewer::Viewer;
 
+mod changes;
 mod messages;
 
 pub fn router() -> Router<AppState> {
@@ -33,6 +34,8 @@ pub fn router() -> Router<AppState> {
         .route("/messages/{id}/cid/{content_id}", get(messages::inline_part))
         .route("/messages/{id}/original", get(messages::original))
         .route("/unread", get(messages::unread))
+        .route("/changes", get(changes::feed))
+        .route("/openapi.json", get(openapi))
         .fallback(not_found)
 }
 
@@ -94,6 +97,15 @@ async fn not_found() -> ApiError {
     ApiError::not_found()
 }
 
+/// The OpenAPI 3.1 description of this router, written by hand; a test keeps its paths equal to
+/// the routes above.
+const OPENAPI: &str = include_str!("api/openapi.json");
+
+/// `GET /api/v1/openapi.json`: open to anyone, since it describes the API and holds no data.
+async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+}
+
 /// The user an API call acts for: the bearer token's, or else the session's. A token that is
 /// malformed, unknown, revoked or of a disabled user is refused even when a session would do:
 /// a caller that gives a token means that token.
@@ -116,6 +128,21 @@ impl FromRequestParts<AppState> for ApiUser {
         match parts.extensions.get::<Viewer>().and_then(|v| v.user.clone()) {
             Some(user) => Ok(ApiUser(user)),
             None => Err(ApiError::unauthorized()),
+        }
+    }
+}
+
+/// A path parameter of the API. One that does not parse (`/messages/abc`) names nothing the
+/// caller owns, so it is not found, in the API's error shape.
+pub struct ApiPath<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned + Send> FromRequestParts<AppState> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(ApiPath(value)),
+            Err(_) => Err(ApiError::not_found()),
         }
     }
 }

@@ -66,6 +66,10 @@ pub struct MessageSummary {
     pub is_read: bool,
     pub is_starred: bool,
     pub has_attachments: bool,
+    /// In a list of conversations, how many messages the conversation has (1 otherwise).
+    pub thread_count: i64,
+    /// In a list of conversations, whether any of its messages is unread (else `!is_read`).
+    pub thread_unread: bool,
     /// The ids of its folders and labels.
     pub folders: Vec<i64>,
 }
@@ -110,7 +114,9 @@ pub struct MessageDetail {
 
 const SUMMARY_COLUMNS: &str = "m.id, m.account_id, m.remote_id, m.thread_remote_id, m.subject, m.from_address, \
      m.from_name, m.snippet, m.sent_at, m.received_at, m.is_read, m.is_starred, m.has_attachments";
-type SummaryRow = (
+/// A list's row: the summary's columns, then the conversation's message count and whether any of
+/// its messages is unread.
+type ListRow = (
     i64,
     i64,
     String,
@@ -123,6 +129,8 @@ type SummaryRow = (
     i64,
     bool,
     bool,
+    bool,
+    i64,
     bool,
 );
 
@@ -141,7 +149,9 @@ fn summary(
         is_read,
         is_starred,
         has_attachments,
-    ): SummaryRow,
+        thread_count,
+        thread_unread,
+    ): ListRow,
 ) -> MessageSummary {
     MessageSummary {
         id,
@@ -157,6 +167,8 @@ fn summary(
         is_read,
         is_starred,
         has_attachments,
+        thread_count,
+        thread_unread,
         folders: Vec::new(),
     }
 }
@@ -192,54 +204,114 @@ impl Query {
     }
 }
 
-/// The list query for `filter`, newest (or oldest) first, after `after`, at most `limit` rows.
+/// How a list is put together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    /// Every matching message, newest first.
+    Messages,
+    /// Every matching message, oldest first (a thread read top to bottom).
+    OldestFirst,
+    /// One row per conversation: its newest matching message, newest first.
+    Conversations,
+}
+
+/// The list query for `filter`, after `after`, at most `limit` rows.
 fn list_sql(
     backend: Backend,
     user: UserId,
     filter: &MessageFilter,
     after: Option<ListCursor>,
     limit: i64,
-    oldest_first: bool,
+    shape: Shape,
 ) -> Query {
     let mut q = Query { backend, sql: String::new(), binds: Vec::new() };
+    let thread_columns = match shape {
+        // How many messages the conversation has, and whether any is unread.
+        Shape::Conversations => {
+            ", (SELECT COUNT(*) FROM messages t WHERE t.account_id = m.account_id \
+             AND t.thread_remote_id = m.thread_remote_id), EXISTS (SELECT 1 FROM messages t \
+             WHERE t.account_id = m.account_id AND t.thread_remote_id = m.thread_remote_id AND NOT t.is_read)"
+        }
+        _ => ", CAST(1 AS BIGINT), NOT m.is_read",
+    };
     q.push(
-        &format!("SELECT {SUMMARY_COLUMNS} FROM messages m JOIN accounts a ON a.id = m.account_id WHERE a.user_id = ?"),
+        &format!("SELECT {SUMMARY_COLUMNS}{thread_columns} FROM messages m WHERE m.user_id = ?"),
         vec![Bind::Int(user.0)],
     );
+    push_filter(&mut q, filter, "m");
+    if shape == Shape::Conversations {
+        // Only the newest matching message of its conversation stands for it, so that a
+        // conversation is on one page only, whichever page its older messages would fall on.
+        // The unary `+` keeps the planner on the thread index: a conversation has a few messages,
+        // the account many newer ones.
+        q.push(
+            " AND (m.thread_remote_id IS NULL OR NOT EXISTS (SELECT 1 FROM messages n \
+             WHERE n.account_id = m.account_id AND n.thread_remote_id = m.thread_remote_id \
+             AND (+n.received_at > m.received_at OR (+n.received_at = m.received_at AND +n.id > m.id))",
+            Vec::new(),
+        );
+        push_filter(&mut q, filter, "n");
+        q.push("))", Vec::new());
+    }
+    let oldest_first = shape == Shape::OldestFirst;
+    if let Some(after) = after {
+        // A row value, which both databases compare as a range of the (received_at, id) index.
+        let fragment =
+            if oldest_first { " AND (m.received_at, m.id) > (?, ?)" } else { " AND (m.received_at, m.id) < (?, ?)" };
+        q.push(fragment, vec![Bind::Int(after.received_at), Bind::Int(after.id)]);
+    }
+    let order = if oldest_first { "ASC" } else { "DESC" };
+    q.push(&format!(" ORDER BY m.received_at {order}, m.id {order} LIMIT ?"), vec![Bind::Int(limit)]);
+    q
+}
+
+/// The conditions `filter` puts on the message `{x}`.
+fn push_filter(q: &mut Query, filter: &MessageFilter, x: &str) {
     if let Some(account) = filter.account {
-        q.push(" AND m.account_id = ?", vec![Bind::Int(account.0)]);
+        q.push(&format!(" AND {x}.account_id = ?"), vec![Bind::Int(account.0)]);
     }
     if let Some(folder) = filter.folder {
         q.push(
-            " AND EXISTS (SELECT 1 FROM message_folders mf WHERE mf.message_id = m.id AND mf.folder_id = ?)",
+            &format!(
+                " AND EXISTS (SELECT 1 FROM message_folders mf WHERE mf.message_id = {x}.id AND mf.folder_id = ?)"
+            ),
             vec![Bind::Int(folder)],
         );
     }
     match filter.kind {
         Some(FolderKind::Archive) => q.push(
-            " AND (EXISTS (SELECT 1 FROM message_folders mf JOIN folders f ON f.id = mf.folder_id \
-             WHERE mf.message_id = m.id AND f.kind = 'archive') OR (a.provider = 'google' AND NOT EXISTS \
-             (SELECT 1 FROM message_folders mf JOIN folders f ON f.id = mf.folder_id WHERE mf.message_id = m.id \
-             AND f.kind IN ('inbox', 'sent', 'drafts', 'trash', 'spam'))))",
+            &format!(
+                " AND (EXISTS (SELECT 1 FROM message_folders mf JOIN folders f ON f.id = mf.folder_id \
+                 WHERE mf.message_id = {x}.id AND f.kind = 'archive') OR ((SELECT provider FROM accounts pa \
+                 WHERE pa.id = {x}.account_id) = 'google' AND NOT EXISTS \
+                 (SELECT 1 FROM message_folders mf JOIN folders f ON f.id = mf.folder_id WHERE mf.message_id = {x}.id \
+                 AND f.kind IN ('inbox', 'sent', 'drafts', 'trash', 'spam'))))"
+            ),
             Vec::new(),
         ),
         Some(kind) => q.push(
-            " AND EXISTS (SELECT 1 FROM message_folders mf JOIN folders f ON f.id = mf.folder_id \
-             WHERE mf.message_id = m.id AND f.kind = ?)",
+            &format!(
+                " AND EXISTS (SELECT 1 FROM message_folders mf JOIN folders f ON f.id = mf.folder_id \
+                 WHERE mf.message_id = {x}.id AND f.kind = ?)"
+            ),
             vec![Bind::Text(kind.as_str().to_owned())],
         ),
         None => {}
     }
     // A message deleted for good leaves every list at once, before the provider confirms.
     q.push(
-        " AND NOT EXISTS (SELECT 1 FROM writeback_jobs w WHERE w.account_id = m.account_id \
-         AND w.remote_id = m.remote_id AND w.action = 'delete' AND w.failed_at IS NULL)",
+        &format!(
+            " AND NOT EXISTS (SELECT 1 FROM writeback_jobs w WHERE w.account_id = {x}.account_id \
+             AND w.remote_id = {x}.remote_id AND w.action = 'delete' AND w.failed_at IS NULL)"
+        ),
         Vec::new(),
     );
     // As in Gmail, a message in the trash or spam shows there and nowhere else (Gmail keeps its
     // other labels for a restore); Outlook's messages are in one folder anyway.
-    let binned = "EXISTS (SELECT 1 FROM message_folders bf JOIN folders b ON b.id = bf.folder_id \
-                  WHERE bf.message_id = m.id AND b.kind IN ('trash', 'spam'))";
+    let binned = format!(
+        "EXISTS (SELECT 1 FROM message_folders bf JOIN folders b ON b.id = bf.folder_id \
+         WHERE bf.message_id = {x}.id AND b.kind IN ('trash', 'spam'))"
+    );
     match (filter.kind, filter.folder) {
         (Some(FolderKind::Trash | FolderKind::Spam), _) => {}
         (_, Some(folder)) => q.push(
@@ -249,36 +321,25 @@ fn list_sql(
         _ => q.push(&format!(" AND NOT {binned}"), Vec::new()),
     }
     if let Some(thread) = &filter.thread {
-        q.push(" AND m.thread_remote_id = ?", vec![Bind::Text(thread.clone())]);
+        q.push(&format!(" AND {x}.thread_remote_id = ?"), vec![Bind::Text(thread.clone())]);
     }
     if let Some(unread) = filter.unread {
-        q.push(" AND m.is_read = ?", vec![Bind::Bool(!unread)]);
+        q.push(&format!(" AND {x}.is_read = ?"), vec![Bind::Bool(!unread)]);
     }
     if let Some(starred) = filter.starred {
-        q.push(" AND m.is_starred = ?", vec![Bind::Bool(starred)]);
+        q.push(&format!(" AND {x}.is_starred = ?"), vec![Bind::Bool(starred)]);
     }
     match &filter.participant {
         Some(Participant::Address(address)) => q.push(
-            " AND EXISTS (SELECT 1 FROM participants p WHERE p.message_id = m.id AND p.address = ?)",
+            &format!(" AND {x}.id IN (SELECT p.message_id FROM participants p WHERE p.address = ?)"),
             vec![Bind::Text(address.to_lowercase())],
         ),
         Some(Participant::Domain(domain)) => q.push(
-            " AND EXISTS (SELECT 1 FROM participants p WHERE p.message_id = m.id AND p.domain = ?)",
+            &format!(" AND {x}.id IN (SELECT p.message_id FROM participants p WHERE p.domain = ?)"),
             vec![Bind::Text(domain.to_lowercase())],
         ),
         None => {}
     }
-    if let Some(after) = after {
-        let fragment = if oldest_first {
-            " AND (m.received_at > ? OR (m.received_at = ? AND m.id > ?))"
-        } else {
-            " AND (m.received_at < ? OR (m.received_at = ? AND m.id < ?))"
-        };
-        q.push(fragment, vec![Bind::Int(after.received_at), Bind::Int(after.received_at), Bind::Int(after.id)]);
-    }
-    let order = if oldest_first { "ASC" } else { "DESC" };
-    q.push(&format!(" ORDER BY m.received_at {order}, m.id {order} LIMIT ?"), vec![Bind::Int(limit)]);
-    q
 }
 
 fn folders_of_sql(backend: Backend, rows: usize) -> String {
@@ -311,14 +372,26 @@ impl Store {
         after: Option<ListCursor>,
         limit: i64,
     ) -> Result<Vec<MessageSummary>> {
-        self.messages_where(user, filter, after, limit, false).await
+        self.messages_where(user, filter, after, limit, Shape::Messages).await
+    }
+
+    /// A page of the user's conversations with a message matching `filter`, each shown by its
+    /// newest matching message, newest first, starting after `after`.
+    pub async fn list_conversations(
+        &self,
+        user: UserId,
+        filter: &MessageFilter,
+        after: Option<ListCursor>,
+        limit: i64,
+    ) -> Result<Vec<MessageSummary>> {
+        self.messages_where(user, filter, after, limit, Shape::Conversations).await
     }
 
     /// The messages of a thread, oldest first.
     pub async fn thread_messages(&self, user: UserId, account: AccountId, thread: &str) -> Result<Vec<MessageSummary>> {
         let filter =
             MessageFilter { account: Some(account), thread: Some(thread.to_owned()), ..MessageFilter::default() };
-        self.messages_where(user, &filter, None, 500, true).await
+        self.messages_where(user, &filter, None, 500, Shape::OldestFirst).await
     }
 
     async fn messages_where(
@@ -327,12 +400,12 @@ impl Store {
         filter: &MessageFilter,
         after: Option<ListCursor>,
         limit: i64,
-        oldest_first: bool,
+        shape: Shape,
     ) -> Result<Vec<MessageSummary>> {
         let backend = self.db.backend();
-        let Query { sql, binds, .. } = list_sql(backend, user, filter, after, limit.clamp(1, 500), oldest_first);
+        let Query { sql, binds, .. } = list_sql(backend, user, filter, after, limit.clamp(1, 500), shape);
         let mut list: Vec<MessageSummary> = with_pool!(self.db, pool => {
-            let q = bind_all!(sqlx::query_as::<_, SummaryRow>(sqlx::AssertSqlSafe(sql)), &binds);
+            let q = bind_all!(sqlx::query_as::<_, ListRow>(sqlx::AssertSqlSafe(sql)), &binds);
             q.fetch_all(pool).await
         })?
         .into_iter()
@@ -382,8 +455,7 @@ impl Store {
         let Some((a, b, c, d, e, f, g, h, i, j, k, l, m, internet_message_id, raw, parse_failed)) = row else {
             return Ok(None);
         };
-        let summary_row = (a, b, c, d, e, f, g, h, i, j, k, l, m);
-        let mut summary = summary(summary_row);
+        let mut summary = summary((a, b, c, d, e, f, g, h, i, j, k, l, m, 1, !k));
         let people: Vec<(String, String, Option<String>)> = with_pool!(self.db, pool => sqlx::query_as(
             "SELECT role, address, name FROM participants WHERE message_id = $1 ORDER BY role, address")
             .bind(id).fetch_all(pool).await)?;
@@ -424,11 +496,91 @@ impl Store {
 
     /// Unread messages in the user's inboxes: the badge.
     pub async fn inbox_unread(&self, user: UserId) -> Result<i64> {
-        let sql = "SELECT COUNT(DISTINCT m.id) FROM messages m JOIN accounts a ON a.id = m.account_id \
-                   JOIN message_folders mf ON mf.message_id = m.id JOIN folders f ON f.id = mf.folder_id \
-                   WHERE a.user_id = $1 AND f.kind = 'inbox' AND NOT m.is_read AND NOT EXISTS \
-                   (SELECT 1 FROM message_folders bf JOIN folders b ON b.id = bf.folder_id \
-                   WHERE bf.message_id = m.id AND b.kind IN ('trash', 'spam'))";
+        let sql = "SELECT CAST(COALESCE(SUM(f.unread_count), 0) AS BIGINT) FROM folders f \
+                   JOIN accounts a ON a.id = f.account_id WHERE a.user_id = $1 AND f.kind = 'inbox'";
         Ok(with_pool!(self.db, pool => sqlx::query_scalar(sql).bind(user.0).fetch_one(pool).await)?)
+    }
+}
+
+/// One entry of a user's change feed: an event of one of their accounts, with the message's local
+/// id while the message still exists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedEntry {
+    pub account: AccountId,
+    pub seq: i64,
+    pub kind: super::EventKind,
+    pub remote_id: String,
+    /// `None` once the message is gone.
+    pub message_id: Option<i64>,
+    pub at: i64,
+}
+
+const FEED_HEADS: &str = "SELECT id, event_seq FROM accounts WHERE user_id = $1 ORDER BY id";
+const ACCOUNT_FEED: &str = "SELECT e.seq, e.kind, e.remote_id, m.id, e.at FROM message_events e \
+     LEFT JOIN messages m ON m.account_id = e.account_id AND m.remote_id = e.remote_id \
+     WHERE e.account_id = $1 AND e.seq > $2 ORDER BY e.seq LIMIT $3";
+
+impl Store {
+    /// Where the change feed of each of the user's accounts stands now: the last seq handed out.
+    pub async fn feed_heads(&self, user: UserId) -> Result<Vec<(AccountId, i64)>> {
+        let rows: Vec<(i64, i64)> =
+            with_pool!(self.db, pool => sqlx::query_as(FEED_HEADS).bind(user.0).fetch_all(pool).await)?;
+        Ok(rows.into_iter().map(|(account, seq)| (AccountId(account), seq)).collect())
+    }
+
+    /// The change feed of all the user's accounts after the given positions (an account not in
+    /// `after` from its start; accounts of other users in `after` are ignored), ordered by time,
+    /// account and seq, at most `limit` entries, with each account's new position.
+    ///
+    /// Each account's entries are taken in seq order and merged, so that a time that goes back
+    /// within an account (a clock step) reorders the answer a little but never skips an entry:
+    /// the position of an account is the last seq it returned, and everything before it was
+    /// returned.
+    pub async fn changes_since(
+        &self,
+        user: UserId,
+        after: &[(AccountId, i64)],
+        limit: i64,
+    ) -> Result<(Vec<FeedEntry>, Vec<(AccountId, i64)>)> {
+        let limit = limit.max(0);
+        let mut positions = Vec::new();
+        let mut streams: Vec<std::collections::VecDeque<FeedEntry>> = Vec::new();
+        for (account, head) in self.feed_heads(user).await? {
+            let from = after.iter().find(|(a, _)| *a == account).map_or(0, |(_, seq)| *seq);
+            positions.push((account, from));
+            // An account with nothing new costs no query.
+            if head <= from || limit == 0 {
+                streams.push(Default::default());
+                continue;
+            }
+            let rows: Vec<(i64, String, String, Option<i64>, i64)> = with_pool!(self.db, pool =>
+                sqlx::query_as(ACCOUNT_FEED).bind(account.0).bind(from).bind(limit).fetch_all(pool).await)?;
+            streams.push(
+                rows.into_iter()
+                    .map(|(seq, kind, remote_id, message_id, at)| FeedEntry {
+                        account,
+                        seq,
+                        kind: super::EventKind::parse(&kind),
+                        remote_id,
+                        message_id,
+                        at,
+                    })
+                    .collect(),
+            );
+        }
+        let mut entries = Vec::new();
+        while entries.len() < usize::try_from(limit).unwrap_or(usize::MAX) {
+            let next = streams
+                .iter()
+                .enumerate()
+                .filter_map(|(i, s)| s.front().map(|e| (i, (e.at, e.account.0, e.seq))))
+                .min_by_key(|(_, key)| *key);
+            let Some(entry) = next.and_then(|(i, _)| streams[i].pop_front()) else { break };
+            if let Some(position) = positions.iter_mut().find(|(a, _)| *a == entry.account) {
+                position.1 = entry.seq;
+            }
+            entries.push(entry);
+        }
+        Ok((entries, positions))
     }
 }

@@ -6,7 +6,12 @@
 
 use mailroom_domain::{AccountId, ActionError, FolderKind, MailAction, MessageState, Provider, UserId, plan_action};
 
-use super::{EventKind, MAX_PARAMS, placeholder, placeholder_list};
+use std::collections::HashMap;
+
+use super::{
+    ADJUST_COUNTS, Contributions, EventKind, MAX_PARAMS, contributions_sql, count_deltas, message_ids_sql, placeholder,
+    placeholder_list,
+};
 use crate::db::{Backend, with_pool};
 use crate::{Result, Store};
 
@@ -178,6 +183,7 @@ impl Store {
                 planned.push((*id, *account, remote_id, subject, before, after));
             }
             let mut acted = Acted::default();
+            let counted_before = contributions!(tx, backend, &ids);
             for (id, account, remote_id, subject, before, after) in &planned {
                 // Deleting is always queued: the message leaves every view now, and its row goes
                 // when the provider confirms.
@@ -218,6 +224,8 @@ impl Store {
                     acted.accounts.push(AccountId(*account));
                 }
             }
+            let counted_after = contributions!(tx, backend, &ids);
+            adjust_counts!(tx, counted_before, counted_after);
             for account in &acted.accounts {
                 sqlx::query(REQUEST_RUN).bind(account.0).execute(&mut *tx).await?;
             }
@@ -250,10 +258,15 @@ impl Store {
 
     /// The provider has the job's change: the job goes, and a deleted message's row with it.
     pub async fn writeback_done(&self, job: &WritebackJob, now: i64) -> Result<()> {
+        let backend = self.db.backend();
         with_pool!(self.db, pool => {
             let mut tx = pool.begin().await?;
             sqlx::query("DELETE FROM writeback_jobs WHERE id = $1").bind(job.id).execute(&mut *tx).await?;
             if job.action == MailAction::Delete {
+                // A pull since the action may have filed it again: what it counts goes with it.
+                let ids = message_ids!(tx, backend, job.account, &[job.remote_id.as_str()]);
+                let counted = contributions!(tx, backend, &ids);
+                adjust_counts!(tx, counted, Contributions::new());
                 let gone = sqlx::query("DELETE FROM messages WHERE account_id = $1 AND remote_id = $2")
                     .bind(job.account.0)
                     .bind(&job.remote_id)
@@ -286,6 +299,7 @@ impl Store {
     /// The provider refused the job for good: the message is put back as it was before the
     /// action, and the job stays, failed, for the user to see why.
     pub async fn writeback_failed(&self, job: &WritebackJob, error: &str, now: i64) -> Result<()> {
+        let backend = self.db.backend();
         with_pool!(self.db, pool => {
             let mut tx = pool.begin().await?;
             sqlx::query("UPDATE accounts SET event_seq = event_seq WHERE id = $1").bind(job.account.0).execute(&mut *tx).await?;
@@ -300,11 +314,14 @@ impl Store {
                 .fetch_optional(&mut *tx)
                 .await?;
             if let (Some((was_read, was_starred, was_folders)), Some(id)) = (was, message) {
+                let counted_before = contributions!(tx, backend, &[id]);
                 sqlx::query(SET_FLAGS).bind(id).bind(was_read).bind(was_starred).bind(now).execute(&mut *tx).await?;
                 sqlx::query(CLEAR_FOLDERS).bind(id).execute(&mut *tx).await?;
                 for folder in split_folders(&was_folders) {
                     sqlx::query(ADD_FOLDER).bind(id).bind(job.account.0).bind(folder).execute(&mut *tx).await?;
                 }
+                let counted_after = contributions!(tx, backend, &[id]);
+                adjust_counts!(tx, counted_before, counted_after);
                 let seq: i64 = sqlx::query_scalar(TAKE_EVENT_SEQ).bind(job.account.0).fetch_one(&mut *tx).await?;
                 sqlx::query(INSERT_EVENT)
                     .bind(job.account.0)

@@ -2,7 +2,7 @@
 //! attachments and original, actions on many at once, and the unread count.
 
 use axum::Json;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use mailroom_domain::{AccountId, EmailAddress, FolderKind, MailAction};
@@ -12,7 +12,7 @@ use mailroom_store::{
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{ApiError, ApiUser, query_param};
+use super::{ApiError, ApiPath, ApiUser, query_param};
 use crate::AppState;
 use crate::mail::{cid_links, download, eml_name, shown_body};
 
@@ -168,7 +168,7 @@ fn people(detail: &MessageDetail, role: &str) -> Vec<PersonJson> {
 pub async fn show(
     State(state): State<AppState>,
     ApiUser(user): ApiUser,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Result<Response, ApiError> {
     let detail = owned(&state, &user, id).await?;
     let base = format!("/api/v1/messages/{id}");
@@ -204,7 +204,7 @@ pub async fn show(
 pub async fn attachment(
     State(state): State<AppState>,
     ApiUser(user): ApiUser,
-    Path((id, position)): Path<(i64, usize)>,
+    ApiPath((id, position)): ApiPath<(i64, usize)>,
 ) -> Result<Response, ApiError> {
     let detail = owned(&state, &user, id).await?;
     let part = detail.raw.as_deref().and_then(|raw| mailroom_mime::attachment_data(raw, position));
@@ -216,7 +216,7 @@ pub async fn attachment(
 pub async fn inline_part(
     State(state): State<AppState>,
     ApiUser(user): ApiUser,
-    Path((id, content_id)): Path<(i64, String)>,
+    ApiPath((id, content_id)): ApiPath<(i64, String)>,
 ) -> Result<Response, ApiError> {
     let detail = owned(&state, &user, id).await?;
     let part = detail.raw.as_deref().and_then(|raw| mailroom_mime::part_by_content_id(raw, &content_id));
@@ -228,7 +228,7 @@ pub async fn inline_part(
 pub async fn original(
     State(state): State<AppState>,
     ApiUser(user): ApiUser,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Result<Response, ApiError> {
     let detail = owned(&state, &user, id).await?;
     let raw = detail.raw.ok_or(ApiError {

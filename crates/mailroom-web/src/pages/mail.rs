@@ -132,6 +132,8 @@ struct Row {
     attachments: bool,
     labels: Vec<String>,
     current: bool,
+    /// Messages in the conversation, when more than one.
+    count: Option<i64>,
 }
 
 struct Target {
@@ -271,7 +273,7 @@ pub async fn show(
         let provider = accounts.iter().find(|a| a.id == detail.summary.account).map(|a| a.provider);
         open = Some(open_message(&state, &me, t, &detail, &folders, provider, &view_query, q.images).await?);
     }
-    let mut page = store.list_messages(me.id, &filter, q.cursor, PAGE + 1).await.map_err(internal)?;
+    let mut page = store.list_conversations(me.id, &filter, q.cursor, PAGE + 1).await.map_err(internal)?;
     let more = page.len() > PAGE as usize;
     page.truncate(PAGE as usize);
     let older =
@@ -366,11 +368,12 @@ fn row(t: &Texts, m: &MessageSummary, folders: &[FolderSummary], href: &str, cur
         subject: subject_or(t, &m.subject),
         snippet: m.snippet.clone(),
         date: when(t, Some(m.received_at)),
-        unread: !m.is_read,
+        unread: m.thread_unread,
         starred: m.is_starred,
         attachments: m.has_attachments,
         labels: m.folders.iter().filter_map(|id| folder_label(folders, t, *id)).collect(),
         current,
+        count: (m.thread_count > 1).then_some(m.thread_count),
     }
 }
 

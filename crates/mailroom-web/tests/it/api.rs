@@ -1,8 +1,12 @@
 //! The JSON API's door: who may call it, and the shape of what it answers.
 
+use std::collections::BTreeSet;
+
 use axum::http::{StatusCode, header};
 use mailroom_domain::{FolderKind, Role};
 use mailroom_store::{IncomingMessage, MessageChange, RemoteFolder};
+
+use serde_json::Value;
 
 use crate::harness::{Backend, Client, Page, TestApp};
 
@@ -10,6 +14,8 @@ crate::on_both_databases!(api:
     a_bearer_token_or_a_session_lets_a_user_in_and_nothing_else_does,
     every_error_is_json_and_unknown_paths_are_not_found,
     folders_come_with_their_counts_and_only_the_callers,
+    the_openapi_document_describes_exactly_the_routes_of_the_api_router,
+    every_documented_get_answers_as_the_document_says,
 );
 
 const PASSWORD: &str = "member password 1";
@@ -167,5 +173,262 @@ async fn folders_come_with_their_counts_and_only_the_callers(backend: Backend) {
         let page = crm.get(bad).await;
         page.assert_status(StatusCode::BAD_REQUEST);
         assert_eq!(json(&page)["error"]["code"], "bad_request", "{bad}");
+    }
+}
+
+const HTTP_METHODS: [&str; 8] = ["get", "put", "post", "delete", "options", "head", "patch", "trace"];
+
+/// (METHOD, path) of every `.route("PATH", get(…).post(…))` in the API router's source.
+fn routed() -> BTreeSet<(String, String)> {
+    let source = include_str!("../../src/api.rs");
+    let method = regex_lite::Regex::new(r"\b(get|put|post|delete|options|head|patch|trace)\(").unwrap();
+    let mut routes = BTreeSet::new();
+    for (start, opening) in source.match_indices(".route(\"") {
+        let (path, rest) = source[start + opening.len()..].split_once('"').unwrap();
+        // The method router runs to the parenthesis that closes `.route(`.
+        let mut depth = 1;
+        let end = rest
+            .char_indices()
+            .find(|(_, c)| {
+                match c {
+                    '(' => depth += 1,
+                    ')' => depth -= 1,
+                    _ => {}
+                }
+                depth == 0
+            })
+            .unwrap()
+            .0;
+        let methods: Vec<String> = method.captures_iter(&rest[..end]).map(|c| c[1].to_uppercase()).collect();
+        assert!(!methods.is_empty(), "no method found for the route {path}");
+        routes.extend(methods.into_iter().map(|m| (m, path.to_owned())));
+    }
+    routes
+}
+
+/// (METHOD, path) of every operation the document describes.
+fn documented(doc: &Value) -> BTreeSet<(String, String)> {
+    let mut operations = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys().filter(|k| HTTP_METHODS.contains(&k.as_str())) {
+            operations.insert((method.to_uppercase(), path.clone()));
+        }
+    }
+    operations
+}
+
+/// What a `$ref` points to in the document.
+fn resolve<'a>(doc: &'a Value, value: &'a Value) -> &'a Value {
+    match value["$ref"].as_str() {
+        Some(pointer) => {
+            let target = pointer.strip_prefix('#').and_then(|p| doc.pointer(p));
+            resolve(doc, target.unwrap_or_else(|| panic!("{pointer} points to nothing")))
+        }
+        None => value,
+    }
+}
+
+fn all_refs<'a>(value: &'a Value, out: &mut Vec<&'a str>) {
+    match value {
+        Value::Object(map) => {
+            for (key, inner) in map {
+                match inner.as_str() {
+                    Some(pointer) if key == "$ref" => out.push(pointer),
+                    _ => all_refs(inner, out),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| all_refs(v, out)),
+        _ => {}
+    }
+}
+
+async fn the_openapi_document_describes_exactly_the_routes_of_the_api_router(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else { return };
+    // Served to anyone, as JSON.
+    let page = app.client().get("/api/v1/openapi.json").await;
+    page.assert_status(StatusCode::OK);
+    let doc = json(&page);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"), "{}", doc["openapi"]);
+
+    let (documented, routed) = (documented(&doc), routed());
+    let only_documented: Vec<_> = documented.difference(&routed).collect();
+    let only_routed: Vec<_> = routed.difference(&documented).collect();
+    assert!(
+        only_documented.is_empty() && only_routed.is_empty(),
+        "openapi.json and the router in src/api.rs differ:\n  documented but not routed: {only_documented:?}\n  \
+         routed but not documented: {only_routed:?}"
+    );
+
+    let mut refs = Vec::new();
+    all_refs(&doc, &mut refs);
+    for pointer in refs {
+        resolve(&doc, &serde_json::json!({ "$ref": pointer }));
+    }
+    for schema in ["Error", "Account", "Folder", "Message", "MessageDetail", "FeedEntry"] {
+        assert!(doc["components"]["schemas"][schema].is_object(), "no schema {schema}");
+    }
+    let schemes = &doc["components"]["securitySchemes"];
+    assert_eq!(
+        (schemes["bearer"]["type"].as_str(), schemes["bearer"]["scheme"].as_str()),
+        (Some("http"), Some("bearer"))
+    );
+    assert_eq!(
+        (schemes["session"]["type"].as_str(), schemes["session"]["in"].as_str(), schemes["session"]["name"].as_str()),
+        (Some("apiKey"), Some("cookie"), Some("mailroom_session"))
+    );
+
+    // Every `{name}` of a path is a path parameter of each of its operations, and nothing else is.
+    let template = regex_lite::Regex::new(r"\{(\w+)\}").unwrap();
+    for (method, path) in &documented {
+        let operation = &doc["paths"][path][method.to_lowercase()];
+        let expected: BTreeSet<&str> = template.captures_iter(path).map(|c| c.get(1).unwrap().as_str()).collect();
+        let declared: BTreeSet<&str> = operation["parameters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|p| resolve(&doc, p))
+            .filter(|p| p["in"] == "path")
+            .map(|p| p["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(declared, expected, "{method} {path}");
+        assert!(operation["responses"]["200"].is_object(), "{method} {path} documents no 200");
+    }
+}
+
+/// Where `value` departs from `schema`: types, enums, required and undocumented properties,
+/// array items.
+fn departures(doc: &Value, schema: &Value, value: &Value, at: &str, out: &mut Vec<String>) {
+    let schema = resolve(doc, schema);
+    if let Some(options) = schema["anyOf"].as_array() {
+        let fits = |option: &Value| {
+            let mut found = Vec::new();
+            departures(doc, option, value, at, &mut found);
+            found.is_empty()
+        };
+        if !options.iter().any(fits) {
+            out.push(format!("{at}: {value} fits none of anyOf"));
+        }
+        return;
+    }
+    let kind = match value {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    };
+    let types: Vec<&str> = match &schema["type"] {
+        Value::String(t) => vec![t.as_str()],
+        Value::Array(ts) => ts.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    };
+    if !types.is_empty() && !types.iter().any(|t| *t == kind || (*t == "number" && kind == "integer")) {
+        out.push(format!("{at}: {kind} where the document says {types:?}"));
+        return;
+    }
+    if let Some(options) = schema["enum"].as_array()
+        && !options.contains(value)
+    {
+        out.push(format!("{at}: {value} is not one of {options:?}"));
+    }
+    if let (Some(object), Some(properties)) = (value.as_object(), schema["properties"].as_object()) {
+        for name in schema["required"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+            if !object.contains_key(name) {
+                out.push(format!("{at}: {name} is missing"));
+            }
+        }
+        for (name, inner) in object {
+            match properties.get(name) {
+                Some(property) => departures(doc, property, inner, &format!("{at}.{name}"), out),
+                None => out.push(format!("{at}: {name} is not documented")),
+            }
+        }
+    }
+    if let (Some(items), Some(item)) = (value.as_array(), schema.get("items")) {
+        for (i, inner) in items.iter().enumerate() {
+            departures(doc, item, inner, &format!("{at}[{i}]"), out);
+        }
+    }
+}
+
+async fn every_documented_get_answers_as_the_document_says(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else { return };
+    let doc = json(&app.client().get("/api/v1/openapi.json").await);
+    // One mailbox with a folder and a message whose original has not been fetched.
+    let ann = app.create_user("ann@example.test", PASSWORD, Role::Member).await;
+    let account = app.connected_account(ann.id, "ann@example.test").await;
+    let inbox = [RemoteFolder {
+        remote_id: "INBOX".into(),
+        name: "Inbox".into(),
+        kind: FolderKind::Inbox,
+        parent_remote_id: None,
+    }];
+    let parsed =
+        mailroom_mime::parse(b"From: A <a@example.org>\r\nTo: ann@example.test\r\nSubject: Hi\r\n\r\nHello\r\n")
+            .into_message();
+    let folders = vec!["INBOX".to_owned()];
+    let change = MessageChange::Upsert(message("m1", &folders, false, &parsed));
+    app.store.apply_sync(account.id, &inbox, &[change], None, 1).await.unwrap();
+    let token = app.store.create_api_token(ann.id, "CRM", 1).await.unwrap().unwrap();
+    let mut crm = app.client();
+    crm.authorization = Some(format!("Bearer {}", token.expose()));
+    let id = json(&crm.get("/api/v1/messages").await)["data"][0]["id"].as_i64().unwrap();
+
+    let gets: Vec<String> =
+        documented(&doc).into_iter().filter(|(method, _)| method == "GET").map(|(_, path)| path).collect();
+    // A path with its templates filled: the real message, or an id nobody has.
+    let fill = |path: &str, id: i64| {
+        path.replace("{id}", &id.to_string()).replace("{position}", "0").replace("{content_id}", "none")
+    };
+    // (template, path, whether the path names what nobody has)
+    let mut requests: Vec<(String, String, bool)> = Vec::new();
+    for path in &gets {
+        requests.push((path.clone(), fill(path, id), false));
+        if path.contains('{') {
+            requests.push((path.clone(), fill(path, 0), true));
+        }
+    }
+    // The feed from the start, so that it has an entry to check.
+    requests.push(("/changes".to_owned(), "/changes?cursor=".to_owned(), false));
+    for (template, path, nobodys) in &requests {
+        let page = crm.get(&format!("/api/v1{path}")).await;
+        let responses = &doc["paths"][template]["get"]["responses"];
+        let documented = resolve(&doc, &responses[page.status.as_str()]);
+        assert!(documented.is_object(), "GET {path} answered {}, which is not documented: {}", page.status, page.body);
+        if *nobodys {
+            page.assert_status(StatusCode::NOT_FOUND);
+            assert_eq!(json(&page)["error"]["code"], "not_found", "{path}");
+        }
+        if !template.contains('{') {
+            page.assert_status(StatusCode::OK);
+        }
+        let Some(schema) = documented["content"].get("application/json").map(|c| &c["schema"]) else { continue };
+        let body = json(&page);
+        if let Some(data) = body["data"].as_array() {
+            assert!(!data.is_empty() || path == "/changes", "{path} lists nothing to check");
+        }
+        let mut found = Vec::new();
+        departures(&doc, schema, &body, path, &mut found);
+        assert!(found.is_empty(), "GET {path} departs from the document:\n  {}\n{}", found.join("\n  "), page.body);
+    }
+    // The real message's answers: the message, no attachment or inline part, an unfetched original.
+    let status = |page: Page| page.status;
+    assert_eq!(status(crm.get(&format!("/api/v1/messages/{id}")).await), StatusCode::OK);
+    assert_eq!(status(crm.get(&format!("/api/v1/messages/{id}/original")).await), StatusCode::CONFLICT);
+
+    // A token that does not work is refused by every route but the document itself, so each
+    // documented path reaches a route: the fallback answers 404 to anyone.
+    let mut stranger = app.client();
+    stranger.authorization = Some("Bearer nonsense".to_owned());
+    for (method, path) in documented(&doc) {
+        let page = stranger.request(&method, &format!("/api/v1{}", fill(&path, id)), None).await;
+        if path == "/openapi.json" {
+            page.assert_status(StatusCode::OK);
+        } else {
+            assert_unauthorized(&page);
+        }
     }
 }

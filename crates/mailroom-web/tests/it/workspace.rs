@@ -19,6 +19,9 @@ crate::on_both_databases!(workspace:
     messages_are_listed_by_filter_with_cursor_pages_and_shown_safely,
     another_users_ids_are_not_found_and_bad_requests_are_refused,
     the_mail_page_shows_hostile_mail_safely_and_acts_with_the_csrf_proof,
+    conversations_are_listed_once_by_their_newest_message_across_pages,
+    folder_counts_follow_sync_actions_and_undone_actions,
+    outlook_folder_counts_follow_moves_at_the_provider,
 );
 
 const CARL: &str = "carl@contoso.onmicrosoft.com";
@@ -315,6 +318,8 @@ async fn another_users_ids_are_not_found_and_bad_requests_are_refused(backend: B
         format!("/api/v1/messages/{id}/attachments/0"),
         format!("/api/v1/messages?folder={clients}"),
         format!("/api/v1/messages?account={}", s.account.id.0),
+        "/api/v1/messages/abc".to_owned(),
+        format!("/api/v1/messages/{id}/attachments/x"),
     ] {
         let page = other.get(&path).await;
         assert_eq!(page.status, 404, "{path}");
@@ -460,4 +465,151 @@ async fn the_mail_page_shows_hostile_mail_safely_and_acts_with_the_csrf_proof(ba
     let ben_fields: Vec<(&str, &str)> = ben_fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
     ben.submit("/mail", "/mail/act", &ben_fields).await.assert_status(axum::http::StatusCode::NOT_FOUND);
     assert_eq!(s.subjects("?kind=trash").await, Vec::<String>::new());
+}
+
+async fn conversations_are_listed_once_by_their_newest_message_across_pages(backend: Backend) {
+    let Some(mut s) = setup(backend, "google", 4).await else { return };
+    // Two replies to Message 3 (the oldest) arrive: the conversation moves to the top, once.
+    {
+        let now = s.sim.state.clock().now_ms();
+        let mut world = s.sim.state.world();
+        let mailbox = world.gmail("ann@example.test").unwrap();
+        for (n, minutes) in [(1, 2), (2, 1)] {
+            let reply = format!(
+                "From: Sender 3 <s3@client1.example.org>\r\nTo: ann@example.test\r\nSubject: Re: Message 3\r\n\
+                 Message-ID: <reply{n}@example.org>\r\nIn-Reply-To: <m3@example.org>\r\nReferences: <m3@example.org>\r\n\r\nReply {n}\r\n"
+            );
+            mailbox.deliver(reply.into_bytes(), &["INBOX"], now + minutes * 60_000);
+        }
+    }
+    s.run().await;
+    let filter = mailroom_store::MessageFilter { kind: Some(mailroom_domain::FolderKind::Inbox), ..Default::default() };
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = s.app.store.list_conversations(s.user, &filter, after, 2).await.unwrap();
+        if page.is_empty() {
+            break;
+        }
+        after = page.last().map(|m| m.cursor());
+        seen.extend(page.into_iter().map(|m| (m.subject, m.thread_count, m.thread_unread)));
+    }
+    assert_eq!(
+        seen,
+        [
+            ("Re: Message 3".to_owned(), 3, true),
+            ("Message 0".to_owned(), 1, true),
+            ("Message 1".to_owned(), 1, true),
+            ("Message 2".to_owned(), 1, true),
+        ],
+        "the newest reply stands for its conversation, which is on one page only"
+    );
+    // Read it all but the oldest message: the conversation is still unread; the page says 3.
+    let replies: Vec<i64> = s.get("/api/v1/messages?limit=200").await["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["subject"] == "Re: Message 3")
+        .map(|m| m["id"].as_i64().unwrap())
+        .collect();
+    s.act(&replies, "read", None).await;
+    let top = s.app.store.list_conversations(s.user, &filter, None, 1).await.unwrap();
+    assert_eq!((top[0].thread_count, top[0].thread_unread, top[0].is_read), (3, true, true));
+    // Archiving the replies leaves the first message in the inbox: it stands for the conversation there.
+    s.act(&replies, "archive", None).await;
+    let inbox = s.app.store.list_conversations(s.user, &filter, None, 10).await.unwrap();
+    assert_eq!(
+        inbox.iter().map(|m| m.subject.as_str()).collect::<Vec<_>>(),
+        ["Message 0", "Message 1", "Message 2", "Message 3"]
+    );
+}
+
+/// The folder counts kept by every write, compared with the folders counted from scratch.
+async fn assert_counts_kept(s: &Setup, when: &str) {
+    let kept = s.app.store.folder_summaries(s.user, None).await.unwrap();
+    s.app.store.recount_folders(s.account.id).await.unwrap();
+    let counted = s.app.store.folder_summaries(s.user, None).await.unwrap();
+    assert_eq!(kept, counted, "kept counts drifted {when}");
+}
+
+async fn folder_counts_follow_sync_actions_and_undone_actions(backend: Backend) {
+    let Some(mut s) = setup(backend, "google", 8).await else { return };
+    assert_counts_kept(&s, "after the import").await;
+    let inbox =
+        s.get("/api/v1/folders").await["data"].as_array().unwrap().iter().find(|f| f["kind"] == "inbox").cloned();
+    assert_eq!((inbox.as_ref().unwrap()["total"].as_i64(), inbox.unwrap()["unread"].as_i64()), (Some(8), Some(8)));
+    let m = s.numbered(8).await;
+    let clients = s.folder_id("Clients").await;
+    s.act(&[m[0], m[1]], "read", None).await;
+    s.act(&[m[1]], "star", None).await;
+    s.act(&[m[2]], "trash", None).await;
+    s.act(&[m[3]], "spam", None).await;
+    s.act(&[m[4]], "add_label", Some(clients)).await;
+    s.act(&[m[5]], "move", Some(clients)).await;
+    s.act(&[m[6]], "delete", None).await;
+    assert_counts_kept(&s, "after actions").await;
+    let unread = s.get("/api/v1/unread").await["inbox_unread"].as_i64();
+    assert_eq!(unread, Some(2), "Messages 4 and 7 are unread in the inbox");
+
+    // Changes from another client and new mail, then the run that replays the actions.
+    let http = reqwest::Client::new();
+    let remote = s.sim_state("gmail", "ann@example.test").await;
+    let id_of = |subject: &str| {
+        remote["messages"].as_array().unwrap().iter().find(|x| x["subject"] == subject).unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let control = format!("{}/_sim/gmail/ann@example.test", s.sim.base_url());
+    let modify = json!({"id": id_of("Message 7"), "addLabelIds": ["TRASH"], "removeLabelIds": ["UNREAD"]});
+    assert!(http.post(format!("{control}/modify")).json(&modify).send().await.unwrap().status().is_success());
+    {
+        let now = s.sim.state.clock().now_ms();
+        s.sim.state.world().gmail("ann@example.test").unwrap().deliver(
+            mail(20, "ann@example.test"),
+            &["INBOX", "UNREAD"],
+            now,
+        );
+    }
+    s.run().await;
+    assert_counts_kept(&s, "after a run").await;
+
+    // An action the provider refuses is undone, and so is what it did to the counts.
+    {
+        let now = s.sim.state.clock().now_ms();
+        s.sim.state.world().gmail("ann@example.test").unwrap().delete_label("Label_1", now);
+    }
+    s.act(&[m[7]], "add_label", Some(clients)).await;
+    s.run().await;
+    assert_eq!(s.app.store.failed_actions(s.user).await.unwrap().len(), 1);
+    assert_counts_kept(&s, "after an undone action").await;
+    s.act(&[m[2]], "restore", None).await;
+    s.act(&[m[3]], "not_spam", None).await;
+    s.run().await;
+    assert_counts_kept(&s, "after restoring").await;
+}
+
+async fn outlook_folder_counts_follow_moves_at_the_provider(backend: Backend) {
+    let Some(mut s) = setup(backend, "microsoft", 5).await else { return };
+    assert_counts_kept(&s, "after the import").await;
+    let m = s.numbered(5).await;
+    s.act(&[m[0]], "archive", None).await;
+    s.act(&[m[1]], "read", None).await;
+    let state = s.sim_state("graph", CARL).await;
+    let remote = state["messages"].as_array().unwrap().iter().find(|x| x["subject"] == "Message 4").unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let http = reqwest::Client::new();
+    let control = format!("{}/_sim/graph/{CARL}", s.sim.base_url());
+    let moved = http
+        .post(format!("{control}/move"))
+        .json(&json!({"id": remote, "destination": "junkemail"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(moved.status().is_success());
+    s.run().await;
+    assert_counts_kept(&s, "after moves here and there").await;
+    assert_eq!(s.get("/api/v1/unread").await["inbox_unread"].as_i64(), Some(2));
 }

@@ -1,0 +1,132 @@
+//! The change feed: what happened to the caller's messages after a cursor, across all their
+//! mailboxes, so that a client keeps its copy current without listing everything again.
+//!
+//! The cursor is each account's position in its feed, `account-seq` pairs joined by `.`. An
+//! account the cursor does not name is read from its start, so a mailbox connected after the
+//! cursor was given shows all its messages as added.
+
+use axum::Json;
+use axum::extract::{RawQuery, State};
+use axum::response::{IntoResponse, Response};
+use mailroom_domain::AccountId;
+use mailroom_store::FeedEntry;
+use serde::Serialize;
+use serde_json::json;
+
+use super::{ApiError, ApiUser, query_param};
+use crate::AppState;
+
+const DEFAULT_LIMIT: i64 = 100;
+const MAX_LIMIT: i64 = 1000;
+const BAD_CURSOR: &str = "cursor is not one this API gave.";
+
+#[derive(Serialize)]
+struct FeedEntryJson {
+    account_id: i64,
+    seq: i64,
+    kind: &'static str,
+    message_id: Option<i64>,
+    remote_id: String,
+    at: i64,
+}
+
+impl From<FeedEntry> for FeedEntryJson {
+    fn from(e: FeedEntry) -> FeedEntryJson {
+        FeedEntryJson {
+            account_id: e.account.0,
+            seq: e.seq,
+            kind: e.kind.as_str(),
+            message_id: e.message_id,
+            remote_id: e.remote_id,
+            at: e.at,
+        }
+    }
+}
+
+fn encode(positions: &[(AccountId, i64)]) -> String {
+    positions.iter().map(|(account, seq)| format!("{}-{seq}", account.0)).collect::<Vec<_>>().join(".")
+}
+
+/// The positions a cursor holds; `None` unless it is exactly what [`encode`] gives (an empty
+/// cursor is a user's with no mailboxes).
+fn decode(cursor: &str) -> Option<Vec<(AccountId, i64)>> {
+    let number = |s: &str| (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.parse::<i64>().ok())?;
+    let mut positions: Vec<(AccountId, i64)> = Vec::new();
+    if cursor.is_empty() {
+        return Some(positions);
+    }
+    for pair in cursor.split('.') {
+        let (account, seq) = pair.split_once('-')?;
+        let account = AccountId(number(account)?);
+        if positions.iter().any(|(a, _)| *a == account) {
+            return None;
+        }
+        positions.push((account, number(seq)?));
+    }
+    Some(positions)
+}
+
+/// `GET /api/v1/changes[?cursor=C][&limit=N]`: without a cursor, no entries and a cursor at the
+/// feed's end, to start from now; with one, the entries after it, oldest first, `limit` at a time
+/// (default 100, at most 1000), and the cursor to ask with next. `more` says whether the next
+/// call has entries already.
+pub async fn feed(
+    State(state): State<AppState>,
+    ApiUser(user): ApiUser,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let query = query.as_deref();
+    let limit = match query_param(query, "limit")? {
+        None => DEFAULT_LIMIT,
+        Some(raw) => raw
+            .parse::<i64>()
+            .ok()
+            .filter(|n| (1..=MAX_LIMIT).contains(n))
+            .ok_or_else(|| ApiError::bad_request("limit must be a number from 1 to 1000."))?,
+    };
+    let Some(cursor) = query_param(query, "cursor")? else {
+        let heads = state.store.feed_heads(user.id).await.map_err(ApiError::internal)?;
+        return Ok(Json(json!({ "data": [], "next_cursor": encode(&heads), "more": false })).into_response());
+    };
+    let after = decode(&cursor).ok_or_else(|| ApiError::bad_request(BAD_CURSOR))?;
+    // One more than asked tells whether there is more.
+    let (mut entries, mut positions) =
+        state.store.changes_since(user.id, &after, limit + 1).await.map_err(ApiError::internal)?;
+    // The store reads only the caller's accounts; a cursor naming another is not ours.
+    if after.iter().any(|(account, _)| !positions.iter().any(|(a, _)| a == account)) {
+        return Err(ApiError::bad_request(BAD_CURSOR));
+    }
+    let more = entries.len() > usize::try_from(limit).unwrap_or(usize::MAX);
+    if more && let Some(extra) = entries.pop() {
+        // Its account goes back to its entry before it, or to where the cursor had it: every
+        // account's entries come in seq order, so nothing before that position is left out.
+        let back = entries
+            .iter()
+            .rev()
+            .find(|e| e.account == extra.account)
+            .map(|e| e.seq)
+            .or_else(|| after.iter().find(|(a, _)| *a == extra.account).map(|(_, seq)| *seq))
+            .unwrap_or(0);
+        if let Some(position) = positions.iter_mut().find(|(a, _)| *a == extra.account) {
+            position.1 = back;
+        }
+    }
+    let data: Vec<FeedEntryJson> = entries.into_iter().map(FeedEntryJson::from).collect();
+    Ok(Json(json!({ "data": data, "next_cursor": encode(&positions), "more": more })).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_nothing_else_decodes() {
+        let positions = vec![(AccountId(1), 5), (AccountId(12), 0)];
+        assert_eq!(encode(&positions), "1-5.12-0");
+        assert_eq!(decode("1-5.12-0"), Some(positions));
+        assert_eq!(decode(""), Some(Vec::new()));
+        for bad in ["1", "1-", "-5", "1-5.", ".1-5", "1-5.1-6", "1--5", "+1-5", "1-+5", "a-1", "1-5-6", " 1-5"] {
+            assert_eq!(decode(bad), None, "{bad}");
+        }
+    }
+}
