@@ -12,6 +12,7 @@ use anyhow::Context as _;
 use mailroom_domain::{AccountId, DisplayName, EmailAddress, FolderKind, Password, Provider, Role, UserId};
 use mailroom_store::{Connection, DbTarget, IncomingMessage, KeyInput, MessageChange, NewUser, RemoteFolder, Store};
 use secrecy::SecretString;
+use sqlx::Connection as _;
 
 use crate::database::{Database, FreshPostgres};
 use crate::{memory, report};
@@ -80,6 +81,12 @@ async fn measure(
     let started = Instant::now();
     fill(&store, account, corpus, args.messages).await?;
     let fill_time = started.elapsed();
+    if let DbTarget::Postgres(url) = &target {
+        // What autovacuum does soon after a bulk load: without statistics of the new rows, the
+        // planner would take the mailbox for empty.
+        let mut connection = sqlx::PgConnection::connect(url).await?;
+        sqlx::query("ANALYZE").execute(&mut connection).await?;
+    }
 
     let config = mailroom_web::WebConfig::new("http://127.0.0.1", false, endpoints()?);
     let app = mailroom_web::router(mailroom_web::AppState::new(store.clone(), config));

@@ -64,6 +64,25 @@ pub fn read_emls(path: &Path) -> Result<Vec<(String, Vec<u8>)>, SeedError> {
     Ok(found)
 }
 
+/// The id of the mailbox's user label "Projects", made on first use.
+fn project_label(mailbox: &mut crate::gmail::Mailbox) -> String {
+    if let Some(label) = mailbox.label_by_name(PROJECT_LABEL) {
+        return label.id.clone();
+    }
+    let label = crate::gmail::Label {
+        id: String::new(),
+        name: PROJECT_LABEL.to_owned(),
+        system: false,
+        message_list_visibility: "show".to_owned(),
+        label_list_visibility: "labelShow".to_owned(),
+        color: None,
+    };
+    // The name is free (looked up just above), so this makes the label.
+    mailbox.create_label(label).map(|label| label.id).unwrap_or_default()
+}
+
+const PROJECT_LABEL: &str = "Projects";
+
 /// Deals the messages to `users` in turn. Received times count back one hour per message from
 /// now, so the newest lands first in every list.
 pub fn seed(state: &SimState, users: &[String], messages: Vec<(String, Vec<u8>)>) -> Result<SeedReport, SeedError> {
@@ -86,6 +105,11 @@ pub fn seed(state: &SimState, users: &[String], messages: Vec<(String, Vec<u8>)>
                 let mut labels = vec![if spam { "SPAM" } else { "INBOX" }];
                 if archived {
                     labels.clear();
+                }
+                // A user label, as most Gmail users have, on every sixth message but spam.
+                let project = if spam || index % 6 != 0 { None } else { Some(project_label(mailbox)) };
+                if let Some(label) = &project {
+                    labels.push(label);
                 }
                 if unread {
                     labels.push("UNREAD");

@@ -23,7 +23,7 @@ pub struct ShownBody {
 pub fn shown_body(detail: &MessageDetail, cid_url: &dyn Fn(&str) -> Option<String>, allow_remote: bool) -> ShownBody {
     let Some(raw) = detail.raw.as_deref() else {
         // Not fetched yet (Outlook's MIME comes after the sync): the snippet is what there is.
-        return ShownBody { html: text_to_html(&detail.summary.snippet), text: None, blocked_remote: false };
+        return ShownBody { html: plain_html(&detail.summary.snippet), text: None, blocked_remote: false };
     };
     let bodies = mailroom_mime::bodies(raw);
     match (&bodies.html, &bodies.text) {
@@ -31,9 +31,40 @@ pub fn shown_body(detail: &MessageDetail, cid_url: &dyn Fn(&str) -> Option<Strin
             let clean = sanitize_html(html, &SanitizeOptions { allow_remote, cid_url });
             ShownBody { html: clean.html, text: bodies.text.clone(), blocked_remote: clean.blocked_remote }
         }
-        (None, Some(text)) => ShownBody { html: text_to_html(text), text: Some(text.clone()), blocked_remote: false },
+        (None, Some(text)) => ShownBody { html: plain_html(text), text: Some(text.clone()), blocked_remote: false },
         (None, None) => ShownBody { html: String::new(), text: None, blocked_remote: false },
     }
+}
+
+/// Plain text as HTML: line breaks kept (`white-space: pre-wrap`), links made clickable, and each
+/// run of quoted lines (`>`) folded into a `<details>` the reader opens if they want, as mail
+/// clients collapse the quoted original of a reply.
+pub fn plain_html(text: &str) -> String {
+    let mut out = String::from("<div class=\"plain\">");
+    let mut quote: Vec<&str> = Vec::new();
+    let flush = |quote: &mut Vec<&str>, out: &mut String| {
+        if !quote.is_empty() {
+            out.push_str("<details class=\"quote\"><summary>…</summary>");
+            out.push_str(&text_to_html(&quote.join("\n")));
+            out.push_str("</details>");
+            quote.clear();
+        }
+    };
+    let mut lines = text.lines().peekable();
+    while let Some(line) = lines.next() {
+        if line.trim_start().starts_with('>') {
+            quote.push(line);
+            continue;
+        }
+        flush(&mut quote, &mut out);
+        out.push_str(&text_to_html(line));
+        if lines.peek().is_some() {
+            out.push('\n');
+        }
+    }
+    flush(&mut quote, &mut out);
+    out.push_str("</div>");
+    out
 }
 
 /// `cid:` images as links to `base/<content id>`, for the content ids the message has.
@@ -167,6 +198,17 @@ mod tests {
         );
         assert_eq!(content_disposition(" "), "attachment; filename=\"attachment\"; filename*=UTF-8''attachment");
         assert_eq!(eml_name("  "), "message.eml");
+    }
+
+    #[test]
+    fn plain_text_keeps_its_lines_and_folds_quotes() {
+        let html = plain_html("Thanks!\nSee https://example.org/x\n\nOn Monday Bob wrote:\n> first <b>\n> second\n");
+        assert!(html.starts_with("<div class=\"plain\">Thanks!\nSee <a href=\"https://example.org/x\""), "{html}");
+        assert!(
+            html.contains("<details class=\"quote\"><summary>…</summary>&gt; first &lt;b&gt;\n&gt; second</details>"),
+            "{html}"
+        );
+        assert_eq!(plain_html("no quote"), "<div class=\"plain\">no quote</div>");
     }
 
     #[test]

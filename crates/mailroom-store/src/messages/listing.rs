@@ -226,11 +226,12 @@ fn list_sql(
 ) -> Query {
     let mut q = Query { backend, sql: String::new(), binds: Vec::new() };
     let thread_columns = match shape {
-        // How many messages the conversation has, and whether any is unread.
+        // How many messages the conversation has, and whether any is unread: counted rather than
+        // asked with EXISTS, which PostgreSQL answers for a page by hashing every unread message.
         Shape::Conversations => {
             ", (SELECT COUNT(*) FROM messages t WHERE t.account_id = m.account_id \
-             AND t.thread_remote_id = m.thread_remote_id), EXISTS (SELECT 1 FROM messages t \
-             WHERE t.account_id = m.account_id AND t.thread_remote_id = m.thread_remote_id AND NOT t.is_read)"
+             AND t.thread_remote_id = m.thread_remote_id), (SELECT COUNT(*) FROM messages t \
+             WHERE t.account_id = m.account_id AND t.thread_remote_id = m.thread_remote_id AND NOT t.is_read) > 0"
         }
         _ => ", CAST(1 AS BIGINT), NOT m.is_read",
     };
@@ -483,6 +484,20 @@ impl Store {
             raw,
             parse_failed,
         }))
+    }
+
+    /// Remote images of mail from `address` show without asking, for this user.
+    pub async fn allow_images_from(&self, user: UserId, address: &str, now: i64) -> Result<()> {
+        let sql = "INSERT INTO image_senders (user_id, address, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING";
+        with_pool!(self.db, pool => sqlx::query(sql).bind(user.0).bind(address.to_lowercase()).bind(now).execute(pool).await.map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    /// Whether the user lets mail from `address` show its remote images.
+    pub async fn images_allowed_from(&self, user: UserId, address: &str) -> Result<bool> {
+        let sql = "SELECT COUNT(*) FROM image_senders WHERE user_id = $1 AND address = $2";
+        let n: i64 = with_pool!(self.db, pool => sqlx::query_scalar(sql).bind(user.0).bind(address.to_lowercase()).fetch_one(pool).await)?;
+        Ok(n > 0)
     }
 
     /// The user's folder or label `id`: its account and kind.

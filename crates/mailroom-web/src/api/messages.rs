@@ -164,7 +164,7 @@ fn people(detail: &MessageDetail, role: &str) -> Vec<PersonJson> {
 }
 
 /// `GET /api/v1/messages/{id}`: one message with its people, bodies (the HTML sanitised, remote
-/// content blocked) and attachments.
+/// content blocked unless the user allows its sender's) and attachments.
 pub async fn show(
     State(state): State<AppState>,
     ApiUser(user): ApiUser,
@@ -173,7 +173,12 @@ pub async fn show(
     let detail = owned(&state, &user, id).await?;
     let base = format!("/api/v1/messages/{id}");
     let cid_base = format!("{base}/cid");
-    let body = shown_body(&detail, &cid_links(&detail, &cid_base), false);
+    // Remote content only from senders the user allowed on the mail page.
+    let trusted = match &detail.summary.from_address {
+        Some(address) => state.store.images_allowed_from(user.id, address).await.map_err(ApiError::internal)?,
+        None => false,
+    };
+    let body = shown_body(&detail, &cid_links(&detail, &cid_base), trusted);
     let attachments: Vec<serde_json::Value> = detail
         .attachments
         .iter()

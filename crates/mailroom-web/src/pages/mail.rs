@@ -126,7 +126,9 @@ struct Row {
     from: String,
     subject: String,
     snippet: String,
+    /// The time today, else the day.
     date: String,
+    full_date: String,
     unread: bool,
     starred: bool,
     attachments: bool,
@@ -169,6 +171,8 @@ struct OpenMessage {
     frame_src: String,
     blocked_remote: bool,
     show_images_href: String,
+    /// The sender whose images the user may allow for good, when not allowed yet.
+    sender: Option<String>,
     attachments: Vec<AttachmentRow>,
     original_href: Option<String>,
     starred: bool,
@@ -221,6 +225,16 @@ fn size_text(bytes: i64) -> String {
         b if b >= 1 << 10 => format!("{} kB", b >> 10),
         b => format!("{b} B"),
     }
+}
+
+/// A list's date: the time for today's mail, the day for older mail (UTC, as every time Mailroom
+/// shows).
+fn short_date(at: i64, now: i64) -> String {
+    let (Some(at), Some(now)) = (chrono::DateTime::from_timestamp(at, 0), chrono::DateTime::from_timestamp(now, 0))
+    else {
+        return String::new();
+    };
+    if at.date_naive() == now.date_naive() { at.format("%H:%M").to_string() } else { at.format("%Y-%m-%d").to_string() }
 }
 
 fn subject_or(t: &Texts, subject: &str) -> String {
@@ -367,7 +381,8 @@ fn row(t: &Texts, m: &MessageSummary, folders: &[FolderSummary], href: &str, cur
         from: m.from_name.clone().or_else(|| m.from_address.clone()).unwrap_or_default(),
         subject: subject_or(t, &m.subject),
         snippet: m.snippet.clone(),
-        date: when(t, Some(m.received_at)),
+        date: short_date(m.received_at, mailroom_store::now()),
+        full_date: when(t, Some(m.received_at)),
         unread: m.thread_unread,
         starred: m.is_starred,
         attachments: m.has_attachments,
@@ -410,6 +425,11 @@ async fn open_message(
             .map(|p| Person { text: person(p.name.as_deref(), &p.address) })
             .collect()
     };
+    let sender_trusted = match &m.from_address {
+        Some(address) => state.store.images_allowed_from(me.id, address).await.map_err(internal)?,
+        None => false,
+    };
+    let images = images || sender_trusted;
     let blocked_remote = !images && shown_body(detail, &|_| None, false).blocked_remote;
     let earlier = match &m.thread {
         Some(thread) => state
@@ -439,6 +459,7 @@ async fn open_message(
         frame_src: format!("/mail/messages/{id}/body{}", if images { "?images=1" } else { "" }),
         blocked_remote,
         show_images_href: format!("/mail?{view_query}&open={id}&images=1"),
+        sender: m.from_address.clone().filter(|_| !sender_trusted),
         attachments: detail
             .attachments
             .iter()
@@ -470,7 +491,11 @@ pub async fn body(
     RawQuery(query): RawQuery,
 ) -> Result<Response, ErrorKind> {
     let detail = state.store.message_detail(me.id, id).await.map_err(internal)?.ok_or(ErrorKind::NotFound)?;
-    let images = query.as_deref() == Some("images=1");
+    let trusted = match &detail.summary.from_address {
+        Some(address) => state.store.images_allowed_from(me.id, address).await.map_err(internal)?,
+        None => false,
+    };
+    let images = query.as_deref() == Some("images=1") || trusted;
     let shown = shown_body(&detail, &cid_inline(&detail), images);
     let document = format!(
         "<!doctype html><html><head><meta charset=\"utf-8\"><style>{FRAME_STYLE}</style></head><body>{}</body></html>",
@@ -488,7 +513,8 @@ pub async fn body(
 
 /// The frame's own style: readable defaults that the message's styles may override.
 const FRAME_STYLE: &str = "body{margin:0;padding:12px;font:15px/1.5 system-ui,sans-serif;color:#1d2330;background:#fff;\
-overflow-wrap:anywhere}img{max-width:100%;height:auto}pre.plain{white-space:pre-wrap;font:inherit;margin:0}\
+overflow-wrap:anywhere}img{max-width:100%;height:auto}.plain{white-space:pre-wrap}\
+details.quote summary{cursor:pointer;color:#5d6778;list-style:none}details.quote{color:#5d6778}\
 blockquote{margin:0 0 0 .5em;padding-left:.75em;border-left:3px solid #ccd}";
 /// No script, no plugin, no form, no request anywhere; inline styles and `data:` images only. The
 /// sandbox (here and on the iframe) gives the document an origin of its own, so even a script
@@ -580,6 +606,29 @@ fn see_other_keeping(path: &str, notice: &str) -> Response {
         Some((p, q)) => Redirect::to(&format!("{p}?{q}&notice={notice}")).into_response(),
         None => see_other(path, notice),
     }
+}
+
+/// `POST /mail/images/allow` with `message` and `back`: the sender of the user's message
+/// `message` may show remote images from now on.
+pub async fn allow_images(
+    State(state): State<AppState>,
+    SignedIn(me): SignedIn,
+    body: Bytes,
+) -> Result<Response, ErrorKind> {
+    let (mut message, mut back) = (None, None);
+    for (key, value) in url::form_urlencoded::parse(&body) {
+        match key.as_ref() {
+            "message" => message = Some(value.parse::<i64>().map_err(|_| ErrorKind::BadRequest)?),
+            "back" => back = Some(value.into_owned()),
+            _ => {}
+        }
+    }
+    let detail = state.store.message_detail(me.id, message.ok_or(ErrorKind::BadRequest)?).await.map_err(internal)?;
+    let detail = detail.ok_or(ErrorKind::NotFound)?;
+    let sender = detail.summary.from_address.ok_or(ErrorKind::BadRequest)?;
+    state.store.allow_images_from(me.id, &sender, mailroom_store::now()).await.map_err(internal)?;
+    let back = back.filter(|b| b.starts_with("/mail") && !b.contains("notice=")).unwrap_or_else(|| "/mail".to_owned());
+    Ok(Redirect::to(&back).into_response())
 }
 
 /// `POST /mail/failures/dismiss`: the user has read why actions were undone.

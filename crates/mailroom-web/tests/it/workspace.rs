@@ -429,6 +429,16 @@ async fn the_mail_page_shows_hostile_mail_safely_and_acts_with_the_csrf_proof(ba
     assert!(with_images.body.contains("tracker.example"), "shown once the user asks");
     assert!(with_images.headers["content-security-policy"].to_str().unwrap().contains("img-src data: https:"));
 
+    // "Always show images from" this sender: from now on without asking, for this user only.
+    let allow = [("message", id.to_string()), ("back", format!("/mail?kind=inbox&open={id}"))];
+    let allow: Vec<(&str, &str)> = allow.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    browser.post_raw("/mail/images/allow", &allow).await.assert_status(axum::http::StatusCode::FORBIDDEN);
+    browser.submit("/mail", "/mail/images/allow", &allow).await.assert_redirect(&format!("/mail?kind=inbox&open={id}"));
+    assert!(browser.get(&format!("/mail/messages/{id}/body")).await.body.contains("tracker.example"));
+    browser.get(&format!("/mail?kind=inbox&open={id}")).await.assert_lacks("Show images");
+    let (_, mut carol) = s.app.member("carol@example.test", "member password 3").await;
+    carol.submit("/mail", "/mail/images/allow", &allow).await.assert_status(axum::http::StatusCode::NOT_FOUND);
+
     // The HTML attachment downloads as bytes under a safe name.
     let attachment = browser.get(&format!("/mail/messages/{id}/attachments/1")).await;
     assert_eq!(attachment.headers["content-type"], "application/octet-stream");

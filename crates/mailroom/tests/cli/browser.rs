@@ -1,7 +1,8 @@
 //! The mail workspace in a real browser: Debian's Chromium, headless, driven through its
 //! chromedriver against `mailroom demo`. A new user signs in, connects a Gmail mailbox on the
-//! simulator's consent page, waits for the inbox, opens a message, stars and archives it, and
-//! the simulator's mailbox shows both. Screenshots go to the test's output folder.
+//! simulator's consent page, waits for the inbox, opens a message, stars and archives it, labels
+//! and trashes another, and the simulator's mailbox shows each change. Screenshots go to the
+//! test's output folder.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -126,7 +127,7 @@ where
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_new_user_reads_stars_and_archives_mail_in_chromium_and_the_mailbox_follows() {
+async fn a_new_user_reads_stars_archives_labels_and_trashes_mail_in_chromium_and_the_mailbox_follows() {
     let driver = Driver::start();
     let dir = tempfile::tempdir().unwrap();
     let listen = format!("127.0.0.1:{}", free_port());
@@ -214,6 +215,54 @@ async fn a_new_user_reads_stars_and_archives_mail_in_chromium_and_the_mailbox_fo
 
     // The simulator's mailbox follows: starred, out of the inbox, read.
     eventually(60, "the mailbox following", || async { done(&gmail_labels(&sim).await) == before + 1 }).await;
+
+    // The next message gets the user's label "Projects", then goes to the trash.
+    let next = client.find(Locator::Css(".rows .row")).await.unwrap();
+    let next_id = next.attr("data-id").await.unwrap().expect("rows carry their message id");
+    let next_subject = next.find(Locator::Css(".subject")).await.unwrap().text().await.unwrap();
+    let next_subject = next_subject.trim_start_matches(['★', '📎', ' ']).trim().to_owned();
+    let labelled = |labels: &[(String, Vec<String>)]| {
+        labels
+            .iter()
+            .filter(|(s, l)| {
+                s == &next_subject && l.iter().any(|l| l == "TRASH") && l.iter().any(|l| l.starts_with("Label_"))
+            })
+            .count()
+    };
+    let labelled_before = labelled(&gmail_labels(&sim).await);
+    next.find(Locator::Css("a.open")).await.unwrap().click().await.unwrap();
+    let select =
+        client.wait().at_most(Duration::from_secs(20)).for_element(Locator::Css(".reader select[name=folder]")).await;
+    select.unwrap().select_by_label("Projects").await.unwrap();
+    click(&client, ".reader button[value=add_label]").await;
+    eventually(20, "the label on the open message", || async {
+        let tags = client.find_all(Locator::Css("#reader-subject .tag")).await.unwrap();
+        let mut names = Vec::new();
+        for tag in tags {
+            names.push(tag.text().await.unwrap());
+        }
+        names.iter().any(|n| n == "Projects")
+    })
+    .await;
+    screenshot(&client, "4-labelled").await;
+    click(&client, ".reader button[value=trash]").await;
+    eventually(20, "the list after trashing", || async {
+        client.find_all(Locator::Css(&format!(".rows .row[data-id='{next_id}']"))).await.unwrap().is_empty()
+            && client.find_all(Locator::Css(".reader")).await.unwrap().is_empty()
+    })
+    .await;
+    eventually(60, "the label and the trash at the provider", || async {
+        labelled(&gmail_labels(&sim).await) == labelled_before + 1
+    })
+    .await;
+
+    // At a phone's width the page fits the screen: nothing scrolls sideways.
+    client.set_window_size(390, 844).await.unwrap();
+    client.goto(&format!("{base}/mail")).await.unwrap();
+    let wide =
+        client.execute("return document.documentElement.scrollWidth - window.innerWidth;", vec![]).await.unwrap();
+    assert!(wide.as_i64().is_some_and(|extra| extra <= 0), "the page scrolls sideways by {wide} px");
+    screenshot(&client, "5-phone").await;
 
     client.close().await.unwrap();
     drop(demo);
