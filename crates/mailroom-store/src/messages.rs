@@ -934,10 +934,12 @@ impl Store {
 }
 
 mod listing;
+mod local;
 mod writeback;
 pub use listing::{
     FeedEntry, ListCursor, MessageDetail, MessageFilter, MessagePerson, MessageSummary, Participant, StoredAttachment,
 };
+pub use local::NOTE_LIMIT;
 pub use writeback::{ACTION_LIMIT, Acted, ActionRefused, FailedAction, WritebackJob};
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use axum::extract::{FromRequestParts, RawQuery, State};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use mailroom_domain::AccountId;
 use mailroom_store::{ApiToken, User};
 use serde::Serialize;
@@ -33,6 +33,7 @@ pub fn router() -> Router<AppState> {
         .route("/messages/{id}/attachments/{position}", get(messages::attachment))
         .route("/messages/{id}/cid/{content_id}", get(messages::inline_part))
         .route("/messages/{id}/original", get(messages::original))
+        .route("/messages/{id}/note", put(messages::set_note))
         .route("/unread", get(messages::unread))
         .route("/changes", get(changes::feed))
         .route("/openapi.json", get(openapi))

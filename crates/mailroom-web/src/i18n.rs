@@ -258,6 +258,13 @@ pub struct Texts {
     pub notice_failures_dismissed: &'static str,
     pub new_mail: &'static str,
     pub reload: &'static str,
+    pub kind_todo: &'static str,
+    pub act_todo: &'static str,
+    pub act_untodo: &'static str,
+    pub note_label: &'static str,
+    pub note_hint: &'static str,
+    pub save_note: &'static str,
+    pub notice_note_saved: &'static str,
 }
 
 impl Texts {
@@ -297,6 +304,7 @@ impl Texts {
             "token_revoked" => self.notice_token_revoked,
             "action_done" => self.notice_action_done,
             "failures_dismissed" => self.notice_failures_dismissed,
+            "note_saved" => self.notice_note_saved,
             _ => return None,
         })
     }
@@ -561,6 +569,13 @@ pub static EN: Texts = Texts {
     notice_failures_dismissed: "Dismissed.",
     new_mail: "New mail has arrived.",
     reload: "Show",
+    kind_todo: "To-do",
+    act_todo: "Add to to-do",
+    act_untodo: "Done",
+    note_label: "Private note",
+    note_hint: "Only you see it; it never goes to Gmail or Outlook.",
+    save_note: "Save note",
+    notice_note_saved: "The note is saved.",
 };
 
 pub static CS: Texts = Texts {
@@ -822,4 +837,11 @@ pub static CS: Texts = Texts {
     notice_failures_dismissed: "Zavřeno.",
     new_mail: "Přišla nová pošta.",
     reload: "Zobrazit",
+    kind_todo: "Úkoly",
+    act_todo: "Přidat do úkolů",
+    act_untodo: "Hotovo",
+    note_label: "Soukromá poznámka",
+    note_hint: "Vidíte ji jen vy; nikdy neodchází do Gmailu ani Outlooku.",
+    save_note: "Uložit poznámku",
+    notice_note_saved: "Poznámka je uložena.",
 };

@@ -6,8 +6,70 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use mailroom_domain::{MailAction, UserId};
 use mailroom_mime::{SanitizeOptions, sanitize_html, text_to_html};
-use mailroom_store::MessageDetail;
+use mailroom_store::{ActionRefused, MessageDetail, StoreError};
+
+use crate::AppState;
+
+/// An action asked for by name: one that goes to the provider, or the user's own to-do mark.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Requested {
+    Mail(MailAction),
+    Todo(bool),
+}
+
+impl Requested {
+    pub fn parse(name: &str) -> Option<Requested> {
+        match name {
+            "todo" => Some(Requested::Todo(true)),
+            "untodo" => Some(Requested::Todo(false)),
+            other => MailAction::parse(other).map(Requested::Mail),
+        }
+    }
+
+    /// Whether it names a folder or label.
+    pub fn needs_target(self) -> bool {
+        matches!(self, Requested::Mail(action) if action.needs_target())
+    }
+
+    /// Whether a message it is taken on may leave the list it is in.
+    pub fn moves(self) -> bool {
+        !matches!(
+            self,
+            Requested::Todo(_)
+                | Requested::Mail(
+                    MailAction::MarkRead
+                        | MailAction::MarkUnread
+                        | MailAction::Star
+                        | MailAction::Unstar
+                        | MailAction::AddLabel
+                        | MailAction::RemoveLabel
+                )
+        )
+    }
+}
+
+/// Takes `requested` on the user's messages `ids`, waking the scheduler when the provider has
+/// something to hear; how many messages changed, or why nothing did.
+pub async fn take_action(
+    state: &AppState,
+    user: UserId,
+    ids: &[i64],
+    requested: Requested,
+    folder: Option<i64>,
+) -> Result<Result<usize, ActionRefused>, StoreError> {
+    let now = mailroom_store::now();
+    match requested {
+        Requested::Todo(todo) => state.store.set_todo(user, ids, todo, now).await,
+        Requested::Mail(action) => Ok(state.store.act(user, ids, action, folder, now).await?.map(|acted| {
+            if !acted.accounts.is_empty() {
+                state.sync_wake.notify_one();
+            }
+            acted.changed
+        })),
+    }
+}
 
 /// A message's content, ready to show: the HTML sanitised (or the text made into HTML), and
 /// whether remote content was held back.

@@ -21,6 +21,8 @@ pub struct MessageFilter {
     pub thread: Option<String>,
     pub unread: Option<bool>,
     pub starred: Option<bool>,
+    /// The user's own to-do mark.
+    pub todo: Option<bool>,
     pub participant: Option<Participant>,
 }
 
@@ -66,6 +68,8 @@ pub struct MessageSummary {
     pub is_read: bool,
     pub is_starred: bool,
     pub has_attachments: bool,
+    /// The user's own to-do mark (never sent to the provider).
+    pub todo: bool,
     /// In a list of conversations, how many messages the conversation has (1 otherwise).
     pub thread_count: i64,
     /// In a list of conversations, whether any of its messages is unread (else `!is_read`).
@@ -109,11 +113,13 @@ pub struct MessageDetail {
     pub attachments: Vec<StoredAttachment>,
     /// The raw bytes, when fetched (an Outlook message's arrive after its sync).
     pub raw: Option<Vec<u8>>,
+    /// The user's private note on it.
+    pub note: Option<String>,
     pub parse_failed: bool,
 }
 
 const SUMMARY_COLUMNS: &str = "m.id, m.account_id, m.remote_id, m.thread_remote_id, m.subject, m.from_address, \
-     m.from_name, m.snippet, m.sent_at, m.received_at, m.is_read, m.is_starred, m.has_attachments";
+     m.from_name, m.snippet, m.sent_at, m.received_at, m.is_read, m.is_starred, m.has_attachments, m.todo";
 /// A list's row: the summary's columns, then the conversation's message count and whether any of
 /// its messages is unread.
 type ListRow = (
@@ -127,6 +133,7 @@ type ListRow = (
     String,
     Option<i64>,
     i64,
+    bool,
     bool,
     bool,
     bool,
@@ -149,6 +156,7 @@ fn summary(
         is_read,
         is_starred,
         has_attachments,
+        todo,
         thread_count,
         thread_unread,
     ): ListRow,
@@ -167,6 +175,7 @@ fn summary(
         is_read,
         is_starred,
         has_attachments,
+        todo,
         thread_count,
         thread_unread,
         folders: Vec::new(),
@@ -330,6 +339,9 @@ fn push_filter(q: &mut Query, filter: &MessageFilter, x: &str) {
     if let Some(starred) = filter.starred {
         q.push(&format!(" AND {x}.is_starred = ?"), vec![Bind::Bool(starred)]);
     }
+    if let Some(todo) = filter.todo {
+        q.push(&format!(" AND {x}.todo = ?"), vec![Bind::Bool(todo)]);
+    }
     match &filter.participant {
         Some(Participant::Address(address)) => q.push(
             &format!(" AND {x}.id IN (SELECT p.message_id FROM participants p WHERE p.address = ?)"),
@@ -430,33 +442,20 @@ impl Store {
     /// One of the user's messages with its people, attachments and raw bytes.
     pub async fn message_detail(&self, user: UserId, id: i64) -> Result<Option<MessageDetail>> {
         let sql = format!(
-            "SELECT {SUMMARY_COLUMNS}, m.internet_message_id, m.raw, m.parse_failed FROM messages m \
+            "SELECT {SUMMARY_COLUMNS}, CAST(1 AS BIGINT), NOT m.is_read FROM messages m \
              JOIN accounts a ON a.id = m.account_id WHERE a.user_id = $1 AND m.id = $2"
         );
-        type Row = (
-            i64,
-            i64,
-            String,
-            Option<String>,
-            String,
-            Option<String>,
-            Option<String>,
-            String,
-            Option<i64>,
-            i64,
-            bool,
-            bool,
-            bool,
-            Option<String>,
-            Option<Vec<u8>>,
-            bool,
-        );
-        let row: Option<Row> = with_pool!(self.db, pool =>
+        let row: Option<ListRow> = with_pool!(self.db, pool =>
             sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(user.0).bind(id).fetch_optional(pool).await)?;
-        let Some((a, b, c, d, e, f, g, h, i, j, k, l, m, internet_message_id, raw, parse_failed)) = row else {
-            return Ok(None);
-        };
-        let mut summary = summary((a, b, c, d, e, f, g, h, i, j, k, l, m, 1, !k));
+        let Some(row) = row else { return Ok(None) };
+        let mut summary = summary(row);
+        let content: Option<(Option<String>, Option<Vec<u8>>, bool)> = with_pool!(self.db, pool => sqlx::query_as(
+            "SELECT internet_message_id, raw, parse_failed FROM messages WHERE id = $1")
+            .bind(id).fetch_optional(pool).await)?;
+        // Deleted between the two reads: gone.
+        let Some((internet_message_id, raw, parse_failed)) = content else { return Ok(None) };
+        let note: Option<String> = with_pool!(self.db, pool => sqlx::query_scalar(
+            "SELECT body FROM message_notes WHERE message_id = $1").bind(id).fetch_optional(pool).await)?;
         let people: Vec<(String, String, Option<String>)> = with_pool!(self.db, pool => sqlx::query_as(
             "SELECT role, address, name FROM participants WHERE message_id = $1 ORDER BY role, address")
             .bind(id).fetch_all(pool).await)?;
@@ -483,6 +482,7 @@ impl Store {
                 .collect(),
             raw,
             parse_failed,
+            note,
         }))
     }
 

@@ -85,7 +85,7 @@ fn folders_sql(backend: Backend, rows: usize) -> String {
     )
 }
 
-const LOCK_USER_ACCOUNTS: &str = "UPDATE accounts SET event_seq = event_seq WHERE user_id = $1";
+pub(super) const LOCK_USER_ACCOUNTS: &str = "UPDATE accounts SET event_seq = event_seq WHERE user_id = $1";
 const TARGET: &str = "SELECT f.account_id, f.remote_id FROM folders f JOIN accounts a ON a.id = f.account_id \
      WHERE f.id = $1 AND a.user_id = $2";
 const SPECIAL: &str = "SELECT kind, remote_id FROM folders WHERE account_id = $1 AND kind <> 'custom' ORDER BY id";
@@ -97,8 +97,9 @@ const INSERT_JOB: &str = "INSERT INTO writeback_jobs (account_id, user_id, remot
      was_read, was_starred, was_folders, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
 const REQUEST_RUN: &str = "UPDATE sync_schedule SET request_seq = request_seq + 1, \
      requested = CASE WHEN requested = 'full' THEN 'full' ELSE 'incremental' END WHERE account_id = $1";
-const TAKE_EVENT_SEQ: &str = "UPDATE accounts SET event_seq = event_seq + 1 WHERE id = $1 RETURNING event_seq";
-const INSERT_EVENT: &str =
+pub(super) const TAKE_EVENT_SEQ: &str =
+    "UPDATE accounts SET event_seq = event_seq + 1 WHERE id = $1 RETURNING event_seq";
+pub(super) const INSERT_EVENT: &str =
     "INSERT INTO message_events (account_id, seq, remote_id, kind, at) VALUES ($1, $2, $3, $4, $5)";
 
 type MessageRow = (i64, i64, String, String, String, bool, bool);

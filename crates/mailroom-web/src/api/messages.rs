@@ -5,16 +5,16 @@ use axum::Json;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use mailroom_domain::{AccountId, EmailAddress, FolderKind, MailAction};
+use mailroom_domain::{AccountId, EmailAddress, FolderKind};
 use mailroom_store::{
-    ACTION_LIMIT, ActionRefused, ListCursor, MessageDetail, MessageFilter, MessageSummary, Participant,
+    ACTION_LIMIT, ActionRefused, ListCursor, MessageDetail, MessageFilter, MessageSummary, NOTE_LIMIT, Participant,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{ApiError, ApiPath, ApiUser, query_param};
 use crate::AppState;
-use crate::mail::{cid_links, download, eml_name, shown_body};
+use crate::mail::{Requested, cid_links, download, eml_name, shown_body, take_action};
 
 /// Messages a page holds unless the caller asks for fewer or more.
 const DEFAULT_LIMIT: i64 = 50;
@@ -39,6 +39,8 @@ struct MessageJson {
     unread: bool,
     starred: bool,
     has_attachments: bool,
+    /// The user's own to-do mark.
+    todo: bool,
     folder_ids: Vec<i64>,
 }
 
@@ -56,6 +58,7 @@ impl From<MessageSummary> for MessageJson {
             unread: !m.is_read,
             starred: m.is_starred,
             has_attachments: m.has_attachments,
+            todo: m.todo,
             folder_ids: m.folders,
         }
     }
@@ -66,7 +69,7 @@ fn flag(query: Option<&str>, name: &str) -> Result<Option<bool>, ApiError> {
         None => Ok(None),
         Some("true") => Ok(Some(true)),
         Some("false") => Ok(Some(false)),
-        Some(_) => Err(ApiError::bad_request("unread and starred take true or false.")),
+        Some(_) => Err(ApiError::bad_request("unread, starred and todo take true or false.")),
     }
 }
 
@@ -107,6 +110,7 @@ async fn filter_of(
     filter.thread = query_param(query, "thread")?.filter(|t| !t.is_empty());
     filter.unread = flag(query, "unread")?;
     filter.starred = flag(query, "starred")?;
+    filter.todo = flag(query, "todo")?;
     if let Some(who) = query_param(query, "participant")? {
         filter.participant = Some(match who.strip_prefix('@') {
             Some(domain) if !domain.is_empty() && !domain.contains('@') && !domain.contains(char::is_whitespace) => {
@@ -201,6 +205,7 @@ pub async fn show(
         "remote_content_blocked": body.blocked_remote,
         "attachments": attachments,
         "original_url": detail.raw.is_some().then(|| format!("{base}/original")),
+        "note": detail.note,
     });
     Ok(Json(value).into_response())
 }
@@ -263,9 +268,9 @@ pub async fn act(
 ) -> Result<Response, ApiError> {
     let Json(body) =
         body.map_err(|_| ApiError::bad_request("The body must be JSON: {\"ids\": [...], \"action\": \"...\"}."))?;
-    let action = MailAction::parse(&body.action).ok_or_else(|| {
+    let action = Requested::parse(&body.action).ok_or_else(|| {
         ApiError::bad_request(
-            "action must be read, unread, star, unstar, archive, trash, restore, delete, spam, not_spam, move, add_label or remove_label.",
+            "action must be read, unread, star, unstar, archive, trash, restore, delete, spam, not_spam, move, add_label, remove_label, todo or untodo.",
         )
     })?;
     if body.ids.is_empty() {
@@ -279,18 +284,9 @@ pub async fn act(
             "folder is given with move, add_label and remove_label, and only with them.",
         ));
     }
-    let acted = state
-        .store
-        .act(user.id, &body.ids, action, body.folder, mailroom_store::now())
-        .await
-        .map_err(ApiError::internal)?;
+    let acted = take_action(&state, user.id, &body.ids, action, body.folder).await.map_err(ApiError::internal)?;
     match acted {
-        Ok(acted) => {
-            if !acted.accounts.is_empty() {
-                state.sync_wake.notify_one();
-            }
-            Ok(Json(json!({ "changed": acted.changed })).into_response())
-        }
+        Ok(changed) => Ok(Json(json!({ "changed": changed })).into_response()),
         Err(ActionRefused::NotFound) => Err(ApiError::not_found()),
         Err(ActionRefused::TooMany) => Err(ApiError::bad_request("ids may name at most 1000 messages.")),
         Err(ActionRefused::TargetElsewhere) => {
@@ -298,6 +294,31 @@ pub async fn act(
         }
         Err(ActionRefused::Invalid(why)) => Err(ApiError::unprocessable(why)),
     }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoteBody {
+    note: String,
+}
+
+/// `PUT /api/v1/messages/{id}/note` with `{"note": "…"}`: the caller's private note on the
+/// message, never sent to the provider; an empty note removes it.
+pub async fn set_note(
+    State(state): State<AppState>,
+    ApiUser(user): ApiUser,
+    ApiPath(id): ApiPath<i64>,
+    body: Result<Json<NoteBody>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(body) = body.map_err(|_| ApiError::bad_request("The body must be JSON: {\"note\": \"...\"}."))?;
+    if body.note.chars().count() > NOTE_LIMIT {
+        return Err(ApiError::bad_request("A note has at most 10,000 characters."));
+    }
+    if !state.store.set_note(user.id, id, &body.note, mailroom_store::now()).await.map_err(ApiError::internal)? {
+        return Err(ApiError::not_found());
+    }
+    let note = Some(body.note.trim()).filter(|n| !n.is_empty());
+    Ok(Json(json!({ "note": note })).into_response())
 }
 
 /// `GET /api/v1/unread`: unread messages in the caller's inboxes.

@@ -10,14 +10,16 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use mailroom_domain::{AccountId, FolderKind, MailAction, Provider};
-use mailroom_store::{ActionRefused, FolderSummary, ListCursor, MessageDetail, MessageFilter, MessageSummary, User};
+use mailroom_store::{
+    ActionRefused, FolderSummary, ListCursor, MessageDetail, MessageFilter, MessageSummary, NOTE_LIMIT, User,
+};
 
 use super::accounts::when;
 use super::see_other;
 use crate::AppState;
 use crate::errors::{ErrorKind, internal};
 use crate::i18n::Texts;
-use crate::mail::{cid_inline, download, eml_name, shown_body};
+use crate::mail::{Requested, cid_inline, download, eml_name, shown_body, take_action};
 use crate::viewer::{Ctx, SignedIn};
 
 /// Messages a page of the list holds.
@@ -70,6 +72,8 @@ pub fn action_name(t: &Texts, action: MailAction) -> &'static str {
 enum View {
     Unified(FolderKind),
     Folder(i64),
+    /// The user's own to-do list, across accounts.
+    Todo,
 }
 
 impl View {
@@ -77,6 +81,7 @@ impl View {
         match self {
             View::Unified(kind) => format!("kind={}", kind.as_str()),
             View::Folder(id) => format!("folder={id}"),
+            View::Todo => "todo=1".to_owned(),
         }
     }
 }
@@ -98,6 +103,7 @@ fn parse_query(query: Option<&str>) -> Result<MailQuery, ErrorKind> {
                 parsed.view = View::Unified(kind);
             }
             "folder" => parsed.view = View::Folder(value.parse().map_err(|_| ErrorKind::BadRequest)?),
+            "todo" => parsed.view = View::Todo,
             "cursor" => parsed.cursor = Some(ListCursor::decode(&value).ok_or(ErrorKind::BadRequest)?),
             "open" => parsed.open = Some(value.parse().map_err(|_| ErrorKind::BadRequest)?),
             "images" => parsed.images = value == "1",
@@ -134,6 +140,7 @@ struct Row {
     attachments: bool,
     labels: Vec<String>,
     current: bool,
+    todo: bool,
     /// Messages in the conversation, when more than one.
     count: Option<i64>,
 }
@@ -176,6 +183,8 @@ struct OpenMessage {
     attachments: Vec<AttachmentRow>,
     original_href: Option<String>,
     starred: bool,
+    todo: bool,
+    note: String,
     in_trash: bool,
     in_spam: bool,
     labels: Vec<String>,
@@ -265,6 +274,7 @@ pub async fn show(
     let filter = match &q.view {
         View::Unified(FolderKind::Starred) => MessageFilter { starred: Some(true), ..MessageFilter::default() },
         View::Unified(kind) => MessageFilter { kind: Some(*kind), ..MessageFilter::default() },
+        View::Todo => MessageFilter { todo: Some(true), ..MessageFilter::default() },
         View::Folder(id) => {
             if !folders.iter().any(|f| f.id == *id) {
                 return Err(ErrorKind::NotFound);
@@ -306,7 +316,7 @@ pub async fn show(
             .map(|f| if kind == FolderKind::Inbox || kind == FolderKind::Spam { f.unread } else { 0 })
             .sum()
     };
-    let unified = UNIFIED
+    let mut unified: Vec<SideItem> = UNIFIED
         .iter()
         .map(|kind| SideItem {
             href: format!("/mail?kind={}", kind.as_str()),
@@ -315,6 +325,16 @@ pub async fn show(
             current: q.view == View::Unified(*kind),
         })
         .collect();
+    // The to-do list stands after Starred.
+    unified.insert(
+        2,
+        SideItem {
+            href: "/mail?todo=1".to_owned(),
+            name: t.kind_todo.to_owned(),
+            unread: 0,
+            current: q.view == View::Todo,
+        },
+    );
     let groups = accounts
         .iter()
         .map(|account| AccountGroup {
@@ -334,17 +354,19 @@ pub async fn show(
     let heading = match &q.view {
         View::Unified(kind) => kind_name(t, *kind).to_owned(),
         View::Folder(id) => folders.iter().find(|f| f.id == *id).map(|f| f.name.clone()).unwrap_or_default(),
+        View::Todo => t.kind_todo.to_owned(),
     };
     let targets = match &q.view {
         View::Folder(id) => {
             let account = folders.iter().find(|f| f.id == *id).map(|f| f.account);
             account.map(|a| move_targets(&folders, a)).unwrap_or_default()
         }
-        View::Unified(_) => Vec::new(),
+        View::Unified(_) | View::Todo => Vec::new(),
     };
     let in_trash = match &q.view {
         View::Unified(kind) => *kind == FolderKind::Trash,
         View::Folder(id) => folders.iter().any(|f| f.id == *id && f.kind == FolderKind::Trash),
+        View::Todo => false,
     };
     let failures = store
         .failed_actions(me.id)
@@ -388,6 +410,7 @@ fn row(t: &Texts, m: &MessageSummary, folders: &[FolderSummary], href: &str, cur
         attachments: m.has_attachments,
         labels: m.folders.iter().filter_map(|id| folder_label(folders, t, *id)).collect(),
         current,
+        todo: m.todo,
         count: (m.thread_count > 1).then_some(m.thread_count),
     }
 }
@@ -472,6 +495,8 @@ async fn open_message(
             .collect(),
         original_href: detail.raw.is_some().then(|| format!("/mail/messages/{id}/original")),
         starred: m.is_starred,
+        todo: m.todo,
+        note: detail.note.clone().unwrap_or_default(),
         in_trash: m.folders.iter().any(|f| kind_of(f) == Some(FolderKind::Trash)),
         in_spam: m.folders.iter().any(|f| kind_of(f) == Some(FolderKind::Spam)),
         labels: m.folders.iter().filter_map(|f| folder_label(folders, t, *f)).collect(),
@@ -557,7 +582,7 @@ pub async fn act(State(state): State<AppState>, SignedIn(me): SignedIn, body: By
     for (key, value) in url::form_urlencoded::parse(&body) {
         match key.as_ref() {
             "ids" => ids.push(value.parse::<i64>().map_err(|_| ErrorKind::BadRequest)?),
-            "action" => action = Some(MailAction::parse(&value).ok_or(ErrorKind::BadRequest)?),
+            "action" => action = Some(Requested::parse(&value).ok_or(ErrorKind::BadRequest)?),
             "folder" if !value.is_empty() => folder = Some(value.parse::<i64>().map_err(|_| ErrorKind::BadRequest)?),
             "back" => back = Some(value.into_owned()),
             _ => {}
@@ -569,23 +594,11 @@ pub async fn act(State(state): State<AppState>, SignedIn(me): SignedIn, body: By
     if ids.is_empty() || action.needs_target() != folder.is_some() {
         return Ok(Redirect::to(&back).into_response());
     }
-    match state.store.act(me.id, &ids, action, folder, mailroom_store::now()).await.map_err(internal)? {
-        Ok(acted) => {
-            if !acted.accounts.is_empty() {
-                state.sync_wake.notify_one();
-            }
-            tracing::info!(user.id = %me.id, action = action.as_str(), changed = acted.changed, "mail action");
+    match take_action(&state, me.id, &ids, action, folder).await.map_err(internal)? {
+        Ok(changed) => {
+            tracing::info!(user.id = %me.id, ?action, changed, "mail action");
             // A message that left the list is no longer open.
-            let leaves = !matches!(
-                action,
-                MailAction::MarkRead
-                    | MailAction::MarkUnread
-                    | MailAction::Star
-                    | MailAction::Unstar
-                    | MailAction::AddLabel
-                    | MailAction::RemoveLabel
-            );
-            let back = if leaves { strip_open(&back) } else { back };
+            let back = if action.moves() { strip_open(&back) } else { back };
             Ok(see_other_keeping(&back, "action_done"))
         }
         Err(ActionRefused::NotFound) => Err(ErrorKind::NotFound),
@@ -629,6 +642,31 @@ pub async fn allow_images(
     state.store.allow_images_from(me.id, &sender, mailroom_store::now()).await.map_err(internal)?;
     let back = back.filter(|b| b.starts_with("/mail") && !b.contains("notice=")).unwrap_or_else(|| "/mail".to_owned());
     Ok(Redirect::to(&back).into_response())
+}
+
+/// `POST /mail/messages/{id}/note` with `note` and `back`: the user's private note on the message.
+pub async fn save_note(
+    State(state): State<AppState>,
+    SignedIn(me): SignedIn,
+    Path(id): Path<i64>,
+    body: Bytes,
+) -> Result<Response, ErrorKind> {
+    let (mut note, mut back) = (String::new(), None);
+    for (key, value) in url::form_urlencoded::parse(&body) {
+        match key.as_ref() {
+            "note" => note = value.into_owned(),
+            "back" => back = Some(value.into_owned()),
+            _ => {}
+        }
+    }
+    if note.chars().count() > NOTE_LIMIT {
+        return Err(ErrorKind::BadRequest);
+    }
+    if !state.store.set_note(me.id, id, &note, mailroom_store::now()).await.map_err(internal)? {
+        return Err(ErrorKind::NotFound);
+    }
+    let back = back.filter(|b| b.starts_with("/mail") && !b.contains("notice=")).unwrap_or_else(|| "/mail".to_owned());
+    Ok(see_other_keeping(&back, "note_saved"))
 }
 
 /// `POST /mail/failures/dismiss`: the user has read why actions were undone.

@@ -16,6 +16,7 @@ crate::on_both_databases!(api:
     folders_come_with_their_counts_and_only_the_callers,
     the_openapi_document_describes_exactly_the_routes_of_the_api_router,
     every_documented_get_answers_as_the_document_says,
+    another_users_ids_are_not_found_on_every_documented_route,
 );
 
 const PASSWORD: &str = "member password 1";
@@ -431,4 +432,73 @@ async fn every_documented_get_answers_as_the_document_says(backend: Backend) {
             assert_unauthorized(&page);
         }
     }
+}
+
+/// Every route of the document, walked by a second user with the first user's ids: each id-bearing
+/// route answers 404 `not_found`, the lists hold none of the first user's mail, and nothing the
+/// first user has changes.
+async fn another_users_ids_are_not_found_on_every_documented_route(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else { return };
+    let doc = json(&app.client().get("/api/v1/openapi.json").await);
+    let ann = app.create_user("ann@example.test", PASSWORD, Role::Member).await;
+    let account = app.connected_account(ann.id, "ann@example.test").await;
+    let inbox = [RemoteFolder {
+        remote_id: "INBOX".into(),
+        name: "Inbox".into(),
+        kind: FolderKind::Inbox,
+        parent_remote_id: None,
+    }];
+    let raw = b"From: A <a@example.org>\r\nTo: ann@example.test\r\nSubject: Hi\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\nHello\r\n--b\r\nContent-Type: image/png\r\nContent-ID: <logo>\r\nContent-Disposition: attachment; filename=a.png\r\n\r\nPNG\r\n--b--\r\n";
+    let parsed = mailroom_mime::parse(raw).into_message();
+    let folders = vec!["INBOX".to_owned()];
+    let mut upsert = message("m1", &folders, false, &parsed);
+    upsert.raw = Some(raw);
+    app.store.apply_sync(account.id, &inbox, &[MessageChange::Upsert(upsert)], None, 1).await.unwrap();
+    let mut ann_api = app.client();
+    ann_api.authorization =
+        Some(format!("Bearer {}", app.store.create_api_token(ann.id, "a", 1).await.unwrap().unwrap().expose()));
+    let id = json(&ann_api.get("/api/v1/messages").await)["data"][0]["id"].as_i64().unwrap();
+    let folder = json(&ann_api.get("/api/v1/folders").await)["data"][0]["id"].as_i64().unwrap();
+    // Ann's own answers, so the walk below is known to name things that exist.
+    ann_api.get(&format!("/api/v1/messages/{id}/attachments/0")).await.assert_status(StatusCode::OK);
+    ann_api.get(&format!("/api/v1/messages/{id}/cid/logo")).await.assert_status(StatusCode::OK);
+
+    let ben = app.create_user("ben@example.test", PASSWORD, Role::Member).await;
+    let mut ben_api = app.client();
+    ben_api.authorization =
+        Some(format!("Bearer {}", app.store.create_api_token(ben.id, "b", 1).await.unwrap().unwrap().expose()));
+    let fill =
+        |path: &str| path.replace("{id}", &id.to_string()).replace("{position}", "0").replace("{content_id}", "logo");
+    for (method, path) in documented(&doc) {
+        let body = match method.as_str() {
+            "POST" => Some(serde_json::json!({"ids": [id], "action": "trash"})),
+            "PUT" => Some(serde_json::json!({"note": "Ben's"})),
+            _ => None,
+        }
+        .map(|body| ("application/json", body.to_string().into_bytes()));
+        let page = ben_api.request(&method, &format!("/api/v1{}", fill(&path)), body).await;
+        let answer = json(&page);
+        if path.contains('{') || method != "GET" {
+            assert_eq!(page.status, StatusCode::NOT_FOUND, "{method} {path}: {}", page.body);
+            assert_eq!(answer["error"]["code"], "not_found", "{method} {path}");
+        } else {
+            assert!(
+                !page.body.contains("ann@example.test") && !page.body.contains("\"Hi\""),
+                "{method} {path} shows Ann's mail: {}",
+                page.body
+            );
+        }
+    }
+    for query in [format!("?account={}", account.id.0), format!("?folder={folder}"), format!("?label={folder}")] {
+        let page = ben_api.get(&format!("/api/v1/messages{query}")).await;
+        assert_eq!(page.status, StatusCode::NOT_FOUND, "{query}");
+    }
+    let page = ben_api.get(&format!("/api/v1/folders?account={}", account.id.0)).await;
+    assert_eq!(page.status, StatusCode::NOT_FOUND);
+    let page = ben_api.get(&format!("/api/v1/changes?cursor={}-0", account.id.0)).await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST, "another user's account in a cursor");
+    // Nothing of Ann's changed.
+    let still = json(&ann_api.get(&format!("/api/v1/messages/{id}")).await);
+    assert_eq!(still["message"]["folder_ids"], serde_json::json!([folder]));
+    assert_eq!(still["note"], serde_json::Value::Null);
 }

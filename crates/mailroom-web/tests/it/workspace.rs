@@ -22,6 +22,7 @@ crate::on_both_databases!(workspace:
     conversations_are_listed_once_by_their_newest_message_across_pages,
     folder_counts_follow_sync_actions_and_undone_actions,
     outlook_folder_counts_follow_moves_at_the_provider,
+    to_do_marks_and_notes_stay_in_mailroom_survive_a_full_sync_and_reach_the_feed,
 );
 
 const CARL: &str = "carl@contoso.onmicrosoft.com";
@@ -622,4 +623,78 @@ async fn outlook_folder_counts_follow_moves_at_the_provider(backend: Backend) {
     s.run().await;
     assert_counts_kept(&s, "after moves here and there").await;
     assert_eq!(s.get("/api/v1/unread").await["inbox_unread"].as_i64(), Some(2));
+}
+
+async fn to_do_marks_and_notes_stay_in_mailroom_survive_a_full_sync_and_reach_the_feed(backend: Backend) {
+    let Some(mut s) = setup(backend, "google", 3).await else { return };
+    let m = s.numbered(3).await;
+    let feed = s.get("/api/v1/changes").await["next_cursor"].as_str().unwrap().to_owned();
+    let labels_before = s.gmail_labels().await;
+    assert_eq!(s.act(&[m[0], m[1]], "todo", None).await["changed"], 2);
+    assert_eq!(s.act(&[m[1]], "untodo", None).await["changed"], 1);
+    assert_eq!(s.subjects("?todo=true").await, ["Message 0"]);
+    let (status, _) = s.post("/api/v1/messages/actions", json!({"ids": [m[0]], "action": "todo", "folder": 1})).await;
+    assert_eq!(status, 400, "a to-do names no folder");
+
+    let note = |text: &str| json!({"note": text}).to_string().into_bytes();
+    let page = s
+        .api
+        .request(
+            "PUT",
+            &format!("/api/v1/messages/{}/note", m[0]),
+            Some(("application/json", note("Call <Jana> back"))),
+        )
+        .await;
+    assert_eq!((page.status.as_u16(), page.body.as_str()), (200, r#"{"note":"Call <Jana> back"}"#));
+    assert_eq!(s.get(&format!("/api/v1/messages/{}", m[0])).await["note"], "Call <Jana> back");
+    let long = "x".repeat(10_001);
+    let page =
+        s.api.request("PUT", &format!("/api/v1/messages/{}/note", m[0]), Some(("application/json", note(&long)))).await;
+    assert_eq!(page.status, 400);
+    let (ben, _) = s.app.member("ben@example.test", "member password 2").await;
+    let mut other = s.app.client();
+    other.authorization =
+        Some(format!("Bearer {}", s.app.store.create_api_token(ben.id, "b", 1).await.unwrap().unwrap().expose()));
+    let page = other
+        .request("PUT", &format!("/api/v1/messages/{}/note", m[0]), Some(("application/json", note("mine"))))
+        .await;
+    assert_eq!(page.status, 404);
+    let body = json!({"ids": [m[0]], "action": "untodo"}).to_string().into_bytes();
+    assert_eq!(other.request("POST", "/api/v1/messages/actions", Some(("application/json", body))).await.status, 404);
+
+    // Nothing of it goes to the provider, and a full sync keeps it.
+    assert_eq!(s.app.store.pending_writeback_count(s.account.id).await.unwrap(), 0);
+    let account = s.app.store.account(s.account.id).await.unwrap().unwrap();
+    sync_account(&s.engine, &account, Mode::Full, &Progress::new()).await.unwrap();
+    assert_eq!(s.gmail_labels().await, labels_before);
+    assert_eq!(s.subjects("?todo=true").await, ["Message 0"]);
+    assert_eq!(s.get(&format!("/api/v1/messages/{}", m[0])).await["note"], "Call <Jana> back");
+    // API clients following the feed hear of both.
+    let changes = s.get(&format!("/api/v1/changes?cursor={feed}")).await;
+    let changed: Vec<i64> = changes["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "changed")
+        .map(|e| e["message_id"].as_i64().unwrap())
+        .collect();
+    assert!(changed.contains(&m[0]) && changed.contains(&m[1]), "{changes}");
+
+    // On the mail page: the To-do list, the buttons and the note, escaped.
+    let mut browser = s.app.client();
+    browser.login("user@example.test", "member password 1").await;
+    browser.get("/mail?todo=1").await.assert_contains("Message 0").assert_lacks("Message 2");
+    let open = format!("/mail?todo=1&open={}", m[0]);
+    browser.get(&open).await.assert_contains("Call &#60;Jana&#62; back").assert_contains("value=\"untodo\"");
+    let fields = [("note", "Sent the offer".to_owned()), ("back", open.clone())];
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    browser
+        .submit(&open, &format!("/mail/messages/{}/note", m[0]), &fields)
+        .await
+        .assert_redirect(&format!("{open}&notice=note_saved"));
+    assert_eq!(s.get(&format!("/api/v1/messages/{}", m[0])).await["note"], "Sent the offer");
+    let done = [("ids", m[0].to_string()), ("action", "untodo".to_owned()), ("back", "/mail?todo=1".to_owned())];
+    let done: Vec<(&str, &str)> = done.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    browser.submit(&open, "/mail/act", &done).await.assert_redirect("/mail?todo=1&notice=action_done");
+    assert_eq!(s.subjects("?todo=true").await, Vec::<String>::new());
 }
