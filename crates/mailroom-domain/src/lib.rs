@@ -7,6 +7,7 @@ mod action;
 mod language;
 mod mailbox;
 mod provider;
+mod tag;
 mod throttle;
 
 pub use account::{DisplayName, EmailAddress, Password, Role, UserId};
@@ -14,6 +15,7 @@ pub use action::{ActionError, MailAction, MessageState, SpecialFolders, plan_act
 pub use language::Language;
 pub use mailbox::{FolderKind, gmail_is_archived};
 pub use provider::{AccountId, AccountStatus, ImportStart, MicrosoftTenant, OAuthClientId, Provider, SyncInterval};
+pub use tag::{TAG_NAME_MAX, TagColor, TagName};
 pub use throttle::{LoginPolicy, LoginVerdict, ThrottleRecord};
 
 /// Why a value was refused. The web layer turns each kind into a sentence in the user's language,

@@ -28,7 +28,7 @@ pub use key::{KeyInput, KeyOrigin};
 pub use messages::{
     ACTION_LIMIT, Acted, ActionRefused, Cursor, EventKind, FailedAction, FeedEntry, FolderSummary, IncomingMessage,
     KnownMessage, ListCursor, MessageChange, MessageDetail, MessageEvent, MessageFilter, MessagePerson, MessageSummary,
-    NOTE_LIMIT, Participant, RemoteFolder, StoredAttachment, WritebackJob,
+    NOTE_LIMIT, Participant, RemoteFolder, StoredAttachment, Tag, WritebackJob,
 };
 pub use sessions::SessionToken;
 pub use settings::{EmailSettings, ProviderSettings, ProviderUpdate};

@@ -935,11 +935,13 @@ impl Store {
 
 mod listing;
 mod local;
+mod tags;
 mod writeback;
 pub use listing::{
     FeedEntry, ListCursor, MessageDetail, MessageFilter, MessagePerson, MessageSummary, Participant, StoredAttachment,
 };
 pub use local::NOTE_LIMIT;
+pub use tags::Tag;
 pub use writeback::{ACTION_LIMIT, Acted, ActionRefused, FailedAction, WritebackJob};
 
 #[cfg(test)]

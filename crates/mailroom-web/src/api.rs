@@ -10,7 +10,7 @@ use axum::extract::{FromRequestParts, RawQuery, State};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use mailroom_domain::AccountId;
 use mailroom_store::{ApiToken, User};
 use serde::Serialize;
@@ -22,6 +22,7 @@ use crate::viewer::Viewer;
 
 mod changes;
 mod messages;
+mod tags;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -35,6 +36,8 @@ pub fn router() -> Router<AppState> {
         .route("/messages/{id}/original", get(messages::original))
         .route("/messages/{id}/note", put(messages::set_note))
         .route("/unread", get(messages::unread))
+        .route("/tags", get(tags::list).post(tags::create))
+        .route("/tags/{id}", delete(tags::remove))
         .route("/changes", get(changes::feed))
         .route("/openapi.json", get(openapi))
         .fallback(not_found)

@@ -116,6 +116,8 @@ pub fn router(state: AppState) -> Router {
         .route("/mail/failures/dismiss", post(pages::mail::dismiss_failures))
         .route("/mail/images/allow", post(pages::mail::allow_images))
         .route("/mail/messages/{id}/note", post(pages::mail::save_note))
+        .route("/mail/tags", post(pages::mail::create_tag))
+        .route("/mail/tags/{id}/delete", post(pages::mail::delete_tag))
         .route("/mail/messages/{id}/body", get(pages::mail::body))
         .route("/mail/messages/{id}/attachments/{position}", get(pages::mail::attachment))
         .route("/mail/messages/{id}/original", get(pages::mail::original))

@@ -17,6 +17,8 @@ use crate::AppState;
 pub enum Requested {
     Mail(MailAction),
     Todo(bool),
+    /// One of the user's own tags put on (`true`) or taken off.
+    Tag(bool),
 }
 
 impl Requested {
@@ -24,6 +26,8 @@ impl Requested {
         match name {
             "todo" => Some(Requested::Todo(true)),
             "untodo" => Some(Requested::Todo(false)),
+            "tag" => Some(Requested::Tag(true)),
+            "untag" => Some(Requested::Tag(false)),
             other => MailAction::parse(other).map(Requested::Mail),
         }
     }
@@ -33,11 +37,17 @@ impl Requested {
         matches!(self, Requested::Mail(action) if action.needs_target())
     }
 
+    /// Whether it names one of the user's tags.
+    pub fn needs_tag(self) -> bool {
+        matches!(self, Requested::Tag(_))
+    }
+
     /// Whether a message it is taken on may leave the list it is in.
     pub fn moves(self) -> bool {
         !matches!(
             self,
             Requested::Todo(_)
+                | Requested::Tag(_)
                 | Requested::Mail(
                     MailAction::MarkRead
                         | MailAction::MarkUnread
@@ -58,10 +68,15 @@ pub async fn take_action(
     ids: &[i64],
     requested: Requested,
     folder: Option<i64>,
+    tag: Option<i64>,
 ) -> Result<Result<usize, ActionRefused>, StoreError> {
     let now = mailroom_store::now();
     match requested {
         Requested::Todo(todo) => state.store.set_todo(user, ids, todo, now).await,
+        Requested::Tag(on) => match tag {
+            Some(tag) => state.store.set_tag(user, ids, tag, on, now).await,
+            None => Ok(Err(ActionRefused::NotFound)),
+        },
         Requested::Mail(action) => Ok(state.store.act(user, ids, action, folder, now).await?.map(|acted| {
             if !acted.accounts.is_empty() {
                 state.sync_wake.notify_one();

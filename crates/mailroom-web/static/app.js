@@ -93,24 +93,46 @@ if (mail) {
     event.preventDefault();
   });
 
-  // Live: the unread count is asked for every 30 s; when it changes, the page says so and the
-  // title follows, without reloading under the user's hands.
-  const live = mail.dataset.live;
-  let known = Number(mail.dataset.unread);
-  const note = document.querySelector(".live-note");
-  setInterval(async () => {
+  // Live: the change feed is asked every 10 s. When something changed, the folder list and the
+  // message list are fetched again and swapped in place (the open message stays as it is), unless
+  // the user is in the middle of selecting; the title's unread count follows.
+  const feed = mail.dataset.live;
+  let cursor = null;
+  const poll = async () => {
     try {
-      const answer = await fetch(live, { credentials: "same-origin", headers: { Accept: "application/json" } });
+      const url = cursor === null ? feed : `${feed}?cursor=${encodeURIComponent(cursor)}`;
+      const answer = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
       if (!answer.ok) return;
-      const count = (await answer.json()).inbox_unread;
-      if (count !== known) {
-        known = count;
-        document.title = document.title.replace(/^\(\d+\) /, "");
-        if (count > 0) document.title = `(${count}) ${document.title}`;
-        if (note) note.hidden = false;
-      }
+      const body = await answer.json();
+      const changed = cursor !== null && body.data.length > 0;
+      cursor = body.next_cursor;
+      if (changed) await refresh();
     } catch {
       // Offline for a moment: the next round tries again.
     }
-  }, 30000);
+  };
+  const refresh = async () => {
+    const selecting = document.querySelector(".rows input[name=ids]:checked");
+    // The list without the open message: fetching that would read it again.
+    const list = new URL(location.href);
+    list.searchParams.delete("open");
+    list.searchParams.delete("images");
+    list.searchParams.delete("notice");
+    const page = await fetch(list, { credentials: "same-origin" });
+    if (!page.ok) return;
+    const fresh = new DOMParser().parseFromString(await page.text(), "text/html");
+    document.title = fresh.title;
+    for (const part of [".mail .folders", ".messages .rows", ".messages .pages"]) {
+      const now = document.querySelector(part);
+      const next = fresh.querySelector(part);
+      if (selecting && part === ".messages .rows") continue;
+      if (now && next) now.replaceWith(next);
+    }
+    const note = document.querySelector(".live-note");
+    if (note && selecting) note.hidden = false;
+    const open = document.querySelector(".reader")?.dataset.message;
+    for (const row of document.querySelectorAll(".rows .row")) row.classList.toggle("current", row.dataset.id === open);
+  };
+  poll();
+  setInterval(poll, Number(mail.dataset.poll) * 1000 || 10000);
 }

@@ -23,6 +23,8 @@ pub struct MessageFilter {
     pub starred: Option<bool>,
     /// The user's own to-do mark.
     pub todo: Option<bool>,
+    /// One of the user's own tags, by id.
+    pub tag: Option<i64>,
     pub participant: Option<Participant>,
 }
 
@@ -76,6 +78,8 @@ pub struct MessageSummary {
     pub thread_unread: bool,
     /// The ids of its folders and labels.
     pub folders: Vec<i64>,
+    /// The ids of the user's own tags on it.
+    pub tags: Vec<i64>,
 }
 
 impl MessageSummary {
@@ -179,6 +183,7 @@ fn summary(
         thread_count,
         thread_unread,
         folders: Vec::new(),
+        tags: Vec::new(),
     }
 }
 
@@ -342,6 +347,12 @@ fn push_filter(q: &mut Query, filter: &MessageFilter, x: &str) {
     if let Some(todo) = filter.todo {
         q.push(&format!(" AND {x}.todo = ?"), vec![Bind::Bool(todo)]);
     }
+    if let Some(tag) = filter.tag {
+        q.push(
+            &format!(" AND EXISTS (SELECT 1 FROM message_tags mt WHERE mt.message_id = {x}.id AND mt.tag_id = ?)"),
+            vec![Bind::Int(tag)],
+        );
+    }
     match &filter.participant {
         Some(Participant::Address(address)) => q.push(
             &format!(" AND {x}.id IN (SELECT p.message_id FROM participants p WHERE p.address = ?)"),
@@ -353,6 +364,13 @@ fn push_filter(q: &mut Query, filter: &MessageFilter, x: &str) {
         ),
         None => {}
     }
+}
+
+fn tags_of_sql(backend: Backend, rows: usize) -> String {
+    format!(
+        "SELECT message_id, tag_id FROM message_tags WHERE message_id IN ({}) ORDER BY tag_id",
+        placeholder_list(backend, rows, 1)
+    )
 }
 
 fn folders_of_sql(backend: Backend, rows: usize) -> String {
@@ -435,6 +453,15 @@ impl Store {
                     m.folders.push(folder);
                 }
             }
+            let rows: Vec<(i64, i64)> = with_pool!(self.db, pool => {
+                let q = sqlx::query_as::<_, (i64, i64)>(sqlx::AssertSqlSafe(tags_of_sql(backend, ids.len())));
+                ids.iter().fold(q, |q, id| q.bind(*id)).fetch_all(pool).await
+            })?;
+            for (message, tag) in rows {
+                if let Some(m) = list.iter_mut().find(|m| m.id == message) {
+                    m.tags.push(tag);
+                }
+            }
         }
         Ok(list)
     }
@@ -454,6 +481,9 @@ impl Store {
             .bind(id).fetch_optional(pool).await)?;
         // Deleted between the two reads: gone.
         let Some((internet_message_id, raw, parse_failed)) = content else { return Ok(None) };
+        summary.tags = with_pool!(self.db, pool => sqlx::query_scalar(
+            "SELECT tag_id FROM message_tags WHERE message_id = $1 ORDER BY tag_id")
+            .bind(id).fetch_all(pool).await)?;
         let note: Option<String> = with_pool!(self.db, pool => sqlx::query_scalar(
             "SELECT body FROM message_notes WHERE message_id = $1").bind(id).fetch_optional(pool).await)?;
         let people: Vec<(String, String, Option<String>)> = with_pool!(self.db, pool => sqlx::query_as(

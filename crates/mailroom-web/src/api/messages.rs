@@ -42,6 +42,8 @@ struct MessageJson {
     /// The user's own to-do mark.
     todo: bool,
     folder_ids: Vec<i64>,
+    /// The user's own tags on it.
+    tag_ids: Vec<i64>,
 }
 
 impl From<MessageSummary> for MessageJson {
@@ -60,6 +62,7 @@ impl From<MessageSummary> for MessageJson {
             has_attachments: m.has_attachments,
             todo: m.todo,
             folder_ids: m.folders,
+            tag_ids: m.tags,
         }
     }
 }
@@ -111,6 +114,13 @@ async fn filter_of(
     filter.unread = flag(query, "unread")?;
     filter.starred = flag(query, "starred")?;
     filter.todo = flag(query, "todo")?;
+    if let Some(id) = id_param(query, "tag", "tag must be a tag id.")? {
+        let owned = state.store.tags(user.id).await.map_err(ApiError::internal)?.iter().any(|t| t.id == id);
+        if !owned {
+            return Err(ApiError::not_found());
+        }
+        filter.tag = Some(id);
+    }
     if let Some(who) = query_param(query, "participant")? {
         filter.participant = Some(match who.strip_prefix('@') {
             Some(domain) if !domain.is_empty() && !domain.contains('@') && !domain.contains(char::is_whitespace) => {
@@ -256,6 +266,8 @@ pub struct ActionBody {
     action: String,
     /// The folder or label a move or label action names.
     folder: Option<i64>,
+    /// The user's own tag a tag or untag action names.
+    tag: Option<i64>,
 }
 
 /// `POST /api/v1/messages/actions` with `{"ids": […], "action": "…", "folder": id}`: the action
@@ -270,7 +282,7 @@ pub async fn act(
         body.map_err(|_| ApiError::bad_request("The body must be JSON: {\"ids\": [...], \"action\": \"...\"}."))?;
     let action = Requested::parse(&body.action).ok_or_else(|| {
         ApiError::bad_request(
-            "action must be read, unread, star, unstar, archive, trash, restore, delete, spam, not_spam, move, add_label, remove_label, todo or untodo.",
+            "action must be read, unread, star, unstar, archive, trash, restore, delete, spam, not_spam, move, add_label, remove_label, todo, untodo, tag or untag.",
         )
     })?;
     if body.ids.is_empty() {
@@ -284,7 +296,11 @@ pub async fn act(
             "folder is given with move, add_label and remove_label, and only with them.",
         ));
     }
-    let acted = take_action(&state, user.id, &body.ids, action, body.folder).await.map_err(ApiError::internal)?;
+    if action.needs_tag() != body.tag.is_some() {
+        return Err(ApiError::bad_request("tag is given with tag and untag, and only with them."));
+    }
+    let acted =
+        take_action(&state, user.id, &body.ids, action, body.folder, body.tag).await.map_err(ApiError::internal)?;
     match acted {
         Ok(changed) => Ok(Json(json!({ "changed": changed })).into_response()),
         Err(ActionRefused::NotFound) => Err(ApiError::not_found()),

@@ -9,9 +9,9 @@ use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use mailroom_domain::{AccountId, FolderKind, MailAction, Provider};
+use mailroom_domain::{AccountId, FolderKind, MailAction, Provider, TagColor, TagName};
 use mailroom_store::{
-    ActionRefused, FolderSummary, ListCursor, MessageDetail, MessageFilter, MessageSummary, NOTE_LIMIT, User,
+    ActionRefused, FolderSummary, ListCursor, MessageDetail, MessageFilter, MessageSummary, NOTE_LIMIT, Tag, User,
 };
 
 use super::accounts::when;
@@ -74,6 +74,8 @@ enum View {
     Folder(i64),
     /// The user's own to-do list, across accounts.
     Todo,
+    /// Messages with one of the user's own tags.
+    Tag(i64),
 }
 
 impl View {
@@ -82,6 +84,7 @@ impl View {
             View::Unified(kind) => format!("kind={}", kind.as_str()),
             View::Folder(id) => format!("folder={id}"),
             View::Todo => "todo=1".to_owned(),
+            View::Tag(id) => format!("tag={id}"),
         }
     }
 }
@@ -104,6 +107,7 @@ fn parse_query(query: Option<&str>) -> Result<MailQuery, ErrorKind> {
             }
             "folder" => parsed.view = View::Folder(value.parse().map_err(|_| ErrorKind::BadRequest)?),
             "todo" => parsed.view = View::Todo,
+            "tag" => parsed.view = View::Tag(value.parse().map_err(|_| ErrorKind::BadRequest)?),
             "cursor" => parsed.cursor = Some(ListCursor::decode(&value).ok_or(ErrorKind::BadRequest)?),
             "open" => parsed.open = Some(value.parse().map_err(|_| ErrorKind::BadRequest)?),
             "images" => parsed.images = value == "1",
@@ -141,8 +145,45 @@ struct Row {
     labels: Vec<String>,
     current: bool,
     todo: bool,
+    tags: Vec<TagChip>,
     /// Messages in the conversation, when more than one.
     count: Option<i64>,
+}
+
+/// One of the user's own tags, as a coloured chip.
+struct TagChip {
+    name: String,
+    color: &'static str,
+}
+
+/// The chips of the tags `ids`, by name.
+fn chips(tags: &[Tag], ids: &[i64]) -> Vec<TagChip> {
+    tags.iter()
+        .filter(|tag| ids.contains(&tag.id))
+        .map(|tag| TagChip { name: tag.name.clone(), color: tag.color.as_str() })
+        .collect()
+}
+
+/// A tag in the sidebar.
+struct SideTag {
+    href: String,
+    name: String,
+    color: &'static str,
+    count: i64,
+    current: bool,
+}
+
+fn color_name(t: &Texts, color: TagColor) -> &'static str {
+    match color {
+        TagColor::Red => t.color_red,
+        TagColor::Orange => t.color_orange,
+        TagColor::Yellow => t.color_yellow,
+        TagColor::Green => t.color_green,
+        TagColor::Teal => t.color_teal,
+        TagColor::Blue => t.color_blue,
+        TagColor::Purple => t.color_purple,
+        TagColor::Gray => t.color_gray,
+    }
 }
 
 struct Target {
@@ -185,6 +226,9 @@ struct OpenMessage {
     starred: bool,
     todo: bool,
     note: String,
+    tags: Vec<TagChip>,
+    /// The user's tags, to put on it or take off.
+    tag_options: Vec<Target>,
     in_trash: bool,
     in_spam: bool,
     labels: Vec<String>,
@@ -219,6 +263,10 @@ struct MailPage {
     targets: Vec<Target>,
     inbox_unread: i64,
     in_trash: bool,
+    my_tags: Vec<SideTag>,
+    /// The tag whose list this is, for its delete button.
+    current_tag: Option<i64>,
+    colors: Vec<(&'static str, &'static str)>,
 }
 
 fn person(name: Option<&str>, address: &str) -> String {
@@ -271,10 +319,17 @@ pub async fn show(
     let store = &state.store;
     let accounts = store.accounts_of(me.id).await.map_err(internal)?;
     let folders = store.folder_summaries(me.id, None).await.map_err(internal)?;
+    let tags = store.tags(me.id).await.map_err(internal)?;
     let filter = match &q.view {
         View::Unified(FolderKind::Starred) => MessageFilter { starred: Some(true), ..MessageFilter::default() },
         View::Unified(kind) => MessageFilter { kind: Some(*kind), ..MessageFilter::default() },
         View::Todo => MessageFilter { todo: Some(true), ..MessageFilter::default() },
+        View::Tag(id) => {
+            if !tags.iter().any(|tag| tag.id == *id) {
+                return Err(ErrorKind::NotFound);
+            }
+            MessageFilter { tag: Some(*id), ..MessageFilter::default() }
+        }
         View::Folder(id) => {
             if !folders.iter().any(|f| f.id == *id) {
                 return Err(ErrorKind::NotFound);
@@ -295,7 +350,7 @@ pub async fn show(
             }
         }
         let provider = accounts.iter().find(|a| a.id == detail.summary.account).map(|a| a.provider);
-        open = Some(open_message(&state, &me, t, &detail, &folders, provider, &view_query, q.images).await?);
+        open = Some(open_message(&state, &me, t, &detail, &folders, &tags, provider, &view_query, q.images).await?);
     }
     let mut page = store.list_conversations(me.id, &filter, q.cursor, PAGE + 1).await.map_err(internal)?;
     let more = page.len() > PAGE as usize;
@@ -306,7 +361,10 @@ pub async fn show(
     let cursor_part = q.cursor.map(|c| format!("&cursor={}", c.encode())).unwrap_or_default();
     let rows = page
         .iter()
-        .map(|m| row(t, m, &folders, &format!("/mail?{view_query}{cursor_part}&open={}", m.id), q.open == Some(m.id)))
+        .map(|m| {
+            let href = format!("/mail?{view_query}{cursor_part}&open={}", m.id);
+            row(t, m, &folders, &tags, &href, q.open == Some(m.id))
+        })
         .collect();
 
     let unread_of_kind = |kind: FolderKind| -> i64 {
@@ -355,18 +413,19 @@ pub async fn show(
         View::Unified(kind) => kind_name(t, *kind).to_owned(),
         View::Folder(id) => folders.iter().find(|f| f.id == *id).map(|f| f.name.clone()).unwrap_or_default(),
         View::Todo => t.kind_todo.to_owned(),
+        View::Tag(id) => tags.iter().find(|tag| tag.id == *id).map(|tag| tag.name.clone()).unwrap_or_default(),
     };
     let targets = match &q.view {
         View::Folder(id) => {
             let account = folders.iter().find(|f| f.id == *id).map(|f| f.account);
             account.map(|a| move_targets(&folders, a)).unwrap_or_default()
         }
-        View::Unified(_) | View::Todo => Vec::new(),
+        View::Unified(_) | View::Todo | View::Tag(_) => Vec::new(),
     };
     let in_trash = match &q.view {
         View::Unified(kind) => *kind == FolderKind::Trash,
         View::Folder(id) => folders.iter().any(|f| f.id == *id && f.kind == FolderKind::Trash),
-        View::Todo => false,
+        View::Todo | View::Tag(_) => false,
     };
     let failures = store
         .failed_actions(me.id)
@@ -392,12 +451,28 @@ pub async fn show(
         targets,
         inbox_unread,
         in_trash,
+        my_tags: tags
+            .iter()
+            .map(|tag| SideTag {
+                href: format!("/mail?tag={}", tag.id),
+                name: tag.name.clone(),
+                color: tag.color.as_str(),
+                count: tag.count,
+                current: q.view == View::Tag(tag.id),
+            })
+            .collect(),
+        current_tag: match q.view {
+            View::Tag(id) => Some(id),
+            _ => None,
+        },
+        colors: TagColor::ALL.iter().map(|c| (c.as_str(), color_name(t, *c))).collect(),
     };
     Ok(page.into_response())
 }
 
-fn row(t: &Texts, m: &MessageSummary, folders: &[FolderSummary], href: &str, current: bool) -> Row {
+fn row(t: &Texts, m: &MessageSummary, folders: &[FolderSummary], tags: &[Tag], href: &str, current: bool) -> Row {
     Row {
+        tags: chips(tags, &m.tags),
         id: m.id,
         href: href.to_owned(),
         from: m.from_name.clone().or_else(|| m.from_address.clone()).unwrap_or_default(),
@@ -434,6 +509,7 @@ async fn open_message(
     t: &Texts,
     detail: &MessageDetail,
     folders: &[FolderSummary],
+    tags: &[Tag],
     provider: Option<Provider>,
     view_query: &str,
     images: bool,
@@ -497,6 +573,8 @@ async fn open_message(
         starred: m.is_starred,
         todo: m.todo,
         note: detail.note.clone().unwrap_or_default(),
+        tags: chips(tags, &m.tags),
+        tag_options: tags.iter().map(|tag| Target { id: tag.id, name: tag.name.clone() }).collect(),
         in_trash: m.folders.iter().any(|f| kind_of(f) == Some(FolderKind::Trash)),
         in_spam: m.folders.iter().any(|f| kind_of(f) == Some(FolderKind::Spam)),
         labels: m.folders.iter().filter_map(|f| folder_label(folders, t, *f)).collect(),
@@ -578,12 +656,13 @@ pub async fn original(
 /// page to return to.
 pub async fn act(State(state): State<AppState>, SignedIn(me): SignedIn, body: Bytes) -> Result<Response, ErrorKind> {
     let mut ids = Vec::new();
-    let (mut action, mut folder, mut back) = (None, None, None);
+    let (mut action, mut folder, mut tag, mut back) = (None, None, None, None);
     for (key, value) in url::form_urlencoded::parse(&body) {
         match key.as_ref() {
             "ids" => ids.push(value.parse::<i64>().map_err(|_| ErrorKind::BadRequest)?),
             "action" => action = Some(Requested::parse(&value).ok_or(ErrorKind::BadRequest)?),
             "folder" if !value.is_empty() => folder = Some(value.parse::<i64>().map_err(|_| ErrorKind::BadRequest)?),
+            "tag" if !value.is_empty() => tag = Some(value.parse::<i64>().map_err(|_| ErrorKind::BadRequest)?),
             "back" => back = Some(value.into_owned()),
             _ => {}
         }
@@ -591,10 +670,13 @@ pub async fn act(State(state): State<AppState>, SignedIn(me): SignedIn, body: By
     let action = action.ok_or(ErrorKind::BadRequest)?;
     // Only a page of ours: never a redirect elsewhere.
     let back = back.filter(|b| b.starts_with("/mail") && !b.contains("notice=")).unwrap_or_else(|| "/mail".to_owned());
-    if ids.is_empty() || action.needs_target() != folder.is_some() {
+    // A form posts the folder and tag selects whichever button was pressed: keep what it needs.
+    let folder = folder.filter(|_| action.needs_target());
+    let tag = tag.filter(|_| action.needs_tag());
+    if ids.is_empty() || action.needs_target() != folder.is_some() || action.needs_tag() != tag.is_some() {
         return Ok(Redirect::to(&back).into_response());
     }
-    match take_action(&state, me.id, &ids, action, folder).await.map_err(internal)? {
+    match take_action(&state, me.id, &ids, action, folder, tag).await.map_err(internal)? {
         Ok(changed) => {
             tracing::info!(user.id = %me.id, ?action, changed, "mail action");
             // A message that left the list is no longer open.
@@ -667,6 +749,41 @@ pub async fn save_note(
     }
     let back = back.filter(|b| b.starts_with("/mail") && !b.contains("notice=")).unwrap_or_else(|| "/mail".to_owned());
     Ok(see_other_keeping(&back, "note_saved"))
+}
+
+/// `POST /mail/tags` with `name` and `color`: a new tag of the user's.
+pub async fn create_tag(
+    State(state): State<AppState>,
+    SignedIn(me): SignedIn,
+    body: Bytes,
+) -> Result<Response, ErrorKind> {
+    let (mut name, mut color) = (String::new(), String::new());
+    for (key, value) in url::form_urlencoded::parse(&body) {
+        match key.as_ref() {
+            "name" => name = value.into_owned(),
+            "color" => color = value.into_owned(),
+            _ => {}
+        }
+    }
+    let (Ok(name), Ok(color)) = (TagName::parse(&name), TagColor::parse(&color)) else {
+        return Ok(see_other("/mail", "tag_invalid"));
+    };
+    match state.store.create_tag(me.id, &name, color, mailroom_store::now()).await.map_err(internal)? {
+        Some(id) => Ok(see_other_keeping(&format!("/mail?tag={id}"), "tag_created")),
+        None => Ok(see_other("/mail", "tag_invalid")),
+    }
+}
+
+/// `POST /mail/tags/{id}/delete`: the user's tag goes, from every message too.
+pub async fn delete_tag(
+    State(state): State<AppState>,
+    SignedIn(me): SignedIn,
+    Path(id): Path<i64>,
+) -> Result<Response, ErrorKind> {
+    if !state.store.delete_tag(me.id, id).await.map_err(internal)? {
+        return Err(ErrorKind::NotFound);
+    }
+    Ok(see_other("/mail", "tag_deleted"))
 }
 
 /// `POST /mail/failures/dismiss`: the user has read why actions were undone.

@@ -23,6 +23,7 @@ crate::on_both_databases!(workspace:
     folder_counts_follow_sync_actions_and_undone_actions,
     outlook_folder_counts_follow_moves_at_the_provider,
     to_do_marks_and_notes_stay_in_mailroom_survive_a_full_sync_and_reach_the_feed,
+    the_users_own_coloured_labels_tag_messages_and_stay_in_mailroom,
 );
 
 const CARL: &str = "carl@contoso.onmicrosoft.com";
@@ -697,4 +698,76 @@ async fn to_do_marks_and_notes_stay_in_mailroom_survive_a_full_sync_and_reach_th
     let done: Vec<(&str, &str)> = done.iter().map(|(k, v)| (*k, v.as_str())).collect();
     browser.submit(&open, "/mail/act", &done).await.assert_redirect("/mail?todo=1&notice=action_done");
     assert_eq!(s.subjects("?todo=true").await, Vec::<String>::new());
+}
+
+async fn the_users_own_coloured_labels_tag_messages_and_stay_in_mailroom(backend: Backend) {
+    let Some(mut s) = setup(backend, "google", 3).await else { return };
+    let m = s.numbered(3).await;
+    let labels_before = s.gmail_labels().await;
+    let (status, tag) = s.post("/api/v1/tags", json!({"name": " Clients ", "color": "teal"})).await;
+    assert_eq!((status, tag["name"].as_str(), tag["color"].as_str()), (201, Some("Clients"), Some("teal")));
+    let tag = tag["id"].as_i64().unwrap();
+    assert_eq!(s.post("/api/v1/tags", json!({"name": "Clients", "color": "red"})).await.0, 409);
+    assert_eq!(s.post("/api/v1/tags", json!({"name": "X", "color": "#ff0000"})).await.0, 400);
+    assert_eq!(s.post("/api/v1/tags", json!({"name": "", "color": "red"})).await.0, 400);
+    let (status, _) = s.post("/api/v1/messages/actions", json!({"ids": [m[0]], "action": "tag"})).await;
+    assert_eq!(status, 400, "tag names its tag");
+    let (status, _) =
+        s.post("/api/v1/messages/actions", json!({"ids": [m[0], m[2]], "action": "tag", "tag": tag})).await;
+    assert_eq!(status, 200);
+    assert_eq!(s.subjects(&format!("?tag={tag}")).await, ["Message 0", "Message 2"]);
+    let listed = s.get(&format!("/api/v1/messages/{}", m[0])).await;
+    assert_eq!(listed["message"]["tag_ids"], json!([tag]));
+    assert_eq!(s.get("/api/v1/tags").await["data"][0]["count"], 2);
+    s.post("/api/v1/messages/actions", json!({"ids": [m[2]], "action": "untag", "tag": tag})).await;
+    assert_eq!(s.subjects(&format!("?tag={tag}")).await, ["Message 0"]);
+    // Never at the provider.
+    s.run().await;
+    assert_eq!(s.gmail_labels().await, labels_before);
+
+    // Another user can neither see nor use it.
+    let (ben, _) = s.app.member("ben@example.test", "member password 2").await;
+    let mut other = s.app.client();
+    other.authorization =
+        Some(format!("Bearer {}", s.app.store.create_api_token(ben.id, "b", 1).await.unwrap().unwrap().expose()));
+    assert_eq!(other.get(&format!("/api/v1/messages?tag={tag}")).await.status, 404);
+    assert_eq!(other.request("DELETE", &format!("/api/v1/tags/{tag}"), None).await.status, 404);
+
+    // On the mail page: made, applied, listed, deleted.
+    let mut browser = s.app.client();
+    browser.login("user@example.test", "member password 1").await;
+    let made = browser.submit("/mail", "/mail/tags", &[("name", "Urgent"), ("color", "red")]).await;
+    let location = made.location().unwrap().to_owned();
+    assert!(location.starts_with("/mail?tag=") && location.ends_with("&notice=tag_created"), "{location}");
+    let urgent: i64 = location.trim_start_matches("/mail?tag=").split('&').next().unwrap().parse().unwrap();
+    browser
+        .submit("/mail", "/mail/tags", &[("name", "Urgent"), ("color", "blue")])
+        .await
+        .assert_redirect("/mail?notice=tag_invalid");
+    let open = format!("/mail?kind=inbox&open={}", m[1]);
+    let fields = [
+        ("ids", m[1].to_string()),
+        ("action", "tag".to_owned()),
+        ("tag", urgent.to_string()),
+        ("folder", String::new()),
+        ("back", open.clone()),
+    ];
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    browser.submit(&open, "/mail/act", &fields).await.assert_redirect(&format!("{open}&notice=action_done"));
+    let page = browser.get(&format!("/mail?tag={urgent}")).await;
+    page.assert_contains("Message 1").assert_lacks("Message 0").assert_contains("c-red");
+    browser.get(&format!("/mail?tag={tag}")).await.assert_contains("Clients").assert_contains("Message 0");
+    browser
+        .submit("/mail", &format!("/mail/tags/{urgent}/delete"), &[])
+        .await
+        .assert_redirect("/mail?notice=tag_deleted");
+    browser.get(&format!("/mail?tag={urgent}")).await.assert_status(axum::http::StatusCode::NOT_FOUND);
+    let mut ben_browser = s.app.client();
+    ben_browser.login("ben@example.test", "member password 2").await;
+    ben_browser.get(&format!("/mail?tag={tag}")).await.assert_status(axum::http::StatusCode::NOT_FOUND);
+    ben_browser
+        .submit("/mail", &format!("/mail/tags/{tag}/delete"), &[])
+        .await
+        .assert_status(axum::http::StatusCode::NOT_FOUND);
+    assert_eq!(s.get("/api/v1/tags").await["data"].as_array().unwrap().len(), 1);
 }

@@ -256,13 +256,53 @@ async fn a_new_user_reads_stars_archives_labels_and_trashes_mail_in_chromium_and
     })
     .await;
 
+    // New mail appears in the open list without a reload: delivered at the simulator, synced at
+    // once by "Sync now" (asked from the page's own session), then seen by the page's poll.
+    client.goto(&format!("{base}/mail")).await.unwrap();
+    client.execute("window.notReloaded = true;", vec![]).await.unwrap();
+    let raw =
+        "From: Live <live@example.org>\r\nTo: ann@example.test\r\nSubject: Arrived while looking\r\n\r\nHello\r\n";
+    let delivered = reqwest::Client::new()
+        .post(format!("{sim}/_sim/users/ann@example.test/messages"))
+        .json(&json!({"raw": raw}))
+        .send()
+        .await
+        .unwrap();
+    assert!(delivered.status().is_success());
+    let asked = client
+        .execute(
+            "return (async () => {
+               const page = new DOMParser().parseFromString(await (await fetch('/accounts')).text(), 'text/html');
+               const form = page.querySelector('form[action$=\"/sync\"]');
+               const body = new URLSearchParams(new FormData(form));
+               body.set('mode', 'now');
+               return (await fetch(form.getAttribute('action'), { method: 'POST', body })).status;
+             })();",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(asked.as_i64(), Some(200), "the sync was asked for (and the redirect followed)");
+    eventually(60, "the new mail in the open list", || async {
+        let rows = client.find_all(Locator::Css(".rows .row .subject")).await.unwrap();
+        let mut seen = false;
+        for row in rows {
+            seen |= row.text().await.unwrap().contains("Arrived while looking");
+        }
+        seen
+    })
+    .await;
+    let kept = client.execute("return window.notReloaded === true;", vec![]).await.unwrap();
+    assert_eq!(kept.as_bool(), Some(true), "the page was not reloaded");
+    screenshot(&client, "5-live").await;
+
     // At a phone's width the page fits the screen: nothing scrolls sideways.
     client.set_window_size(390, 844).await.unwrap();
     client.goto(&format!("{base}/mail")).await.unwrap();
     let wide =
         client.execute("return document.documentElement.scrollWidth - window.innerWidth;", vec![]).await.unwrap();
     assert!(wide.as_i64().is_some_and(|extra| extra <= 0), "the page scrolls sideways by {wide} px");
-    screenshot(&client, "5-phone").await;
+    screenshot(&client, "6-phone").await;
 
     client.close().await.unwrap();
     drop(demo);
