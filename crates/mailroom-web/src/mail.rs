@@ -144,6 +144,43 @@ pub fn plain_html(text: &str) -> String {
     out
 }
 
+/// Sanitised HTML with each outermost `<blockquote>` (the quoted original of a reply, as mail
+/// clients write it) folded into a `<details>` the reader opens if they want. The sanitiser's
+/// output is well formed and its tag names lowercase, so counting the tags finds the outermost.
+pub fn fold_quotes(html: &str) -> String {
+    const OPEN: &str = "<blockquote";
+    const CLOSE: &str = "</blockquote>";
+    let mut out = String::with_capacity(html.len() + 64);
+    let mut depth = 0usize;
+    let mut rest = html;
+    loop {
+        let next_open = rest.find(OPEN);
+        let next_close = rest.find(CLOSE);
+        match (next_open, next_close) {
+            (Some(open), close) if close.is_none_or(|close| open < close) => {
+                out.push_str(&rest[..open]);
+                if depth == 0 {
+                    out.push_str("<details class=\"quote\"><summary>…</summary>");
+                }
+                depth += 1;
+                out.push_str(OPEN);
+                rest = &rest[open + OPEN.len()..];
+            }
+            (_, Some(close)) => {
+                out.push_str(&rest[..close + CLOSE.len()]);
+                rest = &rest[close + CLOSE.len()..];
+                depth = depth.saturating_sub(1);
+                if depth == 0 {
+                    out.push_str("</details>");
+                }
+            }
+            _ => break,
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 /// `cid:` images as links to `base/<content id>`, for the content ids the message has.
 pub fn cid_links<'a>(detail: &'a MessageDetail, base: &'a str) -> impl Fn(&str) -> Option<String> + 'a {
     move |cid: &str| {
@@ -286,6 +323,23 @@ mod tests {
             "{html}"
         );
         assert_eq!(plain_html("no quote"), "<div class=\"plain\">no quote</div>");
+    }
+
+    #[test]
+    fn outermost_quotes_are_folded_and_the_rest_kept() {
+        let html = "<p>Yes.</p><blockquote>old <blockquote>older</blockquote> old</blockquote><p>Bye</p>";
+        assert_eq!(
+            fold_quotes(html),
+            "<p>Yes.</p><details class=\"quote\"><summary>…</summary><blockquote>old <blockquote>older</blockquote> \
+             old</blockquote></details><p>Bye</p>"
+        );
+        assert_eq!(fold_quotes("<p>no quote</p>"), "<p>no quote</p>");
+        assert_eq!(
+            fold_quotes("<blockquote type=\"cite\">a</blockquote><blockquote>b</blockquote>")
+                .matches("<details")
+                .count(),
+            2
+        );
     }
 
     #[test]

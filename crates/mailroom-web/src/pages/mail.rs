@@ -19,7 +19,7 @@ use super::see_other;
 use crate::AppState;
 use crate::errors::{ErrorKind, internal};
 use crate::i18n::Texts;
-use crate::mail::{Requested, cid_inline, download, eml_name, shown_body, take_action};
+use crate::mail::{Requested, cid_inline, download, eml_name, fold_quotes, shown_body, take_action};
 use crate::viewer::{Ctx, SignedIn};
 
 /// Messages a page of the list holds.
@@ -602,7 +602,7 @@ pub async fn body(
     let shown = shown_body(&detail, &cid_inline(&detail), images);
     let document = format!(
         "<!doctype html><html><head><meta charset=\"utf-8\"><style>{FRAME_STYLE}</style></head><body>{}</body></html>",
-        shown.html
+        fold_quotes(&shown.html)
     );
     let policy = if images { FRAME_POLICY_IMAGES } else { FRAME_POLICY };
     let mut response = ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], document).into_response();

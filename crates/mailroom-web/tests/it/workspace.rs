@@ -370,7 +370,7 @@ Message-ID: <hostile@evil.example>\r\nMIME-Version: 1.0\r\nContent-Type: multipa
 <a href=\"https://example.org/page\">a fine link</a>\
 <svg><script>alert(4)</script></svg><form action=\"https://evil.example/\"><input name=\"password\"></form>\
 <iframe src=\"https://evil.example/\"></iframe><img src=\"https://tracker.example/pixel.gif\" width=\"1\" height=\"1\">\
-<img src=\"cid:logo@evil.example\" alt=\"logo\"></body></html>\r\n\
+<img src=\"cid:logo@evil.example\" alt=\"logo\"><blockquote>Earlier words</blockquote></body></html>\r\n\
 --inner\r\nContent-Type: image/png\r\nContent-ID: <logo@evil.example>\r\nContent-Disposition: inline; filename=\"logo.png\"\r\n\
 Content-Transfer-Encoding: base64\r\n\r\niVBORw0KGgo=\r\n--inner--\r\n\
 --outer\r\nContent-Type: text/html; name=\"evil.html\"\r\nContent-Disposition: attachment; filename=\"../evil.html\"\r\n\r\n\
@@ -427,6 +427,10 @@ async fn the_mail_page_shows_hostile_mail_safely_and_acts_with_the_csrf_proof(ba
     }
     assert!(frame.body.contains("data:image/png;base64,"), "the cid: image is inlined");
     assert!(frame.body.contains("rel=\"noopener noreferrer\""));
+    assert!(
+        frame.body.contains("<details class=\"quote\"><summary>…</summary><blockquote>Earlier words"),
+        "quotes fold"
+    );
     let with_images = browser.get(&format!("/mail/messages/{id}/body?images=1")).await;
     assert!(with_images.body.contains("tracker.example"), "shown once the user asks");
     assert!(with_images.headers["content-security-policy"].to_str().unwrap().contains("img-src data: https:"));
