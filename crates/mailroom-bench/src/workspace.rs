@@ -39,6 +39,10 @@ pub struct WorkspaceArgs {
     /// Concurrent clients.
     #[arg(long, default_value_t = 8)]
     clients: usize,
+    /// After measuring, go on serving for this many seconds and print the address and a token,
+    /// so that a load generator of its own process (`ab`, `wrk`) can measure the server alone.
+    #[arg(long, default_value_t = 0)]
+    serve_seconds: u64,
 }
 
 /// Messages written to the store per transaction while filling it.
@@ -124,6 +128,10 @@ async fn measure(
     let api_rate = api.throughput(args.clients, Duration::from_secs(args.seconds)).await?;
     let page_rate = page.throughput(args.clients, Duration::from_secs(args.seconds)).await?;
     let peak = memory::peak(None);
+    if args.serve_seconds > 0 {
+        report(&format!("  serving {base} for {} s; API token {}", args.serve_seconds, token.expose()));
+        tokio::time::sleep(Duration::from_secs(args.serve_seconds)).await;
+    }
     server.abort();
 
     let database_name = match database {
