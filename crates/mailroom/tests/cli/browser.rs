@@ -99,6 +99,37 @@ async fn fill(client: &Client, css: &str, text: &str) {
     client.find(Locator::Css(css)).await.unwrap().send_keys(text).await.unwrap();
 }
 
+/// The id and subject (without its star and attachment marks) of the first row of the list, read
+/// in one script: the page swaps its list in place when the change feed moves, so an element
+/// found in one call may be gone by the next.
+async fn first_row(client: &Client) -> (String, String) {
+    let row = client
+        .execute(
+            "const row = document.querySelector('.rows .row');
+             return [row.dataset.id, row.querySelector('.subject').textContent];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let subject = row[1].as_str().unwrap().trim().trim_start_matches(['★', '📎', ' ']).trim().to_owned();
+    (row[0].as_str().unwrap().to_owned(), subject)
+}
+
+/// Clicks the element `css` finds, found and clicked in one script (see [`first_row`]).
+async fn click_now(client: &Client, css: &str) {
+    let script = format!("document.querySelector({}).click();", serde_json::to_string(css).unwrap());
+    client.execute(&script, vec![]).await.unwrap();
+}
+
+/// The subjects of the list's rows, read in one script.
+async fn listed_subjects(client: &Client) -> Vec<String> {
+    let subjects = client
+        .execute("return Array.from(document.querySelectorAll('.rows .row .subject'), s => s.textContent);", vec![])
+        .await
+        .unwrap();
+    subjects.as_array().unwrap().iter().map(|s| s.as_str().unwrap().trim().to_owned()).collect()
+}
+
 /// The simulator's view of Ann's Gmail mailbox: subject → labels.
 async fn gmail_labels(sim: &str) -> Vec<(String, Vec<String>)> {
     let state: Value = reqwest::get(format!("{sim}/_sim/gmail/ann@example.test")).await.unwrap().json().await.unwrap();
@@ -167,10 +198,7 @@ async fn a_new_user_reads_stars_archives_labels_and_trashes_mail_in_chromium_and
     screenshot(&client, "1-inbox").await;
 
     // Open the newest message: the reading pane shows it in the sandboxed frame.
-    let newest = client.find(Locator::Css(".rows .row")).await.unwrap();
-    let id = newest.attr("data-id").await.unwrap().expect("rows carry their message id");
-    let subject = newest.find(Locator::Css(".subject")).await.unwrap().text().await.unwrap();
-    let subject = subject.trim_start_matches(['★', '📎', ' ']).trim().to_owned();
+    let (id, subject) = first_row(&client).await;
     // Generated mail repeats subjects: count those already as this one will end up.
     let done = |labels: &[(String, Vec<String>)]| {
         labels
@@ -181,7 +209,7 @@ async fn a_new_user_reads_stars_archives_labels_and_trashes_mail_in_chromium_and
             .count()
     };
     let before = done(&gmail_labels(&sim).await);
-    click(&client, ".rows .row a.open").await;
+    click_now(&client, &format!(".rows .row[data-id='{id}'] a.open")).await;
     let frame = client.wait().at_most(Duration::from_secs(20)).for_element(Locator::Css(".reader iframe.body")).await;
     let frame = frame.unwrap();
     assert_eq!(frame.attr("sandbox").await.unwrap().as_deref(), Some("allow-popups allow-popups-to-escape-sandbox"));
@@ -217,10 +245,7 @@ async fn a_new_user_reads_stars_archives_labels_and_trashes_mail_in_chromium_and
     eventually(60, "the mailbox following", || async { done(&gmail_labels(&sim).await) == before + 1 }).await;
 
     // The next message gets the user's label "Projects", then goes to the trash.
-    let next = client.find(Locator::Css(".rows .row")).await.unwrap();
-    let next_id = next.attr("data-id").await.unwrap().expect("rows carry their message id");
-    let next_subject = next.find(Locator::Css(".subject")).await.unwrap().text().await.unwrap();
-    let next_subject = next_subject.trim_start_matches(['★', '📎', ' ']).trim().to_owned();
+    let (next_id, next_subject) = first_row(&client).await;
     let labelled = |labels: &[(String, Vec<String>)]| {
         labels
             .iter()
@@ -230,7 +255,7 @@ async fn a_new_user_reads_stars_archives_labels_and_trashes_mail_in_chromium_and
             .count()
     };
     let labelled_before = labelled(&gmail_labels(&sim).await);
-    next.find(Locator::Css("a.open")).await.unwrap().click().await.unwrap();
+    click_now(&client, &format!(".rows .row[data-id='{next_id}'] a.open")).await;
     let select =
         client.wait().at_most(Duration::from_secs(20)).for_element(Locator::Css(".reader select[name=folder]")).await;
     select.unwrap().select_by_label("Projects").await.unwrap();
@@ -284,12 +309,7 @@ async fn a_new_user_reads_stars_archives_labels_and_trashes_mail_in_chromium_and
         .unwrap();
     assert_eq!(asked.as_i64(), Some(200), "the sync was asked for (and the redirect followed)");
     eventually(60, "the new mail in the open list", || async {
-        let rows = client.find_all(Locator::Css(".rows .row .subject")).await.unwrap();
-        let mut seen = false;
-        for row in rows {
-            seen |= row.text().await.unwrap().contains("Arrived while looking");
-        }
-        seen
+        listed_subjects(&client).await.iter().any(|s| s.contains("Arrived while looking"))
     })
     .await;
     let kept = client.execute("return window.notReloaded === true;", vec![]).await.unwrap();
