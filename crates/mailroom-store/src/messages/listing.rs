@@ -124,64 +124,49 @@ pub struct MessageDetail {
 
 const SUMMARY_COLUMNS: &str = "m.id, m.account_id, m.remote_id, m.thread_remote_id, m.subject, m.from_address, \
      m.from_name, m.snippet, m.sent_at, m.received_at, m.is_read, m.is_starred, m.has_attachments, m.todo";
-/// A list's row: the summary's columns, then the conversation's message count and whether any of
-/// its messages is unread.
-type ListRow = (
-    i64,
-    i64,
-    String,
-    Option<String>,
-    String,
-    Option<String>,
-    Option<String>,
-    String,
-    Option<i64>,
-    i64,
-    bool,
-    bool,
-    bool,
-    bool,
-    i64,
-    bool,
-);
+/// The conversation's columns of a row that stands for itself alone.
+const SINGLE_MESSAGE: &str = "CAST(1 AS BIGINT) AS thread_count, NOT m.is_read AS thread_unread";
 
-fn summary(
-    (
-        id,
-        account,
-        remote_id,
-        thread,
-        subject,
-        from_address,
-        from_name,
-        snippet,
-        sent_at,
-        received_at,
-        is_read,
-        is_starred,
-        has_attachments,
-        todo,
-        thread_count,
-        thread_unread,
-    ): ListRow,
-) -> MessageSummary {
+/// A list's row: [`SUMMARY_COLUMNS`], then the conversation's message count and whether any of
+/// its messages is unread.
+#[derive(sqlx::FromRow)]
+struct ListRow {
+    id: i64,
+    account_id: i64,
+    remote_id: String,
+    thread_remote_id: Option<String>,
+    subject: String,
+    from_address: Option<String>,
+    from_name: Option<String>,
+    snippet: String,
+    sent_at: Option<i64>,
+    received_at: i64,
+    is_read: bool,
+    is_starred: bool,
+    has_attachments: bool,
+    todo: bool,
+    thread_count: i64,
+    thread_unread: bool,
+}
+
+fn summary(row: ListRow) -> MessageSummary {
     MessageSummary {
-        id,
-        account: AccountId(account),
-        remote_id,
-        thread,
-        subject,
-        from_address,
-        from_name,
-        snippet,
-        sent_at,
-        received_at,
-        is_read,
-        is_starred,
-        has_attachments,
-        todo,
-        thread_count,
-        thread_unread,
+        id: row.id,
+        account: AccountId(row.account_id),
+        remote_id: row.remote_id,
+        thread: row.thread_remote_id,
+        subject: row.subject,
+        from_address: row.from_address,
+        from_name: row.from_name,
+        snippet: row.snippet,
+        sent_at: row.sent_at,
+        received_at: row.received_at,
+        is_read: row.is_read,
+        is_starred: row.is_starred,
+        has_attachments: row.has_attachments,
+        todo: row.todo,
+        thread_count: row.thread_count,
+        thread_unread: row.thread_unread,
         folders: Vec::new(),
         tags: Vec::new(),
     }
@@ -243,14 +228,15 @@ fn list_sql(
         // How many messages the conversation has, and whether any is unread: counted rather than
         // asked with EXISTS, which PostgreSQL answers for a page by hashing every unread message.
         Shape::Conversations => {
-            ", (SELECT COUNT(*) FROM messages t WHERE t.account_id = m.account_id \
-             AND t.thread_remote_id = m.thread_remote_id), (SELECT COUNT(*) FROM messages t \
-             WHERE t.account_id = m.account_id AND t.thread_remote_id = m.thread_remote_id AND NOT t.is_read) > 0"
+            "(SELECT COUNT(*) FROM messages t WHERE t.account_id = m.account_id \
+             AND t.thread_remote_id = m.thread_remote_id) AS thread_count, (SELECT COUNT(*) FROM messages t \
+             WHERE t.account_id = m.account_id AND t.thread_remote_id = m.thread_remote_id AND NOT t.is_read) > 0 \
+             AS thread_unread"
         }
-        _ => ", CAST(1 AS BIGINT), NOT m.is_read",
+        _ => SINGLE_MESSAGE,
     };
     q.push(
-        &format!("SELECT {SUMMARY_COLUMNS}{thread_columns} FROM messages m WHERE m.user_id = ?"),
+        &format!("SELECT {SUMMARY_COLUMNS}, {thread_columns} FROM messages m WHERE m.user_id = ?"),
         vec![Bind::Int(user.0)],
     );
     push_filter(&mut q, filter, "m");
@@ -469,7 +455,7 @@ impl Store {
     /// One of the user's messages with its people, attachments and raw bytes.
     pub async fn message_detail(&self, user: UserId, id: i64) -> Result<Option<MessageDetail>> {
         let sql = format!(
-            "SELECT {SUMMARY_COLUMNS}, CAST(1 AS BIGINT), NOT m.is_read FROM messages m \
+            "SELECT {SUMMARY_COLUMNS}, {SINGLE_MESSAGE} FROM messages m \
              JOIN accounts a ON a.id = m.account_id WHERE a.user_id = $1 AND m.id = $2"
         );
         let row: Option<ListRow> = with_pool!(self.db, pool =>

@@ -2,30 +2,17 @@
 //! private note. Written in one transaction with the change feed, so API clients following the
 //! feed see them too; sync never touches them.
 
-use mailroom_domain::UserId;
+use mailroom_domain::{AccountId, UserId};
 
-use super::writeback::{INSERT_EVENT, LOCK_USER_ACCOUNTS, TAKE_EVENT_SEQ};
-use super::{EventKind, placeholder, placeholder_list};
+use super::writeback::LOCK_USER_ACCOUNTS;
+use super::{
+    EventKind, INSERT_EVENTS, TAKE_EVENT_SEQ, placeholder, placeholder_list, placeholder_rows, rows_per_statement,
+};
 use crate::db::{Backend, with_pool};
 use crate::{ACTION_LIMIT, ActionRefused, Result, Store};
 
 /// Longest note, in characters.
 pub const NOTE_LIMIT: usize = 10_000;
-
-/// A `changed` entry in the account's change feed, in the transaction `$tx`.
-macro_rules! append_changed {
-    ($tx:expr, $account:expr, $remote_id:expr, $now:expr) => {{
-        let seq: i64 = sqlx::query_scalar(TAKE_EVENT_SEQ).bind($account).fetch_one(&mut *$tx).await?;
-        sqlx::query(INSERT_EVENT)
-            .bind($account)
-            .bind(seq)
-            .bind($remote_id)
-            .bind(EventKind::Changed.as_str())
-            .bind($now)
-            .execute(&mut *$tx)
-            .await?;
-    }};
-}
 
 fn owned_sql(backend: Backend, rows: usize) -> String {
     format!(
@@ -67,7 +54,7 @@ impl Store {
             let mut changed = 0;
             for (id, account, remote_id, _) in rows.iter().filter(|r| r.3 != todo) {
                 sqlx::query("UPDATE messages SET todo = $2 WHERE id = $1").bind(*id).bind(todo).execute(&mut *tx).await?;
-                append_changed!(tx, *account, remote_id.as_str(), now);
+                append_events!(tx, backend, AccountId(*account), &[(remote_id.as_str(), EventKind::Changed)], now);
                 changed += 1;
             }
             tx.commit().await?;
@@ -80,6 +67,7 @@ impl Store {
     /// caller, never cut here.
     pub async fn set_note(&self, user: UserId, id: i64, note: &str, now: i64) -> Result<bool> {
         let note = note.trim();
+        let backend = self.db.backend();
         with_pool!(self.db, pool => {
             let mut tx = pool.begin().await?;
             sqlx::query(LOCK_USER_ACCOUNTS).bind(user.0).execute(&mut *tx).await?;
@@ -103,7 +91,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             }
-            append_changed!(tx, account, remote_id.as_str(), now);
+            append_events!(tx, backend, AccountId(account), &[(remote_id.as_str(), EventKind::Changed)], now);
             tx.commit().await?;
             Ok(true)
         })

@@ -1,10 +1,12 @@
 //! The user's own coloured labels ("tags"): made, listed and deleted by their owner, put on and
 //! taken off the owner's messages with the change feed told. They never go to the provider.
 
-use mailroom_domain::{TagColor, TagName, UserId};
+use mailroom_domain::{AccountId, TagColor, TagName, UserId};
 
-use super::writeback::{INSERT_EVENT, LOCK_USER_ACCOUNTS, TAKE_EVENT_SEQ};
-use super::{EventKind, placeholder, placeholder_list};
+use super::writeback::LOCK_USER_ACCOUNTS;
+use super::{
+    EventKind, INSERT_EVENTS, TAKE_EVENT_SEQ, placeholder, placeholder_list, placeholder_rows, rows_per_statement,
+};
 use crate::db::{Backend, with_pool};
 use crate::{ACTION_LIMIT, ActionRefused, Result, Store};
 
@@ -109,15 +111,7 @@ impl Store {
                     "DELETE FROM message_tags WHERE message_id = $1 AND tag_id = $2"
                 };
                 sqlx::query(sql).bind(*id).bind(tag).execute(&mut *tx).await?;
-                let seq: i64 = sqlx::query_scalar(TAKE_EVENT_SEQ).bind(*account).fetch_one(&mut *tx).await?;
-                sqlx::query(INSERT_EVENT)
-                    .bind(*account)
-                    .bind(seq)
-                    .bind(remote_id.as_str())
-                    .bind(EventKind::Changed.as_str())
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
+                append_events!(tx, backend, AccountId(*account), &[(remote_id.as_str(), EventKind::Changed)], now);
                 changed += 1;
             }
             tx.commit().await?;

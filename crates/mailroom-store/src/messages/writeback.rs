@@ -9,8 +9,8 @@ use mailroom_domain::{AccountId, ActionError, FolderKind, MailAction, MessageSta
 use std::collections::HashMap;
 
 use super::{
-    ADJUST_COUNTS, Contributions, EventKind, MAX_PARAMS, contributions_sql, count_deltas, message_ids_sql, placeholder,
-    placeholder_list,
+    ADJUST_COUNTS, Contributions, EventKind, INSERT_EVENTS, MAX_PARAMS, TAKE_EVENT_SEQ, contributions_sql,
+    count_deltas, message_ids_sql, placeholder, placeholder_list, placeholder_rows, rows_per_statement,
 };
 use crate::db::{Backend, with_pool};
 use crate::{Result, Store};
@@ -97,10 +97,6 @@ const INSERT_JOB: &str = "INSERT INTO writeback_jobs (account_id, user_id, remot
      was_read, was_starred, was_folders, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
 const REQUEST_RUN: &str = "UPDATE sync_schedule SET request_seq = request_seq + 1, \
      requested = CASE WHEN requested = 'full' THEN 'full' ELSE 'incremental' END WHERE account_id = $1";
-pub(super) const TAKE_EVENT_SEQ: &str =
-    "UPDATE accounts SET event_seq = event_seq + 1 WHERE id = $1 RETURNING event_seq";
-pub(super) const INSERT_EVENT: &str =
-    "INSERT INTO message_events (account_id, seq, remote_id, kind, at) VALUES ($1, $2, $3, $4, $5)";
 
 type MessageRow = (i64, i64, String, String, String, bool, bool);
 
@@ -211,15 +207,7 @@ impl Store {
                     .bind(now)
                     .execute(&mut *tx)
                     .await?;
-                let seq: i64 = sqlx::query_scalar(TAKE_EVENT_SEQ).bind(*account).fetch_one(&mut *tx).await?;
-                sqlx::query(INSERT_EVENT)
-                    .bind(*account)
-                    .bind(seq)
-                    .bind(remote_id.as_str())
-                    .bind(EventKind::Changed.as_str())
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
+                append_events!(tx, backend, AccountId(*account), &[(remote_id.as_str(), EventKind::Changed)], now);
                 acted.changed += 1;
                 if !acted.accounts.contains(&AccountId(*account)) {
                     acted.accounts.push(AccountId(*account));
@@ -274,15 +262,7 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
                 if gone.rows_affected() > 0 {
-                    let seq: i64 = sqlx::query_scalar(TAKE_EVENT_SEQ).bind(job.account.0).fetch_one(&mut *tx).await?;
-                    sqlx::query(INSERT_EVENT)
-                        .bind(job.account.0)
-                        .bind(seq)
-                        .bind(&job.remote_id)
-                        .bind(EventKind::Removed.as_str())
-                        .bind(now)
-                        .execute(&mut *tx)
-                        .await?;
+                    append_events!(tx, backend, job.account, &[(job.remote_id.as_str(), EventKind::Removed)], now);
                 }
             }
             tx.commit().await?;
@@ -323,15 +303,7 @@ impl Store {
                 }
                 let counted_after = contributions!(tx, backend, &[id]);
                 adjust_counts!(tx, counted_before, counted_after);
-                let seq: i64 = sqlx::query_scalar(TAKE_EVENT_SEQ).bind(job.account.0).fetch_one(&mut *tx).await?;
-                sqlx::query(INSERT_EVENT)
-                    .bind(job.account.0)
-                    .bind(seq)
-                    .bind(&job.remote_id)
-                    .bind(EventKind::Changed.as_str())
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
+                append_events!(tx, backend, job.account, &[(job.remote_id.as_str(), EventKind::Changed)], now);
             }
             sqlx::query("UPDATE writeback_jobs SET attempts = attempts + 1, last_error = $2, failed_at = $3 WHERE id = $1")
                 .bind(job.id)

@@ -24,6 +24,7 @@ crate::on_both_databases!(workspace:
     outlook_folder_counts_follow_moves_at_the_provider,
     to_do_marks_and_notes_stay_in_mailroom_survive_a_full_sync_and_reach_the_feed,
     the_users_own_coloured_labels_tag_messages_and_stay_in_mailroom,
+    an_action_the_provider_cannot_take_for_now_waits_and_goes_through_later,
 );
 
 const CARL: &str = "carl@contoso.onmicrosoft.com";
@@ -774,4 +775,33 @@ async fn the_users_own_coloured_labels_tag_messages_and_stay_in_mailroom(backend
         .await
         .assert_status(axum::http::StatusCode::NOT_FOUND);
     assert_eq!(s.get("/api/v1/tags").await["data"].as_array().unwrap().len(), 1);
+}
+
+async fn an_action_the_provider_cannot_take_for_now_waits_and_goes_through_later(backend: Backend) {
+    let Some(mut s) = setup(backend, "google", 2).await else { return };
+    // Tried twice, a millisecond apart, before the run gives up: the scheduler's backoff retries.
+    let limits = Limits {
+        attempts: 2,
+        backoff_base: std::time::Duration::from_millis(1),
+        backoff_cap: std::time::Duration::from_millis(2),
+        ..Limits::default()
+    };
+    s.engine.pacing = Pacing::new(limits);
+    let first = s.id_of("Message 0").await;
+    s.act(&[first], "star", None).await;
+    s.sim.state.set_faults(mailroom_sim::Faults { error_rate: 1.0, ..Default::default() });
+    let account = s.app.store.account(s.account.id).await.unwrap().unwrap();
+    let failed = sync_account(&s.engine, &account, Mode::Incremental, &Progress::new()).await;
+    assert!(failed.is_err(), "the run fails while the provider does");
+    // Kept, not undone, and not reported as refused.
+    let pending = s.app.store.pending_writebacks(s.account.id, 10).await.unwrap();
+    assert_eq!((pending.len(), pending[0].attempts), (1, 1));
+    assert!(s.app.store.failed_actions(s.user).await.unwrap().is_empty());
+    assert_eq!(s.subjects("?starred=true").await, ["Message 0"]);
+    assert!(!s.gmail_labels().await["Message 0"].contains(&"STARRED".to_owned()));
+
+    s.sim.state.set_faults(mailroom_sim::Faults::default());
+    s.run().await;
+    assert_eq!(s.app.store.pending_writeback_count(s.account.id).await.unwrap(), 0);
+    assert!(s.gmail_labels().await["Message 0"].contains(&"STARRED".to_owned()));
 }
