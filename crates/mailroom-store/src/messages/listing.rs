@@ -4,7 +4,7 @@
 
 use mailroom_domain::{AccountId, FolderKind, UserId};
 
-use super::{placeholder, placeholder_list};
+use super::placeholder;
 use crate::db::{Backend, with_pool};
 use crate::{Result, Store};
 
@@ -127,9 +127,10 @@ const SUMMARY_COLUMNS: &str = "m.id, m.account_id, m.remote_id, m.thread_remote_
 /// The conversation's columns of a row that stands for itself alone.
 const SINGLE_MESSAGE: &str = "CAST(1 AS BIGINT) AS thread_count, NOT m.is_read AS thread_unread";
 
-/// A list's row: [`SUMMARY_COLUMNS`], then the conversation's message count and whether any of
-/// its messages is unread.
-#[derive(sqlx::FromRow)]
+/// A list's row as the page's JSON array holds it: [`SUMMARY_COLUMNS`], the conversation's
+/// message count and whether any of its messages is unread, then the message's folder ids and
+/// tag ids. Serde reads a struct from a JSON array field by field, in this order.
+#[derive(serde::Deserialize)]
 struct ListRow {
     id: i64,
     account_id: i64,
@@ -141,12 +142,50 @@ struct ListRow {
     snippet: String,
     sent_at: Option<i64>,
     received_at: i64,
+    #[serde(deserialize_with = "sql_bool")]
     is_read: bool,
+    #[serde(deserialize_with = "sql_bool")]
     is_starred: bool,
+    #[serde(deserialize_with = "sql_bool")]
     has_attachments: bool,
+    #[serde(deserialize_with = "sql_bool")]
     todo: bool,
     thread_count: i64,
+    #[serde(deserialize_with = "sql_bool")]
     thread_unread: bool,
+    folders: Vec<i64>,
+    tags: Vec<i64>,
+}
+
+/// A truth value as the database writes it into JSON: `true`/`false` from PostgreSQL, `1`/`0`
+/// from SQLite, which has no boolean type.
+fn sql_bool<'de, D: serde::Deserializer<'de>>(deserializer: D) -> std::result::Result<bool, D::Error> {
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum Truth {
+        Bool(bool),
+        Int(i64),
+    }
+    Ok(match serde::Deserialize::deserialize(deserializer)? {
+        Truth::Bool(b) => b,
+        Truth::Int(n) => n != 0,
+    })
+}
+
+/// The messages of a page [`page_as_json`] selected, in `shape`'s order, each with its folder
+/// and tag ids in ascending order.
+fn parse_page(page: &str, shape: Shape) -> Result<Vec<MessageSummary>> {
+    let rows: Vec<ListRow> = serde_json::from_str(page).map_err(|e| sqlx::Error::Decode(e.into()))?;
+    let mut list: Vec<MessageSummary> = rows.into_iter().map(summary).collect();
+    list.sort_unstable_by_key(|m| (m.received_at, m.id));
+    if shape != Shape::OldestFirst {
+        list.reverse();
+    }
+    for m in &mut list {
+        m.folders.sort_unstable();
+        m.tags.sort_unstable();
+    }
+    Ok(list)
 }
 
 fn summary(row: ListRow) -> MessageSummary {
@@ -167,8 +206,35 @@ fn summary(row: ListRow) -> MessageSummary {
         todo: row.todo,
         thread_count: row.thread_count,
         thread_unread: row.thread_unread,
-        folders: Vec::new(),
-        tags: Vec::new(),
+        folders: row.folders,
+        tags: row.tags,
+    }
+}
+
+/// The page that `list`, a list query, selects, as one JSON array of [`ListRow`]s.
+///
+/// One row for the whole page, folders and tags included, rather than a row per message and two
+/// more queries for folders and tags: the SQLite driver hands every row from its connection's
+/// thread to the caller's and copies every value, and that cost several times the query itself.
+/// The aggregates are left unordered (an ORDER BY in them costs a sort each): [`parse_page`] puts
+/// the page and the ids in order.
+fn page_as_json(backend: Backend, list: &str) -> String {
+    const ROW: &str = "l.id, l.account_id, l.remote_id, l.thread_remote_id, l.subject, l.from_address, \
+         l.from_name, l.snippet, l.sent_at, l.received_at, l.is_read, l.is_starred, l.has_attachments, l.todo, \
+         l.thread_count, l.thread_unread";
+    match backend {
+        // json() keeps the inner arrays arrays rather than strings holding them.
+        Backend::Sqlite => format!(
+            "SELECT json_group_array(json_array({ROW}, \
+             json((SELECT json_group_array(folder_id) FROM message_folders WHERE message_id = l.id)), \
+             json((SELECT json_group_array(tag_id) FROM message_tags WHERE message_id = l.id)))) FROM ({list}) l"
+        ),
+        Backend::Postgres => format!(
+            "SELECT CAST(COALESCE(json_agg(json_build_array({ROW}, \
+             COALESCE((SELECT json_agg(folder_id) FROM message_folders WHERE message_id = l.id), '[]'), \
+             COALESCE((SELECT json_agg(tag_id) FROM message_tags WHERE message_id = l.id), '[]'))), '[]') AS TEXT) \
+             FROM ({list}) l"
+        ),
     }
 }
 
@@ -180,7 +246,8 @@ enum Bind {
 }
 
 /// A query put together from fixed fragments, each `?` of a fragment standing for the next
-/// placeholder, with the values to bind in order. No value is ever put in the text.
+/// placeholder, with the values to bind in order. No value is put in the text but the limit, a
+/// number the store clamps.
 struct Query {
     backend: Backend,
     sql: String,
@@ -262,7 +329,10 @@ fn list_sql(
         q.push(fragment, vec![Bind::Int(after.received_at), Bind::Int(after.id)]);
     }
     let order = if oldest_first { "ASC" } else { "DESC" };
-    q.push(&format!(" ORDER BY m.received_at {order}, m.id {order} LIMIT ?"), vec![Bind::Int(limit)]);
+    // The limit is written into the statement rather than bound: SQLite plans a LIMIT it can see,
+    // and re-prepares a statement each time a value its plan looked at is bound again, which
+    // cost more than the query itself. `limit` is a number, so nothing can be injected.
+    q.push(&format!(" ORDER BY m.received_at {order}, m.id {order} LIMIT {limit}"), Vec::new());
     q
 }
 
@@ -352,20 +422,6 @@ fn push_filter(q: &mut Query, filter: &MessageFilter, x: &str) {
     }
 }
 
-fn tags_of_sql(backend: Backend, rows: usize) -> String {
-    format!(
-        "SELECT message_id, tag_id FROM message_tags WHERE message_id IN ({}) ORDER BY tag_id",
-        placeholder_list(backend, rows, 1)
-    )
-}
-
-fn folders_of_sql(backend: Backend, rows: usize) -> String {
-    format!(
-        "SELECT message_id, folder_id FROM message_folders WHERE message_id IN ({}) ORDER BY folder_id",
-        placeholder_list(backend, rows, 1)
-    )
-}
-
 macro_rules! bind_all {
     ($query:expr, $binds:expr) => {{
         let mut q = $query;
@@ -421,35 +477,12 @@ impl Store {
     ) -> Result<Vec<MessageSummary>> {
         let backend = self.db.backend();
         let Query { sql, binds, .. } = list_sql(backend, user, filter, after, limit.clamp(1, 500), shape);
-        let mut list: Vec<MessageSummary> = with_pool!(self.db, pool => {
-            let q = bind_all!(sqlx::query_as::<_, ListRow>(sqlx::AssertSqlSafe(sql)), &binds);
-            q.fetch_all(pool).await
-        })?
-        .into_iter()
-        .map(summary)
-        .collect();
-        if !list.is_empty() {
-            let ids: Vec<i64> = list.iter().map(|m| m.id).collect();
-            let rows: Vec<(i64, i64)> = with_pool!(self.db, pool => {
-                let q = sqlx::query_as::<_, (i64, i64)>(sqlx::AssertSqlSafe(folders_of_sql(backend, ids.len())));
-                ids.iter().fold(q, |q, id| q.bind(*id)).fetch_all(pool).await
-            })?;
-            for (message, folder) in rows {
-                if let Some(m) = list.iter_mut().find(|m| m.id == message) {
-                    m.folders.push(folder);
-                }
-            }
-            let rows: Vec<(i64, i64)> = with_pool!(self.db, pool => {
-                let q = sqlx::query_as::<_, (i64, i64)>(sqlx::AssertSqlSafe(tags_of_sql(backend, ids.len())));
-                ids.iter().fold(q, |q, id| q.bind(*id)).fetch_all(pool).await
-            })?;
-            for (message, tag) in rows {
-                if let Some(m) = list.iter_mut().find(|m| m.id == message) {
-                    m.tags.push(tag);
-                }
-            }
-        }
-        Ok(list)
+        let sql = page_as_json(backend, &sql);
+        let page: String = with_pool!(self.db, pool => {
+            let q = bind_all!(sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql)), &binds);
+            q.fetch_one(pool).await
+        })?;
+        parse_page(&page, shape)
     }
 
     /// One of the user's messages with its people, attachments and raw bytes.
@@ -458,18 +491,15 @@ impl Store {
             "SELECT {SUMMARY_COLUMNS}, {SINGLE_MESSAGE} FROM messages m \
              JOIN accounts a ON a.id = m.account_id WHERE a.user_id = $1 AND m.id = $2"
         );
-        let row: Option<ListRow> = with_pool!(self.db, pool =>
-            sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(user.0).bind(id).fetch_optional(pool).await)?;
-        let Some(row) = row else { return Ok(None) };
-        let mut summary = summary(row);
+        let sql = page_as_json(self.db.backend(), &sql);
+        let page: String = with_pool!(self.db, pool =>
+            sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(user.0).bind(id).fetch_one(pool).await)?;
+        let Some(summary) = parse_page(&page, Shape::Messages)?.pop() else { return Ok(None) };
         let content: Option<(Option<String>, Option<Vec<u8>>, bool)> = with_pool!(self.db, pool => sqlx::query_as(
             "SELECT internet_message_id, raw, parse_failed FROM messages WHERE id = $1")
             .bind(id).fetch_optional(pool).await)?;
         // Deleted between the two reads: gone.
         let Some((internet_message_id, raw, parse_failed)) = content else { return Ok(None) };
-        summary.tags = with_pool!(self.db, pool => sqlx::query_scalar(
-            "SELECT tag_id FROM message_tags WHERE message_id = $1 ORDER BY tag_id")
-            .bind(id).fetch_all(pool).await)?;
         let note: Option<String> = with_pool!(self.db, pool => sqlx::query_scalar(
             "SELECT body FROM message_notes WHERE message_id = $1").bind(id).fetch_optional(pool).await)?;
         let people: Vec<(String, String, Option<String>)> = with_pool!(self.db, pool => sqlx::query_as(
@@ -477,9 +507,6 @@ impl Store {
             .bind(id).fetch_all(pool).await)?;
         let attachments: Vec<(i64, String, String, i64, Option<String>, bool)> = with_pool!(self.db, pool => sqlx::query_as(
             "SELECT position, name, content_type, size, content_id, inline FROM attachments WHERE message_id = $1 ORDER BY position")
-            .bind(id).fetch_all(pool).await)?;
-        summary.folders = with_pool!(self.db, pool => sqlx::query_scalar(
-            "SELECT folder_id FROM message_folders WHERE message_id = $1 ORDER BY folder_id")
             .bind(id).fetch_all(pool).await)?;
         Ok(Some(MessageDetail {
             summary,
@@ -613,5 +640,40 @@ impl Store {
             entries.push(entry);
         }
         Ok((entries, positions))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ROW: &str =
+        r#"[ID, 1, "r", null, "s", "a@example.com", null, "x", null, AT, FLAG, 0, 1, 0, 1, FLAG, [3, 1], [9, 2]]"#;
+
+    fn row(id: i64, at: i64, flag: &str) -> String {
+        ROW.replace("ID", &id.to_string()).replace("AT", &at.to_string()).replace("FLAG", flag)
+    }
+
+    #[test]
+    fn a_page_reads_both_databases_truth_values_and_comes_in_order() {
+        // PostgreSQL writes true/false, SQLite 1/0; the aggregate's order is not relied on.
+        let page = format!("[{}, {}, {}]", row(1, 100, "true"), row(3, 300, "1"), row(2, 100, "false"));
+        let newest_first = parse_page(&page, Shape::Messages).unwrap();
+        let ids: Vec<i64> = newest_first.iter().map(|m| m.id).collect();
+        assert_eq!(ids, [3, 2, 1]);
+        assert!(newest_first[0].is_read && !newest_first[1].is_read && newest_first[2].is_read);
+        assert!(newest_first[0].thread_unread && !newest_first[1].thread_unread);
+        assert!(!newest_first[0].is_starred && newest_first[0].has_attachments);
+        assert_eq!(newest_first[0].folders, [1, 3]);
+        assert_eq!(newest_first[0].tags, [2, 9]);
+        let oldest_first = parse_page(&page, Shape::OldestFirst).unwrap();
+        assert_eq!(oldest_first.iter().map(|m| m.id).collect::<Vec<_>>(), [1, 2, 3]);
+        assert!(parse_page("[]", Shape::Messages).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_page_that_is_not_a_list_of_rows_is_an_error() {
+        assert!(parse_page("[[1, 2]]", Shape::Messages).is_err());
+        assert!(parse_page(&format!("[{}]", row(1, 1, "\"yes\"")), Shape::Messages).is_err());
     }
 }

@@ -67,6 +67,14 @@ impl From<MessageSummary> for MessageJson {
     }
 }
 
+/// A page of a list, serialised straight from its structs: through `json!` every message
+/// would first become a map of values.
+#[derive(Serialize)]
+struct Page<T> {
+    data: Vec<T>,
+    next_cursor: Option<String>,
+}
+
 fn flag(query: Option<&str>, name: &str) -> Result<Option<bool>, ApiError> {
     match query_param(query, name)?.as_deref() {
         None => Ok(None),
@@ -161,7 +169,7 @@ pub async fn list(
     page.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
     let next_cursor = if more { page.last().map(|m| m.cursor().encode()) } else { None };
     let data: Vec<MessageJson> = page.into_iter().map(MessageJson::from).collect();
-    Ok(Json(json!({ "data": data, "next_cursor": next_cursor })).into_response())
+    Ok(Json(Page { data, next_cursor }).into_response())
 }
 
 async fn owned(state: &AppState, user: &mailroom_store::User, id: i64) -> Result<MessageDetail, ApiError> {
