@@ -4,6 +4,7 @@
 //! Parsing never panics: a message mail-parser cannot read at all still yields an (empty) view, so the
 //! message can be stored and displayed from its raw bytes.
 
+pub mod compose;
 mod html;
 mod sanitize;
 mod subject;

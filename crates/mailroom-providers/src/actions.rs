@@ -97,13 +97,13 @@ impl Providers {
         Ok(url)
     }
 
-    /// A state-changing call with an optional JSON body; the answer's body when it succeeded.
-    async fn write(
+    /// A state-changing call; the answer's body when it succeeded.
+    pub(crate) async fn write(
         &self,
         method: reqwest::Method,
         url: Url,
         token: &SecretString,
-        body: Option<Value>,
+        body: impl Into<WriteBody>,
         prefer: Option<&str>,
     ) -> Result<Vec<u8>, ApiError> {
         let mut request = self
@@ -114,10 +114,13 @@ impl Providers {
         if let Some(prefer) = prefer {
             request = request.header("Prefer", prefer);
         }
-        request = match body {
-            Some(body) => request.json(&body),
+        request = match body.into() {
+            WriteBody::Json(body) => request.json(&body),
+            WriteBody::Bytes { content_type, bytes } => {
+                request.header(reqwest::header::CONTENT_TYPE, content_type).body(bytes)
+            }
             // Gmail's trash and untrash take no body but, as POSTs, a length.
-            None => request.header(reqwest::header::CONTENT_LENGTH, "0"),
+            WriteBody::Empty => request.header(reqwest::header::CONTENT_LENGTH, "0"),
         };
         let response = request
             .send()
@@ -135,6 +138,19 @@ impl Providers {
             return Err(error);
         }
         Ok(bytes.to_vec())
+    }
+}
+
+/// What a state-changing call sends.
+pub(crate) enum WriteBody {
+    Empty,
+    Json(Value),
+    Bytes { content_type: String, bytes: Vec<u8> },
+}
+
+impl From<Option<Value>> for WriteBody {
+    fn from(body: Option<Value>) -> WriteBody {
+        body.map_or(WriteBody::Empty, WriteBody::Json)
     }
 }
 

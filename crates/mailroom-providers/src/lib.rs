@@ -25,6 +25,7 @@ mod api;
 mod gmail;
 mod graph;
 mod oauth;
+mod send;
 
 use std::time::Duration;
 
@@ -43,6 +44,7 @@ pub use graph::{
     GraphMessageMeta,
 };
 pub use oauth::{OAuthError, TokenSet};
+pub use send::{GMAIL_SEND_LIMIT, GRAPH_SEND_LIMIT};
 
 /// Where the providers live: their real addresses, or a simulator's.
 #[derive(Debug, Clone)]

@@ -14,6 +14,7 @@ mod messages;
 mod password;
 mod sessions;
 mod settings;
+mod submissions;
 mod sync_runs;
 mod throttle;
 mod users;
@@ -32,6 +33,7 @@ pub use messages::{
 };
 pub use sessions::SessionToken;
 pub use settings::{EmailSettings, ProviderSettings, ProviderUpdate};
+pub use submissions::{ClaimedSubmission, NewSubmission, Submission, SubmissionStatus, Submitted};
 pub use sync_runs::{Claim, RunMode, RunOutcome, RunProgress, RunTrigger, SyncRun};
 pub use users::{NewUser, User};
 

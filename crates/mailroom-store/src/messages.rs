@@ -942,6 +942,7 @@ pub use listing::{
 };
 pub use local::NOTE_LIMIT;
 pub use tags::Tag;
+pub(crate) use writeback::REQUEST_RUN;
 pub use writeback::{ACTION_LIMIT, Acted, ActionRefused, FailedAction, WritebackJob};
 
 #[cfg(test)]

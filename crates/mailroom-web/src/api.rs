@@ -6,7 +6,7 @@
 
 use axum::Json;
 use axum::Router;
-use axum::extract::{FromRequestParts, RawQuery, State};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, RawQuery, State};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -22,6 +22,7 @@ use crate::viewer::Viewer;
 
 mod changes;
 mod messages;
+mod send;
 mod tags;
 
 pub fn router() -> Router<AppState> {
@@ -30,6 +31,10 @@ pub fn router() -> Router<AppState> {
         .route("/folders", get(folders))
         .route("/messages", get(messages::list))
         .route("/messages/actions", post(messages::act))
+        .route("/messages/send", post(send::send).layer(DefaultBodyLimit::max(send::SEND_BODY_LIMIT)))
+        .route("/submissions", get(send::list))
+        .route("/submissions/{id}", get(send::show))
+        .route("/submissions/{id}/cancel", post(send::cancel))
         .route("/messages/{id}", get(messages::show))
         .route("/messages/{id}/attachments/{position}", get(messages::attachment))
         .route("/messages/{id}/cid/{content_id}", get(messages::inline_part))
@@ -76,6 +81,20 @@ impl ApiError {
             code: "internal",
             message: "Something went wrong.".into(),
         }
+    }
+
+    /// A request whose content is wrong, with the reason (which may name the field).
+    fn invalid(message: impl Into<String>) -> ApiError {
+        ApiError { status: StatusCode::BAD_REQUEST, code: "bad_request", message: message.into().into() }
+    }
+
+    fn too_large(message: impl Into<String>) -> ApiError {
+        ApiError { status: StatusCode::PAYLOAD_TOO_LARGE, code: "too_large", message: message.into().into() }
+    }
+
+    /// The request is fine but the thing it names is no longer in a state that allows it.
+    fn conflict(message: impl Into<String>) -> ApiError {
+        ApiError { status: StatusCode::CONFLICT, code: "conflict", message: message.into().into() }
     }
 
     /// Well formed, but not possible for these messages (an Outlook mailbox asked for a label).

@@ -12,6 +12,7 @@ mod errors;
 mod i18n;
 mod mail;
 mod pages;
+mod send;
 mod telemetry;
 mod viewer;
 
@@ -74,6 +75,8 @@ pub struct AppState {
     pub providers: Arc<Providers>,
     /// Wakes this process's sync scheduler when a user asks for a run.
     pub sync_wake: Arc<tokio::sync::Notify>,
+    /// Wakes this process's outbox when a message is submitted or taken back.
+    pub outbox_wake: Arc<tokio::sync::Notify>,
     csrf_key: Arc<[u8; 32]>,
 }
 
@@ -86,6 +89,7 @@ impl AppState {
             config: Arc::new(config),
             providers,
             sync_wake: Arc::new(tokio::sync::Notify::new()),
+            outbox_wake: Arc::new(tokio::sync::Notify::new()),
             csrf_key,
         }
     }

@@ -244,7 +244,7 @@ async fn run_server(config: Config, store: Store) -> anyhow::Result<()> {
     let web = mailroom_web::WebConfig::new(config.base_url(), config.secure_cookies(), endpoints);
     mailroom_web::install_recorder();
     let state = mailroom_web::AppState::new(store.clone(), web);
-    let scheduler = sync_scheduler(&config, &store, &state);
+    let (scheduler, outbox) = sync_workers(&config, &store, &state);
     let app = mailroom_web::router(state);
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -262,10 +262,11 @@ async fn run_server(config: Config, store: Store) -> anyhow::Result<()> {
         tracing::info!("no users yet: open {}/setup to create the first administrator", config.base_url());
     }
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let scheduler = tokio::spawn(scheduler.run(async move {
-        let mut stopped = stopped;
+    let until_stopped = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
         let _ = stopped.wait_for(|stop| *stop).await;
-    }));
+    };
+    let outbox = tokio::spawn(outbox.run(until_stopped(stopped.clone())));
+    let scheduler = tokio::spawn(scheduler.run(until_stopped(stopped)));
     let served = axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
         .with_graceful_shutdown(async move {
             shutdown_signal().await;
@@ -275,14 +276,20 @@ async fn run_server(config: Config, store: Store) -> anyhow::Result<()> {
         .context("the server stopped");
     // Runs under way stop where they are; what they stored stays, and the next run goes on.
     let _ = scheduler.await;
+    let _ = outbox.await;
     served?;
     store.db().close().await;
     tracing::info!("stopped");
     Ok(())
 }
 
-/// The sync engine of this process, sharing the web state's providers and wake-up signal.
-fn sync_scheduler(config: &Config, store: &Store, state: &mailroom_web::AppState) -> mailroom_sync::Scheduler {
+/// The sync scheduler and the outbox of this process, sharing the web state's providers and
+/// wake-up signals.
+fn sync_workers(
+    config: &Config,
+    store: &Store,
+    state: &mailroom_web::AppState,
+) -> (mailroom_sync::Scheduler, mailroom_sync::Outbox) {
     let tokens = mailroom_sync::AccessTokens::new(store.clone(), state.providers.clone(), state.config.redirect_uri());
     let sync = &config.sync;
     let limits = mailroom_sync::Limits {
@@ -299,11 +306,14 @@ fn sync_scheduler(config: &Config, store: &Store, state: &mailroom_web::AppState
         tokens,
         pacing: mailroom_sync::Pacing::new(limits),
     };
-    mailroom_sync::Scheduler::new(
-        engine,
-        mailroom_sync::SchedulerConfig::new(sync.concurrency),
+    let scheduler_config = mailroom_sync::SchedulerConfig::new(sync.concurrency);
+    let outbox = mailroom_sync::Outbox::new(
+        engine.clone(),
+        scheduler_config.owner.clone(),
+        state.outbox_wake.clone(),
         state.sync_wake.clone(),
-    )
+    );
+    (mailroom_sync::Scheduler::new(engine, scheduler_config, state.sync_wake.clone()), outbox)
 }
 
 async fn shutdown_signal() {

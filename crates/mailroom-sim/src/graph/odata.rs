@@ -1,6 +1,6 @@
 //! The OData query options Graph mail lists understand: `$select`, `$top`, `$skip`, `$orderby`,
-//! `$filter` and `$count`, with the subset of `$filter` a mail client uses (received time ranges
-//! and a few booleans) and Outlook's rule that a sorted property must lead the filter.
+//! `$filter` and `$count`, with the subset of `$filter` a mail client uses (received time ranges,
+//! a few booleans, and `internetMessageId eq '<…>'` to find a message by its Message-ID) and Outlook's rule that a sorted property must lead the filter.
 
 use axum::http::StatusCode;
 
@@ -52,6 +52,8 @@ pub enum Clause {
     IsRead(Cmp, bool),
     IsDraft(Cmp, bool),
     HasAttachments(Cmp, bool),
+    /// The Message-ID without angle brackets; only `eq` and `ne`.
+    InternetMessageId(Cmp, String),
 }
 
 impl Clause {
@@ -61,6 +63,7 @@ impl Clause {
             Clause::IsRead(cmp, v) => cmp.test(m.is_read, v),
             Clause::IsDraft(cmp, v) => cmp.test(m.is_draft, v),
             Clause::HasAttachments(cmp, v) => cmp.test(m.has_attachments(), v),
+            Clause::InternetMessageId(cmp, ref id) => cmp.test(m.internet_message_id.as_str(), id.as_str()),
         }
     }
 
@@ -70,6 +73,7 @@ impl Clause {
             Clause::IsRead(..) => "isread",
             Clause::IsDraft(..) => "isdraft",
             Clause::HasAttachments(..) => "hasattachments",
+            Clause::InternetMessageId(..) => "internetmessageid",
         }
     }
 }
@@ -101,11 +105,20 @@ pub fn parse_filter(filter: &str) -> GraphResult<Vec<Clause>> {
             "isread" => Clause::IsRead(cmp, boolean()?),
             "isdraft" => Clause::IsDraft(cmp, boolean()?),
             "hasattachments" => Clause::HasAttachments(cmp, boolean()?),
+            "internetmessageid" if matches!(cmp, Cmp::Eq | Cmp::Ne) => {
+                Clause::InternetMessageId(cmp, string_literal(value).ok_or_else(invalid_filter)?)
+            }
             _ => return Err(invalid_filter()),
         };
         clauses.push(clause);
     }
     Ok(clauses)
+}
+
+/// An OData string literal (`'it''s'` is `it's`), angle brackets of a Message-ID taken off.
+fn string_literal(value: &str) -> Option<String> {
+    let inner = value.strip_prefix('\'')?.strip_suffix('\'')?;
+    Some(inner.replace("''", "'").trim_start_matches('<').trim_end_matches('>').to_owned())
 }
 
 /// A DateTimeOffset literal: RFC 3339, or a bare date meaning its midnight UTC.
@@ -203,6 +216,14 @@ impl ListOptions {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_message_is_found_by_its_internet_message_id() {
+        let clauses = parse_filter("internetMessageId eq '<a.b@example.com>'").unwrap();
+        assert_eq!(clauses, vec![Clause::InternetMessageId(Cmp::Eq, "a.b@example.com".to_owned())]);
+        assert!(parse_filter("internetMessageId gt '<a@b>'").is_err());
+        assert!(parse_filter("internetMessageId eq a@b").is_err());
+    }
 
     #[test]
     fn filters_take_and_clauses_of_dates_and_booleans() {

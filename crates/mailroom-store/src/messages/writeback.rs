@@ -95,7 +95,8 @@ const ADD_FOLDER: &str = "INSERT INTO message_folders (message_id, folder_id) \
      SELECT $1, id FROM folders WHERE account_id = $2 AND remote_id = $3 ON CONFLICT DO NOTHING";
 const INSERT_JOB: &str = "INSERT INTO writeback_jobs (account_id, user_id, remote_id, subject, action, target, \
      was_read, was_starred, was_folders, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
-const REQUEST_RUN: &str = "UPDATE sync_schedule SET request_seq = request_seq + 1, \
+/// Asks for a sync run of the account `$1` (an incremental one, unless a full one is asked).
+pub(crate) const REQUEST_RUN: &str = "UPDATE sync_schedule SET request_seq = request_seq + 1, \
      requested = CASE WHEN requested = 'full' THEN 'full' ELSE 'incremental' END WHERE account_id = $1";
 
 type MessageRow = (i64, i64, String, String, String, bool, bool);

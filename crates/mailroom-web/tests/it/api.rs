@@ -381,6 +381,12 @@ async fn every_documented_get_answers_as_the_document_says(backend: Backend) {
     let id = json(&crm.get("/api/v1/messages").await)["data"][0]["id"].as_i64().unwrap();
     let tag = serde_json::json!({"name": "Clients", "color": "teal"}).to_string().into_bytes();
     crm.request("POST", "/api/v1/tags", Some(("application/json", tag))).await.assert_status(StatusCode::CREATED);
+    // A message scheduled for tomorrow, so that the outbox lists one.
+    let send = serde_json::json!({"account_id": account.id.0, "idempotency_key": "k1", "to": ["b@example.org"],
+        "subject": "Later", "text": "Hello", "send_at": mailroom_store::now() + 86_400});
+    crm.request("POST", "/api/v1/messages/send", Some(("application/json", send.to_string().into_bytes())))
+        .await
+        .assert_status(StatusCode::ACCEPTED);
 
     let gets: Vec<String> =
         documented(&doc).into_iter().filter(|(method, _)| method == "GET").map(|(_, path)| path).collect();
@@ -479,14 +485,33 @@ async fn another_users_ids_are_not_found_on_every_documented_route(backend: Back
     let mut ben_api = app.client();
     ben_api.authorization =
         Some(format!("Bearer {}", app.store.create_api_token(ben.id, "b", 1).await.unwrap().unwrap().expose()));
-    // Ann's tag where a path names a tag, else her message.
+    // A message of Ann's waiting to be sent tomorrow.
+    let send = serde_json::json!({"account_id": account.id.0, "idempotency_key": "k1", "to": ["b@example.org"],
+        "subject": "Later", "text": "Hello", "send_at": mailroom_store::now() + 86_400});
+    let submission = json(
+        &ann_api
+            .request("POST", "/api/v1/messages/send", Some(("application/json", send.to_string().into_bytes())))
+            .await,
+    )["id"]
+        .as_i64()
+        .unwrap();
+    // Ann's tag or submission where a path names one, else her message.
     let fill = |path: &str| {
-        let named = if path.starts_with("/tags/") { tag } else { id };
+        let named = if path.starts_with("/tags/") {
+            tag
+        } else if path.starts_with("/submissions/") {
+            submission
+        } else {
+            id
+        };
         path.replace("{id}", &named.to_string()).replace("{position}", "0").replace("{content_id}", "logo")
     };
     for (method, path) in documented(&doc) {
         let body = match method.as_str() {
             "POST" if path == "/tags" => Some(serde_json::json!({"name": "Ben's", "color": "red"})),
+            // From Ann's mailbox, as a reply to her message.
+            "POST" if path == "/messages/send" => Some(serde_json::json!({"account_id": account.id.0,
+                "idempotency_key": "ben", "to": ["x@example.org"], "text": "Ben's", "in_reply_to": id})),
             "POST" => Some(serde_json::json!({"ids": [id], "action": "trash"})),
             "PUT" => Some(serde_json::json!({"note": "Ben's"})),
             _ => None,
@@ -494,7 +519,7 @@ async fn another_users_ids_are_not_found_on_every_documented_route(backend: Back
         .map(|body| ("application/json", body.to_string().into_bytes()));
         let page = ben_api.request(&method, &format!("/api/v1{}", fill(&path)), body).await;
         let answer = json(&page);
-        if path.contains('{') || path == "/messages/actions" {
+        if path.contains('{') || path == "/messages/actions" || path == "/messages/send" {
             assert_eq!(page.status, StatusCode::NOT_FOUND, "{method} {path}: {}", page.body);
             assert_eq!(answer["error"]["code"], "not_found", "{method} {path}");
         } else {
@@ -524,4 +549,6 @@ async fn another_users_ids_are_not_found_on_every_documented_route(backend: Back
     assert_eq!(still["note"], serde_json::Value::Null);
     assert_eq!(still["message"]["tag_ids"], serde_json::json!([tag]));
     assert_eq!(json(&ann_api.get("/api/v1/tags").await)["data"][0]["count"], 1);
+    assert_eq!(json(&ann_api.get(&format!("/api/v1/submissions/{submission}")).await)["status"], "pending");
+    assert!(app.store.submissions(ben.id, None, 10).await.unwrap().is_empty(), "Ben sent nothing");
 }

@@ -14,6 +14,7 @@ mod changes;
 mod connect;
 mod messages;
 mod ops;
+mod send;
 mod settings;
 mod sync_engine;
 mod sync_faults;

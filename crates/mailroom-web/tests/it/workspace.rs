@@ -29,13 +29,13 @@ crate::on_both_databases!(workspace:
 
 const CARL: &str = "carl@contoso.onmicrosoft.com";
 
-struct Setup {
-    app: TestApp,
-    sim: mailroom_sim::RunningSim,
-    engine: Engine,
-    account: Account,
-    api: Client,
-    user: mailroom_domain::UserId,
+pub(crate) struct Setup {
+    pub(crate) app: TestApp,
+    pub(crate) sim: mailroom_sim::RunningSim,
+    pub(crate) engine: Engine,
+    pub(crate) account: Account,
+    pub(crate) api: Client,
+    pub(crate) user: mailroom_domain::UserId,
 }
 
 fn mail(n: usize, to: &str) -> Vec<u8> {
@@ -49,7 +49,7 @@ fn mail(n: usize, to: &str) -> Vec<u8> {
 
 /// A user with one mailbox of `provider` holding `messages` unread messages in the inbox, synced,
 /// and an API client with the user's token.
-async fn setup(backend: Backend, provider: &str, messages: usize) -> Option<Setup> {
+pub(crate) async fn setup(backend: Backend, provider: &str, messages: usize) -> Option<Setup> {
     let (app, sim) = TestApp::start_with_sim(backend).await?;
     let address = if provider == "google" { "ann@example.test" } else { CARL };
     {
@@ -92,18 +92,18 @@ async fn setup(backend: Backend, provider: &str, messages: usize) -> Option<Setu
 
 impl Setup {
     /// One sync run, as the scheduler makes it: the queued actions first, then the changes.
-    async fn run(&self) {
+    pub(crate) async fn run(&self) {
         let account = self.app.store.account(self.account.id).await.unwrap().unwrap();
         sync_account(&self.engine, &account, Mode::Incremental, &Progress::new()).await.expect("the run succeeds");
     }
 
-    async fn get(&mut self, path: &str) -> Value {
+    pub(crate) async fn get(&mut self, path: &str) -> Value {
         let page = self.api.get(path).await;
         assert_eq!(page.status, 200, "{path}: {}", page.body);
         serde_json::from_str(&page.body).unwrap()
     }
 
-    async fn post(&mut self, path: &str, body: Value) -> (u16, Value) {
+    pub(crate) async fn post(&mut self, path: &str, body: Value) -> (u16, Value) {
         let page = self.api.request("POST", path, Some(("application/json", body.to_string().into_bytes()))).await;
         (page.status.as_u16(), serde_json::from_str(&page.body).unwrap_or(Value::Null))
     }
@@ -127,7 +127,7 @@ impl Setup {
         subjects
     }
 
-    async fn id_of(&mut self, subject: &str) -> i64 {
+    pub(crate) async fn id_of(&mut self, subject: &str) -> i64 {
         let list = self.get("/api/v1/messages?limit=200").await;
         list["data"].as_array().unwrap().iter().find(|m| m["subject"] == subject).unwrap()["id"].as_i64().unwrap()
     }

@@ -1,0 +1,356 @@
+//! Outgoing mail: what a user or an API caller writes, checked field by field, then built into
+//! RFC 5322 bytes with mail-builder (which encodes non-ASCII names, subjects and filenames).
+//!
+//! Nothing a caller types reaches a header unchecked: addresses are parsed and must be plain
+//! `local@domain` mailboxes, and control characters (CR and LF above all) are refused in every
+//! one-line field, so no input can add a header or end the header block.
+
+use std::borrow::Cow;
+
+use mail_builder::MessageBuilder;
+use mail_builder::headers::address::Address as HeaderAddress;
+use mail_builder::headers::message_id::MessageId;
+use mail_parser::MessageParser;
+
+use crate::normalized_subject;
+
+/// Most recipients of one message (To, Cc and Bcc together).
+pub const MAX_RECIPIENTS: usize = 100;
+/// Longest subject, in characters.
+pub const MAX_SUBJECT_CHARS: usize = 998;
+
+/// A mailbox as written in an address header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mailbox {
+    pub name: Option<String>,
+    pub address: String,
+}
+
+impl Mailbox {
+    /// `address` checked; the name (if any) checked for control characters.
+    pub fn new(name: Option<&str>, address: &str, field: Field) -> Result<Mailbox, ComposeError> {
+        let name = name.map(str::trim).filter(|n| !n.is_empty());
+        if let Some(name) = name {
+            single_line(field, name)?;
+        }
+        let address = address.trim();
+        if !is_valid_address(address) {
+            return Err(ComposeError::InvalidAddress { field, value: address.to_owned() });
+        }
+        Ok(Mailbox { name: name.map(str::to_owned), address: address.to_owned() })
+    }
+
+    /// `Name <address>`, or the bare address.
+    pub fn display(&self) -> String {
+        match &self.name {
+            Some(name) => format!("{name} <{}>", self.address),
+            None => self.address.clone(),
+        }
+    }
+
+    fn header(&self) -> HeaderAddress<'_> {
+        HeaderAddress::new_address(self.name.as_deref().map(Cow::Borrowed), Cow::Borrowed(self.address.as_str()))
+    }
+}
+
+/// An address header's value: the mailboxes as a list.
+fn address_list(mailboxes: &[Mailbox]) -> HeaderAddress<'_> {
+    HeaderAddress::new_list(mailboxes.iter().map(Mailbox::header).collect())
+}
+
+/// The field a problem is in, so that a form can show it there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    From,
+    To,
+    Cc,
+    Bcc,
+    Subject,
+    Attachment,
+}
+
+impl Field {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Field::From => "from",
+            Field::To => "to",
+            Field::Cc => "cc",
+            Field::Bcc => "bcc",
+            Field::Subject => "subject",
+            Field::Attachment => "attachments",
+        }
+    }
+}
+
+/// Why a message cannot be built. The message names the field and, for an address, the value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ComposeError {
+    #[error("{} is not an email address", if value.is_empty() { "An empty entry" } else { value.as_str() })]
+    InvalidAddress { field: Field, value: String },
+    #[error("Line breaks and other control characters are not allowed here")]
+    ControlCharacter { field: Field },
+    #[error("Add at least one recipient")]
+    NoRecipient,
+    #[error("At most {MAX_RECIPIENTS} recipients in one message")]
+    TooManyRecipients,
+    #[error("The subject is longer than {MAX_SUBJECT_CHARS} characters")]
+    SubjectTooLong,
+}
+
+impl ComposeError {
+    pub fn field(&self) -> Field {
+        match self {
+            ComposeError::InvalidAddress { field, .. } | ComposeError::ControlCharacter { field } => *field,
+            ComposeError::NoRecipient | ComposeError::TooManyRecipients => Field::To,
+            ComposeError::SubjectTooLong => Field::Subject,
+        }
+    }
+}
+
+/// A file sent with a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutgoingAttachment {
+    pub name: String,
+    /// "type/subtype".
+    pub content_type: String,
+    pub bytes: Vec<u8>,
+}
+
+/// A message ready to be built: every field already checked by [`Outgoing::new`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outgoing {
+    pub from: Mailbox,
+    pub to: Vec<Mailbox>,
+    pub cc: Vec<Mailbox>,
+    pub bcc: Vec<Mailbox>,
+    pub subject: String,
+    /// The plain-text body, always present (the alternative an HTML body needs).
+    pub text: String,
+    pub html: Option<String>,
+    /// Message-IDs without angle brackets, as threading headers name them.
+    pub in_reply_to: Option<String>,
+    pub references: Vec<String>,
+    pub attachments: Vec<OutgoingAttachment>,
+}
+
+/// What [`Outgoing::new`] takes: the fields as a form or an API caller gave them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Draft {
+    pub to: Vec<Mailbox>,
+    pub cc: Vec<Mailbox>,
+    pub bcc: Vec<Mailbox>,
+    pub subject: String,
+    pub text: String,
+    pub html: Option<String>,
+    pub in_reply_to: Option<String>,
+    pub references: Vec<String>,
+    pub attachments: Vec<OutgoingAttachment>,
+}
+
+impl Outgoing {
+    /// Checks what only the message as a whole can say: a recipient at least, not too many,
+    /// a subject on one line, attachment names on one line.
+    pub fn new(from: Mailbox, draft: Draft) -> Result<Outgoing, ComposeError> {
+        let recipients = draft.to.len() + draft.cc.len() + draft.bcc.len();
+        if recipients == 0 {
+            return Err(ComposeError::NoRecipient);
+        }
+        if recipients > MAX_RECIPIENTS {
+            return Err(ComposeError::TooManyRecipients);
+        }
+        let subject = draft.subject.trim().to_owned();
+        single_line(Field::Subject, &subject)?;
+        if subject.chars().count() > MAX_SUBJECT_CHARS {
+            return Err(ComposeError::SubjectTooLong);
+        }
+        for attachment in &draft.attachments {
+            single_line(Field::Attachment, &attachment.name)?;
+            single_line(Field::Attachment, &attachment.content_type)?;
+        }
+        Ok(Outgoing {
+            from,
+            to: draft.to,
+            cc: draft.cc,
+            bcc: draft.bcc,
+            subject,
+            text: draft.text,
+            html: draft.html.filter(|h| !h.trim().is_empty()),
+            // Threading ids come from stored mail, not from a person typing: one that could not
+            // be written into a header is dropped, as the message is still worth sending.
+            in_reply_to: draft.in_reply_to.filter(|id| is_message_id(id)),
+            references: draft.references.into_iter().filter(|id| is_message_id(id)).collect(),
+            attachments: draft.attachments,
+        })
+    }
+
+    /// Every recipient's address, To then Cc then Bcc.
+    pub fn recipients(&self) -> impl Iterator<Item = &Mailbox> {
+        self.to.iter().chain(&self.cc).chain(&self.bcc)
+    }
+
+    /// The message as bytes, with `message_id` (without angle brackets) and `date` (Unix seconds).
+    /// Bcc is written too: the provider reads it to deliver, and removes it from what the other
+    /// recipients get.
+    pub fn build(&self, message_id: &str, date: i64) -> Vec<u8> {
+        let mut builder = MessageBuilder::new()
+            .from(self.from.header())
+            .subject(self.subject.as_str())
+            .message_id(message_id)
+            .date(date);
+        if !self.to.is_empty() {
+            builder = builder.to(address_list(&self.to));
+        }
+        if !self.cc.is_empty() {
+            builder = builder.cc(address_list(&self.cc));
+        }
+        if !self.bcc.is_empty() {
+            builder = builder.bcc(address_list(&self.bcc));
+        }
+        if let Some(parent) = &self.in_reply_to {
+            builder = builder.in_reply_to(parent.as_str());
+        }
+        if !self.references.is_empty() {
+            builder = builder.references(MessageId::new_list(self.references.iter().map(String::as_str)));
+        }
+        builder = builder.text_body(self.text.as_str());
+        if let Some(html) = &self.html {
+            builder = builder.html_body(html.as_str());
+        }
+        for attachment in &self.attachments {
+            builder = builder.attachment(
+                attachment.content_type.as_str(),
+                attachment.name.as_str(),
+                attachment.bytes.as_slice(),
+            );
+        }
+        // Writing into a Vec cannot fail.
+        builder.write_to_vec().unwrap_or_default()
+    }
+}
+
+/// Parses what a person typed in an address field: `Name <a@b>, c@d; "Last, First" <e@f>`.
+/// Every entry must be a valid address; an empty field is an empty list.
+pub fn parse_address_list(field: Field, input: &str) -> Result<Vec<Mailbox>, ComposeError> {
+    single_line(field, input)?;
+    if input.trim().is_empty() {
+        return Ok(Vec::new());
+    }
+    // Semicolons separate addresses in Outlook; the header grammar wants commas.
+    let header = format!("To: {}\r\n\r\n", input.replace(';', ","));
+    let parsed = MessageParser::new().parse(header.as_bytes());
+    let entries: Vec<(Option<String>, String)> = parsed
+        .as_ref()
+        .and_then(|m| m.to())
+        .map(|to| {
+            to.iter().map(|a| (a.name().map(str::to_owned), a.address().unwrap_or_default().to_owned())).collect()
+        })
+        .unwrap_or_default();
+    // Each comma-separated piece the person wrote must have become an address: the parser
+    // skips what it cannot read, which would send to fewer people than the field shows.
+    if entries.is_empty() || entries.len() < count_entries(input) {
+        let bad = first_bad_entry(input, &entries);
+        return Err(ComposeError::InvalidAddress { field, value: bad });
+    }
+    entries
+        .iter()
+        .map(|(name, address)| match Mailbox::new(name.as_deref(), address, field) {
+            // A piece with no address in it comes back as a name alone: show what was typed.
+            Err(ComposeError::InvalidAddress { .. }) if address.trim().is_empty() => {
+                Err(ComposeError::InvalidAddress {
+                    field,
+                    value: name.clone().unwrap_or_else(|| first_bad_entry(input, &entries)),
+                })
+            }
+            other => other,
+        })
+        .collect()
+}
+
+/// How many entries `input` holds: its commas and semicolons outside quotes and angle brackets,
+/// plus one, not counting empty pieces.
+fn count_entries(input: &str) -> usize {
+    let (mut count, mut quoted, mut angle, mut piece_has_text) = (0, false, false, false);
+    for c in input.chars() {
+        match c {
+            '"' => quoted = !quoted,
+            '<' if !quoted => angle = true,
+            '>' if !quoted => angle = false,
+            ',' | ';' if !quoted && !angle => {
+                count += usize::from(piece_has_text);
+                piece_has_text = false;
+                continue;
+            }
+            _ => {}
+        }
+        piece_has_text |= !c.is_whitespace();
+    }
+    count + usize::from(piece_has_text)
+}
+
+/// The piece of `input` to show as the bad one: the first whose address was not understood.
+fn first_bad_entry(input: &str, understood: &[(Option<String>, String)]) -> String {
+    input
+        .split([',', ';'])
+        .map(str::trim)
+        .filter(|piece| !piece.is_empty())
+        .find(|piece| !understood.iter().any(|(_, address)| !address.is_empty() && piece.contains(address.as_str())))
+        .unwrap_or(input.trim())
+        .to_owned()
+}
+
+/// `local@domain`: a local part of the characters RFC 5322 allows unquoted, a domain of
+/// letters, digits and hyphens in dot-separated labels with at least one dot. Stricter than the
+/// RFCs on purpose: what passes here can be written into a header as it is.
+pub fn is_valid_address(address: &str) -> bool {
+    let Some((local, domain)) = address.rsplit_once('@') else { return false };
+    let local_ok = !local.is_empty()
+        && local.len() <= 64
+        && !local.starts_with('.')
+        && !local.ends_with('.')
+        && !local.contains("..")
+        && local.chars().all(|c| c.is_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c));
+    let labels: Vec<&str> = domain.split('.').collect();
+    let domain_ok = domain.len() <= 253
+        && labels.len() >= 2
+        && labels.iter().all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_alphanumeric() || c == '-')
+        });
+    local_ok && domain_ok
+}
+
+/// A Message-ID without angle brackets: `left@right`, printable ASCII, no spaces or brackets.
+fn is_message_id(id: &str) -> bool {
+    id.contains('@') && id.bytes().all(|b| b.is_ascii_graphic() && !matches!(b, b'<' | b'>' | b'(' | b')' | b','))
+}
+
+fn single_line(field: Field, value: &str) -> Result<(), ComposeError> {
+    if value.chars().any(char::is_control) {
+        return Err(ComposeError::ControlCharacter { field });
+    }
+    Ok(())
+}
+
+/// "Re: " and the subject without its reply and forward prefixes, so they never stack.
+pub fn reply_subject(subject: &str) -> String {
+    format!("Re: {}", normalized_subject(subject))
+}
+
+/// "Fwd: " and the subject without its reply and forward prefixes.
+pub fn forward_subject(subject: &str) -> String {
+    format!("Fwd: {}", normalized_subject(subject))
+}
+
+/// The References of a reply to a message with `message_id` and `references`: theirs, then the
+/// message itself (RFC 5322 section 3.6.4).
+pub fn reply_references(message_id: &str, references: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = references.iter().filter(|id| id.as_str() != message_id).cloned().collect();
+    out.push(message_id.to_owned());
+    out
+}
+
+#[cfg(test)]
+mod tests;

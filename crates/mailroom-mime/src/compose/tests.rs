@@ -1,0 +1,122 @@
+use super::*;
+use crate::{ParseOutcome, attachment_data, bodies, parse};
+
+fn mailbox(address: &str) -> Mailbox {
+    Mailbox::new(None, address, Field::To).unwrap()
+}
+
+fn from() -> Mailbox {
+    Mailbox::new(Some("Jana Nováková"), "jana@example.com", Field::From).unwrap()
+}
+
+#[test]
+fn address_fields_take_names_quotes_and_both_separators() {
+    let list =
+        parse_address_list(Field::To, r#"Petr Svoboda <petr@example.cz>; "Doe, John" <john@x.org>, a@b.co"#).unwrap();
+    assert_eq!(
+        list,
+        vec![
+            Mailbox { name: Some("Petr Svoboda".into()), address: "petr@example.cz".into() },
+            Mailbox { name: Some("Doe, John".into()), address: "john@x.org".into() },
+            Mailbox { name: None, address: "a@b.co".into() },
+        ]
+    );
+    assert_eq!(parse_address_list(Field::Cc, "   ").unwrap(), Vec::new());
+}
+
+#[test]
+fn a_bad_entry_is_named_and_the_field_refused() {
+    let error = parse_address_list(Field::Cc, "ok@example.com, not an address").unwrap_err();
+    assert_eq!(error, ComposeError::InvalidAddress { field: Field::Cc, value: "not an address".into() });
+    assert_eq!(error.field(), Field::Cc);
+    assert!(parse_address_list(Field::To, "a@b").is_err(), "a domain needs a dot");
+    assert!(parse_address_list(Field::To, "a..b@example.com").is_err());
+    assert!(parse_address_list(Field::To, "<>").is_err());
+}
+
+#[test]
+fn line_breaks_never_reach_a_header() {
+    let injected = "victim@example.com\r\nBcc: everyone@example.com";
+    assert_eq!(
+        parse_address_list(Field::To, injected).unwrap_err(),
+        ComposeError::ControlCharacter { field: Field::To }
+    );
+    let draft = Draft {
+        to: vec![mailbox("a@example.com")],
+        subject: "Hello\r\nBcc: everyone@example.com".into(),
+        ..Draft::default()
+    };
+    assert_eq!(Outgoing::new(from(), draft).unwrap_err(), ComposeError::ControlCharacter { field: Field::Subject });
+    assert!(Mailbox::new(Some("Eve\nX-Evil: 1"), "eve@example.com", Field::From).is_err());
+    let draft = Draft {
+        to: vec![mailbox("a@example.com")],
+        attachments: vec![OutgoingAttachment {
+            name: "a\r\n.txt".into(),
+            content_type: "text/plain".into(),
+            bytes: b"x".to_vec(),
+        }],
+        ..Draft::default()
+    };
+    assert_eq!(Outgoing::new(from(), draft).unwrap_err(), ComposeError::ControlCharacter { field: Field::Attachment });
+}
+
+#[test]
+fn no_recipient_no_message_and_at_most_a_hundred() {
+    assert_eq!(Outgoing::new(from(), Draft::default()).unwrap_err(), ComposeError::NoRecipient);
+    let many = (0..=MAX_RECIPIENTS).map(|i| mailbox(&format!("r{i}@example.com"))).collect();
+    let draft = Draft { bcc: many, ..Draft::default() };
+    assert_eq!(Outgoing::new(from(), draft).unwrap_err(), ComposeError::TooManyRecipients);
+}
+
+#[test]
+fn built_mail_parses_back_with_czech_names_threading_and_attachments() {
+    let draft = Draft {
+        to: vec![Mailbox::new(Some("Petr Černý"), "petr@example.cz", Field::To).unwrap()],
+        cc: vec![mailbox("cc@example.com")],
+        bcc: vec![mailbox("hidden@example.com")],
+        subject: "  Příliš žluťoučký kůň  ".into(),
+        text: "Dobrý den,\npřílohy posílám.".into(),
+        html: Some("<p>Dobrý den,<br>přílohy posílám.</p>".into()),
+        in_reply_to: Some("parent@example.cz".into()),
+        references: vec!["root@example.cz".into(), "parent@example.cz".into(), "bad id <x>".into()],
+        attachments: vec![OutgoingAttachment {
+            name: "přehled.pdf".into(),
+            content_type: "application/pdf".into(),
+            bytes: b"%PDF-1.4 tiny".to_vec(),
+        }],
+    };
+    let outgoing = Outgoing::new(from(), draft).unwrap();
+    let raw = outgoing.build("abc123@example.com", 1_700_000_000);
+    let ParseOutcome::Parsed(parsed) = parse(&raw) else { panic!("the built message does not parse") };
+    assert_eq!(parsed.subject, "Příliš žluťoučký kůň");
+    assert_eq!(parsed.from.as_ref().unwrap().name.as_deref(), Some("Jana Nováková"));
+    assert_eq!(parsed.to[0].name.as_deref(), Some("Petr Černý"));
+    assert_eq!(parsed.cc[0].address, "cc@example.com");
+    assert_eq!(parsed.bcc[0].address, "hidden@example.com");
+    assert_eq!(parsed.message_id.as_deref(), Some("abc123@example.com"));
+    assert_eq!(parsed.in_reply_to, vec!["parent@example.cz"]);
+    assert_eq!(parsed.references, vec!["root@example.cz", "parent@example.cz"]);
+    assert_eq!(parsed.date.unwrap().timestamp(), 1_700_000_000);
+    assert_eq!(parsed.attachments.len(), 1);
+    assert_eq!(parsed.attachments[0].name, "přehled.pdf");
+    assert_eq!(attachment_data(&raw, 0).unwrap().data, b"%PDF-1.4 tiny");
+    let bodies = bodies(&raw);
+    assert!(bodies.text.unwrap().contains("přílohy posílám"));
+    assert!(bodies.html.unwrap().contains("<p>Dobrý den"));
+    let headers = String::from_utf8_lossy(&raw[..raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap()]).into_owned();
+    assert!(headers.is_ascii(), "non-ASCII is encoded in headers: {headers}");
+}
+
+#[test]
+fn reply_and_forward_subjects_do_not_stack() {
+    assert_eq!(reply_subject("Re: RE: Fwd: Offer"), "Re: Offer");
+    assert_eq!(forward_subject("Re: Offer"), "Fwd: Offer");
+    assert_eq!(reply_subject(""), "Re: ");
+}
+
+#[test]
+fn a_reply_references_the_thread_then_its_parent_once() {
+    let refs = reply_references("b@x", &["a@x".into(), "b@x".into()]);
+    assert_eq!(refs, vec!["a@x", "b@x"]);
+    assert_eq!(reply_references("a@x", &[]), vec!["a@x"]);
+}

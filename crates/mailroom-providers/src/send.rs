@@ -1,0 +1,103 @@
+//! Sending a message Mailroom built, and finding it again by its Message-ID: Gmail's
+//! `messages.send` (a multipart media upload: JSON metadata with the `threadId`, then the
+//! message as `message/rfc822`) and `messages.list?q=rfc822msgid:`; Graph's `sendMail` with the
+//! MIME as standard base64 in a `text/plain` body, and Sent Items filtered by
+//! `internetMessageId`.
+
+use base64::Engine as _;
+use secrecy::SecretString;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::Providers;
+use crate::actions::WriteBody;
+use crate::api::{ApiError, join};
+
+/// Gmail's limit on a message sent through `messages.send` (its discovery document's `maxSize`).
+pub const GMAIL_SEND_LIMIT: usize = 36_700_160;
+/// Graph's limit on a request body: `sendMail` with MIME carries the message base64-encoded,
+/// four bytes for every three.
+pub const GRAPH_SEND_LIMIT: usize = 4 * 1024 * 1024 * 3 / 4;
+
+#[derive(Deserialize)]
+struct SentJson {
+    id: String,
+}
+
+#[derive(Deserialize)]
+struct IdsJson {
+    #[serde(default)]
+    value: Vec<SentJson>,
+}
+
+impl Providers {
+    /// Sends `raw` from the account, in the conversation `thread_id` when given; returns the
+    /// sent message's id.
+    pub async fn gmail_send(
+        &self,
+        access_token: &SecretString,
+        raw: &[u8],
+        thread_id: Option<&str>,
+    ) -> Result<String, ApiError> {
+        let mut url = join(&self.endpoints().google.api_url, "upload/gmail/v1/users/me/messages/send")?;
+        url.set_query(Some("uploadType=multipart"));
+        let metadata = match thread_id {
+            Some(thread) => json!({ "threadId": thread }),
+            None => json!({}),
+        };
+        let boundary = format!("mailroom-{}", crate::gmail::random_suffix());
+        let mut body = Vec::with_capacity(raw.len() + 256);
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n{metadata}\r\n").as_bytes(),
+        );
+        body.extend_from_slice(format!("--{boundary}\r\nContent-Type: message/rfc822\r\n\r\n").as_bytes());
+        body.extend_from_slice(raw);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let content_type = format!("multipart/related; boundary={boundary}");
+        let answer = self
+            .write(reqwest::Method::POST, url, access_token, WriteBody::Bytes { content_type, bytes: body }, None)
+            .await?;
+        let sent: SentJson = serde_json::from_slice(&answer).map_err(|e| ApiError::Permanent {
+            status: 200,
+            message: format!("the answer does not have the expected shape: {e}"),
+        })?;
+        Ok(sent.id)
+    }
+
+    /// The id of the account's message with this Message-ID (without angle brackets), if Gmail
+    /// has one: how a sender that may have been cut off learns whether the message went.
+    pub async fn gmail_find_by_message_id(
+        &self,
+        access_token: &SecretString,
+        message_id: &str,
+    ) -> Result<Option<String>, ApiError> {
+        let page = self.gmail_list_messages(access_token, &format!("rfc822msgid:<{message_id}>"), None, 10).await?;
+        Ok(page.ids.into_iter().next().map(|(id, _thread)| id))
+    }
+
+    /// Sends `raw` from the account (`POST me/sendMail` with the MIME); Graph keeps a copy in
+    /// Sent Items and answers 202 without an id.
+    pub async fn graph_send_mime(&self, access_token: &SecretString, raw: &[u8]) -> Result<(), ApiError> {
+        let url = join(&self.endpoints().microsoft.api_url, "me/sendMail")?;
+        let bytes = base64::engine::general_purpose::STANDARD.encode(raw).into_bytes();
+        let body = WriteBody::Bytes { content_type: "text/plain".to_owned(), bytes };
+        self.write(reqwest::Method::POST, url, access_token, body, None).await.map(drop)
+    }
+
+    /// The id of the message in Sent Items with this Message-ID (without angle brackets), if any.
+    pub async fn graph_find_sent(
+        &self,
+        access_token: &SecretString,
+        message_id: &str,
+    ) -> Result<Option<String>, ApiError> {
+        let mut url = join(&self.endpoints().microsoft.api_url, "me/mailFolders/sentitems/messages")?;
+        // An OData string literal doubles its single quotes.
+        let literal = format!("<{message_id}>").replace('\'', "''");
+        url.query_pairs_mut()
+            .append_pair("$filter", &format!("internetMessageId eq '{literal}'"))
+            .append_pair("$select", "id")
+            .append_pair("$top", "1");
+        let found: IdsJson = self.get_json(url, access_token).await?;
+        Ok(found.value.into_iter().next().map(|m| m.id))
+    }
+}

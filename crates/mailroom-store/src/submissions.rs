@@ -1,0 +1,307 @@
+//! Outgoing mail: submissions and their lifecycle. A submission is stored `pending` with the
+//! time it may go (`send_at`: the end of the undo window, or a scheduled time); a sender claims
+//! it (`sending`) for a while, hands it to the provider, then records it `accepted` or `failed`,
+//! or puts it back `pending` for a later try. The user can take it back (`cancelled`) while it is
+//! pending. A claim that ran out belonged to a process that died mid-send: the next claimant
+//! sees `attempts > 1` and first asks the provider whether the message already went.
+
+use mailroom_domain::{AccountId, UserId};
+
+use crate::db::with_pool;
+use crate::messages::REQUEST_RUN;
+use crate::{Result, Store};
+
+/// Where a submission is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubmissionStatus {
+    Pending,
+    Sending,
+    Accepted,
+    Failed,
+    Cancelled,
+}
+
+impl SubmissionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SubmissionStatus::Pending => "pending",
+            SubmissionStatus::Sending => "sending",
+            SubmissionStatus::Accepted => "accepted",
+            SubmissionStatus::Failed => "failed",
+            SubmissionStatus::Cancelled => "cancelled",
+        }
+    }
+
+    fn parse(s: &str) -> SubmissionStatus {
+        match s {
+            "sending" => SubmissionStatus::Sending,
+            "accepted" => SubmissionStatus::Accepted,
+            "failed" => SubmissionStatus::Failed,
+            "cancelled" => SubmissionStatus::Cancelled,
+            _ => SubmissionStatus::Pending,
+        }
+    }
+}
+
+/// A message to submit, built and checked by the caller.
+#[derive(Debug, Clone)]
+pub struct NewSubmission<'a> {
+    pub user: UserId,
+    pub account: AccountId,
+    pub idempotency_key: &'a str,
+    pub message_id: &'a str,
+    pub raw: &'a [u8],
+    pub thread_remote_id: Option<&'a str>,
+    pub subject: &'a str,
+    pub recipients: &'a [String],
+    pub send_at: i64,
+}
+
+/// A submission as its owner sees it in the outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Submission {
+    pub id: i64,
+    pub account: AccountId,
+    pub idempotency_key: String,
+    pub message_id: String,
+    pub status: SubmissionStatus,
+    pub subject: String,
+    pub recipients: Vec<String>,
+    pub send_at: i64,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub remote_id: Option<String>,
+    pub created_at: i64,
+    pub finished_at: Option<i64>,
+}
+
+/// A submission claimed for sending: what the sender needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimedSubmission {
+    pub id: i64,
+    pub account: AccountId,
+    pub message_id: String,
+    pub raw: Vec<u8>,
+    pub thread_remote_id: Option<String>,
+    /// This claim's number; above 1, an earlier claimant may have reached the provider.
+    pub attempts: i64,
+}
+
+/// What [`Store::submit`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Submitted {
+    New(Submission),
+    /// The user already submitted with this key: that submission, unchanged.
+    Replayed(Submission),
+}
+
+type SubmissionRow =
+    (i64, i64, String, String, String, String, String, i64, i64, Option<String>, Option<String>, i64, Option<i64>);
+
+/// The columns of a [`SubmissionRow`].
+macro_rules! columns {
+    () => {
+        "id, account_id, idempotency_key, message_id, status, subject, recipients, send_at, attempts, \
+         last_error, remote_id, created_at, finished_at"
+    };
+}
+
+impl From<SubmissionRow> for Submission {
+    fn from(row: SubmissionRow) -> Submission {
+        let (id, account, idempotency_key, message_id, status, subject, recipients, send_at, attempts) =
+            (row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7, row.8);
+        Submission {
+            id,
+            account: AccountId(account),
+            idempotency_key,
+            message_id,
+            status: SubmissionStatus::parse(&status),
+            subject,
+            recipients: recipients.lines().map(str::to_owned).collect(),
+            send_at,
+            attempts,
+            last_error: row.9,
+            remote_id: row.10,
+            created_at: row.11,
+            finished_at: row.12,
+        }
+    }
+}
+
+/// The condition of a submission that may be claimed at `$1`: due and pending, or claimed by a
+/// process whose claim ran out.
+macro_rules! claimable {
+    () => {
+        "((status = 'pending' AND send_at <= $1) OR (status = 'sending' AND claimed_until < $1))"
+    };
+}
+
+impl Store {
+    /// Stores a submission, or returns the one the user already made with the same key.
+    pub async fn submit(&self, new: &NewSubmission<'_>, now: i64) -> Result<Submitted> {
+        let insert = "INSERT INTO submissions (user_id, account_id, idempotency_key, message_id, status, raw, \
+             thread_remote_id, subject, recipients, send_at, created_at) \
+             VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8, $9, $10) \
+             ON CONFLICT (user_id, idempotency_key) DO NOTHING RETURNING id";
+        let recipients = new.recipients.join("\n");
+        let inserted: Option<i64> = with_pool!(self.db, pool => sqlx::query_scalar(insert)
+            .bind(new.user.0)
+            .bind(new.account.0)
+            .bind(new.idempotency_key)
+            .bind(new.message_id)
+            .bind(new.raw)
+            .bind(new.thread_remote_id)
+            .bind(new.subject)
+            .bind(&recipients)
+            .bind(new.send_at)
+            .bind(now)
+            .fetch_optional(pool)
+            .await)?;
+        let found = self.submission_by_key(new.user, new.idempotency_key).await?;
+        let submission = found.ok_or_else(|| sqlx::Error::RowNotFound)?;
+        Ok(if inserted.is_some() { Submitted::New(submission) } else { Submitted::Replayed(submission) })
+    }
+
+    async fn submission_by_key(&self, user: UserId, key: &str) -> Result<Option<Submission>> {
+        let sql = concat!("SELECT ", columns!(), " FROM submissions WHERE user_id = $1 AND idempotency_key = $2");
+        let row: Option<SubmissionRow> = with_pool!(self.db, pool => sqlx::query_as(sql)
+            .bind(user.0)
+            .bind(key)
+            .fetch_optional(pool)
+            .await)?;
+        Ok(row.map(Submission::from))
+    }
+
+    /// One of the user's submissions; `None` for another user's.
+    pub async fn submission(&self, user: UserId, id: i64) -> Result<Option<Submission>> {
+        let sql = concat!("SELECT ", columns!(), " FROM submissions WHERE id = $1 AND user_id = $2");
+        let row: Option<SubmissionRow> = with_pool!(self.db, pool => sqlx::query_as(sql)
+            .bind(id)
+            .bind(user.0)
+            .fetch_optional(pool)
+            .await)?;
+        Ok(row.map(Submission::from))
+    }
+
+    /// The user's submissions, newest first, `limit` at most, before the id `before`.
+    pub async fn submissions(&self, user: UserId, before: Option<i64>, limit: i64) -> Result<Vec<Submission>> {
+        let limit = limit.clamp(1, 500);
+        // The limit is a clamped number, written into the statement as the lists do.
+        let sql = format!(
+            "SELECT {} FROM submissions WHERE user_id = $1 AND id < $2 ORDER BY id DESC LIMIT {limit}",
+            columns!()
+        );
+        let rows: Vec<SubmissionRow> = with_pool!(self.db, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
+            .bind(user.0)
+            .bind(before.unwrap_or(i64::MAX))
+            .fetch_all(pool)
+            .await)?;
+        Ok(rows.into_iter().map(Submission::from).collect())
+    }
+
+    /// Takes a pending submission back (undo send, or a scheduled send called off). False when
+    /// it is not the user's or no longer pending (a sender has it, or it went).
+    pub async fn cancel_submission(&self, user: UserId, id: i64, now: i64) -> Result<bool> {
+        let sql = "UPDATE submissions SET status = 'cancelled', finished_at = $3 \
+             WHERE id = $1 AND user_id = $2 AND status = 'pending'";
+        let changed = with_pool!(self.db, pool => sqlx::query(sql)
+            .bind(id)
+            .bind(user.0)
+            .bind(now)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(changed > 0)
+    }
+
+    /// When the next pending submission is due, if any: the sender sleeps until then.
+    pub async fn next_submission_due(&self) -> Result<Option<i64>> {
+        let sql = "SELECT MIN(send_at) FROM submissions WHERE status = 'pending'";
+        Ok(with_pool!(self.db, pool => sqlx::query_scalar(sql).fetch_one(pool).await)?)
+    }
+
+    /// Claims the submission due first for `owner` until `now + lease_secs`, if one is due.
+    /// Only one claimant wins a submission: the update checks again that it is claimable.
+    pub async fn claim_submission(&self, owner: &str, now: i64, lease_secs: i64) -> Result<Option<ClaimedSubmission>> {
+        let sql = concat!(
+            "UPDATE submissions SET status = 'sending', claimed_by = $2, claimed_until = $3, attempts = attempts + 1 \
+             WHERE id = (SELECT id FROM submissions WHERE ",
+            claimable!(),
+            " ORDER BY send_at, id LIMIT 1) AND ",
+            claimable!(),
+            " RETURNING id, account_id, message_id, raw, thread_remote_id, attempts"
+        );
+        type Row = (i64, i64, String, Vec<u8>, Option<String>, i64);
+        let row: Option<Row> = with_pool!(self.db, pool => sqlx::query_as(sql)
+            .bind(now)
+            .bind(owner)
+            .bind(now + lease_secs)
+            .fetch_optional(pool)
+            .await)?;
+        Ok(row.map(|(id, account, message_id, raw, thread_remote_id, attempts)| ClaimedSubmission {
+            id,
+            account: AccountId(account),
+            message_id,
+            raw,
+            thread_remote_id,
+            attempts,
+        }))
+    }
+
+    /// The provider has the message: done, and the account's sync runs now so that the sent
+    /// message shows in Sent.
+    pub async fn submission_accepted(&self, id: i64, owner: &str, remote_id: Option<&str>, now: i64) -> Result<()> {
+        self.finish_submission(id, owner, "accepted", remote_id, None, now).await
+    }
+
+    /// The provider refused for good; `reason` is shown to the user.
+    pub async fn submission_failed(&self, id: i64, owner: &str, reason: &str, now: i64) -> Result<()> {
+        self.finish_submission(id, owner, "failed", None, Some(reason), now).await
+    }
+
+    async fn finish_submission(
+        &self,
+        id: i64,
+        owner: &str,
+        status: &str,
+        remote_id: Option<&str>,
+        reason: Option<&str>,
+        now: i64,
+    ) -> Result<()> {
+        let update = "UPDATE submissions SET status = $3, remote_id = $4, last_error = COALESCE($5, last_error), \
+             finished_at = $6, claimed_by = NULL, claimed_until = NULL \
+             WHERE id = $1 AND claimed_by = $2 AND status = 'sending' RETURNING account_id";
+        with_pool!(self.db, pool => {
+            let mut tx = pool.begin().await?;
+            let account: Option<i64> = sqlx::query_scalar(update)
+                .bind(id)
+                .bind(owner)
+                .bind(status)
+                .bind(remote_id)
+                .bind(reason)
+                .bind(now)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if let (Some(account), "accepted") = (account, status) {
+                sqlx::query(REQUEST_RUN).bind(account).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// The provider could not take it now: pending again, not before `retry_at`.
+    pub async fn submission_later(&self, id: i64, owner: &str, reason: &str, retry_at: i64) -> Result<()> {
+        let sql = "UPDATE submissions SET status = 'pending', send_at = $3, last_error = $4, \
+             claimed_by = NULL, claimed_until = NULL WHERE id = $1 AND claimed_by = $2 AND status = 'sending'";
+        with_pool!(self.db, pool => sqlx::query(sql)
+            .bind(id)
+            .bind(owner)
+            .bind(retry_at)
+            .bind(reason)
+            .execute(pool)
+            .await
+            .map(drop))?;
+        Ok(())
+    }
+}

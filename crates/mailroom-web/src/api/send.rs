@@ -1,0 +1,235 @@
+//! Sending from code: `POST /api/v1/messages/send` submits a message (with an idempotency key,
+//! so a retried call sends once), and the submissions say where each message is.
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use mailroom_domain::AccountId;
+use mailroom_mime::compose::{Draft, Field, Mailbox, OutgoingAttachment, parse_address_list};
+use mailroom_store::{Submission, Submitted};
+use serde::{Deserialize, Serialize};
+
+use super::{ApiError, ApiPath, ApiUser, query_param};
+use crate::AppState;
+use crate::send::{Compose, SendRefused, submit};
+
+/// The largest request body `messages/send` takes: a message at Gmail's limit, base64-encoded
+/// in JSON.
+pub const SEND_BODY_LIMIT: usize = 50 * 1024 * 1024;
+/// The largest attachment, decoded.
+pub const ATTACHMENT_LIMIT: usize = 25 * 1024 * 1024;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SendBody {
+    account_id: i64,
+    idempotency_key: String,
+    #[serde(default)]
+    to: Vec<String>,
+    #[serde(default)]
+    cc: Vec<String>,
+    #[serde(default)]
+    bcc: Vec<String>,
+    #[serde(default)]
+    subject: String,
+    #[serde(default)]
+    text: String,
+    #[serde(default)]
+    html: Option<String>,
+    /// The id of the caller's message this one answers.
+    #[serde(default)]
+    in_reply_to: Option<i64>,
+    /// Unix seconds; now when absent.
+    #[serde(default)]
+    send_at: Option<i64>,
+    #[serde(default)]
+    attachments: Vec<AttachmentBody>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AttachmentBody {
+    name: String,
+    content_type: String,
+    /// The file, standard base64.
+    content_base64: String,
+}
+
+/// A submission as the API shows it.
+#[derive(Serialize)]
+pub struct SubmissionJson {
+    id: i64,
+    account_id: i64,
+    idempotency_key: String,
+    message_id: String,
+    status: &'static str,
+    subject: String,
+    recipients: Vec<String>,
+    send_at: i64,
+    attempts: i64,
+    last_error: Option<String>,
+    remote_id: Option<String>,
+    created_at: i64,
+    finished_at: Option<i64>,
+}
+
+impl From<Submission> for SubmissionJson {
+    fn from(s: Submission) -> SubmissionJson {
+        SubmissionJson {
+            id: s.id,
+            account_id: s.account.0,
+            idempotency_key: s.idempotency_key,
+            message_id: s.message_id,
+            status: s.status.as_str(),
+            subject: s.subject,
+            recipients: s.recipients,
+            send_at: s.send_at,
+            attempts: s.attempts,
+            last_error: s.last_error,
+            remote_id: s.remote_id,
+            created_at: s.created_at,
+            finished_at: s.finished_at,
+        }
+    }
+}
+
+/// `POST /api/v1/messages/send`: 202 with the new submission, or 200 with the one this key
+/// already made.
+pub async fn send(
+    State(state): State<AppState>,
+    ApiUser(user): ApiUser,
+    body: Result<Json<SendBody>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(body) = body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::too_large("The request is larger than 50 MiB.")
+        } else {
+            ApiError::invalid(format!("The body must be a JSON message to send: {}", rejection.body_text()))
+        }
+    })?;
+    let draft = draft_of(body.to, body.cc, body.bcc, body.subject, body.text, body.html, body.attachments)?;
+    let now = mailroom_store::now();
+    let compose = Compose {
+        account: AccountId(body.account_id),
+        idempotency_key: body.idempotency_key,
+        draft,
+        reply_to: body.in_reply_to,
+        send_at: body.send_at.unwrap_or(now).max(now),
+    };
+    match submit(&state, user.id, compose).await.map_err(ApiError::internal)? {
+        Ok(Submitted::New(submission)) => {
+            Ok((StatusCode::ACCEPTED, Json(SubmissionJson::from(submission))).into_response())
+        }
+        Ok(Submitted::Replayed(submission)) => Ok(Json(SubmissionJson::from(submission)).into_response()),
+        Err(SendRefused::NotFound) => Err(ApiError::not_found()),
+        Err(error @ SendRefused::TooLarge { .. }) => Err(ApiError::too_large(error.to_string())),
+        Err(SendRefused::Invalid(error)) => Err(ApiError::invalid(format!("{}: {error}", error.field().as_str()))),
+        Err(error) => Err(ApiError::invalid(error.to_string())),
+    }
+}
+
+/// The draft the API fields make; each address entry must be exactly one address.
+fn draft_of(
+    to: Vec<String>,
+    cc: Vec<String>,
+    bcc: Vec<String>,
+    subject: String,
+    text: String,
+    html: Option<String>,
+    attachments: Vec<AttachmentBody>,
+) -> Result<Draft, ApiError> {
+    let field = |field: Field, entries: Vec<String>| -> Result<Vec<Mailbox>, ApiError> {
+        let mut out = Vec::with_capacity(entries.len());
+        for entry in entries {
+            let mut parsed = parse_address_list(field, &entry)
+                .map_err(|error| ApiError::invalid(format!("{}: {error}", field.as_str())))?;
+            if parsed.len() != 1 {
+                return Err(ApiError::invalid(format!("{}: give one address per entry", field.as_str())));
+            }
+            out.append(&mut parsed);
+        }
+        Ok(out)
+    };
+    let mut files = Vec::with_capacity(attachments.len());
+    for attachment in attachments {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(attachment.content_base64.as_bytes())
+            .map_err(|_| ApiError::invalid(format!("attachments: {} is not valid base64", attachment.name)))?;
+        if bytes.len() > ATTACHMENT_LIMIT {
+            return Err(ApiError::too_large(format!("attachments: {} is larger than 25 MiB", attachment.name)));
+        }
+        if attachment.name.trim().is_empty() || !attachment.content_type.contains('/') {
+            return Err(ApiError::invalid("attachments: each needs a name and a type/subtype content_type"));
+        }
+        files.push(OutgoingAttachment { name: attachment.name, content_type: attachment.content_type, bytes });
+    }
+    Ok(Draft {
+        to: field(Field::To, to)?,
+        cc: field(Field::Cc, cc)?,
+        bcc: field(Field::Bcc, bcc)?,
+        subject,
+        text,
+        html,
+        in_reply_to: None,
+        references: Vec::new(),
+        attachments: files,
+    })
+}
+
+/// `GET /api/v1/submissions`: the caller's submissions, newest first, by pages.
+pub async fn list(
+    State(state): State<AppState>,
+    ApiUser(user): ApiUser,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let cursor = match query_param(query.as_deref(), "cursor")? {
+        Some(cursor) => Some(cursor.parse::<i64>().map_err(|_| ApiError::bad_request("cursor is not valid."))?),
+        None => None,
+    };
+    let limit = match query_param(query.as_deref(), "limit")? {
+        Some(limit) => limit
+            .parse::<i64>()
+            .ok()
+            .filter(|l| (1..=200).contains(l))
+            .ok_or_else(|| ApiError::bad_request("limit must be a number from 1 to 200."))?,
+        None => 50,
+    };
+    let page = state.store.submissions(user.id, cursor, limit).await.map_err(ApiError::internal)?;
+    let next_cursor = (page.len() as i64 == limit).then(|| page.last().map(|s| s.id.to_string())).flatten();
+    let data: Vec<SubmissionJson> = page.into_iter().map(SubmissionJson::from).collect();
+    Ok(Json(serde_json::json!({ "data": data, "next_cursor": next_cursor })).into_response())
+}
+
+/// `GET /api/v1/submissions/{id}`.
+pub async fn show(
+    State(state): State<AppState>,
+    ApiUser(user): ApiUser,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Response, ApiError> {
+    let submission = state.store.submission(user.id, id).await.map_err(ApiError::internal)?;
+    let submission = submission.ok_or_else(ApiError::not_found)?;
+    Ok(Json(SubmissionJson::from(submission)).into_response())
+}
+
+/// `POST /api/v1/submissions/{id}/cancel`: takes back a message not yet sent (undo, or a
+/// scheduled send called off); 409 once it is on its way or done.
+pub async fn cancel(
+    State(state): State<AppState>,
+    ApiUser(user): ApiUser,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Response, ApiError> {
+    let cancelled =
+        state.store.cancel_submission(user.id, id, mailroom_store::now()).await.map_err(ApiError::internal)?;
+    let submission = state.store.submission(user.id, id).await.map_err(ApiError::internal)?;
+    let submission = submission.ok_or_else(ApiError::not_found)?;
+    if !cancelled {
+        return Err(ApiError::conflict(format!(
+            "The message is {} and can no longer be taken back.",
+            submission.status.as_str()
+        )));
+    }
+    Ok(Json(SubmissionJson::from(submission)).into_response())
+}

@@ -1,0 +1,138 @@
+//! Submitting mail, for the API and the compose page alike: the sending identity, threading
+//! for a reply, the plain-text alternative, the size limit of the provider, then a submission
+//! in the store for the outbox to send when it is due.
+
+use mailroom_domain::{AccountId, Provider, UserId};
+use mailroom_mime::compose::{ComposeError, Draft, Field, Mailbox, Outgoing, reply_references, reply_subject};
+use mailroom_store::{NewSubmission, StoreError, Submitted};
+
+use crate::AppState;
+
+/// What a user asks to send.
+#[derive(Debug, Clone)]
+pub struct Compose {
+    pub account: AccountId,
+    /// The same key from the same user is the same submission: a retry sends nothing more.
+    pub idempotency_key: String,
+    pub draft: Draft,
+    /// The user's message this one answers: it is threaded under it.
+    pub reply_to: Option<i64>,
+    /// Not before this Unix time.
+    pub send_at: i64,
+}
+
+/// Why nothing was submitted.
+#[derive(Debug, thiserror::Error)]
+pub enum SendRefused {
+    /// The account, or the message replied to, is not the user's.
+    #[error("no such account or message")]
+    NotFound,
+    #[error("{0}")]
+    Invalid(#[from] ComposeError),
+    #[error("The message is {size} bytes; this mailbox sends at most {limit}")]
+    TooLarge { size: usize, limit: usize },
+    #[error("A reply is sent from the mailbox its message is in")]
+    ReplyElsewhere,
+    #[error("The idempotency key must be 1 to 200 visible characters")]
+    BadKey,
+}
+
+/// Longest idempotency key, in characters.
+const KEY_MAX: usize = 200;
+
+/// Checks, builds and stores the message; the outbox is woken to send it when due.
+pub async fn submit(
+    state: &AppState,
+    user: UserId,
+    compose: Compose,
+) -> Result<Result<Submitted, SendRefused>, StoreError> {
+    let key = compose.idempotency_key.trim();
+    if key.is_empty() || key.chars().count() > KEY_MAX || key.chars().any(char::is_control) {
+        return Ok(Err(SendRefused::BadKey));
+    }
+    let store = &state.store;
+    let Some(account) = store.account_of(user, compose.account).await? else {
+        return Ok(Err(SendRefused::NotFound));
+    };
+    let mut draft = compose.draft;
+    let mut thread = None;
+    if let Some(parent) = compose.reply_to {
+        let Some(detail) = store.message_detail(user, parent).await? else {
+            return Ok(Err(SendRefused::NotFound));
+        };
+        if detail.summary.account != account.id {
+            return Ok(Err(SendRefused::ReplyElsewhere));
+        }
+        if let Some(parent_id) = &detail.internet_message_id {
+            let parent_id = parent_id.trim_matches(['<', '>']);
+            let earlier = detail
+                .raw
+                .as_deref()
+                .map(|raw| mailroom_mime::parse(raw).into_message().references)
+                .unwrap_or_default();
+            draft.in_reply_to = Some(parent_id.to_owned());
+            draft.references = reply_references(parent_id, &earlier);
+        }
+        if draft.subject.trim().is_empty() {
+            draft.subject = reply_subject(&detail.summary.subject);
+        }
+        // Gmail keeps a message in a conversation by its threadId; Outlook by its headers.
+        if account.provider == Provider::Google {
+            thread = detail.summary.thread.clone();
+        }
+    }
+    if draft.text.trim().is_empty()
+        && let Some(html) = &draft.html
+    {
+        draft.text = mailroom_mime::html_to_text(html);
+    }
+    let from = match sender(state, &account).await? {
+        Ok(from) => from,
+        Err(error) => return Ok(Err(error.into())),
+    };
+    let outgoing = match Outgoing::new(from, draft) {
+        Ok(outgoing) => outgoing,
+        Err(error) => return Ok(Err(error.into())),
+    };
+    // Unique and in the sender's domain, as mail clients write them.
+    let domain = outgoing.from.address.rsplit_once('@').map_or("mailroom.invalid", |(_, domain)| domain);
+    let message_id = format!("{}@{domain}", mailroom_store::random_token());
+    let raw = outgoing.build(&message_id, compose.send_at);
+    let limit = match account.provider {
+        Provider::Google => mailroom_providers::GMAIL_SEND_LIMIT,
+        Provider::Microsoft => mailroom_providers::GRAPH_SEND_LIMIT,
+    };
+    if raw.len() > limit {
+        return Ok(Err(SendRefused::TooLarge { size: raw.len(), limit }));
+    }
+    let recipients: Vec<String> = outgoing.recipients().map(Mailbox::display).collect();
+    let new = NewSubmission {
+        user,
+        account: account.id,
+        idempotency_key: key,
+        message_id: &message_id,
+        raw: &raw,
+        thread_remote_id: thread.as_deref(),
+        subject: &outgoing.subject,
+        recipients: &recipients,
+        send_at: compose.send_at,
+    };
+    let submitted = store.submit(&new, mailroom_store::now()).await?;
+    state.outbox_wake.notify_one();
+    Ok(Ok(submitted))
+}
+
+/// The account's default identity, or its own address and name.
+async fn sender(
+    state: &AppState,
+    account: &mailroom_store::Account,
+) -> Result<Result<Mailbox, ComposeError>, StoreError> {
+    let identities = state.store.identities(account.id).await?;
+    let (address, name) = match identities.into_iter().find(|i| i.is_default) {
+        Some(identity) => (identity.address, identity.name),
+        None => (account.address.clone(), account.display_name.clone()),
+    };
+    // The provider gave these; a name we cannot write into a header is left out rather than
+    // the send refused, but the address must pass.
+    Ok(Mailbox::new(name.as_deref(), &address, Field::From).or_else(|_| Mailbox::new(None, &address, Field::From)))
+}

@@ -1,0 +1,274 @@
+//! Sending through the API against the simulator: the raw MIME that reached the provider is
+//! parsed and checked; a retried call with the same idempotency key sends once; a send whose
+//! process died after the provider took it is found there, not sent again; a pending send can
+//! be taken back; bad input is refused with the field named and stores nothing.
+
+use std::sync::Arc;
+
+use base64::Engine as _;
+use mailroom_store::SubmissionStatus;
+use mailroom_sync::{Outbox, SendOutcome};
+use serde_json::{Value, json};
+use tokio::sync::Notify;
+
+use crate::harness::Backend;
+use crate::workspace::{Setup, setup};
+
+crate::on_both_databases!(send:
+    a_message_sent_through_the_api_reaches_gmail_once_with_its_headers_bodies_and_attachment,
+    a_reply_stays_in_its_gmail_conversation_with_threading_headers,
+    outlook_sends_the_mime_and_keeps_it_in_sent_items,
+    a_send_cut_off_after_gmail_took_it_is_found_there_not_sent_again,
+    a_send_cut_off_after_outlook_took_it_is_found_there_not_sent_again,
+    a_pending_send_is_taken_back_and_never_sent,
+    bad_input_is_refused_with_the_field_named_and_nothing_is_stored,
+);
+
+const ANN: &str = "ann@example.test";
+const CARL: &str = "carl@contoso.onmicrosoft.com";
+
+fn outbox(s: &Setup) -> Outbox {
+    Outbox::new(s.engine.clone(), "test-outbox".to_owned(), Arc::new(Notify::new()), s.app.sync_wake.clone())
+}
+
+/// The raw messages of Ann's Gmail mailbox with this Message-ID, and whether each is in SENT.
+fn gmail_copies(s: &Setup, message_id: &str) -> Vec<(Vec<u8>, bool, String)> {
+    let mut world = s.sim.state.world();
+    let mailbox = world.gmail(ANN).unwrap();
+    mailbox
+        .messages()
+        .filter(|m| m.summary.message_id.as_deref() == Some(message_id))
+        .map(|m| (m.raw.clone(), m.has("SENT"), m.thread_id.clone()))
+        .collect()
+}
+
+/// Sends `body` from the setup's mailbox, unless it names another.
+async fn send(s: &mut Setup, mut body: Value) -> (u16, Value) {
+    if body.get("account_id").is_none() {
+        body["account_id"] = json!(s.account.id.0);
+    }
+    s.post("/api/v1/messages/send", body).await
+}
+
+async fn a_message_sent_through_the_api_reaches_gmail_once_with_its_headers_bodies_and_attachment(backend: Backend) {
+    let Some(mut s) = setup(backend, "google", 1).await else { return };
+    let pdf = b"%PDF-1.4 a small report".to_vec();
+    let body = json!({
+        "idempotency_key": "order-42",
+        "to": ["Petr Černý <petr@example.cz>"],
+        "cc": ["cc@example.org"],
+        "bcc": ["hidden@example.org"],
+        "subject": "Přehled objednávky",
+        "html": "<p>Dobrý den, <b>přílohy</b> posílám.</p>",
+        "attachments": [{"name": "přehled.pdf", "content_type": "application/pdf",
+                         "content_base64": base64::engine::general_purpose::STANDARD.encode(&pdf)}],
+    });
+    let (status, first) = send(&mut s, body.clone()).await;
+    assert_eq!(status, 202, "{first}");
+    assert_eq!(first["status"], "pending");
+    // The same call again (a client that did not see the answer): the same submission.
+    let (status, again) = send(&mut s, body).await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again["id"], first["id"]);
+
+    outbox(&s).send_due().await;
+    outbox(&s).send_due().await;
+    let message_id = first["message_id"].as_str().unwrap();
+    let copies = gmail_copies(&s, message_id);
+    assert_eq!(copies.len(), 1, "sent once");
+    let (raw, in_sent, _) = &copies[0];
+    assert!(in_sent);
+    let parsed = mailroom_mime::parse(raw).into_message();
+    assert_eq!(parsed.subject, "Přehled objednávky");
+    assert_eq!(parsed.from.as_ref().unwrap().address, ANN);
+    assert_eq!(parsed.to[0].name.as_deref(), Some("Petr Černý"));
+    assert_eq!(parsed.cc[0].address, "cc@example.org");
+    assert_eq!(parsed.attachments[0].name, "přehled.pdf");
+    assert_eq!(mailroom_mime::attachment_data(raw, 0).unwrap().data, pdf);
+    let bodies = mailroom_mime::bodies(raw);
+    assert!(bodies.html.unwrap().contains("<b>přílohy</b>"));
+    assert!(bodies.text.unwrap().contains("přílohy posílám"), "the text alternative is made from the HTML");
+
+    let shown = s.get(&format!("/api/v1/submissions/{}", first["id"])).await;
+    assert_eq!(shown["status"], "accepted");
+    assert!(shown["remote_id"].is_string());
+    assert_eq!(shown["recipients"], json!(["Petr Černý <petr@example.cz>", "cc@example.org", "hidden@example.org"]));
+    // The next run brings it into Sent.
+    s.run().await;
+    let sent = s.get("/api/v1/messages?kind=sent").await;
+    let subjects: Vec<&str> = sent["data"].as_array().unwrap().iter().filter_map(|m| m["subject"].as_str()).collect();
+    assert!(subjects.contains(&"Přehled objednávky"), "{sent}");
+}
+
+async fn a_reply_stays_in_its_gmail_conversation_with_threading_headers(backend: Backend) {
+    let Some(mut s) = setup(backend, "google", 2).await else { return };
+    let parent = s.id_of("Message 1").await;
+    let (status, submission) = send(
+        &mut s,
+        json!({"idempotency_key": "r1", "to": ["s1@client1.example.org"],
+               "text": "Thanks!", "in_reply_to": parent}),
+    )
+    .await;
+    assert_eq!(status, 202, "{submission}");
+    assert_eq!(submission["subject"], "Re: Message 1");
+    outbox(&s).send_due().await;
+    let copies = gmail_copies(&s, submission["message_id"].as_str().unwrap());
+    let (raw, _, thread) = &copies[0];
+    let original_thread = {
+        let mut world = s.sim.state.world();
+        let mailbox = world.gmail(ANN).unwrap();
+        mailbox
+            .messages()
+            .find(|m| m.summary.message_id.as_deref() == Some("m1@example.org"))
+            .unwrap()
+            .thread_id
+            .clone()
+    };
+    assert_eq!(thread, &original_thread, "the reply is in the original's conversation");
+    let parsed = mailroom_mime::parse(raw).into_message();
+    assert_eq!(parsed.in_reply_to, vec!["m1@example.org"]);
+    assert_eq!(parsed.references, vec!["m1@example.org"]);
+    assert_eq!(parsed.subject, "Re: Message 1");
+}
+
+async fn outlook_sends_the_mime_and_keeps_it_in_sent_items(backend: Backend) {
+    let Some(mut s) = setup(backend, "microsoft", 1).await else { return };
+    let (status, submission) = send(
+        &mut s,
+        json!({"idempotency_key": "o1", "to": [ANN], "subject": "Ahoj Anno",
+               "text": "Zpráva z Outlooku."}),
+    )
+    .await;
+    assert_eq!(status, 202, "{submission}");
+    outbox(&s).send_due().await;
+    let message_id = submission["message_id"].as_str().unwrap();
+    let mut world = s.sim.state.world();
+    let mailbox = world.graph(CARL).unwrap();
+    let sent = mailbox.well_known_id("sentitems");
+    let copies: Vec<_> = mailbox.messages.iter().filter(|m| m.internet_message_id == message_id).collect();
+    assert_eq!(copies.len(), 1);
+    assert_eq!(copies[0].folder_id, sent);
+    assert_eq!(copies[0].subject, "Ahoj Anno");
+    // The recipient, a simulated Gmail user, got it.
+    let inbox = world.gmail(ANN).unwrap();
+    assert!(inbox.messages().any(|m| m.summary.message_id.as_deref() == Some(message_id) && m.has("INBOX")));
+}
+
+/// Submits, then plays a process that claimed the message, handed it to the provider and died
+/// before recording it; the next claim after the first ran out must find it at the provider.
+async fn cut_off_after_the_provider_took_it(s: &mut Setup) -> (String, SendOutcome) {
+    let (status, submission) = send(
+        s,
+        json!({"idempotency_key": "c1", "to": ["x@example.org"], "subject": "Once",
+               "text": "Only once."}),
+    )
+    .await;
+    assert_eq!(status, 202, "{submission}");
+    let store = &s.app.store;
+    let now = mailroom_store::now();
+    let first = store.claim_submission("dead-process", now, 300).await.unwrap().unwrap();
+    assert_eq!(first.attempts, 1);
+    assert!(store.claim_submission("other", now, 300).await.unwrap().is_none(), "one claimant at a time");
+    let account = store.account(s.account.id).await.unwrap().unwrap();
+    let token = s.engine.tokens.access_token(&account).await.unwrap();
+    match account.provider {
+        mailroom_domain::Provider::Google => {
+            s.engine.providers.gmail_send(&token, &first.raw, None).await.unwrap();
+        }
+        mailroom_domain::Provider::Microsoft => s.engine.providers.graph_send_mime(&token, &first.raw).await.unwrap(),
+    }
+    // The claim runs out; the next process claims it and asks the provider first.
+    let second = store.claim_submission("next-process", now + 301, 300).await.unwrap().unwrap();
+    assert_eq!((second.id, second.attempts), (first.id, 2));
+    let outcome = mailroom_sync::send(&s.engine, &account, &second).await;
+    store.submission_accepted(second.id, "next-process", None, now).await.unwrap();
+    let id = submission["id"].as_i64().unwrap();
+    assert_eq!(store.submission(s.user, id).await.unwrap().unwrap().status, SubmissionStatus::Accepted);
+    (submission["message_id"].as_str().unwrap().to_owned(), outcome)
+}
+
+async fn a_send_cut_off_after_gmail_took_it_is_found_there_not_sent_again(backend: Backend) {
+    let Some(mut s) = setup(backend, "google", 0).await else { return };
+    let (message_id, outcome) = cut_off_after_the_provider_took_it(&mut s).await;
+    let copies = gmail_copies(&s, &message_id);
+    assert_eq!(copies.len(), 1, "sent once");
+    let SendOutcome::Accepted { remote_id: Some(_) } = outcome else { panic!("found at Gmail: {outcome:?}") };
+}
+
+async fn a_send_cut_off_after_outlook_took_it_is_found_there_not_sent_again(backend: Backend) {
+    let Some(mut s) = setup(backend, "microsoft", 0).await else { return };
+    let (message_id, outcome) = cut_off_after_the_provider_took_it(&mut s).await;
+    let mut world = s.sim.state.world();
+    let mailbox = world.graph(CARL).unwrap();
+    assert_eq!(mailbox.messages.iter().filter(|m| m.internet_message_id == message_id).count(), 1, "sent once");
+    let SendOutcome::Accepted { remote_id: Some(_) } = outcome else { panic!("found in Sent Items: {outcome:?}") };
+}
+
+async fn a_pending_send_is_taken_back_and_never_sent(backend: Backend) {
+    let Some(mut s) = setup(backend, "google", 0).await else { return };
+    let later = mailroom_store::now() + 3_600;
+    let (status, submission) = send(
+        &mut s,
+        json!({"idempotency_key": "s1", "to": ["x@example.org"], "text": "Later",
+               "send_at": later}),
+    )
+    .await;
+    assert_eq!(status, 202, "{submission}");
+    assert_eq!(submission["send_at"], later);
+    let id = submission["id"].as_i64().unwrap();
+    outbox(&s).send_due().await;
+    assert_eq!(s.get(&format!("/api/v1/submissions/{id}")).await["status"], "pending", "not before its time");
+    let (status, cancelled) = s.post(&format!("/api/v1/submissions/{id}/cancel"), json!({})).await;
+    assert_eq!((status, cancelled["status"].as_str()), (200, Some("cancelled")));
+    let (status, again) = s.post(&format!("/api/v1/submissions/{id}/cancel"), json!({})).await;
+    assert_eq!((status, again["error"]["code"].as_str()), (409, Some("conflict")));
+    // Even once its time has come, nothing claims it.
+    assert!(s.app.store.claim_submission("any", later + 1, 300).await.unwrap().is_none());
+    assert!(gmail_copies(&s, submission["message_id"].as_str().unwrap()).is_empty());
+    let listed = s.get("/api/v1/submissions").await;
+    assert_eq!(listed["data"][0]["status"], "cancelled");
+    assert_eq!(listed["next_cursor"], Value::Null);
+}
+
+async fn bad_input_is_refused_with_the_field_named_and_nothing_is_stored(backend: Backend) {
+    let Some(mut s) = setup(backend, "google", 0).await else { return };
+    let account = s.account.id.0;
+    let base = |extra: Value| {
+        let mut body = json!({"account_id": account, "idempotency_key": "k", "to": ["a@example.org"], "text": "x"});
+        body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        body
+    };
+    let big = base64::engine::general_purpose::STANDARD.encode(vec![0u8; 25 * 1024 * 1024 + 1]);
+    let cases = [
+        (base(json!({"to": []})), 400, "Add at least one recipient"),
+        (base(json!({"to": ["not an address"]})), 400, "to: not an address is not an email address"),
+        (base(json!({"cc": ["a@example.org, b@example.org"]})), 400, "cc: give one address per entry"),
+        (base(json!({"to": ["a@example.org\r\nBcc: all@example.org"]})), 400, "to: Line breaks"),
+        (base(json!({"subject": "Hi\r\nBcc: all@example.org"})), 400, "subject: Line breaks"),
+        (base(json!({"idempotency_key": ""})), 400, "idempotency key"),
+        (
+            base(json!({"attachments": [{"name": "a.txt", "content_type": "text/plain", "content_base64": "***"}]})),
+            400,
+            "not valid base64",
+        ),
+        (
+            base(
+                json!({"attachments": [{"name": "big.bin", "content_type": "application/octet-stream", "content_base64": big}]}),
+            ),
+            413,
+            "larger than 25 MiB",
+        ),
+        (base(json!({"account_id": account + 1000})), 404, "There is nothing here"),
+        (base(json!({"in_reply_to": 999_999})), 404, "There is nothing here"),
+        (base(json!({"unknown": 1})), 400, "unknown field"),
+    ];
+    for (body, status, message) in cases {
+        let (got, answer) = send(&mut s, body.clone()).await;
+        assert_eq!(got, status, "{answer}");
+        let text = answer["error"]["message"].as_str().unwrap_or_default();
+        assert!(text.contains(message), "expected {message:?} in {answer}");
+    }
+    assert!(s.app.store.submissions(s.user, None, 10).await.unwrap().is_empty(), "nothing was stored");
+    let listed = s.get("/api/v1/submissions").await;
+    assert_eq!(listed["data"], json!([]));
+}
