@@ -123,6 +123,12 @@ const SYNC_CONCURRENCY: Setting = Setting {
     default: "4",
     about: "accounts one server process syncs at once (1 to 64)",
 };
+const SEND_UNDO_SECONDS: Setting = Setting {
+    key: "send.undo_seconds",
+    env: "MAILROOM_SEND_UNDO_SECONDS",
+    default: "5",
+    about: "seconds a message sent from the web page waits, so the sender can take it back (0 to 60)",
+};
 const GOOGLE_QUOTA_UNITS: Setting = Setting {
     key: "google.quota_units_per_minute",
     env: "MAILROOM_GOOGLE_QUOTA_UNITS_PER_MINUTE",
@@ -157,13 +163,14 @@ pub const SETTINGS: &[Setting] = &[
     GOOGLE_QUOTA_UNITS,
     GOOGLE_QUOTA_COSTS,
     SYNC_CONCURRENCY,
+    SEND_UNDO_SECONDS,
 ];
 
 /// The settings a file may give as a TOML integer.
-const NUMERIC: &[&str] = &[SYNC_CONCURRENCY.key, GOOGLE_QUOTA_UNITS.key];
+const NUMERIC: &[&str] = &[SYNC_CONCURRENCY.key, GOOGLE_QUOTA_UNITS.key, SEND_UNDO_SECONDS.key];
 
 /// The file sections holding nested settings such as `google.auth_url`.
-const SECTIONS: &[&str] = &["google", "microsoft", "sync"];
+const SECTIONS: &[&str] = &["google", "microsoft", "sync", "send"];
 
 const TENANT: &str = "{tenant}";
 
@@ -181,6 +188,8 @@ pub struct Config {
     pub google: GoogleEndpoints,
     pub microsoft: MicrosoftEndpoints,
     pub sync: SyncSettings,
+    /// How long a message sent from the web page can be taken back.
+    pub undo_send_seconds: u32,
 }
 
 /// How the sync engine runs.
@@ -329,6 +338,7 @@ impl Config {
                     .get_or_default(&GOOGLE_QUOTA_UNITS, |v| parse_in(v, 1, 1_000_000).map(|n| n as u32)),
                 gmail_costs: sources.get_or_default(&GOOGLE_QUOTA_COSTS, parse_cost_table),
             },
+            undo_send_seconds: sources.get_or_default(&SEND_UNDO_SECONDS, |v| parse_in(v, 0, 60).map(|n| n as u32)),
         };
         if sources.errors.is_empty() { Ok(config) } else { Err(ConfigErrors(sources.errors)) }
     }

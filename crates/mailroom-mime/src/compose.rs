@@ -12,7 +12,7 @@ use mail_builder::headers::address::Address as HeaderAddress;
 use mail_builder::headers::message_id::MessageId;
 use mail_parser::MessageParser;
 
-use crate::normalized_subject;
+use crate::{Address, ParsedMessage, normalized_subject};
 
 /// Most recipients of one message (To, Cc and Bcc together).
 pub const MAX_RECIPIENTS: usize = 100;
@@ -349,6 +349,63 @@ pub fn forward_subject(subject: &str) -> String {
 pub fn reply_references(message_id: &str, references: &[String]) -> Vec<String> {
     let mut out: Vec<String> = references.iter().filter(|id| id.as_str() != message_id).cloned().collect();
     out.push(message_id.to_owned());
+    out
+}
+
+/// Who a reply to `original` goes to, as (To, Cc). A reply goes to the Reply-To addresses when
+/// there are any, else to the sender; a reply to one's own message goes to its recipients, as
+/// Gmail does. A reply to all adds the other To and Cc addresses. `own` (the sender's addresses,
+/// lowercase) never appear, and no address appears twice.
+pub fn reply_recipients(original: &ParsedMessage, own: &[String], all: bool) -> (Vec<Mailbox>, Vec<Mailbox>) {
+    let is_own = |a: &Address| own.iter().any(|o| o.eq_ignore_ascii_case(&a.address));
+    let from_me = original.from.as_ref().is_some_and(is_own);
+    let mut to: Vec<&Address> = if from_me {
+        original.to.iter().collect()
+    } else if !original.reply_to.is_empty() {
+        original.reply_to.iter().collect()
+    } else {
+        original.from.iter().collect()
+    };
+    let mut cc: Vec<&Address> = Vec::new();
+    if all {
+        to.extend(original.to.iter());
+        cc.extend(original.cc.iter());
+    }
+    let mut seen: Vec<String> = own.iter().map(|o| o.to_lowercase()).collect();
+    let mut keep = |list: Vec<&Address>| -> Vec<Mailbox> {
+        list.into_iter()
+            .filter(|a| {
+                let new = !seen.contains(&a.address);
+                seen.push(a.address.clone());
+                new
+            })
+            .filter_map(|a| Mailbox::new(a.name.as_deref(), &a.address, Field::To).ok())
+            .collect()
+    };
+    let to = keep(to);
+    let cc = keep(cc);
+    (to, cc)
+}
+
+/// The body of a reply: the user's text, then an attribution line and the original quoted.
+pub fn quoted_reply(attribution: &str, original_text: &str) -> String {
+    let quoted: Vec<String> = original_text
+        .trim_end()
+        .lines()
+        .map(|line| if line.is_empty() { ">".to_owned() } else { format!("> {line}") })
+        .collect();
+    format!("\n\n{attribution}\n{}\n", quoted.join("\n"))
+}
+
+/// The body of a forward: the user's text, then the original's headers and its text.
+pub fn forwarded_body(heading: &str, headers: &[(&str, String)], original_text: &str) -> String {
+    let mut out = format!("\n\n---------- {heading} ----------\n");
+    for (name, value) in headers.iter().filter(|(_, value)| !value.is_empty()) {
+        out.push_str(&format!("{name}: {value}\n"));
+    }
+    out.push('\n');
+    out.push_str(original_text.trim_end());
+    out.push('\n');
     out
 }
 

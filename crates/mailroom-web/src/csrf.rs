@@ -53,24 +53,42 @@ pub async fn verify(State(state): State<AppState>, request: Request, next: Next)
         return ErrorKind::Csrf.into_response();
     };
     let (parts, body) = request.into_parts();
+    let content_type = parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    // Only the compose form uploads files; every other form stays within the small limit.
+    let boundary = multer::parse_boundary(content_type).ok();
+    let limit = match (&boundary, parts.uri.path()) {
+        (Some(_), "/mail/compose") => crate::pages::compose::COMPOSE_BODY_LIMIT,
+        _ => state.config.body_limit,
+    };
     // The body is read here, within the limit, to find the form field; it is handed on unchanged.
-    let bytes = match to_bytes(body, state.config.body_limit).await {
+    let bytes = match to_bytes(body, limit).await {
         Ok(bytes) => bytes,
         Err(_) => return ErrorKind::TooLarge.into_response(),
     };
     let from_header = parts.headers.get(HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let is_form = parts
-        .headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
-    let from_form = is_form
-        .then(|| url::form_urlencoded::parse(&bytes).find(|(k, _)| k == FIELD).map(|(_, v)| v.into_owned()))
-        .flatten();
+    let from_form = if content_type.starts_with("application/x-www-form-urlencoded") {
+        url::form_urlencoded::parse(&bytes).find(|(k, _)| k == FIELD).map(|(_, v)| v.into_owned())
+    } else if let Some(boundary) = boundary {
+        multipart_field(bytes.clone(), boundary).await
+    } else {
+        None
+    };
     let presented = from_header.or(from_form);
     if !presented.is_some_and(|p| is_valid(&state, &binding, &p)) {
         tracing::warn!(path = %parts.uri.path(), "refused a request without a valid CSRF proof");
         return ErrorKind::Csrf.into_response();
     }
     next.run(Request::from_parts(parts, Body::from(bytes))).await
+}
+
+/// The proof in a `multipart/form-data` body (the compose form, which uploads files).
+async fn multipart_field(body: axum::body::Bytes, boundary: String) -> Option<String> {
+    let stream = futures_util::stream::once(async move { Ok::<_, std::convert::Infallible>(body) });
+    let mut multipart = multer::Multipart::new(stream, boundary);
+    while let Ok(Some(field)) = multipart.next_field().await {
+        if field.name() == Some(FIELD) {
+            return field.text().await.ok();
+        }
+    }
+    None
 }

@@ -20,6 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post};
@@ -46,6 +47,8 @@ pub struct WebConfig {
     pub body_limit: usize,
     /// Where Google and Microsoft are (a simulator's addresses in tests and the demo).
     pub endpoints: Endpoints,
+    /// How long a message sent from the compose page waits, so that it can be taken back.
+    pub undo_send_seconds: u32,
 }
 
 impl WebConfig {
@@ -57,6 +60,7 @@ impl WebConfig {
             login_policy: LoginPolicy::default(),
             session_ttl: Duration::from_secs(30 * 24 * 3600),
             body_limit: 1024 * 1024,
+            undo_send_seconds: 5,
         }
     }
 
@@ -117,6 +121,14 @@ pub fn router(state: AppState) -> Router {
         .route("/oauth/callback", get(pages::accounts::callback))
         .route("/mail", get(pages::mail::show))
         .route("/mail/act", post(pages::mail::act))
+        .route(
+            "/mail/compose",
+            get(pages::compose::show)
+                .post(pages::compose::submit_form)
+                .layer(DefaultBodyLimit::max(pages::compose::COMPOSE_BODY_LIMIT)),
+        )
+        .route("/mail/outbox", get(pages::compose::outbox))
+        .route("/mail/outbox/{id}/cancel", post(pages::compose::cancel))
         .route("/mail/failures/dismiss", post(pages::mail::dismiss_failures))
         .route("/mail/images/allow", post(pages::mail::allow_images))
         .route("/mail/messages/{id}/note", post(pages::mail::save_note))

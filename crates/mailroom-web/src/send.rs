@@ -37,6 +37,9 @@ pub enum SendRefused {
     BadKey,
 }
 
+/// The largest attachment, decoded.
+pub const ATTACHMENT_LIMIT: usize = 25 * 1024 * 1024;
+
 /// Longest idempotency key, in characters.
 const KEY_MAX: usize = 200;
 

@@ -48,7 +48,8 @@ document.addEventListener("change", (event) => {
 });
 
 // The mail workspace's keyboard: j/k move through the list, o or Enter opens, u goes back, e
-// archives, # trashes, s stars, Shift+I / Shift+U mark read / unread, ? shows the shortcuts.
+// archives, # trashes, s stars, Shift+I / Shift+U mark read / unread, c writes a new message, r / a
+// / f reply, reply to all and forward the open one, ? shows the shortcuts.
 const mail = document.querySelector(".mail");
 if (mail) {
   const rows = () => Array.from(document.querySelectorAll(".rows .row"));
@@ -84,6 +85,8 @@ if (mail) {
     else if (k === "o") rows()[keyed]?.querySelector("a.open")?.click();
     else if (k === "u") document.querySelector("[data-key-back]")?.click();
     else if (k === "?") document.getElementById("shortcuts")?.showModal();
+    else if (k === "c") document.querySelector("[data-key-compose]")?.click();
+    else if (k === "r" || k === "a" || k === "f") document.querySelector(`.reader a[data-key="${k}"]`)?.click();
     else if (k in actions) {
       // With a message open the keys act on it (it is read already); otherwise on the keyed row.
       const button = readerButton(k);

@@ -241,7 +241,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 /// Serves the web UI over an opened store until SIGINT or SIGTERM.
 async fn run_server(config: Config, store: Store) -> anyhow::Result<()> {
     let endpoints = mailroom_providers::Endpoints::from(&config);
-    let web = mailroom_web::WebConfig::new(config.base_url(), config.secure_cookies(), endpoints);
+    let mut web = mailroom_web::WebConfig::new(config.base_url(), config.secure_cookies(), endpoints);
+    web.undo_send_seconds = config.undo_send_seconds;
     mailroom_web::install_recorder();
     let state = mailroom_web::AppState::new(store.clone(), web);
     let (scheduler, outbox) = sync_workers(&config, &store, &state);

@@ -1,5 +1,5 @@
 use super::*;
-use crate::{ParseOutcome, attachment_data, bodies, parse};
+use crate::{ParseOutcome, ParsedMessage, attachment_data, bodies, parse};
 
 fn mailbox(address: &str) -> Mailbox {
     Mailbox::new(None, address, Field::To).unwrap()
@@ -119,4 +119,41 @@ fn a_reply_references_the_thread_then_its_parent_once() {
     let refs = reply_references("b@x", &["a@x".into(), "b@x".into()]);
     assert_eq!(refs, vec!["a@x", "b@x"]);
     assert_eq!(reply_references("a@x", &[]), vec!["a@x"]);
+}
+
+fn original(raw: &str) -> ParsedMessage {
+    parse(raw.as_bytes()).into_message()
+}
+
+#[test]
+fn a_reply_goes_to_reply_to_else_the_sender_and_to_all_without_oneself() {
+    let own = vec!["me@example.com".to_owned()];
+    let message = original(
+        "From: Boss <boss@example.com>\r\nReply-To: list@example.com\r\nTo: me@example.com, Colleague <col@example.com>\r\n\
+         Cc: other@example.com, ME@example.com\r\nSubject: Plan\r\n\r\nHi\r\n",
+    );
+    let (to, cc) = reply_recipients(&message, &own, false);
+    assert_eq!(to.iter().map(|m| m.address.as_str()).collect::<Vec<_>>(), ["list@example.com"]);
+    assert!(cc.is_empty());
+    let (to, cc) = reply_recipients(&message, &own, true);
+    assert_eq!(to.iter().map(|m| m.address.as_str()).collect::<Vec<_>>(), ["list@example.com", "col@example.com"]);
+    assert_eq!(to[1].name.as_deref(), Some("Colleague"));
+    assert_eq!(cc.iter().map(|m| m.address.as_str()).collect::<Vec<_>>(), ["other@example.com"]);
+    let plain = original("From: Boss <boss@example.com>\r\nTo: me@example.com\r\nSubject: x\r\n\r\nHi\r\n");
+    assert_eq!(reply_recipients(&plain, &own, false).0[0].address, "boss@example.com");
+    // Replying to one's own message answers its recipients.
+    let mine = original("From: me@example.com\r\nTo: client@example.org\r\nSubject: x\r\n\r\nHi\r\n");
+    assert_eq!(reply_recipients(&mine, &own, false).0[0].address, "client@example.org");
+}
+
+#[test]
+fn replies_quote_and_forwards_carry_the_original() {
+    let body = quoted_reply("On Monday, Boss wrote:", "Line one\n\nLine two\n");
+    assert_eq!(body, "\n\nOn Monday, Boss wrote:\n> Line one\n>\n> Line two\n");
+    let body = forwarded_body(
+        "Forwarded message",
+        &[("From", "Boss <boss@example.com>".into()), ("Cc", String::new())],
+        "Text",
+    );
+    assert_eq!(body, "\n\n---------- Forwarded message ----------\nFrom: Boss <boss@example.com>\n\nText\n");
 }

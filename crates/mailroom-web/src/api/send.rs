@@ -14,13 +14,11 @@ use serde::{Deserialize, Serialize};
 
 use super::{ApiError, ApiPath, ApiUser, query_param};
 use crate::AppState;
-use crate::send::{Compose, SendRefused, submit};
+use crate::send::{ATTACHMENT_LIMIT, Compose, SendRefused, submit};
 
 /// The largest request body `messages/send` takes: a message at Gmail's limit, base64-encoded
 /// in JSON.
 pub const SEND_BODY_LIMIT: usize = 50 * 1024 * 1024;
-/// The largest attachment, decoded.
-pub const ATTACHMENT_LIMIT: usize = 25 * 1024 * 1024;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -2,6 +2,7 @@
 
 pub mod accounts;
 pub mod assets;
+pub mod compose;
 pub mod email_settings;
 pub mod home;
 pub mod language;

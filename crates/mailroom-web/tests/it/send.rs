@@ -11,7 +11,7 @@ use mailroom_sync::{Outbox, SendOutcome};
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 
-use crate::harness::Backend;
+use crate::harness::{Backend, Client, Page};
 use crate::workspace::{Setup, setup};
 
 crate::on_both_databases!(send:
@@ -22,6 +22,9 @@ crate::on_both_databases!(send:
     a_send_cut_off_after_outlook_took_it_is_found_there_not_sent_again,
     a_pending_send_is_taken_back_and_never_sent,
     bad_input_is_refused_with_the_field_named_and_nothing_is_stored,
+    the_compose_page_replies_to_all_with_a_file_and_sends_once_after_the_undo_window,
+    a_forward_carries_the_originals_attachments_and_a_scheduled_one_is_taken_back,
+    the_compose_form_shows_bad_input_at_its_field_and_needs_the_csrf_proof,
 );
 
 const ANN: &str = "ann@example.test";
@@ -271,4 +274,227 @@ async fn bad_input_is_refused_with_the_field_named_and_nothing_is_stored(backend
     assert!(s.app.store.submissions(s.user, None, 10).await.unwrap().is_empty(), "nothing was stored");
     let listed = s.get("/api/v1/submissions").await;
     assert_eq!(listed["data"], json!([]));
+}
+
+/// A `multipart/form-data` body as a browser sends it: text fields, then files.
+fn multipart(fields: &[(&str, &str)], files: &[(&str, &str, &[u8])]) -> (String, Vec<u8>) {
+    let boundary = "----mailroomtestboundary7MA4YWxk";
+    let mut body = Vec::new();
+    for (name, value) in fields {
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").as_bytes(),
+        );
+    }
+    for (name, content_type, bytes) in files {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"attachments\"; filename=\"{name}\"\r\n\
+                 Content-Type: {content_type}\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+/// The value of the form field `name` on `page`.
+fn field(page: &Page, name: &str) -> String {
+    let re = regex_lite::Regex::new(&format!(r#"name="{name}"[^>]*? value="([^"]*)""#)).unwrap();
+    re.captures(&page.body).map(|c| c[1].to_owned()).unwrap_or_else(|| panic!("no field {name} in {}", page.body))
+}
+
+/// Opens the compose page at `path` and posts its form with `changes` (and the page's hidden
+/// fields, CSRF proof first, as a browser orders them).
+async fn compose(
+    browser: &mut Client,
+    path: &str,
+    changes: &[(&str, &str)],
+    files: &[(&str, &str, &[u8])],
+) -> (Page, Page) {
+    let page = browser.get(path).await;
+    page.assert_status(axum::http::StatusCode::OK);
+    let csrf = page.csrf();
+    let mut fields: Vec<(String, String)> = vec![("csrf_token".into(), csrf)];
+    for hidden in ["key", "mode", "account"] {
+        if hidden == "account" {
+            let re = regex_lite::Regex::new(r#"<option value="(\d+)" selected>"#).unwrap();
+            fields.push(("account".into(), re.captures(&page.body).unwrap()[1].to_owned()));
+        } else {
+            fields.push((hidden.into(), field(&page, hidden)));
+        }
+    }
+    if page.body.contains(r#"name="original""#) {
+        fields.push(("original".into(), field(&page, "original")));
+    }
+    // What the page filled in, as the browser would send it back.
+    for shown in ["to", "cc", "bcc", "subject"] {
+        fields.push((shown.into(), unescape(&field(&page, shown))));
+    }
+    fields.push(("body".into(), unescape(&body_of(&page))));
+    if page.body.contains(r#"name="keep_attachments" value="1" checked"#) {
+        fields.push(("keep_attachments".into(), "1".into()));
+    }
+    for (name, value) in changes {
+        fields.retain(|(k, _)| k != name);
+        fields.push(((*name).into(), (*value).into()));
+    }
+    let borrowed: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let (content_type, body) = multipart(&borrowed, files);
+    let answer = browser.request("POST", "/mail/compose", Some((&content_type, body))).await;
+    (page, answer)
+}
+
+async fn signed_in(s: &Setup) -> Client {
+    let mut browser = s.app.client();
+    browser.login("user@example.test", "member password 1").await;
+    browser
+}
+
+/// Text as the page escaped it, back as typed.
+fn unescape(html: &str) -> String {
+    [("&#60;", "<"), ("&#62;", ">"), ("&#34;", "\""), ("&#39;", "'"), ("&lt;", "<"), ("&gt;", ">"), ("&quot;", "\"")]
+        .iter()
+        .fold(html.to_owned(), |text, (entity, c)| text.replace(entity, c))
+        .replace("&#38;", "&")
+        .replace("&amp;", "&")
+}
+
+/// The text area's content on a compose page.
+fn body_of(page: &Page) -> String {
+    let start = page.body.find("<textarea id=\"body\" name=\"body\" rows=\"16\">").unwrap();
+    let rest = &page.body[start..];
+    let open = rest.find('>').unwrap() + 1;
+    rest[open..rest.find("</textarea>").unwrap()].to_owned()
+}
+
+async fn the_compose_page_replies_to_all_with_a_file_and_sends_once_after_the_undo_window(backend: Backend) {
+    let Some(mut s) = setup(backend, "google", 2).await else { return };
+    let parent = s.id_of("Message 1").await;
+    let mut browser = signed_in(&s).await;
+    let path = format!("/mail/compose?mode=all&reply={parent}");
+    let notes = b"meeting notes".to_vec();
+    let reply = "Děkuji, posílám poznámky.";
+    let prefilled = unescape(&body_of(&browser.get(&path).await));
+    let written = format!("{reply}{prefilled}");
+    let (page, answer) =
+        compose(&mut browser, &path, &[("body", &written)], &[("poznámky.txt", "text/plain", &notes)]).await;
+    // Prefilled: the sender (the user's own address left out), the subject, the quoted original.
+    assert_eq!(unescape(&field(&page, "to")), "Sender 1 <s1@client1.example.org>");
+    assert_eq!(field(&page, "subject"), "Re: Message 1");
+    assert!(unescape(&body_of(&page)).contains("> Body 1"), "{}", body_of(&page));
+    answer.assert_redirect("/mail/outbox?notice=message_queued");
+    // The form sent again (a double click, a reload): still one message.
+    let (content_type, body) = multipart(
+        &[
+            ("csrf_token", &page.csrf()),
+            ("key", &field(&page, "key")),
+            ("mode", "all"),
+            ("account", &s.account.id.0.to_string()),
+            ("original", &parent.to_string()),
+            ("to", "s1@client1.example.org"),
+            ("body", reply),
+        ],
+        &[],
+    );
+    browser
+        .request("POST", "/mail/compose", Some((&content_type, body)))
+        .await
+        .assert_redirect("/mail/outbox?notice=message_queued");
+    let submissions = s.app.store.submissions(s.user, None, 10).await.unwrap();
+    assert_eq!(submissions.len(), 1);
+    let outbox_page = browser.get("/mail/outbox?notice=message_queued").await;
+    outbox_page.assert_contains("Re: Message 1").assert_contains("Take back").assert_contains("data-refresh");
+
+    // Within the undo window nothing goes; after it, once.
+    outbox(&s).send_due().await;
+    assert!(gmail_copies(&s, &submissions[0].message_id).is_empty(), "not during the undo window");
+    outbox(&s).send_due_at(mailroom_store::now() + 10).await;
+    let copies = gmail_copies(&s, &submissions[0].message_id);
+    assert_eq!(copies.len(), 1);
+    let parsed = mailroom_mime::parse(&copies[0].0).into_message();
+    assert_eq!(parsed.in_reply_to, vec!["m1@example.org"]);
+    assert_eq!(parsed.to[0].address, "s1@client1.example.org");
+    assert_eq!(parsed.attachments[0].name, "poznámky.txt");
+    assert!(mailroom_mime::bodies(&copies[0].0).text.unwrap().starts_with(reply));
+    browser.get("/mail/outbox").await.assert_contains("Sent").assert_lacks("Take back");
+}
+
+async fn a_forward_carries_the_originals_attachments_and_a_scheduled_one_is_taken_back(backend: Backend) {
+    let Some(mut s) = setup(backend, "google", 0).await else { return };
+    {
+        let now = s.sim.state.clock().now_ms();
+        let raw = "From: Client <client@example.org>\r\nTo: ann@example.test\r\nSubject: Contract\r\n\
+                   Message-ID: <contract@example.org>\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n\
+                   --b\r\nContent-Type: text/plain\r\n\r\nThe contract is attached.\r\n\
+                   --b\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename=contract.pdf\r\n\r\n\
+                   %PDF contract\r\n--b--\r\n";
+        s.sim.state.world().gmail(ANN).unwrap().deliver(raw.as_bytes().to_vec(), &["INBOX"], now);
+    }
+    s.run().await;
+    let original = s.id_of("Contract").await;
+    let mut browser = signed_in(&s).await;
+    let path = format!("/mail/compose?mode=forward&reply={original}");
+    let tomorrow = chrono::Utc::now() + chrono::Duration::days(1);
+    let at = tomorrow.format("%Y-%m-%dT%H:%M").to_string();
+    let (page, answer) = compose(&mut browser, &path, &[("to", "lawyer@example.com"), ("send_at", &at)], &[]).await;
+    assert_eq!(field(&page, "subject"), "Fwd: Contract");
+    page.assert_contains("contract.pdf");
+    assert!(body_of(&page).contains("The contract is attached."));
+    answer.assert_redirect("/mail/outbox?notice=message_scheduled");
+    let scheduled = s.app.store.submissions(s.user, None, 10).await.unwrap().remove(0);
+    assert!(scheduled.send_at > mailroom_store::now() + 3600);
+    // Taken back from the outbox page.
+    let outbox_page = browser.get("/mail/outbox").await;
+    let csrf = outbox_page.csrf();
+    browser
+        .post_raw(&format!("/mail/outbox/{}/cancel", scheduled.id), &[("csrf_token", &csrf)])
+        .await
+        .assert_redirect("/mail/outbox?notice=send_cancelled");
+    browser
+        .post_raw(&format!("/mail/outbox/{}/cancel", scheduled.id), &[("csrf_token", &csrf)])
+        .await
+        .assert_redirect("/mail/outbox?notice=send_too_late");
+    outbox(&s).send_due_at(scheduled.send_at + 1).await;
+    assert!(gmail_copies(&s, &scheduled.message_id).is_empty());
+
+    // Forwarded now, the original's file goes along.
+    let (_, answer) = compose(&mut browser, &path, &[("to", "lawyer@example.com")], &[]).await;
+    answer.assert_redirect("/mail/outbox?notice=message_queued");
+    let sent = s.app.store.submissions(s.user, None, 10).await.unwrap().remove(0);
+    outbox(&s).send_due_at(mailroom_store::now() + 10).await;
+    let copies = gmail_copies(&s, &sent.message_id);
+    let raw = &copies[0].0;
+    let parsed = mailroom_mime::parse(raw).into_message();
+    assert_eq!(parsed.subject, "Fwd: Contract");
+    assert_eq!(parsed.attachments[0].name, "contract.pdf");
+    assert_eq!(mailroom_mime::attachment_data(raw, 0).unwrap().data, b"%PDF contract");
+    assert!(parsed.in_reply_to.is_empty(), "a forward starts its own conversation");
+}
+
+async fn the_compose_form_shows_bad_input_at_its_field_and_needs_the_csrf_proof(backend: Backend) {
+    let Some(s) = setup(backend, "google", 1).await else { return };
+    let mut browser = signed_in(&s).await;
+    let (_, answer) =
+        compose(&mut browser, "/mail/compose", &[("to", "ok@example.org, nobody"), ("cc", "x@y")], &[]).await;
+    answer.assert_status(axum::http::StatusCode::UNPROCESSABLE_ENTITY);
+    answer.assert_contains("Not an email address: nobody").assert_contains("Not an email address: x@y");
+    assert_eq!(field(&answer, "to"), "ok@example.org, nobody", "what was typed stays");
+    let (_, answer) =
+        compose(&mut browser, "/mail/compose", &[("to", "ok@example.org"), ("send_at", "2001-01-01T10:00")], &[]).await;
+    answer.assert_status(axum::http::StatusCode::UNPROCESSABLE_ENTITY).assert_contains("Pick a time in the future.");
+    let (_, answer) = compose(&mut browser, "/mail/compose", &[], &[]).await;
+    answer.assert_contains("Add at least one recipient.");
+    // Without the proof, or with another's message, nothing happens.
+    let (content_type, body) =
+        multipart(&[("key", "k"), ("to", "ok@example.org"), ("account", &s.account.id.0.to_string())], &[]);
+    let page = browser.request("POST", "/mail/compose", Some((&content_type, body))).await;
+    page.assert_status(axum::http::StatusCode::FORBIDDEN);
+    let (stranger, mut other) = s.app.member("other@example.test", "member password 2").await;
+    let _ = stranger;
+    let id = s.app.store.list_messages(s.user, &mailroom_store::MessageFilter::default(), None, 1).await.unwrap()[0].id;
+    other.get(&format!("/mail/compose?mode=reply&reply={id}")).await.assert_status(axum::http::StatusCode::NOT_FOUND);
+    assert!(s.app.store.submissions(s.user, None, 10).await.unwrap().is_empty());
 }

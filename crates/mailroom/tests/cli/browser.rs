@@ -144,6 +144,11 @@ async fn gmail_labels(sim: &str) -> Vec<(String, Vec<String>)> {
         .collect()
 }
 
+/// How many messages of Ann's Gmail mailbox at the simulator are in SENT with this subject.
+async fn sent_with_subject(sim: &str, subject: &str) -> usize {
+    gmail_labels(sim).await.iter().filter(|(s, l)| s == subject && l.iter().any(|l| l == "SENT")).count()
+}
+
 /// Polls `check` until it holds, for up to `seconds`.
 async fn eventually<F, Fut>(seconds: u64, what: &str, mut check: F)
 where
@@ -158,7 +163,7 @@ where
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_new_user_reads_stars_archives_labels_and_trashes_mail_in_chromium_and_the_mailbox_follows() {
+async fn a_new_user_reads_stars_archives_labels_trashes_and_replies_in_chromium_and_the_mailbox_follows() {
     let driver = Driver::start();
     let dir = tempfile::tempdir().unwrap();
     let listen = format!("127.0.0.1:{}", free_port());
@@ -316,13 +321,45 @@ async fn a_new_user_reads_stars_archives_labels_and_trashes_mail_in_chromium_and
     assert_eq!(kept.as_bool(), Some(true), "the page was not reloaded");
     screenshot(&client, "5-live").await;
 
+    // A reply with a file: written on the compose page, taken back-able in the outbox for the
+    // undo window, then sent; the simulator's mailbox has it in SENT, and Mailroom's Sent shows it.
+    let (reply_id, reply_subject) = first_row(&client).await;
+    click_now(&client, &format!(".rows .row[data-id='{reply_id}'] a.open")).await;
+    click(&client, ".reader a[data-key=r]").await;
+    let subject = client.wait().at_most(Duration::from_secs(20)).for_element(Locator::Css("#subject")).await;
+    let reply_heading = subject.unwrap().prop("value").await.unwrap().unwrap_or_default();
+    let expected = format!("Re: {}", mailroom_mime::normalized_subject(&reply_subject));
+    assert_eq!(reply_heading, expected);
+    client
+        .execute("document.getElementById('body').setRangeText('Thanks, noted.\\n', 0, 0, 'start');", vec![])
+        .await
+        .unwrap();
+    let file = dir.path().join("notes.txt");
+    std::fs::write(&file, "meeting notes").unwrap();
+    client.find(Locator::Css("#attachments")).await.unwrap().send_keys(file.to_str().unwrap()).await.unwrap();
+    screenshot(&client, "6-reply").await;
+    let sent_before = sent_with_subject(&sim, &expected).await;
+    click(&client, ".compose button[type=submit]").await;
+    client.wait().at_most(Duration::from_secs(20)).for_element(Locator::Css("[data-submission]")).await.unwrap();
+    screenshot(&client, "7-outbox").await;
+    eventually(60, "the reply at the provider", || async {
+        sent_with_subject(&sim, &expected).await == sent_before + 1
+    })
+    .await;
+    eventually(60, "the reply in Sent", || async {
+        client.goto(&format!("{base}/mail?kind=sent")).await.unwrap();
+        listed_subjects(&client).await.iter().any(|s| s.contains(&expected))
+    })
+    .await;
+    screenshot(&client, "8-sent").await;
+
     // At a phone's width the page fits the screen: nothing scrolls sideways.
     client.set_window_size(390, 844).await.unwrap();
     client.goto(&format!("{base}/mail")).await.unwrap();
     let wide =
         client.execute("return document.documentElement.scrollWidth - window.innerWidth;", vec![]).await.unwrap();
     assert!(wide.as_i64().is_some_and(|extra| extra <= 0), "the page scrolls sideways by {wide} px");
-    screenshot(&client, "6-phone").await;
+    screenshot(&client, "9-phone").await;
 
     client.close().await.unwrap();
     drop(demo);

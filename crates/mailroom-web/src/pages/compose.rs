@@ -1,0 +1,424 @@
+//! Writing mail: the compose page (new, reply, reply all, forward), its multipart form with
+//! attachments, and the outbox, where a message waits out the undo window or its scheduled time
+//! and can be taken back. Submitting goes through `crate::send`, as the API does.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::{Multipart, Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use mailroom_domain::{AccountId, UserId};
+use mailroom_mime::compose::{
+    ComposeError, Draft, Field, Mailbox, OutgoingAttachment, forward_subject, forwarded_body, parse_address_list,
+    quoted_reply, reply_recipients, reply_subject,
+};
+use mailroom_store::{MessageDetail, Submission, SubmissionStatus, Submitted};
+
+use super::accounts::when;
+use super::{FieldErrors, see_other};
+use crate::AppState;
+use crate::errors::{ErrorKind, internal};
+use crate::i18n::Texts;
+use crate::send::{Compose, SendRefused, submit};
+use crate::viewer::{Ctx, SignedIn};
+
+/// The largest compose form: attachments up to the largest message a provider takes.
+pub const COMPOSE_BODY_LIMIT: usize = 40 * 1024 * 1024;
+/// The largest file, as the API takes it.
+const FILE_LIMIT: usize = crate::send::ATTACHMENT_LIMIT;
+
+/// How the page was opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    New,
+    Reply,
+    ReplyAll,
+    Forward,
+}
+
+impl Mode {
+    fn parse(s: &str) -> Option<Mode> {
+        Some(match s {
+            "new" => Mode::New,
+            "reply" => Mode::Reply,
+            "all" => Mode::ReplyAll,
+            "forward" => Mode::Forward,
+            _ => return None,
+        })
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Mode::New => "new",
+            Mode::Reply => "reply",
+            Mode::ReplyAll => "all",
+            Mode::Forward => "forward",
+        }
+    }
+}
+
+struct AccountOption {
+    id: i64,
+    address: String,
+    selected: bool,
+}
+
+/// What the form holds, as typed.
+#[derive(Debug, Default)]
+struct ComposeForm {
+    account: i64,
+    to: String,
+    cc: String,
+    bcc: String,
+    subject: String,
+    body: String,
+    /// The message replied to or forwarded.
+    original: Option<i64>,
+    mode: String,
+    /// Made when the page was shown: submitting the form twice sends once.
+    key: String,
+    /// `YYYY-MM-DDTHH:MM` in UTC, or empty to send now.
+    send_at: String,
+    /// Whether a forward carries the original's attachments.
+    keep_attachments: bool,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "compose.html")]
+struct ComposePage {
+    ctx: Ctx,
+    heading: &'static str,
+    accounts: Vec<AccountOption>,
+    form: ComposeForm,
+    /// The original's attachments a forward sends along.
+    forwarded: Vec<String>,
+    errors: FieldErrors,
+    undo_seconds: u32,
+}
+
+/// `GET /mail/compose[?reply=ID&mode=reply|all|forward][&account=ID]`.
+pub async fn show(
+    State(state): State<AppState>,
+    SignedIn(me): SignedIn,
+    ctx: Ctx,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ErrorKind> {
+    let t = ctx.t;
+    let params: Vec<(String, String)> =
+        url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()).into_owned().collect();
+    let param = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    let mode = Mode::parse(param("mode").unwrap_or("new")).ok_or(ErrorKind::BadRequest)?;
+    let number = |name: &str| param(name).map(|v| v.parse::<i64>().map_err(|_| ErrorKind::BadRequest)).transpose();
+    let original_id = number("reply")?;
+    let mut form = ComposeForm {
+        mode: mode.as_str().to_owned(),
+        key: mailroom_store::random_token(),
+        keep_attachments: true,
+        ..ComposeForm::default()
+    };
+    let mut forwarded = Vec::new();
+    match (mode, original_id) {
+        (Mode::New, _) => form.account = number("account")?.unwrap_or_default(),
+        (_, None) => return Err(ErrorKind::BadRequest),
+        (mode, Some(id)) => {
+            let detail = state.store.message_detail(me.id, id).await.map_err(internal)?.ok_or(ErrorKind::NotFound)?;
+            prefill(&state, t, &mut form, mode, &detail).await?;
+            if mode == Mode::Forward {
+                forwarded = detail.attachments.iter().map(|a| a.name.clone()).collect();
+            }
+        }
+    }
+    let page = page(&state, ctx, me.id, mode, form, forwarded, FieldErrors::default()).await?;
+    Ok(page.into_response())
+}
+
+/// Fills the form for a reply or forward of `detail`.
+async fn prefill(
+    state: &AppState,
+    t: &Texts,
+    form: &mut ComposeForm,
+    mode: Mode,
+    detail: &MessageDetail,
+) -> Result<(), ErrorKind> {
+    let m = &detail.summary;
+    form.account = m.account.0;
+    form.original = Some(m.id);
+    let parsed = detail.raw.as_deref().map(|raw| mailroom_mime::parse(raw).into_message());
+    let text = detail
+        .raw
+        .as_deref()
+        .map(|raw| {
+            let bodies = mailroom_mime::bodies(raw);
+            bodies.text.or_else(|| bodies.html.map(|h| mailroom_mime::html_to_text(&h))).unwrap_or_default()
+        })
+        .unwrap_or_else(|| m.snippet.clone());
+    let from = match (&m.from_name, &m.from_address) {
+        (Some(name), Some(address)) => format!("{name} <{address}>"),
+        (None, Some(address)) => address.clone(),
+        _ => String::new(),
+    };
+    let date = when(t, Some(m.sent_at.unwrap_or(m.received_at)));
+    let list = |mailboxes: &[Mailbox]| mailboxes.iter().map(Mailbox::display).collect::<Vec<_>>().join(", ");
+    if mode == Mode::Forward {
+        form.subject = forward_subject(&m.subject);
+        let to = detail.people.iter().filter(|p| p.role == "to").map(|p| p.address.clone()).collect::<Vec<_>>();
+        let headers = [
+            (t.from_label, from),
+            (t.date_label, date),
+            (t.subject_label, m.subject.clone()),
+            (t.to_label, to.join(", ")),
+        ];
+        form.body = forwarded_body(t.forwarded_message, &headers, &text);
+    } else {
+        form.subject = reply_subject(&m.subject);
+        let identities = state.store.identities(m.account).await.map_err(internal)?;
+        let mut own: Vec<String> = identities.into_iter().map(|i| i.address.to_lowercase()).collect();
+        if let Some(account) = state.store.account(m.account).await.map_err(internal)? {
+            own.push(account.address.to_lowercase());
+        }
+        if let Some(parsed) = &parsed {
+            let (to, cc) = reply_recipients(parsed, &own, mode == Mode::ReplyAll);
+            form.to = list(&to);
+            form.cc = list(&cc);
+        } else if let Some(address) = &m.from_address {
+            form.to = address.clone();
+        }
+        form.body = quoted_reply(&t.wrote(&date, &from), &text);
+    }
+    Ok(())
+}
+
+async fn page(
+    state: &AppState,
+    ctx: Ctx,
+    user: UserId,
+    mode: Mode,
+    form: ComposeForm,
+    forwarded: Vec<String>,
+    errors: FieldErrors,
+) -> Result<ComposePage, ErrorKind> {
+    let t = ctx.t;
+    let accounts = state.store.accounts_of(user).await.map_err(internal)?;
+    let selected =
+        accounts.iter().find(|a| a.id.0 == form.account).map_or(accounts.first().map(|a| a.id.0), |a| Some(a.id.0));
+    let accounts = accounts
+        .into_iter()
+        .map(|a| AccountOption { id: a.id.0, address: a.address, selected: Some(a.id.0) == selected })
+        .collect();
+    let heading = match mode {
+        Mode::New => t.compose_title,
+        Mode::Reply | Mode::ReplyAll => t.act_reply,
+        Mode::Forward => t.act_forward,
+    };
+    Ok(ComposePage { ctx, heading, accounts, form, forwarded, errors, undo_seconds: state.config.undo_send_seconds })
+}
+
+/// The form as it came, files apart.
+async fn read_form(mut multipart: Multipart) -> Result<(ComposeForm, Vec<OutgoingAttachment>, bool), ErrorKind> {
+    let mut form = ComposeForm::default();
+    let mut files = Vec::new();
+    let mut too_large = false;
+    while let Some(field) = multipart.next_field().await.map_err(|_| ErrorKind::BadRequest)? {
+        let name = field.name().unwrap_or_default().to_owned();
+        if name == "attachments" {
+            let file_name = field.file_name().unwrap_or_default().to_owned();
+            let content_type = field.content_type().unwrap_or("application/octet-stream").to_owned();
+            let bytes = field.bytes().await.map_err(|_| ErrorKind::BadRequest)?;
+            if file_name.is_empty() && bytes.is_empty() {
+                continue; // The file picker left empty.
+            }
+            too_large |= bytes.len() > FILE_LIMIT;
+            files.push(OutgoingAttachment { name: file_name, content_type, bytes: bytes.to_vec() });
+            continue;
+        }
+        let value = field.text().await.map_err(|_| ErrorKind::BadRequest)?;
+        match name.as_str() {
+            "account" => form.account = value.parse().unwrap_or_default(),
+            "to" => form.to = value,
+            "cc" => form.cc = value,
+            "bcc" => form.bcc = value,
+            "subject" => form.subject = value,
+            "body" => form.body = value,
+            "original" => form.original = value.parse().ok(),
+            "mode" => form.mode = value,
+            "key" => form.key = value,
+            "send_at" => form.send_at = value,
+            "keep_attachments" => form.keep_attachments = true,
+            _ => {}
+        }
+    }
+    Ok((form, files, too_large))
+}
+
+/// `POST /mail/compose`: submits the message, then shows the outbox, where it can be taken back
+/// until it goes.
+pub async fn submit_form(
+    State(state): State<AppState>,
+    SignedIn(me): SignedIn,
+    ctx: Ctx,
+    multipart: Multipart,
+) -> Result<Response, ErrorKind> {
+    let t = ctx.t;
+    let (form, mut files, too_large) = read_form(multipart).await?;
+    let mode = Mode::parse(&form.mode).unwrap_or(Mode::New);
+    let mut errors = FieldErrors::default();
+    let mut addresses = |field: Field, name: &'static str, value: &str| match parse_address_list(field, value) {
+        Ok(list) => list,
+        Err(error) => {
+            errors.add(name, compose_error(t, &error));
+            Vec::new()
+        }
+    };
+    let to = addresses(Field::To, "to", &form.to);
+    let cc = addresses(Field::Cc, "cc", &form.cc);
+    let bcc = addresses(Field::Bcc, "bcc", &form.bcc);
+    if too_large {
+        errors.add("attachments", t.attachment_too_large);
+    }
+    let now = mailroom_store::now();
+    let send_at = match form.send_at.trim() {
+        "" => Some(now + i64::from(state.config.undo_send_seconds)),
+        value => chrono::NaiveDateTime::parse_from_str(value, "%Y-%m-%dT%H:%M")
+            .ok()
+            .map(|at| at.and_utc().timestamp())
+            .filter(|at| *at > now),
+    };
+    if send_at.is_none() {
+        errors.add("send_at", t.send_at_invalid);
+    }
+    // A forward carries the original's attachments unless the user took them off.
+    let mut forwarded = Vec::new();
+    if let (Mode::Forward, Some(original)) = (mode, form.original) {
+        let detail = state.store.message_detail(me.id, original).await.map_err(internal)?.ok_or(ErrorKind::NotFound)?;
+        forwarded = detail.attachments.iter().map(|a| a.name.clone()).collect();
+        if form.keep_attachments
+            && let Some(raw) = &detail.raw
+        {
+            for position in 0..detail.attachments.len() {
+                if let Some(part) = mailroom_mime::attachment_data(raw, position) {
+                    files.push(OutgoingAttachment {
+                        name: part.info.name,
+                        content_type: part.info.content_type,
+                        bytes: part.data,
+                    });
+                }
+            }
+        }
+    }
+    let reply_to = matches!(mode, Mode::Reply | Mode::ReplyAll).then_some(form.original).flatten();
+    if errors.is_empty() {
+        let compose = Compose {
+            account: AccountId(form.account),
+            idempotency_key: form.key.clone(),
+            draft: Draft {
+                to,
+                cc,
+                bcc,
+                subject: form.subject.clone(),
+                text: form.body.clone(),
+                html: None,
+                in_reply_to: None,
+                references: Vec::new(),
+                attachments: files,
+            },
+            reply_to,
+            send_at: send_at.unwrap_or(now),
+        };
+        match submit(&state, me.id, compose).await.map_err(internal)? {
+            Ok(Submitted::New(_) | Submitted::Replayed(_)) => {
+                let notice = if form.send_at.trim().is_empty() { "message_queued" } else { "message_scheduled" };
+                return Ok(see_other("/mail/outbox", notice));
+            }
+            Err(SendRefused::NotFound) => return Err(ErrorKind::NotFound),
+            Err(SendRefused::Invalid(error)) => errors.add(error_field(&error), compose_error(t, &error)),
+            Err(SendRefused::TooLarge { .. }) => errors.add("attachments", t.message_too_large),
+            Err(SendRefused::ReplyElsewhere) => errors.add("account", t.reply_elsewhere),
+            Err(SendRefused::BadKey) => return Err(ErrorKind::BadRequest),
+        }
+    }
+    let page = page(&state, ctx, me.id, mode, form, forwarded, errors).await?;
+    Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+}
+
+fn error_field(error: &ComposeError) -> &'static str {
+    match error.field() {
+        Field::From => "account",
+        field => field.as_str(),
+    }
+}
+
+fn compose_error(t: &Texts, error: &ComposeError) -> String {
+    match error {
+        ComposeError::InvalidAddress { value, .. } => format!("{}: {value}", t.invalid_address),
+        ComposeError::ControlCharacter { .. } => t.control_characters.to_owned(),
+        ComposeError::NoRecipient => t.no_recipient.to_owned(),
+        ComposeError::TooManyRecipients => t.too_many_recipients.to_owned(),
+        ComposeError::SubjectTooLong => t.subject_too_long.to_owned(),
+    }
+}
+
+struct OutboxRow {
+    id: i64,
+    subject: String,
+    recipients: String,
+    status: &'static str,
+    when: String,
+    error: Option<String>,
+    can_cancel: bool,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "outbox.html")]
+struct OutboxPage {
+    ctx: Ctx,
+    rows: Vec<OutboxRow>,
+    /// Whether something is about to change (waiting out the undo window, or sending).
+    moving: bool,
+}
+
+fn status_text(t: &Texts, status: SubmissionStatus) -> &'static str {
+    match status {
+        SubmissionStatus::Pending => t.status_pending,
+        SubmissionStatus::Sending => t.status_sending,
+        SubmissionStatus::Accepted => t.status_accepted,
+        SubmissionStatus::Failed => t.status_failed,
+        SubmissionStatus::Cancelled => t.status_cancelled,
+    }
+}
+
+/// `GET /mail/outbox`: the user's last 100 submissions.
+pub async fn outbox(State(state): State<AppState>, SignedIn(me): SignedIn, ctx: Ctx) -> Result<Response, ErrorKind> {
+    let t = ctx.t;
+    let now = mailroom_store::now();
+    let submissions = state.store.submissions(me.id, None, 100).await.map_err(internal)?;
+    let moving = submissions.iter().any(|s| {
+        s.status == SubmissionStatus::Sending || (s.status == SubmissionStatus::Pending && s.send_at <= now + 60)
+    });
+    let rows = submissions
+        .into_iter()
+        .map(|s: Submission| OutboxRow {
+            id: s.id,
+            subject: if s.subject.is_empty() { t.no_subject.to_owned() } else { s.subject },
+            recipients: s.recipients.join(", "),
+            status: status_text(t, s.status),
+            when: when(t, Some(s.finished_at.unwrap_or(s.send_at))),
+            error: s.last_error.filter(|_| s.status != SubmissionStatus::Accepted),
+            can_cancel: s.status == SubmissionStatus::Pending,
+        })
+        .collect();
+    Ok(OutboxPage { ctx, rows, moving }.into_response())
+}
+
+/// `POST /mail/outbox/{id}/cancel`: undo send, or call off a scheduled one.
+pub async fn cancel(
+    State(state): State<AppState>,
+    SignedIn(me): SignedIn,
+    Path(id): Path<i64>,
+) -> Result<Response, ErrorKind> {
+    let store = &state.store;
+    if store.submission(me.id, id).await.map_err(internal)?.is_none() {
+        return Err(ErrorKind::NotFound);
+    }
+    let cancelled = store.cancel_submission(me.id, id, mailroom_store::now()).await.map_err(internal)?;
+    Ok(see_other("/mail/outbox", if cancelled { "send_cancelled" } else { "send_too_late" }))
+}
