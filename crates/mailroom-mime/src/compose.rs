@@ -116,15 +116,22 @@ pub struct OutgoingAttachment {
     pub bytes: Vec<u8>,
 }
 
-/// A message ready to be built: every field already checked by [`Outgoing::new`].
+/// A message ready to be built: its sender and its fields, checked by [`Outgoing::new`] (the
+/// fields are private so that nothing unchecked can be built).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outgoing {
-    pub from: Mailbox,
+    from: Mailbox,
+    message: Draft,
+}
+
+/// The fields of a message as a form or an API caller gave them; [`Outgoing::new`] checks them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Draft {
     pub to: Vec<Mailbox>,
     pub cc: Vec<Mailbox>,
     pub bcc: Vec<Mailbox>,
     pub subject: String,
-    /// The plain-text body, always present (the alternative an HTML body needs).
+    /// The plain-text body (the alternative an HTML body needs).
     pub text: String,
     pub html: Option<String>,
     /// Message-IDs without angle brackets, as threading headers name them.
@@ -133,24 +140,10 @@ pub struct Outgoing {
     pub attachments: Vec<OutgoingAttachment>,
 }
 
-/// What [`Outgoing::new`] takes: the fields as a form or an API caller gave them.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Draft {
-    pub to: Vec<Mailbox>,
-    pub cc: Vec<Mailbox>,
-    pub bcc: Vec<Mailbox>,
-    pub subject: String,
-    pub text: String,
-    pub html: Option<String>,
-    pub in_reply_to: Option<String>,
-    pub references: Vec<String>,
-    pub attachments: Vec<OutgoingAttachment>,
-}
-
 impl Outgoing {
     /// Checks what only the message as a whole can say: a recipient at least, not too many,
     /// a subject on one line, attachment names on one line.
-    pub fn new(from: Mailbox, draft: Draft) -> Result<Outgoing, ComposeError> {
+    pub fn new(from: Mailbox, mut draft: Draft) -> Result<Outgoing, ComposeError> {
         let recipients = draft.to.len() + draft.cc.len() + draft.bcc.len();
         if recipients == 0 {
             return Err(ComposeError::NoRecipient);
@@ -158,65 +151,68 @@ impl Outgoing {
         if recipients > MAX_RECIPIENTS {
             return Err(ComposeError::TooManyRecipients);
         }
-        let subject = draft.subject.trim().to_owned();
-        single_line(Field::Subject, &subject)?;
-        if subject.chars().count() > MAX_SUBJECT_CHARS {
+        draft.subject = draft.subject.trim().to_owned();
+        single_line(Field::Subject, &draft.subject)?;
+        if draft.subject.chars().count() > MAX_SUBJECT_CHARS {
             return Err(ComposeError::SubjectTooLong);
         }
         for attachment in &draft.attachments {
             single_line(Field::Attachment, &attachment.name)?;
             single_line(Field::Attachment, &attachment.content_type)?;
         }
-        Ok(Outgoing {
-            from,
-            to: draft.to,
-            cc: draft.cc,
-            bcc: draft.bcc,
-            subject,
-            text: draft.text,
-            html: draft.html.filter(|h| !h.trim().is_empty()),
-            // Threading ids come from stored mail, not from a person typing: one that could not
-            // be written into a header is dropped, as the message is still worth sending.
-            in_reply_to: draft.in_reply_to.filter(|id| is_message_id(id)),
-            references: draft.references.into_iter().filter(|id| is_message_id(id)).collect(),
-            attachments: draft.attachments,
-        })
+        draft.html = draft.html.filter(|h| !h.trim().is_empty());
+        // Threading ids come from stored mail, not from a person typing: one that could not be
+        // written into a header is dropped, as the message is still worth sending.
+        draft.in_reply_to = draft.in_reply_to.filter(|id| is_message_id(id));
+        draft.references.retain(|id| is_message_id(id));
+        Ok(Outgoing { from, message: draft })
+    }
+
+    pub fn from(&self) -> &Mailbox {
+        &self.from
+    }
+
+    /// The subject, trimmed.
+    pub fn subject(&self) -> &str {
+        &self.message.subject
     }
 
     /// Every recipient's address, To then Cc then Bcc.
     pub fn recipients(&self) -> impl Iterator<Item = &Mailbox> {
-        self.to.iter().chain(&self.cc).chain(&self.bcc)
+        let m = &self.message;
+        m.to.iter().chain(&m.cc).chain(&m.bcc)
     }
 
     /// The message as bytes, with `message_id` (without angle brackets) and `date` (Unix seconds).
     /// Bcc is written too: the provider reads it to deliver, and removes it from what the other
     /// recipients get.
     pub fn build(&self, message_id: &str, date: i64) -> Vec<u8> {
+        let m = &self.message;
         let mut builder = MessageBuilder::new()
             .from(self.from.header())
-            .subject(self.subject.as_str())
+            .subject(m.subject.as_str())
             .message_id(message_id)
             .date(date);
-        if !self.to.is_empty() {
-            builder = builder.to(address_list(&self.to));
+        if !m.to.is_empty() {
+            builder = builder.to(address_list(&m.to));
         }
-        if !self.cc.is_empty() {
-            builder = builder.cc(address_list(&self.cc));
+        if !m.cc.is_empty() {
+            builder = builder.cc(address_list(&m.cc));
         }
-        if !self.bcc.is_empty() {
-            builder = builder.bcc(address_list(&self.bcc));
+        if !m.bcc.is_empty() {
+            builder = builder.bcc(address_list(&m.bcc));
         }
-        if let Some(parent) = &self.in_reply_to {
+        if let Some(parent) = &m.in_reply_to {
             builder = builder.in_reply_to(parent.as_str());
         }
-        if !self.references.is_empty() {
-            builder = builder.references(MessageId::new_list(self.references.iter().map(String::as_str)));
+        if !m.references.is_empty() {
+            builder = builder.references(MessageId::new_list(m.references.iter().map(String::as_str)));
         }
-        builder = builder.text_body(self.text.as_str());
-        if let Some(html) = &self.html {
+        builder = builder.text_body(m.text.as_str());
+        if let Some(html) = &m.html {
             builder = builder.html_body(html.as_str());
         }
-        for attachment in &self.attachments {
+        for attachment in &m.attachments {
             builder = builder.attachment(
                 attachment.content_type.as_str(),
                 attachment.name.as_str(),

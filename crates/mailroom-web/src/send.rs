@@ -98,7 +98,7 @@ pub async fn submit(
         Err(error) => return Ok(Err(error.into())),
     };
     // Unique and in the sender's domain, as mail clients write them.
-    let domain = outgoing.from.address.rsplit_once('@').map_or("mailroom.invalid", |(_, domain)| domain);
+    let domain = outgoing.from().address.rsplit_once('@').map_or("mailroom.invalid", |(_, domain)| domain);
     let message_id = format!("{}@{domain}", mailroom_store::random_token());
     let raw = outgoing.build(&message_id, compose.send_at);
     let limit = match account.provider {
@@ -116,7 +116,7 @@ pub async fn submit(
         message_id: &message_id,
         raw: &raw,
         thread_remote_id: thread.as_deref(),
-        subject: &outgoing.subject,
+        subject: outgoing.subject(),
         recipients: &recipients,
         send_at: compose.send_at,
     };
