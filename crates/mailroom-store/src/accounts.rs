@@ -34,6 +34,9 @@ pub struct Identity {
     pub is_default: bool,
 }
 
+/// Longest signature, in characters.
+pub const SIGNATURE_LIMIT: usize = 10_000;
+
 /// A mailbox just authorized, to store as a new account or to reconnect an existing one.
 #[derive(Debug)]
 pub struct Connection<'a> {
@@ -330,6 +333,51 @@ impl Store {
             "SELECT address, name, is_default FROM identities WHERE account_id = $1 ORDER BY is_default DESC, address";
         let rows: Vec<Row> = with_pool!(self.db, pool => sqlx::query_as(sql).bind(id.0).fetch_all(pool).await)?;
         Ok(rows.into_iter().map(|r| Identity { address: r.address, name: r.name, is_default: r.is_default }).collect())
+    }
+
+    /// The signature the user wrote for sending as `address` from the account, if any.
+    pub async fn signature(&self, id: AccountId, address: &str) -> Result<Option<String>> {
+        let sql = "SELECT body FROM signatures WHERE account_id = $1 AND address = $2";
+        Ok(
+            with_pool!(self.db, pool => sqlx::query_scalar(sql).bind(id.0).bind(address.to_lowercase()).fetch_optional(pool).await)?,
+        )
+    }
+
+    /// Sets the signature for sending as `address` from the user's account `id` (an empty one
+    /// removes it). False when the account is not the user's, the address not one of its
+    /// identities, or the signature longer than [`SIGNATURE_LIMIT`]; nothing changes then.
+    pub async fn set_signature(
+        &self,
+        user: UserId,
+        id: AccountId,
+        address: &str,
+        body: &str,
+        now: i64,
+    ) -> Result<bool> {
+        let body = body.trim_end();
+        if body.chars().count() > SIGNATURE_LIMIT {
+            return Ok(false);
+        }
+        let address = address.to_lowercase();
+        let known = "SELECT COUNT(*) FROM accounts a WHERE a.id = $1 AND a.user_id = $2 AND (LOWER(a.address) = $3 \
+             OR EXISTS (SELECT 1 FROM identities i WHERE i.account_id = a.id AND LOWER(i.address) = $3))";
+        let upsert = "INSERT INTO signatures (account_id, address, body, updated_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (account_id, address) DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at";
+        let remove = "DELETE FROM signatures WHERE account_id = $1 AND address = $2";
+        let saved = with_pool!(self.db, pool => {
+            let found: i64 = sqlx::query_scalar(known).bind(id.0).bind(user.0).bind(&address).fetch_one(pool).await?;
+            if found == 0 {
+                false
+            } else {
+                if body.is_empty() {
+                    sqlx::query(remove).bind(id.0).bind(&address).execute(pool).await?;
+                } else {
+                    sqlx::query(upsert).bind(id.0).bind(&address).bind(body).bind(now).execute(pool).await?;
+                }
+                true
+            }
+        });
+        Ok(saved)
     }
 
     /// The account's tokens, opened.

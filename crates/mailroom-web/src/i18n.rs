@@ -328,6 +328,15 @@ pub struct Texts {
     pub notice_message_scheduled: &'static str,
     pub notice_send_cancelled: &'static str,
     pub notice_send_too_late: &'static str,
+    pub warn_no_subject: &'static str,
+    pub warn_no_attachment: &'static str,
+    pub unknown_sender: &'static str,
+    pub edit_signatures: &'static str,
+    pub signatures_title: &'static str,
+    pub signatures_intro: &'static str,
+    pub save_signature: &'static str,
+    pub notice_signature_saved: &'static str,
+    pub notice_signature_invalid: &'static str,
 }
 
 impl Texts {
@@ -385,6 +394,8 @@ impl Texts {
             "message_scheduled" => self.notice_message_scheduled,
             "send_cancelled" => self.notice_send_cancelled,
             "send_too_late" => self.notice_send_too_late,
+            "signature_saved" => self.notice_signature_saved,
+            "signature_invalid" => self.notice_signature_invalid,
             _ => return None,
         })
     }
@@ -719,6 +730,15 @@ pub static EN: Texts = Texts {
     notice_message_scheduled: "Your message will be sent at the chosen time.",
     notice_send_cancelled: "The message was taken back and will not be sent.",
     notice_send_too_late: "Too late: the message is already on its way.",
+    warn_no_subject: "Send without a subject?",
+    warn_no_attachment: "You mention an attachment, but no file is attached. Send anyway?",
+    unknown_sender: "This mailbox does not send from that address.",
+    edit_signatures: "Signatures",
+    signatures_title: "Signatures",
+    signatures_intro: "A signature for each address you send from. It is put under new messages and replies, where you can still change it.",
+    save_signature: "Save signature",
+    notice_signature_saved: "The signature is saved.",
+    notice_signature_invalid: "The signature was not saved: it is longer than 10,000 characters, or the address is not one you send from.",
 };
 
 pub static CS: Texts = Texts {
@@ -1050,4 +1070,13 @@ pub static CS: Texts = Texts {
     notice_message_scheduled: "Zpráva bude odeslána ve zvolený čas.",
     notice_send_cancelled: "Zpráva byla vzata zpět a nebude odeslána.",
     notice_send_too_late: "Pozdě: zpráva už se odesílá.",
+    warn_no_subject: "Odeslat bez předmětu?",
+    warn_no_attachment: "Zmiňujete přílohu, ale žádný soubor není přiložen. Přesto odeslat?",
+    unknown_sender: "Z této adresy tato schránka neodesílá.",
+    edit_signatures: "Podpisy",
+    signatures_title: "Podpisy",
+    signatures_intro: "Podpis pro každou adresu, ze které odesíláte. Vloží se pod nové zprávy a odpovědi, kde ho ještě můžete upravit.",
+    save_signature: "Uložit podpis",
+    notice_signature_saved: "Podpis je uložen.",
+    notice_signature_invalid: "Podpis nebyl uložen: je delší než 10 000 znaků, nebo z této adresy neodesíláte.",
 };

@@ -12,6 +12,8 @@ use crate::AppState;
 #[derive(Debug, Clone)]
 pub struct Compose {
     pub account: AccountId,
+    /// The identity of the account to send as; its default when `None`.
+    pub from: Option<String>,
     /// The same key from the same user is the same submission: a retry sends nothing more.
     pub idempotency_key: String,
     pub draft: Draft,
@@ -33,6 +35,8 @@ pub enum SendRefused {
     TooLarge { size: usize, limit: usize },
     #[error("A reply is sent from the mailbox its message is in")]
     ReplyElsewhere,
+    #[error("{0} is not an address this mailbox sends from")]
+    UnknownSender(String),
     #[error("The idempotency key must be 1 to 200 visible characters")]
     BadKey,
 }
@@ -89,9 +93,9 @@ pub async fn submit(
     {
         draft.text = mailroom_mime::html_to_text(html);
     }
-    let from = match sender(state, &account).await? {
+    let from = match sender(state, &account, compose.from.as_deref()).await? {
         Ok(from) => from,
-        Err(error) => return Ok(Err(error.into())),
+        Err(refused) => return Ok(Err(refused)),
     };
     let outgoing = match Outgoing::new(from, draft) {
         Ok(outgoing) => outgoing,
@@ -125,17 +129,31 @@ pub async fn submit(
     Ok(Ok(submitted))
 }
 
-/// The account's default identity, or its own address and name.
-async fn sender(
+/// The account's identity `wanted` (or its default), or the account's own address and name.
+pub(crate) async fn sender(
     state: &AppState,
     account: &mailroom_store::Account,
-) -> Result<Result<Mailbox, ComposeError>, StoreError> {
+    wanted: Option<&str>,
+) -> Result<Result<Mailbox, SendRefused>, StoreError> {
     let identities = state.store.identities(account.id).await?;
-    let (address, name) = match identities.into_iter().find(|i| i.is_default) {
-        Some(identity) => (identity.address, identity.name),
-        None => (account.address.clone(), account.display_name.clone()),
+    let chosen = match wanted.map(str::trim) {
+        Some(wanted) => identities.into_iter().find(|i| i.address.eq_ignore_ascii_case(wanted)).or_else(|| {
+            account.address.eq_ignore_ascii_case(wanted).then(|| mailroom_store::Identity {
+                address: account.address.clone(),
+                name: account.display_name.clone(),
+                is_default: false,
+            })
+        }),
+        None => identities.into_iter().find(|i| i.is_default),
+    };
+    let (address, name) = match (chosen, wanted) {
+        (Some(identity), _) => (identity.address, identity.name),
+        (None, Some(wanted)) => return Ok(Err(SendRefused::UnknownSender(wanted.to_owned()))),
+        (None, None) => (account.address.clone(), account.display_name.clone()),
     };
     // The provider gave these; a name we cannot write into a header is left out rather than
     // the send refused, but the address must pass.
-    Ok(Mailbox::new(name.as_deref(), &address, Field::From).or_else(|_| Mailbox::new(None, &address, Field::From)))
+    let from =
+        Mailbox::new(name.as_deref(), &address, Field::From).or_else(|_| Mailbox::new(None, &address, Field::From));
+    Ok(from.map_err(SendRefused::Invalid))
 }

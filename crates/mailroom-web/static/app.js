@@ -41,6 +41,25 @@ document.addEventListener("click", (event) => {
   if (button && !window.confirm(button.dataset.confirm)) event.preventDefault();
 });
 
+// Compose: a second thought before sending without a subject, or with a file mentioned in what
+// the user wrote (not in the quoted original) but none attached.
+const composeForm = document.querySelector(".compose form");
+if (composeForm) {
+  composeForm.addEventListener("submit", (event) => {
+    const subject = composeForm.querySelector("#subject").value.trim();
+    const written = [];
+    for (const line of composeForm.querySelector("#body").value.split("\n")) {
+      if (line.startsWith("---------- ")) break;
+      if (!line.startsWith(">")) written.push(line);
+    }
+    const files = composeForm.querySelector("#attachments").files.length
+      + (composeForm.querySelector("[name=keep_attachments]:checked") ? 1 : 0);
+    const mentions = new RegExp(composeForm.dataset.attachWords, "iu").test(written.join("\n"));
+    if (!subject && !window.confirm(composeForm.dataset.noSubject)) event.preventDefault();
+    else if (mentions && files === 0 && !window.confirm(composeForm.dataset.noAttachment)) event.preventDefault();
+  });
+}
+
 // The list's "select all" box.
 document.addEventListener("change", (event) => {
   if (!event.target.matches("[data-select-all]")) return;

@@ -24,6 +24,9 @@ pub const SEND_BODY_LIMIT: usize = 50 * 1024 * 1024;
 #[serde(deny_unknown_fields)]
 pub struct SendBody {
     account_id: i64,
+    /// One of the account's identities (send-as addresses); its default when absent.
+    #[serde(default)]
+    from: Option<String>,
     idempotency_key: String,
     #[serde(default)]
     to: Vec<String>,
@@ -112,6 +115,7 @@ pub async fn send(
     let now = mailroom_store::now();
     let compose = Compose {
         account: AccountId(body.account_id),
+        from: body.from,
         idempotency_key: body.idempotency_key,
         draft,
         reply_to: body.in_reply_to,

@@ -57,9 +57,10 @@ impl Mode {
     }
 }
 
-struct AccountOption {
-    id: i64,
-    address: String,
+/// An identity to send as: `value` is `account id:address`.
+struct FromOption {
+    value: String,
+    label: String,
     selected: bool,
 }
 
@@ -67,6 +68,8 @@ struct AccountOption {
 #[derive(Debug, Default)]
 struct ComposeForm {
     account: i64,
+    /// The identity of the account to send as; its default when empty.
+    from: String,
     to: String,
     cc: String,
     bcc: String,
@@ -88,7 +91,7 @@ struct ComposeForm {
 struct ComposePage {
     ctx: Ctx,
     heading: &'static str,
-    accounts: Vec<AccountOption>,
+    senders: Vec<FromOption>,
     form: ComposeForm,
     /// The original's attachments a forward sends along.
     forwarded: Vec<String>,
@@ -128,8 +131,26 @@ pub async fn show(
             }
         }
     }
+    add_signature(&state, me.id, &mut form).await?;
     let page = page(&state, ctx, me.id, mode, form, forwarded, FieldErrors::default()).await?;
     Ok(page.into_response())
+}
+
+/// Puts the signature of the identity the form sends as (the account's default; the user's
+/// first account when none is chosen) above any quoted text, after the usual "-- " line.
+async fn add_signature(state: &AppState, user: UserId, form: &mut ComposeForm) -> Result<(), ErrorKind> {
+    let accounts = state.store.accounts_of(user).await.map_err(internal)?;
+    let Some(account) = accounts.iter().find(|a| a.id.0 == form.account).or(accounts.first()) else {
+        return Ok(());
+    };
+    form.account = account.id.0;
+    let identities = state.store.identities(account.id).await.map_err(internal)?;
+    let address = identities.iter().find(|i| i.is_default).map_or(account.address.clone(), |i| i.address.clone());
+    if let Some(signature) = state.store.signature(account.id, &address).await.map_err(internal)? {
+        form.body = format!("\n\n-- \n{signature}{}", form.body);
+    }
+    form.from = address;
+    Ok(())
 }
 
 /// Fills the form for a reply or forward of `detail`.
@@ -198,19 +219,32 @@ async fn page(
     errors: FieldErrors,
 ) -> Result<ComposePage, ErrorKind> {
     let t = ctx.t;
-    let accounts = state.store.accounts_of(user).await.map_err(internal)?;
-    let selected =
-        accounts.iter().find(|a| a.id.0 == form.account).map_or(accounts.first().map(|a| a.id.0), |a| Some(a.id.0));
-    let accounts = accounts
-        .into_iter()
-        .map(|a| AccountOption { id: a.id.0, address: a.address, selected: Some(a.id.0) == selected })
-        .collect();
+    let mut senders = Vec::new();
+    for account in state.store.accounts_of(user).await.map_err(internal)? {
+        let mut identities = state.store.identities(account.id).await.map_err(internal)?;
+        if identities.is_empty() {
+            let (address, name) = (account.address.clone(), account.display_name.clone());
+            identities.push(mailroom_store::Identity { address, name, is_default: true });
+        }
+        for identity in identities {
+            let chosen = if form.from.is_empty() {
+                identity.is_default
+            } else {
+                identity.address.eq_ignore_ascii_case(&form.from)
+            };
+            senders.push(FromOption {
+                value: format!("{}:{}", account.id.0, identity.address),
+                label: Mailbox { name: identity.name, address: identity.address }.display(),
+                selected: account.id.0 == form.account && chosen,
+            });
+        }
+    }
     let heading = match mode {
         Mode::New => t.compose_title,
         Mode::Reply | Mode::ReplyAll => t.act_reply,
         Mode::Forward => t.act_forward,
     };
-    Ok(ComposePage { ctx, heading, accounts, form, forwarded, errors, undo_seconds: state.config.undo_send_seconds })
+    Ok(ComposePage { ctx, heading, senders, form, forwarded, errors, undo_seconds: state.config.undo_send_seconds })
 }
 
 /// The form as it came, files apart.
@@ -233,7 +267,11 @@ async fn read_form(mut multipart: Multipart) -> Result<(ComposeForm, Vec<Outgoin
         }
         let value = field.text().await.map_err(|_| ErrorKind::BadRequest)?;
         match name.as_str() {
-            "account" => form.account = value.parse().unwrap_or_default(),
+            "from" => {
+                let (account, address) = value.split_once(':').unwrap_or_default();
+                form.account = account.parse().unwrap_or_default();
+                form.from = address.to_owned();
+            }
             "to" => form.to = value,
             "cc" => form.cc = value,
             "bcc" => form.bcc = value,
@@ -309,6 +347,7 @@ pub async fn submit_form(
     if errors.is_empty() {
         let compose = Compose {
             account: AccountId(form.account),
+            from: Some(form.from.clone()).filter(|from| !from.is_empty()),
             idempotency_key: form.key.clone(),
             draft: Draft {
                 to,
@@ -332,7 +371,8 @@ pub async fn submit_form(
             Err(SendRefused::NotFound) => return Err(ErrorKind::NotFound),
             Err(SendRefused::Invalid(error)) => errors.add(error_field(&error), compose_error(t, &error)),
             Err(SendRefused::TooLarge { .. }) => errors.add("attachments", t.message_too_large),
-            Err(SendRefused::ReplyElsewhere) => errors.add("account", t.reply_elsewhere),
+            Err(SendRefused::ReplyElsewhere) => errors.add("from", t.reply_elsewhere),
+            Err(SendRefused::UnknownSender(_)) => errors.add("from", t.unknown_sender),
             Err(SendRefused::BadKey) => return Err(ErrorKind::BadRequest),
         }
     }
@@ -342,7 +382,7 @@ pub async fn submit_form(
 
 fn error_field(error: &ComposeError) -> &'static str {
     match error.field() {
-        Field::From => "account",
+        Field::From => "from",
         field => field.as_str(),
     }
 }

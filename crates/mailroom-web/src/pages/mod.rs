@@ -10,6 +10,7 @@ pub mod login;
 pub mod mail;
 pub mod ops;
 pub mod setup;
+pub mod signatures;
 pub mod tokens;
 pub mod users;
 

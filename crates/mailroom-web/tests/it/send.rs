@@ -25,6 +25,7 @@ crate::on_both_databases!(send:
     the_compose_page_replies_to_all_with_a_file_and_sends_once_after_the_undo_window,
     a_forward_carries_the_originals_attachments_and_a_scheduled_one_is_taken_back,
     the_compose_form_shows_bad_input_at_its_field_and_needs_the_csrf_proof,
+    a_signature_goes_under_new_messages_and_replies_and_only_known_addresses_send,
 );
 
 const ANN: &str = "ann@example.test";
@@ -318,14 +319,11 @@ async fn compose(
     page.assert_status(axum::http::StatusCode::OK);
     let csrf = page.csrf();
     let mut fields: Vec<(String, String)> = vec![("csrf_token".into(), csrf)];
-    for hidden in ["key", "mode", "account"] {
-        if hidden == "account" {
-            let re = regex_lite::Regex::new(r#"<option value="(\d+)" selected>"#).unwrap();
-            fields.push(("account".into(), re.captures(&page.body).unwrap()[1].to_owned()));
-        } else {
-            fields.push((hidden.into(), field(&page, hidden)));
-        }
+    for hidden in ["key", "mode"] {
+        fields.push((hidden.into(), field(&page, hidden)));
     }
+    let sender = regex_lite::Regex::new(r#"<option value="([^"]+)" selected>"#).unwrap();
+    fields.push(("from".into(), sender.captures(&page.body).expect("an identity is chosen")[1].to_owned()));
     if page.body.contains(r#"name="original""#) {
         fields.push(("original".into(), field(&page, "original")));
     }
@@ -392,7 +390,7 @@ async fn the_compose_page_replies_to_all_with_a_file_and_sends_once_after_the_un
             ("csrf_token", &page.csrf()),
             ("key", &field(&page, "key")),
             ("mode", "all"),
-            ("account", &s.account.id.0.to_string()),
+            ("from", &format!("{}:{ANN}", s.account.id.0)),
             ("original", &parent.to_string()),
             ("to", "s1@client1.example.org"),
             ("body", reply),
@@ -489,7 +487,7 @@ async fn the_compose_form_shows_bad_input_at_its_field_and_needs_the_csrf_proof(
     answer.assert_contains("Add at least one recipient.");
     // Without the proof, or with another's message, nothing happens.
     let (content_type, body) =
-        multipart(&[("key", "k"), ("to", "ok@example.org"), ("account", &s.account.id.0.to_string())], &[]);
+        multipart(&[("key", "k"), ("to", "ok@example.org"), ("from", &format!("{}:{ANN}", s.account.id.0))], &[]);
     let page = browser.request("POST", "/mail/compose", Some((&content_type, body))).await;
     page.assert_status(axum::http::StatusCode::FORBIDDEN);
     let (stranger, mut other) = s.app.member("other@example.test", "member password 2").await;
@@ -497,4 +495,57 @@ async fn the_compose_form_shows_bad_input_at_its_field_and_needs_the_csrf_proof(
     let id = s.app.store.list_messages(s.user, &mailroom_store::MessageFilter::default(), None, 1).await.unwrap()[0].id;
     other.get(&format!("/mail/compose?mode=reply&reply={id}")).await.assert_status(axum::http::StatusCode::NOT_FOUND);
     assert!(s.app.store.submissions(s.user, None, 10).await.unwrap().is_empty());
+}
+
+async fn a_signature_goes_under_new_messages_and_replies_and_only_known_addresses_send(backend: Backend) {
+    let Some(mut s) = setup(backend, "google", 1).await else { return };
+    let mut browser = signed_in(&s).await;
+    let page = browser.get("/settings/signatures").await;
+    page.assert_contains(ANN);
+    let account = s.account.id.0.to_string();
+    let form = "application/x-www-form-urlencoded";
+    let encode = |csrf: &str, address: &str, body: &str| {
+        let fields = [("csrf_token", csrf), ("account", account.as_str()), ("address", address), ("body", body)];
+        url::form_urlencoded::Serializer::new(String::new()).extend_pairs(fields).finish().into_bytes()
+    };
+    let csrf = page.csrf();
+    let signature = "Ann Example\r\nSales, Example Ltd.";
+    browser
+        .request("POST", "/settings/signatures", Some((form, encode(&csrf, ANN, signature))))
+        .await
+        .assert_redirect("/settings/signatures?notice=signature_saved");
+    browser.get("/settings/signatures").await.assert_contains("Sales, Example Ltd.");
+    // Too long, or an address the mailbox does not send from: nothing saved.
+    for (address, body) in [(ANN, "x".repeat(10_001)), ("someone@example.org", "Other".to_owned())] {
+        browser
+            .request("POST", "/settings/signatures", Some((form, encode(&csrf, address, &body))))
+            .await
+            .assert_redirect("/settings/signatures?notice=signature_invalid");
+    }
+    assert_eq!(s.app.store.signature(s.account.id, "someone@example.org").await.unwrap(), None);
+
+    // Under a new message, and above the quote of a reply.
+    let new = unescape(&body_of(&browser.get("/mail/compose").await));
+    assert_eq!(new, "\n\n-- \nAnn Example\nSales, Example Ltd.");
+    let parent = s.id_of("Message 0").await;
+    let reply = unescape(&body_of(&browser.get(&format!("/mail/compose?mode=reply&reply={parent}")).await));
+    assert!(reply.starts_with("\n\n-- \nAnn Example\nSales, Example Ltd.\n\nOn "), "{reply:?}");
+
+    // Another user cannot write a signature for Ann's mailbox.
+    let (_, mut other) = s.app.member("other@example.test", "member password 2").await;
+    let other_csrf = other.get("/settings/signatures").await.csrf();
+    let page = other.request("POST", "/settings/signatures", Some((form, encode(&other_csrf, ANN, "Mine")))).await;
+    page.assert_status(axum::http::StatusCode::NOT_FOUND);
+    let kept = s.app.store.signature(s.account.id, ANN).await.unwrap();
+    assert_eq!(kept.as_deref(), Some("Ann Example\nSales, Example Ltd."));
+
+    // The API sends as a known identity only.
+    let body = json!({"idempotency_key": "f1", "to": ["x@example.org"], "text": "x", "from": "boss@example.org"});
+    let (status, answer) = send(&mut s, body).await;
+    assert_eq!(status, 400, "{answer}");
+    let message = answer["error"]["message"].as_str().unwrap();
+    assert!(message.contains("boss@example.org is not an address this mailbox sends from"), "{message}");
+    let body = json!({"idempotency_key": "f2", "to": ["x@example.org"], "text": "x", "from": "ANN@example.test"});
+    let (status, answer) = send(&mut s, body).await;
+    assert_eq!(status, 202, "{answer}");
 }
