@@ -104,6 +104,8 @@ pub struct HistoryGone;
 pub struct Mailbox {
     pub email: String,
     pub display_name: String,
+    /// Verified send-as aliases besides the primary address: (address, display name).
+    pub aliases: Vec<(String, String)>,
     messages: BTreeMap<String, Message>,
     labels: Vec<Label>,
     /// Draft id → id of the draft's message.
@@ -150,6 +152,7 @@ impl Mailbox {
         Mailbox {
             email: user.email.clone(),
             display_name: user.name.clone(),
+            aliases: Vec::new(),
             messages: BTreeMap::new(),
             labels,
             drafts: BTreeMap::new(),

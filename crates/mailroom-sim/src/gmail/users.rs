@@ -16,10 +16,10 @@ pub fn get_profile(call: &Call<'_>, world: &mut World) -> ApiResult {
     })))
 }
 
-/// Only the primary address: the simulator has no aliases.
+/// The primary address, then the verified aliases the mailbox was given.
 pub fn send_as_list(call: &Call<'_>, world: &mut World) -> ApiResult {
     let mailbox = call.mailbox(world)?;
-    Ok(Reply::json(json!({"sendAs": [{
+    let primary = json!({
         "sendAsEmail": mailbox.email,
         "displayName": mailbox.display_name,
         "replyToAddress": "",
@@ -28,5 +28,17 @@ pub fn send_as_list(call: &Call<'_>, world: &mut World) -> ApiResult {
         "isDefault": true,
         "treatAsAlias": false,
         "verificationStatus": "accepted",
-    }]})))
+    });
+    let aliases = mailbox.aliases.iter().map(|(address, name)| {
+        json!({
+            "sendAsEmail": address,
+            "displayName": name,
+            "replyToAddress": "",
+            "signature": "",
+            "isDefault": false,
+            "treatAsAlias": true,
+            "verificationStatus": "accepted",
+        })
+    });
+    Ok(Reply::json(json!({"sendAs": std::iter::once(primary).chain(aliases).collect::<Vec<_>>()})))
 }

@@ -145,7 +145,11 @@ async fn add_signature(state: &AppState, user: UserId, form: &mut ComposeForm) -
     };
     form.account = account.id.0;
     let identities = state.store.identities(account.id).await.map_err(internal)?;
-    let address = identities.iter().find(|i| i.is_default).map_or(account.address.clone(), |i| i.address.clone());
+    // A reply already chose the identity its original was addressed to; otherwise the default.
+    let chosen = identities.iter().find(|i| !form.from.is_empty() && i.address.eq_ignore_ascii_case(&form.from));
+    let address = chosen
+        .or_else(|| identities.iter().find(|i| i.is_default))
+        .map_or(account.address.clone(), |i| i.address.clone());
     if let Some(signature) = state.store.signature(account.id, &address).await.map_err(internal)? {
         form.body = format!("\n\n-- \n{signature}{}", form.body);
     }
@@ -164,6 +168,8 @@ async fn prefill(
     let m = &detail.summary;
     form.account = m.account.0;
     form.original = Some(m.id);
+    let identities = state.store.identities(m.account).await.map_err(internal)?;
+    form.from = addressed_identity(&identities, detail).unwrap_or_default();
     let parsed = detail.raw.as_deref().map(|raw| mailroom_mime::parse(raw).into_message());
     let text = detail
         .raw
@@ -192,8 +198,7 @@ async fn prefill(
         form.body = forwarded_body(t.forwarded_message, &headers, &text);
     } else {
         form.subject = reply_subject(&m.subject);
-        let identities = state.store.identities(m.account).await.map_err(internal)?;
-        let mut own: Vec<String> = identities.into_iter().map(|i| i.address.to_lowercase()).collect();
+        let mut own: Vec<String> = identities.iter().map(|i| i.address.to_lowercase()).collect();
         if let Some(account) = state.store.account(m.account).await.map_err(internal)? {
             own.push(account.address.to_lowercase());
         }
@@ -207,6 +212,17 @@ async fn prefill(
         form.body = quoted_reply(&t.wrote(&date, &from), &text);
     }
     Ok(())
+}
+
+/// The identity a reply or forward of `detail` goes out as, as the best mail clients choose it:
+/// the one the user sent the original from, else the first one it was addressed to (To, then
+/// Cc, then Bcc). An alias the mail came to answers as that alias, not as the account's default.
+fn addressed_identity(identities: &[mailroom_store::Identity], detail: &MessageDetail) -> Option<String> {
+    ["from", "to", "cc", "bcc"].iter().find_map(|role| {
+        detail.people.iter().filter(|p| p.role == *role).find_map(|p| {
+            identities.iter().find(|i| i.address.eq_ignore_ascii_case(&p.address)).map(|i| i.address.clone())
+        })
+    })
 }
 
 async fn page(

@@ -26,6 +26,7 @@ crate::on_both_databases!(send:
     a_forward_carries_the_originals_attachments_and_a_scheduled_one_is_taken_back,
     the_compose_form_shows_bad_input_at_its_field_and_needs_the_csrf_proof,
     a_signature_goes_under_new_messages_and_replies_and_only_known_addresses_send,
+    a_reply_goes_out_as_the_alias_its_original_was_addressed_to,
 );
 
 const ANN: &str = "ann@example.test";
@@ -548,4 +549,58 @@ async fn a_signature_goes_under_new_messages_and_replies_and_only_known_addresse
     let body = json!({"idempotency_key": "f2", "to": ["x@example.org"], "text": "x", "from": "ANN@example.test"});
     let (status, answer) = send(&mut s, body).await;
     assert_eq!(status, 202, "{answer}");
+}
+
+async fn a_reply_goes_out_as_the_alias_its_original_was_addressed_to(backend: Backend) {
+    let Some(mut s) = setup(backend, "google", 1).await else { return };
+    const SALES: &str = "sales@example.test";
+    {
+        let now = s.sim.state.clock().now_ms();
+        let mut world = s.sim.state.world();
+        let mailbox = world.gmail(ANN).unwrap();
+        mailbox.aliases.push((SALES.to_owned(), "Example Sales".to_owned()));
+        let raw = "From: Buyer <buyer@example.org>\r\nTo: Example Sales <sales@example.test>\r\n\
+                   Subject: Price list\r\nMessage-ID: <price@example.org>\r\n\
+                   Date: Tue, 1 Oct 2024 11:00:00 +0000\r\n\r\nYour prices, please.\r\n";
+        mailbox.deliver(raw.as_bytes().to_vec(), &["INBOX", "UNREAD"], now);
+    }
+    // Connecting again brings the alias among the mailbox's identities.
+    let mut browser = signed_in(&s).await;
+    crate::connect::connect(&mut browser, "google").await.assert_redirect("/accounts?notice=account_reconnected");
+    s.run().await;
+    let identities = s.app.store.identities(s.account.id).await.unwrap();
+    assert!(identities.iter().any(|i| i.address == SALES && !i.is_default), "{identities:?}");
+    s.app.store.set_signature(s.user, s.account.id, SALES, "Example Sales team", 1).await.unwrap();
+
+    let account = s.account.id.0;
+    let selected = |page: &Page| {
+        let found = regex_lite::Regex::new(r#"<option value="([^"]+)" selected>"#).unwrap();
+        found.captures(&page.body).map(|c| c[1].to_owned())
+    };
+    // The buyer wrote to the alias: the reply, reply all and forward go out as the alias, signed
+    // as the alias.
+    let price = s.id_of("Price list").await;
+    for mode in ["reply", "all", "forward"] {
+        let page = browser.get(&format!("/mail/compose?mode={mode}&reply={price}")).await;
+        assert_eq!(selected(&page).as_deref(), Some(format!("{account}:{SALES}").as_str()), "{mode}");
+        assert!(unescape(&body_of(&page)).starts_with("\n\n-- \nExample Sales team\n"), "{mode}");
+    }
+    // Mail to the primary address is answered from it; a new message starts from the default.
+    let other = s.id_of("Message 0").await;
+    let page = browser.get(&format!("/mail/compose?mode=reply&reply={other}")).await;
+    assert_eq!(selected(&page).as_deref(), Some(format!("{account}:{ANN}").as_str()));
+    let page = browser.get("/mail/compose").await;
+    assert_eq!(selected(&page).as_deref(), Some(format!("{account}:{ANN}").as_str()));
+
+    // Sent from the page as it was filled, the reply leaves as the alias.
+    let (_, done) = compose(&mut browser, &format!("/mail/compose?mode=reply&reply={price}"), &[], &[]).await;
+    done.assert_redirect("/mail/outbox?notice=message_queued");
+    let submission = s.app.store.submissions(s.user, None, 10).await.unwrap().remove(0);
+    outbox(&s).send_due_at(mailroom_store::now() + 10).await;
+    let copies = gmail_copies(&s, &submission.message_id);
+    assert_eq!(copies.len(), 1);
+    let parsed = mailroom_mime::parse(&copies[0].0).into_message();
+    let from = parsed.from.unwrap();
+    assert_eq!((from.name.as_deref(), from.address.as_str()), (Some("Example Sales"), SALES));
+    assert_eq!(parsed.to[0].address, "buyer@example.org");
 }
