@@ -8,6 +8,7 @@ mod language;
 mod mailbox;
 mod provider;
 mod tag;
+pub mod template;
 mod throttle;
 
 pub use account::{DisplayName, EmailAddress, Password, Role, UserId};
@@ -16,6 +17,7 @@ pub use language::Language;
 pub use mailbox::{FolderKind, gmail_is_archived};
 pub use provider::{AccountId, AccountStatus, ImportStart, MicrosoftTenant, OAuthClientId, Provider, SyncInterval};
 pub use tag::{TAG_NAME_MAX, TagColor, TagName};
+pub use template::{Template, TemplateError};
 pub use throttle::{LoginPolicy, LoginVerdict, ThrottleRecord};
 
 /// Why a value was refused. The web layer turns each kind into a sentence in the user's language,

@@ -16,6 +16,7 @@ mod sessions;
 mod settings;
 mod submissions;
 mod sync_runs;
+mod templates;
 mod throttle;
 mod users;
 
@@ -36,6 +37,7 @@ pub use sessions::SessionToken;
 pub use settings::{EmailSettings, ProviderSettings, ProviderUpdate};
 pub use submissions::{ClaimedSubmission, NewSubmission, Submission, SubmissionStatus, Submitted};
 pub use sync_runs::{Claim, RunMode, RunOutcome, RunProgress, RunTrigger, SyncRun};
+pub use templates::{StoredTemplate, TemplateSaved};
 pub use users::{NewUser, User};
 
 use std::path::PathBuf;

@@ -35,6 +35,7 @@ pub fn router() -> Router<AppState> {
         .route("/submissions", get(send::list))
         .route("/submissions/{id}", get(send::show))
         .route("/submissions/{id}/cancel", post(send::cancel))
+        .route("/templates", get(send::templates))
         .route("/messages/{id}", get(messages::show))
         .route("/messages/{id}/attachments/{position}", get(messages::attachment))
         .route("/messages/{id}/cid/{content_id}", get(messages::inline_part))

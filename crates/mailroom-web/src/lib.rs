@@ -138,6 +138,8 @@ pub fn router(state: AppState) -> Router {
         .route("/mail/messages/{id}/attachments/{position}", get(pages::mail::attachment))
         .route("/mail/messages/{id}/original", get(pages::mail::original))
         .route("/settings/signatures", get(pages::signatures::show).post(pages::signatures::save))
+        .route("/settings/templates", get(pages::templates::show).post(pages::templates::save))
+        .route("/settings/templates/{id}/delete", post(pages::templates::delete))
         .route("/settings/tokens", get(pages::tokens::list).post(pages::tokens::create))
         .route("/settings/tokens/{id}/revoke", post(pages::tokens::revoke))
         .route("/healthz", get(pages::ops::healthz))

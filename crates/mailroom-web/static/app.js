@@ -41,9 +41,10 @@ document.addEventListener("click", (event) => {
   if (button && !window.confirm(button.dataset.confirm)) event.preventDefault();
 });
 
-// Compose: a second thought before sending without a subject, or with a file mentioned in what
-// the user wrote (not in the quoted original) but none attached.
-const composeForm = document.querySelector(".compose form");
+// Compose: a second thought before sending without a subject, with a file mentioned in what
+// the user wrote (not in the quoted original) but none attached, or with a template's
+// {{placeholder}} left unfilled.
+const composeForm = document.querySelector("form[data-no-subject]");
 if (composeForm) {
   composeForm.addEventListener("submit", (event) => {
     const subject = composeForm.querySelector("#subject").value.trim();
@@ -55,8 +56,12 @@ if (composeForm) {
     const files = composeForm.querySelector("#attachments").files.length
       + (composeForm.querySelector("[name=keep_attachments]:checked") ? 1 : 0);
     const mentions = new RegExp(composeForm.dataset.attachWords, "iu").test(written.join("\n"));
-    if (!subject && !window.confirm(composeForm.dataset.noSubject)) event.preventDefault();
-    else if (mentions && files === 0 && !window.confirm(composeForm.dataset.noAttachment)) event.preventDefault();
+    const unfilled = /\{\{\s*[\p{L}\p{N}_-]+\s*\}\}/u.test(subject + "\n" + written.join("\n"));
+    const warnings = [];
+    if (unfilled) warnings.push(composeForm.dataset.unfilled);
+    if (!subject) warnings.push(composeForm.dataset.noSubject);
+    if (mentions && files === 0) warnings.push(composeForm.dataset.noAttachment);
+    if (warnings.some((warning) => !window.confirm(warning))) event.preventDefault();
   });
 }
 

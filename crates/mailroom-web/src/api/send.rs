@@ -7,7 +7,10 @@ use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
-use mailroom_domain::AccountId;
+use std::collections::BTreeMap;
+
+use mailroom_domain::template::{self, Template};
+use mailroom_domain::{AccountId, UserId};
 use mailroom_mime::compose::{Draft, Field, Mailbox, OutgoingAttachment, parse_address_list};
 use mailroom_store::{Submission, Submitted};
 use serde::{Deserialize, Serialize};
@@ -48,6 +51,12 @@ pub struct SendBody {
     send_at: Option<i64>,
     #[serde(default)]
     attachments: Vec<AttachmentBody>,
+    /// The name of one of the caller's templates: its subject and body are used where `subject`
+    /// and `text` (and `html`) are left out, with `values` put in for their placeholders.
+    #[serde(default)]
+    template: Option<String>,
+    #[serde(default)]
+    values: BTreeMap<String, String>,
 }
 
 #[derive(Deserialize)]
@@ -111,7 +120,13 @@ pub async fn send(
             ApiError::invalid(format!("The body must be a JSON message to send: {}", rejection.body_text()))
         }
     })?;
-    let draft = draft_of(body.to, body.cc, body.bcc, body.subject, body.text, body.html, body.attachments)?;
+    let (subject, text) = match &body.template {
+        Some(name) => from_template(&state, user.id, name, &body)
+            .await?
+            .map_err(|error| ApiError::invalid(format!("template: {error}")))?,
+        None => (body.subject, body.text),
+    };
+    let draft = draft_of(body.to, body.cc, body.bcc, subject, text, body.html, body.attachments)?;
     let now = mailroom_store::now();
     let compose = Compose {
         account: AccountId(body.account_id),
@@ -131,6 +146,61 @@ pub async fn send(
         Err(SendRefused::Invalid(error)) => Err(ApiError::invalid(format!("{}: {error}", error.field().as_str()))),
         Err(error) => Err(ApiError::invalid(error.to_string())),
     }
+}
+
+/// The subject and text of a message from the caller's template `name`: each filled from
+/// `values` unless the body gives it.
+async fn from_template(
+    state: &AppState,
+    user: UserId,
+    name: &str,
+    body: &SendBody,
+) -> Result<Result<(String, String), String>, ApiError> {
+    let Some(template) = state.store.template_named(user, name).await.map_err(ApiError::internal)? else {
+        return Ok(Err(format!("you have no template named {name:?}")));
+    };
+    let fill = |given: &str, from: &str| match given.is_empty() {
+        true => template::fill(from, &body.values).map_err(|error| error.to_string()),
+        false => Ok(given.to_owned()),
+    };
+    let subject = match fill(&body.subject, &template.subject) {
+        Ok(subject) => subject,
+        Err(error) => return Ok(Err(error)),
+    };
+    // An HTML body given by the caller stands for the text too (its text alternative is made from it).
+    let text = if body.html.is_some() { Ok(body.text.clone()) } else { fill(&body.text, &template.body) };
+    Ok(text.map(|text| (subject, text)))
+}
+
+/// The caller's templates and the placeholders each needs.
+#[derive(Serialize)]
+pub struct TemplateJson {
+    id: i64,
+    name: String,
+    subject: String,
+    body: String,
+    placeholders: Vec<String>,
+    updated_at: i64,
+}
+
+/// `GET /api/v1/templates`: the caller's templates by name.
+pub async fn templates(State(state): State<AppState>, ApiUser(user): ApiUser) -> Result<Response, ApiError> {
+    let stored = state.store.templates(user.id).await.map_err(ApiError::internal)?;
+    let data: Vec<TemplateJson> = stored
+        .into_iter()
+        .map(|t| {
+            let checked = Template { name: t.name, subject: t.subject, body: t.body };
+            TemplateJson {
+                id: t.id,
+                placeholders: checked.placeholders(),
+                name: checked.name,
+                subject: checked.subject,
+                body: checked.body,
+                updated_at: t.updated_at,
+            }
+        })
+        .collect();
+    Ok(Json(serde_json::json!({ "data": data })).into_response())
 }
 
 /// The draft the API fields make; each address entry must be exactly one address.

@@ -1,6 +1,6 @@
-//! Writing mail: the compose page (new, reply, reply all, forward), its multipart form with
-//! attachments, and the outbox, where a message waits out the undo window or its scheduled time
-//! and can be taken back. Submitting goes through `crate::send`, as the API does.
+//! Writing mail: the compose page (new, from a template, reply, reply all, forward), its
+//! multipart form with attachments, and the outbox, where a message waits out the undo window or
+//! its scheduled time and can be taken back. Submitting goes through `crate::send`, as the API does.
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -97,6 +97,8 @@ struct ComposePage {
     forwarded: Vec<String>,
     errors: FieldErrors,
     undo_seconds: u32,
+    /// The user's templates a new message can start from: (id, name).
+    templates: Vec<(i64, String)>,
 }
 
 /// `GET /mail/compose[?reply=ID&mode=reply|all|forward][&account=ID]`.
@@ -120,8 +122,14 @@ pub async fn show(
         ..ComposeForm::default()
     };
     let mut forwarded = Vec::new();
+    let mut template = None;
     match (mode, original_id) {
-        (Mode::New, _) => form.account = number("account")?.unwrap_or_default(),
+        (Mode::New, _) => {
+            form.account = number("account")?.unwrap_or_default();
+            if let Some(id) = number("template")? {
+                template = Some(state.store.template(me.id, id).await.map_err(internal)?.ok_or(ErrorKind::NotFound)?);
+            }
+        }
         (_, None) => return Err(ErrorKind::BadRequest),
         (mode, Some(id)) => {
             let detail = state.store.message_detail(me.id, id).await.map_err(internal)?.ok_or(ErrorKind::NotFound)?;
@@ -132,6 +140,11 @@ pub async fn show(
         }
     }
     add_signature(&state, me.id, &mut form).await?;
+    // A template's text goes above the signature; its placeholders are left for the user.
+    if let Some(template) = template {
+        form.subject = template.subject;
+        form.body = format!("{}{}", template.body, form.body);
+    }
     let page = page(&state, ctx, me.id, mode, form, forwarded, FieldErrors::default()).await?;
     Ok(page.into_response())
 }
@@ -260,7 +273,13 @@ async fn page(
         Mode::Reply | Mode::ReplyAll => t.act_reply,
         Mode::Forward => t.act_forward,
     };
-    Ok(ComposePage { ctx, heading, senders, form, forwarded, errors, undo_seconds: state.config.undo_send_seconds })
+    let templates = if mode == Mode::New {
+        state.store.templates(user).await.map_err(internal)?.into_iter().map(|t| (t.id, t.name)).collect()
+    } else {
+        Vec::new()
+    };
+    let undo_seconds = state.config.undo_send_seconds;
+    Ok(ComposePage { ctx, heading, senders, form, forwarded, errors, undo_seconds, templates })
 }
 
 /// The form as it came, files apart.

@@ -11,6 +11,7 @@ pub mod mail;
 pub mod ops;
 pub mod setup;
 pub mod signatures;
+pub mod templates;
 pub mod tokens;
 pub mod users;
 

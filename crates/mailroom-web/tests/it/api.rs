@@ -387,6 +387,8 @@ async fn every_documented_get_answers_as_the_document_says(backend: Backend) {
     crm.request("POST", "/api/v1/messages/send", Some(("application/json", send.to_string().into_bytes())))
         .await
         .assert_status(StatusCode::ACCEPTED);
+    let template = mailroom_domain::Template::new("Welcome", "Welcome, {{name}}", "Hello {{name}}").unwrap();
+    app.store.save_template(ann.id, None, &template, 1).await.unwrap();
 
     let gets: Vec<String> =
         documented(&doc).into_iter().filter(|(method, _)| method == "GET").map(|(_, path)| path).collect();

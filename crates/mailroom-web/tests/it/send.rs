@@ -27,6 +27,7 @@ crate::on_both_databases!(send:
     the_compose_form_shows_bad_input_at_its_field_and_needs_the_csrf_proof,
     a_signature_goes_under_new_messages_and_replies_and_only_known_addresses_send,
     a_reply_goes_out_as_the_alias_its_original_was_addressed_to,
+    templates_are_written_started_from_and_filled_by_the_api,
 );
 
 const ANN: &str = "ann@example.test";
@@ -603,4 +604,100 @@ async fn a_reply_goes_out_as_the_alias_its_original_was_addressed_to(backend: Ba
     let from = parsed.from.unwrap();
     assert_eq!((from.name.as_deref(), from.address.as_str()), (Some("Example Sales"), SALES));
     assert_eq!(parsed.to[0].address, "buyer@example.org");
+}
+
+async fn templates_are_written_started_from_and_filled_by_the_api(backend: Backend) {
+    let Some(mut s) = setup(backend, "google", 1).await else { return };
+    let mut browser = signed_in(&s).await;
+    let form = "application/x-www-form-urlencoded";
+    let encode = |csrf: &str, id: &str, name: &str, subject: &str, body: &str| {
+        let fields = [("csrf_token", csrf), ("id", id), ("name", name), ("subject", subject), ("body", body)];
+        url::form_urlencoded::Serializer::new(String::new()).extend_pairs(fields).finish().into_bytes()
+    };
+    let csrf = browser.get("/settings/templates").await.csrf();
+    let (subject, body) = ("Order {{order}} shipped", "Dear {{ name }},\r\nyour order {{order}} is on its way.");
+    browser
+        .request("POST", "/settings/templates", Some((form, encode(&csrf, "", "Shipped", subject, body))))
+        .await
+        .assert_redirect("/settings/templates?notice=template_saved");
+    let page = browser.get("/settings/templates").await;
+    page.assert_contains("Shipped").assert_contains("{{order}} {{name}}");
+    // A broken placeholder, or a name already used: shown at the form, nothing stored.
+    for (name, body, error) in [
+        ("Broken", "Hi {{name", "{{name}} is not closed"),
+        ("Shipped", "Other", "You already have a template of this name."),
+    ] {
+        let refused =
+            browser.request("POST", "/settings/templates", Some((form, encode(&csrf, "", name, "", body)))).await;
+        refused.assert_status(axum::http::StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(unescape(&refused.body).contains(error), "{error}");
+    }
+    let stored = s.app.store.templates(s.user).await.unwrap();
+    assert_eq!(stored.len(), 1);
+    let id = stored[0].id;
+    assert_eq!(stored[0].body, "Dear {{ name }},\nyour order {{order}} is on its way.");
+
+    // A new message starts from it, its placeholders left to fill.
+    let page = browser.get(&format!("/mail/compose?template={id}")).await;
+    assert_eq!(unescape(&field(&page, "subject")), "Order {{order}} shipped");
+    assert!(unescape(&body_of(&page)).starts_with("Dear {{ name }},\nyour order"), "{}", body_of(&page));
+    page.assert_contains("data-unfilled");
+
+    // The API lists it with its placeholders, and fills it from the caller's values.
+    let listed = s.get("/api/v1/templates").await;
+    assert_eq!(listed["data"][0]["name"], "Shipped");
+    assert_eq!(listed["data"][0]["placeholders"], json!(["order", "name"]));
+    let values = json!({"name": "Petr Černý", "order": "42 {{name}}"});
+    let (status, first) = send(
+        &mut s,
+        json!({"idempotency_key": "t1", "to": ["petr@example.cz"],
+        "template": "Shipped", "values": values}),
+    )
+    .await;
+    assert_eq!(status, 202, "{first}");
+    assert_eq!(first["subject"], "Order 42 {{name}} shipped");
+    // Without a value, with a value that would break the subject, or with no such template:
+    // refused, nothing stored.
+    for (template, values, error) in [
+        ("Shipped", json!({"name": "Petr"}), "template: no value was given for {{order}}"),
+        ("Shipped", json!({"name": "Petr", "order": "1\r\nBcc: x@example.org"}), "subject"),
+        ("Nope", json!({}), "template: you have no template named \"Nope\""),
+    ] {
+        let (status, answer) = send(
+            &mut s,
+            json!({"idempotency_key": "t2", "to": ["petr@example.cz"],
+            "template": template, "values": values}),
+        )
+        .await;
+        assert_eq!(status, 400, "{answer}");
+        let message = answer["error"]["message"].as_str().unwrap();
+        assert!(message.contains(error), "{message}");
+    }
+    assert_eq!(s.app.store.submissions(s.user, None, 10).await.unwrap().len(), 1);
+    outbox(&s).send_due_at(mailroom_store::now() + 10).await;
+    let copies = gmail_copies(&s, first["message_id"].as_str().unwrap());
+    assert_eq!(copies.len(), 1);
+    let bodies = mailroom_mime::bodies(&copies[0].0);
+    assert_eq!(bodies.text.unwrap().trim_end(), "Dear Petr Černý,\r\nyour order 42 {{name}} is on its way.");
+
+    // Another user can neither start from it nor delete it.
+    let (_, mut other) = s.app.member("other@example.test", "member password 2").await;
+    other.get(&format!("/mail/compose?template={id}")).await.assert_status(axum::http::StatusCode::NOT_FOUND);
+    let other_csrf = other.get("/settings/templates").await.csrf();
+    let delete = format!("/settings/templates/{id}/delete");
+    let proof = url::form_urlencoded::Serializer::new(String::new()).append_pair("csrf_token", &other_csrf).finish();
+    let answer = other.request("POST", &delete, Some((form, proof.into_bytes()))).await;
+    answer.assert_status(axum::http::StatusCode::NOT_FOUND);
+    let answer = other
+        .request("POST", "/settings/templates", Some((form, encode(&other_csrf, &id.to_string(), "Mine", "", ""))))
+        .await;
+    answer.assert_status(axum::http::StatusCode::NOT_FOUND);
+    assert_eq!(s.app.store.templates(s.user).await.unwrap()[0].name, "Shipped");
+    // Its owner deletes it.
+    let proof = url::form_urlencoded::Serializer::new(String::new()).append_pair("csrf_token", &csrf).finish();
+    browser
+        .request("POST", &delete, Some((form, proof.into_bytes())))
+        .await
+        .assert_redirect("/settings/templates?notice=template_deleted");
+    assert!(s.app.store.templates(s.user).await.unwrap().is_empty());
 }
