@@ -29,9 +29,10 @@ pub use crypto::{Cipher, CryptoError, SecretKey};
 pub use db::{Backend, Db, DbTarget};
 pub use key::{KeyInput, KeyOrigin};
 pub use messages::{
-    ACTION_LIMIT, Acted, ActionRefused, Cursor, EventKind, FailedAction, FeedEntry, FolderSummary, IncomingMessage,
-    KnownMessage, ListCursor, MessageChange, MessageDetail, MessageEvent, MessageFilter, MessagePerson, MessageSummary,
-    NOTE_LIMIT, Participant, RemoteFolder, StoredAttachment, Tag, WritebackJob,
+    ACTION_LIMIT, Acted, ActionRefused, Correspondent, Cursor, EventKind, FailedAction, FeedEntry, FolderSummary,
+    IncomingMessage, KnownMessage, ListCursor, MessageChange, MessageDetail, MessageEvent, MessageFilter,
+    MessagePerson, MessageSummary, NOTE_LIMIT, Participant, RemoteFolder, SUGGESTION_LIMIT, StoredAttachment, Tag,
+    WritebackJob,
 };
 pub use sessions::SessionToken;
 pub use settings::{EmailSettings, ProviderSettings, ProviderUpdate};

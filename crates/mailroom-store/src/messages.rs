@@ -938,7 +938,8 @@ mod local;
 mod tags;
 mod writeback;
 pub use listing::{
-    FeedEntry, ListCursor, MessageDetail, MessageFilter, MessagePerson, MessageSummary, Participant, StoredAttachment,
+    Correspondent, FeedEntry, ListCursor, MessageDetail, MessageFilter, MessagePerson, MessageSummary, Participant,
+    SUGGESTION_LIMIT, StoredAttachment,
 };
 pub use local::NOTE_LIMIT;
 pub use tags::Tag;

@@ -14,7 +14,7 @@ use axum::routing::{delete, get, post, put};
 use mailroom_domain::AccountId;
 use mailroom_store::{ApiToken, User};
 use serde::Serialize;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::errors::Verbatim;
@@ -29,6 +29,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/accounts", get(accounts))
         .route("/folders", get(folders))
+        .route("/addresses", get(addresses))
         .route("/messages", get(messages::list))
         .route("/messages/actions", post(messages::act))
         .route("/messages/send", post(send::send).layer(DefaultBodyLimit::max(send::SEND_BODY_LIMIT)))
@@ -198,6 +199,31 @@ async fn accounts(State(state): State<AppState>, ApiUser(user): ApiUser) -> Resu
             created_at: a.created_at,
         })
         .collect();
+    Ok(Json(json!({ "data": data })).into_response())
+}
+
+/// `GET /api/v1/addresses?q=`: people in the caller's mail whose address starts with `q` or
+/// whose name holds it, most mail first: what the compose page suggests as the user types.
+async fn addresses(
+    State(state): State<AppState>,
+    ApiUser(user): ApiUser,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let typed = query_param(query.as_deref(), "q")?.unwrap_or_default();
+    if typed.chars().count() > 200 {
+        return Err(ApiError::bad_request("q must be at most 200 characters."));
+    }
+    let limit = match query_param(query.as_deref(), "limit")? {
+        Some(limit) => limit
+            .parse::<i64>()
+            .ok()
+            .filter(|l| (1..=mailroom_store::SUGGESTION_LIMIT).contains(l))
+            .ok_or_else(|| ApiError::bad_request("limit must be a number from 1 to 20."))?,
+        None => 8,
+    };
+    let found = state.store.correspondents(user.id, &typed, limit).await.map_err(ApiError::internal)?;
+    let data: Vec<Value> =
+        found.into_iter().map(|c| json!({"address": c.address, "name": c.name, "messages": c.messages})).collect();
     Ok(Json(json!({ "data": data })).into_response())
 }
 

@@ -163,3 +163,74 @@ if (mail) {
   poll();
   setInterval(poll, Number(mail.dataset.poll) * 1000 || 10000);
 }
+
+// Compose: people from the user's mail suggested as an address is typed in To, Cc or Bcc
+// (arrows move, Enter or a click takes one, Escape closes); the entry being typed is replaced.
+for (const input of document.querySelectorAll("input[data-suggest]")) {
+  const list = document.createElement("ul");
+  list.className = "suggestions";
+  list.id = `${input.id}-suggestions`;
+  list.setAttribute("role", "listbox");
+  list.hidden = true;
+  input.after(list);
+  input.setAttribute("role", "combobox");
+  input.setAttribute("aria-controls", list.id);
+  input.setAttribute("aria-autocomplete", "list");
+  input.setAttribute("aria-expanded", "false");
+  let timer = 0;
+  let active = -1;
+  const show = (open) => {
+    list.hidden = !open;
+    input.setAttribute("aria-expanded", String(open));
+    if (!open) input.removeAttribute("aria-activedescendant");
+  };
+  const cut = () => Math.max(input.value.lastIndexOf(","), input.value.lastIndexOf(";")) + 1;
+  const choose = (item) => {
+    const head = input.value.slice(0, cut()).trimEnd();
+    input.value = `${head ? `${head} ` : ""}${item.dataset.value}, `;
+    show(false);
+    input.focus();
+  };
+  const mark = (index) => {
+    const items = Array.from(list.children);
+    active = (index + items.length) % items.length;
+    items.forEach((item, i) => item.setAttribute("aria-selected", String(i === active)));
+    input.setAttribute("aria-activedescendant", items[active].id);
+  };
+  input.addEventListener("input", () => {
+    window.clearTimeout(timer);
+    const typed = input.value.slice(cut()).trim();
+    if (!typed) return show(false);
+    timer = window.setTimeout(async () => {
+      const answer = await fetch(`/api/v1/addresses?q=${encodeURIComponent(typed)}`, { credentials: "same-origin" });
+      if (!answer.ok || input.value.slice(cut()).trim() !== typed) return;
+      const { data } = await answer.json();
+      list.replaceChildren(...data.map((person, i) => {
+        const item = document.createElement("li");
+        const name = (person.name || "").replace(/["\\<>]/g, "");
+        const quoted = /[,;:@()[\]]/.test(name) ? `"${name}"` : name;
+        item.id = `${list.id}-${i}`;
+        item.setAttribute("role", "option");
+        item.dataset.value = name ? `${quoted} <${person.address}>` : person.address;
+        item.textContent = name ? `${name} <${person.address}>` : person.address;
+        item.addEventListener("mousedown", (event) => { event.preventDefault(); choose(item); });
+        return item;
+      }));
+      active = -1;
+      show(data.length > 0);
+    }, 150);
+  });
+  input.addEventListener("keydown", (event) => {
+    if (list.hidden) return;
+    if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+      event.preventDefault();
+      mark(active + (event.key === "ArrowDown" ? 1 : -1));
+    } else if (event.key === "Enter" && active >= 0) {
+      event.preventDefault();
+      choose(list.children[active]);
+    } else if (event.key === "Escape") {
+      show(false);
+    }
+  });
+  input.addEventListener("blur", () => show(false));
+}

@@ -677,3 +677,47 @@ mod tests {
         assert!(parse_page(&format!("[{}]", row(1, 1, "\"yes\"")), Shape::Messages).is_err());
     }
 }
+
+/// Someone the user has mail with, as the compose page suggests them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Correspondent {
+    pub address: String,
+    pub name: Option<String>,
+    /// In how many of the user's messages they are sender or recipient.
+    pub messages: i64,
+}
+
+/// The most suggestions one lookup gives.
+pub const SUGGESTION_LIMIT: i64 = 20;
+
+impl Store {
+    /// The people in the user's mail (senders and recipients, the user's own addresses left
+    /// out) whose address starts with `typed` or whose name holds it, those with the most mail
+    /// first. `typed` is matched literally (`%` and `_` are not wildcards).
+    pub async fn correspondents(&self, user: UserId, typed: &str, limit: i64) -> Result<Vec<Correspondent>> {
+        let typed = typed.trim().to_lowercase();
+        if typed.is_empty() {
+            return Ok(Vec::new());
+        }
+        let literal = typed.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+        let limit = limit.clamp(1, SUGGESTION_LIMIT);
+        // The limit is a clamped number, written into the statement as the lists do.
+        let sql = format!(
+            "SELECT p.address, MAX(p.name), COUNT(*) AS seen FROM participants p \
+             JOIN messages m ON m.id = p.message_id \
+             WHERE m.user_id = $1 AND p.role IN ('from', 'to', 'cc') \
+             AND (p.address LIKE $2 ESCAPE '\\' OR LOWER(p.name) LIKE $3 ESCAPE '\\') \
+             AND p.address NOT IN (SELECT LOWER(i.address) FROM identities i \
+                 JOIN accounts a ON a.id = i.account_id WHERE a.user_id = $1) \
+             AND p.address NOT IN (SELECT LOWER(a.address) FROM accounts a WHERE a.user_id = $1) \
+             GROUP BY p.address ORDER BY seen DESC, p.address LIMIT {limit}"
+        );
+        let rows: Vec<(String, Option<String>, i64)> = with_pool!(self.db, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
+                .bind(user.0)
+                .bind(format!("{literal}%"))
+                .bind(format!("%{literal}%"))
+                .fetch_all(pool)
+                .await)?;
+        Ok(rows.into_iter().map(|(address, name, messages)| Correspondent { address, name, messages }).collect())
+    }
+}

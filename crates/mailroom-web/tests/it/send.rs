@@ -28,6 +28,7 @@ crate::on_both_databases!(send:
     a_signature_goes_under_new_messages_and_replies_and_only_known_addresses_send,
     a_reply_goes_out_as_the_alias_its_original_was_addressed_to,
     templates_are_written_started_from_and_filled_by_the_api,
+    addresses_from_the_users_own_mail_are_suggested,
 );
 
 const ANN: &str = "ann@example.test";
@@ -700,4 +701,33 @@ async fn templates_are_written_started_from_and_filled_by_the_api(backend: Backe
         .await
         .assert_redirect("/settings/templates?notice=template_deleted");
     assert!(s.app.store.templates(s.user).await.unwrap().is_empty());
+}
+
+async fn addresses_from_the_users_own_mail_are_suggested(backend: Backend) {
+    // Three messages: from s0@client0, s1@client1 and s2@client0.example.org, to Ann.
+    let Some(mut s) = setup(backend, "google", 3).await else { return };
+    fn addresses(answer: &Value) -> Vec<String> {
+        answer["data"].as_array().unwrap().iter().map(|p| p["address"].as_str().unwrap().to_owned()).collect()
+    }
+    let found = s.get("/api/v1/addresses?q=S").await;
+    assert_eq!(addresses(&found), ["s0@client0.example.org", "s1@client1.example.org", "s2@client0.example.org"]);
+    assert_eq!(found["data"][0]["name"], "Sender 0");
+    assert_eq!(found["data"][0]["messages"], 1);
+    // By a part of the name; the user's own address is never suggested; wildcards are literal.
+    assert_eq!(addresses(&s.get("/api/v1/addresses?q=nder%201").await), ["s1@client1.example.org"]);
+    assert!(addresses(&s.get("/api/v1/addresses?q=ann").await).is_empty());
+    assert!(addresses(&s.get("/api/v1/addresses?q=%25").await).is_empty());
+    assert!(addresses(&s.get("/api/v1/addresses?q=s_").await).is_empty());
+    assert_eq!(addresses(&s.get("/api/v1/addresses?q=s&limit=1").await).len(), 1);
+    for bad in ["/api/v1/addresses?q=s&limit=0", &format!("/api/v1/addresses?q={}", "x".repeat(201))] {
+        let answer = s.api.get(bad).await;
+        answer.assert_status(axum::http::StatusCode::BAD_REQUEST);
+    }
+    // Another user's mail suggests nothing here, and the page asks for suggestions.
+    let (_, mut other) = s.app.member("other@example.test", "member password 2").await;
+    let answer = other.get("/api/v1/addresses?q=s").await;
+    answer.assert_status(axum::http::StatusCode::OK);
+    assert!(answer.body.contains(r#""data":[]"#), "{}", answer.body);
+    let mut browser = signed_in(&s).await;
+    browser.get("/mail/compose").await.assert_contains(r#"id="to" name="to""#).assert_contains("data-suggest");
 }

@@ -330,6 +330,17 @@ async fn a_new_user_reads_stars_archives_labels_trashes_and_replies_in_chromium_
     let reply_heading = subject.unwrap().prop("value").await.unwrap().unwrap_or_default();
     let expected = format!("Re: {}", mailroom_mime::normalized_subject(&reply_subject));
     assert_eq!(reply_heading, expected);
+    // Typing the start of the sender's address in Cc suggests them from the user's mail.
+    let to = client.find(Locator::Css("#to")).await.unwrap().prop("value").await.unwrap().unwrap_or_default();
+    let address = to.rsplit_once('<').map_or(to.as_str(), |(_, rest)| rest.trim_end_matches('>')).to_owned();
+    fill(&client, "#cc", &address[..3]).await;
+    let suggestion = format!(".suggestions li[data-value*='{address}']");
+    client.wait().at_most(Duration::from_secs(20)).for_element(Locator::Css(&suggestion)).await.unwrap();
+    screenshot(&client, "6-suggest").await;
+    click(&client, &suggestion).await;
+    let cc = client.find(Locator::Css("#cc")).await.unwrap().prop("value").await.unwrap().unwrap_or_default();
+    assert!(cc.contains(&address) && cc.ends_with(", "), "{cc:?}");
+    client.execute("document.getElementById('cc').value = '';", vec![]).await.unwrap();
     client
         .execute("document.getElementById('body').setRangeText('Thanks, noted.\\n', 0, 0, 'start');", vec![])
         .await
