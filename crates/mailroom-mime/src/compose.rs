@@ -143,11 +143,16 @@ pub struct Draft {
 impl Outgoing {
     /// Checks what only the message as a whole can say: a recipient at least, not too many,
     /// a subject on one line, attachment names on one line.
-    pub fn new(from: Mailbox, mut draft: Draft) -> Result<Outgoing, ComposeError> {
-        let recipients = draft.to.len() + draft.cc.len() + draft.bcc.len();
-        if recipients == 0 {
+    pub fn new(from: Mailbox, draft: Draft) -> Result<Outgoing, ComposeError> {
+        if draft.to.len() + draft.cc.len() + draft.bcc.len() == 0 {
             return Err(ComposeError::NoRecipient);
         }
+        Outgoing::unsent(from, draft)
+    }
+
+    /// The same checks but the first: a draft kept at the provider may have no recipient yet.
+    pub fn unsent(from: Mailbox, mut draft: Draft) -> Result<Outgoing, ComposeError> {
+        let recipients = draft.to.len() + draft.cc.len() + draft.bcc.len();
         if recipients > MAX_RECIPIENTS {
             return Err(ComposeError::TooManyRecipients);
         }

@@ -10,7 +10,7 @@ use crate::api::{ApiError, classify, join};
 use crate::{Providers, describe_transport_error, retry_after};
 
 /// `Prefer` for Graph: the ids we keep are immutable ids (see the sync's Graph calls).
-const IMMUTABLE_IDS: &str = "IdType=\"ImmutableId\"";
+pub(crate) const IMMUTABLE_IDS: &str = "IdType=\"ImmutableId\"";
 
 impl Providers {
     /// Adds and removes labels (`POST messages/{id}/modify`).

@@ -163,7 +163,7 @@ fn parse_u64(value: &str, what: &str) -> Result<u64, ApiError> {
 }
 
 /// base64url, padded or not.
-fn decode_raw(value: &str) -> Result<Vec<u8>, ApiError> {
+pub(crate) fn decode_raw(value: &str) -> Result<Vec<u8>, ApiError> {
     let value = value.trim();
     URL_SAFE
         .decode(value)

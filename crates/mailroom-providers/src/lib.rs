@@ -22,6 +22,7 @@
 
 mod actions;
 mod api;
+mod drafts;
 mod gmail;
 mod graph;
 mod oauth;
@@ -38,6 +39,7 @@ use sha2::{Digest, Sha256};
 use url::Url;
 
 pub use api::{ApiError, Identity, MailboxProfile};
+pub use drafts::{GraphDraftFields, RemoteDraft};
 pub use gmail::{GmailHistoryPage, GmailHistoryRecord, GmailLabel, GmailPage, GmailRawMessage};
 pub use graph::{
     GRAPH_WELL_KNOWN_FOLDERS, GraphAddress, GraphBody, GraphChange, GraphDeltaPage, GraphFolder, GraphFolderPage,

@@ -9,6 +9,7 @@ mod accounts;
 mod api_tokens;
 mod crypto;
 mod db;
+mod drafts;
 mod key;
 mod messages;
 mod password;
@@ -27,6 +28,7 @@ pub use accounts::{
 pub use api_tokens::{ApiToken, ApiTokenInfo, TOKEN_NAME_MAX};
 pub use crypto::{Cipher, CryptoError, SecretKey};
 pub use db::{Backend, Db, DbTarget};
+pub use drafts::{DRAFT_CLAIM_SECS, DraftFields, StoredDraft};
 pub use key::{KeyInput, KeyOrigin};
 pub use messages::{
     ACTION_LIMIT, Acted, ActionRefused, Correspondent, Cursor, EventKind, FailedAction, FeedEntry, FolderSummary,

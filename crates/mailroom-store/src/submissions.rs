@@ -8,6 +8,7 @@
 use mailroom_domain::{AccountId, UserId};
 
 use crate::db::with_pool;
+use crate::drafts::DISCARD_SENT_DRAFT;
 use crate::messages::REQUEST_RUN;
 use crate::{Result, Store};
 
@@ -55,6 +56,8 @@ pub struct NewSubmission<'a> {
     pub subject: &'a str,
     pub recipients: &'a [String],
     pub send_at: i64,
+    /// The user's draft it was written in: deleted once the provider accepts the message.
+    pub draft: Option<i64>,
 }
 
 /// A submission as its owner sees it in the outbox.
@@ -140,8 +143,9 @@ impl Store {
     /// Stores a submission, or returns the one the user already made with the same key.
     pub async fn submit(&self, new: &NewSubmission<'_>, now: i64) -> Result<Submitted> {
         let insert = "INSERT INTO submissions (user_id, account_id, idempotency_key, message_id, status, raw, \
-             thread_remote_id, subject, recipients, send_at, created_at) \
-             VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8, $9, $10) \
+             thread_remote_id, subject, recipients, send_at, created_at, draft_id) \
+             VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8, $9, $10, \
+             (SELECT id FROM drafts WHERE id = $11 AND user_id = $1)) \
              ON CONFLICT (user_id, idempotency_key) DO NOTHING RETURNING id";
         let recipients = new.recipients.join("\n");
         let inserted: Option<i64> = with_pool!(self.db, pool => sqlx::query_scalar(insert)
@@ -155,6 +159,7 @@ impl Store {
             .bind(&recipients)
             .bind(new.send_at)
             .bind(now)
+            .bind(new.draft)
             .fetch_optional(pool)
             .await)?;
         let found = self.submission_by_key(new.user, new.idempotency_key).await?;
@@ -284,6 +289,7 @@ impl Store {
                 .await?;
             if let (Some(account), "accepted") = (account, status) {
                 sqlx::query(REQUEST_RUN).bind(account).execute(&mut *tx).await?;
+                sqlx::query(DISCARD_SENT_DRAFT).bind(id).bind(now).execute(&mut *tx).await?;
             }
             tx.commit().await?;
         });

@@ -4,6 +4,7 @@
 //! replays the user's actions at the provider before each run ([`push_writebacks`]), and runs every
 //! account at its time ([`Scheduler`]); it sends the outbox ([`Outbox`]). It renders no HTML.
 
+mod drafts;
 mod engine;
 mod gmail;
 mod graph;
@@ -13,6 +14,7 @@ mod scheduler;
 mod tokens;
 mod writeback;
 
+pub use drafts::push_drafts;
 pub use engine::{Engine, Mode, Progress, ProgressState, SyncError, SyncReport};
 pub use gmail::sync_gmail;
 pub use graph::{PAGE as GRAPH_PAGE, fetch_mime_now, fetch_pending_mime, sync_graph};

@@ -84,9 +84,11 @@ impl Outbox {
         }
     }
 
-    /// Sends every submission due now.
+    /// Sends every submission due now, then writes the drafts whose provider copy is behind
+    /// (a sent message's draft is deleted there).
     pub async fn send_due(&self) {
         self.send_due_at(mailroom_store::now()).await;
+        crate::push_drafts(&self.engine, &self.owner).await;
     }
 
     /// Sends every submission due at `now` (a Unix time; tests pass a later one rather than wait

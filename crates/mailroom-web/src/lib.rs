@@ -128,6 +128,10 @@ pub fn router(state: AppState) -> Router {
                 .layer(DefaultBodyLimit::max(pages::compose::COMPOSE_BODY_LIMIT)),
         )
         .route("/mail/outbox", get(pages::compose::outbox))
+        .route("/mail/drafts", get(pages::drafts::list))
+        .route("/mail/drafts/save", post(pages::drafts::save))
+        .route("/mail/drafts/{id}/discard", post(pages::drafts::discard))
+        .route("/mail/drafts/{id}/resolve", post(pages::drafts::resolve))
         .route("/mail/outbox/{id}/cancel", post(pages::compose::cancel))
         .route("/mail/failures/dismiss", post(pages::mail::dismiss_failures))
         .route("/mail/images/allow", post(pages::mail::allow_images))

@@ -21,6 +21,8 @@ pub struct Compose {
     pub reply_to: Option<i64>,
     /// Not before this Unix time.
     pub send_at: i64,
+    /// The user's draft it was written in, deleted once the provider has the message.
+    pub saved_draft: Option<i64>,
 }
 
 /// Why nothing was submitted.
@@ -123,6 +125,7 @@ pub async fn submit(
         subject: outgoing.subject(),
         recipients: &recipients,
         send_at: compose.send_at,
+        draft: compose.saved_draft,
     };
     let submitted = store.submit(&new, mailroom_store::now()).await?;
     state.outbox_wake.notify_one();

@@ -234,3 +234,45 @@ for (const input of document.querySelectorAll("input[data-suggest]")) {
   });
   input.addEventListener("blur", () => show(false));
 }
+
+// Compose: the draft is saved two seconds after typing stops and when the page is left (files
+// apart, which go with the message only). One save at a time; the answer names the draft, so
+// later saves change it rather than make another.
+const autosaved = document.querySelector("form[data-autosave]");
+if (autosaved) {
+  const draftField = autosaved.querySelector("[name=draft]");
+  const status = autosaved.querySelector(".draft-status");
+  let timer = 0;
+  let saving = Promise.resolve();
+  let changed = false;
+  let sending = false;
+  const fields = () => {
+    const data = new FormData(autosaved);
+    data.delete("attachments");
+    return data;
+  };
+  const save = () => {
+    if (!changed || sending) return saving;
+    changed = false;
+    saving = saving.then(async () => {
+      const answer = await fetch(autosaved.dataset.autosave, { method: "POST", body: fields(), credentials: "same-origin" });
+      if (!answer.ok) return;
+      const draft = await answer.json();
+      draftField.value = draft.id;
+      const at = new Date().toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+      status.firstChild.textContent = `${status.dataset.saved} ${at} · `;
+    }).catch(() => { changed = true; });
+    return saving;
+  };
+  status.prepend(document.createTextNode(""));
+  autosaved.addEventListener("input", () => {
+    changed = true;
+    window.clearTimeout(timer);
+    timer = window.setTimeout(save, 2000);
+  });
+  autosaved.addEventListener("submit", () => { sending = true; window.clearTimeout(timer); });
+  // Leaving: the last words go with a beacon, which outlives the page.
+  window.addEventListener("pagehide", () => {
+    if (changed && !sending && navigator.sendBeacon(autosaved.dataset.autosave, fields())) changed = false;
+  });
+}

@@ -135,6 +135,7 @@ pub async fn send(
         draft,
         reply_to: body.in_reply_to,
         send_at: body.send_at.unwrap_or(now).max(now),
+        saved_draft: None,
     };
     match submit(&state, user.id, compose).await.map_err(ApiError::internal)? {
         Ok(Submitted::New(submission)) => {

@@ -12,7 +12,7 @@ use mailroom_mime::compose::{
     ComposeError, Draft, Field, Mailbox, OutgoingAttachment, forward_subject, forwarded_body, parse_address_list,
     quoted_reply, reply_recipients, reply_subject,
 };
-use mailroom_store::{MessageDetail, Submission, SubmissionStatus, Submitted};
+use mailroom_store::{DraftFields, MessageDetail, StoredDraft, Submission, SubmissionStatus, Submitted};
 
 use super::accounts::when;
 use super::{FieldErrors, see_other};
@@ -66,7 +66,7 @@ struct FromOption {
 
 /// What the form holds, as typed.
 #[derive(Debug, Default)]
-struct ComposeForm {
+pub(super) struct ComposeForm {
     account: i64,
     /// The identity of the account to send as; its default when empty.
     from: String,
@@ -84,6 +84,28 @@ struct ComposeForm {
     send_at: String,
     /// Whether a forward carries the original's attachments.
     keep_attachments: bool,
+    /// The draft this is, once it has been saved.
+    draft: Option<i64>,
+}
+
+impl ComposeForm {
+    /// The form as a draft to save: the draft's id (none yet for a first save) and its fields;
+    /// `None` for a mode the page does not have.
+    pub(super) fn into_draft(self) -> Option<(Option<i64>, DraftFields)> {
+        let mode = Mode::parse(&self.mode)?;
+        let fields = DraftFields {
+            account: AccountId(self.account),
+            from: self.from,
+            to: self.to,
+            cc: self.cc,
+            bcc: self.bcc,
+            subject: self.subject,
+            body: self.body.replace("\r\n", "\n"),
+            mode: mode.as_str().to_owned(),
+            original: self.original,
+        };
+        Some((self.draft, fields))
+    }
 }
 
 #[derive(Template, WebTemplate)]
@@ -99,6 +121,16 @@ struct ComposePage {
     undo_seconds: u32,
     /// The user's templates a new message can start from: (id, name).
     templates: Vec<(i64, String)>,
+    /// A resumed draft that was changed at the provider: what is there now.
+    theirs: Option<Theirs>,
+}
+
+/// The provider's version of a draft in conflict, as the page shows it.
+struct Theirs {
+    draft: i64,
+    subject: String,
+    to: String,
+    text: String,
 }
 
 /// `GET /mail/compose[?reply=ID&mode=reply|all|forward][&account=ID]`.
@@ -121,6 +153,10 @@ pub async fn show(
         keep_attachments: true,
         ..ComposeForm::default()
     };
+    if let Some(id) = number("draft")? {
+        let draft = state.store.draft(me.id, id).await.map_err(internal)?.ok_or(ErrorKind::NotFound)?;
+        return Ok(resumed(&state, ctx, me.id, draft).await?.into_response());
+    }
     let mut forwarded = Vec::new();
     let mut template = None;
     match (mode, original_id) {
@@ -147,6 +183,68 @@ pub async fn show(
     }
     let page = page(&state, ctx, me.id, mode, form, forwarded, FieldErrors::default()).await?;
     Ok(page.into_response())
+}
+
+/// The compose page for a saved draft, with the provider's version beside it when someone
+/// changed the draft there.
+async fn resumed(state: &AppState, ctx: Ctx, user: UserId, draft: StoredDraft) -> Result<ComposePage, ErrorKind> {
+    let f = &draft.fields;
+    let mode = Mode::parse(&f.mode).unwrap_or(Mode::New);
+    let form = ComposeForm {
+        account: f.account.0,
+        from: f.from.clone(),
+        to: f.to.clone(),
+        cc: f.cc.clone(),
+        bcc: f.bcc.clone(),
+        subject: f.subject.clone(),
+        body: f.body.clone(),
+        original: f.original,
+        mode: mode.as_str().to_owned(),
+        key: mailroom_store::random_token(),
+        send_at: String::new(),
+        keep_attachments: true,
+        draft: Some(draft.id),
+    };
+    let theirs = match (&draft.theirs_raw, draft.conflict) {
+        (Some(raw), true) => {
+            let fields = theirs_fields(raw);
+            Some(Theirs { draft: draft.id, subject: fields.subject, to: fields.to, text: fields.body })
+        }
+        _ => None,
+    };
+    let mut page = page(state, ctx, user, mode, form, Vec::new(), FieldErrors::default()).await?;
+    page.theirs = theirs;
+    Ok(page)
+}
+
+/// The fields of a provider's version of a draft (its raw message).
+pub(super) fn theirs_fields(raw: &[u8]) -> DraftText {
+    let parsed = mailroom_mime::parse(raw).into_message();
+    let list = |people: &[mailroom_mime::Address]| {
+        people
+            .iter()
+            .map(|p| Mailbox { name: p.name.clone(), address: p.address.clone() }.display())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let bodies = mailroom_mime::bodies(raw);
+    let body = bodies.text.or_else(|| bodies.html.map(|h| mailroom_mime::html_to_text(&h))).unwrap_or_default();
+    DraftText {
+        to: list(&parsed.to),
+        cc: list(&parsed.cc),
+        bcc: list(&parsed.bcc),
+        subject: parsed.subject,
+        body: body.replace("\r\n", "\n").trim_end().to_owned(),
+    }
+}
+
+/// A draft's text fields.
+pub(super) struct DraftText {
+    pub to: String,
+    pub cc: String,
+    pub bcc: String,
+    pub subject: String,
+    pub body: String,
 }
 
 /// Puts the signature of the identity the form sends as (the account's default; the user's
@@ -279,11 +377,13 @@ async fn page(
         Vec::new()
     };
     let undo_seconds = state.config.undo_send_seconds;
-    Ok(ComposePage { ctx, heading, senders, form, forwarded, errors, undo_seconds, templates })
+    Ok(ComposePage { ctx, heading, senders, form, forwarded, errors, undo_seconds, templates, theirs: None })
 }
 
 /// The form as it came, files apart.
-async fn read_form(mut multipart: Multipart) -> Result<(ComposeForm, Vec<OutgoingAttachment>, bool), ErrorKind> {
+pub(super) async fn read_form(
+    mut multipart: Multipart,
+) -> Result<(ComposeForm, Vec<OutgoingAttachment>, bool), ErrorKind> {
     let mut form = ComposeForm::default();
     let mut files = Vec::new();
     let mut too_large = false;
@@ -317,6 +417,7 @@ async fn read_form(mut multipart: Multipart) -> Result<(ComposeForm, Vec<Outgoin
             "key" => form.key = value,
             "send_at" => form.send_at = value,
             "keep_attachments" => form.keep_attachments = true,
+            "draft" => form.draft = value.parse().ok(),
             _ => {}
         }
     }
@@ -397,6 +498,7 @@ pub async fn submit_form(
             },
             reply_to,
             send_at: send_at.unwrap_or(now),
+            saved_draft: form.draft,
         };
         match submit(&state, me.id, compose).await.map_err(internal)? {
             Ok(Submitted::New(_) | Submitted::Replayed(_)) => {

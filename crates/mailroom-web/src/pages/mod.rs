@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod assets;
 pub mod compose;
+pub mod drafts;
 pub mod email_settings;
 pub mod home;
 pub mod language;

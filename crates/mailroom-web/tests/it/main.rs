@@ -12,6 +12,7 @@ mod api_tokens;
 mod auth;
 mod changes;
 mod connect;
+mod drafts;
 mod messages;
 mod ops;
 mod send;

@@ -31,15 +31,15 @@ crate::on_both_databases!(send:
     addresses_from_the_users_own_mail_are_suggested,
 );
 
-const ANN: &str = "ann@example.test";
-const CARL: &str = "carl@contoso.onmicrosoft.com";
+pub(crate) const ANN: &str = "ann@example.test";
+pub(crate) const CARL: &str = "carl@contoso.onmicrosoft.com";
 
-fn outbox(s: &Setup) -> Outbox {
+pub(crate) fn outbox(s: &Setup) -> Outbox {
     Outbox::new(s.engine.clone(), "test-outbox".to_owned(), Arc::new(Notify::new()), s.app.sync_wake.clone())
 }
 
 /// The raw messages of Ann's Gmail mailbox with this Message-ID, and whether each is in SENT.
-fn gmail_copies(s: &Setup, message_id: &str) -> Vec<(Vec<u8>, bool, String)> {
+pub(crate) fn gmail_copies(s: &Setup, message_id: &str) -> Vec<(Vec<u8>, bool, String)> {
     let mut world = s.sim.state.world();
     let mailbox = world.gmail(ANN).unwrap();
     mailbox
@@ -281,7 +281,7 @@ async fn bad_input_is_refused_with_the_field_named_and_nothing_is_stored(backend
 }
 
 /// A `multipart/form-data` body as a browser sends it: text fields, then files.
-fn multipart(fields: &[(&str, &str)], files: &[(&str, &str, &[u8])]) -> (String, Vec<u8>) {
+pub(crate) fn multipart(fields: &[(&str, &str)], files: &[(&str, &str, &[u8])]) -> (String, Vec<u8>) {
     let boundary = "----mailroomtestboundary7MA4YWxk";
     let mut body = Vec::new();
     for (name, value) in fields {
@@ -305,14 +305,14 @@ fn multipart(fields: &[(&str, &str)], files: &[(&str, &str, &[u8])]) -> (String,
 }
 
 /// The value of the form field `name` on `page`.
-fn field(page: &Page, name: &str) -> String {
+pub(crate) fn field(page: &Page, name: &str) -> String {
     let re = regex_lite::Regex::new(&format!(r#"name="{name}"[^>]*? value="([^"]*)""#)).unwrap();
     re.captures(&page.body).map(|c| c[1].to_owned()).unwrap_or_else(|| panic!("no field {name} in {}", page.body))
 }
 
 /// Opens the compose page at `path` and posts its form with `changes` (and the page's hidden
 /// fields, CSRF proof first, as a browser orders them).
-async fn compose(
+pub(crate) async fn compose(
     browser: &mut Client,
     path: &str,
     changes: &[(&str, &str)],
@@ -348,14 +348,14 @@ async fn compose(
     (page, answer)
 }
 
-async fn signed_in(s: &Setup) -> Client {
+pub(crate) async fn signed_in(s: &Setup) -> Client {
     let mut browser = s.app.client();
     browser.login("user@example.test", "member password 1").await;
     browser
 }
 
 /// Text as the page escaped it, back as typed.
-fn unescape(html: &str) -> String {
+pub(crate) fn unescape(html: &str) -> String {
     [("&#60;", "<"), ("&#62;", ">"), ("&#34;", "\""), ("&#39;", "'"), ("&lt;", "<"), ("&gt;", ">"), ("&quot;", "\"")]
         .iter()
         .fold(html.to_owned(), |text, (entity, c)| text.replace(entity, c))
@@ -364,7 +364,7 @@ fn unescape(html: &str) -> String {
 }
 
 /// The text area's content on a compose page.
-fn body_of(page: &Page) -> String {
+pub(crate) fn body_of(page: &Page) -> String {
     let start = page.body.find("<textarea id=\"body\" name=\"body\" rows=\"16\">").unwrap();
     let rest = &page.body[start..];
     let open = rest.find('>').unwrap() + 1;

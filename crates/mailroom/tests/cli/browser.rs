@@ -364,13 +364,33 @@ async fn a_new_user_reads_stars_archives_labels_trashes_and_replies_in_chromium_
     .await;
     screenshot(&client, "8-sent").await;
 
+    // A new message is saved as a draft two seconds after typing stops, and kept at the provider.
+    client.goto(&format!("{base}/mail/compose")).await.unwrap();
+    fill(&client, "#to", "later@example.org").await;
+    fill(&client, "#subject", "Half written").await;
+    eventually(30, "the draft saved", || async {
+        let status = client.find(Locator::Css(".draft-status")).await.unwrap().text().await.unwrap_or_default();
+        status.starts_with("Draft saved")
+    })
+    .await;
+    client.goto(&format!("{base}/mail/drafts")).await.unwrap();
+    let drafts = client.find(Locator::Css("[data-draft]")).await.unwrap().text().await.unwrap();
+    assert!(drafts.contains("Half written"), "{drafts}");
+    eventually(60, "the draft at the provider", || async {
+        client.refresh().await.unwrap();
+        let state = client.find(Locator::Css("[data-draft] .status")).await.unwrap().text().await.unwrap();
+        state.contains("Saved in the mailbox")
+    })
+    .await;
+    screenshot(&client, "9-drafts").await;
+
     // At a phone's width the page fits the screen: nothing scrolls sideways.
     client.set_window_size(390, 844).await.unwrap();
     client.goto(&format!("{base}/mail")).await.unwrap();
     let wide =
         client.execute("return document.documentElement.scrollWidth - window.innerWidth;", vec![]).await.unwrap();
     assert!(wide.as_i64().is_some_and(|extra| extra <= 0), "the page scrolls sideways by {wide} px");
-    screenshot(&client, "9-phone").await;
+    screenshot(&client, "10-phone").await;
 
     client.close().await.unwrap();
     drop(demo);

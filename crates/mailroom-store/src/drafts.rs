@@ -1,0 +1,270 @@
+//! Drafts: saved as the user types, then written to the provider by a writer that claims one
+//! draft at a time (several server processes may run one each). A save counts up `revision`;
+//! the writer records which revision the provider has. Before changing the provider's copy the
+//! writer checks that it is still the one it wrote; when someone changed it there, the draft is
+//! held in conflict with the provider's version kept until the user chooses.
+
+use mailroom_domain::{AccountId, UserId};
+
+use crate::db::with_pool;
+use crate::{Result, Store};
+
+/// Deletes the draft a just-accepted submission was written in (bound: submission id, now).
+pub(crate) const DISCARD_SENT_DRAFT: &str = "UPDATE drafts SET discarded = 1, conflict = 0, \
+     revision = revision + 1, updated_at = $2 WHERE id = (SELECT draft_id FROM submissions WHERE id = $1)";
+
+/// The fields of a draft as the user typed them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DraftFields {
+    pub account: AccountId,
+    pub from: String,
+    pub to: String,
+    pub cc: String,
+    pub bcc: String,
+    pub subject: String,
+    pub body: String,
+    /// new, reply, all or forward.
+    pub mode: String,
+    pub original: Option<i64>,
+}
+
+/// A draft as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredDraft {
+    pub id: i64,
+    pub user: UserId,
+    pub fields: DraftFields,
+    pub revision: i64,
+    pub pushed_revision: i64,
+    pub remote_id: Option<String>,
+    pub remote_version: Option<String>,
+    /// Changed at the provider since it was written there; the provider's copy as it is now.
+    pub conflict: bool,
+    pub theirs_version: Option<String>,
+    pub theirs_raw: Option<Vec<u8>>,
+    pub discarded: bool,
+    pub updated_at: i64,
+}
+
+impl StoredDraft {
+    /// Whether the provider has what the user last saved.
+    pub fn is_pushed(&self) -> bool {
+        self.pushed_revision >= self.revision
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct DraftRow {
+    id: i64,
+    user_id: i64,
+    account_id: i64,
+    from_address: String,
+    to_text: String,
+    cc_text: String,
+    bcc_text: String,
+    subject: String,
+    body: String,
+    mode: String,
+    original_id: Option<i64>,
+    revision: i64,
+    pushed_revision: i64,
+    remote_id: Option<String>,
+    remote_version: Option<String>,
+    conflict: i64,
+    theirs_version: Option<String>,
+    theirs_raw: Option<Vec<u8>>,
+    discarded: i64,
+    updated_at: i64,
+}
+
+const COLUMNS: &str = "id, user_id, account_id, from_address, to_text, cc_text, bcc_text, subject, body, mode, \
+     original_id, revision, pushed_revision, remote_id, remote_version, conflict, theirs_version, theirs_raw, \
+     discarded, updated_at";
+
+fn draft(row: DraftRow) -> StoredDraft {
+    StoredDraft {
+        id: row.id,
+        user: UserId(row.user_id),
+        fields: DraftFields {
+            account: AccountId(row.account_id),
+            from: row.from_address,
+            to: row.to_text,
+            cc: row.cc_text,
+            bcc: row.bcc_text,
+            subject: row.subject,
+            body: row.body,
+            mode: row.mode,
+            original: row.original_id,
+        },
+        revision: row.revision,
+        pushed_revision: row.pushed_revision,
+        remote_id: row.remote_id,
+        remote_version: row.remote_version,
+        conflict: row.conflict != 0,
+        theirs_version: row.theirs_version,
+        theirs_raw: row.theirs_raw,
+        discarded: row.discarded != 0,
+        updated_at: row.updated_at,
+    }
+}
+
+/// How long a writer's claim lasts.
+pub const DRAFT_CLAIM_SECS: i64 = 120;
+
+impl Store {
+    /// Saves a new draft (`id` `None`) or the user's draft `id`; the writer then takes it to the
+    /// provider. `None` when the draft or the account is not the user's, or the draft is gone.
+    pub async fn save_draft(
+        &self,
+        user: UserId,
+        id: Option<i64>,
+        fields: &DraftFields,
+        now: i64,
+    ) -> Result<Option<StoredDraft>> {
+        let mine = "SELECT COUNT(*) FROM accounts WHERE id = $1 AND user_id = $2";
+        let insert = "INSERT INTO drafts (user_id, account_id, from_address, to_text, cc_text, bcc_text, subject, \
+             body, mode, original_id, revision, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
+             (SELECT m.id FROM messages m WHERE m.id = $10 AND m.user_id = $1), 1, $11) RETURNING id";
+        // A draft moved to another account starts over there: the old copy is the old account's.
+        let update = "UPDATE drafts SET account_id = $3, from_address = $4, to_text = $5, cc_text = $6, \
+             bcc_text = $7, subject = $8, body = $9, revision = revision + 1, updated_at = $10, \
+             remote_id = CASE WHEN account_id = $3 THEN remote_id END, \
+             remote_version = CASE WHEN account_id = $3 THEN remote_version END \
+             WHERE id = $1 AND user_id = $2 AND discarded = 0 RETURNING id";
+        let f = fields;
+        let saved: Option<i64> = with_pool!(self.db, pool => {
+            let found: i64 = sqlx::query_scalar(mine).bind(f.account.0).bind(user.0).fetch_one(pool).await?;
+            if found == 0 {
+                None
+            } else {
+                match id {
+                    None => sqlx::query_scalar(insert)
+                        .bind(user.0).bind(f.account.0).bind(&f.from).bind(&f.to).bind(&f.cc).bind(&f.bcc)
+                        .bind(&f.subject).bind(&f.body).bind(&f.mode).bind(f.original).bind(now)
+                        .fetch_optional(pool).await?,
+                    Some(id) => sqlx::query_scalar(update)
+                        .bind(id).bind(user.0).bind(f.account.0).bind(&f.from).bind(&f.to).bind(&f.cc)
+                        .bind(&f.bcc).bind(&f.subject).bind(&f.body).bind(now)
+                        .fetch_optional(pool).await?,
+                }
+            }
+        });
+        match saved {
+            Some(id) => self.draft(user, id).await,
+            None => Ok(None),
+        }
+    }
+
+    /// One of the user's drafts (not one being discarded); `None` for another user's.
+    pub async fn draft(&self, user: UserId, id: i64) -> Result<Option<StoredDraft>> {
+        let sql = format!("SELECT {COLUMNS} FROM drafts WHERE id = $1 AND user_id = $2 AND discarded = 0");
+        let row: Option<DraftRow> = with_pool!(self.db, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
+            .bind(id).bind(user.0).fetch_optional(pool).await)?;
+        Ok(row.map(draft))
+    }
+
+    /// The user's drafts, last changed first.
+    pub async fn drafts(&self, user: UserId) -> Result<Vec<StoredDraft>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM drafts WHERE user_id = $1 AND discarded = 0 ORDER BY updated_at DESC, id DESC"
+        );
+        let rows: Vec<DraftRow> = with_pool!(self.db, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
+            .bind(user.0).fetch_all(pool).await)?;
+        Ok(rows.into_iter().map(draft).collect())
+    }
+
+    /// Discards the user's draft: gone from the user's lists at once, and from the provider when
+    /// the writer has deleted its copy there. False when there is no such draft of the user's.
+    pub async fn discard_draft(&self, user: UserId, id: i64, now: i64) -> Result<bool> {
+        let never_written = "DELETE FROM drafts WHERE id = $1 AND user_id = $2 AND remote_id IS NULL \
+             AND claimed_by IS NULL";
+        let discard = "UPDATE drafts SET discarded = 1, conflict = 0, revision = revision + 1, updated_at = $3 \
+             WHERE id = $1 AND user_id = $2 AND discarded = 0";
+        let done = with_pool!(self.db, pool => {
+            let deleted = sqlx::query(never_written).bind(id).bind(user.0).execute(pool).await?.rows_affected();
+            if deleted == 1 {
+                1
+            } else {
+                sqlx::query(discard).bind(id).bind(user.0).bind(now).execute(pool).await?.rows_affected()
+            }
+        });
+        Ok(done == 1)
+    }
+
+    /// The user's choice for a draft changed at the provider: keep theirs (`fields` then hold
+    /// the provider's version, which is what the provider has) or keep what they wrote (written
+    /// over the provider's version next). False when the draft is not the user's or not in
+    /// conflict.
+    pub async fn resolve_draft(&self, user: UserId, id: i64, theirs: Option<&DraftFields>, now: i64) -> Result<bool> {
+        let keep_mine = "UPDATE drafts SET conflict = 0, remote_version = theirs_version, theirs_version = NULL, \
+             theirs_raw = NULL, revision = revision + 1, updated_at = $3 \
+             WHERE id = $1 AND user_id = $2 AND conflict = 1 AND discarded = 0";
+        let take_theirs = "UPDATE drafts SET conflict = 0, remote_version = theirs_version, theirs_version = NULL, \
+             theirs_raw = NULL, to_text = $4, cc_text = $5, bcc_text = $6, subject = $7, body = $8, \
+             revision = revision + 1, pushed_revision = revision + 1, updated_at = $3 \
+             WHERE id = $1 AND user_id = $2 AND conflict = 1 AND discarded = 0";
+        let done = with_pool!(self.db, pool => match theirs {
+            None => sqlx::query(keep_mine).bind(id).bind(user.0).bind(now).execute(pool).await?,
+            Some(f) => sqlx::query(take_theirs)
+                .bind(id).bind(user.0).bind(now).bind(&f.to).bind(&f.cc).bind(&f.bcc).bind(&f.subject).bind(&f.body)
+                .execute(pool).await?,
+        }
+        .rows_affected());
+        Ok(done == 1)
+    }
+
+    /// Claims for `owner` a draft whose provider copy is behind (or which is to be deleted
+    /// there), if there is one and no one else has it.
+    pub async fn claim_draft(&self, owner: &str, now: i64) -> Result<Option<StoredDraft>> {
+        let claimable = "revision > pushed_revision AND conflict = 0 AND (claimed_until IS NULL OR claimed_until < $1)";
+        let sql = format!(
+            "UPDATE drafts SET claimed_by = $2, claimed_until = $3 WHERE id = (SELECT id FROM drafts WHERE \
+             {claimable} ORDER BY updated_at, id LIMIT 1) AND {claimable} RETURNING {COLUMNS}"
+        );
+        let row: Option<DraftRow> = with_pool!(self.db, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
+            .bind(now).bind(owner).bind(now + DRAFT_CLAIM_SECS).fetch_optional(pool).await)?;
+        Ok(row.map(draft))
+    }
+
+    /// The provider has `revision` of the draft, as `remote_id` at `remote_version`; a draft
+    /// being discarded is deleted now that its copy there is gone.
+    pub async fn draft_pushed(
+        &self,
+        id: i64,
+        owner: &str,
+        revision: i64,
+        remote_id: Option<&str>,
+        remote_version: Option<&str>,
+    ) -> Result<()> {
+        let delete = "DELETE FROM drafts WHERE id = $1 AND claimed_by = $2 AND discarded = 1";
+        let update = "UPDATE drafts SET pushed_revision = $3, remote_id = $4, remote_version = $5, \
+             claimed_by = NULL, claimed_until = NULL WHERE id = $1 AND claimed_by = $2";
+        with_pool!(self.db, pool => {
+            let deleted = sqlx::query(delete).bind(id).bind(owner).execute(pool).await?.rows_affected();
+            if deleted == 0 {
+                sqlx::query(update)
+                    .bind(id).bind(owner).bind(revision).bind(remote_id).bind(remote_version)
+                    .execute(pool).await?;
+            }
+        });
+        Ok(())
+    }
+
+    /// Someone changed the draft at the provider: it waits for the user, with the provider's
+    /// version kept.
+    pub async fn draft_conflict(&self, id: i64, owner: &str, theirs_version: &str, theirs_raw: &[u8]) -> Result<()> {
+        let sql = "UPDATE drafts SET conflict = 1, theirs_version = $3, theirs_raw = $4, \
+             claimed_by = NULL, claimed_until = NULL WHERE id = $1 AND claimed_by = $2";
+        with_pool!(self.db, pool => sqlx::query(sql)
+            .bind(id).bind(owner).bind(theirs_version).bind(theirs_raw).execute(pool).await.map(drop))?;
+        Ok(())
+    }
+
+    /// The provider could not take the draft now: tried again not before `retry_at`.
+    pub async fn draft_later(&self, id: i64, owner: &str, retry_at: i64) -> Result<()> {
+        let sql = "UPDATE drafts SET claimed_by = NULL, claimed_until = $3 WHERE id = $1 AND claimed_by = $2";
+        with_pool!(self.db, pool => sqlx::query(sql).bind(id).bind(owner).bind(retry_at).execute(pool).await.map(drop))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,201 @@
+//! The draft writer: takes each draft whose provider copy is behind to the provider (a Gmail
+//! draft, an Outlook draft message), or deletes the copy of one the user discarded or sent.
+//! Before changing a copy it checks that the copy is still the version it wrote; when someone
+//! changed it at the provider, nothing is overwritten: the draft is held in conflict with the
+//! provider's version, for the user to choose.
+
+use mailroom_domain::Provider;
+use mailroom_mime::compose::{Draft, Field, Mailbox, Outgoing, parse_address_list, reply_references};
+use mailroom_providers::{ApiError, GraphDraftFields, RemoteDraft};
+use mailroom_store::{Account, StoreError, StoredDraft};
+use secrecy::SecretString;
+
+use crate::engine::with_access_token;
+use crate::{Engine, SyncError};
+
+/// Gmail quota units of `drafts.get`, `drafts.create` / `update` and `drafts.delete`.
+const GMAIL_GET_UNITS: u32 = 1;
+const GMAIL_WRITE_UNITS: u32 = 15;
+const GMAIL_DELETE_UNITS: u32 = 10;
+/// How long a draft that could not be written waits before the next try.
+const RETRY_SECS: i64 = 30;
+
+/// What writing a draft did at the provider.
+enum Written {
+    Pushed(RemoteDraft),
+    Deleted,
+    /// Changed there since it was written: the provider's version and message.
+    Conflict {
+        version: String,
+        raw: Vec<u8>,
+    },
+}
+
+/// The draft as the provider gets it: the MIME, Gmail's conversation for a reply, and the
+/// fields Graph updates a draft with.
+struct Content {
+    raw: Vec<u8>,
+    thread: Option<String>,
+    fields: GraphDraftFields,
+}
+
+/// Writes every draft whose provider copy is behind, one claim at a time.
+pub async fn push_drafts(engine: &Engine, owner: &str) {
+    loop {
+        let draft = match engine.store.claim_draft(owner, mailroom_store::now()).await {
+            Ok(Some(draft)) => draft,
+            Ok(None) => return,
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot claim a draft");
+                return;
+            }
+        };
+        if let Err(err) = push_one(engine, owner, &draft).await {
+            tracing::warn!(draft = draft.id, error = %err, "cannot record a draft");
+        }
+    }
+}
+
+async fn push_one(engine: &Engine, owner: &str, draft: &StoredDraft) -> Result<(), StoreError> {
+    let store = &engine.store;
+    let Some(account) = store.account(draft.fields.account).await? else {
+        return Ok(()); // The account went, and its drafts with it.
+    };
+    let content = if draft.discarded { None } else { Some(content(engine, &account, draft).await?) };
+    let result = with_access_token(engine, &account, |token| {
+        let (account, content) = (&account, content.as_ref());
+        async move { write(engine, account, draft, content, &token).await.map_err(SyncError::from) }
+    })
+    .await;
+    match result {
+        Ok(Written::Pushed(remote)) => {
+            store.draft_pushed(draft.id, owner, draft.revision, Some(&remote.id), Some(&remote.version)).await
+        }
+        Ok(Written::Deleted) => store.draft_pushed(draft.id, owner, draft.revision, None, None).await,
+        Ok(Written::Conflict { version, raw }) => {
+            tracing::info!(draft = draft.id, account.id = %account.id, "a draft was changed at the provider");
+            store.draft_conflict(draft.id, owner, &version, &raw).await
+        }
+        Err(error) => {
+            tracing::info!(draft = draft.id, account.id = %account.id, %error, "a draft will be written later");
+            store.draft_later(draft.id, owner, mailroom_store::now() + RETRY_SECS).await
+        }
+    }
+}
+
+async fn write(
+    engine: &Engine,
+    account: &Account,
+    draft: &StoredDraft,
+    content: Option<&Content>,
+    token: &SecretString,
+) -> Result<Written, ApiError> {
+    let (providers, pacing, id) = (&engine.providers, &engine.pacing, account.id);
+    let Some(content) = content else {
+        if let Some(remote) = &draft.remote_id {
+            match account.provider {
+                Provider::Google => {
+                    pacing.gmail(id, GMAIL_DELETE_UNITS, || providers.gmail_draft_delete(token, remote)).await?;
+                }
+                // Outlook keeps a discarded draft in Deleted Items, as Outlook itself does.
+                Provider::Microsoft => match pacing.graph(id, || providers.graph_delete(token, remote)).await {
+                    Ok(()) | Err(ApiError::NotFound) => {}
+                    Err(error) => return Err(error),
+                },
+            }
+        }
+        return Ok(Written::Deleted);
+    };
+    let known = draft.remote_version.as_deref();
+    match account.provider {
+        Provider::Google => {
+            let mut remote = draft.remote_id.as_deref();
+            if let Some(current) = remote {
+                match pacing.gmail(id, GMAIL_GET_UNITS, || providers.gmail_draft_read(token, current)).await? {
+                    // Deleted at the provider (or sent from there): written anew.
+                    None => remote = None,
+                    Some((version, raw)) if Some(version.as_str()) != known => {
+                        return Ok(Written::Conflict { version, raw });
+                    }
+                    Some(_) => {}
+                }
+            }
+            let thread = content.thread.as_deref();
+            let written = pacing
+                .gmail(id, GMAIL_WRITE_UNITS, || providers.gmail_draft_write(token, remote, &content.raw, thread))
+                .await?;
+            Ok(Written::Pushed(written))
+        }
+        Provider::Microsoft => {
+            if let Some(current) = draft.remote_id.as_deref() {
+                match pacing.graph(id, || providers.graph_draft_version(token, current)).await? {
+                    None => {}
+                    Some(version) if Some(version.as_str()) != known => {
+                        let raw = pacing.graph(id, || providers.graph_message_mime(token, current)).await?;
+                        return Ok(Written::Conflict { version, raw });
+                    }
+                    Some(_) => {
+                        let version =
+                            pacing.graph(id, || providers.graph_draft_update(token, current, &content.fields)).await?;
+                        return Ok(Written::Pushed(RemoteDraft { id: current.to_owned(), version }));
+                    }
+                }
+            }
+            let created = pacing.graph(id, || providers.graph_draft_create(token, &content.raw)).await?;
+            Ok(Written::Pushed(created))
+        }
+    }
+}
+
+/// The draft as a message. Addresses are as the user typed them: an entry that does not parse
+/// yet is left out of the provider's copy (the user's text is kept in the store).
+async fn content(engine: &Engine, account: &Account, draft: &StoredDraft) -> Result<Content, StoreError> {
+    let f = &draft.fields;
+    // A field that does not parse as a whole keeps the entries that do.
+    let lenient = |field: Field, text: &str| {
+        parse_address_list(field, text).unwrap_or_else(|_| {
+            text.split([',', ';']).filter_map(|entry| parse_address_list(field, entry).ok()).flatten().collect()
+        })
+    };
+    let (to, cc, bcc) = (lenient(Field::To, &f.to), lenient(Field::Cc, &f.cc), lenient(Field::Bcc, &f.bcc));
+    let identities = engine.store.identities(account.id).await?;
+    let address = if f.from.trim().is_empty() { account.address.clone() } else { f.from.trim().to_owned() };
+    let name = identities
+        .iter()
+        .find(|i| i.address.eq_ignore_ascii_case(&address))
+        .and_then(|i| i.name.clone())
+        .or_else(|| account.display_name.clone());
+    let from = Mailbox::new(name.as_deref(), &address, Field::From)
+        .or_else(|_| Mailbox::new(None, &account.address, Field::From))
+        .unwrap_or(Mailbox { name: None, address: account.address.clone() });
+    let (mut thread, mut in_reply_to, mut references) = (None, None, Vec::new());
+    if matches!(f.mode.as_str(), "reply" | "all")
+        && let Some(original) = f.original
+        && let Some(detail) = engine.store.message_detail(draft.user, original).await?
+    {
+        if account.provider == Provider::Google {
+            thread = detail.summary.thread.clone();
+        }
+        if let Some(parent) = &detail.internet_message_id {
+            let parent = parent.trim_matches(['<', '>']);
+            in_reply_to = Some(parent.to_owned());
+            references = reply_references(parent, &[]);
+        }
+    }
+    let subject: String = f.subject.chars().map(|c| if c.is_control() { ' ' } else { c }).take(900).collect();
+    let fields = GraphDraftFields {
+        subject: subject.clone(),
+        text: f.body.clone(),
+        to: to.iter().map(|m| (m.name.clone(), m.address.clone())).collect(),
+        cc: cc.iter().map(|m| (m.name.clone(), m.address.clone())).collect(),
+        bcc: bcc.iter().map(|m| (m.name.clone(), m.address.clone())).collect(),
+    };
+    let message = Draft { to, cc, bcc, subject, text: f.body.clone(), in_reply_to, references, ..Draft::default() };
+    let domain = from.address.rsplit_once('@').map_or("mailroom.invalid", |(_, d)| d).to_owned();
+    let raw = match Outgoing::unsent(from, message) {
+        Ok(outgoing) => outgoing.build(&format!("{}@{domain}", mailroom_store::random_token()), mailroom_store::now()),
+        // Only more than a message's recipients could fail here: the provider gets none then.
+        Err(_) => Vec::new(),
+    };
+    Ok(Content { raw, thread, fields })
+}

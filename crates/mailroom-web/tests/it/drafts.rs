@@ -1,0 +1,253 @@
+//! Drafts against the simulator: saved from the compose form, written to the provider's drafts
+//! (Gmail drafts, Outlook draft messages) and changed there in place, resumed, discarded, deleted
+//! there once sent; a draft changed at the provider is never overwritten silently.
+
+use axum::http::StatusCode;
+use serde_json::Value;
+
+use crate::harness::{Backend, Client};
+use crate::send::{ANN, CARL, body_of, compose, field, multipart, outbox, signed_in, unescape};
+use crate::workspace::{Setup, setup};
+
+crate::on_both_databases!(drafts:
+    a_draft_is_a_gmail_draft_changed_in_place_resumed_and_discarded,
+    a_draft_is_an_outlook_draft_message_changed_in_place_and_discarded,
+    a_draft_changed_in_gmail_is_not_overwritten_and_the_user_chooses,
+    a_sent_drafts_copy_is_deleted_at_the_provider,
+);
+
+/// Saves the compose form of `page_path` with `changes`, as the page's script does.
+async fn save(browser: &mut Client, page_path: &str, changes: &[(&str, &str)]) -> (u16, Value) {
+    let page = browser.get(page_path).await;
+    page.assert_status(StatusCode::OK);
+    let mut fields: Vec<(String, String)> = vec![("csrf_token".into(), page.csrf())];
+    for hidden in ["key", "mode", "draft"] {
+        fields.push((hidden.into(), field(&page, hidden)));
+    }
+    let sender = regex_lite::Regex::new(r#"<option value="([^"]+)" selected>"#).unwrap();
+    fields.push(("from".into(), sender.captures(&page.body).expect("an identity is chosen")[1].to_owned()));
+    for shown in ["to", "cc", "bcc", "subject"] {
+        fields.push((shown.into(), unescape(&field(&page, shown))));
+    }
+    fields.push(("body".into(), unescape(&body_of(&page))));
+    for (name, value) in changes {
+        fields.retain(|(k, _)| k != name);
+        fields.push(((*name).into(), (*value).into()));
+    }
+    let borrowed: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let (content_type, body) = multipart(&borrowed, &[]);
+    let answer = browser.request("POST", "/mail/drafts/save", Some((&content_type, body))).await;
+    let json = serde_json::from_str(&answer.body).unwrap_or(Value::Null);
+    (answer.status.as_u16(), json)
+}
+
+async fn push(s: &Setup) {
+    mailroom_sync::push_drafts(&s.engine, "test-drafts").await;
+}
+
+/// Ann's Gmail drafts: (draft id, message id, parsed message).
+fn gmail_drafts(s: &Setup) -> Vec<(String, String, mailroom_mime::ParsedMessage, String)> {
+    let mut world = s.sim.state.world();
+    let mailbox = world.gmail(ANN).unwrap();
+    let drafts: Vec<(String, String)> = mailbox.drafts().map(|(d, m)| (d.clone(), m.clone())).collect();
+    drafts
+        .into_iter()
+        .map(|(draft, message)| {
+            let raw = mailbox.message(&message).unwrap().raw.clone();
+            let text = mailroom_mime::bodies(&raw).text.unwrap_or_default();
+            (draft, message, mailroom_mime::parse(&raw).into_message(), text)
+        })
+        .collect()
+}
+
+async fn a_draft_is_a_gmail_draft_changed_in_place_resumed_and_discarded(backend: Backend) {
+    let Some(s) = setup(backend, "google", 1).await else { return };
+    let mut browser = signed_in(&s).await;
+    let changes = [("to", "Petr Černý <petr@example.cz>, not an address"), ("subject", "Plán"), ("body", "Ahoj")];
+    let (status, saved) = save(&mut browser, "/mail/compose", &changes).await;
+    assert_eq!(status, 200, "{saved}");
+    let id = saved["id"].as_i64().unwrap();
+    assert_eq!(saved["at_provider"], false);
+    push(&s).await;
+    let drafts = gmail_drafts(&s);
+    assert_eq!(drafts.len(), 1);
+    let (draft_id, first_message, parsed, text) = &drafts[0];
+    assert_eq!(parsed.subject, "Plán");
+    assert_eq!(parsed.to[0].address, "petr@example.cz", "the field is kept at the provider as far as it parses");
+    assert_eq!(text.trim_end(), "Ahoj");
+
+    // Resumed: the page holds the draft as typed; saved again, the same Gmail draft changes.
+    let path = format!("/mail/compose?draft={id}");
+    let page = browser.get(&path).await;
+    assert_eq!(unescape(&field(&page, "to")), "Petr Černý <petr@example.cz>, not an address");
+    assert_eq!(field(&page, "draft"), id.to_string());
+    let (_, again) = save(&mut browser, &path, &[("to", "petr@example.cz"), ("subject", "Plán v2")]).await;
+    assert_eq!(again["id"], id);
+    push(&s).await;
+    let drafts = gmail_drafts(&s);
+    assert_eq!(drafts.len(), 1);
+    assert_eq!(&drafts[0].0, draft_id, "the same draft");
+    assert_ne!(&drafts[0].1, first_message, "with a new message");
+    assert_eq!(drafts[0].2.subject, "Plán v2");
+    let listed = browser.get("/mail/drafts").await;
+    listed.assert_contains("Plán v2").assert_contains("Saved in the mailbox");
+
+    // Another user can neither change, open nor discard it.
+    let (_, mut other) = s.app.member("other@example.test", "member password 2").await;
+    other.get(&path).await.assert_status(StatusCode::NOT_FOUND);
+    let csrf = other.get("/mail/drafts").await.csrf();
+    let proof = format!("csrf_token={csrf}");
+    let form = "application/x-www-form-urlencoded";
+    let answer = other.request("POST", &format!("/mail/drafts/{id}/discard"), Some((form, proof.into_bytes()))).await;
+    answer.assert_status(StatusCode::NOT_FOUND);
+    let fields = [("csrf_token", csrf.as_str()), ("mode", "new"), ("draft", &id.to_string()), ("from", "1:x")];
+    let (content_type, body) = multipart(&fields, &[]);
+    let answer = other.request("POST", "/mail/drafts/save", Some((&content_type, body))).await;
+    answer.assert_status(StatusCode::NOT_FOUND);
+    assert_eq!(s.app.store.draft(s.user, id).await.unwrap().unwrap().fields.subject, "Plán v2");
+
+    // Discarded: gone from the list at once, and from Gmail once written.
+    let csrf = browser.get("/mail/drafts").await.csrf();
+    let proof = format!("csrf_token={csrf}");
+    let answer = browser.request("POST", &format!("/mail/drafts/{id}/discard"), Some((form, proof.into_bytes()))).await;
+    answer.assert_redirect("/mail/drafts?notice=draft_discarded");
+    browser.get("/mail/drafts").await.assert_contains("No drafts.");
+    push(&s).await;
+    assert!(gmail_drafts(&s).is_empty());
+    assert!(s.app.store.drafts(s.user).await.unwrap().is_empty());
+}
+
+async fn a_draft_is_an_outlook_draft_message_changed_in_place_and_discarded(backend: Backend) {
+    let Some(s) = setup(backend, "microsoft", 1).await else { return };
+    let drafts = |s: &Setup| -> Vec<(String, String, String, String)> {
+        let mut world = s.sim.state.world();
+        let mailbox = world.graph(CARL).unwrap();
+        let folder = mailbox.well_known_id("drafts");
+        mailbox
+            .messages
+            .iter()
+            .filter(|m| m.folder_id == folder && m.is_draft)
+            .map(|m| {
+                let to = m.to.iter().map(|r| r.address.clone()).collect::<Vec<_>>().join(",");
+                (m.id(true).to_owned(), m.subject.clone(), m.body_text.clone(), to)
+            })
+            .collect()
+    };
+    let mut browser = signed_in(&s).await;
+    let changes = [("to", "dana@example.org"), ("subject", "Nabídka"), ("body", "První verze")];
+    let (status, saved) = save(&mut browser, "/mail/compose", &changes).await;
+    assert_eq!(status, 200, "{saved}");
+    let id = saved["id"].as_i64().unwrap();
+    push(&s).await;
+    let first = drafts(&s);
+    assert_eq!(first.len(), 1, "{first:?}");
+    assert_eq!((first[0].1.as_str(), first[0].3.as_str()), ("Nabídka", "dana@example.org"));
+    assert!(first[0].2.contains("První verze"), "{first:?}");
+
+    let path = format!("/mail/compose?draft={id}");
+    save(&mut browser, &path, &[("to", "dana@example.org, eva@example.org"), ("body", "Druhá verze")]).await;
+    push(&s).await;
+    let second = drafts(&s);
+    assert_eq!(second.len(), 1);
+    assert_eq!(second[0].0, first[0].0, "the same draft message");
+    assert_eq!(second[0].3, "dana@example.org,eva@example.org");
+    assert_eq!(second[0].2.trim_end(), "Druhá verze");
+
+    let csrf = browser.get("/mail/drafts").await.csrf();
+    let form = "application/x-www-form-urlencoded";
+    let proof = format!("csrf_token={csrf}").into_bytes();
+    browser
+        .request("POST", &format!("/mail/drafts/{id}/discard"), Some((form, proof)))
+        .await
+        .assert_redirect("/mail/drafts?notice=draft_discarded");
+    push(&s).await;
+    assert!(drafts(&s).is_empty(), "gone from Drafts (to Deleted Items, as Outlook does)");
+    assert!(s.app.store.drafts(s.user).await.unwrap().is_empty());
+}
+
+async fn a_draft_changed_in_gmail_is_not_overwritten_and_the_user_chooses(backend: Backend) {
+    let Some(s) = setup(backend, "google", 1).await else { return };
+    let mut browser = signed_in(&s).await;
+    let (_, saved) = save(&mut browser, "/mail/compose", &[("to", "petr@example.cz"), ("subject", "Mine")]).await;
+    let id = saved["id"].as_i64().unwrap();
+    push(&s).await;
+    let draft_id = gmail_drafts(&s)[0].0.clone();
+    // Someone edits the draft in Gmail.
+    let edit_in_gmail = |subject: &str| {
+        let now = s.sim.state.clock().now_ms();
+        let mut world = s.sim.state.world();
+        let mailbox = world.gmail(ANN).unwrap();
+        let raw = format!(
+            "From: ann@example.test\r\nTo: zdenek@example.org\r\nSubject: {subject}\r\n\r\nWritten in Gmail\r\n"
+        );
+        let message = mailbox.add(raw.into_bytes(), &["DRAFT".to_owned()], now, None, now);
+        mailbox.replace_draft(&draft_id, message, now);
+    };
+    edit_in_gmail("Theirs");
+    let path = format!("/mail/compose?draft={id}");
+    save(&mut browser, &path, &[("subject", "Mine, later")]).await;
+    push(&s).await;
+    let kept = gmail_drafts(&s);
+    assert_eq!(kept[0].2.subject, "Theirs", "not overwritten");
+    let stored = s.app.store.draft(s.user, id).await.unwrap().unwrap();
+    assert!(stored.conflict && !stored.is_pushed());
+    // Saving again while it waits does not write over it either.
+    save(&mut browser, &path, &[("subject", "Mine, even later")]).await;
+    push(&s).await;
+    assert_eq!(gmail_drafts(&s)[0].2.subject, "Theirs");
+
+    // The page shows both; the user takes theirs.
+    let page = browser.get(&path).await;
+    page.assert_contains("was changed in the mailbox").assert_contains("Written in Gmail");
+    assert_eq!(unescape(&field(&page, "subject")), "Mine, even later");
+    browser.get("/mail/drafts").await.assert_contains("Changed in the mailbox too");
+    let form = "application/x-www-form-urlencoded";
+    let choose = |csrf: &str, keep: &str| format!("csrf_token={csrf}&keep={keep}").into_bytes();
+    let csrf = page.csrf();
+    let resolve = format!("/mail/drafts/{id}/resolve");
+    browser
+        .request("POST", &resolve, Some((form, choose(&csrf, "theirs"))))
+        .await
+        .assert_redirect(&format!("/mail/compose?draft={id}&notice=draft_resolved"));
+    let page = browser.get(&path).await;
+    assert_eq!(unescape(&field(&page, "subject")), "Theirs");
+    assert_eq!(unescape(&field(&page, "to")), "zdenek@example.org");
+    assert!(unescape(&body_of(&page)).starts_with("Written in Gmail"));
+    push(&s).await;
+    assert_eq!(gmail_drafts(&s)[0].2.subject, "Theirs");
+    // Nothing left to choose: a second answer is refused.
+    let answer = browser.request("POST", &resolve, Some((form, choose(&csrf, "mine")))).await;
+    answer.assert_status(StatusCode::NOT_FOUND);
+
+    // Changed there again; this time the user keeps their own version.
+    edit_in_gmail("Theirs again");
+    save(&mut browser, &path, &[("subject", "Mine at last")]).await;
+    push(&s).await;
+    assert_eq!(gmail_drafts(&s)[0].2.subject, "Theirs again");
+    browser.request("POST", &resolve, Some((form, choose(&csrf, "mine")))).await;
+    push(&s).await;
+    let drafts = gmail_drafts(&s);
+    assert_eq!(drafts.len(), 1);
+    assert_eq!((drafts[0].0.as_str(), drafts[0].2.subject.as_str()), (draft_id.as_str(), "Mine at last"));
+    assert!(s.app.store.draft(s.user, id).await.unwrap().unwrap().is_pushed());
+}
+
+async fn a_sent_drafts_copy_is_deleted_at_the_provider(backend: Backend) {
+    let Some(s) = setup(backend, "google", 1).await else { return };
+    let mut browser = signed_in(&s).await;
+    let (_, saved) = save(&mut browser, "/mail/compose", &[("to", "petr@example.cz"), ("subject", "Ready")]).await;
+    let id = saved["id"].as_i64().unwrap().to_string();
+    push(&s).await;
+    assert_eq!(gmail_drafts(&s).len(), 1);
+    let (_, answer) = compose(&mut browser, &format!("/mail/compose?draft={id}"), &[("draft", &id)], &[]).await;
+    answer.assert_redirect("/mail/outbox?notice=message_queued");
+    // Waiting out the undo window, the draft stays; once the message went, it goes.
+    push(&s).await;
+    assert_eq!(gmail_drafts(&s).len(), 1);
+    outbox(&s).send_due_at(mailroom_store::now() + 10).await;
+    push(&s).await;
+    assert!(gmail_drafts(&s).is_empty());
+    assert!(s.app.store.drafts(s.user).await.unwrap().is_empty());
+    let sent = s.app.store.submissions(s.user, None, 1).await.unwrap().remove(0);
+    assert_eq!(sent.subject, "Ready");
+}
