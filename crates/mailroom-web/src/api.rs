@@ -21,6 +21,7 @@ use crate::errors::Verbatim;
 use crate::viewer::Viewer;
 
 mod changes;
+mod drafts;
 mod messages;
 mod send;
 mod tags;
@@ -37,6 +38,8 @@ pub fn router() -> Router<AppState> {
         .route("/submissions/{id}", get(send::show))
         .route("/submissions/{id}/cancel", post(send::cancel))
         .route("/templates", get(send::templates))
+        .route("/drafts", get(drafts::list).post(drafts::create))
+        .route("/drafts/{id}", get(drafts::show).put(drafts::update).delete(drafts::remove))
         .route("/messages/{id}", get(messages::show))
         .route("/messages/{id}/attachments/{position}", get(messages::attachment))
         .route("/messages/{id}/cid/{content_id}", get(messages::inline_part))

@@ -57,6 +57,9 @@ pub struct SendBody {
     template: Option<String>,
     #[serde(default)]
     values: BTreeMap<String, String>,
+    /// The caller's draft this message was written in: deleted once the provider has it.
+    #[serde(default)]
+    draft_id: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -126,6 +129,11 @@ pub async fn send(
             .map_err(|error| ApiError::invalid(format!("template: {error}")))?,
         None => (body.subject, body.text),
     };
+    if let Some(id) = body.draft_id
+        && state.store.draft(user.id, id).await.map_err(ApiError::internal)?.is_none()
+    {
+        return Err(ApiError::not_found());
+    }
     let draft = draft_of(body.to, body.cc, body.bcc, subject, text, body.html, body.attachments)?;
     let now = mailroom_store::now();
     let compose = Compose {
@@ -135,7 +143,7 @@ pub async fn send(
         draft,
         reply_to: body.in_reply_to,
         send_at: body.send_at.unwrap_or(now).max(now),
-        saved_draft: None,
+        saved_draft: body.draft_id,
     };
     match submit(&state, user.id, compose).await.map_err(ApiError::internal)? {
         Ok(Submitted::New(submission)) => {

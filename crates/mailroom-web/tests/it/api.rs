@@ -389,6 +389,18 @@ async fn every_documented_get_answers_as_the_document_says(backend: Backend) {
         .assert_status(StatusCode::ACCEPTED);
     let template = mailroom_domain::Template::new("Welcome", "Welcome, {{name}}", "Hello {{name}}").unwrap();
     app.store.save_template(ann.id, None, &template, 1).await.unwrap();
+    let draft = mailroom_store::DraftFields {
+        account: account.id,
+        from: String::new(),
+        to: "b@example.org, not yet an address".to_owned(),
+        cc: String::new(),
+        bcc: String::new(),
+        subject: "Half written".to_owned(),
+        body: "Hello".to_owned(),
+        mode: "new".to_owned(),
+        original: None,
+    };
+    app.store.save_draft(ann.id, None, &draft, 1).await.unwrap().unwrap();
 
     let gets: Vec<String> =
         documented(&doc).into_iter().filter(|(method, _)| method == "GET").map(|(_, path)| path).collect();
@@ -499,12 +511,18 @@ async fn another_users_ids_are_not_found_on_every_documented_route(backend: Back
     )["id"]
         .as_i64()
         .unwrap();
-    // Ann's tag or submission where a path names one, else her message.
+    // And a draft of hers.
+    let draft = serde_json::json!({"account_id": account.id.0, "to": ["b@example.org"], "subject": "Draft"});
+    let draft = ann_api.request("POST", "/api/v1/drafts", Some(("application/json", draft.to_string().into_bytes())));
+    let draft = json(&draft.await)["id"].as_i64().unwrap();
+    // Ann's tag, submission or draft where a path names one, else her message.
     let fill = |path: &str| {
         let named = if path.starts_with("/tags/") {
             tag
         } else if path.starts_with("/submissions/") {
             submission
+        } else if path.starts_with("/drafts/") {
+            draft
         } else {
             id
         };
@@ -516,6 +534,10 @@ async fn another_users_ids_are_not_found_on_every_documented_route(backend: Back
             // From Ann's mailbox, as a reply to her message.
             "POST" if path == "/messages/send" => Some(serde_json::json!({"account_id": account.id.0,
                 "idempotency_key": "ben", "to": ["x@example.org"], "text": "Ben's", "in_reply_to": id})),
+            // In Ann's mailbox, or over her draft.
+            "POST" | "PUT" if path.starts_with("/drafts") => {
+                Some(serde_json::json!({"account_id": account.id.0, "subject": "Ben's"}))
+            }
             "POST" => Some(serde_json::json!({"ids": [id], "action": "trash"})),
             "PUT" => Some(serde_json::json!({"note": "Ben's"})),
             _ => None,
@@ -523,7 +545,9 @@ async fn another_users_ids_are_not_found_on_every_documented_route(backend: Back
         .map(|body| ("application/json", body.to_string().into_bytes()));
         let page = ben_api.request(&method, &format!("/api/v1{}", fill(&path)), body).await;
         let answer = json(&page);
-        if path.contains('{') || path == "/messages/actions" || path == "/messages/send" {
+        let writes_into_anns =
+            ["/messages/actions", "/messages/send"].contains(&path.as_str()) || (method == "POST" && path == "/drafts");
+        if path.contains('{') || writes_into_anns {
             assert_eq!(page.status, StatusCode::NOT_FOUND, "{method} {path}: {}", page.body);
             assert_eq!(answer["error"]["code"], "not_found", "{method} {path}");
         } else {
@@ -554,5 +578,8 @@ async fn another_users_ids_are_not_found_on_every_documented_route(backend: Back
     assert_eq!(still["message"]["tag_ids"], serde_json::json!([tag]));
     assert_eq!(json(&ann_api.get("/api/v1/tags").await)["data"][0]["count"], 1);
     assert_eq!(json(&ann_api.get(&format!("/api/v1/submissions/{submission}")).await)["status"], "pending");
+    let drafts = json(&ann_api.get("/api/v1/drafts").await);
+    assert_eq!(drafts["data"].as_array().unwrap().len(), 1, "Ben added none to Ann's mailbox");
+    assert_eq!(drafts["data"][0]["subject"], "Draft");
     assert!(app.store.submissions(ben.id, None, 10).await.unwrap().is_empty(), "Ben sent nothing");
 }

@@ -14,6 +14,7 @@ crate::on_both_databases!(drafts:
     a_draft_is_an_outlook_draft_message_changed_in_place_and_discarded,
     a_draft_changed_in_gmail_is_not_overwritten_and_the_user_chooses,
     a_sent_drafts_copy_is_deleted_at_the_provider,
+    drafts_are_written_updated_sent_and_discarded_through_the_api,
 );
 
 /// Saves the compose form of `page_path` with `changes`, as the page's script does.
@@ -250,4 +251,60 @@ async fn a_sent_drafts_copy_is_deleted_at_the_provider(backend: Backend) {
     assert!(s.app.store.drafts(s.user).await.unwrap().is_empty());
     let sent = s.app.store.submissions(s.user, None, 1).await.unwrap().remove(0);
     assert_eq!(sent.subject, "Ready");
+}
+
+async fn drafts_are_written_updated_sent_and_discarded_through_the_api(backend: Backend) {
+    let Some(mut s) = setup(backend, "microsoft", 1).await else { return };
+    let account = s.account.id.0;
+    let parent = s.id_of("Message 0").await;
+    let body = serde_json::json!({"account_id": account, "to": ["Dana <dana@example.org>", "not yet"],
+        "subject": "Odpověď", "text": "Koncept", "in_reply_to": parent});
+    let (status, created) = s.post("/api/v1/drafts", body).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_i64().unwrap();
+    assert_eq!(created["to"], serde_json::json!(["Dana <dana@example.org>", "not yet"]));
+    assert_eq!((created["in_reply_to"].as_i64(), created["at_provider"].as_bool()), (Some(parent), Some(false)));
+    push(&s).await;
+    let shown = s.get(&format!("/api/v1/drafts/{id}")).await;
+    assert_eq!(shown["at_provider"], true);
+
+    // Changed: a reply stays a reply; bad input changes nothing.
+    let change = serde_json::json!({"account_id": account, "to": ["dana@example.org"], "subject": "Odpověď 2"});
+    let changed = s
+        .api
+        .request("PUT", &format!("/api/v1/drafts/{id}"), Some(("application/json", change.to_string().into_bytes())))
+        .await;
+    changed.assert_status(StatusCode::OK);
+    let changed: Value = serde_json::from_str(&changed.body).unwrap();
+    assert_eq!((changed["subject"].as_str(), changed["in_reply_to"].as_i64()), (Some("Odpověď 2"), Some(parent)));
+    let bad = serde_json::json!({"account_id": account, "subject": "a\r\nBcc: x@example.org"});
+    let refused = s
+        .api
+        .request("PUT", &format!("/api/v1/drafts/{id}"), Some(("application/json", bad.to_string().into_bytes())))
+        .await;
+    refused.assert_status(StatusCode::BAD_REQUEST);
+    assert_eq!(s.get(&format!("/api/v1/drafts/{id}")).await["subject"], "Odpověď 2");
+
+    // Sent from code with its draft: the draft goes once the message went.
+    let send = serde_json::json!({"account_id": account, "idempotency_key": "d1", "to": ["dana@example.org"],
+        "subject": "Odpověď 2", "text": "Hotovo", "in_reply_to": parent, "draft_id": id});
+    let (status, sent) = s.post("/api/v1/messages/send", send).await;
+    assert_eq!(status, 202, "{sent}");
+    outbox(&s).send_due_at(mailroom_store::now() + 10).await;
+    push(&s).await;
+    assert!(s.get("/api/v1/drafts").await["data"].as_array().unwrap().is_empty());
+    let gone = s.api.get(&format!("/api/v1/drafts/{id}")).await;
+    gone.assert_status(StatusCode::NOT_FOUND);
+
+    // Another draft, deleted: 204, then 404.
+    let (_, other) = s.post("/api/v1/drafts", serde_json::json!({"account_id": account, "subject": "x"})).await;
+    let path = format!("/api/v1/drafts/{}", other["id"]);
+    s.api.request("DELETE", &path, None).await.assert_status(StatusCode::NO_CONTENT);
+    s.api.request("DELETE", &path, None).await.assert_status(StatusCode::NOT_FOUND);
+    // A draft in a mailbox that is not the caller's, or sent with another's draft: 404.
+    let (status, _) = s.post("/api/v1/drafts", serde_json::json!({"account_id": account + 100})).await;
+    assert_eq!(status, 404);
+    let send = serde_json::json!({"account_id": account, "idempotency_key": "d2", "to": ["x@example.org"],
+        "text": "x", "draft_id": id + 100});
+    assert_eq!(s.post("/api/v1/messages/send", send).await.0, 404);
 }
