@@ -58,6 +58,8 @@ pub struct NewSubmission<'a> {
     pub send_at: i64,
     /// The user's draft it was written in: deleted once the provider accepts the message.
     pub draft: Option<i64>,
+    /// The batch of a message sent separately to each recipient.
+    pub batch: Option<&'a str>,
 }
 
 /// A submission as its owner sees it in the outbox.
@@ -76,6 +78,8 @@ pub struct Submission {
     pub remote_id: Option<String>,
     pub created_at: i64,
     pub finished_at: Option<i64>,
+    /// The batch of a message sent separately to each recipient.
+    pub batch: Option<String>,
 }
 
 /// A submission claimed for sending: what the sender needs.
@@ -98,14 +102,28 @@ pub enum Submitted {
     Replayed(Submission),
 }
 
-type SubmissionRow =
-    (i64, i64, String, String, String, String, String, i64, i64, Option<String>, Option<String>, i64, Option<i64>);
+type SubmissionRow = (
+    i64,
+    i64,
+    String,
+    String,
+    String,
+    String,
+    String,
+    i64,
+    i64,
+    Option<String>,
+    Option<String>,
+    i64,
+    Option<i64>,
+    Option<String>,
+);
 
 /// The columns of a [`SubmissionRow`].
 macro_rules! columns {
     () => {
         "id, account_id, idempotency_key, message_id, status, subject, recipients, send_at, attempts, \
-         last_error, remote_id, created_at, finished_at"
+         last_error, remote_id, created_at, finished_at, batch"
     };
 }
 
@@ -127,6 +145,7 @@ impl From<SubmissionRow> for Submission {
             remote_id: row.10,
             created_at: row.11,
             finished_at: row.12,
+            batch: row.13,
         }
     }
 }
@@ -143,9 +162,9 @@ impl Store {
     /// Stores a submission, or returns the one the user already made with the same key.
     pub async fn submit(&self, new: &NewSubmission<'_>, now: i64) -> Result<Submitted> {
         let insert = "INSERT INTO submissions (user_id, account_id, idempotency_key, message_id, status, raw, \
-             thread_remote_id, subject, recipients, send_at, created_at, draft_id) \
+             thread_remote_id, subject, recipients, send_at, created_at, draft_id, batch) \
              VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8, $9, $10, \
-             (SELECT id FROM drafts WHERE id = $11 AND user_id = $1)) \
+             (SELECT id FROM drafts WHERE id = $11 AND user_id = $1), $12) \
              ON CONFLICT (user_id, idempotency_key) DO NOTHING RETURNING id";
         let recipients = new.recipients.join("\n");
         let inserted: Option<i64> = with_pool!(self.db, pool => sqlx::query_scalar(insert)
@@ -160,6 +179,7 @@ impl Store {
             .bind(new.send_at)
             .bind(now)
             .bind(new.draft)
+            .bind(new.batch)
             .fetch_optional(pool)
             .await)?;
         let found = self.submission_by_key(new.user, new.idempotency_key).await?;
@@ -202,6 +222,21 @@ impl Store {
             .fetch_all(pool)
             .await)?;
         Ok(rows.into_iter().map(Submission::from).collect())
+    }
+
+    /// Puts the failed submissions of the user's batch back in the outbox, due at `now`. Each is
+    /// tried as one that may have reached the provider before (it is looked for there first),
+    /// so none goes twice. The number put back.
+    pub async fn retry_failed(&self, user: UserId, batch: &str, now: i64) -> Result<u64> {
+        let sql = "UPDATE submissions SET status = 'pending', send_at = $3, attempts = 1, finished_at = NULL \
+             WHERE user_id = $1 AND batch = $2 AND status = 'failed'";
+        Ok(with_pool!(self.db, pool => sqlx::query(sql)
+            .bind(user.0)
+            .bind(batch)
+            .bind(now)
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected()))?)
     }
 
     /// Takes a pending submission back (undo send, or a scheduled send called off). False when

@@ -35,6 +35,7 @@ pub fn router() -> Router<AppState> {
         .route("/messages/actions", post(messages::act))
         .route("/messages/send", post(send::send).layer(DefaultBodyLimit::max(send::SEND_BODY_LIMIT)))
         .route("/submissions", get(send::list))
+        .route("/submissions/retry", post(send::retry))
         .route("/submissions/{id}", get(send::show))
         .route("/submissions/{id}/cancel", post(send::cancel))
         .route("/templates", get(send::templates))

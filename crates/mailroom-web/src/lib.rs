@@ -133,6 +133,7 @@ pub fn router(state: AppState) -> Router {
         .route("/mail/drafts/{id}/discard", post(pages::drafts::discard))
         .route("/mail/drafts/{id}/resolve", post(pages::drafts::resolve))
         .route("/mail/outbox/{id}/cancel", post(pages::compose::cancel))
+        .route("/mail/outbox/retry", post(pages::compose::retry))
         .route("/mail/failures/dismiss", post(pages::mail::dismiss_failures))
         .route("/mail/images/allow", post(pages::mail::allow_images))
         .route("/mail/messages/{id}/note", post(pages::mail::save_note))

@@ -25,6 +25,9 @@ pub struct Compose {
     pub saved_draft: Option<i64>,
 }
 
+/// One message to each To recipient, `PACE_SECS` apart, as a batch named by the key.
+pub const PACE_SECS: i64 = 2;
+
 /// Why nothing was submitted.
 #[derive(Debug, thiserror::Error)]
 pub enum SendRefused {
@@ -41,6 +44,8 @@ pub enum SendRefused {
     UnknownSender(String),
     #[error("The idempotency key must be 1 to 200 visible characters")]
     BadKey,
+    #[error("A message sent separately goes to its To recipients only, without Cc or Bcc")]
+    SeparatelyWithCopies,
 }
 
 /// The largest attachment, decoded.
@@ -54,6 +59,47 @@ pub async fn submit(
     state: &AppState,
     user: UserId,
     compose: Compose,
+) -> Result<Result<Submitted, SendRefused>, StoreError> {
+    submit_one(state, user, compose, None).await
+}
+
+/// Sends the message separately to each of its To recipients: one submission each, keyed
+/// `key/1`, `key/2`... (so a retried call sends none twice) in the batch `key`, each
+/// `PACE_SECS` after the one before.
+pub async fn submit_separately(
+    state: &AppState,
+    user: UserId,
+    compose: Compose,
+) -> Result<Result<Vec<Submitted>, SendRefused>, StoreError> {
+    if !compose.draft.cc.is_empty() || !compose.draft.bcc.is_empty() {
+        return Ok(Err(SendRefused::SeparatelyWithCopies));
+    }
+    if compose.draft.to.is_empty() {
+        return Ok(Err(SendRefused::Invalid(ComposeError::NoRecipient)));
+    }
+    if compose.draft.to.len() > mailroom_mime::compose::MAX_RECIPIENTS {
+        return Ok(Err(SendRefused::Invalid(ComposeError::TooManyRecipients)));
+    }
+    let batch = compose.idempotency_key.trim().to_owned();
+    let mut submitted = Vec::with_capacity(compose.draft.to.len());
+    for (n, recipient) in compose.draft.to.iter().enumerate() {
+        let mut one = compose.clone();
+        one.draft.to = vec![recipient.clone()];
+        one.idempotency_key = format!("{batch}/{}", n + 1);
+        one.send_at = compose.send_at + PACE_SECS * i64::try_from(n).unwrap_or(i64::MAX / 4);
+        match submit_one(state, user, one, Some(batch.clone())).await? {
+            Ok(done) => submitted.push(done),
+            Err(refused) => return Ok(Err(refused)),
+        }
+    }
+    Ok(Ok(submitted))
+}
+
+async fn submit_one(
+    state: &AppState,
+    user: UserId,
+    compose: Compose,
+    batch: Option<String>,
 ) -> Result<Result<Submitted, SendRefused>, StoreError> {
     let key = compose.idempotency_key.trim();
     if key.is_empty() || key.chars().count() > KEY_MAX || key.chars().any(char::is_control) {
@@ -126,6 +172,7 @@ pub async fn submit(
         recipients: &recipients,
         send_at: compose.send_at,
         draft: compose.saved_draft,
+        batch: batch.as_deref(),
     };
     let submitted = store.submit(&new, mailroom_store::now()).await?;
     state.outbox_wake.notify_one();

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{ApiError, ApiPath, ApiUser, query_param};
 use crate::AppState;
-use crate::send::{ATTACHMENT_LIMIT, Compose, SendRefused, submit};
+use crate::send::{ATTACHMENT_LIMIT, Compose, SendRefused, submit, submit_separately};
 
 /// The largest request body `messages/send` takes: a message at Gmail's limit, base64-encoded
 /// in JSON.
@@ -60,6 +60,9 @@ pub struct SendBody {
     /// The caller's draft this message was written in: deleted once the provider has it.
     #[serde(default)]
     draft_id: Option<i64>,
+    /// One message to each `to` recipient (no cc or bcc), in a batch named by the key.
+    #[serde(default)]
+    separately: bool,
 }
 
 #[derive(Deserialize)]
@@ -87,6 +90,7 @@ pub struct SubmissionJson {
     remote_id: Option<String>,
     created_at: i64,
     finished_at: Option<i64>,
+    batch: Option<String>,
 }
 
 impl From<Submission> for SubmissionJson {
@@ -105,6 +109,7 @@ impl From<Submission> for SubmissionJson {
             remote_id: s.remote_id,
             created_at: s.created_at,
             finished_at: s.finished_at,
+            batch: s.batch,
         }
     }
 }
@@ -145,16 +150,59 @@ pub async fn send(
         send_at: body.send_at.unwrap_or(now).max(now),
         saved_draft: body.draft_id,
     };
+    if body.separately {
+        let submitted = submit_separately(&state, user.id, compose).await.map_err(ApiError::internal)?;
+        let all = submitted.map_err(refusal)?;
+        let new = all.iter().any(|s| matches!(s, Submitted::New(_)));
+        let batch = all.first().and_then(|s| submission_of(s).batch.clone());
+        let data: Vec<SubmissionJson> =
+            all.into_iter().map(|s| SubmissionJson::from(submission_of(&s).clone())).collect();
+        let status = if new { StatusCode::ACCEPTED } else { StatusCode::OK };
+        return Ok((status, Json(serde_json::json!({"batch": batch, "data": data}))).into_response());
+    }
     match submit(&state, user.id, compose).await.map_err(ApiError::internal)? {
         Ok(Submitted::New(submission)) => {
             Ok((StatusCode::ACCEPTED, Json(SubmissionJson::from(submission))).into_response())
         }
         Ok(Submitted::Replayed(submission)) => Ok(Json(SubmissionJson::from(submission)).into_response()),
-        Err(SendRefused::NotFound) => Err(ApiError::not_found()),
-        Err(error @ SendRefused::TooLarge { .. }) => Err(ApiError::too_large(error.to_string())),
-        Err(SendRefused::Invalid(error)) => Err(ApiError::invalid(format!("{}: {error}", error.field().as_str()))),
-        Err(error) => Err(ApiError::invalid(error.to_string())),
+        Err(refused) => Err(refusal(refused)),
     }
+}
+
+fn submission_of(submitted: &Submitted) -> &Submission {
+    match submitted {
+        Submitted::New(s) | Submitted::Replayed(s) => s,
+    }
+}
+
+fn refusal(refused: SendRefused) -> ApiError {
+    match refused {
+        SendRefused::NotFound => ApiError::not_found(),
+        error @ SendRefused::TooLarge { .. } => ApiError::too_large(error.to_string()),
+        SendRefused::Invalid(error) => ApiError::invalid(format!("{}: {error}", error.field().as_str())),
+        error => ApiError::invalid(error.to_string()),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetryBody {
+    batch: String,
+}
+
+/// `POST /api/v1/submissions/retry`: the failed messages of a batch sent separately go again
+/// (each looked for at the provider first, so none goes twice).
+pub async fn retry(
+    State(state): State<AppState>,
+    ApiUser(user): ApiUser,
+    body: Result<Json<RetryBody>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(body) =
+        body.map_err(|r| ApiError::invalid(format!("The body must be {{\"batch\"}}: {}", r.body_text())))?;
+    let retried =
+        state.store.retry_failed(user.id, &body.batch, mailroom_store::now()).await.map_err(ApiError::internal)?;
+    state.outbox_wake.notify_one();
+    Ok(Json(serde_json::json!({"retried": retried})).into_response())
 }
 
 /// The subject and text of a message from the caller's template `name`: each filled from

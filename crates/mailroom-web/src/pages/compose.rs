@@ -12,14 +12,14 @@ use mailroom_mime::compose::{
     ComposeError, Draft, Field, Mailbox, OutgoingAttachment, forward_subject, forwarded_body, parse_address_list,
     quoted_reply, reply_recipients, reply_subject,
 };
-use mailroom_store::{DraftFields, MessageDetail, StoredDraft, Submission, SubmissionStatus, Submitted};
+use mailroom_store::{DraftFields, MessageDetail, StoredDraft, Submission, SubmissionStatus};
 
 use super::accounts::when;
 use super::{FieldErrors, see_other};
 use crate::AppState;
 use crate::errors::{ErrorKind, internal};
 use crate::i18n::Texts;
-use crate::send::{Compose, SendRefused, submit};
+use crate::send::{Compose, SendRefused, submit, submit_separately};
 use crate::viewer::{Ctx, SignedIn};
 
 /// The largest compose form: attachments up to the largest message a provider takes.
@@ -86,6 +86,8 @@ pub(super) struct ComposeForm {
     keep_attachments: bool,
     /// The draft this is, once it has been saved.
     draft: Option<i64>,
+    /// One message to each To recipient.
+    separately: bool,
 }
 
 impl ComposeForm {
@@ -204,6 +206,7 @@ async fn resumed(state: &AppState, ctx: Ctx, user: UserId, draft: StoredDraft) -
         send_at: String::new(),
         keep_attachments: true,
         draft: Some(draft.id),
+        separately: false,
     };
     let theirs = match (&draft.theirs_raw, draft.conflict) {
         (Some(raw), true) => {
@@ -418,6 +421,7 @@ pub(super) async fn read_form(
             "send_at" => form.send_at = value,
             "keep_attachments" => form.keep_attachments = true,
             "draft" => form.draft = value.parse().ok(),
+            "separately" => form.separately = true,
             _ => {}
         }
     }
@@ -500,8 +504,13 @@ pub async fn submit_form(
             send_at: send_at.unwrap_or(now),
             saved_draft: form.draft,
         };
-        match submit(&state, me.id, compose).await.map_err(internal)? {
-            Ok(Submitted::New(_) | Submitted::Replayed(_)) => {
+        let submitted = if form.separately {
+            submit_separately(&state, me.id, compose).await.map_err(internal)?.map(|_| ())
+        } else {
+            submit(&state, me.id, compose).await.map_err(internal)?.map(|_| ())
+        };
+        match submitted {
+            Ok(()) => {
                 let notice = if form.send_at.trim().is_empty() { "message_queued" } else { "message_scheduled" };
                 return Ok(see_other("/mail/outbox", notice));
             }
@@ -511,6 +520,7 @@ pub async fn submit_form(
             Err(SendRefused::ReplyElsewhere) => errors.add("from", t.reply_elsewhere),
             Err(SendRefused::UnknownSender(_)) => errors.add("from", t.unknown_sender),
             Err(SendRefused::BadKey) => return Err(ErrorKind::BadRequest),
+            Err(SendRefused::SeparatelyWithCopies) => errors.add("cc", t.separately_with_copies),
         }
     }
     let page = page(&state, ctx, me.id, mode, form, forwarded, errors).await?;
@@ -551,6 +561,17 @@ struct OutboxPage {
     rows: Vec<OutboxRow>,
     /// Whether something is about to change (waiting out the undo window, or sending).
     moving: bool,
+    /// Messages sent separately, each batch with its counts.
+    batches: Vec<BatchRow>,
+}
+
+/// A message sent separately to many: how many went, failed or wait.
+struct BatchRow {
+    batch: String,
+    subject: String,
+    accepted: usize,
+    failed: usize,
+    waiting: usize,
 }
 
 fn status_text(t: &Texts, status: SubmissionStatus) -> &'static str {
@@ -571,6 +592,25 @@ pub async fn outbox(State(state): State<AppState>, SignedIn(me): SignedIn, ctx: 
     let moving = submissions.iter().any(|s| {
         s.status == SubmissionStatus::Sending || (s.status == SubmissionStatus::Pending && s.send_at <= now + 60)
     });
+    let mut batches: Vec<BatchRow> = Vec::new();
+    for s in submissions.iter() {
+        let Some(batch) = &s.batch else { continue };
+        let index = match batches.iter().position(|b| &b.batch == batch) {
+            Some(index) => index,
+            None => {
+                let subject = if s.subject.is_empty() { t.no_subject.to_owned() } else { s.subject.clone() };
+                batches.push(BatchRow { batch: batch.clone(), subject, accepted: 0, failed: 0, waiting: 0 });
+                batches.len() - 1
+            }
+        };
+        let row = &mut batches[index];
+        match s.status {
+            SubmissionStatus::Accepted => row.accepted += 1,
+            SubmissionStatus::Failed => row.failed += 1,
+            SubmissionStatus::Pending | SubmissionStatus::Sending => row.waiting += 1,
+            SubmissionStatus::Cancelled => {}
+        }
+    }
     let rows = submissions
         .into_iter()
         .map(|s: Submission| OutboxRow {
@@ -583,7 +623,26 @@ pub async fn outbox(State(state): State<AppState>, SignedIn(me): SignedIn, ctx: 
             can_cancel: s.status == SubmissionStatus::Pending,
         })
         .collect();
-    Ok(OutboxPage { ctx, rows, moving }.into_response())
+    Ok(OutboxPage { ctx, rows, moving, batches }.into_response())
+}
+
+#[derive(serde::Deserialize)]
+pub struct RetryForm {
+    batch: String,
+}
+
+/// `POST /mail/outbox/retry`: the failed messages of a batch sent separately go again.
+pub async fn retry(
+    State(state): State<AppState>,
+    SignedIn(me): SignedIn,
+    axum::Form(form): axum::Form<RetryForm>,
+) -> Result<Response, ErrorKind> {
+    let retried = state.store.retry_failed(me.id, &form.batch, mailroom_store::now()).await.map_err(internal)?;
+    if retried == 0 {
+        return Ok(see_other("/mail/outbox", "nothing_to_retry"));
+    }
+    state.outbox_wake.notify_one();
+    Ok(see_other("/mail/outbox", "retrying"))
 }
 
 /// `POST /mail/outbox/{id}/cancel`: undo send, or call off a scheduled one.

@@ -29,6 +29,7 @@ crate::on_both_databases!(send:
     a_reply_goes_out_as_the_alias_its_original_was_addressed_to,
     templates_are_written_started_from_and_filled_by_the_api,
     addresses_from_the_users_own_mail_are_suggested,
+    a_message_sent_separately_goes_once_to_each_and_the_failed_ones_go_again,
 );
 
 pub(crate) const ANN: &str = "ann@example.test";
@@ -730,4 +731,97 @@ async fn addresses_from_the_users_own_mail_are_suggested(backend: Backend) {
     assert!(answer.body.contains(r#""data":[]"#), "{}", answer.body);
     let mut browser = signed_in(&s).await;
     browser.get("/mail/compose").await.assert_contains(r#"id="to" name="to""#).assert_contains("data-suggest");
+}
+
+async fn a_message_sent_separately_goes_once_to_each_and_the_failed_ones_go_again(backend: Backend) {
+    let Some(mut s) = setup(backend, "google", 1).await else { return };
+    let mut browser = signed_in(&s).await;
+    let to = "a@example.org, Bára <b@example.org>, c@example.org";
+    // With a copy: refused at the field, nothing stored.
+    let fields = [("to", to), ("cc", "boss@example.org"), ("subject", "Pozvánka"), ("separately", "1")];
+    let (_, refused) = compose(&mut browser, "/mail/compose", &fields, &[]).await;
+    refused.assert_status(axum::http::StatusCode::UNPROCESSABLE_ENTITY);
+    refused.assert_contains("leave Cc and Bcc empty");
+    assert!(s.app.store.submissions(s.user, None, 10).await.unwrap().is_empty());
+    let fields = [("to", to), ("subject", "Pozvánka"), ("body", "Přijďte."), ("separately", "1")];
+    let (page, done) = compose(&mut browser, "/mail/compose", &fields, &[]).await;
+    done.assert_redirect("/mail/outbox?notice=message_queued");
+    let key = field(&page, "key");
+    let mut batch = s.app.store.submissions(s.user, None, 10).await.unwrap();
+    batch.reverse();
+    assert_eq!(batch.len(), 3);
+    for (n, (submission, recipient)) in
+        batch.iter().zip(["a@example.org", "Bára <b@example.org>", "c@example.org"]).enumerate()
+    {
+        assert_eq!(submission.recipients, [recipient]);
+        assert_eq!(submission.batch.as_deref(), Some(key.as_str()));
+        assert_eq!(submission.idempotency_key, format!("{key}/{}", n + 1));
+    }
+    assert_eq!(batch[1].send_at - batch[0].send_at, 2, "paced");
+
+    // The first goes; then every call to the provider is cut off until the others are given up.
+    outbox(&s).send_due_at(batch[0].send_at).await;
+    let quick = mailroom_sync::Limits {
+        backoff_base: std::time::Duration::from_millis(1),
+        backoff_cap: std::time::Duration::from_millis(2),
+        ..mailroom_sync::Limits::default()
+    };
+    let mut engine = s.engine.clone();
+    engine.pacing = mailroom_sync::Pacing::new(quick);
+    let failing = Outbox::new(engine, "test-outbox".to_owned(), Arc::new(Notify::new()), s.app.sync_wake.clone());
+    s.sim.state.set_faults(mailroom_sim::Faults { drop_rate: 1.0, ..mailroom_sim::Faults::default() });
+    for round in 1..=16 {
+        failing.send_due_at(mailroom_store::now() + round * 100_000).await;
+    }
+    s.sim.state.set_faults(mailroom_sim::Faults::default());
+    let statuses = |list: &[mailroom_store::Submission]| list.iter().map(|s| s.status).collect::<Vec<_>>();
+    let mut now = s.app.store.submissions(s.user, None, 10).await.unwrap();
+    now.reverse();
+    assert_eq!(statuses(&now), [SubmissionStatus::Accepted, SubmissionStatus::Failed, SubmissionStatus::Failed]);
+    let outbox_page = browser.get("/mail/outbox").await;
+    outbox_page.assert_contains("sent separately").assert_contains("1 sent, 2 failed, 0 waiting");
+
+    // Retry failed: each is looked for at Gmail first, then sent; every recipient has one copy.
+    let csrf = outbox_page.csrf();
+    let form = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([("csrf_token", csrf.as_str()), ("batch", key.as_str())])
+        .finish();
+    let answer = browser
+        .request("POST", "/mail/outbox/retry", Some(("application/x-www-form-urlencoded", form.into_bytes())))
+        .await;
+    answer.assert_redirect("/mail/outbox?notice=retrying");
+    outbox(&s).send_due_at(mailroom_store::now() + 10).await;
+    let mut after = s.app.store.submissions(s.user, None, 10).await.unwrap();
+    after.reverse();
+    assert_eq!(statuses(&after), [SubmissionStatus::Accepted; 3]);
+    for (submission, address) in after.iter().zip(["a@example.org", "b@example.org", "c@example.org"]) {
+        let copies = gmail_copies(&s, &submission.message_id);
+        assert_eq!(copies.len(), 1, "{address} got one");
+        let parsed = mailroom_mime::parse(&copies[0].0).into_message();
+        let to: Vec<&str> = parsed.to.iter().map(|m| m.address.as_str()).collect();
+        assert_eq!(to, [address], "nobody sees the others");
+        assert_eq!(parsed.subject, "Pozvánka");
+    }
+
+    // The API: the same, answered as a batch; a retried call sends nothing more; retry of
+    // another user's batch finds nothing.
+    let body = json!({"idempotency_key": "news", "to": ["x@example.org", "y@example.org"], "text": "Hi",
+        "subject": "News", "separately": true});
+    let (status, first) = send(&mut s, body.clone()).await;
+    assert_eq!(status, 202, "{first}");
+    assert_eq!(first["batch"], "news");
+    assert_eq!(first["data"].as_array().unwrap().len(), 2);
+    assert_eq!(first["data"][1]["idempotency_key"], "news/2");
+    let (status, again) = send(&mut s, body).await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again["data"][0]["id"], first["data"][0]["id"]);
+    let (status, answer) = send(
+        &mut s,
+        json!({"idempotency_key": "n2", "to": ["x@example.org"],
+        "bcc": ["z@example.org"], "text": "Hi", "separately": true}),
+    )
+    .await;
+    assert_eq!(status, 400, "{answer}");
+    let (_, retried) = s.post("/api/v1/submissions/retry", json!({"batch": key})).await;
+    assert_eq!(retried["retried"], 0, "nothing failed any more");
 }
