@@ -47,6 +47,9 @@ document.addEventListener("click", (event) => {
 const composeForm = document.querySelector("form[data-no-subject]");
 if (composeForm) {
   composeForm.addEventListener("submit", (event) => {
+    // A scheduled time is the user's local time: the server is told its offset from UTC then.
+    const at = composeForm.querySelector("#send_at");
+    if (at && at.value) composeForm.querySelector("[name=send_at_offset]").value = new Date(at.value).getTimezoneOffset();
     const subject = composeForm.querySelector("#subject").value.trim();
     const written = [];
     for (const line of composeForm.querySelector("#body").value.split("\n")) {

@@ -88,6 +88,9 @@ pub(super) struct ComposeForm {
     draft: Option<i64>,
     /// One message to each To recipient.
     separately: bool,
+    /// Minutes to add to `send_at` for UTC: the browser's offset at that time
+    /// (`Date.getTimezoneOffset`); none without script, when `send_at` is UTC.
+    send_at_offset: Option<i64>,
 }
 
 impl ComposeForm {
@@ -207,6 +210,7 @@ async fn resumed(state: &AppState, ctx: Ctx, user: UserId, draft: StoredDraft) -
         keep_attachments: true,
         draft: Some(draft.id),
         separately: false,
+        send_at_offset: None,
     };
     let theirs = match (&draft.theirs_raw, draft.conflict) {
         (Some(raw), true) => {
@@ -422,6 +426,7 @@ pub(super) async fn read_form(
             "keep_attachments" => form.keep_attachments = true,
             "draft" => form.draft = value.parse().ok(),
             "separately" => form.separately = true,
+            "send_at_offset" => form.send_at_offset = value.parse().ok().filter(|m: &i64| m.abs() <= 14 * 60),
             _ => {}
         }
     }
@@ -458,7 +463,7 @@ pub async fn submit_form(
         "" => Some(now + i64::from(state.config.undo_send_seconds)),
         value => chrono::NaiveDateTime::parse_from_str(value, "%Y-%m-%dT%H:%M")
             .ok()
-            .map(|at| at.and_utc().timestamp())
+            .map(|at| at.and_utc().timestamp() + form.send_at_offset.unwrap_or(0) * 60)
             .filter(|at| *at > now),
     };
     if send_at.is_none() {

@@ -441,13 +441,16 @@ async fn a_forward_carries_the_originals_attachments_and_a_scheduled_one_is_take
     let path = format!("/mail/compose?mode=forward&reply={original}");
     let tomorrow = chrono::Utc::now() + chrono::Duration::days(1);
     let at = tomorrow.format("%Y-%m-%dT%H:%M").to_string();
-    let (page, answer) = compose(&mut browser, &path, &[("to", "lawyer@example.com"), ("send_at", &at)], &[]).await;
+    // Picked in Prague in winter (UTC+1): the browser's offset is -60 minutes.
+    let changes = [("to", "lawyer@example.com"), ("send_at", &at), ("send_at_offset", "-60")];
+    let (page, answer) = compose(&mut browser, &path, &changes, &[]).await;
     assert_eq!(field(&page, "subject"), "Fwd: Contract");
     page.assert_contains("contract.pdf");
     assert!(body_of(&page).contains("The contract is attached."));
     answer.assert_redirect("/mail/outbox?notice=message_scheduled");
     let scheduled = s.app.store.submissions(s.user, None, 10).await.unwrap().remove(0);
-    assert!(scheduled.send_at > mailroom_store::now() + 3600);
+    let picked = chrono::NaiveDateTime::parse_from_str(&at, "%Y-%m-%dT%H:%M").unwrap().and_utc().timestamp();
+    assert_eq!(scheduled.send_at, picked - 3600, "10:00 in Prague is 09:00 UTC");
     // Taken back from the outbox page.
     let outbox_page = browser.get("/mail/outbox").await;
     let csrf = outbox_page.csrf();
