@@ -10,9 +10,13 @@ use std::borrow::Cow;
 use mail_builder::MessageBuilder;
 use mail_builder::headers::address::Address as HeaderAddress;
 use mail_builder::headers::message_id::MessageId;
+use mail_builder::mime::MimePart;
 use mail_parser::MessageParser;
 
 use crate::{Address, ParsedMessage, normalized_subject};
+
+mod editor;
+pub use editor::{INLINE_IMAGE_LIMIT, editor_html};
 
 /// Most recipients of one message (To, Cc and Bcc together).
 pub const MAX_RECIPIENTS: usize = 100;
@@ -138,6 +142,16 @@ pub struct Draft {
     pub in_reply_to: Option<String>,
     pub references: Vec<String>,
     pub attachments: Vec<OutgoingAttachment>,
+    /// Images the HTML body shows by `cid:` (pasted into the editor).
+    pub inline: Vec<InlineImage>,
+}
+
+/// An image inside the HTML body, which names it `cid:{content_id}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InlineImage {
+    pub content_id: String,
+    pub content_type: String,
+    pub bytes: Vec<u8>,
 }
 
 impl Outgoing {
@@ -212,6 +226,30 @@ impl Outgoing {
         }
         if !m.references.is_empty() {
             builder = builder.references(MessageId::new_list(m.references.iter().map(String::as_str)));
+        }
+        if let (Some(html), false) = (&m.html, m.inline.is_empty()) {
+            // The HTML and its images belong together: multipart/related around the
+            // alternative, then the files beside it.
+            let alternative = MimePart::new(
+                "multipart/alternative",
+                vec![MimePart::new("text/plain", m.text.as_str()), MimePart::new("text/html", html.as_str())],
+            );
+            let images = m.inline.iter().map(|image| {
+                MimePart::new(image.content_type.as_str(), image.bytes.as_slice())
+                    .inline()
+                    .cid(image.content_id.as_str())
+            });
+            let related =
+                MimePart::new("multipart/related", std::iter::once(alternative).chain(images).collect::<Vec<_>>());
+            let files = m
+                .attachments
+                .iter()
+                .map(|a| MimePart::new(a.content_type.as_str(), a.bytes.as_slice()).attachment(a.name.as_str()));
+            let body = match m.attachments.is_empty() {
+                true => related,
+                false => MimePart::new("multipart/mixed", std::iter::once(related).chain(files).collect::<Vec<_>>()),
+            };
+            return builder.body(body).write_to_vec().unwrap_or_default();
         }
         builder = builder.text_body(m.text.as_str());
         if let Some(html) = &m.html {

@@ -41,6 +41,63 @@ document.addEventListener("click", (event) => {
   if (button && !window.confirm(button.dataset.confirm)) event.preventDefault();
 });
 
+// Compose: a rich text editor in place of the plain text box. What is typed stays in the form as
+// plain text (the message's text part) and as HTML (its HTML part); images pasted in are put in
+// as data URLs, which the server turns into inline parts. Without script, the plain box remains.
+const plainBody = document.querySelector("form[data-no-subject] #body");
+if (plainBody) {
+  const form = plainBody.form;
+  const toolbar = form.querySelector(".editor-toolbar");
+  const editor = document.createElement("div");
+  editor.className = "editor";
+  editor.contentEditable = "true";
+  editor.setAttribute("role", "textbox");
+  editor.setAttribute("aria-multiline", "true");
+  editor.setAttribute("aria-labelledby", "body-label");
+  const escape = (text) => text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+  editor.innerHTML = escape(plainBody.value).replace(/\n/g, "<br>");
+  plainBody.after(editor);
+  plainBody.hidden = true;
+  toolbar.hidden = false;
+  const sync = () => {
+    plainBody.value = editor.innerText.replace(/\u00a0/g, " ");
+    form.querySelector("[name=html]").value = editor.innerHTML;
+  };
+  document.execCommand("defaultParagraphSeparator", false, "div");
+  toolbar.addEventListener("click", (event) => {
+    const button = event.target.closest("button[data-command]");
+    if (!button) return;
+    editor.focus();
+    let value = button.dataset.value || null;
+    if (button.dataset.prompt) {
+      value = window.prompt(button.dataset.prompt, "https://");
+      if (!value || !/^(https?:|mailto:)/i.test(value)) return;
+    }
+    document.execCommand(button.dataset.command, false, value);
+    sync();
+    form.dispatchEvent(new Event("input"));
+  });
+  editor.addEventListener("input", sync);
+  editor.addEventListener("paste", (event) => {
+    const images = Array.from(event.clipboardData?.items || []).filter((item) => item.type.startsWith("image/"));
+    if (images.length === 0) return;
+    event.preventDefault();
+    for (const item of images) {
+      const reader = new FileReader();
+      reader.onload = () => {
+        document.execCommand("insertImage", false, reader.result);
+        sync();
+        form.dispatchEvent(new Event("input"));
+      };
+      reader.readAsDataURL(item.getAsFile());
+    }
+  });
+  // The editor's text goes with the form whichever handler runs first.
+  form.addEventListener("submit", sync, { capture: true });
+  form.addEventListener("formdata", sync, { capture: true });
+  sync();
+}
+
 // Compose: a second thought before sending without a subject, with a file mentioned in what
 // the user wrote (not in the quoted original) but none attached, or with a template's
 // {{placeholder}} left unfilled.

@@ -84,6 +84,7 @@ fn built_mail_parses_back_with_czech_names_threading_and_attachments() {
             content_type: "application/pdf".into(),
             bytes: b"%PDF-1.4 tiny".to_vec(),
         }],
+        inline: vec![],
     };
     let outgoing = Outgoing::new(from(), draft).unwrap();
     let raw = outgoing.build("abc123@example.com", 1_700_000_000);
@@ -156,4 +157,36 @@ fn replies_quote_and_forwards_carry_the_original() {
         "Text",
     );
     assert_eq!(body, "\n\n---------- Forwarded message ----------\nFrom: Boss <boss@example.com>\n\nText\n");
+}
+
+#[test]
+fn an_html_body_with_pasted_images_is_related_to_them_and_files_stay_attachments() {
+    let png = vec![0x89, b'P', b'N', b'G', 9, 9];
+    let data = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &png);
+    let (html, inline) =
+        crate::compose::editor_html(&format!("<p><b>Graf</b>: <img src=\"data:image/png;base64,{data}\"></p>"));
+    let draft = Draft {
+        to: vec![mailbox("petr@example.cz")],
+        subject: "Graf".into(),
+        text: "Graf:".into(),
+        html: Some(html),
+        attachments: vec![OutgoingAttachment {
+            name: "data.csv".into(),
+            content_type: "text/csv".into(),
+            bytes: b"a,b".to_vec(),
+        }],
+        inline: inline.clone(),
+        ..Draft::default()
+    };
+    let raw = Outgoing::new(from(), draft).unwrap().build("rich@example.com", 1_700_000_000);
+    let text = String::from_utf8_lossy(&raw);
+    assert!(text.contains("multipart/related"), "{text}");
+    let part = crate::part_by_content_id(&raw, &inline[0].content_id).expect("the image by its cid");
+    assert_eq!(part.data, png);
+    let bodies = crate::bodies(&raw);
+    assert!(bodies.html.unwrap().contains(&format!("cid:{}", inline[0].content_id)));
+    assert_eq!(bodies.text.unwrap().trim_end(), "Graf:");
+    let ParseOutcome::Parsed(parsed) = parse(&raw) else { panic!("the built message does not parse") };
+    let names: Vec<&str> = parsed.attachments.iter().map(|a| a.name.as_str()).collect();
+    assert!(names.contains(&"data.csv"), "{names:?}");
 }

@@ -305,6 +305,7 @@ fn draft_of(
         in_reply_to: None,
         references: Vec::new(),
         attachments: files,
+        inline: Vec::new(),
     })
 }
 

@@ -9,8 +9,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use mailroom_domain::{AccountId, UserId};
 use mailroom_mime::compose::{
-    ComposeError, Draft, Field, Mailbox, OutgoingAttachment, forward_subject, forwarded_body, parse_address_list,
-    quoted_reply, reply_recipients, reply_subject,
+    ComposeError, Draft, Field, INLINE_IMAGE_LIMIT, Mailbox, OutgoingAttachment, editor_html, forward_subject,
+    forwarded_body, parse_address_list, quoted_reply, reply_recipients, reply_subject,
 };
 use mailroom_store::{DraftFields, MessageDetail, StoredDraft, Submission, SubmissionStatus};
 
@@ -88,6 +88,8 @@ pub(super) struct ComposeForm {
     draft: Option<i64>,
     /// One message to each To recipient.
     separately: bool,
+    /// The editor's HTML (with pasted images as data URLs); empty without script.
+    html: String,
     /// Minutes to add to `send_at` for UTC: the browser's offset at that time
     /// (`Date.getTimezoneOffset`); none without script, when `send_at` is UTC.
     send_at_offset: Option<i64>,
@@ -211,6 +213,7 @@ async fn resumed(state: &AppState, ctx: Ctx, user: UserId, draft: StoredDraft) -
         draft: Some(draft.id),
         separately: false,
         send_at_offset: None,
+        html: String::new(),
     };
     let theirs = match (&draft.theirs_raw, draft.conflict) {
         (Some(raw), true) => {
@@ -426,6 +429,7 @@ pub(super) async fn read_form(
             "keep_attachments" => form.keep_attachments = true,
             "draft" => form.draft = value.parse().ok(),
             "separately" => form.separately = true,
+            "html" => form.html = value,
             "send_at_offset" => form.send_at_offset = value.parse().ok().filter(|m: &i64| m.abs() <= 14 * 60),
             _ => {}
         }
@@ -489,6 +493,17 @@ pub async fn submit_form(
         }
     }
     let reply_to = matches!(mode, Mode::Reply | Mode::ReplyAll).then_some(form.original).flatten();
+    // The editor's formatting and pasted images, when the page's script ran.
+    let (html, inline) = match form.html.trim() {
+        "" => (None, Vec::new()),
+        html => {
+            let (html, inline) = editor_html(html);
+            if inline.iter().any(|image| image.bytes.len() > INLINE_IMAGE_LIMIT) {
+                errors.add("body", t.image_too_large);
+            }
+            (Some(html), inline)
+        }
+    };
     if errors.is_empty() {
         let compose = Compose {
             account: AccountId(form.account),
@@ -500,10 +515,11 @@ pub async fn submit_form(
                 bcc,
                 subject: form.subject.clone(),
                 text: form.body.clone(),
-                html: None,
+                html,
                 in_reply_to: None,
                 references: Vec::new(),
                 attachments: files,
+                inline,
             },
             reply_to,
             send_at: send_at.unwrap_or(now),

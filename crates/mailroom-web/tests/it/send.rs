@@ -30,6 +30,7 @@ crate::on_both_databases!(send:
     templates_are_written_started_from_and_filled_by_the_api,
     addresses_from_the_users_own_mail_are_suggested,
     a_message_sent_separately_goes_once_to_each_and_the_failed_ones_go_again,
+    the_editors_formatting_and_pasted_image_arrive_as_html_with_an_inline_part,
 );
 
 pub(crate) const ANN: &str = "ann@example.test";
@@ -827,4 +828,38 @@ async fn a_message_sent_separately_goes_once_to_each_and_the_failed_ones_go_agai
     assert_eq!(status, 400, "{answer}");
     let (_, retried) = s.post("/api/v1/submissions/retry", json!({"batch": key})).await;
     assert_eq!(retried["retried"], 0, "nothing failed any more");
+}
+
+async fn the_editors_formatting_and_pasted_image_arrive_as_html_with_an_inline_part(backend: Backend) {
+    let Some(s) = setup(backend, "google", 1).await else { return };
+    let mut browser = signed_in(&s).await;
+    let png = vec![0x89, b'P', b'N', b'G', 0, 1, 2, 3];
+    let data = base64::engine::general_purpose::STANDARD.encode(&png);
+    let html = format!(
+        "<div><b>Důležité</b>: <img src=\"data:image/png;base64,{data}\"></div><script>steal()</script>\
+         <div onmouseover=\"x()\">konec</div>"
+    );
+    let fields = [("to", "petr@example.cz"), ("subject", "Graf"), ("body", "Důležité:\nkonec"), ("html", &html)];
+    let (_, done) = compose(&mut browser, "/mail/compose", &fields, &[]).await;
+    done.assert_redirect("/mail/outbox?notice=message_queued");
+    let submission = s.app.store.submissions(s.user, None, 1).await.unwrap().remove(0);
+    outbox(&s).send_due_at(mailroom_store::now() + 10).await;
+    let copies = gmail_copies(&s, &submission.message_id);
+    assert_eq!(copies.len(), 1);
+    let raw = &copies[0].0;
+    let bodies = mailroom_mime::bodies(raw);
+    let sent_html = bodies.html.unwrap();
+    assert!(sent_html.contains("<b>Důležité</b>"), "{sent_html}");
+    assert!(!sent_html.contains("steal") && !sent_html.contains("onmouseover"), "{sent_html}");
+    let cid = regex_lite::Regex::new(r#"src="cid:([^"]+)""#).unwrap().captures(&sent_html).unwrap()[1].to_owned();
+    assert_eq!(mailroom_mime::part_by_content_id(raw, &cid).unwrap().data, png);
+    assert_eq!(bodies.text.unwrap().replace("\r\n", "\n").trim_end(), "Důležité:\nkonec");
+
+    // A pasted image over 10 MiB is refused at the body, nothing sent.
+    let big = base64::engine::general_purpose::STANDARD.encode(vec![0u8; 10 * 1024 * 1024 + 1]);
+    let html = format!("<img src=\"data:image/png;base64,{big}\">");
+    let (_, refused) = compose(&mut browser, "/mail/compose", &[("to", "petr@example.cz"), ("html", &html)], &[]).await;
+    refused.assert_status(axum::http::StatusCode::UNPROCESSABLE_ENTITY);
+    refused.assert_contains("larger than 10 MiB");
+    assert_eq!(s.app.store.submissions(s.user, None, 10).await.unwrap().len(), 1);
 }

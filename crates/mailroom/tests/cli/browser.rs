@@ -341,10 +341,22 @@ async fn a_new_user_reads_stars_archives_labels_trashes_and_replies_in_chromium_
     let cc = client.find(Locator::Css("#cc")).await.unwrap().prop("value").await.unwrap().unwrap_or_default();
     assert!(cc.contains(&address) && cc.ends_with(", "), "{cc:?}");
     client.execute("document.getElementById('cc').value = '';", vec![]).await.unwrap();
+    // Written in the editor: a word in bold goes as HTML, beside the plain text.
     client
-        .execute("document.getElementById('body').setRangeText('Thanks, noted.\\n', 0, 0, 'start');", vec![])
+        .execute(
+            "const e = document.querySelector('.editor'); e.focus(); \
+             const r = document.createRange(); r.setStart(e, 0); r.collapse(true); \
+             const s = window.getSelection(); s.removeAllRanges(); s.addRange(r);",
+            vec![],
+        )
         .await
         .unwrap();
+    click(&client, ".editor-toolbar [data-command=bold]").await;
+    client.find(Locator::Css(".editor")).await.unwrap().send_keys("Thanks, noted.").await.unwrap();
+    let html = client.execute("return document.querySelector('[name=html]').value;", vec![]).await.unwrap();
+    assert!(html.as_str().unwrap().contains("<b>Thanks, noted.</b>"), "{html}");
+    let text = client.execute("return document.getElementById('body').value;", vec![]).await.unwrap();
+    assert!(text.as_str().unwrap().starts_with("Thanks, noted."), "{text}");
     let file = dir.path().join("notes.txt");
     std::fs::write(&file, "meeting notes").unwrap();
     client.find(Locator::Css("#attachments")).await.unwrap().send_keys(file.to_str().unwrap()).await.unwrap();
