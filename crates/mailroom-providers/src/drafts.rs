@@ -48,6 +48,14 @@ struct GmailDraftMessage {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
+struct GmailDraftPage {
+    #[serde(default)]
+    drafts: Vec<GmailDraftJson>,
+    next_page_token: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct GraphDraftJson {
     id: String,
     change_key: String,
@@ -115,6 +123,30 @@ impl Providers {
             }
             Err(ApiError::NotFound) => Ok(None),
             Err(error) => Err(error),
+        }
+    }
+
+    /// The id of the Gmail draft whose message is `message_id`, if there is one.
+    pub async fn gmail_draft_of_message(
+        &self,
+        access_token: &SecretString,
+        message_id: &str,
+    ) -> Result<Option<String>, ApiError> {
+        let mut page_token: Option<String> = None;
+        loop {
+            let mut url = self.gmail_drafts_url(None)?;
+            url.query_pairs_mut().append_pair("maxResults", "500");
+            if let Some(token) = &page_token {
+                url.query_pairs_mut().append_pair("pageToken", token);
+            }
+            let page: GmailDraftPage = self.get_json(url, access_token).await?;
+            if let Some(found) = page.drafts.into_iter().find(|d| d.message.id == message_id) {
+                return Ok(Some(found.id));
+            }
+            match page.next_page_token {
+                Some(next) => page_token = Some(next),
+                None => return Ok(None),
+            }
         }
     }
 

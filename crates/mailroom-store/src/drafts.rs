@@ -174,6 +174,50 @@ impl Store {
         Ok(rows.into_iter().map(draft).collect())
     }
 
+    /// The user's draft whose copy at the provider is the message `remote` of `account` (a Graph
+    /// draft message's id, or the id of a Gmail draft's message).
+    pub async fn draft_for_message(
+        &self,
+        user: UserId,
+        account: AccountId,
+        remote: &str,
+    ) -> Result<Option<StoredDraft>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM drafts WHERE user_id = $1 AND account_id = $2 AND discarded = 0 \
+             AND (remote_id = $3 OR remote_version = $3) ORDER BY id LIMIT 1"
+        );
+        let row: Option<DraftRow> = with_pool!(self.db, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
+            .bind(user.0).bind(account.0).bind(remote).fetch_optional(pool).await)?;
+        Ok(row.map(draft))
+    }
+
+    /// Takes in a draft written elsewhere (found in the mailbox's Drafts): a draft with `fields`,
+    /// linked to its copy at the provider, which holds this content already. Graph names the
+    /// copy by `remote_id`; for Gmail `remote_version` is its message, and the writer finds the
+    /// draft's id when it first writes. `None` when the account is not the user's.
+    pub async fn adopt_draft(
+        &self,
+        user: UserId,
+        fields: &DraftFields,
+        remote_id: Option<&str>,
+        remote_version: Option<&str>,
+        now: i64,
+    ) -> Result<Option<StoredDraft>> {
+        let insert = "INSERT INTO drafts (user_id, account_id, from_address, to_text, cc_text, bcc_text, subject, \
+             body, mode, original_id, revision, pushed_revision, remote_id, remote_version, updated_at) \
+             SELECT $1, a.id, $3, $4, $5, $6, $7, $8, 'new', NULL, 1, 1, $9, $10, $11 FROM accounts a \
+             WHERE a.id = $2 AND a.user_id = $1 RETURNING id";
+        let f = fields;
+        let id: Option<i64> = with_pool!(self.db, pool => sqlx::query_scalar(insert)
+            .bind(user.0).bind(f.account.0).bind(&f.from).bind(&f.to).bind(&f.cc).bind(&f.bcc).bind(&f.subject)
+            .bind(&f.body).bind(remote_id).bind(remote_version).bind(now)
+            .fetch_optional(pool).await)?;
+        match id {
+            Some(id) => self.draft(user, id).await,
+            None => Ok(None),
+        }
+    }
+
     /// Discards the user's draft: gone from the user's lists at once, and from the provider when
     /// the writer has deleted its copy there. False when there is no such draft of the user's.
     pub async fn discard_draft(&self, user: UserId, id: i64, now: i64) -> Result<bool> {

@@ -13,8 +13,9 @@ use secrecy::SecretString;
 use crate::engine::with_access_token;
 use crate::{Engine, SyncError};
 
-/// Gmail quota units of `drafts.get`, `drafts.create` / `update` and `drafts.delete`.
+/// Gmail quota units of `drafts.get`, `drafts.list`, `drafts.create` / `update` and `drafts.delete`.
 const GMAIL_GET_UNITS: u32 = 1;
+const GMAIL_LIST_UNITS: u32 = 5;
 const GMAIL_WRITE_UNITS: u32 = 15;
 const GMAIL_DELETE_UNITS: u32 = 10;
 /// How long a draft that could not be written waits before the next try.
@@ -109,17 +110,25 @@ async fn write(
     let known = draft.remote_version.as_deref();
     match account.provider {
         Provider::Google => {
-            let mut remote = draft.remote_id.as_deref();
+            let mut remote = draft.remote_id.clone();
+            // A draft taken in from the mailbox knows its message, not yet the draft's id.
+            if let (None, Some(message)) = (&remote, known) {
+                remote =
+                    pacing.gmail(id, GMAIL_LIST_UNITS, || providers.gmail_draft_of_message(token, message)).await?;
+            }
+            let remote = remote.as_deref();
+            let mut current_gone = false;
             if let Some(current) = remote {
                 match pacing.gmail(id, GMAIL_GET_UNITS, || providers.gmail_draft_read(token, current)).await? {
                     // Deleted at the provider (or sent from there): written anew.
-                    None => remote = None,
+                    None => current_gone = true,
                     Some((version, raw)) if Some(version.as_str()) != known => {
                         return Ok(Written::Conflict { version, raw });
                     }
                     Some(_) => {}
                 }
             }
+            let remote = if current_gone { None } else { remote };
             let thread = content.thread.as_deref();
             let written = pacing
                 .gmail(id, GMAIL_WRITE_UNITS, || providers.gmail_draft_write(token, remote, &content.raw, thread))
@@ -130,7 +139,8 @@ async fn write(
             if let Some(current) = draft.remote_id.as_deref() {
                 match pacing.graph(id, || providers.graph_draft_version(token, current)).await? {
                     None => {}
-                    Some(version) if Some(version.as_str()) != known => {
+                    // A draft taken in from the mailbox has no version yet: it was read just now.
+                    Some(version) if known.is_some_and(|known| known != version) => {
                         let raw = pacing.graph(id, || providers.graph_message_mime(token, current)).await?;
                         return Ok(Written::Conflict { version, raw });
                     }

@@ -7,7 +7,7 @@ use askama_web::WebTemplate;
 use axum::extract::{Multipart, Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use mailroom_domain::{AccountId, UserId};
+use mailroom_domain::{AccountId, FolderKind, Provider, UserId};
 use mailroom_mime::compose::{
     ComposeError, Draft, Field, INLINE_IMAGE_LIMIT, Mailbox, OutgoingAttachment, editor_html, forward_subject,
     forwarded_body, parse_address_list, quoted_reply, reply_recipients, reply_subject,
@@ -160,6 +160,10 @@ pub async fn show(
         keep_attachments: true,
         ..ComposeForm::default()
     };
+    if let Some(id) = number("resume")? {
+        let draft = take_in_draft(&state, me.id, id).await?;
+        return Ok(axum::response::Redirect::to(&format!("/mail/compose?draft={}", draft.id)).into_response());
+    }
     if let Some(id) = number("draft")? {
         let draft = state.store.draft(me.id, id).await.map_err(internal)?.ok_or(ErrorKind::NotFound)?;
         return Ok(resumed(&state, ctx, me.id, draft).await?.into_response());
@@ -225,6 +229,54 @@ async fn resumed(state: &AppState, ctx: Ctx, user: UserId, draft: StoredDraft) -
     let mut page = page(state, ctx, user, mode, form, Vec::new(), FieldErrors::default()).await?;
     page.theirs = theirs;
     Ok(page)
+}
+
+/// The user's draft for the message `id` in a mailbox's Drafts: the one Mailroom keeps there,
+/// or, for a draft written elsewhere, a new one taken in with its content and linked to it.
+async fn take_in_draft(state: &AppState, user: UserId, id: i64) -> Result<StoredDraft, ErrorKind> {
+    let store = &state.store;
+    let detail = store.message_detail(user, id).await.map_err(internal)?.ok_or(ErrorKind::NotFound)?;
+    let m = &detail.summary;
+    let folders = store.folder_summaries(user, Some(m.account)).await.map_err(internal)?;
+    let in_drafts = m.folders.iter().any(|f| folders.iter().any(|s| s.id == *f && s.kind == FolderKind::Drafts));
+    if !in_drafts {
+        return Err(ErrorKind::BadRequest);
+    }
+    if let Some(draft) = store.draft_for_message(user, m.account, &m.remote_id).await.map_err(internal)? {
+        return Ok(draft);
+    }
+    let account = store.account(m.account).await.map_err(internal)?.ok_or(ErrorKind::NotFound)?;
+    let people = |role: &str| {
+        detail.people.iter().filter(|p| p.role == role).map(|p| p.address.clone()).collect::<Vec<_>>().join(", ")
+    };
+    let text = match &detail.raw {
+        Some(raw) => theirs_fields(raw),
+        None => DraftText {
+            to: people("to"),
+            cc: people("cc"),
+            bcc: people("bcc"),
+            subject: m.subject.clone(),
+            body: m.snippet.clone(),
+        },
+    };
+    let fields = DraftFields {
+        account: m.account,
+        from: m.from_address.clone().unwrap_or_default(),
+        to: text.to,
+        cc: text.cc,
+        bcc: text.bcc,
+        subject: text.subject,
+        body: text.body,
+        mode: "new".to_owned(),
+        original: None,
+    };
+    let (remote_id, remote_version) = match account.provider {
+        Provider::Google => (None, Some(m.remote_id.as_str())),
+        Provider::Microsoft => (Some(m.remote_id.as_str()), None),
+    };
+    let now = mailroom_store::now();
+    let adopted = store.adopt_draft(user, &fields, remote_id, remote_version, now).await.map_err(internal)?;
+    adopted.ok_or(ErrorKind::NotFound)
 }
 
 /// The fields of a provider's version of a draft (its raw message).

@@ -231,6 +231,8 @@ struct OpenMessage {
     tag_options: Vec<Target>,
     in_trash: bool,
     in_spam: bool,
+    /// A draft: edited on the compose page rather than answered.
+    in_drafts: bool,
     labels: Vec<String>,
     gmail: bool,
     /// Older messages of the conversation, oldest first, collapsed.
@@ -577,6 +579,7 @@ async fn open_message(
         tag_options: tags.iter().map(|tag| Target { id: tag.id, name: tag.name.clone() }).collect(),
         in_trash: m.folders.iter().any(|f| kind_of(f) == Some(FolderKind::Trash)),
         in_spam: m.folders.iter().any(|f| kind_of(f) == Some(FolderKind::Spam)),
+        in_drafts: m.folders.iter().any(|f| kind_of(f) == Some(FolderKind::Drafts)),
         labels: m.folders.iter().filter_map(|f| folder_label(folders, t, *f)).collect(),
         gmail: provider == Some(Provider::Google),
         earlier,

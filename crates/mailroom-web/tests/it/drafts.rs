@@ -15,6 +15,7 @@ crate::on_both_databases!(drafts:
     a_draft_changed_in_gmail_is_not_overwritten_and_the_user_chooses,
     a_sent_drafts_copy_is_deleted_at_the_provider,
     drafts_are_written_updated_sent_and_discarded_through_the_api,
+    a_draft_written_in_gmail_is_resumed_from_drafts_and_changed_in_place,
 );
 
 /// Saves the compose form of `page_path` with `changes`, as the page's script does.
@@ -307,4 +308,46 @@ async fn drafts_are_written_updated_sent_and_discarded_through_the_api(backend: 
     let send = serde_json::json!({"account_id": account, "idempotency_key": "d2", "to": ["x@example.org"],
         "text": "x", "draft_id": id + 100});
     assert_eq!(s.post("/api/v1/messages/send", send).await.0, 404);
+}
+
+async fn a_draft_written_in_gmail_is_resumed_from_drafts_and_changed_in_place(backend: Backend) {
+    let Some(mut s) = setup(backend, "google", 1).await else { return };
+    let draft_id = {
+        let now = s.sim.state.clock().now_ms();
+        let mut world = s.sim.state.world();
+        let mailbox = world.gmail(ANN).unwrap();
+        let raw = "From: ann@example.test\r\nTo: Olga <olga@example.org>\r\nSubject: Started on the phone\r\n\r\nFirst lines\r\n";
+        let message = mailbox.add(raw.as_bytes().to_vec(), &["DRAFT".to_owned()], now, None, now);
+        mailbox.new_draft(message)
+    };
+    s.run().await;
+    let id = s.id_of("Started on the phone").await;
+    let mut browser = signed_in(&s).await;
+    browser.get(&format!("/mail?open={id}")).await.assert_contains(&format!("/mail/compose?resume={id}"));
+    let inbox_message = s.id_of("Message 0").await;
+    browser.get(&format!("/mail/compose?resume={inbox_message}")).await.assert_status(StatusCode::BAD_REQUEST);
+    let (_, mut other) = s.app.member("other@example.test", "member password 2").await;
+    other.get(&format!("/mail/compose?resume={id}")).await.assert_status(StatusCode::NOT_FOUND);
+
+    // Taken in once: asked again, the same draft.
+    let answer = browser.get(&format!("/mail/compose?resume={id}")).await;
+    let location = answer.headers["location"].to_str().unwrap().to_owned();
+    assert!(location.starts_with("/mail/compose?draft="), "{location}");
+    let again = browser.get(&format!("/mail/compose?resume={id}")).await;
+    assert_eq!(again.headers["location"].to_str().unwrap(), location);
+    let page = browser.get(&location).await;
+    assert_eq!(unescape(&field(&page, "subject")), "Started on the phone");
+    assert_eq!(unescape(&field(&page, "to")), "Olga <olga@example.org>");
+    assert!(unescape(&body_of(&page)).starts_with("First lines"));
+    push(&s).await;
+    assert_eq!(gmail_drafts(&s)[0].2.subject, "Started on the phone", "nothing to write yet");
+
+    // Changed here: the same Gmail draft changes.
+    save(&mut browser, &location, &[("body", "First lines, finished here.")]).await;
+    push(&s).await;
+    let drafts = gmail_drafts(&s);
+    assert_eq!(drafts.len(), 1);
+    assert_eq!(drafts[0].0, draft_id);
+    assert_eq!(drafts[0].3.trim_end(), "First lines, finished here.");
+    assert_eq!(drafts[0].2.to[0].address, "olga@example.org");
 }
