@@ -131,6 +131,28 @@ pub fn fill(text: &str, values: &BTreeMap<String, String>) -> Result<String, Tem
     Ok(out)
 }
 
+/// `text` with the placeholders `values` has filled in and every other one left as written, and
+/// text that is not a template at all (a lone `{{`) left alone: for messages that may or may not
+/// use placeholders, such as one sent separately to each recipient.
+pub fn fill_known(text: &str, values: &BTreeMap<String, String>) -> String {
+    let Ok(pieces) = pieces(text) else { return text.to_owned() };
+    let mut out = String::with_capacity(text.len());
+    for piece in pieces {
+        match piece {
+            Piece::Text(text) => out.push_str(text),
+            Piece::Placeholder(name) => match values.get(name) {
+                Some(value) => out.push_str(value),
+                None => {
+                    out.push_str("{{");
+                    out.push_str(name);
+                    out.push_str("}}");
+                }
+            },
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
@@ -177,6 +199,13 @@ mod tests {
         let ok = Template::new(" Welcome ", "Welcome, {{name}}", "Hi {{name}}, your code is {{code}}.").unwrap();
         assert_eq!(ok.name, "Welcome");
         assert_eq!(ok.placeholders(), ["name", "code"]);
+    }
+
+    #[test]
+    fn fill_known_leaves_other_placeholders_and_broken_text_alone() {
+        let values = values(&[("name", "Bára")]);
+        assert_eq!(fill_known("Dear {{ name }}, {{order}}", &values), "Dear Bára, {{order}}");
+        assert_eq!(fill_known("a {{ b", &values), "a {{ b");
     }
 
     proptest! {

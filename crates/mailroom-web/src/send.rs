@@ -2,6 +2,9 @@
 //! for a reply, the plain-text alternative, the size limit of the provider, then a submission
 //! in the store for the outbox to send when it is due.
 
+use std::collections::BTreeMap;
+
+use mailroom_domain::template;
 use mailroom_domain::{AccountId, Provider, UserId};
 use mailroom_mime::compose::{ComposeError, Draft, Field, Mailbox, Outgoing, reply_references, reply_subject};
 use mailroom_store::{NewSubmission, StoreError, Submitted};
@@ -84,6 +87,11 @@ pub async fn submit_separately(
     let mut submitted = Vec::with_capacity(compose.draft.to.len());
     for (n, recipient) in compose.draft.to.iter().enumerate() {
         let mut one = compose.clone();
+        // Each copy may greet its recipient: {{name}}, {{first_name}} and {{email}}.
+        let values = recipient_values(recipient);
+        one.draft.subject = template::fill_known(&one.draft.subject, &values);
+        one.draft.text = template::fill_known(&one.draft.text, &values);
+        one.draft.html = one.draft.html.map(|html| template::fill_known(&html, &escaped(&values)));
         one.draft.to = vec![recipient.clone()];
         one.idempotency_key = format!("{batch}/{}", n + 1);
         one.send_at = compose.send_at + PACE_SECS * i64::try_from(n).unwrap_or(i64::MAX / 4);
@@ -93,6 +101,29 @@ pub async fn submit_separately(
         }
     }
     Ok(Ok(submitted))
+}
+
+/// What a copy sent separately may say of its recipient: the name (the address's local part
+/// when there is none), the first word of it, and the address.
+fn recipient_values(recipient: &Mailbox) -> BTreeMap<String, String> {
+    let local = recipient.address.split('@').next().unwrap_or_default();
+    let name = recipient.name.clone().filter(|n| !n.trim().is_empty()).unwrap_or_else(|| local.to_owned());
+    let first = name.split_whitespace().next().unwrap_or(local).to_owned();
+    BTreeMap::from([
+        ("name".to_owned(), name),
+        ("first_name".to_owned(), first),
+        ("email".to_owned(), recipient.address.clone()),
+    ])
+}
+
+/// The values as HTML text.
+fn escaped(values: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    values
+        .iter()
+        .map(|(k, v)| {
+            (k.clone(), v.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;"))
+        })
+        .collect()
 }
 
 async fn submit_one(

@@ -116,7 +116,10 @@ if (composeForm) {
     const files = composeForm.querySelector("#attachments").files.length
       + (composeForm.querySelector("[name=keep_attachments]:checked") ? 1 : 0);
     const mentions = new RegExp(composeForm.dataset.attachWords, "iu").test(written.join("\n"));
-    const unfilled = /\{\{\s*[\p{L}\p{N}_-]+\s*\}\}/u.test(subject + "\n" + written.join("\n"));
+    // Sent separately, {{name}}, {{first_name}} and {{email}} are each recipient's own.
+    const separately = composeForm.querySelector("[name=separately]:checked");
+    const placeholders = Array.from((subject + "\n" + written.join("\n")).matchAll(/\{\{\s*([\p{L}\p{N}_-]+)\s*\}\}/gu), (m) => m[1]);
+    const unfilled = placeholders.some((name) => !(separately && ["name", "first_name", "email"].includes(name)));
     const warnings = [];
     if (unfilled) warnings.push(composeForm.dataset.unfilled);
     if (!subject) warnings.push(composeForm.dataset.noSubject);

@@ -747,7 +747,8 @@ async fn a_message_sent_separately_goes_once_to_each_and_the_failed_ones_go_agai
     refused.assert_status(axum::http::StatusCode::UNPROCESSABLE_ENTITY);
     refused.assert_contains("leave Cc and Bcc empty");
     assert!(s.app.store.submissions(s.user, None, 10).await.unwrap().is_empty());
-    let fields = [("to", to), ("subject", "Pozvánka"), ("body", "Přijďte."), ("separately", "1")];
+    let fields =
+        [("to", to), ("subject", "Pozvánka"), ("body", "Milá {{first_name}}, přijďte. {{later}}"), ("separately", "1")];
     let (page, done) = compose(&mut browser, "/mail/compose", &fields, &[]).await;
     done.assert_redirect("/mail/outbox?notice=message_queued");
     let key = field(&page, "key");
@@ -798,9 +799,17 @@ async fn a_message_sent_separately_goes_once_to_each_and_the_failed_ones_go_agai
     let mut after = s.app.store.submissions(s.user, None, 10).await.unwrap();
     after.reverse();
     assert_eq!(statuses(&after), [SubmissionStatus::Accepted; 3]);
-    for (submission, address) in after.iter().zip(["a@example.org", "b@example.org", "c@example.org"]) {
+    for (submission, (address, greeting)) in
+        after.iter().zip([("a@example.org", "a"), ("b@example.org", "Bára"), ("c@example.org", "c")])
+    {
         let copies = gmail_copies(&s, &submission.message_id);
         assert_eq!(copies.len(), 1, "{address} got one");
+        let text = mailroom_mime::bodies(&copies[0].0).text.unwrap();
+        assert_eq!(
+            text.trim_end(),
+            format!("Milá {greeting}, přijďte. {{{{later}}}}"),
+            "each greeted, the rest as written"
+        );
         let parsed = mailroom_mime::parse(&copies[0].0).into_message();
         let to: Vec<&str> = parsed.to.iter().map(|m| m.address.as_str()).collect();
         assert_eq!(to, [address], "nobody sees the others");
