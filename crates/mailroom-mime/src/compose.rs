@@ -196,6 +196,16 @@ impl Outgoing {
         &self.message.subject
     }
 
+    /// The message without its files of `min_size` bytes or more, and those files: for a
+    /// provider that takes large files apart from the message (Graph's upload sessions).
+    pub fn without_large_files(&self, min_size: usize) -> (Outgoing, Vec<OutgoingAttachment>) {
+        let mut light = self.clone();
+        let (large, small): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut light.message.attachments).into_iter().partition(|a| a.bytes.len() >= min_size);
+        light.message.attachments = small;
+        (light, large)
+    }
+
     /// Every recipient's address, To then Cc then Bcc.
     pub fn recipients(&self) -> impl Iterator<Item = &Mailbox> {
         let m = &self.message;

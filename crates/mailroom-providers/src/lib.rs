@@ -46,7 +46,7 @@ pub use graph::{
     GraphMessageMeta,
 };
 pub use oauth::{OAuthError, TokenSet};
-pub use send::{GMAIL_SEND_LIMIT, GRAPH_SEND_LIMIT};
+pub use send::{GMAIL_SEND_LIMIT, GRAPH_MESSAGE_LIMIT, GRAPH_SEND_LIMIT, GRAPH_UPLOAD_MIN};
 
 /// Where the providers live: their real addresses, or a simulator's.
 #[derive(Debug, Clone)]
@@ -217,7 +217,7 @@ impl Providers {
 }
 
 /// `Retry-After` as seconds or an HTTP date, relative to now.
-fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+pub(crate) fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim();
     if let Ok(seconds) = value.parse::<u64>() {
         return Some(Duration::from_secs(seconds));
@@ -229,7 +229,7 @@ fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
 
 /// A transport failure in words, without the URL (reqwest puts it in its messages) and so
 /// without anything a query string might carry.
-fn describe_transport_error(error: reqwest::Error) -> String {
+pub(crate) fn describe_transport_error(error: reqwest::Error) -> String {
     let kind = if error.is_timeout() {
         "timed out"
     } else if error.is_connect() {

@@ -60,6 +60,17 @@ pub struct NewSubmission<'a> {
     pub draft: Option<i64>,
     /// The batch of a message sent separately to each recipient.
     pub batch: Option<&'a str>,
+    /// Large files sent apart from `raw` (see [`SubmissionFile`]).
+    pub files: &'a [SubmissionFile],
+}
+
+/// A large file of a message to Outlook, uploaded on its own after the message (without it)
+/// went up as a draft.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct SubmissionFile {
+    pub name: String,
+    pub content_type: String,
+    pub bytes: Vec<u8>,
 }
 
 /// A submission as its owner sees it in the outbox.
@@ -92,6 +103,8 @@ pub struct ClaimedSubmission {
     pub thread_remote_id: Option<String>,
     /// This claim's number; above 1, an earlier claimant may have reached the provider.
     pub attempts: i64,
+    /// A draft an earlier try left at the provider while uploading large files.
+    pub staged: Option<String>,
 }
 
 /// What [`Store::submit`] did.
@@ -167,7 +180,12 @@ impl Store {
              (SELECT id FROM drafts WHERE id = $11 AND user_id = $1), $12) \
              ON CONFLICT (user_id, idempotency_key) DO NOTHING RETURNING id";
         let recipients = new.recipients.join("\n");
-        let inserted: Option<i64> = with_pool!(self.db, pool => sqlx::query_scalar(insert)
+        let files = "INSERT INTO submission_files (submission_id, position, name, content_type, bytes) \
+             VALUES ($1, $2, $3, $4, $5)";
+        // The files go in with the submission or not at all: a message never leaves without them.
+        let inserted: Option<i64> = with_pool!(self.db, pool => {
+            let mut tx = pool.begin().await?;
+            let inserted: Option<i64> = sqlx::query_scalar(insert)
             .bind(new.user.0)
             .bind(new.account.0)
             .bind(new.idempotency_key)
@@ -180,8 +198,23 @@ impl Store {
             .bind(now)
             .bind(new.draft)
             .bind(new.batch)
-            .fetch_optional(pool)
-            .await)?;
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some(id) = inserted {
+                for (position, file) in new.files.iter().enumerate() {
+                    sqlx::query(files)
+                        .bind(id)
+                        .bind(i64::try_from(position).unwrap_or(i64::MAX))
+                        .bind(&file.name)
+                        .bind(&file.content_type)
+                        .bind(&file.bytes)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
+            tx.commit().await?;
+            inserted
+        });
         let found = self.submission_by_key(new.user, new.idempotency_key).await?;
         let submission = found.ok_or_else(|| sqlx::Error::RowNotFound)?;
         Ok(if inserted.is_some() { Submitted::New(submission) } else { Submitted::Replayed(submission) })
@@ -269,23 +302,38 @@ impl Store {
             claimable!(),
             " ORDER BY send_at, id LIMIT 1) AND ",
             claimable!(),
-            " RETURNING id, account_id, message_id, raw, thread_remote_id, attempts"
+            " RETURNING id, account_id, message_id, raw, thread_remote_id, attempts, remote_id"
         );
-        type Row = (i64, i64, String, Vec<u8>, Option<String>, i64);
+        type Row = (i64, i64, String, Vec<u8>, Option<String>, i64, Option<String>);
         let row: Option<Row> = with_pool!(self.db, pool => sqlx::query_as(sql)
             .bind(now)
             .bind(owner)
             .bind(now + lease_secs)
             .fetch_optional(pool)
             .await)?;
-        Ok(row.map(|(id, account, message_id, raw, thread_remote_id, attempts)| ClaimedSubmission {
+        Ok(row.map(|(id, account, message_id, raw, thread_remote_id, attempts, staged)| ClaimedSubmission {
             id,
             account: AccountId(account),
             message_id,
             raw,
             thread_remote_id,
             attempts,
+            staged,
         }))
+    }
+
+    /// The large files of a submission, in order (none for most).
+    pub async fn submission_files(&self, id: i64) -> Result<Vec<SubmissionFile>> {
+        let sql = "SELECT name, content_type, bytes FROM submission_files WHERE submission_id = $1 ORDER BY position";
+        Ok(with_pool!(self.db, pool => sqlx::query_as(sql).bind(id).fetch_all(pool).await)?)
+    }
+
+    /// Records the draft a claimed submission is being put together in at the provider, so that a
+    /// later try, should this one be cut off, deletes it rather than leave it behind.
+    pub async fn submission_staged(&self, id: i64, owner: &str, draft: Option<&str>) -> Result<()> {
+        let sql = "UPDATE submissions SET remote_id = $3 WHERE id = $1 AND claimed_by = $2 AND status = 'sending'";
+        with_pool!(self.db, pool => sqlx::query(sql).bind(id).bind(owner).bind(draft).execute(pool).await.map(drop))?;
+        Ok(())
     }
 
     /// The provider has the message: done, and the account's sync runs now so that the sent

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use mailroom_domain::Provider;
 use mailroom_providers::ApiError;
-use mailroom_store::{Account, ClaimedSubmission};
+use mailroom_store::{Account, ClaimedSubmission, SubmissionFile};
 use tokio::sync::Notify;
 
 use crate::engine::with_access_token;
@@ -115,7 +115,7 @@ impl Outbox {
             // The account was removed, and its submissions with it.
             return Ok(());
         };
-        let outcome = send(&self.engine, &account, claim).await;
+        let outcome = send_as(&self.engine, &account, claim, &self.owner).await;
         let now = mailroom_store::now();
         match outcome {
             SendOutcome::Accepted { remote_id } => {
@@ -138,11 +138,23 @@ impl Outbox {
 
 /// One try at a claimed submission.
 pub async fn send(engine: &Engine, account: &Account, claim: &ClaimedSubmission) -> SendOutcome {
+    send_as(engine, account, claim, "").await
+}
+
+/// One try, by the outbox `owner` (which records a draft it stages at the provider).
+async fn send_as(engine: &Engine, account: &Account, claim: &ClaimedSubmission, owner: &str) -> SendOutcome {
     let result = with_access_token(engine, account, |token| async move {
         if claim.attempts > 1
             && let Some(id) = find(engine, account, &claim.message_id, &token).await?
         {
             return Ok(Some(id));
+        }
+        let files = match account.provider {
+            Provider::Microsoft => engine.store.submission_files(claim.id).await?,
+            Provider::Google => Vec::new(),
+        };
+        if !files.is_empty() {
+            return deliver_in_parts(engine, account, claim, &files, owner, &token).await.map(|()| None);
         }
         deliver(engine, account, claim, &token).await.map_err(SyncError::from)
     })
@@ -168,6 +180,39 @@ pub async fn send(engine: &Engine, account: &Account, claim: &ClaimedSubmission)
         Err(SyncError::Token(TokenError::Transient { reason, retry_after })) => later(reason, retry_after),
         Err(error) => later(error.to_string(), None),
     }
+}
+
+/// A message to Outlook too large for one request: the message without its large files goes up
+/// as a draft, each file through an upload session, then the draft is sent. The draft is
+/// recorded first, so that a try cut off midway leaves nothing behind: the next deletes it.
+async fn deliver_in_parts(
+    engine: &Engine,
+    account: &Account,
+    claim: &ClaimedSubmission,
+    files: &[SubmissionFile],
+    owner: &str,
+    token: &secrecy::SecretString,
+) -> Result<(), SyncError> {
+    let (providers, pacing, id) = (&engine.providers, &engine.pacing, account.id);
+    if let Some(staged) = &claim.staged {
+        match pacing.graph(id, || providers.graph_delete(token, staged)).await {
+            Ok(()) | Err(ApiError::NotFound) => {}
+            Err(error) => return Err(error.into()),
+        }
+    }
+    let draft = pacing.graph(id, || providers.graph_draft_create(token, &claim.raw)).await?;
+    engine.store.submission_staged(claim.id, owner, Some(&draft.id)).await?;
+    for file in files {
+        let upload = || providers.graph_upload_file(token, &draft.id, &file.name, &file.content_type, &file.bytes);
+        pacing.graph(id, upload).await?;
+    }
+    // Only an answer that says nothing was done is retried in place (see `deliver`).
+    let once = |result: Result<(), ApiError>| match result {
+        Err(error @ ApiError::Transient { .. }) => Ok(Err(error)),
+        other => other.map(Ok),
+    };
+    pacing.graph(id, || async { once(providers.graph_send_draft(token, &draft.id).await) }).await??;
+    Ok(())
 }
 
 /// The provider's id of the account's message with this Message-ID, if it has one.

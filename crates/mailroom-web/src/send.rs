@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use mailroom_domain::template;
 use mailroom_domain::{AccountId, Provider, UserId};
 use mailroom_mime::compose::{ComposeError, Draft, Field, Mailbox, Outgoing, reply_references, reply_subject};
-use mailroom_store::{NewSubmission, StoreError, Submitted};
+use mailroom_store::{NewSubmission, StoreError, SubmissionFile, Submitted};
 
 use crate::AppState;
 
@@ -183,13 +183,28 @@ async fn submit_one(
     // Unique and in the sender's domain, as mail clients write them.
     let domain = outgoing.from().address.rsplit_once('@').map_or("mailroom.invalid", |(_, domain)| domain);
     let message_id = format!("{}@{domain}", mailroom_store::random_token());
-    let raw = outgoing.build(&message_id, compose.send_at);
+    let mut raw = outgoing.build(&message_id, compose.send_at);
+    let mut files = Vec::new();
     let limit = match account.provider {
         Provider::Google => mailroom_providers::GMAIL_SEND_LIMIT,
-        Provider::Microsoft => mailroom_providers::GRAPH_SEND_LIMIT,
+        Provider::Microsoft => mailroom_providers::GRAPH_MESSAGE_LIMIT,
     };
     if raw.len() > limit {
         return Ok(Err(SendRefused::TooLarge { size: raw.len(), limit }));
+    }
+    // Graph takes one request of 4 MB at most: a larger message goes without its files of 3 MB
+    // or more, which follow through upload sessions.
+    if account.provider == Provider::Microsoft && raw.len() > mailroom_providers::GRAPH_SEND_LIMIT {
+        let (light, large) = outgoing.without_large_files(mailroom_providers::GRAPH_UPLOAD_MIN);
+        raw = light.build(&message_id, compose.send_at);
+        let limit = mailroom_providers::GRAPH_SEND_LIMIT;
+        if raw.len() > limit {
+            return Ok(Err(SendRefused::TooLarge { size: raw.len(), limit }));
+        }
+        files = large
+            .into_iter()
+            .map(|a| SubmissionFile { name: a.name, content_type: a.content_type, bytes: a.bytes })
+            .collect();
     }
     let recipients: Vec<String> = outgoing.recipients().map(Mailbox::display).collect();
     let new = NewSubmission {
@@ -204,6 +219,7 @@ async fn submit_one(
         send_at: compose.send_at,
         draft: compose.saved_draft,
         batch: batch.as_deref(),
+        files: &files,
     };
     let submitted = store.submit(&new, mailroom_store::now()).await?;
     state.outbox_wake.notify_one();

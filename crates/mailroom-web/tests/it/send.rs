@@ -31,6 +31,7 @@ crate::on_both_databases!(send:
     addresses_from_the_users_own_mail_are_suggested,
     a_message_sent_separately_goes_once_to_each_and_the_failed_ones_go_again,
     the_editors_formatting_and_pasted_image_arrive_as_html_with_an_inline_part,
+    a_large_file_goes_to_outlook_through_an_upload_session_and_a_cut_off_try_leaves_no_draft,
 );
 
 pub(crate) const ANN: &str = "ann@example.test";
@@ -871,4 +872,61 @@ async fn the_editors_formatting_and_pasted_image_arrive_as_html_with_an_inline_p
     refused.assert_status(axum::http::StatusCode::UNPROCESSABLE_ENTITY);
     refused.assert_contains("larger than 10 MiB");
     assert_eq!(s.app.store.submissions(s.user, None, 10).await.unwrap().len(), 1);
+}
+
+async fn a_large_file_goes_to_outlook_through_an_upload_session_and_a_cut_off_try_leaves_no_draft(backend: Backend) {
+    let Some(mut s) = setup(backend, "microsoft", 1).await else { return };
+    // 5 MB: over Graph's 4 MB request, so the message goes up without it and it follows.
+    let big: Vec<u8> = (0..5 * 1024 * 1024).map(|i: u32| (i % 251) as u8).collect();
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+    let body = json!({"idempotency_key": "big1", "to": [ANN], "subject": "Výkresy", "text": "V příloze.",
+    "attachments": [
+        {"name": "výkres.pdf", "content_type": "application/pdf", "content_base64": b64(&big)},
+        {"name": "poznámka.txt", "content_type": "text/plain", "content_base64": b64(b"small")},
+    ]});
+    let (status, submission) = send(&mut s, body).await;
+    assert_eq!(status, 202, "{submission}");
+    let id = submission["id"].as_i64().unwrap();
+    let files = s.app.store.submission_files(id).await.unwrap();
+    assert_eq!(files.iter().map(|f| f.name.as_str()).collect::<Vec<_>>(), ["výkres.pdf"]);
+
+    // A try cut off after it staged its draft at Outlook: the next deletes that draft first.
+    let store = &s.app.store;
+    let now = mailroom_store::now();
+    let first = store.claim_submission("dead-process", now, 1).await.unwrap().unwrap();
+    let account = store.account(s.account.id).await.unwrap().unwrap();
+    let token = s.engine.tokens.access_token(&account).await.unwrap();
+    let staged = s.engine.providers.graph_draft_create(&token, &first.raw).await.unwrap();
+    store.submission_staged(first.id, "dead-process", Some(&staged.id)).await.unwrap();
+    outbox(&s).send_due_at(now + 10).await;
+
+    let message_id = submission["message_id"].as_str().unwrap();
+    let shown = s.get(&format!("/api/v1/submissions/{id}")).await;
+    assert_eq!(shown["status"], "accepted", "{shown}");
+    let mut world = s.sim.state.world();
+    let mailbox = world.graph(CARL).unwrap();
+    let (sent, drafts) = (mailbox.well_known_id("sentitems"), mailbox.well_known_id("drafts"));
+    let deleted = mailbox.well_known_id("deleteditems");
+    let copies: Vec<_> = mailbox.messages.iter().filter(|m| m.internet_message_id == message_id).collect();
+    // Sent once; the staged draft was deleted (Graph's DELETE keeps it in Deleted Items).
+    let places: Vec<&str> = copies.iter().map(|m| m.folder_id.as_str()).collect();
+    assert_eq!(places.iter().filter(|f| **f == sent).count(), 1, "{places:?}");
+    assert_eq!(places.iter().filter(|f| **f == deleted).count(), 1, "{places:?}");
+    assert!(mailbox.messages.iter().all(|m| m.folder_id != drafts), "no draft left behind");
+    let copies: Vec<_> = copies.into_iter().filter(|m| m.folder_id == sent).collect();
+    let mut names: Vec<(&str, usize)> =
+        copies[0].attachments.iter().map(|a| (a.name.as_str(), a.bytes.len())).collect();
+    names.sort();
+    assert_eq!(names, [("poznámka.txt", 5), ("výkres.pdf", big.len())]);
+    // The recipient got the file whole.
+    let raw = world
+        .gmail(ANN)
+        .unwrap()
+        .messages()
+        .find(|m| m.summary.message_id.as_deref() == Some(message_id))
+        .map(|m| m.raw.clone())
+        .expect("delivered");
+    let parsed = mailroom_mime::parse(&raw).into_message();
+    let position = parsed.attachments.iter().position(|a| a.name == "výkres.pdf").unwrap();
+    assert_eq!(mailroom_mime::attachment_data(&raw, position).unwrap().data, big);
 }
