@@ -163,7 +163,7 @@ where
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_new_user_reads_stars_archives_labels_trashes_and_replies_in_chromium_and_the_mailbox_follows() {
+async fn a_new_user_reads_organises_replies_forwards_schedules_and_drafts_in_chromium_and_the_mailbox_follows() {
     let driver = Driver::start();
     let dir = tempfile::tempdir().unwrap();
     let listen = format!("127.0.0.1:{}", free_port());
@@ -376,6 +376,58 @@ async fn a_new_user_reads_stars_archives_labels_trashes_and_replies_in_chromium_
     .await;
     screenshot(&client, "8-sent").await;
 
+    // A forward of an inbox message, with a file of its own: at the provider and in Sent.
+    client.goto(&format!("{base}/mail")).await.unwrap();
+    let (forward_id, _) = first_row(&client).await;
+    click_now(&client, &format!(".rows .row[data-id='{forward_id}'] a.open")).await;
+    click(&client, ".reader a[data-key=f]").await;
+    let subject = client.wait().at_most(Duration::from_secs(20)).for_element(Locator::Css("#subject")).await;
+    let forward_subject = subject.unwrap().prop("value").await.unwrap().unwrap_or_default();
+    assert!(forward_subject.starts_with("Fwd: "), "{forward_subject}");
+    fill(&client, "#to", "partner@example.org").await;
+    let plan = dir.path().join("plan.csv");
+    std::fs::write(&plan, "week,task\n1,start\n").unwrap();
+    client.find(Locator::Css("#attachments")).await.unwrap().send_keys(plan.to_str().unwrap()).await.unwrap();
+    let forwarded_before = sent_with_subject(&sim, &forward_subject).await;
+    click(&client, ".compose button[type=submit]").await;
+    client.wait().at_most(Duration::from_secs(20)).for_element(Locator::Css("[data-submission]")).await.unwrap();
+    eventually(60, "the forward at the provider", || async {
+        sent_with_subject(&sim, &forward_subject).await == forwarded_before + 1
+    })
+    .await;
+    eventually(60, "the forward in Sent", || async {
+        client.goto(&format!("{base}/mail?kind=sent")).await.unwrap();
+        listed_subjects(&client).await.iter().any(|s| s.contains(&forward_subject))
+    })
+    .await;
+
+    // A message scheduled two hours ahead (in the browser's time zone) waits in the Outbox, and
+    // is taken back there.
+    client.goto(&format!("{base}/mail/compose")).await.unwrap();
+    fill(&client, "#to", "later@example.org").await;
+    fill(&client, "#subject", "For the afternoon").await;
+    client
+        .execute(
+            "const at = new Date(Date.now() + 2 * 3600 * 1000); const p = (n) => String(n).padStart(2, '0'); \
+             document.getElementById('send_at').value = \
+             `${at.getFullYear()}-${p(at.getMonth() + 1)}-${p(at.getDate())}T${p(at.getHours())}:${p(at.getMinutes())}`;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    click(&client, ".compose button[type=submit]").await;
+    client.wait().at_most(Duration::from_secs(20)).for_element(Locator::Css("[data-submission]")).await.unwrap();
+    // The outbox reloads itself while something is about to change: read it in one script.
+    let newest = || async {
+        let text = client.execute("return document.querySelector('[data-submission]').textContent;", vec![]);
+        text.await.map(|t| t.as_str().unwrap_or_default().to_owned()).unwrap_or_default()
+    };
+    let row = newest().await;
+    assert!(row.contains("For the afternoon") && row.contains("Take back"), "{row}");
+    screenshot(&client, "9-scheduled").await;
+    click_now(&client, "[data-submission] button").await;
+    eventually(20, "the scheduled message taken back", || async { newest().await.contains("Taken back") }).await;
+
     // A new message is saved as a draft two seconds after typing stops, and kept at the provider.
     client.goto(&format!("{base}/mail/compose")).await.unwrap();
     fill(&client, "#to", "later@example.org").await;
@@ -394,7 +446,7 @@ async fn a_new_user_reads_stars_archives_labels_trashes_and_replies_in_chromium_
         state.contains("Saved in the mailbox")
     })
     .await;
-    screenshot(&client, "9-drafts").await;
+    screenshot(&client, "10-drafts").await;
 
     // At a phone's width the page fits the screen: nothing scrolls sideways.
     client.set_window_size(390, 844).await.unwrap();
@@ -402,7 +454,7 @@ async fn a_new_user_reads_stars_archives_labels_trashes_and_replies_in_chromium_
     let wide =
         client.execute("return document.documentElement.scrollWidth - window.innerWidth;", vec![]).await.unwrap();
     assert!(wide.as_i64().is_some_and(|extra| extra <= 0), "the page scrolls sideways by {wide} px");
-    screenshot(&client, "10-phone").await;
+    screenshot(&client, "11-phone").await;
 
     client.close().await.unwrap();
     drop(demo);
