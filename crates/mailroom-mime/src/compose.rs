@@ -16,7 +16,7 @@ use mail_parser::MessageParser;
 use crate::{Address, ParsedMessage, normalized_subject};
 
 mod editor;
-pub use editor::{INLINE_IMAGE_LIMIT, editor_html};
+pub use editor::{INLINE_IMAGE_LIMIT, editor_html, editor_html_kept};
 
 /// Most recipients of one message (To, Cc and Bcc together).
 pub const MAX_RECIPIENTS: usize = 100;

@@ -27,6 +27,8 @@ pub struct RemoteDraft {
 pub struct GraphDraftFields {
     pub subject: String,
     pub text: String,
+    /// The HTML body, when the draft is formatted (sent instead of the text).
+    pub html: Option<String>,
     /// `(name, address)` each.
     pub to: Vec<(Option<String>, String)>,
     pub cc: Vec<(Option<String>, String)>,
@@ -179,7 +181,10 @@ impl Providers {
         url.path_segments_mut().map_err(|()| ApiError::NotFound)?.push(id);
         let body = json!({
             "subject": fields.subject,
-            "body": {"contentType": "text", "content": fields.text},
+            "body": match &fields.html {
+                Some(html) => json!({"contentType": "html", "content": html}),
+                None => json!({"contentType": "text", "content": fields.text}),
+            },
             "toRecipients": recipients(&fields.to),
             "ccRecipients": recipients(&fields.cc),
             "bccRecipients": recipients(&fields.bcc),

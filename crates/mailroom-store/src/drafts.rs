@@ -23,6 +23,8 @@ pub struct DraftFields {
     pub bcc: String,
     pub subject: String,
     pub body: String,
+    /// The editor's HTML, cleaned (pasted images as data URLs).
+    pub html: Option<String>,
     /// new, reply, all or forward.
     pub mode: String,
     pub original: Option<i64>,
@@ -64,6 +66,7 @@ struct DraftRow {
     bcc_text: String,
     subject: String,
     body: String,
+    html: Option<String>,
     mode: String,
     original_id: Option<i64>,
     revision: i64,
@@ -77,7 +80,7 @@ struct DraftRow {
     updated_at: i64,
 }
 
-const COLUMNS: &str = "id, user_id, account_id, from_address, to_text, cc_text, bcc_text, subject, body, mode, \
+const COLUMNS: &str = "id, user_id, account_id, from_address, to_text, cc_text, bcc_text, subject, body, html, mode, \
      original_id, revision, pushed_revision, remote_id, remote_version, conflict, theirs_version, theirs_raw, \
      discarded, updated_at";
 
@@ -93,6 +96,7 @@ fn draft(row: DraftRow) -> StoredDraft {
             bcc: row.bcc_text,
             subject: row.subject,
             body: row.body,
+            html: row.html,
             mode: row.mode,
             original: row.original_id,
         },
@@ -123,12 +127,12 @@ impl Store {
     ) -> Result<Option<StoredDraft>> {
         let mine = "SELECT COUNT(*) FROM accounts WHERE id = $1 AND user_id = $2";
         let insert = "INSERT INTO drafts (user_id, account_id, from_address, to_text, cc_text, bcc_text, subject, \
-             body, mode, original_id, revision, updated_at) \
+             body, mode, original_id, revision, updated_at, html) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
-             (SELECT m.id FROM messages m WHERE m.id = $10 AND m.user_id = $1), 1, $11) RETURNING id";
+             (SELECT m.id FROM messages m WHERE m.id = $10 AND m.user_id = $1), 1, $11, $12) RETURNING id";
         // A draft moved to another account starts over there: the old copy is the old account's.
         let update = "UPDATE drafts SET account_id = $3, from_address = $4, to_text = $5, cc_text = $6, \
-             bcc_text = $7, subject = $8, body = $9, revision = revision + 1, updated_at = $10, \
+             bcc_text = $7, subject = $8, body = $9, revision = revision + 1, updated_at = $10, html = $11, \
              remote_id = CASE WHEN account_id = $3 THEN remote_id END, \
              remote_version = CASE WHEN account_id = $3 THEN remote_version END \
              WHERE id = $1 AND user_id = $2 AND discarded = 0 RETURNING id";
@@ -141,11 +145,11 @@ impl Store {
                 match id {
                     None => sqlx::query_scalar(insert)
                         .bind(user.0).bind(f.account.0).bind(&f.from).bind(&f.to).bind(&f.cc).bind(&f.bcc)
-                        .bind(&f.subject).bind(&f.body).bind(&f.mode).bind(f.original).bind(now)
+                        .bind(&f.subject).bind(&f.body).bind(&f.mode).bind(f.original).bind(now).bind(&f.html)
                         .fetch_optional(pool).await?,
                     Some(id) => sqlx::query_scalar(update)
                         .bind(id).bind(user.0).bind(f.account.0).bind(&f.from).bind(&f.to).bind(&f.cc)
-                        .bind(&f.bcc).bind(&f.subject).bind(&f.body).bind(now)
+                        .bind(&f.bcc).bind(&f.subject).bind(&f.body).bind(now).bind(&f.html)
                         .fetch_optional(pool).await?,
                 }
             }
@@ -245,7 +249,7 @@ impl Store {
              theirs_raw = NULL, revision = revision + 1, updated_at = $3 \
              WHERE id = $1 AND user_id = $2 AND conflict = 1 AND discarded = 0";
         let take_theirs = "UPDATE drafts SET conflict = 0, remote_version = theirs_version, theirs_version = NULL, \
-             theirs_raw = NULL, to_text = $4, cc_text = $5, bcc_text = $6, subject = $7, body = $8, \
+             theirs_raw = NULL, to_text = $4, cc_text = $5, bcc_text = $6, subject = $7, body = $8, html = NULL, \
              revision = revision + 1, pushed_revision = revision + 1, updated_at = $3 \
              WHERE id = $1 AND user_id = $2 AND conflict = 1 AND discarded = 0";
         let done = with_pool!(self.db, pool => match theirs {

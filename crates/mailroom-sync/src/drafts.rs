@@ -5,7 +5,7 @@
 //! provider's version, for the user to choose.
 
 use mailroom_domain::Provider;
-use mailroom_mime::compose::{Draft, Field, Mailbox, Outgoing, parse_address_list, reply_references};
+use mailroom_mime::compose::{Draft, Field, Mailbox, Outgoing, editor_html, parse_address_list, reply_references};
 use mailroom_providers::{ApiError, GraphDraftFields, RemoteDraft};
 use mailroom_store::{Account, StoreError, StoredDraft};
 use secrecy::SecretString;
@@ -193,14 +193,25 @@ async fn content(engine: &Engine, account: &Account, draft: &StoredDraft) -> Res
         }
     }
     let subject: String = f.subject.chars().map(|c| if c.is_control() { ' ' } else { c }).take(900).collect();
+    // The formatting goes as HTML with its images as inline parts (Gmail); Graph takes the
+    // HTML alone when a draft is updated.
+    let (html, inline) = match &f.html {
+        Some(html) => {
+            let (clean, inline) = editor_html(html);
+            (Some(clean), inline)
+        }
+        None => (None, Vec::new()),
+    };
     let fields = GraphDraftFields {
         subject: subject.clone(),
         text: f.body.clone(),
+        html: html.clone(),
         to: to.iter().map(|m| (m.name.clone(), m.address.clone())).collect(),
         cc: cc.iter().map(|m| (m.name.clone(), m.address.clone())).collect(),
         bcc: bcc.iter().map(|m| (m.name.clone(), m.address.clone())).collect(),
     };
-    let message = Draft { to, cc, bcc, subject, text: f.body.clone(), in_reply_to, references, ..Draft::default() };
+    let message =
+        Draft { to, cc, bcc, subject, text: f.body.clone(), html, in_reply_to, references, inline, ..Draft::default() };
     let domain = from.address.rsplit_once('@').map_or("mailroom.invalid", |(_, d)| d).to_owned();
     let raw = match Outgoing::unsent(from, message) {
         Ok(outgoing) => outgoing.build(&format!("{}@{domain}", mailroom_store::random_token()), mailroom_store::now()),

@@ -55,7 +55,9 @@ if (plainBody) {
   editor.setAttribute("aria-multiline", "true");
   editor.setAttribute("aria-labelledby", "body-label");
   const escape = (text) => text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
-  editor.innerHTML = escape(plainBody.value).replace(/\n/g, "<br>");
+  // A resumed draft comes back as it was formatted (the server cleaned what it kept).
+  const kept = form.querySelector("[name=html]").value;
+  editor.innerHTML = kept || escape(plainBody.value).replace(/\n/g, "<br>");
   plainBody.after(editor);
   plainBody.hidden = true;
   toolbar.hidden = false;

@@ -78,6 +78,31 @@ pub fn editor_html(html: &str) -> (String, Vec<InlineImage>) {
     (EDITOR.clean(&out).to_string(), images)
 }
 
+/// The editor's HTML, cleaned as [`editor_html`] cleans it but with pasted images left in as
+/// data URLs: a draft kept as the user sees it, to be put back in the editor.
+pub fn editor_html_kept(html: &str) -> String {
+    let mut kept = Vec::new();
+    let mut out = String::with_capacity(html.len().min(1 << 20));
+    let mut rest = html;
+    while let Some(start) = rest.find("data:") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start..];
+        let end = after.find(['"', '\'', ' ', '>']).unwrap_or(after.len());
+        if data_image(&after[..end]).is_some() {
+            out.push_str(&format!("cid:kept{}", kept.len()));
+            kept.push(&after[..end]);
+        }
+        rest = &after[end..];
+    }
+    out.push_str(rest);
+    let mut clean = EDITOR.clean(&out).to_string();
+    // Back to front, so that `kept1` is not found inside `kept10`.
+    for (n, url) in kept.iter().enumerate().rev() {
+        clean = clean.replace(&format!("\"cid:kept{n}\""), &format!("\"{url}\""));
+    }
+    clean
+}
+
 /// The type and bytes of a `data:image/…;base64,…` URL of an allowed type.
 fn data_image(url: &str) -> Option<(String, Vec<u8>)> {
     let (header, data) = url.strip_prefix("data:")?.split_once(',')?;
@@ -123,6 +148,19 @@ mod tests {
         assert_eq!(images[0].bytes, png);
         assert_eq!(images[0].content_type, "image/png");
         assert!(html.contains(&format!("<img src=\"cid:{}\" alt=\"chart\">", images[0].content_id)), "{html}");
+    }
+
+    #[test]
+    fn a_kept_draft_holds_its_images_as_data_urls_and_nothing_unsafe() {
+        let png = base64::engine::general_purpose::STANDARD.encode([1u8, 2, 3]);
+        let html = format!(
+            "<b>x</b><img src=\"data:image/png;base64,{png}\"><img src=\"data:image/svg+xml;base64,PHN2Zz4=\">\
+             <a href=\"data:text/html,hi\">l</a><script>1</script>"
+        );
+        let kept = editor_html_kept(&html);
+        assert!(kept.contains(&format!("<img src=\"data:image/png;base64,{png}\">")), "{kept}");
+        assert!(kept.contains("<b>x</b>") && !kept.contains("svg") && !kept.contains("text/html"), "{kept}");
+        assert!(!kept.contains("script"), "{kept}");
     }
 
     #[test]

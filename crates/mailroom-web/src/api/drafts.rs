@@ -110,6 +110,7 @@ fn fields(body: Result<Json<DraftBody>, JsonRejection>) -> Result<DraftFields, A
         bcc: body.bcc.join(", "),
         subject: body.subject,
         body: body.text,
+        html: None,
         mode: if body.in_reply_to.is_some() { "reply" } else { "new" }.to_owned(),
         original: body.in_reply_to,
     })

@@ -9,8 +9,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use mailroom_domain::{AccountId, FolderKind, Provider, UserId};
 use mailroom_mime::compose::{
-    ComposeError, Draft, Field, INLINE_IMAGE_LIMIT, Mailbox, OutgoingAttachment, editor_html, forward_subject,
-    forwarded_body, parse_address_list, quoted_reply, reply_recipients, reply_subject,
+    ComposeError, Draft, Field, INLINE_IMAGE_LIMIT, Mailbox, OutgoingAttachment, editor_html, editor_html_kept,
+    forward_subject, forwarded_body, parse_address_list, quoted_reply, reply_recipients, reply_subject,
 };
 use mailroom_store::{DraftFields, MessageDetail, StoredDraft, Submission, SubmissionStatus};
 
@@ -108,6 +108,7 @@ impl ComposeForm {
             bcc: self.bcc,
             subject: self.subject,
             body: self.body.replace("\r\n", "\n"),
+            html: Some(editor_html_kept(&self.html)).filter(|html| !html.trim().is_empty()),
             mode: mode.as_str().to_owned(),
             original: self.original,
         };
@@ -217,7 +218,7 @@ async fn resumed(state: &AppState, ctx: Ctx, user: UserId, draft: StoredDraft) -
         draft: Some(draft.id),
         separately: false,
         send_at_offset: None,
-        html: String::new(),
+        html: f.html.clone().unwrap_or_default(),
     };
     let theirs = match (&draft.theirs_raw, draft.conflict) {
         (Some(raw), true) => {
@@ -267,6 +268,7 @@ async fn take_in_draft(state: &AppState, user: UserId, id: i64) -> Result<Stored
         bcc: text.bcc,
         subject: text.subject,
         body: text.body,
+        html: None,
         mode: "new".to_owned(),
         original: None,
     };

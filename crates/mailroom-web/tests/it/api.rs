@@ -397,6 +397,7 @@ async fn every_documented_get_answers_as_the_document_says(backend: Backend) {
         bcc: String::new(),
         subject: "Half written".to_owned(),
         body: "Hello".to_owned(),
+        html: None,
         mode: "new".to_owned(),
         original: None,
     };

@@ -65,7 +65,12 @@ fn gmail_drafts(s: &Setup) -> Vec<(String, String, mailroom_mime::ParsedMessage,
 async fn a_draft_is_a_gmail_draft_changed_in_place_resumed_and_discarded(backend: Backend) {
     let Some(s) = setup(backend, "google", 1).await else { return };
     let mut browser = signed_in(&s).await;
-    let changes = [("to", "Petr Černý <petr@example.cz>, not an address"), ("subject", "Plán"), ("body", "Ahoj")];
+    let changes = [
+        ("to", "Petr Černý <petr@example.cz>, not an address"),
+        ("subject", "Plán"),
+        ("body", "Ahoj"),
+        ("html", "<div><b>Ahoj</b></div><script>x()</script>"),
+    ];
     let (status, saved) = save(&mut browser, "/mail/compose", &changes).await;
     assert_eq!(status, 200, "{saved}");
     let id = saved["id"].as_i64().unwrap();
@@ -77,12 +82,19 @@ async fn a_draft_is_a_gmail_draft_changed_in_place_resumed_and_discarded(backend
     assert_eq!(parsed.subject, "Plán");
     assert_eq!(parsed.to[0].address, "petr@example.cz", "the field is kept at the provider as far as it parses");
     assert_eq!(text.trim_end(), "Ahoj");
+    let html = {
+        let mut world = s.sim.state.world();
+        let raw = world.gmail(ANN).unwrap().message(first_message).unwrap().raw.clone();
+        mailroom_mime::bodies(&raw).html.unwrap_or_default()
+    };
+    assert!(html.contains("<b>Ahoj</b>") && !html.contains("script"), "the formatting is kept there: {html}");
 
     // Resumed: the page holds the draft as typed; saved again, the same Gmail draft changes.
     let path = format!("/mail/compose?draft={id}");
     let page = browser.get(&path).await;
     assert_eq!(unescape(&field(&page, "to")), "Petr Černý <petr@example.cz>, not an address");
     assert_eq!(field(&page, "draft"), id.to_string());
+    assert_eq!(unescape(&field(&page, "html")), "<div><b>Ahoj</b></div>", "the editor gets its formatting back");
     let (_, again) = save(&mut browser, &path, &[("to", "petr@example.cz"), ("subject", "Plán v2")]).await;
     assert_eq!(again["id"], id);
     push(&s).await;
