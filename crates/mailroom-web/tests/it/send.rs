@@ -23,7 +23,7 @@ crate::on_both_databases!(send:
     a_pending_send_is_taken_back_and_never_sent,
     bad_input_is_refused_with_the_field_named_and_nothing_is_stored,
     the_compose_page_replies_to_all_with_a_file_and_sends_once_after_the_undo_window,
-    a_forward_carries_the_originals_attachments_and_a_scheduled_one_is_taken_back,
+    a_forward_carries_the_originals_attachments_and_a_scheduled_one_waits_its_time_or_is_taken_back,
     the_compose_form_shows_bad_input_at_its_field_and_needs_the_csrf_proof,
     a_signature_goes_under_new_messages_and_replies_and_only_known_addresses_send,
     a_reply_goes_out_as_the_alias_its_original_was_addressed_to,
@@ -426,7 +426,9 @@ async fn the_compose_page_replies_to_all_with_a_file_and_sends_once_after_the_un
     browser.get("/mail/outbox").await.assert_contains("Sent").assert_lacks("Take back");
 }
 
-async fn a_forward_carries_the_originals_attachments_and_a_scheduled_one_is_taken_back(backend: Backend) {
+async fn a_forward_carries_the_originals_attachments_and_a_scheduled_one_waits_its_time_or_is_taken_back(
+    backend: Backend,
+) {
     let Some(mut s) = setup(backend, "google", 0).await else { return };
     {
         let now = s.sim.state.clock().now_ms();
@@ -479,6 +481,24 @@ async fn a_forward_carries_the_originals_attachments_and_a_scheduled_one_is_take
     assert_eq!(parsed.attachments[0].name, "contract.pdf");
     assert_eq!(mailroom_mime::attachment_data(raw, 0).unwrap().data, b"%PDF contract");
     assert!(parsed.in_reply_to.is_empty(), "a forward starts its own conversation");
+
+    // Scheduled with a file of its own and left to go: not a minute early, then at its time,
+    // and in Sent after the next run.
+    let changes = [("to", "notary@example.com"), ("subject", "Smlouva k podpisu"), ("send_at", &at)];
+    let (_, answer) = compose(&mut browser, &path, &changes, &[("podpis.txt", "text/plain", b"sign here")]).await;
+    answer.assert_redirect("/mail/outbox?notice=message_scheduled");
+    let scheduled = s.app.store.submissions(s.user, None, 10).await.unwrap().remove(0);
+    outbox(&s).send_due_at(scheduled.send_at - 60).await;
+    assert!(gmail_copies(&s, &scheduled.message_id).is_empty(), "not before its time");
+    outbox(&s).send_due_at(scheduled.send_at).await;
+    let copies = gmail_copies(&s, &scheduled.message_id);
+    assert_eq!(copies.len(), 1);
+    let names: Vec<String> =
+        mailroom_mime::parse(&copies[0].0).into_message().attachments.into_iter().map(|a| a.name).collect();
+    assert_eq!(names, ["podpis.txt", "contract.pdf"]);
+    s.run().await;
+    let sent = s.get("/api/v1/messages?kind=sent").await;
+    assert!(sent["data"].as_array().unwrap().iter().any(|m| m["subject"] == "Smlouva k podpisu"), "{sent}");
 }
 
 async fn the_compose_form_shows_bad_input_at_its_field_and_needs_the_csrf_proof(backend: Backend) {
