@@ -100,6 +100,29 @@ if (plainBody) {
   sync();
 }
 
+// Compose: files dropped anywhere on the form join those picked (an image dropped on the
+// editor goes into the text, as a pasted one does).
+const dropForm = document.querySelector("form[data-no-subject]");
+if (dropForm) {
+  const picker = dropForm.querySelector("#attachments");
+  dropForm.addEventListener("dragover", (event) => {
+    if (!event.dataTransfer?.types.includes("Files")) return;
+    event.preventDefault();
+    dropForm.classList.add("dropping");
+  });
+  dropForm.addEventListener("dragleave", () => dropForm.classList.remove("dropping"));
+  dropForm.addEventListener("drop", (event) => {
+    dropForm.classList.remove("dropping");
+    if (event.target.closest(".editor") || !event.dataTransfer?.files.length) return;
+    event.preventDefault();
+    const all = new DataTransfer();
+    for (const file of picker.files) all.items.add(file);
+    for (const file of event.dataTransfer.files) all.items.add(file);
+    picker.files = all.files;
+    picker.dispatchEvent(new Event("change", { bubbles: true }));
+  });
+}
+
 // Compose: a second thought before sending without a subject, with a file mentioned in what
 // the user wrote (not in the quoted original) but none attached, or with a template's
 // {{placeholder}} left unfilled.
