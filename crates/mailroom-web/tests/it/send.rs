@@ -436,7 +436,10 @@ async fn a_forward_carries_the_originals_attachments_and_a_scheduled_one_waits_i
                    Message-ID: <contract@example.org>\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n\
                    --b\r\nContent-Type: text/plain\r\n\r\nThe contract is attached.\r\n\
                    --b\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename=contract.pdf\r\n\r\n\
-                   %PDF contract\r\n--b--\r\n";
+                   %PDF contract\r\n\
+                   --b\r\nContent-Type: image/png\r\nContent-ID: <seal@example.org>\r\n\
+                   Content-Disposition: inline; filename=seal.png\r\nContent-Transfer-Encoding: base64\r\n\r\n\
+                   iVBORw0K\r\n--b--\r\n";
         s.sim.state.world().gmail(ANN).unwrap().deliver(raw.as_bytes().to_vec(), &["INBOX"], now);
     }
     s.run().await;
@@ -478,7 +481,10 @@ async fn a_forward_carries_the_originals_attachments_and_a_scheduled_one_waits_i
     let raw = &copies[0].0;
     let parsed = mailroom_mime::parse(raw).into_message();
     assert_eq!(parsed.subject, "Fwd: Contract");
-    assert_eq!(parsed.attachments[0].name, "contract.pdf");
+    // The original's files and its inline image go along.
+    let names: Vec<&str> = parsed.attachments.iter().map(|a| a.name.as_str()).collect();
+    assert_eq!(names, ["contract.pdf", "seal.png"]);
+    assert_eq!(mailroom_mime::attachment_data(raw, 1).unwrap().data, [0x89, b'P', b'N', b'G', 0x0d, 0x0a]);
     assert_eq!(mailroom_mime::attachment_data(raw, 0).unwrap().data, b"%PDF contract");
     assert!(parsed.in_reply_to.is_empty(), "a forward starts its own conversation");
 
@@ -495,7 +501,7 @@ async fn a_forward_carries_the_originals_attachments_and_a_scheduled_one_waits_i
     assert_eq!(copies.len(), 1);
     let names: Vec<String> =
         mailroom_mime::parse(&copies[0].0).into_message().attachments.into_iter().map(|a| a.name).collect();
-    assert_eq!(names, ["podpis.txt", "contract.pdf"]);
+    assert_eq!(names, ["podpis.txt", "contract.pdf", "seal.png"]);
     s.run().await;
     let sent = s.get("/api/v1/messages?kind=sent").await;
     assert!(sent["data"].as_array().unwrap().iter().any(|m| m["subject"] == "Smlouva k podpisu"), "{sent}");
