@@ -7,6 +7,7 @@ mod action;
 mod language;
 mod mailbox;
 mod provider;
+pub mod search;
 mod tag;
 pub mod template;
 mod throttle;
