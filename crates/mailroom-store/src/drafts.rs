@@ -225,8 +225,9 @@ impl Store {
     /// Discards the user's draft: gone from the user's lists at once, and from the provider when
     /// the writer has deleted its copy there. False when there is no such draft of the user's.
     pub async fn discard_draft(&self, user: UserId, id: i64, now: i64) -> Result<bool> {
+        // Nothing at the provider yet (no draft id, nor a Gmail message of one taken in).
         let never_written = "DELETE FROM drafts WHERE id = $1 AND user_id = $2 AND remote_id IS NULL \
-             AND claimed_by IS NULL";
+             AND remote_version IS NULL AND claimed_by IS NULL";
         let discard = "UPDATE drafts SET discarded = 1, conflict = 0, revision = revision + 1, updated_at = $3 \
              WHERE id = $1 AND user_id = $2 AND discarded = 0";
         let done = with_pool!(self.db, pool => {

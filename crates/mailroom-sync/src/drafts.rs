@@ -92,8 +92,16 @@ async fn write(
     token: &SecretString,
 ) -> Result<Written, ApiError> {
     let (providers, pacing, id) = (&engine.providers, &engine.pacing, account.id);
+    let known = draft.remote_version.as_deref();
+    // A Gmail draft taken in from the mailbox knows its message, not yet the draft's id.
+    let remote = match (account.provider, &draft.remote_id, known) {
+        (Provider::Google, None, Some(message)) => {
+            pacing.gmail(id, GMAIL_LIST_UNITS, || providers.gmail_draft_of_message(token, message)).await?
+        }
+        _ => draft.remote_id.clone(),
+    };
     let Some(content) = content else {
-        if let Some(remote) = &draft.remote_id {
+        if let Some(remote) = &remote {
             match account.provider {
                 Provider::Google => {
                     pacing.gmail(id, GMAIL_DELETE_UNITS, || providers.gmail_draft_delete(token, remote)).await?;
@@ -107,28 +115,19 @@ async fn write(
         }
         return Ok(Written::Deleted);
     };
-    let known = draft.remote_version.as_deref();
     match account.provider {
         Provider::Google => {
-            let mut remote = draft.remote_id.clone();
-            // A draft taken in from the mailbox knows its message, not yet the draft's id.
-            if let (None, Some(message)) = (&remote, known) {
-                remote =
-                    pacing.gmail(id, GMAIL_LIST_UNITS, || providers.gmail_draft_of_message(token, message)).await?;
-            }
-            let remote = remote.as_deref();
-            let mut current_gone = false;
+            let mut remote = remote.as_deref();
             if let Some(current) = remote {
                 match pacing.gmail(id, GMAIL_GET_UNITS, || providers.gmail_draft_read(token, current)).await? {
                     // Deleted at the provider (or sent from there): written anew.
-                    None => current_gone = true,
+                    None => remote = None,
                     Some((version, raw)) if Some(version.as_str()) != known => {
                         return Ok(Written::Conflict { version, raw });
                     }
                     Some(_) => {}
                 }
             }
-            let remote = if current_gone { None } else { remote };
             let thread = content.thread.as_deref();
             let written = pacing
                 .gmail(id, GMAIL_WRITE_UNITS, || providers.gmail_draft_write(token, remote, &content.raw, thread))

@@ -362,4 +362,26 @@ async fn a_draft_written_in_gmail_is_resumed_from_drafts_and_changed_in_place(ba
     assert_eq!(drafts[0].0, draft_id);
     assert_eq!(drafts[0].3.trim_end(), "First lines, finished here.");
     assert_eq!(drafts[0].2.to[0].address, "olga@example.org");
+
+    // Another one begun in Gmail, taken in and discarded untouched: gone from Gmail too.
+    let other = {
+        let now = s.sim.state.clock().now_ms();
+        let mut world = s.sim.state.world();
+        let mailbox = world.gmail(ANN).unwrap();
+        let raw = "From: ann@example.test\r\nTo: petr@example.cz\r\nSubject: Never mind\r\n\r\nx\r\n";
+        let message = mailbox.add(raw.as_bytes().to_vec(), &["DRAFT".to_owned()], now, None, now);
+        mailbox.new_draft(message)
+    };
+    s.run().await;
+    let never = s.id_of("Never mind").await;
+    let location = browser.get(&format!("/mail/compose?resume={never}")).await.headers["location"].clone();
+    let taken = location.to_str().unwrap().trim_start_matches("/mail/compose?draft=").to_owned();
+    let csrf = browser.get("/mail/drafts").await.csrf();
+    let proof = format!("csrf_token={csrf}").into_bytes();
+    let form = "application/x-www-form-urlencoded";
+    let answer = browser.request("POST", &format!("/mail/drafts/{taken}/discard"), Some((form, proof))).await;
+    answer.assert_redirect("/mail/drafts?notice=draft_discarded");
+    push(&s).await;
+    let left: Vec<String> = gmail_drafts(&s).into_iter().map(|d| d.0).collect();
+    assert_eq!(left, [draft_id], "{other} is deleted in Gmail");
 }
