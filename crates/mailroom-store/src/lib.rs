@@ -38,7 +38,9 @@ pub use messages::{
 };
 pub use sessions::SessionToken;
 pub use settings::{EmailSettings, ProviderSettings, ProviderUpdate};
-pub use submissions::{ClaimedSubmission, NewSubmission, Submission, SubmissionFile, SubmissionStatus, Submitted};
+pub use submissions::{
+    BatchSummary, ClaimedSubmission, NewSubmission, Submission, SubmissionFile, SubmissionStatus, Submitted,
+};
 pub use sync_runs::{Claim, RunMode, RunOutcome, RunProgress, RunTrigger, SyncRun};
 pub use templates::{StoredTemplate, TemplateSaved};
 pub use users::{NewUser, User};

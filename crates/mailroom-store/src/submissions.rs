@@ -93,6 +93,16 @@ pub struct Submission {
     pub batch: Option<String>,
 }
 
+/// A message sent separately to many, counted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchSummary {
+    pub batch: String,
+    pub subject: String,
+    pub accepted: i64,
+    pub failed: i64,
+    pub waiting: i64,
+}
+
 /// A submission claimed for sending: what the sender needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClaimedSubmission {
@@ -255,6 +265,33 @@ impl Store {
             .fetch_all(pool)
             .await)?;
         Ok(rows.into_iter().map(Submission::from).collect())
+    }
+
+    /// The user's latest batches (messages sent separately), newest first: each with the
+    /// subject of its first message and how many of its messages were accepted, failed, or wait.
+    pub async fn batches(&self, user: UserId, limit: i64) -> Result<Vec<BatchSummary>> {
+        let limit = limit.clamp(1, 100);
+        // The limit is a clamped number, written into the statement as the lists do.
+        let sql = format!(
+            "SELECT batch, \
+             (SELECT s2.subject FROM submissions s2 WHERE s2.user_id = $1 AND s2.batch = s.batch ORDER BY s2.id LIMIT 1), \
+             SUM(CASE WHEN status = 'accepted' THEN 1 ELSE 0 END), \
+             SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END), \
+             SUM(CASE WHEN status IN ('pending', 'sending') THEN 1 ELSE 0 END) \
+             FROM submissions s WHERE user_id = $1 AND batch IS NOT NULL \
+             GROUP BY batch ORDER BY MAX(id) DESC LIMIT {limit}"
+        );
+        let rows: Vec<(String, String, i64, i64, i64)> = with_pool!(self.db, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str())).bind(user.0).fetch_all(pool).await)?;
+        Ok(rows
+            .into_iter()
+            .map(|(batch, subject, accepted, failed, waiting)| BatchSummary {
+                batch,
+                subject,
+                accepted,
+                failed,
+                waiting,
+            })
+            .collect())
     }
 
     /// Puts the failed submissions of the user's batch back in the outbox, due at `now`. Each is

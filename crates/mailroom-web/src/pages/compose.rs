@@ -637,16 +637,7 @@ struct OutboxPage {
     /// Whether something is about to change (waiting out the undo window, or sending).
     moving: bool,
     /// Messages sent separately, each batch with its counts.
-    batches: Vec<BatchRow>,
-}
-
-/// A message sent separately to many: how many went, failed or wait.
-struct BatchRow {
-    batch: String,
-    subject: String,
-    accepted: usize,
-    failed: usize,
-    waiting: usize,
+    batches: Vec<mailroom_store::BatchSummary>,
 }
 
 fn status_text(t: &Texts, status: SubmissionStatus) -> &'static str {
@@ -667,25 +658,7 @@ pub async fn outbox(State(state): State<AppState>, SignedIn(me): SignedIn, ctx: 
     let moving = submissions.iter().any(|s| {
         s.status == SubmissionStatus::Sending || (s.status == SubmissionStatus::Pending && s.send_at <= now + 60)
     });
-    let mut batches: Vec<BatchRow> = Vec::new();
-    for s in submissions.iter() {
-        let Some(batch) = &s.batch else { continue };
-        let index = match batches.iter().position(|b| &b.batch == batch) {
-            Some(index) => index,
-            None => {
-                let subject = if s.subject.is_empty() { t.no_subject.to_owned() } else { s.subject.clone() };
-                batches.push(BatchRow { batch: batch.clone(), subject, accepted: 0, failed: 0, waiting: 0 });
-                batches.len() - 1
-            }
-        };
-        let row = &mut batches[index];
-        match s.status {
-            SubmissionStatus::Accepted => row.accepted += 1,
-            SubmissionStatus::Failed => row.failed += 1,
-            SubmissionStatus::Pending | SubmissionStatus::Sending => row.waiting += 1,
-            SubmissionStatus::Cancelled => {}
-        }
-    }
+    let batches = state.store.batches(me.id, 10).await.map_err(internal)?;
     let rows = submissions
         .into_iter()
         .map(|s: Submission| OutboxRow {

@@ -864,6 +864,11 @@ async fn a_message_sent_separately_goes_once_to_each_and_the_failed_ones_go_agai
     assert_eq!(status, 400, "{answer}");
     let (_, retried) = s.post("/api/v1/submissions/retry", json!({"batch": key})).await;
     assert_eq!(retried["retried"], 0, "nothing failed any more");
+    // The Outbox counts each batch, newest first.
+    let page = browser.get("/mail/outbox").await;
+    let news = page.body.find("0 sent, 0 failed, 2 waiting").expect("the API's batch, waiting");
+    let first = page.body.find("3 sent, 0 failed, 0 waiting").expect("the first batch, all sent");
+    assert!(news < first, "newest first");
 }
 
 async fn the_editors_formatting_and_pasted_image_arrive_as_html_with_an_inline_part(backend: Backend) {
