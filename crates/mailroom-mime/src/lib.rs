@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use mail_parser::{Message, MessageParser, MessagePart, MimeHeaders, PartType};
 
 pub use html::html_to_text;
-pub use sanitize::{SanitizeOptions, SanitizedHtml, sanitize_html, text_to_html};
+pub use sanitize::{SanitizeOptions, SanitizedHtml, escape_html, sanitize_html, text_to_html};
 pub use subject::normalized_subject;
 
 /// The longest snippet, in characters.

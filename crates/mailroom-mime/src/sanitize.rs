@@ -342,6 +342,13 @@ fn unescape_attribute(value: &str) -> String {
         .replace("&amp;", "&")
 }
 
+/// Text escaped for an HTML text node or a double-quoted attribute.
+pub fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    escape_html_into(text, &mut out);
+    out
+}
+
 /// Escapes text for an HTML text node or a double-quoted attribute.
 fn escape_html_into(text: &str, out: &mut String) {
     for c in text.chars() {

@@ -89,9 +89,10 @@ pub async fn submit_separately(
         let mut one = compose.clone();
         // Each copy may greet its recipient: {{name}}, {{first_name}} and {{email}}.
         let values = recipient_values(recipient);
+        let html_values = values.iter().map(|(k, v)| (k.clone(), mailroom_mime::escape_html(v))).collect();
         one.draft.subject = template::fill_known(&one.draft.subject, &values);
         one.draft.text = template::fill_known(&one.draft.text, &values);
-        one.draft.html = one.draft.html.map(|html| template::fill_known(&html, &escaped(&values)));
+        one.draft.html = one.draft.html.map(|html| template::fill_known(&html, &html_values));
         one.draft.to = vec![recipient.clone()];
         one.idempotency_key = format!("{batch}/{}", n + 1);
         one.send_at = compose.send_at + PACE_SECS * i64::try_from(n).unwrap_or(i64::MAX / 4);
@@ -114,16 +115,6 @@ fn recipient_values(recipient: &Mailbox) -> BTreeMap<String, String> {
         ("first_name".to_owned(), first),
         ("email".to_owned(), recipient.address.clone()),
     ])
-}
-
-/// The values as HTML text.
-fn escaped(values: &BTreeMap<String, String>) -> BTreeMap<String, String> {
-    values
-        .iter()
-        .map(|(k, v)| {
-            (k.clone(), v.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;"))
-        })
-        .collect()
 }
 
 async fn submit_one(
@@ -227,7 +218,7 @@ async fn submit_one(
 }
 
 /// The account's identity `wanted` (or its default), or the account's own address and name.
-pub(crate) async fn sender(
+async fn sender(
     state: &AppState,
     account: &mailroom_store::Account,
     wanted: Option<&str>,

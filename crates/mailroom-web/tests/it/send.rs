@@ -767,15 +767,20 @@ async fn addresses_from_the_users_own_mail_are_suggested(backend: Backend) {
 async fn a_message_sent_separately_goes_once_to_each_and_the_failed_ones_go_again(backend: Backend) {
     let Some(mut s) = setup(backend, "google", 1).await else { return };
     let mut browser = signed_in(&s).await;
-    let to = "a@example.org, Bára <b@example.org>, c@example.org";
+    let to = "a@example.org, Bára <b@example.org>, \"Cyril & syn\" <c@example.org>";
     // With a copy: refused at the field, nothing stored.
     let fields = [("to", to), ("cc", "boss@example.org"), ("subject", "Pozvánka"), ("separately", "1")];
     let (_, refused) = compose(&mut browser, "/mail/compose", &fields, &[]).await;
     refused.assert_status(axum::http::StatusCode::UNPROCESSABLE_ENTITY);
     refused.assert_contains("leave Cc and Bcc empty");
     assert!(s.app.store.submissions(s.user, None, 10).await.unwrap().is_empty());
-    let fields =
-        [("to", to), ("subject", "Pozvánka"), ("body", "Milá {{first_name}}, přijďte. {{later}}"), ("separately", "1")];
+    let fields = [
+        ("to", to),
+        ("subject", "Pozvánka"),
+        ("body", "Milá {{first_name}}, přijďte. {{later}}"),
+        ("html", "<p>Milá <b>{{name}}</b></p>"),
+        ("separately", "1"),
+    ];
     let (page, done) = compose(&mut browser, "/mail/compose", &fields, &[]).await;
     done.assert_redirect("/mail/outbox?notice=message_queued");
     let key = field(&page, "key");
@@ -783,7 +788,7 @@ async fn a_message_sent_separately_goes_once_to_each_and_the_failed_ones_go_agai
     batch.reverse();
     assert_eq!(batch.len(), 3);
     for (n, (submission, recipient)) in
-        batch.iter().zip(["a@example.org", "Bára <b@example.org>", "c@example.org"]).enumerate()
+        batch.iter().zip(["a@example.org", "Bára <b@example.org>", "Cyril & syn <c@example.org>"]).enumerate()
     {
         assert_eq!(submission.recipients, [recipient]);
         assert_eq!(submission.batch.as_deref(), Some(key.as_str()));
@@ -826,9 +831,11 @@ async fn a_message_sent_separately_goes_once_to_each_and_the_failed_ones_go_agai
     let mut after = s.app.store.submissions(s.user, None, 10).await.unwrap();
     after.reverse();
     assert_eq!(statuses(&after), [SubmissionStatus::Accepted; 3]);
-    for (submission, (address, greeting)) in
-        after.iter().zip([("a@example.org", "a"), ("b@example.org", "Bára"), ("c@example.org", "c")])
-    {
+    for (submission, (address, greeting, html_name)) in after.iter().zip([
+        ("a@example.org", "a", "a"),
+        ("b@example.org", "Bára", "Bára"),
+        ("c@example.org", "Cyril", "Cyril &amp; syn"),
+    ]) {
         let copies = gmail_copies(&s, &submission.message_id);
         assert_eq!(copies.len(), 1, "{address} got one");
         let text = mailroom_mime::bodies(&copies[0].0).text.unwrap();
@@ -837,6 +844,8 @@ async fn a_message_sent_separately_goes_once_to_each_and_the_failed_ones_go_agai
             format!("Milá {greeting}, přijďte. {{{{later}}}}"),
             "each greeted, the rest as written"
         );
+        let html = mailroom_mime::bodies(&copies[0].0).html.unwrap();
+        assert!(html.contains(&format!("<p>Milá <b>{html_name}</b></p>")), "the name escaped in HTML: {html}");
         let parsed = mailroom_mime::parse(&copies[0].0).into_message();
         let to: Vec<&str> = parsed.to.iter().map(|m| m.address.as_str()).collect();
         assert_eq!(to, [address], "nobody sees the others");
