@@ -167,13 +167,15 @@ async fn content(engine: &Engine, account: &Account, draft: &StoredDraft) -> Res
         })
     };
     let (to, cc, bcc) = (lenient(Field::To, &f.to), lenient(Field::Cc, &f.cc), lenient(Field::Bcc, &f.bcc));
+    // The identity the draft is written as when it is one of the mailbox's, else its default: a
+    // draft never carries a From the mailbox does not send as.
     let identities = engine.store.identities(account.id).await?;
-    let address = if f.from.trim().is_empty() { account.address.clone() } else { f.from.trim().to_owned() };
-    let name = identities
+    let identity = identities
         .iter()
-        .find(|i| i.address.eq_ignore_ascii_case(&address))
-        .and_then(|i| i.name.clone())
-        .or_else(|| account.display_name.clone());
+        .find(|i| i.address.eq_ignore_ascii_case(f.from.trim()))
+        .or_else(|| identities.iter().find(|i| i.is_default));
+    let address = identity.map_or(account.address.clone(), |i| i.address.clone());
+    let name = identity.and_then(|i| i.name.clone()).or_else(|| account.display_name.clone());
     let from = Mailbox::new(name.as_deref(), &address, Field::From)
         .or_else(|_| Mailbox::new(None, &account.address, Field::From))
         .unwrap_or(Mailbox { name: None, address: account.address.clone() });

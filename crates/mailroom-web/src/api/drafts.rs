@@ -133,13 +133,18 @@ pub async fn show(
     Ok(Json(DraftJson::from(draft)).into_response())
 }
 
-/// `POST /api/v1/drafts`: 201 with the new draft; 404 for another user's account.
+/// `POST /api/v1/drafts`: 201 with the new draft; 404 for another user's account or message.
 pub async fn create(
     State(state): State<AppState>,
     ApiUser(user): ApiUser,
     body: Result<Json<DraftBody>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let fields = fields(body)?;
+    if let Some(original) = fields.original
+        && state.store.message_detail(user.id, original).await.map_err(ApiError::internal)?.is_none()
+    {
+        return Err(ApiError::not_found());
+    }
     let now = mailroom_store::now();
     let saved = state.store.save_draft(user.id, None, &fields, now).await.map_err(ApiError::internal)?;
     let draft = saved.ok_or_else(ApiError::not_found)?;
@@ -154,13 +159,8 @@ pub async fn update(
     ApiPath(id): ApiPath<i64>,
     body: Result<Json<DraftBody>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    let mut fields = fields(body)?;
-    // What it answers stays as it was made (a reply stays a reply).
-    let current = state.store.draft(user.id, id).await.map_err(ApiError::internal)?.ok_or_else(ApiError::not_found)?;
-    if fields.original.is_none() {
-        fields.mode = current.fields.mode;
-        fields.original = current.fields.original;
-    }
+    // What a draft answers is fixed when it is made: the store keeps it (a reply stays a reply).
+    let fields = fields(body)?;
     let now = mailroom_store::now();
     let saved = state.store.save_draft(user.id, Some(id), &fields, now).await.map_err(ApiError::internal)?;
     let draft = saved.ok_or_else(ApiError::not_found)?;

@@ -417,12 +417,10 @@ async fn page(
             let (address, name) = (account.address.clone(), account.display_name.clone());
             identities.push(mailroom_store::Identity { address, name, is_default: true });
         }
+        // The form's address when it is one of this mailbox's, else the mailbox's default.
+        let known = identities.iter().any(|i| i.address.eq_ignore_ascii_case(&form.from));
         for identity in identities {
-            let chosen = if form.from.is_empty() {
-                identity.is_default
-            } else {
-                identity.address.eq_ignore_ascii_case(&form.from)
-            };
+            let chosen = if known { identity.address.eq_ignore_ascii_case(&form.from) } else { identity.is_default };
             senders.push(FromOption {
                 value: format!("{}:{}", account.id.0, identity.address),
                 label: Mailbox { name: identity.name, address: identity.address }.display(),

@@ -65,7 +65,10 @@ fn gmail_drafts(s: &Setup) -> Vec<(String, String, mailroom_mime::ParsedMessage,
 async fn a_draft_is_a_gmail_draft_changed_in_place_resumed_and_discarded(backend: Backend) {
     let Some(s) = setup(backend, "google", 1).await else { return };
     let mut browser = signed_in(&s).await;
+    // A From the mailbox does not send as is not written into the provider's copy.
+    let foreign = format!("{}:boss@example.org", s.account.id.0);
     let changes = [
+        ("from", foreign.as_str()),
         ("to", "Petr Černý <petr@example.cz>, not an address"),
         ("subject", "Plán"),
         ("body", "Ahoj"),
@@ -81,6 +84,7 @@ async fn a_draft_is_a_gmail_draft_changed_in_place_resumed_and_discarded(backend
     let (draft_id, first_message, parsed, text) = &drafts[0];
     assert_eq!(parsed.subject, "Plán");
     assert_eq!(parsed.to[0].address, "petr@example.cz", "the field is kept at the provider as far as it parses");
+    assert_eq!(parsed.from.as_ref().unwrap().address, ANN);
     assert_eq!(text.trim_end(), "Ahoj");
     let html = {
         let mut world = s.sim.state.world();
@@ -317,6 +321,8 @@ async fn drafts_are_written_updated_sent_and_discarded_through_the_api(backend: 
     // A draft in a mailbox that is not the caller's, or sent with another's draft: 404.
     let (status, _) = s.post("/api/v1/drafts", serde_json::json!({"account_id": account + 100})).await;
     assert_eq!(status, 404);
+    let answering = serde_json::json!({"account_id": account, "in_reply_to": parent + 100_000});
+    assert_eq!(s.post("/api/v1/drafts", answering).await.0, 404, "an answer to a message not the caller's");
     let send = serde_json::json!({"account_id": account, "idempotency_key": "d2", "to": ["x@example.org"],
         "text": "x", "draft_id": id + 100});
     assert_eq!(s.post("/api/v1/messages/send", send).await.0, 404);
