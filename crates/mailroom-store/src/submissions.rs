@@ -367,7 +367,7 @@ impl Store {
 
     /// Records the draft a claimed submission is being put together in at the provider, so that a
     /// later try, should this one be cut off, deletes it rather than leave it behind.
-    pub async fn submission_staged(&self, id: i64, owner: &str, draft: Option<&str>) -> Result<()> {
+    pub async fn submission_staged(&self, id: i64, owner: &str, draft: &str) -> Result<()> {
         let sql = "UPDATE submissions SET remote_id = $3 WHERE id = $1 AND claimed_by = $2 AND status = 'sending'";
         with_pool!(self.db, pool => sqlx::query(sql).bind(id).bind(owner).bind(draft).execute(pool).await.map(drop))?;
         Ok(())

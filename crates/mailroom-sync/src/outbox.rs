@@ -201,7 +201,7 @@ async fn deliver_in_parts(
         }
     }
     let draft = pacing.graph(id, || providers.graph_draft_create(token, &claim.raw)).await?;
-    engine.store.submission_staged(claim.id, owner, Some(&draft.id)).await?;
+    engine.store.submission_staged(claim.id, owner, &draft.id).await?;
     for file in files {
         let upload = || providers.graph_upload_file(token, &draft.id, &file.name, &file.content_type, &file.bytes);
         pacing.graph(id, upload).await?;

@@ -344,6 +344,13 @@ if (autosaved) {
     changed = false;
     saving = saving.then(async () => {
       const answer = await fetch(autosaved.dataset.autosave, { method: "POST", body: fields(), credentials: "same-origin" });
+      // The draft went meanwhile (sent or discarded elsewhere): the next save starts a new one.
+      if (answer.status === 404 && draftField.value) {
+        draftField.value = "";
+        changed = true;
+        window.setTimeout(save, 0);
+        return;
+      }
       if (!answer.ok) return;
       const draft = await answer.json();
       draftField.value = draft.id;

@@ -937,7 +937,7 @@ async fn a_large_file_goes_to_outlook_through_an_upload_session_and_a_cut_off_tr
     let account = store.account(s.account.id).await.unwrap().unwrap();
     let token = s.engine.tokens.access_token(&account).await.unwrap();
     let staged = s.engine.providers.graph_draft_create(&token, &first.raw).await.unwrap();
-    store.submission_staged(first.id, "dead-process", Some(&staged.id)).await.unwrap();
+    store.submission_staged(first.id, "dead-process", &staged.id).await.unwrap();
     outbox(&s).send_due_at(now + 10).await;
 
     let message_id = submission["message_id"].as_str().unwrap();

@@ -448,6 +448,25 @@ async fn a_new_user_reads_organises_replies_forwards_schedules_and_drafts_in_chr
         status.starts_with("Draft saved")
     })
     .await;
+    // Discarded elsewhere while the page is open: the next save starts a new draft.
+    let first = client.execute("return document.querySelector('[name=draft]').value;", vec![]).await.unwrap();
+    let first = first.as_str().unwrap().to_owned();
+    assert!(!first.is_empty());
+    client
+        .execute_async(
+            "const done = arguments[arguments.length - 1]; const f = new FormData(); \
+             f.append('csrf_token', document.querySelector('[name=csrf_token]').value); \
+             fetch(`/mail/drafts/${arguments[0]}/discard`, {method: 'POST', body: f}).then(() => done());",
+            vec![serde_json::json!(first)],
+        )
+        .await
+        .unwrap();
+    fill(&client, "#subject", ", again").await;
+    eventually(30, "a new draft after the old one went", || async {
+        let now = client.execute("return document.querySelector('[name=draft]').value;", vec![]).await.unwrap();
+        now.as_str().is_some_and(|id| !id.is_empty() && id != first)
+    })
+    .await;
     client.goto(&format!("{base}/mail/drafts")).await.unwrap();
     let drafts = client.find(Locator::Css("[data-draft]")).await.unwrap().text().await.unwrap();
     assert!(drafts.contains("Half written"), "{drafts}");
