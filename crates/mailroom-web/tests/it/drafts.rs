@@ -223,6 +223,10 @@ async fn a_draft_changed_in_gmail_is_not_overwritten_and_the_user_chooses(backen
     let choose = |csrf: &str, keep: &str| format!("csrf_token={csrf}&keep={keep}").into_bytes();
     let csrf = page.csrf();
     let resolve = format!("/mail/drafts/{id}/resolve");
+    // An answer that is neither is refused, and the draft still waits.
+    let answer = browser.request("POST", &resolve, Some((form, choose(&csrf, "both")))).await;
+    answer.assert_status(StatusCode::BAD_REQUEST);
+    assert!(s.app.store.draft(s.user, id).await.unwrap().unwrap().conflict);
     browser
         .request("POST", &resolve, Some((form, choose(&csrf, "theirs"))))
         .await

@@ -818,6 +818,28 @@ async fn a_message_sent_separately_goes_once_to_each_and_the_failed_ones_go_agai
     let outbox_page = browser.get("/mail/outbox").await;
     outbox_page.assert_contains("sent separately").assert_contains("1 sent, 2 failed, 0 waiting");
 
+    // Another user's retry of this batch finds nothing of theirs, and changes nothing.
+    let (_, mut other) = s.app.member("other@example.test", "member password 2").await;
+    let other_csrf = other.get("/mail/outbox").await.csrf();
+    let form = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([("csrf_token", other_csrf.as_str()), ("batch", key.as_str())])
+        .finish();
+    other
+        .request("POST", "/mail/outbox/retry", Some(("application/x-www-form-urlencoded", form.into_bytes())))
+        .await
+        .assert_redirect("/mail/outbox?notice=nothing_to_retry");
+    assert_eq!(
+        s.app
+            .store
+            .submissions(s.user, None, 10)
+            .await
+            .unwrap()
+            .iter()
+            .filter(|s| s.status == SubmissionStatus::Failed)
+            .count(),
+        2
+    );
+
     // Retry failed: each is looked for at Gmail first, then sent; every recipient has one copy.
     let csrf = outbox_page.csrf();
     let form = url::form_urlencoded::Serializer::new(String::new())
