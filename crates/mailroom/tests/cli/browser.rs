@@ -439,6 +439,27 @@ async fn a_new_user_reads_organises_replies_forwards_schedules_and_drafts_in_chr
     click_now(&client, "[data-submission] button").await;
     eventually(20, "the scheduled message taken back", || async { newest().await.contains("Taken back") }).await;
 
+    // Another, with a file, scheduled two minutes ahead and left to go (checked further on).
+    client.goto(&format!("{base}/mail/compose")).await.unwrap();
+    fill(&client, "#to", "soon@example.org").await;
+    fill(&client, "#subject", "In two minutes").await;
+    let agenda = dir.path().join("agenda.txt");
+    std::fs::write(&agenda, "1. start").unwrap();
+    client.find(Locator::Css("#attachments")).await.unwrap().send_keys(agenda.to_str().unwrap()).await.unwrap();
+    client
+        .execute(
+            "const at = new Date(Date.now() + 2 * 60 * 1000); const p = (n) => String(n).padStart(2, '0'); \
+             document.getElementById('send_at').value = \
+             `${at.getFullYear()}-${p(at.getMonth() + 1)}-${p(at.getDate())}T${p(at.getHours())}:${p(at.getMinutes())}`;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let scheduled_before = sent_with_subject(&sim, "In two minutes").await;
+    click(&client, ".compose button[type=submit]").await;
+    client.wait().at_most(Duration::from_secs(20)).for_element(Locator::Css("[data-submission]")).await.unwrap();
+    assert!(newest().await.contains("In two minutes"), "waits in the Outbox");
+
     // A new message is saved as a draft two seconds after typing stops, and kept at the provider.
     client.goto(&format!("{base}/mail/compose")).await.unwrap();
     fill(&client, "#to", "later@example.org").await;
@@ -477,6 +498,17 @@ async fn a_new_user_reads_organises_replies_forwards_schedules_and_drafts_in_chr
     })
     .await;
     screenshot(&client, "10-drafts").await;
+
+    // The scheduled message went at its time, with its file: at the provider and in Sent.
+    eventually(180, "the scheduled message at the provider", || async {
+        sent_with_subject(&sim, "In two minutes").await == scheduled_before + 1
+    })
+    .await;
+    eventually(60, "the scheduled message in Sent", || async {
+        client.goto(&format!("{base}/mail?kind=sent")).await.unwrap();
+        listed_subjects(&client).await.iter().any(|s| s.contains("In two minutes"))
+    })
+    .await;
 
     // At a phone's width the page fits the screen: nothing scrolls sideways.
     client.set_window_size(390, 844).await.unwrap();
