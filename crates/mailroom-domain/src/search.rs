@@ -5,6 +5,11 @@
 
 use std::fmt;
 
+mod plan;
+pub mod text;
+
+pub use plan::{Cond, Field, Plan, TextExpr};
+
 /// A parsed query.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Query {

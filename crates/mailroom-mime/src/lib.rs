@@ -21,6 +21,9 @@ pub use subject::normalized_subject;
 
 /// The longest snippet, in characters.
 const SNIPPET_CHARS: usize = 200;
+/// The most body text kept for the search index, in bytes: all of any message a person wrote,
+/// while a huge generated one does not make the index grow without bound.
+pub const INDEXED_TEXT_BYTES: usize = 128 * 1024;
 
 /// A mailbox address with its display name.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,6 +92,9 @@ pub struct ParsedMessage {
     pub references: Vec<String>,
     /// Up to 200 characters of the text (HTML reduced to text when there is no text part), whitespace collapsed.
     pub snippet: String,
+    /// The body as text (HTML reduced to text when there is no text part), up to
+    /// [`INDEXED_TEXT_BYTES`], for the search index.
+    pub text: String,
     /// Whether the message itself has a text/plain body part (mail-parser's synthesized ones do not count).
     pub has_text: bool,
     /// Whether the message itself has a text/html body part (mail-parser's synthesized ones do not count).
@@ -194,6 +200,7 @@ fn view(message: &Message<'_>, size: usize) -> ParsedMessage {
         in_reply_to: id_list(message.in_reply_to()),
         references: id_list(message.references()),
         snippet: snippet(&body_text),
+        text: indexed_text(body_text),
         has_text: text.is_some(),
         has_html: html.is_some(),
         attachments: message.attachments().map(attachment).collect(),
@@ -271,6 +278,15 @@ fn snippet(text: &str) -> String {
         }
     }
     out.chars().take(SNIPPET_CHARS).collect()
+}
+
+/// `text` cut to [`INDEXED_TEXT_BYTES`] at a character boundary.
+pub fn indexed_text(mut text: String) -> String {
+    if text.len() > INDEXED_TEXT_BYTES {
+        let end = (0..=INDEXED_TEXT_BYTES).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0);
+        text.truncate(end);
+    }
+    text
 }
 
 /// A message's own text and HTML bodies, for showing it; `None` where it has no such part.

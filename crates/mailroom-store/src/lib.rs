@@ -33,8 +33,8 @@ pub use key::{KeyInput, KeyOrigin};
 pub use messages::{
     ACTION_LIMIT, Acted, ActionRefused, Correspondent, Cursor, EventKind, FailedAction, FeedEntry, FolderSummary,
     IncomingMessage, KnownMessage, ListCursor, MessageChange, MessageDetail, MessageEvent, MessageFilter,
-    MessagePerson, MessageSummary, NOTE_LIMIT, Participant, RemoteFolder, SUGGESTION_LIMIT, StoredAttachment, Tag,
-    WritebackJob,
+    MessagePerson, MessageSummary, NOTE_LIMIT, Participant, RemoteFolder, SUGGESTION_LIMIT, SearchCursor, SearchHit,
+    SearchPage, StoredAttachment, Tag, WritebackJob,
 };
 pub use sessions::SessionToken;
 pub use settings::{EmailSettings, ProviderSettings, ProviderUpdate};

@@ -256,7 +256,7 @@ const INSERT_EVENTS: &str = "INSERT INTO message_events (account_id, seq, remote
 /// The parsed view and raw bytes of a known message, its flags, folders and thread kept.
 const STORE_RAW: &str = "UPDATE messages SET internet_message_id = $3, subject = $4, from_address = $5, from_name = $6, \
      snippet = $7, sent_at = $8, has_attachments = $9, has_text = $10, has_html = $11, size = $12, raw = $13, \
-     parse_failed = $14, updated_at = $15 WHERE account_id = $1 AND remote_id = $2 RETURNING id";
+     parse_failed = $14, updated_at = $15 WHERE account_id = $1 AND remote_id = $2 RETURNING id, received_at";
 
 /// Inserts `$rows` (a slice of tuples) through `$head (…), (…)$tail` in `$tx`, as many rows per
 /// statement as the parameter limit allows; `$bind` binds one row's `$columns` values to `$q`.
@@ -347,6 +347,62 @@ macro_rules! insert_views {
             .bind(i64::try_from(a.size).unwrap_or(i64::MAX))
             .bind(a.content_id.as_deref())
             .bind(a.inline));
+    }};
+}
+
+/// Writes the search index entries of the parsed views `$views` (`(message id, received_at,
+/// &ParsedMessage)` triples) in `$tx`; the messages must have none (see [`unindex!`]).
+macro_rules! index_views {
+    ($tx:expr, $backend:expr, $views:expr) => {{
+        let views: &[(i64, i64, &ParsedMessage)] = $views;
+        match $backend {
+            Backend::Sqlite => {
+                let rows: Vec<(i64, search::IndexedText)> = views
+                    .iter()
+                    .map(|(id, at, p)| (search::search_key(*at, *id), search::IndexedText::of(p)))
+                    .collect();
+                insert_rows!($tx, $backend, search::SQLITE_INSERT, "", 8, rows, |q, (key, t)| q
+                    .bind(*key)
+                    .bind(&t.subject)
+                    .bind(&t.sender)
+                    .bind(&t.recipients)
+                    .bind(&t.copied)
+                    .bind(&t.people)
+                    .bind(&t.files)
+                    .bind(t.body));
+            }
+            Backend::Postgres => {
+                let rows: Vec<(i64, String, &str)> =
+                    views.iter().map(|(id, _, p)| (*id, search::document(p), p.text.as_str())).collect();
+                insert_rows!(
+                    $tx,
+                    $backend,
+                    search::POSTGRES_INSERT_HEAD,
+                    search::POSTGRES_INSERT_TAIL,
+                    3,
+                    rows,
+                    |q, (id, document, body)| q.bind(*id).bind(document).bind(*body)
+                );
+            }
+        }
+    }};
+}
+
+/// Removes the search index entries of the messages `$ids`, in `$tx`.
+macro_rules! unindex {
+    ($tx:expr, $backend:expr, $ids:expr) => {{
+        let ids: &[i64] = $ids;
+        match $backend {
+            Backend::Sqlite => {
+                for chunk in ids.chunks(MAX_PARAMS) {
+                    let sql =
+                        format!("{}({}))", search::SQLITE_UNINDEX_HEAD, placeholder_list($backend, chunk.len(), 1));
+                    let q = chunk.iter().fold(sqlx::query(sqlx::AssertSqlSafe(sql)), |q, id| q.bind(*id));
+                    q.execute(&mut *$tx).await?;
+                }
+            }
+            Backend::Postgres => delete_for_messages!($tx, $backend, "message_search", ids),
+        }
     }};
 }
 
@@ -488,6 +544,7 @@ macro_rules! upsert_batch {
             delete_for_messages!($tx, $backend, "participants", &known_ids);
             delete_for_messages!($tx, $backend, "attachments", &known_ids);
             delete_for_messages!($tx, $backend, "message_folders", &known_ids);
+            unindex!($tx, $backend, &known_ids);
         }
         let sql = upsert_messages_sql($backend, batch.len());
         let mut q = sqlx::query_as::<_, (i64, String)>(sqlx::AssertSqlSafe(sql));
@@ -524,6 +581,9 @@ macro_rules! upsert_batch {
             .collect::<std::result::Result<_, _>>()?;
         let views: Vec<(i64, &ParsedMessage)> = ids.iter().zip(batch).map(|(id, m)| (*id, m.parsed)).collect();
         insert_views!($tx, $backend, &views);
+        let indexed: Vec<(i64, i64, &ParsedMessage)> =
+            ids.iter().zip(batch).map(|(id, m)| (*id, m.received_at, m.parsed)).collect();
+        index_views!($tx, $backend, &indexed);
         let mut wanted: Vec<&str> = batch.iter().flat_map(|m| m.folders.iter().map(String::as_str)).collect();
         wanted.sort_unstable();
         wanted.dedup();
@@ -902,7 +962,7 @@ impl Store {
         let backend = self.db.backend();
         let stored = with_pool!(self.db, pool => {
             let mut tx = pool.begin().await?;
-            let id: Option<i64> = sqlx::query_scalar(STORE_RAW)
+            let row: Option<(i64, i64)> = sqlx::query_as(STORE_RAW)
                 .bind(account.0)
                 .bind(remote_id)
                 .bind(p.message_id.as_deref())
@@ -920,14 +980,16 @@ impl Store {
                 .bind(now)
                 .fetch_optional(&mut *tx)
                 .await?;
-            if let Some(id) = id {
+            if let Some((id, received_at)) = row {
                 delete_for_messages!(tx, backend, "participants", &[id]);
                 delete_for_messages!(tx, backend, "attachments", &[id]);
+                unindex!(tx, backend, &[id]);
                 insert_views!(tx, backend, &[(id, p)]);
+                index_views!(tx, backend, &[(id, received_at, p)]);
                 append_events!(tx, backend, account, &[(remote_id, EventKind::Changed)], now);
             }
             tx.commit().await?;
-            id.is_some()
+            row.is_some()
         });
         Ok(stored)
     }
@@ -935,6 +997,7 @@ impl Store {
 
 mod listing;
 mod local;
+mod search;
 mod tags;
 mod writeback;
 pub use listing::{
@@ -942,6 +1005,7 @@ pub use listing::{
     SUGGESTION_LIMIT, StoredAttachment,
 };
 pub use local::NOTE_LIMIT;
+pub use search::{SearchCursor, SearchHit, SearchPage};
 pub use tags::Tag;
 pub(crate) use writeback::REQUEST_RUN;
 pub use writeback::{ACTION_LIMIT, Acted, ActionRefused, FailedAction, WritebackJob};

@@ -544,6 +544,12 @@ fn parsed_view(meta: &GraphMessageMeta) -> ParsedMessage {
             .map(|id| id.trim().trim_start_matches('<').trim_end_matches('>').to_owned())
             .filter(|id| !id.is_empty()),
         snippet,
+        // The body Graph gave, for the search index until the MIME replaces it.
+        text: mailroom_mime::indexed_text(match body {
+            Some(b) if b.content_type == "html" => mailroom_mime::html_to_text(&b.content),
+            Some(b) => b.content.clone(),
+            None => String::new(),
+        }),
         has_text: body.is_some_and(|b| b.content_type == "text"),
         has_html: body.is_some_and(|b| b.content_type == "html"),
         size: size as u64,

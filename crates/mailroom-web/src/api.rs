@@ -23,6 +23,7 @@ use crate::viewer::Viewer;
 mod changes;
 mod drafts;
 mod messages;
+mod search;
 mod send;
 mod tags;
 
@@ -32,6 +33,7 @@ pub fn router() -> Router<AppState> {
         .route("/folders", get(folders))
         .route("/addresses", get(addresses))
         .route("/messages", get(messages::list))
+        .route("/search", get(search::search))
         .route("/messages/actions", post(messages::act))
         .route("/messages/send", post(send::send).layer(DefaultBodyLimit::max(send::SEND_BODY_LIMIT)))
         .route("/submissions", get(send::list))

@@ -197,6 +197,7 @@ if (mail) {
     else if (k === "o") rows()[keyed]?.querySelector("a.open")?.click();
     else if (k === "u") document.querySelector("[data-key-back]")?.click();
     else if (k === "?") document.getElementById("shortcuts")?.showModal();
+    else if (k === "/") document.querySelector("input[name=q]")?.focus();
     else if (k === "c") document.querySelector("[data-key-compose]")?.click();
     else if (k === "r" || k === "a" || k === "f") document.querySelector(`.reader a[data-key="${k}"]`)?.click();
     else if (k in actions) {
@@ -252,8 +253,9 @@ if (mail) {
   setInterval(poll, Number(mail.dataset.poll) * 1000 || 10000);
 }
 
-// Compose: people from the user's mail suggested as an address is typed in To, Cc or Bcc
-// (arrows move, Enter or a click takes one, Escape closes); the entry being typed is replaced.
+// People from the user's mail suggested as an address is typed in To, Cc or Bcc, or a word in
+// the search box (arrows move, Enter or a click takes one, Escape closes); the entry being typed
+// is replaced.
 for (const input of document.querySelectorAll("input[data-suggest]")) {
   const list = document.createElement("ul");
   list.className = "suggestions";
@@ -272,10 +274,22 @@ for (const input of document.querySelectorAll("input[data-suggest]")) {
     input.setAttribute("aria-expanded", String(open));
     if (!open) input.removeAttribute("aria-activedescendant");
   };
-  const cut = () => Math.max(input.value.lastIndexOf(","), input.value.lastIndexOf(";")) + 1;
+  // In the search box the entry is the last word, and a person goes in as from: (or the
+  // operator typed); in an address field it is what follows the last comma or semicolon.
+  const search = input.dataset.suggest === "search";
+  const operator = /^(from|to|cc):/i;
+  const cut = () => search
+    ? Math.max(input.value.lastIndexOf(" "), input.value.lastIndexOf("(")) + 1
+    : Math.max(input.value.lastIndexOf(","), input.value.lastIndexOf(";")) + 1;
+  const entry = () => input.value.slice(cut()).trim().replace(search ? operator : /^$/, "");
   const choose = (item) => {
-    const head = input.value.slice(0, cut()).trimEnd();
-    input.value = `${head ? `${head} ` : ""}${item.dataset.value}, `;
+    if (search) {
+      const op = input.value.slice(cut()).match(operator)?.[0].toLowerCase() || "from:";
+      input.value = `${input.value.slice(0, cut())}${op}${item.dataset.address} `;
+    } else {
+      const head = input.value.slice(0, cut()).trimEnd();
+      input.value = `${head ? `${head} ` : ""}${item.dataset.value}, `;
+    }
     show(false);
     input.focus();
   };
@@ -287,11 +301,11 @@ for (const input of document.querySelectorAll("input[data-suggest]")) {
   };
   input.addEventListener("input", () => {
     window.clearTimeout(timer);
-    const typed = input.value.slice(cut()).trim();
-    if (!typed) return show(false);
+    const typed = entry();
+    if (!typed || (search && (typed.length < 2 || typed.startsWith('"') || /^[a-z]+:/i.test(typed)))) return show(false);
     timer = window.setTimeout(async () => {
       const answer = await fetch(`/api/v1/addresses?q=${encodeURIComponent(typed)}`, { credentials: "same-origin" });
-      if (!answer.ok || input.value.slice(cut()).trim() !== typed) return;
+      if (!answer.ok || entry() !== typed) return;
       const { data } = await answer.json();
       list.replaceChildren(...data.map((person, i) => {
         const item = document.createElement("li");
@@ -300,6 +314,7 @@ for (const input of document.querySelectorAll("input[data-suggest]")) {
         item.id = `${list.id}-${i}`;
         item.setAttribute("role", "option");
         item.dataset.value = name ? `${quoted} <${person.address}>` : person.address;
+        item.dataset.address = person.address;
         item.textContent = name ? `${name} <${person.address}>` : person.address;
         item.addEventListener("mousedown", (event) => { event.preventDefault(); choose(item); });
         return item;

@@ -122,7 +122,7 @@ pub struct MessageDetail {
     pub parse_failed: bool,
 }
 
-const SUMMARY_COLUMNS: &str = "m.id, m.account_id, m.remote_id, m.thread_remote_id, m.subject, m.from_address, \
+pub(super) const SUMMARY_COLUMNS: &str = "m.id, m.account_id, m.remote_id, m.thread_remote_id, m.subject, m.from_address, \
      m.from_name, m.snippet, m.sent_at, m.received_at, m.is_read, m.is_starred, m.has_attachments, m.todo";
 /// The conversation's columns of a row that stands for itself alone.
 const SINGLE_MESSAGE: &str = "CAST(1 AS BIGINT) AS thread_count, NOT m.is_read AS thread_unread";
@@ -174,7 +174,7 @@ fn sql_bool<'de, D: serde::Deserializer<'de>>(deserializer: D) -> std::result::R
 
 /// The messages of a page [`page_as_json`] selected, in `shape`'s order, each with its folder
 /// and tag ids in ascending order.
-fn parse_page(page: &str, shape: Shape) -> Result<Vec<MessageSummary>> {
+pub(super) fn parse_page(page: &str, shape: Shape) -> Result<Vec<MessageSummary>> {
     let rows: Vec<ListRow> = serde_json::from_str(page).map_err(|e| sqlx::Error::Decode(e.into()))?;
     let mut list: Vec<MessageSummary> = rows.into_iter().map(summary).collect();
     list.sort_unstable_by_key(|m| (m.received_at, m.id));
@@ -218,7 +218,7 @@ fn summary(row: ListRow) -> MessageSummary {
 /// thread to the caller's and copies every value, and that cost several times the query itself.
 /// The aggregates are left unordered (an ORDER BY in them costs a sort each): [`parse_page`] puts
 /// the page and the ids in order.
-fn page_as_json(backend: Backend, list: &str) -> String {
+pub(super) fn page_as_json(backend: Backend, list: &str) -> String {
     const ROW: &str = "l.id, l.account_id, l.remote_id, l.thread_remote_id, l.subject, l.from_address, \
          l.from_name, l.snippet, l.sent_at, l.received_at, l.is_read, l.is_starred, l.has_attachments, l.todo, \
          l.thread_count, l.thread_unread";
@@ -239,7 +239,7 @@ fn page_as_json(backend: Backend, list: &str) -> String {
 }
 
 /// A value a generated list query binds, in placeholder order.
-enum Bind {
+pub(super) enum Bind {
     Int(i64),
     Text(String),
     Bool(bool),
@@ -248,14 +248,14 @@ enum Bind {
 /// A query put together from fixed fragments, each `?` of a fragment standing for the next
 /// placeholder, with the values to bind in order. No value is put in the text but the limit, a
 /// number the store clamps.
-struct Query {
-    backend: Backend,
-    sql: String,
-    binds: Vec<Bind>,
+pub(super) struct Query {
+    pub(super) backend: Backend,
+    pub(super) sql: String,
+    pub(super) binds: Vec<Bind>,
 }
 
 impl Query {
-    fn push(&mut self, fragment: &str, values: Vec<Bind>) {
+    pub(super) fn push(&mut self, fragment: &str, values: Vec<Bind>) {
         let mut pieces = fragment.split('?');
         self.sql.push_str(pieces.next().unwrap_or_default());
         for piece in pieces {
@@ -272,7 +272,7 @@ impl Query {
 
 /// How a list is put together.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Shape {
+pub(super) enum Shape {
     /// Every matching message, newest first.
     Messages,
     /// Every matching message, oldest first (a thread read top to bottom).
@@ -280,6 +280,14 @@ enum Shape {
     /// One row per conversation: its newest matching message, newest first.
     Conversations,
 }
+
+/// The conversation's columns of a message's row: how many messages the conversation has, and
+/// whether any is unread; counted rather than asked with EXISTS, which PostgreSQL answers for a
+/// page by hashing every unread message.
+pub(super) const CONVERSATION_COLUMNS: &str = "(SELECT COUNT(*) FROM messages t WHERE t.account_id = m.account_id \
+     AND t.thread_remote_id = m.thread_remote_id) AS thread_count, (SELECT COUNT(*) FROM messages t \
+     WHERE t.account_id = m.account_id AND t.thread_remote_id = m.thread_remote_id AND NOT t.is_read) > 0 \
+     AS thread_unread";
 
 /// The list query for `filter`, after `after`, at most `limit` rows.
 fn list_sql(
@@ -292,14 +300,7 @@ fn list_sql(
 ) -> Query {
     let mut q = Query { backend, sql: String::new(), binds: Vec::new() };
     let thread_columns = match shape {
-        // How many messages the conversation has, and whether any is unread: counted rather than
-        // asked with EXISTS, which PostgreSQL answers for a page by hashing every unread message.
-        Shape::Conversations => {
-            "(SELECT COUNT(*) FROM messages t WHERE t.account_id = m.account_id \
-             AND t.thread_remote_id = m.thread_remote_id) AS thread_count, (SELECT COUNT(*) FROM messages t \
-             WHERE t.account_id = m.account_id AND t.thread_remote_id = m.thread_remote_id AND NOT t.is_read) > 0 \
-             AS thread_unread"
-        }
+        Shape::Conversations => CONVERSATION_COLUMNS,
         _ => SINGLE_MESSAGE,
     };
     q.push(
@@ -336,6 +337,56 @@ fn list_sql(
     q
 }
 
+/// The condition that the message `{x}` is in a folder of `kind`. Archive also takes Gmail
+/// messages in no place but All Mail.
+pub(super) fn push_kind(q: &mut Query, kind: FolderKind, x: &str) {
+    if kind == FolderKind::Archive {
+        q.push(
+            &format!(
+                " AND (EXISTS (SELECT 1 FROM message_folders mf JOIN folders f ON f.id = mf.folder_id \
+                 WHERE mf.message_id = {x}.id AND f.kind = 'archive') OR ((SELECT provider FROM accounts pa \
+                 WHERE pa.id = {x}.account_id) = 'google' AND NOT EXISTS \
+                 (SELECT 1 FROM message_folders mf JOIN folders f ON f.id = mf.folder_id WHERE mf.message_id = {x}.id \
+                 AND f.kind IN ('inbox', 'sent', 'drafts', 'trash', 'spam'))))"
+            ),
+            Vec::new(),
+        );
+    } else {
+        q.push(
+            &format!(
+                " AND EXISTS (SELECT 1 FROM message_folders mf JOIN folders f ON f.id = mf.folder_id \
+                 WHERE mf.message_id = {x}.id AND f.kind = ?)"
+            ),
+            vec![Bind::Text(kind.as_str().to_owned())],
+        );
+    }
+}
+
+/// Whether the message `{x}` is in the trash or spam.
+pub(super) fn binned(x: &str) -> String {
+    format!(
+        "EXISTS (SELECT 1 FROM message_folders bf JOIN folders b ON b.id = bf.folder_id \
+         WHERE bf.message_id = {x}.id AND b.kind IN ('trash', 'spam'))"
+    )
+}
+
+/// Leaves out what lists never show: a message deleted for good, at once, before the provider
+/// confirms; and unless `binned_too`, as in Gmail, a message in the trash or spam, which shows
+/// there and nowhere else (Gmail keeps its other labels for a restore; Outlook's messages are in
+/// one folder anyway).
+pub(super) fn push_visible(q: &mut Query, x: &str, binned_too: bool) {
+    q.push(
+        &format!(
+            " AND NOT EXISTS (SELECT 1 FROM writeback_jobs w WHERE w.account_id = {x}.account_id \
+             AND w.remote_id = {x}.remote_id AND w.action = 'delete' AND w.failed_at IS NULL)"
+        ),
+        Vec::new(),
+    );
+    if !binned_too {
+        q.push(&format!(" AND NOT {}", binned(x)), Vec::new());
+    }
+}
+
 /// The conditions `filter` puts on the message `{x}`.
 fn push_filter(q: &mut Query, filter: &MessageFilter, x: &str) {
     if let Some(account) = filter.account {
@@ -349,47 +400,22 @@ fn push_filter(q: &mut Query, filter: &MessageFilter, x: &str) {
             vec![Bind::Int(folder)],
         );
     }
-    match filter.kind {
-        Some(FolderKind::Archive) => q.push(
-            &format!(
-                " AND (EXISTS (SELECT 1 FROM message_folders mf JOIN folders f ON f.id = mf.folder_id \
-                 WHERE mf.message_id = {x}.id AND f.kind = 'archive') OR ((SELECT provider FROM accounts pa \
-                 WHERE pa.id = {x}.account_id) = 'google' AND NOT EXISTS \
-                 (SELECT 1 FROM message_folders mf JOIN folders f ON f.id = mf.folder_id WHERE mf.message_id = {x}.id \
-                 AND f.kind IN ('inbox', 'sent', 'drafts', 'trash', 'spam'))))"
-            ),
-            Vec::new(),
-        ),
-        Some(kind) => q.push(
-            &format!(
-                " AND EXISTS (SELECT 1 FROM message_folders mf JOIN folders f ON f.id = mf.folder_id \
-                 WHERE mf.message_id = {x}.id AND f.kind = ?)"
-            ),
-            vec![Bind::Text(kind.as_str().to_owned())],
-        ),
-        None => {}
+    if let Some(kind) = filter.kind {
+        push_kind(q, kind, x);
     }
-    // A message deleted for good leaves every list at once, before the provider confirms.
-    q.push(
-        &format!(
-            " AND NOT EXISTS (SELECT 1 FROM writeback_jobs w WHERE w.account_id = {x}.account_id \
-             AND w.remote_id = {x}.remote_id AND w.action = 'delete' AND w.failed_at IS NULL)"
-        ),
-        Vec::new(),
-    );
-    // As in Gmail, a message in the trash or spam shows there and nowhere else (Gmail keeps its
-    // other labels for a restore); Outlook's messages are in one folder anyway.
-    let binned = format!(
-        "EXISTS (SELECT 1 FROM message_folders bf JOIN folders b ON b.id = bf.folder_id \
-         WHERE bf.message_id = {x}.id AND b.kind IN ('trash', 'spam'))"
-    );
     match (filter.kind, filter.folder) {
-        (Some(FolderKind::Trash | FolderKind::Spam), _) => {}
-        (_, Some(folder)) => q.push(
-            &format!(" AND (NOT {binned} OR EXISTS (SELECT 1 FROM folders tf WHERE tf.id = ? AND tf.kind IN ('trash', 'spam')))"),
-            vec![Bind::Int(folder)],
-        ),
-        _ => q.push(&format!(" AND NOT {binned}"), Vec::new()),
+        (Some(FolderKind::Trash | FolderKind::Spam), _) => push_visible(q, x, true),
+        (_, Some(folder)) => {
+            push_visible(q, x, true);
+            q.push(
+                &format!(
+                    " AND (NOT {} OR EXISTS (SELECT 1 FROM folders tf WHERE tf.id = ? AND tf.kind IN ('trash', 'spam')))",
+                    binned(x)
+                ),
+                vec![Bind::Int(folder)],
+            );
+        }
+        _ => push_visible(q, x, false),
     }
     if let Some(thread) = &filter.thread {
         q.push(&format!(" AND {x}.thread_remote_id = ?"), vec![Bind::Text(thread.clone())]);
@@ -435,6 +461,7 @@ macro_rules! bind_all {
         q
     }};
 }
+pub(super) use bind_all;
 
 impl Store {
     /// A page of the user's messages matching `filter`, newest first, starting after `after`.

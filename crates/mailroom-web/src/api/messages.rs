@@ -27,7 +27,7 @@ struct PersonJson {
 }
 
 #[derive(Serialize)]
-struct MessageJson {
+pub(super) struct MessageJson {
     id: i64,
     account_id: i64,
     thread_id: Option<String>,

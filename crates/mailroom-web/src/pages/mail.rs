@@ -9,9 +9,12 @@ use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Redirect, Response};
+use mailroom_domain::search::text::Piece;
+use mailroom_domain::search::{Plan, Query as SearchQuery};
 use mailroom_domain::{AccountId, FolderKind, MailAction, Provider, TagColor, TagName};
 use mailroom_store::{
-    ActionRefused, FolderSummary, ListCursor, MessageDetail, MessageFilter, MessageSummary, NOTE_LIMIT, Tag, User,
+    ActionRefused, FolderSummary, ListCursor, MessageDetail, MessageFilter, MessageSummary, NOTE_LIMIT, SearchCursor,
+    Tag, User,
 };
 
 use super::accounts::when;
@@ -76,6 +79,8 @@ enum View {
     Todo,
     /// Messages with one of the user's own tags.
     Tag(i64),
+    /// What a search finds, as typed.
+    Search(String),
 }
 
 impl View {
@@ -85,6 +90,9 @@ impl View {
             View::Folder(id) => format!("folder={id}"),
             View::Todo => "todo=1".to_owned(),
             View::Tag(id) => format!("tag={id}"),
+            View::Search(typed) => {
+                format!("q={}", url::form_urlencoded::byte_serialize(typed.as_bytes()).collect::<String>())
+            }
         }
     }
 }
@@ -93,12 +101,15 @@ impl View {
 struct MailQuery {
     view: View,
     cursor: Option<ListCursor>,
+    /// Where a page of search results starts.
+    after: Option<SearchCursor>,
     open: Option<i64>,
     images: bool,
 }
 
 fn parse_query(query: Option<&str>) -> Result<MailQuery, ErrorKind> {
-    let mut parsed = MailQuery { view: View::Unified(FolderKind::Inbox), cursor: None, open: None, images: false };
+    let mut parsed =
+        MailQuery { view: View::Unified(FolderKind::Inbox), cursor: None, after: None, open: None, images: false };
     for (key, value) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
         match key.as_ref() {
             "kind" => {
@@ -109,6 +120,9 @@ fn parse_query(query: Option<&str>) -> Result<MailQuery, ErrorKind> {
             "todo" => parsed.view = View::Todo,
             "tag" => parsed.view = View::Tag(value.parse().map_err(|_| ErrorKind::BadRequest)?),
             "cursor" => parsed.cursor = Some(ListCursor::decode(&value).ok_or(ErrorKind::BadRequest)?),
+            // An empty search box shows the inbox.
+            "q" if !value.trim().is_empty() => parsed.view = View::Search(value.into_owned()),
+            "after" => parsed.after = Some(SearchCursor::decode(&value).ok_or(ErrorKind::BadRequest)?),
             "open" => parsed.open = Some(value.parse().map_err(|_| ErrorKind::BadRequest)?),
             "images" => parsed.images = value == "1",
             // The notice is read by `Ctx`.
@@ -135,7 +149,9 @@ struct Row {
     href: String,
     from: String,
     subject: String,
-    snippet: String,
+    /// The subject and snippet in pieces, the words a search matched marked.
+    subject_pieces: Vec<Piece>,
+    snippet_pieces: Vec<Piece>,
     /// The time today, else the day.
     date: String,
     full_date: String,
@@ -254,6 +270,10 @@ struct MailPage {
     unified: Vec<SideItem>,
     accounts: Vec<AccountGroup>,
     heading: String,
+    /// What the search box holds.
+    search: String,
+    /// Why the search cannot be run, when it cannot.
+    search_error: Option<String>,
     rows: Vec<Row>,
     older: Option<String>,
     newest: Option<String>,
@@ -338,6 +358,7 @@ pub async fn show(
             }
             MessageFilter { folder: Some(*id), ..MessageFilter::default() }
         }
+        View::Search(_) => MessageFilter::default(),
     };
     let view_query = q.view.query();
     let mut open = None;
@@ -354,20 +375,52 @@ pub async fn show(
         let provider = accounts.iter().find(|a| a.id == detail.summary.account).map(|a| a.provider);
         open = Some(open_message(&state, &me, t, &detail, &folders, &tags, provider, &view_query, q.images).await?);
     }
-    let mut page = store.list_conversations(me.id, &filter, q.cursor, PAGE + 1).await.map_err(internal)?;
-    let more = page.len() > PAGE as usize;
-    page.truncate(PAGE as usize);
-    let older =
-        if more { page.last().map(|m| format!("/mail?{view_query}&cursor={}", m.cursor().encode())) } else { None };
-    let newest = q.cursor.map(|_| format!("/mail?{view_query}"));
-    let cursor_part = q.cursor.map(|c| format!("&cursor={}", c.encode())).unwrap_or_default();
-    let rows = page
-        .iter()
-        .map(|m| {
-            let href = format!("/mail?{view_query}{cursor_part}&open={}", m.id);
-            row(t, m, &folders, &tags, &href, q.open == Some(m.id))
-        })
-        .collect();
+    let mut search_error = None;
+    let (rows, older, newest, cursor_part) = if let View::Search(typed) = &q.view {
+        // A query that cannot be read is said so above an empty list, never an error page.
+        let (hits, next) = match SearchQuery::parse(typed) {
+            Ok(query) => {
+                let found = store.search(me.id, &Plan::new(&query), q.after, PAGE).await.map_err(internal)?;
+                (found.hits, found.next)
+            }
+            Err(e) => {
+                search_error = Some(format!("{} {e}.", t.search_unreadable));
+                (Vec::new(), None)
+            }
+        };
+        let cursor_part = q.after.map(|c| format!("&after={}", c.encode())).unwrap_or_default();
+        let rows = hits
+            .into_iter()
+            .map(|hit| {
+                let href = format!("/mail?{view_query}{cursor_part}&open={}", hit.summary.id);
+                let mut row = row(t, &hit.summary, &folders, &tags, &href, q.open == Some(hit.summary.id));
+                if !hit.summary.subject.trim().is_empty() {
+                    row.subject_pieces = hit.subject;
+                }
+                row.snippet_pieces = hit.snippet;
+                row
+            })
+            .collect();
+        let older = next.map(|c| format!("/mail?{view_query}&after={}", c.encode()));
+        let newest = q.after.map(|_| format!("/mail?{view_query}"));
+        (rows, older, newest, cursor_part)
+    } else {
+        let mut page = store.list_conversations(me.id, &filter, q.cursor, PAGE + 1).await.map_err(internal)?;
+        let more = page.len() > PAGE as usize;
+        page.truncate(PAGE as usize);
+        let older =
+            if more { page.last().map(|m| format!("/mail?{view_query}&cursor={}", m.cursor().encode())) } else { None };
+        let newest = q.cursor.map(|_| format!("/mail?{view_query}"));
+        let cursor_part = q.cursor.map(|c| format!("&cursor={}", c.encode())).unwrap_or_default();
+        let rows = page
+            .iter()
+            .map(|m| {
+                let href = format!("/mail?{view_query}{cursor_part}&open={}", m.id);
+                row(t, m, &folders, &tags, &href, q.open == Some(m.id))
+            })
+            .collect();
+        (rows, older, newest, cursor_part)
+    };
 
     let unread_of_kind = |kind: FolderKind| -> i64 {
         folders
@@ -416,18 +469,19 @@ pub async fn show(
         View::Folder(id) => folders.iter().find(|f| f.id == *id).map(|f| f.name.clone()).unwrap_or_default(),
         View::Todo => t.kind_todo.to_owned(),
         View::Tag(id) => tags.iter().find(|tag| tag.id == *id).map(|tag| tag.name.clone()).unwrap_or_default(),
+        View::Search(_) => t.search_results.to_owned(),
     };
     let targets = match &q.view {
         View::Folder(id) => {
             let account = folders.iter().find(|f| f.id == *id).map(|f| f.account);
             account.map(|a| move_targets(&folders, a)).unwrap_or_default()
         }
-        View::Unified(_) | View::Todo | View::Tag(_) => Vec::new(),
+        View::Unified(_) | View::Todo | View::Tag(_) | View::Search(_) => Vec::new(),
     };
     let in_trash = match &q.view {
         View::Unified(kind) => *kind == FolderKind::Trash,
         View::Folder(id) => folders.iter().any(|f| f.id == *id && f.kind == FolderKind::Trash),
-        View::Todo | View::Tag(_) => false,
+        View::Todo | View::Tag(_) | View::Search(_) => false,
     };
     let failures = store
         .failed_actions(me.id)
@@ -444,6 +498,11 @@ pub async fn show(
         unified,
         accounts: groups,
         heading,
+        search: match &q.view {
+            View::Search(typed) => typed.clone(),
+            _ => String::new(),
+        },
+        search_error,
         rows,
         older,
         newest,
@@ -479,7 +538,8 @@ fn row(t: &Texts, m: &MessageSummary, folders: &[FolderSummary], tags: &[Tag], h
         href: href.to_owned(),
         from: m.from_name.clone().or_else(|| m.from_address.clone()).unwrap_or_default(),
         subject: subject_or(t, &m.subject),
-        snippet: m.snippet.clone(),
+        subject_pieces: vec![Piece { text: subject_or(t, &m.subject), matched: false }],
+        snippet_pieces: vec![Piece { text: m.snippet.clone(), matched: false }],
         date: short_date(m.received_at, mailroom_store::now()),
         full_date: when(t, Some(m.received_at)),
         unread: m.thread_unread,

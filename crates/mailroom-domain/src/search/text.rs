@@ -1,0 +1,171 @@
+//! Words as search sees them: runs of letters and digits, with case and diacritics folded, so
+//! that `prilohy` finds `přílohy` and `ANN` finds `ann@example.org`. The PostgreSQL index is built
+//! from these words, and the snippets of search results mark them. (SQLite's FTS5 index folds
+//! the same way with its own `unicode61 remove_diacritics 2` tokenizer.)
+
+use unicode_normalization::UnicodeNormalization as _;
+use unicode_normalization::char::is_combining_mark;
+
+/// The word lowercased with its diacritics taken off: `Přílohy` → `prilohy`.
+pub fn fold(word: &str) -> String {
+    word.nfd().filter(|c| !is_combining_mark(*c)).flat_map(char::to_lowercase).collect()
+}
+
+/// Whether `c` belongs to a word (letters and digits; everything else separates words).
+fn in_word(c: char) -> bool {
+    c.is_alphanumeric()
+}
+
+/// The byte ranges of the words of `text`, in order.
+pub fn word_spans(text: &str) -> impl Iterator<Item = (usize, usize)> + '_ {
+    let mut chars = text.char_indices().peekable();
+    std::iter::from_fn(move || {
+        let (start, _) = chars.by_ref().find(|(_, c)| in_word(*c))?;
+        let mut end = text.len();
+        while let Some(&(at, c)) = chars.peek() {
+            if !in_word(c) {
+                end = at;
+                break;
+            }
+            chars.next();
+        }
+        Some((start, end))
+    })
+}
+
+/// The folded words of `text`, in order.
+pub fn words(text: &str) -> Vec<String> {
+    word_spans(text).map(|(start, end)| fold(&text[start..end])).collect()
+}
+
+/// A piece of a snippet: text, marked when it matched the query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Piece {
+    pub text: String,
+    pub matched: bool,
+}
+
+/// Up to about `width` characters of `text` around the first place where one of `terms` (each a
+/// word or a phrase, as folded [`words`]) occurs, whitespace collapsed, with every occurrence of a
+/// term marked. `None` when no term occurs in the text.
+pub fn highlight(text: &str, terms: &[Vec<String>], width: usize) -> Option<Vec<Piece>> {
+    let spans: Vec<(usize, usize)> = word_spans(text).collect();
+    let folded: Vec<String> = spans.iter().map(|&(s, e)| fold(&text[s..e])).collect();
+    // Every matched run of words, as (first word, last word), left to right, not overlapping.
+    let mut runs: Vec<(usize, usize)> = Vec::new();
+    let mut i = 0;
+    while i < folded.len() {
+        let found = terms
+            .iter()
+            .filter(|t| !t.is_empty() && i + t.len() <= folded.len())
+            .filter(|t| t.iter().zip(&folded[i..]).all(|(a, b)| a == b))
+            .map(Vec::len)
+            .max();
+        match found {
+            Some(len) => {
+                runs.push((i, i + len - 1));
+                i += len;
+            }
+            None => i += 1,
+        }
+    }
+    let &(first, _) = runs.first()?;
+    // The window starts a few words before the first match, at a word's start.
+    let lead = first.saturating_sub(6);
+    let start = if lead == 0 { 0 } else { spans[lead].0 };
+    let mut end = text[start..].char_indices().nth(width).map_or(text.len(), |(at, _)| start + at);
+    // Never end inside a word.
+    if end < text.len()
+        && let Some(&(s, _)) = spans.iter().find(|&&(s, e)| s < end && end < e)
+    {
+        end = s.max(start);
+    }
+    let mut pieces: Vec<Piece> = Vec::new();
+    let mut push = |piece: &str, matched: bool| {
+        let mut collapsed = piece.split_whitespace().collect::<Vec<_>>().join(" ");
+        if piece.starts_with(char::is_whitespace) && !collapsed.is_empty() {
+            collapsed.insert(0, ' ');
+        }
+        if piece.ends_with(char::is_whitespace) && !piece.trim().is_empty() {
+            collapsed.push(' ');
+        }
+        if piece.trim().is_empty() && !piece.is_empty() {
+            collapsed = " ".to_owned();
+        }
+        if pieces.last().is_some_and(|p| p.text.ends_with(' ')) && collapsed.starts_with(' ') {
+            collapsed.remove(0);
+        }
+        if collapsed.is_empty() {
+            return;
+        }
+        match pieces.last_mut() {
+            Some(last) if last.matched == matched => last.text.push_str(&collapsed),
+            _ => pieces.push(Piece { text: collapsed, matched }),
+        }
+    };
+    if start > 0 {
+        push("… ", false);
+    }
+    let mut at = start;
+    for &(a, b) in &runs {
+        let (s, e) = (spans[a].0, spans[b].1);
+        if s < start {
+            continue;
+        }
+        if e > end {
+            break;
+        }
+        push(&text[at..s], false);
+        push(&text[s..e], true);
+        at = e;
+    }
+    push(&text[at..end], false);
+    if end < text.len() {
+        push(" …", false);
+    }
+    if let Some(first) = pieces.first_mut() {
+        first.text = first.text.trim_start().to_owned();
+    }
+    if let Some(last) = pieces.last_mut() {
+        last.text = last.text.trim_end().to_owned();
+    }
+    Some(pieces)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn marked(pieces: &[Piece]) -> String {
+        pieces.iter().map(|p| if p.matched { format!("[{}]", p.text) } else { p.text.clone() }).collect()
+    }
+
+    #[test]
+    fn case_and_diacritics_fold() {
+        assert_eq!(fold("Přílohy"), "prilohy");
+        assert_eq!(fold("ŽLUŤOUČKÝ"), "zlutoucky");
+        assert_eq!(fold("Ångström"), "angstrom");
+        assert_eq!(
+            words("Ann <ann.smith@example.org>, 2024-05!"),
+            ["ann", "ann", "smith", "example", "org", "2024", "05"]
+        );
+        assert!(words(" -- !! ").is_empty());
+    }
+
+    #[test]
+    fn a_snippet_marks_words_and_phrases_around_the_first_match() {
+        let text = "Dobrý den,\n\nv příloze posílám  přílohy k faktuře. Přílohy jsou dvě.";
+        let pieces = highlight(text, &[words("prilohy")], 200).unwrap();
+        assert_eq!(marked(&pieces), "Dobrý den, v příloze posílám [přílohy] k faktuře. [Přílohy] jsou dvě.");
+        let pieces = highlight(text, &[words("k faktuře"), words("dve")], 200).unwrap();
+        assert_eq!(marked(&pieces), "Dobrý den, v příloze posílám přílohy [k faktuře]. Přílohy jsou [dvě].");
+        // A match far into the text: the window starts a few words before it.
+        let long = format!("{} needle here", "word ".repeat(50));
+        let pieces = highlight(&long, &[words("needle")], 60).unwrap();
+        assert_eq!(marked(&pieces), "… word word word word word word [needle] here");
+        assert_eq!(highlight(text, &[words("invoice")], 200), None);
+        // A short window ends at a word's start and says there is more.
+        let pieces = highlight("alpha beta gamma delta epsilon", &[words("alpha")], 13).unwrap();
+        assert_eq!(marked(&pieces), "[alpha] beta …");
+    }
+}
