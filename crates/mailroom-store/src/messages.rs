@@ -357,11 +357,13 @@ macro_rules! index_views {
         let views: &[(i64, i64, &ParsedMessage)] = $views;
         match $backend {
             Backend::Sqlite => {
-                let rows: Vec<(i64, search::IndexedText)> = views
+                let rows: Vec<(i64, $crate::messages::search::IndexedText)> = views
                     .iter()
-                    .map(|(id, at, p)| (search::search_key(*at, *id), search::IndexedText::of(p)))
+                    .map(|(id, at, p)| {
+                        ($crate::messages::search::search_key(*at, *id), $crate::messages::search::IndexedText::of(p))
+                    })
                     .collect();
-                insert_rows!($tx, $backend, search::SQLITE_INSERT, "", 8, rows, |q, (key, t)| q
+                insert_rows!($tx, $backend, $crate::messages::search::SQLITE_INSERT, "", 8, rows, |q, (key, t)| q
                     .bind(*key)
                     .bind(&t.subject)
                     .bind(&t.sender)
@@ -372,13 +374,15 @@ macro_rules! index_views {
                     .bind(t.body));
             }
             Backend::Postgres => {
-                let rows: Vec<(i64, String, &str)> =
-                    views.iter().map(|(id, _, p)| (*id, search::document(p), p.text.as_str())).collect();
+                let rows: Vec<(i64, String, &str)> = views
+                    .iter()
+                    .map(|(id, _, p)| (*id, $crate::messages::search::document(p), p.text.as_str()))
+                    .collect();
                 insert_rows!(
                     $tx,
                     $backend,
-                    search::POSTGRES_INSERT_HEAD,
-                    search::POSTGRES_INSERT_TAIL,
+                    $crate::messages::search::POSTGRES_INSERT_HEAD,
+                    $crate::messages::search::POSTGRES_INSERT_TAIL,
                     3,
                     rows,
                     |q, (id, document, body)| q.bind(*id).bind(document).bind(*body)
@@ -395,8 +399,11 @@ macro_rules! unindex {
         match $backend {
             Backend::Sqlite => {
                 for chunk in ids.chunks(MAX_PARAMS) {
-                    let sql =
-                        format!("{}({}))", search::SQLITE_UNINDEX_HEAD, placeholder_list($backend, chunk.len(), 1));
+                    let sql = format!(
+                        "{}({}))",
+                        $crate::messages::search::SQLITE_UNINDEX_HEAD,
+                        placeholder_list($backend, chunk.len(), 1)
+                    );
                     let q = chunk.iter().fold(sqlx::query(sqlx::AssertSqlSafe(sql)), |q, id| q.bind(*id));
                     q.execute(&mut *$tx).await?;
                 }

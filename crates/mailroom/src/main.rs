@@ -267,7 +267,8 @@ async fn run_server(config: Config, store: Store) -> anyhow::Result<()> {
         let _ = stopped.wait_for(|stop| *stop).await;
     };
     let outbox = tokio::spawn(outbox.run(until_stopped(stopped.clone())));
-    let scheduler = tokio::spawn(scheduler.run(until_stopped(stopped)));
+    let scheduler = tokio::spawn(scheduler.run(until_stopped(stopped.clone())));
+    let indexer = tokio::spawn(index_backlog(store.clone(), until_stopped(stopped)));
     let served = axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
         .with_graceful_shutdown(async move {
             shutdown_signal().await;
@@ -278,10 +279,32 @@ async fn run_server(config: Config, store: Store) -> anyhow::Result<()> {
     // Runs under way stop where they are; what they stored stays, and the next run goes on.
     let _ = scheduler.await;
     let _ = outbox.await;
+    let _ = indexer.await;
     served?;
     store.db().close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Puts the mail stored before the search index existed into it, a batch at a time, beside the
+/// server; a failure is retried a minute later.
+async fn index_backlog(store: Store, stopped: impl std::future::Future<Output = ()>) {
+    let work = async {
+        loop {
+            match store.backfill_search(200).await {
+                Ok(true) => tokio::task::yield_now().await,
+                Ok(false) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, "indexing earlier mail for search failed; trying again in a minute");
+                    tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+                }
+            }
+        }
+    };
+    tokio::select! {
+        () = stopped => {}
+        () = work => {}
+    }
 }
 
 /// The sync scheduler and the outbox of this process, sharing the web state's providers and

@@ -20,7 +20,7 @@ use super::listing::{
     Bind, CONVERSATION_COLUMNS, MessageSummary, Query, SUMMARY_COLUMNS, Shape, bind_all, page_as_json, parse_page,
     push_kind, push_visible,
 };
-use super::placeholder_list;
+use super::{MAX_PARAMS, placeholder_list, placeholder_rows, rows_per_statement};
 use crate::db::{Backend, with_pool};
 use crate::{Result, Store};
 
@@ -486,6 +486,88 @@ impl Store {
             q.fetch_all(pool).await
         })?;
         Ok(rows.into_iter().collect())
+    }
+}
+
+/// A message stored before the index existed, as the backfill reads it.
+#[derive(sqlx::FromRow)]
+struct Unindexed {
+    id: i64,
+    received_at: i64,
+    updated_at: i64,
+    raw: Option<Vec<u8>>,
+    subject: String,
+    from_address: Option<String>,
+    from_name: Option<String>,
+    snippet: String,
+}
+
+impl Unindexed {
+    /// The parsed view to index: from the raw bytes, or, before they are fetched (Outlook), from
+    /// what the row keeps.
+    fn view(&self) -> ParsedMessage {
+        match &self.raw {
+            Some(raw) => mailroom_mime::parse(raw).into_message(),
+            None => ParsedMessage {
+                subject: self.subject.clone(),
+                from: self
+                    .from_address
+                    .clone()
+                    .map(|address| mailroom_mime::Address { name: self.from_name.clone(), address }),
+                text: self.snippet.clone(),
+                ..ParsedMessage::default()
+            },
+        }
+    }
+}
+
+impl Store {
+    /// Indexes up to `batch` of the messages stored before the search index existed (recorded
+    /// in `search_backfill` by the migration that made it); returns whether some are left. Each
+    /// batch is one transaction; a message that changed since it was read was indexed by that
+    /// change and is left alone. Several processes may run it at once: writing an entry twice
+    /// gives the same entry.
+    pub async fn backfill_search(&self, batch: i64) -> Result<bool> {
+        let backend = self.db.backend();
+        let range: Option<(i64, i64)> = with_pool!(self.db, pool =>
+            sqlx::query_as("SELECT next, up_to FROM search_backfill").fetch_optional(pool).await)?;
+        let Some((next, up_to)) = range else { return Ok(false) };
+        let sql = "SELECT id, received_at, updated_at, raw, subject, from_address, from_name, snippet FROM messages \
+                   WHERE id >= $1 AND id <= $2 ORDER BY id LIMIT $3";
+        let rows: Vec<Unindexed> = with_pool!(self.db, pool =>
+            sqlx::query_as(sql).bind(next).bind(up_to).bind(batch.max(1)).fetch_all(pool).await)?;
+        let views: Vec<(i64, i64, i64, ParsedMessage)> =
+            rows.iter().map(|r| (r.id, r.received_at, r.updated_at, r.view())).collect();
+        let last = rows.last().map_or(up_to, |r| r.id);
+        let done = last >= up_to || rows.len() < usize::try_from(batch.max(1)).unwrap_or(usize::MAX);
+        with_pool!(self.db, pool => {
+            let mut tx = pool.begin().await?;
+            let ids: Vec<i64> = views.iter().map(|v| v.0).collect();
+            let mut current: HashMap<i64, i64> = HashMap::new();
+            for chunk in ids.chunks(1_000) {
+                let sql = format!(
+                    "SELECT id, updated_at FROM messages WHERE id IN ({})",
+                    placeholder_list(backend, chunk.len(), 1)
+                );
+                let q = chunk.iter().fold(sqlx::query_as::<_, (i64, i64)>(sqlx::AssertSqlSafe(sql)), |q, id| q.bind(*id));
+                current.extend(q.fetch_all(&mut *tx).await?);
+            }
+            let unchanged: Vec<(i64, i64, &ParsedMessage)> = views
+                .iter()
+                .filter(|(id, _, updated_at, _)| current.get(id) == Some(updated_at))
+                .map(|(id, received_at, _, view)| (*id, *received_at, view))
+                .collect();
+            let unchanged_ids: Vec<i64> = unchanged.iter().map(|v| v.0).collect();
+            unindex!(tx, backend, &unchanged_ids);
+            index_views!(tx, backend, &unchanged);
+            if done {
+                sqlx::query("DELETE FROM search_backfill").execute(&mut *tx).await?;
+            } else {
+                sqlx::query("UPDATE search_backfill SET next = $1 WHERE next < $1").bind(last + 1).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(!done)
     }
 }
 

@@ -332,6 +332,21 @@ impl TestApp {
         values
     }
 
+    /// Runs a statement straight on the database, as an older version of Mailroom or an
+    /// administrator's tool would.
+    pub async fn raw_execute(&self, sql: &'static str) {
+        match self.db.target() {
+            DbTarget::Sqlite(file) => {
+                let pool = sqlx::SqlitePool::connect(&format!("sqlite:{}", file.display())).await.expect("sqlite");
+                sqlx::query(sql).execute(&pool).await.expect("raw statement");
+            }
+            DbTarget::Postgres(url) => {
+                let pool = sqlx::PgPool::connect(&url).await.expect("postgres");
+                sqlx::query(sql).execute(&pool).await.expect("raw statement");
+            }
+        }
+    }
+
     /// The single number a `SELECT COUNT(*) ...` returns, read straight from the database.
     pub async fn raw_count(&self, sql: &'static str) -> i64 {
         match self.db.target() {

@@ -13,6 +13,7 @@ crate::on_both_databases!(search:
     a_malformed_query_says_what_is_wrong_and_other_users_mail_is_never_found,
     the_index_follows_sync_and_the_mail_page_searches,
     outlook_mail_is_found_before_and_after_its_mime_arrives,
+    mail_stored_before_the_index_existed_is_indexed_in_the_background,
 );
 
 const ANN: &str = "ann@example.test";
@@ -377,4 +378,25 @@ async fn outlook_mail_is_found_before_and_after_its_mime_arrives(backend: Backen
     mailroom_sync::fetch_pending_mime(&s.engine, &account, 100).await.unwrap();
     // And from the MIME after: the file name is known now.
     assert_eq!(s.found("podepsanou filename:smlouva").await.0, ["Smlouva"]);
+}
+
+async fn mail_stored_before_the_index_existed_is_indexed_in_the_background(backend: Backend) {
+    let Some((mut s, _)) = seeded(backend).await else { return };
+    // As a store made by a version without search looks after the migration that adds it.
+    s.app.raw_execute("DELETE FROM message_search").await;
+    s.app.raw_execute("INSERT INTO search_backfill (next, up_to) SELECT MIN(id), MAX(id) FROM messages").await;
+    assert_eq!(s.found("invoice").await, (Vec::new(), 0));
+    let mut batches = 0;
+    while s.app.store.backfill_search(2).await.unwrap() {
+        batches += 1;
+        assert!(batches < 10, "the backfill ends");
+    }
+    // Five messages, two a batch: the third batch is the last.
+    assert_eq!(batches, 2);
+    assert_eq!(s.app.raw_count("SELECT COUNT(*) FROM search_backfill").await, 0);
+    assert_eq!(sorted(s.found("invoice").await.0), ["Invoice 42", "Quarterly report"]);
+    assert_eq!(s.found("prilohy filename:faktura").await.0, ["Přílohy k faktuře"]);
+    // Nothing left: another run does nothing.
+    assert!(!s.app.store.backfill_search(2).await.unwrap());
+    assert_eq!(s.found("invoice").await.1, 2);
 }
