@@ -122,7 +122,7 @@ fn text_match(term: &Term) -> Option<TextExpr> {
         Term::Filename(v) => (Field::Filename, v),
         _ => return None,
     };
-    (text::word_spans(value).next().is_some()).then(|| TextExpr::Match { field, text: value.clone() })
+    (!text::words(value).is_empty()).then(|| TextExpr::Match { field, text: value.clone() })
 }
 
 /// The query as an index expression that finds its messages by itself, if it is one: text terms

@@ -33,9 +33,24 @@ pub fn word_spans(text: &str) -> impl Iterator<Item = (usize, usize)> + '_ {
     })
 }
 
-/// The folded words of `text`, in order.
+/// The longest word kept, in bytes: longer runs (encoded data pasted as text, mostly) are cut
+/// here, within what PostgreSQL takes as one lexeme (2,047 bytes).
+pub const WORD_MAX_BYTES: usize = 200;
+
+/// The folded words of `text`, in order, each at most [`WORD_MAX_BYTES`]; a word that folds to
+/// nothing (only combining marks) is left out.
 pub fn words(text: &str) -> Vec<String> {
-    word_spans(text).map(|(start, end)| fold(&text[start..end])).collect()
+    word_spans(text)
+        .map(|(start, end)| {
+            let mut word = fold(&text[start..end]);
+            if word.len() > WORD_MAX_BYTES {
+                let cut = (0..=WORD_MAX_BYTES).rev().find(|&i| word.is_char_boundary(i)).unwrap_or(0);
+                word.truncate(cut);
+            }
+            word
+        })
+        .filter(|word| !word.is_empty())
+        .collect()
 }
 
 /// A piece of a snippet: text, marked when it matched the query.
@@ -150,6 +165,9 @@ mod tests {
             ["ann", "ann", "smith", "example", "org", "2024", "05"]
         );
         assert!(words(" -- !! ").is_empty());
+        // A letter that is nothing but a combining mark folds to nothing and is no word.
+        assert!(words("\u{345}").is_empty());
+        assert_eq!(words(&"x".repeat(500))[0].len(), WORD_MAX_BYTES);
     }
 
     #[test]
