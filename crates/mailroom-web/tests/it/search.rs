@@ -340,6 +340,24 @@ async fn the_index_follows_sync_and_the_mail_page_searches(backend: Backend) {
     assert_eq!(page.status, 200);
     page.assert_contains("value=\"prilohy\"").assert_contains("<mark>Přílohy</mark> k faktuře");
     page.assert_contains("<mark>přílohy</mark>").assert_lacks("Quarterly report");
+    // The operators on the page, as in the API.
+    for (query, expected) in [
+        ("from%3Aann+is%3Astarred", vec!["Quarterly report"]),
+        ("invoice+-report", vec!["Invoice 42"]),
+        ("schuzku+in%3Atrash", vec!["Žádost"]),
+        ("has%3Aattachment", vec!["Přílohy k faktuře"]),
+        ("label%3AClients+OR+subject%3Ainvoice", vec!["Invoice 42", "Přílohy k faktuře"]),
+    ] {
+        let page = browser.get(&format!("/mail?q={query}")).await;
+        assert_eq!(page.status, 200, "{query}");
+        let listed: Vec<String> = regex_lite::Regex::new(r#"name="ids" value="\d+" aria-label="[^:]*: ([^"]*)""#)
+            .unwrap()
+            .captures_iter(&page.body)
+            .map(|c| c[1].to_owned())
+            .collect();
+        let expected: Vec<String> = expected.iter().map(|e| (*e).to_owned()).collect();
+        assert_eq!(sorted(listed), expected, "{query}");
+    }
     let page = browser.get("/mail?q=%22unclosed").await;
     assert_eq!(page.status, 200);
     page.assert_contains("is not closed").assert_contains("value=\"&#34;unclosed\"");

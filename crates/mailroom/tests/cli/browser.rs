@@ -290,8 +290,9 @@ async fn a_new_user_reads_organises_replies_forwards_schedules_and_drafts_in_chr
     // once by "Sync now" (asked from the page's own session), then seen by the page's poll.
     client.goto(&format!("{base}/mail")).await.unwrap();
     client.execute("window.notReloaded = true;", vec![]).await.unwrap();
-    let raw =
-        "From: Live <live@example.org>\r\nTo: ann@example.test\r\nSubject: Arrived while looking\r\n\r\nHello\r\n";
+    let raw = "From: Live <live@example.org>\r\nTo: ann@example.test\r\nSubject: Arrived while looking\r\n\
+               MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n\
+               Hello, the Žluťoučký kůň is here.\r\n";
     let delivered = reqwest::Client::new()
         .post(format!("{sim}/_sim/users/ann@example.test/messages"))
         .json(&json!({"raw": raw}))
@@ -320,6 +321,38 @@ async fn a_new_user_reads_organises_replies_forwards_schedules_and_drafts_in_chr
     let kept = client.execute("return window.notReloaded === true;", vec![]).await.unwrap();
     assert_eq!(kept.as_bool(), Some(true), "the page was not reloaded");
     screenshot(&client, "5-live").await;
+
+    // Search: "/" reaches the box; a name typed after from: suggests the person; the results mark
+    // the words found whatever their accents.
+    client.goto(&format!("{base}/mail")).await.unwrap();
+    client
+        .execute("document.body.dispatchEvent(new KeyboardEvent('keydown', { key: '/', bubbles: true }));", vec![])
+        .await
+        .unwrap();
+    let focused = client.execute("return document.activeElement.id;", vec![]).await.unwrap();
+    assert_eq!(focused, "search", "the / key reaches the search box");
+    fill(&client, "#search", "from:jana").await;
+    click(&client, ".search .suggestions li[data-address='jana.novakova@firma.test']").await;
+    let typed = client.find(Locator::Css("#search")).await.unwrap().prop("value").await.unwrap().unwrap_or_default();
+    assert_eq!(typed, "from:jana.novakova@firma.test ");
+    click(&client, ".search button[type=submit]").await;
+    client.wait().at_most(Duration::from_secs(20)).for_element(Locator::Css(".rows .row")).await.unwrap();
+    let senders = client
+        .execute("return Array.from(document.querySelectorAll('.rows .row .from'), s => s.textContent);", vec![])
+        .await
+        .unwrap();
+    let senders: Vec<&str> = senders.as_array().unwrap().iter().map(|s| s.as_str().unwrap()).collect();
+    assert!(!senders.is_empty() && senders.iter().all(|s| s.contains("Jana")), "{senders:?}");
+    client.goto(&format!("{base}/mail?q=zlutoucky")).await.unwrap();
+    client.wait().at_most(Duration::from_secs(20)).for_element(Locator::Css(".rows mark")).await.unwrap();
+    let marks = client
+        .execute("return Array.from(document.querySelectorAll('.rows mark'), m => m.textContent);", vec![])
+        .await
+        .unwrap();
+    let marks: Vec<&str> = marks.as_array().unwrap().iter().map(|s| s.as_str().unwrap()).collect();
+    assert!(!marks.is_empty() && marks.iter().all(|m| *m == "Žluťoučký"), "{marks:?}");
+    assert_eq!(listed_subjects(&client).await, ["Arrived while looking"]);
+    screenshot(&client, "5b-search").await;
 
     // A reply with a file: written on the compose page, taken back-able in the outbox for the
     // undo window, then sent; the simulator's mailbox has it in SENT, and Mailroom's Sent shows it.
