@@ -444,11 +444,14 @@ impl Store {
         let backend = self.db.backend();
         let mut q = Query { backend, sql: String::new(), binds: Vec::new() };
         match (&plan.text, backend) {
-            (Some(expr), Backend::Sqlite) => q.push(
-                "SELECT COUNT(*) FROM message_search(?) s JOIN messages m ON m.id = (s.rowid & 2147483647) \
-                 WHERE m.user_id = ?",
-                vec![Bind::Text(fts5(expr)), Bind::Int(user.0)],
-            ),
+            (Some(expr), Backend::Sqlite) => {
+                q.push(
+                    "SELECT COUNT(*) FROM message_search(?) s CROSS JOIN messages m ON m.id = (s.rowid & 2147483647) \
+                     WHERE m.user_id = ?",
+                    vec![Bind::Text(fts5(expr)), Bind::Int(user.0)],
+                );
+                push_key_range(&mut q, plan);
+            }
             (Some(expr), Backend::Postgres) => q.push(
                 "SELECT COUNT(*) FROM message_search s JOIN messages m ON m.id = s.message_id \
                  WHERE s.document @@ CAST(? AS tsquery) AND m.user_id = ?",
@@ -579,6 +582,23 @@ fn push_conditions(q: &mut Query, plan: &Plan, x: &str) {
     push_visible(q, x, plan.anywhere);
 }
 
+/// Where the SQLite index drives, the query's own dates as a range of search keys, which the
+/// index seeks to rather than reading every newer match (the same conditions on the messages
+/// stay, and decide).
+fn push_key_range(q: &mut Query, plan: &Plan) {
+    for cond in &plan.conditions {
+        match cond {
+            Cond::After(date) => {
+                q.push(" AND s.rowid >= ?", vec![Bind::Int(search_key(date.days_since_epoch() * 86_400, 0))]);
+            }
+            Cond::Before(date) => {
+                q.push(" AND s.rowid < ?", vec![Bind::Int(search_key(date.days_since_epoch() * 86_400, 0))]);
+            }
+            _ => {}
+        }
+    }
+}
+
 /// Appends ` AND ` and the condition that the message `{n}` comes after `{m}` in a search's
 /// order: by search key where the SQLite index drives, else by (received_at, id).
 fn push_newer(q: &mut Query, keyed: bool, n: &str, m: &str) {
@@ -605,12 +625,15 @@ fn tier_sql(
     limit: i64,
 ) -> Query {
     let mut q = Query { backend, sql: String::new(), binds: Vec::new() };
+    // On SQLite the index drives, in its own order: CROSS JOIN keeps the planner from walking the
+    // messages by date (or by a date range of the query) and asking the index about each, which
+    // took seconds on a large store.
     let keyed = backend == Backend::Sqlite && tier.matching.is_some();
     match (&tier.matching, backend) {
         (Some(matching), Backend::Sqlite) => q.push(
             &format!(
                 "SELECT {SUMMARY_COLUMNS}, {CONVERSATION_COLUMNS} FROM message_search(?) s \
-                 JOIN messages m ON m.id = (s.rowid & 2147483647) WHERE m.user_id = ?"
+                 CROSS JOIN messages m ON m.id = (s.rowid & 2147483647) WHERE m.user_id = ?"
             ),
             vec![Bind::Text(matching.clone()), Bind::Int(user.0)],
         ),
@@ -628,6 +651,9 @@ fn tier_sql(
         ),
     }
     push_conditions(&mut q, plan, "m");
+    if keyed {
+        push_key_range(&mut q, plan);
+    }
     if let Some((received_at, id)) = start {
         if keyed {
             q.push(" AND s.rowid < ?", vec![Bind::Int(search_key(received_at, id))]);

@@ -32,8 +32,9 @@ struct HitJson {
 struct SearchJson {
     /// The query as understood, written back in the language.
     query: String,
-    /// Messages matching (a conversation may hold several).
-    total: i64,
+    /// Messages matching (a conversation may hold several), when asked for with `count=true`:
+    /// counting every match costs more than a page.
+    total: Option<i64>,
     conversations: Vec<HitJson>,
     next_cursor: Option<String>,
 }
@@ -70,7 +71,13 @@ pub async fn search(
     };
     let plan = Plan::new(&parsed);
     let page = state.store.search(user.id, &plan, after, limit).await.map_err(ApiError::internal)?;
-    let total = state.store.search_count(user.id, &plan).await.map_err(ApiError::internal)?;
+    let count = match query_param(query, "count")?.as_deref() {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(_) => return Err(ApiError::bad_request("count takes true or false.")),
+    };
+    let total =
+        if count { Some(state.store.search_count(user.id, &plan).await.map_err(ApiError::internal)?) } else { None };
     let conversations = page
         .hits
         .into_iter()
