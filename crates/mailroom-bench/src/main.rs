@@ -1,12 +1,15 @@
 //! `mailroom-bench`: Mailroom's benchmarks, as programs that print figures rather than tests
 //! that assert them. `sync` measures the initial sync of one mailbox from the simulator under the
 //! providers' published limits; `workspace` how fast the inbox page and the message API answer
-//! with a large store.
+//! with a large store; `search` Mailroom's ingest and search against notmuch's on the same mail.
 
 mod ceiling;
+mod common;
+mod corpus;
 mod database;
 mod mail;
 mod memory;
+mod search;
 mod sim_server;
 mod sync;
 mod workspace;
@@ -27,6 +30,8 @@ enum Command {
     Sync(sync::SyncArgs),
     /// The mail workspace's answers (inbox page, message list API) with a large store.
     Workspace(workspace::WorkspaceArgs),
+    /// Ingest and search of a replicated corpus, in Mailroom and in notmuch.
+    Search(search::SearchArgs),
     /// The simulator in a process of its own, for `sync`; not for people to run.
     #[command(hide = true)]
     SimServer(sim_server::SimServerArgs),
@@ -88,6 +93,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Sync(args) => runtime.block_on(sync::run(args)),
         Command::Workspace(args) => runtime.block_on(workspace::run(args)),
+        Command::Search(args) => runtime.block_on(search::run(args)),
         Command::SimServer(args) => runtime.block_on(sim_server::run(args)),
     }
 }

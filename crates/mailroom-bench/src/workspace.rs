@@ -4,16 +4,16 @@
 //! on it in this process, and the inbox page and `GET /api/v1/messages` are timed one request at a
 //! time (p50, p99) and under 8 concurrent clients (requests per second).
 
-use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use mailroom_domain::{AccountId, DisplayName, EmailAddress, FolderKind, Password, Provider, Role, UserId};
-use mailroom_store::{Connection, DbTarget, IncomingMessage, KeyInput, MessageChange, NewUser, RemoteFolder, Store};
-use secrecy::SecretString;
+use mailroom_domain::{AccountId, FolderKind, UserId};
+use mailroom_store::{DbTarget, IncomingMessage, KeyInput, MessageChange, RemoteFolder, Store};
 use sqlx::Connection as _;
 
+use crate::common::{endpoints, owner, percentile};
+use crate::corpus::{read_corpus, with_message_id};
 use crate::database::{Database, FreshPostgres};
 use crate::{memory, report};
 
@@ -232,90 +232,9 @@ impl Request {
     }
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[index.min(sorted.len() - 1)]
-}
-
-fn endpoints() -> anyhow::Result<mailroom_providers::Endpoints> {
-    let config = mailroom_config::Config::load(None, &std::collections::HashMap::new())
-        .map_err(|errors| anyhow::anyhow!("default configuration: {errors}"))?;
-    Ok(mailroom_providers::Endpoints::from(&config))
-}
-
-/// Every `.eml` of a `.tar.gz`.
-fn read_corpus(path: &Path) -> anyhow::Result<Vec<Vec<u8>>> {
-    let file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
-    let mut messages = Vec::new();
-    for entry in archive.entries()? {
-        let mut entry = entry?;
-        if !entry.path()?.to_string_lossy().ends_with(".eml") {
-            continue;
-        }
-        let mut raw = Vec::new();
-        entry.read_to_end(&mut raw)?;
-        messages.push(raw);
-    }
-    Ok(messages)
-}
-
-/// The user and the Gmail mailbox the store is filled for.
-async fn owner(store: &Store) -> anyhow::Result<(UserId, AccountId)> {
-    let user = store
-        .create_user(&NewUser {
-            email: EmailAddress::parse("bench@mailroom.test").map_err(|e| anyhow::anyhow!("{e}"))?,
-            name: DisplayName::parse("Bench").map_err(|e| anyhow::anyhow!("{e}"))?,
-            password: Password::parse("bench password 1").map_err(|e| anyhow::anyhow!("{e}"))?,
-            role: Role::Member,
-        })
-        .await?
-        .context("a new user")?;
-    let (access, refresh) = (SecretString::from("a"), SecretString::from("r"));
-    let connection = Connection {
-        user: user.id,
-        provider: Provider::Google,
-        remote_id: "bench",
-        address: "bench@mailroom.test",
-        display_name: None,
-        identities: &[],
-        access_token: &access,
-        refresh_token: &refresh,
-        expires_at: i64::MAX,
-        scopes: &[],
-        import_days: 0,
-    };
-    let (account, _) = store.connect_account(&connection, mailroom_store::now()).await?;
-    Ok((user.id, account.id))
-}
-
 /// The corpus message `n` with a Message-ID of its own.
 fn replica(corpus: &[Vec<u8>], n: usize) -> Vec<u8> {
-    let raw = &corpus[n % corpus.len()];
-    let mut out = format!("Message-ID: <bench-{n}@mailroom.test>\r\n").into_bytes();
-    let mut rest: &[u8] = raw;
-    // Drop the original Message-ID header line (and its folded continuation lines).
-    let mut skipping = false;
-    while !rest.is_empty() {
-        let end = rest.iter().position(|b| *b == b'\n').map_or(rest.len(), |i| i + 1);
-        let line = &rest[..end];
-        if line == b"\r\n" || line == b"\n" {
-            out.extend_from_slice(rest);
-            break;
-        }
-        let folded = line.first().is_some_and(|b| *b == b' ' || *b == b'\t');
-        if !folded {
-            skipping = line.len() >= 11 && line[..11].eq_ignore_ascii_case(b"message-id:");
-        }
-        if !skipping {
-            out.extend_from_slice(line);
-        }
-        rest = &rest[end..];
-    }
-    out
+    with_message_id(&corpus[n % corpus.len()], &format!("bench-{n}@mailroom.test"))
 }
 
 /// Where message `n` is: 65 % inbox, 23 % archived, 7 % spam, 5 % trash; one in six of the inbox

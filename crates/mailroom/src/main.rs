@@ -268,7 +268,7 @@ async fn run_server(config: Config, store: Store) -> anyhow::Result<()> {
     };
     let outbox = tokio::spawn(outbox.run(until_stopped(stopped.clone())));
     let scheduler = tokio::spawn(scheduler.run(until_stopped(stopped.clone())));
-    let indexer = tokio::spawn(index_backlog(store.clone(), until_stopped(stopped)));
+    let indexer = tokio::spawn(index_upkeep(store.clone(), until_stopped(stopped)));
     let served = axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
         .with_graceful_shutdown(async move {
             shutdown_signal().await;
@@ -286,19 +286,33 @@ async fn run_server(config: Config, store: Store) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Puts the mail stored before the search index existed into it, a batch at a time, beside the
-/// server; a failure is retried a minute later.
-async fn index_backlog(store: Store, stopped: impl std::future::Future<Output = ()>) {
+/// Keeps the search index in shape beside the server: first the mail stored before the index
+/// existed goes into it, a batch at a time; then, every minute, the index's segments are merged
+/// while there is merging to do. A failure is retried a minute later.
+async fn index_upkeep(store: Store, stopped: impl std::future::Future<Output = ()>) {
     let work = async {
         loop {
             match store.backfill_search(200).await {
-                Ok(true) => tokio::task::yield_now().await,
-                Ok(false) => break,
+                Ok(true) => {
+                    tokio::task::yield_now().await;
+                    continue;
+                }
+                Ok(false) => {}
                 Err(e) => {
-                    tracing::warn!(error = %e, "indexing earlier mail for search failed; trying again in a minute");
-                    tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+                    tracing::warn!(error = %e, "indexing earlier mail for search failed; trying again in a minute")
                 }
             }
+            loop {
+                match store.tidy_search_index().await {
+                    Ok(true) => tokio::task::yield_now().await,
+                    Ok(false) => break,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "tidying the search index failed; trying again in a minute");
+                        break;
+                    }
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(60)).await;
         }
     };
     tokio::select! {

@@ -21,7 +21,7 @@ use super::listing::{
     push_kind, push_visible,
 };
 use super::{MAX_PARAMS, placeholder_list, placeholder_rows, rows_per_statement};
-use crate::db::{Backend, with_pool};
+use crate::db::{Backend, Pool, with_pool};
 use crate::{Result, Store};
 
 /// The search key of a message: its arrival time (kept within 0..2^32) above its id (below 2^31).
@@ -492,6 +492,24 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Does a step of merging the SQLite index's segments (FTS5 `merge`, down to two per level,
+    /// see the migration); returns whether there was work. Run in the background after writes:
+    /// every sync commit adds a segment, and a search reads every segment of each of its terms.
+    /// PostgreSQL's GIN index needs nothing of the kind.
+    pub async fn tidy_search_index(&self) -> Result<bool> {
+        let Pool::Sqlite(pool) = self.db.pool() else { return Ok(false) };
+        let mut connection = pool.acquire().await?;
+        let before: i64 = sqlx::query_scalar("SELECT total_changes()").fetch_one(&mut *connection).await?;
+        sqlx::query("INSERT INTO message_search (message_search, rank) VALUES ('merge', 500)")
+            .execute(&mut *connection)
+            .await?;
+        let after: i64 = sqlx::query_scalar("SELECT total_changes()").fetch_one(&mut *connection).await?;
+        // FTS5's documentation: a change count that moved by less than two means nothing was left.
+        Ok(after - before >= 2)
+    }
+}
+
 /// A message stored before the index existed, as the backfill reads it.
 #[derive(sqlx::FromRow)]
 struct Unindexed {
@@ -662,25 +680,30 @@ fn tier_sql(
         }
     }
     // A conversation is shown once, by its best message: no other message of it matches and
-    // comes before this one (a better tier, or the same tier and newer). The unary `+` keeps the
-    // planner on the thread index, as in the lists.
+    // comes before this one (a better tier, or the same tier and newer). A conversation has a few
+    // messages: SQLite is held to the thread index, which it left for the date index when the
+    // query had dates (reading a month of mail for every result).
+    let thread_index = if backend == Backend::Sqlite { " INDEXED BY messages_thread" } else { "" };
     q.push(
-        " AND (m.thread_remote_id IS NULL OR NOT EXISTS (SELECT 1 FROM messages n \
-         WHERE n.account_id = m.account_id AND n.thread_remote_id = m.thread_remote_id AND +n.id <> m.id",
+        &format!(
+            " AND (m.thread_remote_id IS NULL OR NOT EXISTS (SELECT 1 FROM messages n{thread_index} \
+             WHERE n.account_id = m.account_id AND n.thread_remote_id = m.thread_remote_id AND +n.id <> m.id"
+        ),
         Vec::new(),
     );
     push_conditions(&mut q, plan, "n");
+    // Newer, or in a better tier; the comparison first, so that an older message of the
+    // conversation is not looked up in the index when no better tier can hold it.
+    q.push(" AND (1 = 1", Vec::new());
+    push_newer(&mut q, keyed, "n", "m");
+    if let Some(better) = tier.better {
+        q.push(&format!(" OR {}", matches_sql(backend, "n")), vec![Bind::Text(better.to_owned())]);
+    }
+    q.push(")", Vec::new());
     if let Some(full) = full {
         q.push(&format!(" AND {}", matches_sql(backend, "n")), vec![Bind::Text(full.to_owned())]);
     }
-    q.push(" AND (", Vec::new());
-    if let Some(better) = tier.better {
-        q.push(&matches_sql(backend, "n"), vec![Bind::Text(better.to_owned())]);
-        q.push(" OR ", Vec::new());
-    }
-    q.push("1 = 1", Vec::new());
-    push_newer(&mut q, keyed, "n", "m");
-    q.push(")))", Vec::new());
+    q.push("))", Vec::new());
     let order = if keyed { "s.rowid DESC".to_owned() } else { "m.received_at DESC, m.id DESC".to_owned() };
     // The limit is written into the statement, as in the lists: a number, so nothing is injected.
     q.push(&format!(" ORDER BY {order} LIMIT {limit}"), Vec::new());

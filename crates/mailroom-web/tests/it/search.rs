@@ -423,4 +423,13 @@ async fn mail_stored_before_the_index_existed_is_indexed_in_the_background(backe
     // Nothing left: another run does nothing.
     assert!(!s.app.store.backfill_search(2).await.unwrap());
     assert_eq!(s.found("invoice").await.1, 2);
+    // Tidying the index (merging SQLite's segments) ends, and changes no result.
+    let mut steps = 0;
+    while s.app.store.tidy_search_index().await.unwrap() {
+        steps += 1;
+        assert!(steps < 100, "tidying ends");
+    }
+    assert!(!s.app.store.tidy_search_index().await.unwrap(), "nothing left to merge");
+    assert_eq!(sorted(s.found("invoice").await.0), ["Invoice 42", "Quarterly report"]);
+    assert_eq!(s.found("\"the invoice follows\"").await.0, ["Quarterly report"]);
 }
