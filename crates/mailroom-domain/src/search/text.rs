@@ -60,23 +60,43 @@ pub struct Piece {
     pub matched: bool,
 }
 
+/// Word `i` of `text` folded, computed once (ASCII words only lowercased, which is all folding
+/// does to them).
+fn folded_word<'a>(text: &str, spans: &[(usize, usize)], folded: &'a mut [Option<String>], i: usize) -> &'a str {
+    folded[i].get_or_insert_with(|| {
+        let word = &text[spans[i].0..spans[i].1];
+        if word.is_ascii() { word.to_ascii_lowercase() } else { fold(word) }
+    })
+}
+
 /// Up to about `width` characters of `text` around the first place where one of `terms` (each a
 /// word or a phrase, as folded [`words`]) occurs, whitespace collapsed, with every occurrence of a
 /// term marked. `None` when no term occurs in the text.
 pub fn highlight(text: &str, terms: &[Vec<String>], width: usize) -> Option<Vec<Piece>> {
     let spans: Vec<(usize, usize)> = word_spans(text).collect();
-    let folded: Vec<String> = spans.iter().map(|&(s, e)| fold(&text[s..e])).collect();
-    // Every matched run of words, as (first word, last word), left to right, not overlapping.
+    // Words are folded as the search reaches them, and only up to the end of the window: a long
+    // message is read to its first match, not folded whole.
+    let mut folded: Vec<Option<String>> = vec![None; spans.len()];
+    let mut match_at = |i: usize| -> Option<usize> {
+        let mut longest = None;
+        for term in terms.iter().filter(|t| !t.is_empty() && i + t.len() <= spans.len()) {
+            let all = term.iter().enumerate().all(|(k, w)| folded_word(text, &spans, &mut folded, i + k) == w);
+            if all && longest.is_none_or(|l| term.len() > l) {
+                longest = Some(term.len());
+            }
+        }
+        longest
+    };
+    let first = (0..spans.len()).find(|&i| match_at(i).is_some())?;
+    // The window starts a few words before the first match, at a word's start.
+    let lead = first.saturating_sub(6);
+    let start = if lead == 0 { 0 } else { spans[lead].0 };
+    let mut end = text[start..].char_indices().nth(width).map_or(text.len(), |(at, _)| start + at);
+    // Every matched run of words in the window, as (first word, last word), not overlapping.
     let mut runs: Vec<(usize, usize)> = Vec::new();
-    let mut i = 0;
-    while i < folded.len() {
-        let found = terms
-            .iter()
-            .filter(|t| !t.is_empty() && i + t.len() <= folded.len())
-            .filter(|t| t.iter().zip(&folded[i..]).all(|(a, b)| a == b))
-            .map(Vec::len)
-            .max();
-        match found {
+    let mut i = first;
+    while i < spans.len() && spans[i].0 < end {
+        match match_at(i) {
             Some(len) => {
                 runs.push((i, i + len - 1));
                 i += len;
@@ -84,11 +104,6 @@ pub fn highlight(text: &str, terms: &[Vec<String>], width: usize) -> Option<Vec<
             None => i += 1,
         }
     }
-    let &(first, _) = runs.first()?;
-    // The window starts a few words before the first match, at a word's start.
-    let lead = first.saturating_sub(6);
-    let start = if lead == 0 { 0 } else { spans[lead].0 };
-    let mut end = text[start..].char_indices().nth(width).map_or(text.len(), |(at, _)| start + at);
     // Never end inside a word.
     if end < text.len()
         && let Some(&(s, _)) = spans.iter().find(|&&(s, e)| s < end && end < e)
