@@ -219,14 +219,7 @@ async fn addresses(
     if typed.chars().count() > 200 {
         return Err(ApiError::bad_request("q must be at most 200 characters."));
     }
-    let limit = match query_param(query.as_deref(), "limit")? {
-        Some(limit) => limit
-            .parse::<i64>()
-            .ok()
-            .filter(|l| (1..=mailroom_store::SUGGESTION_LIMIT).contains(l))
-            .ok_or_else(|| ApiError::bad_request("limit must be a number from 1 to 20."))?,
-        None => 8,
-    };
+    let limit = limit_param(query.as_deref(), 8, mailroom_store::SUGGESTION_LIMIT)?;
     let found = state.store.correspondents(user.id, &typed, limit).await.map_err(ApiError::internal)?;
     let data: Vec<Value> =
         found.into_iter().map(|c| json!({"address": c.address, "name": c.name, "messages": c.messages})).collect();
@@ -244,6 +237,29 @@ struct FolderJson {
     parent_remote_id: Option<String>,
     total: i64,
     unread: i64,
+}
+
+/// The page size a query string asks for: `default` when it names none, else a number from 1 to
+/// `max`; anything else is refused with a message that says so.
+fn limit_param(query: Option<&str>, default: i64, max: i64) -> Result<i64, ApiError> {
+    match query_param(query, "limit")? {
+        None => Ok(default),
+        Some(raw) => raw
+            .parse::<i64>()
+            .ok()
+            .filter(|n| (1..=max).contains(n))
+            .ok_or_else(|| ApiError::invalid(format!("limit must be a number from 1 to {max}."))),
+    }
+}
+
+/// A `true`/`false` parameter of a query string; anything else is refused.
+fn bool_param(query: Option<&str>, name: &str) -> Result<Option<bool>, ApiError> {
+    match query_param(query, name)?.as_deref() {
+        None => Ok(None),
+        Some("true") => Ok(Some(true)),
+        Some("false") => Ok(Some(false)),
+        Some(_) => Err(ApiError::invalid(format!("{name} takes true or false."))),
+    }
 }
 
 /// The value of `name` in a query string; a parameter given twice is refused, not guessed at.

@@ -13,7 +13,7 @@ use mailroom_store::FeedEntry;
 use serde::Serialize;
 use serde_json::json;
 
-use super::{ApiError, ApiUser, query_param};
+use super::{ApiError, ApiUser, limit_param, query_param};
 use crate::AppState;
 
 const DEFAULT_LIMIT: i64 = 100;
@@ -76,14 +76,7 @@ pub async fn feed(
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     let query = query.as_deref();
-    let limit = match query_param(query, "limit")? {
-        None => DEFAULT_LIMIT,
-        Some(raw) => raw
-            .parse::<i64>()
-            .ok()
-            .filter(|n| (1..=MAX_LIMIT).contains(n))
-            .ok_or_else(|| ApiError::bad_request("limit must be a number from 1 to 1000."))?,
-    };
+    let limit = limit_param(query, DEFAULT_LIMIT, MAX_LIMIT)?;
     let Some(cursor) = query_param(query, "cursor")? else {
         let heads = state.store.feed_heads(user.id).await.map_err(ApiError::internal)?;
         return Ok(Json(json!({ "data": [], "next_cursor": encode(&heads), "more": false })).into_response());

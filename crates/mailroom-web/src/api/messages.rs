@@ -12,7 +12,7 @@ use mailroom_store::{
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{ApiError, ApiPath, ApiUser, query_param};
+use super::{ApiError, ApiPath, ApiUser, limit_param, query_param};
 use crate::AppState;
 use crate::mail::{Requested, cid_links, download, eml_name, shown_body, take_action};
 
@@ -158,11 +158,7 @@ pub async fn list(
     let after = query_param(query, "cursor")?
         .map(|c| ListCursor::decode(&c).ok_or_else(|| ApiError::bad_request("cursor is not one this API gave.")))
         .transpose()?;
-    let limit = match id_param(query, "limit", "limit must be a number from 1 to 200.")? {
-        None => DEFAULT_LIMIT,
-        Some(n) if (1..=MAX_LIMIT).contains(&n) => n,
-        Some(_) => return Err(ApiError::bad_request("limit must be a number from 1 to 200.")),
-    };
+    let limit = limit_param(query, DEFAULT_LIMIT, MAX_LIMIT)?;
     // One more than asked tells whether there is a next page.
     let mut page = state.store.list_messages(user.id, &filter, after, limit + 1).await.map_err(ApiError::internal)?;
     let more = page.len() > usize::try_from(limit).unwrap_or(usize::MAX);

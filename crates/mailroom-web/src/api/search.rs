@@ -9,7 +9,7 @@ use mailroom_store::SearchCursor;
 use serde::Serialize;
 
 use super::messages::MessageJson;
-use super::{ApiError, ApiUser, query_param};
+use super::{ApiError, ApiUser, bool_param, limit_param, query_param};
 use crate::AppState;
 
 const DEFAULT_LIMIT: i64 = 50;
@@ -61,21 +61,10 @@ pub async fn search(
     let after = query_param(query, "cursor")?
         .map(|c| SearchCursor::decode(&c).ok_or_else(|| ApiError::bad_request("cursor is not one this API gave.")))
         .transpose()?;
-    let limit = match query_param(query, "limit")? {
-        None => DEFAULT_LIMIT,
-        Some(raw) => raw
-            .parse::<i64>()
-            .ok()
-            .filter(|n| (1..=MAX_LIMIT).contains(n))
-            .ok_or_else(|| ApiError::bad_request("limit must be a number from 1 to 200."))?,
-    };
+    let limit = limit_param(query, DEFAULT_LIMIT, MAX_LIMIT)?;
     let plan = Plan::new(&parsed);
     let page = state.store.search(user.id, &plan, after, limit).await.map_err(ApiError::internal)?;
-    let count = match query_param(query, "count")?.as_deref() {
-        None | Some("false") => false,
-        Some("true") => true,
-        Some(_) => return Err(ApiError::bad_request("count takes true or false.")),
-    };
+    let count = bool_param(query, "count")?.unwrap_or(false);
     let total =
         if count { Some(state.store.search_count(user.id, &plan).await.map_err(ApiError::internal)?) } else { None };
     let conversations = page

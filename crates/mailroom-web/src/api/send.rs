@@ -15,7 +15,7 @@ use mailroom_mime::compose::{Draft, Field, Mailbox, OutgoingAttachment, parse_ad
 use mailroom_store::{Submission, Submitted};
 use serde::{Deserialize, Serialize};
 
-use super::{ApiError, ApiPath, ApiUser, query_param};
+use super::{ApiError, ApiPath, ApiUser, limit_param, query_param};
 use crate::AppState;
 use crate::send::{ATTACHMENT_LIMIT, Compose, SendRefused, submit, submit_separately};
 
@@ -319,14 +319,7 @@ pub async fn list(
         Some(cursor) => Some(cursor.parse::<i64>().map_err(|_| ApiError::bad_request("cursor is not valid."))?),
         None => None,
     };
-    let limit = match query_param(query.as_deref(), "limit")? {
-        Some(limit) => limit
-            .parse::<i64>()
-            .ok()
-            .filter(|l| (1..=200).contains(l))
-            .ok_or_else(|| ApiError::bad_request("limit must be a number from 1 to 200."))?,
-        None => 50,
-    };
+    let limit = limit_param(query.as_deref(), 50, 200)?;
     let page = state.store.submissions(user.id, cursor, limit).await.map_err(ApiError::internal)?;
     let next_cursor = (page.len() as i64 == limit).then(|| page.last().map(|s| s.id.to_string())).flatten();
     let data: Vec<SubmissionJson> = page.into_iter().map(SubmissionJson::from).collect();
