@@ -120,7 +120,8 @@ const QUERIES: [Query; 50] = [
     q("is:unread from:fork_list@hotmail.com", "tag:unread AND from:fork_list@hotmail.com"),
 ];
 
-/// Messages parsed and written to the store per transaction, as the sync engine writes a page.
+/// Messages parsed and written to the store per transaction, as an import from files would write
+/// them (Gmail's sync writes a batch of 50 as it arrives, to show the newest mail soonest).
 const BATCH: usize = 500;
 /// The received time of a message whose Date header does not parse: 2002-09-01, the corpus's
 /// middle.

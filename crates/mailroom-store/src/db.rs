@@ -73,7 +73,18 @@ impl Db {
                     .journal_mode(SqliteJournalMode::Wal)
                     .synchronous(SqliteSynchronous::Normal)
                     .foreign_keys(true)
-                    .busy_timeout(Duration::from_secs(10));
+                    .busy_timeout(Duration::from_secs(10))
+                    // A transaction's statement journals (kept so that one failing statement
+                    // rolls back alone) in memory instead of temporary files created and deleted
+                    // for every batch of a sync.
+                    .pragma("temp_store", "memory")
+                    // 16 MiB of pages per connection instead of 2: a sync's transaction spilled
+                    // its pages to the log halfway and read the indexes' pages back from the file.
+                    .pragma("cache_size", "-16384")
+                    // The log is copied into the database file once it holds 128 MiB instead of
+                    // 4: a sync's transactions outgrew 4 MiB, so every commit copied and flushed
+                    // to disk, pages that the next one changed again included.
+                    .pragma("wal_autocheckpoint", "32768");
                 let pool = SqlitePoolOptions::new()
                     .max_connections(8)
                     .connect_with(options)
@@ -243,6 +254,66 @@ mod tests {
         assert!(sockets.len() >= 2, "the pool's connections are found: {sockets:?}");
         assert!(sockets.iter().all(|on| *on), "every connection has TCP_NODELAY: {sockets:?}");
         drop((first, second));
+        db.close().await;
+    }
+}
+
+#[cfg(test)]
+mod migration_tests {
+    use sqlx::migrate::Migrator;
+
+    use super::*;
+
+    /// The migrations up to `last` (by version), as a store made by an older version had them.
+    fn migrations_up_to(last: i64) -> Migrator {
+        let all = sqlx::migrate!("./migrations/sqlite");
+        let kept: Vec<_> = all.iter().filter(|m| m.version <= last).cloned().collect();
+        Migrator { migrations: std::borrow::Cow::Owned(kept), ..all }
+    }
+
+    #[tokio::test]
+    async fn raw_bytes_move_apart_with_every_message_keeping_its_own() {
+        let folder = tempfile::tempdir().unwrap();
+        let db = Db::connect(&DbTarget::Sqlite(folder.path().join("old.db"))).await.unwrap();
+        let Pool::Sqlite(pool) = db.pool() else { unreachable!("a SQLite target") };
+        migrations_up_to(18).run(pool).await.unwrap();
+        for sql in [
+            "INSERT INTO users (email, name, password_hash, role, created_at) VALUES ('a@b.test', 'A', 'x', 'admin', 0)",
+            "INSERT INTO accounts (user_id, provider, remote_id, address, status, scopes, import_days, created_at, \
+             updated_at) VALUES (1, 'google', 'r', 'a@b.test', 'active', '', 0, 0, 0)",
+        ] {
+            sqlx::query(sql).execute(pool).await.unwrap();
+        }
+        let raws: [Option<&[u8]>; 3] = [Some(b"Subject: one\r\n\r\nfirst"), None, Some(b"Subject: three\r\n\r\nthird")];
+        for (n, raw) in raws.iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO messages (user_id, account_id, remote_id, subject, snippet, received_at, is_read, \
+                 is_starred, is_draft, has_attachments, has_text, has_html, size, raw, parse_failed, updated_at) \
+                 VALUES (1, 1, $1, 's', '', 0, 0, 0, 0, 0, 1, 0, 10, $2, 0, 0)",
+            )
+            .bind(format!("m{n}"))
+            .bind(*raw)
+            .execute(pool)
+            .await
+            .unwrap();
+        }
+        db.migrate().await.unwrap();
+        let moved: Vec<(String, Vec<u8>)> = sqlx::query_as(
+            "SELECT m.remote_id, r.raw FROM message_raw r JOIN messages m ON m.id = r.message_id ORDER BY m.remote_id",
+        )
+        .fetch_all(pool)
+        .await
+        .unwrap();
+        let expected: Vec<(String, Vec<u8>)> =
+            raws.iter().enumerate().filter_map(|(n, raw)| Some((format!("m{n}"), (*raw)?.to_vec()))).collect();
+        assert_eq!(moved, expected);
+        let columns: Vec<String> =
+            sqlx::query_scalar("SELECT name FROM pragma_table_info('messages')").fetch_all(pool).await.unwrap();
+        assert!(!columns.iter().any(|c| c == "raw"), "the column is gone: {columns:?}");
+        // A message's deletion takes its bytes with it.
+        sqlx::query("DELETE FROM messages WHERE remote_id = 'm0'").execute(pool).await.unwrap();
+        let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM message_raw").fetch_one(pool).await.unwrap();
+        assert_eq!(left, 1);
         db.close().await;
     }
 }

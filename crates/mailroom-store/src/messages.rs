@@ -3,7 +3,7 @@
 //! runs ahead of the changes it covers. Every write is keyed by account and remote id, so applying
 //! the same changes twice leaves the same state.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use mailroom_domain::{AccountId, FolderKind, UserId};
 use mailroom_mime::{ParsedMessage, Role};
@@ -100,8 +100,8 @@ const ENSURE_FOLDER: &str = "INSERT INTO folders (account_id, remote_id, name, k
 /// The upsert of messages, written as `head VALUES (…), (…) tail` for a batch.
 const UPSERT_MESSAGES_HEAD: &str = "INSERT INTO messages (user_id, account_id, remote_id, thread_remote_id, internet_message_id, \
      subject, from_address, from_name, snippet, sent_at, received_at, is_read, is_starred, is_draft, has_attachments, \
-     has_text, has_html, size, raw, parse_failed, updated_at) VALUES ";
-const UPSERT_MESSAGES_COLUMNS: usize = 21;
+     has_text, has_html, size, parse_failed, updated_at) VALUES ";
+const UPSERT_MESSAGES_COLUMNS: usize = 20;
 // A whole batch of messages fits one statement.
 const _: () = assert!(UPSERT_BATCH * UPSERT_MESSAGES_COLUMNS <= MAX_PARAMS);
 const UPSERT_MESSAGES_TAIL: &str = " ON CONFLICT (account_id, remote_id) DO UPDATE SET \
@@ -110,7 +110,7 @@ const UPSERT_MESSAGES_TAIL: &str = " ON CONFLICT (account_id, remote_id) DO UPDA
      snippet = excluded.snippet, sent_at = excluded.sent_at, received_at = excluded.received_at, \
      is_read = excluded.is_read, is_starred = excluded.is_starred, is_draft = excluded.is_draft, \
      has_attachments = excluded.has_attachments, has_text = excluded.has_text, has_html = excluded.has_html, \
-     size = excluded.size, raw = COALESCE(excluded.raw, messages.raw), parse_failed = excluded.parse_failed, \
+     size = excluded.size, parse_failed = excluded.parse_failed, \
      updated_at = excluded.updated_at \
      RETURNING id, remote_id";
 const SET_FOLDERS_DELETE: &str = "DELETE FROM message_folders WHERE message_id = $1";
@@ -166,7 +166,8 @@ fn rows_per_statement(columns: usize) -> usize {
 /// What a batched upsert compares to decide whether a known message changed, for `rows` messages.
 fn known_state_sql(backend: Backend, rows: usize) -> String {
     format!(
-        "SELECT id, remote_id, is_read, is_starred, is_draft, raw IS NOT NULL FROM messages \
+        "SELECT id, remote_id, is_read, is_starred, is_draft, \
+         EXISTS (SELECT 1 FROM message_raw r WHERE r.message_id = messages.id) FROM messages \
          WHERE account_id = {} AND remote_id IN ({})",
         placeholder(backend, 1),
         placeholder_list(backend, rows, 2)
@@ -255,8 +256,12 @@ const INSERT_MESSAGE_FOLDERS: &str = "INSERT INTO message_folders (message_id, f
 const INSERT_EVENTS: &str = "INSERT INTO message_events (account_id, seq, remote_id, kind, at) VALUES ";
 /// The parsed view and raw bytes of a known message, its flags, folders and thread kept.
 const STORE_RAW: &str = "UPDATE messages SET internet_message_id = $3, subject = $4, from_address = $5, from_name = $6, \
-     snippet = $7, sent_at = $8, has_attachments = $9, has_text = $10, has_html = $11, size = $12, raw = $13, \
-     parse_failed = $14, updated_at = $15 WHERE account_id = $1 AND remote_id = $2 RETURNING id, received_at";
+     snippet = $7, sent_at = $8, has_attachments = $9, has_text = $10, has_html = $11, size = $12, \
+     parse_failed = $13, updated_at = $14 WHERE account_id = $1 AND remote_id = $2 RETURNING id, received_at";
+/// The raw bytes of messages; bytes given again replace those kept (an upsert without any keeps
+/// them).
+const UPSERT_RAW_HEAD: &str = "INSERT INTO message_raw (message_id, raw) VALUES ";
+const UPSERT_RAW_TAIL: &str = " ON CONFLICT (message_id) DO UPDATE SET raw = excluded.raw";
 
 /// Inserts `$rows` (a slice of tuples) through `$head (…), (…)$tail` in `$tx`, as many rows per
 /// statement as the parameter limit allows; `$bind` binds one row's `$columns` values to `$q`.
@@ -357,12 +362,17 @@ macro_rules! index_views {
         let views: &[(i64, i64, &ParsedMessage)] = $views;
         match $backend {
             Backend::Sqlite => {
-                let rows: Vec<(i64, $crate::messages::search::IndexedText)> = views
+                let mut rows: Vec<(i64, $crate::messages::search::IndexedText)> = views
                     .iter()
                     .map(|(id, at, p)| {
                         ($crate::messages::search::search_key(*at, *id), $crate::messages::search::IndexedText::of(p))
                     })
                     .collect();
+                // In ascending keys: FTS5 writes out what it holds in memory whenever a key
+                // comes lower than the one before, and a batch in the provider's order (newest
+                // first, or a Maildir's file order) made a segment of every few messages, which
+                // it then spent most of the import merging.
+                rows.sort_unstable_by_key(|(key, _)| *key);
                 insert_rows!($tx, $backend, $crate::messages::search::SQLITE_INSERT, "", 8, rows, |q, (key, t)| q
                     .bind(*key)
                     .bind(&t.subject)
@@ -530,9 +540,11 @@ macro_rules! folder_ids {
 
 /// Upserts `$batch`, messages with distinct remote ids, with their parsed views and folders, in
 /// `$tx`, and pushes to `$events` what the change feed should tell of them: added, or changed
-/// when flags, folders or the presence of raw bytes differ from what the store had.
+/// when flags, folders or the presence of raw bytes differ from what the store had. Their search
+/// index entries are pushed to `$unindexed`, for [`index_views!`] to write: the messages must
+/// have none in the index until then.
 macro_rules! upsert_batch {
-    ($tx:expr, $backend:expr, $owner:expr, $account:expr, $batch:expr, $now:expr, $events:expr) => {{
+    ($tx:expr, $backend:expr, $owner:expr, $account:expr, $batch:expr, $now:expr, $events:expr, $unindexed:expr) => {{
         let batch: &[&IncomingMessage<'_>] = $batch;
         let account: AccountId = $account;
         let remote_ids: Vec<&str> = batch.iter().map(|m| m.remote_id).collect();
@@ -576,7 +588,6 @@ macro_rules! upsert_batch {
                 .bind(p.has_text)
                 .bind(p.has_html)
                 .bind(i64::try_from(p.size).unwrap_or(i64::MAX))
-                .bind(m.raw)
                 .bind(m.parse_failed)
                 .bind($now);
         }
@@ -586,11 +597,11 @@ macro_rules! upsert_batch {
             .iter()
             .map(|m| returned.get(m.remote_id).copied().ok_or(sqlx::Error::RowNotFound))
             .collect::<std::result::Result<_, _>>()?;
+        let raws: Vec<(i64, &[u8])> = ids.iter().zip(batch).filter_map(|(id, m)| Some((*id, m.raw?))).collect();
+        insert_rows!($tx, $backend, UPSERT_RAW_HEAD, UPSERT_RAW_TAIL, 2, raws, |q, (id, raw)| q.bind(*id).bind(*raw));
         let views: Vec<(i64, &ParsedMessage)> = ids.iter().zip(batch).map(|(id, m)| (*id, m.parsed)).collect();
         insert_views!($tx, $backend, &views);
-        let indexed: Vec<(i64, i64, &ParsedMessage)> =
-            ids.iter().zip(batch).map(|(id, m)| (*id, m.received_at, m.parsed)).collect();
-        index_views!($tx, $backend, &indexed);
+        $unindexed.extend(ids.iter().zip(batch).map(|(id, m)| (*id, m.received_at, m.parsed)));
         let mut wanted: Vec<&str> = batch.iter().flat_map(|m| m.folders.iter().map(String::as_str)).collect();
         wanted.sort_unstable();
         wanted.dedup();
@@ -668,6 +679,10 @@ impl Store {
             let known_before = message_ids!(tx, backend, account, &touched);
             let counted_before = contributions!(tx, backend, &known_before);
             let mut events: Vec<(&str, EventKind)> = Vec::new();
+            // The search index entries of the upserts, written together: FTS5 writes a segment
+            // for each statement that follows its writes in a transaction, so entries written
+            // batch by batch made several segments a transaction, which it then merged.
+            let mut unindexed: Vec<(i64, i64, &ParsedMessage)> = Vec::new();
             for folder in folders {
                 sqlx::query(UPSERT_FOLDER)
                     .bind(account.0)
@@ -680,20 +695,36 @@ impl Store {
             }
             // Upserts that follow each other are written together; a batch ends before a change
             // of another kind, or a second change to one of its messages, so changes still
-            // apply in the order given.
+            // apply in the order given. The index entries wait for a deletion (whose trigger
+            // removes an entry), a second upsert of a message, or the end.
             let mut batch: Vec<&IncomingMessage<'_>> = Vec::new();
+            let mut waiting: HashSet<&str> = HashSet::new();
             for change in changes {
                 if let MessageChange::Upsert(m) = change {
-                    if batch.len() == UPSERT_BATCH || batch.iter().any(|b| b.remote_id == m.remote_id) {
-                        upsert_batch!(tx, backend, owner, account, &batch, now, events);
+                    if waiting.contains(m.remote_id) {
+                        if !batch.is_empty() {
+                            upsert_batch!(tx, backend, owner, account, &batch, now, events, unindexed);
+                            batch.clear();
+                        }
+                        index_views!(tx, backend, &unindexed);
+                        unindexed.clear();
+                        waiting.clear();
+                    } else if batch.len() == UPSERT_BATCH {
+                        upsert_batch!(tx, backend, owner, account, &batch, now, events, unindexed);
                         batch.clear();
                     }
+                    waiting.insert(m.remote_id);
                     batch.push(m);
                     continue;
                 }
                 if !batch.is_empty() {
-                    upsert_batch!(tx, backend, owner, account, &batch, now, events);
+                    upsert_batch!(tx, backend, owner, account, &batch, now, events, unindexed);
                     batch.clear();
+                }
+                if matches!(change, MessageChange::Delete { .. }) && !unindexed.is_empty() {
+                    index_views!(tx, backend, &unindexed);
+                    unindexed.clear();
+                    waiting.clear();
                 }
                 match change {
                     MessageChange::Upsert(_) => unreachable!("upserts are batched above"),
@@ -758,7 +789,10 @@ impl Store {
                 }
             }
             if !batch.is_empty() {
-                upsert_batch!(tx, backend, owner, account, &batch, now, events);
+                upsert_batch!(tx, backend, owner, account, &batch, now, events, unindexed);
+            }
+            if !unindexed.is_empty() {
+                index_views!(tx, backend, &unindexed);
             }
             let known_after = message_ids!(tx, backend, account, &touched);
             let counted_after = contributions!(tx, backend, &known_after);
@@ -947,7 +981,8 @@ impl Store {
     /// Up to `limit` remote ids of the account's messages whose raw bytes are not fetched yet,
     /// newest first.
     pub async fn messages_without_raw(&self, account: AccountId, limit: u32) -> Result<Vec<String>> {
-        let sql = "SELECT remote_id FROM messages WHERE account_id = $1 AND raw IS NULL \
+        let sql = "SELECT remote_id FROM messages m WHERE account_id = $1 \
+                   AND NOT EXISTS (SELECT 1 FROM message_raw r WHERE r.message_id = m.id) \
                    ORDER BY received_at DESC, id DESC LIMIT $2";
         Ok(with_pool!(self.db, pool =>
             sqlx::query_scalar(sql).bind(account.0).bind(i64::from(limit)).fetch_all(pool).await)?)
@@ -982,12 +1017,14 @@ impl Store {
                 .bind(p.has_text)
                 .bind(p.has_html)
                 .bind(i64::try_from(p.size).unwrap_or(i64::MAX))
-                .bind(raw)
                 .bind(parse_failed)
                 .bind(now)
                 .fetch_optional(&mut *tx)
                 .await?;
             if let Some((id, received_at)) = row {
+                insert_rows!(tx, backend, UPSERT_RAW_HEAD, UPSERT_RAW_TAIL, 2, [(id, raw)], |q, (id, raw)| q
+                    .bind(*id)
+                    .bind(*raw));
                 delete_for_messages!(tx, backend, "participants", &[id]);
                 delete_for_messages!(tx, backend, "attachments", &[id]);
                 unindex!(tx, backend, &[id]);
@@ -1027,7 +1064,7 @@ mod tests {
         assert_eq!(placeholder_rows(Backend::Sqlite, 2, 3, 1), "(?, ?, ?), (?, ?, ?)");
         assert_eq!(placeholder_list(Backend::Postgres, 3, 2), "$2, $3, $4");
         assert_eq!(
-            known_state_sql(Backend::Sqlite, 2).split_once("WHERE").unwrap().1,
+            known_state_sql(Backend::Sqlite, 2).rsplit_once("WHERE").unwrap().1,
             " account_id = ? AND remote_id IN (?, ?)"
         );
     }

@@ -8,29 +8,76 @@ use unicode_normalization::char::is_combining_mark;
 
 /// The word lowercased with its diacritics taken off: `Přílohy` → `prilohy`.
 pub fn fold(word: &str) -> String {
+    if word.is_ascii() {
+        // All folding does to ASCII.
+        return word.to_ascii_lowercase();
+    }
     word.nfd().filter(|c| !is_combining_mark(*c)).flat_map(char::to_lowercase).collect()
 }
 
-/// Whether `c` belongs to a word (letters and digits; everything else separates words).
-fn in_word(c: char) -> bool {
-    c.is_alphanumeric()
+/// Whether the word of a text `word` folds to `folded` (a folded word); an ASCII word is compared
+/// as it is, without making its folded copy.
+fn folds_to(word: &str, folded: &str) -> bool {
+    if word.is_ascii() { word.eq_ignore_ascii_case(folded) } else { fold(word) == folded }
+}
+
+/// Whether the character at byte `at` of `text` belongs to a word (letters and digits; everything
+/// else separates words), and its length in bytes.
+fn char_at(text: &str, at: usize) -> (bool, usize) {
+    let byte = text.as_bytes()[at];
+    if byte.is_ascii() {
+        return (byte.is_ascii_alphanumeric(), 1);
+    }
+    text[at..].chars().next().map_or((false, 1), |c| (c.is_alphanumeric(), c.len_utf8()))
 }
 
 /// The byte ranges of the words of `text`, in order.
 pub fn word_spans(text: &str) -> impl Iterator<Item = (usize, usize)> + '_ {
-    let mut chars = text.char_indices().peekable();
+    let mut at = 0;
     std::iter::from_fn(move || {
-        let (start, _) = chars.by_ref().find(|(_, c)| in_word(*c))?;
-        let mut end = text.len();
-        while let Some(&(at, c)) = chars.peek() {
-            if !in_word(c) {
-                end = at;
+        let start = loop {
+            if at >= text.len() {
+                return None;
+            }
+            let (in_word, len) = char_at(text, at);
+            if in_word {
+                break at;
+            }
+            at += len;
+        };
+        while at < text.len() {
+            let (in_word, len) = char_at(text, at);
+            if !in_word {
                 break;
             }
-            chars.next();
+            at += len;
         }
-        Some((start, end))
+        Some((start, at))
     })
+}
+
+/// The words of a text read as far as asked for: a snippet of a long message reads to its first
+/// match and a window beyond, not the whole message.
+struct Spans<'a, I> {
+    rest: I,
+    read: Vec<(usize, usize)>,
+    text: &'a str,
+}
+
+impl<'a, I: Iterator<Item = (usize, usize)>> Spans<'a, I> {
+    /// Word `i`, when the text has that many.
+    fn get(&mut self, i: usize) -> Option<(usize, usize)> {
+        while self.read.len() <= i {
+            self.read.push(self.rest.next()?);
+        }
+        Some(self.read[i])
+    }
+
+    /// The words of `term` (folded words) start at word `i`.
+    fn starts(&mut self, i: usize, term: &[String]) -> bool {
+        let text = self.text;
+        term.iter().enumerate().all(|(k, w)| self.get(i + k).is_some_and(|(s, e)| folds_to(&text[s..e], w)))
+    }
 }
 
 /// The longest word kept, in bytes: longer runs (encoded data pasted as text, mostly) are cut
@@ -60,43 +107,38 @@ pub struct Piece {
     pub matched: bool,
 }
 
-/// Word `i` of `text` folded, computed once (ASCII words only lowercased, which is all folding
-/// does to them).
-fn folded_word<'a>(text: &str, spans: &[(usize, usize)], folded: &'a mut [Option<String>], i: usize) -> &'a str {
-    folded[i].get_or_insert_with(|| {
-        let word = &text[spans[i].0..spans[i].1];
-        if word.is_ascii() { word.to_ascii_lowercase() } else { fold(word) }
-    })
-}
-
 /// Up to about `width` characters of `text` around the first place where one of `terms` (each a
 /// word or a phrase, as folded [`words`]) occurs, whitespace collapsed, with every occurrence of a
 /// term marked. `None` when no term occurs in the text.
 pub fn highlight(text: &str, terms: &[Vec<String>], width: usize) -> Option<Vec<Piece>> {
-    let spans: Vec<(usize, usize)> = word_spans(text).collect();
-    // Words are folded as the search reaches them, and only up to the end of the window: a long
-    // message is read to its first match, not folded whole.
-    let mut folded: Vec<Option<String>> = vec![None; spans.len()];
-    let mut match_at = |i: usize| -> Option<usize> {
+    let mut spans = Spans { rest: word_spans(text), read: Vec::new(), text };
+    // The longest term at word `i`, in words.
+    let match_at = |spans: &mut Spans<'_, _>, i: usize| -> Option<usize> {
         let mut longest = None;
-        for term in terms.iter().filter(|t| !t.is_empty() && i + t.len() <= spans.len()) {
-            let all = term.iter().enumerate().all(|(k, w)| folded_word(text, &spans, &mut folded, i + k) == w);
-            if all && longest.is_none_or(|l| term.len() > l) {
+        for term in terms {
+            if !term.is_empty() && longest.is_none_or(|l| term.len() > l) && spans.starts(i, term) {
                 longest = Some(term.len());
             }
         }
         longest
     };
-    let first = (0..spans.len()).find(|&i| match_at(i).is_some())?;
+    let mut first = 0;
+    loop {
+        spans.get(first)?;
+        if match_at(&mut spans, first).is_some() {
+            break;
+        }
+        first += 1;
+    }
     // The window starts a few words before the first match, at a word's start.
     let lead = first.saturating_sub(6);
-    let start = if lead == 0 { 0 } else { spans[lead].0 };
+    let start = if lead == 0 { 0 } else { spans.read[lead].0 };
     let mut end = text[start..].char_indices().nth(width).map_or(text.len(), |(at, _)| start + at);
     // Every matched run of words in the window, as (first word, last word), not overlapping.
     let mut runs: Vec<(usize, usize)> = Vec::new();
     let mut i = first;
-    while i < spans.len() && spans[i].0 < end {
-        match match_at(i) {
+    while spans.get(i).is_some_and(|(s, _)| s < end) {
+        match match_at(&mut spans, i) {
             Some(len) => {
                 runs.push((i, i + len - 1));
                 i += len;
@@ -104,12 +146,13 @@ pub fn highlight(text: &str, terms: &[Vec<String>], width: usize) -> Option<Vec<
             None => i += 1,
         }
     }
-    // Never end inside a word.
+    // Never end inside a word (the words read reach past the window's end).
     if end < text.len()
-        && let Some(&(s, _)) = spans.iter().find(|&&(s, e)| s < end && end < e)
+        && let Some(&(s, _)) = spans.read[first..].iter().find(|&&(s, e)| s < end && end < e)
     {
         end = s.max(start);
     }
+    let spans = spans.read;
     let mut pieces: Vec<Piece> = Vec::new();
     let mut push = |piece: &str, matched: bool| {
         let mut collapsed = piece.split_whitespace().collect::<Vec<_>>().join(" ");
@@ -164,6 +207,8 @@ pub fn highlight(text: &str, terms: &[Vec<String>], width: usize) -> Option<Vec<
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
 
     fn marked(pieces: &[Piece]) -> String {
@@ -200,5 +245,31 @@ mod tests {
         // A short window ends at a word's start and says there is more.
         let pieces = highlight("alpha beta gamma delta epsilon", &[words("alpha")], 13).unwrap();
         assert_eq!(marked(&pieces), "[alpha] beta …");
+    }
+
+    proptest! {
+        /// A snippet is found exactly when the text holds the term (as folded words), and what it
+        /// marks is the term, however the text spells it.
+        #[test]
+        fn a_snippet_marks_the_term_wherever_the_text_has_it(
+            text in proptest::collection::vec(
+                prop_oneof![
+                    Just("Přílohy"), Just("prilohy"), Just("k"), Just("faktuře"), Just("FAKTURE"), Just("a-b"),
+                    Just(" "), Just(", "), Just("\n\n"), Just("日本"), Just("x1"),
+                ],
+                0..60,
+            ).prop_map(|parts| parts.join(" ")),
+            term in prop_oneof![Just("prilohy"), Just("k faktuře"), Just("faktuře prilohy"), Just("b x1")],
+            width in 5usize..80,
+        ) {
+            let term = words(term);
+            let folded = words(&text);
+            let holds = folded.windows(term.len()).any(|w| w == term.as_slice());
+            let pieces = highlight(&text, std::slice::from_ref(&term), width);
+            prop_assert_eq!(pieces.is_some(), holds, "{}", text);
+            for piece in pieces.iter().flatten().filter(|p| p.matched) {
+                prop_assert_eq!(words(&piece.text), term.clone(), "{}", text);
+            }
+        }
     }
 }

@@ -523,7 +523,8 @@ impl Store {
             sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(user.0).bind(id).fetch_one(pool).await)?;
         let Some(summary) = parse_page(&page, Shape::Messages)?.pop() else { return Ok(None) };
         let content: Option<(Option<String>, Option<Vec<u8>>, bool)> = with_pool!(self.db, pool => sqlx::query_as(
-            "SELECT internet_message_id, raw, parse_failed FROM messages WHERE id = $1")
+            "SELECT m.internet_message_id, r.raw, m.parse_failed FROM messages m \
+             LEFT JOIN message_raw r ON r.message_id = m.id WHERE m.id = $1")
             .bind(id).fetch_optional(pool).await)?;
         // Deleted between the two reads: gone.
         let Some((internet_message_id, raw, parse_failed)) = content else { return Ok(None) };

@@ -553,8 +553,9 @@ impl Store {
         let range: Option<(i64, i64)> = with_pool!(self.db, pool =>
             sqlx::query_as("SELECT next, up_to FROM search_backfill").fetch_optional(pool).await)?;
         let Some((next, up_to)) = range else { return Ok(false) };
-        let sql = "SELECT id, received_at, updated_at, raw, subject, from_address, from_name, snippet FROM messages \
-                   WHERE id >= $1 AND id <= $2 ORDER BY id LIMIT $3";
+        let sql = "SELECT m.id, m.received_at, m.updated_at, r.raw, m.subject, m.from_address, m.from_name, m.snippet \
+                   FROM messages m LEFT JOIN message_raw r ON r.message_id = m.id \
+                   WHERE m.id >= $1 AND m.id <= $2 ORDER BY m.id LIMIT $3";
         let rows: Vec<Unindexed> = with_pool!(self.db, pool =>
             sqlx::query_as(sql).bind(next).bind(up_to).bind(batch.max(1)).fetch_all(pool).await)?;
         let views: Vec<(i64, i64, i64, ParsedMessage)> =

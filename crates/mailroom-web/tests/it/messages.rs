@@ -139,7 +139,7 @@ async fn a_message_that_did_not_parse_is_kept_with_its_raw_bytes(backend: Backen
     };
     app.store.apply_sync(account.id, &[], &[MessageChange::Upsert(incoming)], None, 5).await.unwrap();
     assert_eq!(app.store.message_count(account.id).await.unwrap(), 1);
-    assert_eq!(app.raw_count("SELECT COUNT(*) FROM messages WHERE raw IS NOT NULL").await, 1);
+    assert_eq!(app.raw_count("SELECT COUNT(*) FROM message_raw").await, 1);
 }
 
 async fn disconnecting_an_account_removes_its_mail(backend: Backend) {

@@ -420,7 +420,10 @@ async fn the_whole_corpus_imports_with_its_raw_bytes_and_broken_mail_is_kept(bac
     };
     // `raw_strings` sorts; Gmail's ids are lowercase hexadecimal, so every collation orders them alike.
     let ids = s.app.raw_strings("SELECT remote_id FROM messages").await;
-    let raws = s.app.raw_bytes("SELECT raw FROM messages ORDER BY remote_id").await;
+    let raws = s
+        .app
+        .raw_bytes("SELECT r.raw FROM messages m JOIN message_raw r ON r.message_id = m.id ORDER BY m.remote_id")
+        .await;
     assert_eq!(ids.len(), expected.len(), "every message is stored, once");
     let stored: BTreeMap<String, Vec<u8>> = ids.into_iter().zip(raws).collect();
     assert_eq!(stored.len(), expected.len(), "no message is stored twice");

@@ -221,7 +221,7 @@ async fn the_initial_import_matches_the_mailbox_set_for_set(backend: Backend) {
     let projects_parent = s.app.raw_strings("SELECT parent_remote_id FROM folders WHERE name = 'Projects'").await;
     assert_eq!(projects_parent, [inbox]);
     // The view from Graph's JSON is there before any MIME.
-    assert_eq!(s.app.raw_count("SELECT COUNT(*) FROM messages WHERE raw IS NULL").await, 10);
+    assert_eq!(s.app.raw_count("SELECT COUNT(*) FROM messages m WHERE NOT EXISTS (SELECT 1 FROM message_raw r WHERE r.message_id = m.id)").await, 10);
     let subjects = s.app.raw_strings("SELECT subject || ' ' || from_address || ' ' || snippet FROM messages").await;
     assert!(subjects.contains(&"Message 3 s3@example.org Body 3".to_owned()), "{subjects:?}");
     assert_eq!(
@@ -264,7 +264,7 @@ async fn changes_from_another_client_arrive_with_the_next_sync(backend: Backend)
     assert_eq!(after.get(moved), before.get(moved), "a move keeps the stored message");
     assert!(!after.contains_key(deleted.as_str()));
     assert_eq!(
-        s.app.raw_count("SELECT COUNT(*) FROM messages WHERE raw IS NULL").await,
+        s.app.raw_count("SELECT COUNT(*) FROM messages m WHERE NOT EXISTS (SELECT 1 FROM message_raw r WHERE r.message_id = m.id)").await,
         1,
         "only the new message waits for its MIME"
     );
@@ -382,22 +382,31 @@ Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/p
     s.control("delete", serde_json::json!({"id": oldest[0]})).await;
 
     assert_eq!(fetch_pending_mime(&s.engine, &s.account, 2).await.unwrap(), 2);
-    let newest = s.app.raw_bytes("SELECT raw FROM messages WHERE raw IS NOT NULL ORDER BY received_at DESC").await;
+    let newest = s
+        .app
+        .raw_bytes("SELECT r.raw FROM messages m JOIN message_raw r ON r.message_id = m.id ORDER BY m.received_at DESC")
+        .await;
     assert_eq!(newest, [mail(0), mail(1)], "newest first, byte for byte");
 
     assert_eq!(fetch_pending_mime(&s.engine, &s.account, 100).await.unwrap(), 5, "the deleted one is skipped");
-    assert_eq!(s.app.raw_count("SELECT COUNT(*) FROM messages WHERE raw IS NULL").await, 1);
+    assert_eq!(s.app.raw_count("SELECT COUNT(*) FROM messages m WHERE NOT EXISTS (SELECT 1 FROM message_raw r WHERE r.message_id = m.id)").await, 1);
     assert_eq!(s.app.raw_count(with_attachments).await, 1);
     assert_eq!(s.app.raw_strings("SELECT name FROM attachments").await, ["offer.pdf"]);
     assert_eq!(
         s.app
             .raw_count(
-                "SELECT COUNT(*) FROM messages WHERE raw IS NOT NULL AND has_text AND NOT has_html AND NOT parse_failed"
+                "SELECT COUNT(*) FROM messages m JOIN message_raw r ON r.message_id = m.id \
+                 WHERE m.has_text AND NOT m.has_html AND NOT m.parse_failed"
             )
             .await,
         7
     );
-    let dates = s.app.raw_count("SELECT COUNT(*) FROM messages WHERE raw IS NOT NULL AND sent_at = 1727776800").await;
+    let dates = s
+        .app
+        .raw_count(
+            "SELECT COUNT(*) FROM messages m JOIN message_raw r ON r.message_id = m.id WHERE m.sent_at = 1727776800",
+        )
+        .await;
     assert_eq!(dates, 6, "the Date header is read from the MIME");
     assert_eq!(s.app.raw_count("SELECT COUNT(*) FROM messages WHERE is_starred").await, flagged, "flags stay");
     s.assert_converged_but(&oldest[0]).await;
@@ -405,7 +414,7 @@ Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/p
     let projects = s.ids_in("Projects").await;
     assert!(fetch_mime_now(&s.engine, &s.account, &projects[0]).await.unwrap());
     assert!(!fetch_mime_now(&s.engine, &s.account, &oldest[0]).await.unwrap(), "gone at the provider");
-    assert_eq!(s.app.raw_count("SELECT COUNT(*) FROM messages WHERE raw IS NULL").await, 1);
+    assert_eq!(s.app.raw_count("SELECT COUNT(*) FROM messages m WHERE NOT EXISTS (SELECT 1 FROM message_raw r WHERE r.message_id = m.id)").await, 1);
 }
 
 impl Setup {
