@@ -274,8 +274,9 @@ mod migration_tests {
     #[tokio::test]
     async fn raw_bytes_move_apart_with_every_message_keeping_its_own() {
         let folder = tempfile::tempdir().unwrap();
-        let db = Db::connect(&DbTarget::Sqlite(folder.path().join("old.db"))).await.unwrap();
-        let Pool::Sqlite(pool) = db.pool() else { unreachable!("a SQLite target") };
+        let target = DbTarget::Sqlite(folder.path().join("old.db"));
+        let old = Db::connect(&target).await.unwrap();
+        let Pool::Sqlite(pool) = old.pool() else { unreachable!("a SQLite target") };
         migrations_up_to(18).run(pool).await.unwrap();
         for sql in [
             "INSERT INTO users (email, name, password_hash, role, created_at) VALUES ('a@b.test', 'A', 'x', 'admin', 0)",
@@ -297,7 +298,11 @@ mod migration_tests {
             .await
             .unwrap();
         }
+        // The new version starts as a server does: it connects and migrates before anything else.
+        old.close().await;
+        let db = Db::connect(&target).await.unwrap();
         db.migrate().await.unwrap();
+        let Pool::Sqlite(pool) = db.pool() else { unreachable!("a SQLite target") };
         let moved: Vec<(String, Vec<u8>)> = sqlx::query_as(
             "SELECT m.remote_id, r.raw FROM message_raw r JOIN messages m ON m.id = r.message_id ORDER BY m.remote_id",
         )

@@ -402,6 +402,18 @@ macro_rules! index_views {
     }};
 }
 
+/// Writes the index entries that wait in `$unindexed` (see [`upsert_batch!`]) and forgets which
+/// messages they were, `$waiting`.
+macro_rules! index_waiting {
+    ($tx:expr, $backend:expr, $unindexed:expr, $waiting:expr) => {{
+        if !$unindexed.is_empty() {
+            index_views!($tx, $backend, &$unindexed);
+            $unindexed.clear();
+        }
+        $waiting.clear();
+    }};
+}
+
 /// Removes the search index entries of the messages `$ids`, in `$tx`.
 macro_rules! unindex {
     ($tx:expr, $backend:expr, $ids:expr) => {{
@@ -706,9 +718,7 @@ impl Store {
                             upsert_batch!(tx, backend, owner, account, &batch, now, events, unindexed);
                             batch.clear();
                         }
-                        index_views!(tx, backend, &unindexed);
-                        unindexed.clear();
-                        waiting.clear();
+                        index_waiting!(tx, backend, unindexed, waiting);
                     } else if batch.len() == UPSERT_BATCH {
                         upsert_batch!(tx, backend, owner, account, &batch, now, events, unindexed);
                         batch.clear();
@@ -721,10 +731,8 @@ impl Store {
                     upsert_batch!(tx, backend, owner, account, &batch, now, events, unindexed);
                     batch.clear();
                 }
-                if matches!(change, MessageChange::Delete { .. }) && !unindexed.is_empty() {
-                    index_views!(tx, backend, &unindexed);
-                    unindexed.clear();
-                    waiting.clear();
+                if matches!(change, MessageChange::Delete { .. }) {
+                    index_waiting!(tx, backend, unindexed, waiting);
                 }
                 match change {
                     MessageChange::Upsert(_) => unreachable!("upserts are batched above"),
@@ -791,9 +799,7 @@ impl Store {
             if !batch.is_empty() {
                 upsert_batch!(tx, backend, owner, account, &batch, now, events, unindexed);
             }
-            if !unindexed.is_empty() {
-                index_views!(tx, backend, &unindexed);
-            }
+            index_waiting!(tx, backend, unindexed, waiting);
             let known_after = message_ids!(tx, backend, account, &touched);
             let counted_after = contributions!(tx, backend, &known_after);
             adjust_counts!(tx, counted_before, counted_after);

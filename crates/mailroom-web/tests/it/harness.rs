@@ -132,6 +132,9 @@ pub const SIM_MICROSOFT_CLIENT: &str = "0b8c2c8e-5d7a-4a3e-9a4e-3d9a1f2b7c6d";
 pub const SIM_MICROSOFT_SECRET: &str = "ms~sim";
 pub const ADMIN_EMAIL: &str = "admin@example.test";
 pub const ADMIN_PASSWORD: &str = "correct horse battery";
+/// Counts the messages whose raw bytes are not fetched yet (Outlook's MIME comes after the sync).
+pub const COUNT_WITHOUT_RAW: &str =
+    "SELECT COUNT(*) FROM messages m WHERE NOT EXISTS (SELECT 1 FROM message_raw r WHERE r.message_id = m.id)";
 
 /// The providers' real addresses; tests that reach a provider replace them with a simulator's.
 pub fn default_endpoints() -> mailroom_providers::Endpoints {

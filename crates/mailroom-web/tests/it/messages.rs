@@ -1,6 +1,7 @@
 //! The mail store's sync writes: idempotent upserts, flags, folders, deletes and the cursor in
 //! one transaction.
 
+use mailroom_domain::search::{Plan, Query};
 use mailroom_domain::{FolderKind, Role};
 use mailroom_mime::parse;
 use mailroom_store::{Account, Cursor, EventKind, IncomingMessage, MessageChange, RemoteFolder};
@@ -13,6 +14,7 @@ crate::on_both_databases!(messages:
     a_message_that_did_not_parse_is_kept_with_its_raw_bytes,
     disconnecting_an_account_removes_its_mail,
     a_long_run_of_upserts_is_written_whole_and_in_order,
+    the_search_index_follows_a_run_with_repeats_deletions_and_new_times,
 );
 
 const RAW: &[u8] = b"From: Jana <Jana@Firma.test>\r\nTo: ann@example.test, Petr <petr@dodavatel.test>\r\n\
@@ -216,4 +218,55 @@ async fn a_long_run_of_upserts_is_written_whole_and_in_order(backend: Backend) {
     assert_eq!(run[449], ("m449".to_owned(), EventKind::Added));
     let seqs: Vec<i64> = events.iter().map(|e| e.seq).collect();
     assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "one sequence without gaps");
+}
+
+/// The index entries of a sync run are written together at its end: a message upserted twice in
+/// the run is found by its later version only, one upserted and then deleted is not found, one
+/// whose arrival time changed is found under its new time, and every message has one entry.
+async fn the_search_index_follows_a_run_with_repeats_deletions_and_new_times(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else { return };
+    let account = account(&app).await;
+    let inbox = vec!["INBOX".to_owned()];
+    let titled = |subject: &str| {
+        let mut parsed = parse(RAW).into_message();
+        parsed.subject = subject.to_owned();
+        parsed
+    };
+    let (faktura, alpha, bravo, charlie, delta) =
+        (titled("faktura"), titled("alpha"), titled("bravo"), titled("charlie"), titled("delta"));
+    app.store.apply_sync(account.id, &folders(), &[], None, 1).await.unwrap();
+    app.store
+        .apply_sync(account.id, &[], &[MessageChange::Upsert(unread_message("m1", &inbox, &faktura))], None, 2)
+        .await
+        .unwrap();
+    let mut m1_later = unread_message("m1", &inbox, &bravo);
+    m1_later.received_at = 500;
+    let changes = [
+        MessageChange::Upsert(unread_message("m2", &inbox, &alpha)),
+        MessageChange::Upsert(m1_later),
+        MessageChange::Upsert(unread_message("m2", &inbox, &charlie)),
+        MessageChange::Upsert(unread_message("m3", &inbox, &delta)),
+        MessageChange::Delete { remote_id: "m3" },
+        MessageChange::Upsert(unread_message("m4", &inbox, &alpha)),
+    ];
+    app.store.apply_sync(account.id, &[], &changes, None, 3).await.unwrap();
+
+    let found = |query: &'static str| {
+        let plan = Plan::new(&Query::parse(query).unwrap());
+        let store = app.store.clone();
+        async move {
+            let page = store.search(account.user_id, &plan, None, 50).await.unwrap();
+            let mut hits: Vec<(String, i64)> =
+                page.hits.into_iter().map(|h| (h.summary.remote_id, h.summary.received_at)).collect();
+            hits.sort();
+            (hits, store.search_count(account.user_id, &plan).await.unwrap())
+        }
+    };
+    assert_eq!(found("subject:alpha").await, (vec![("m4".to_owned(), 1)], 1), "m2's first version is gone");
+    assert_eq!(found("subject:charlie").await, (vec![("m2".to_owned(), 1)], 1));
+    assert_eq!(found("subject:bravo").await, (vec![("m1".to_owned(), 500)], 1), "under its new time");
+    assert_eq!(found("subject:faktura").await, (Vec::new(), 0));
+    assert_eq!(found("subject:delta").await, (Vec::new(), 0), "deleted in the run");
+    assert_eq!(found("priloze").await.1, 3, "one entry a message");
+    assert_eq!(app.raw_count("SELECT COUNT(*) FROM message_search").await, 3);
 }

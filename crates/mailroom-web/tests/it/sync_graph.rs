@@ -14,7 +14,7 @@ use mailroom_sync::{
 use secrecy::ExposeSecret;
 
 use crate::connect::connect;
-use crate::harness::{Backend, TestApp, sim_endpoints};
+use crate::harness::{Backend, COUNT_WITHOUT_RAW, TestApp, sim_endpoints};
 
 crate::on_both_databases!(sync_graph:
     the_initial_import_matches_the_mailbox_set_for_set,
@@ -221,7 +221,7 @@ async fn the_initial_import_matches_the_mailbox_set_for_set(backend: Backend) {
     let projects_parent = s.app.raw_strings("SELECT parent_remote_id FROM folders WHERE name = 'Projects'").await;
     assert_eq!(projects_parent, [inbox]);
     // The view from Graph's JSON is there before any MIME.
-    assert_eq!(s.app.raw_count("SELECT COUNT(*) FROM messages m WHERE NOT EXISTS (SELECT 1 FROM message_raw r WHERE r.message_id = m.id)").await, 10);
+    assert_eq!(s.app.raw_count(COUNT_WITHOUT_RAW).await, 10);
     let subjects = s.app.raw_strings("SELECT subject || ' ' || from_address || ' ' || snippet FROM messages").await;
     assert!(subjects.contains(&"Message 3 s3@example.org Body 3".to_owned()), "{subjects:?}");
     assert_eq!(
@@ -263,11 +263,7 @@ async fn changes_from_another_client_arrive_with_the_next_sync(backend: Backend)
     let after = s.row_ids().await;
     assert_eq!(after.get(moved), before.get(moved), "a move keeps the stored message");
     assert!(!after.contains_key(deleted.as_str()));
-    assert_eq!(
-        s.app.raw_count("SELECT COUNT(*) FROM messages m WHERE NOT EXISTS (SELECT 1 FROM message_raw r WHERE r.message_id = m.id)").await,
-        1,
-        "only the new message waits for its MIME"
-    );
+    assert_eq!(s.app.raw_count(COUNT_WITHOUT_RAW).await, 1, "only the new message waits for its MIME");
     assert_eq!(s.sync(Mode::Incremental).await, SyncReport::default());
 }
 
@@ -389,7 +385,7 @@ Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/p
     assert_eq!(newest, [mail(0), mail(1)], "newest first, byte for byte");
 
     assert_eq!(fetch_pending_mime(&s.engine, &s.account, 100).await.unwrap(), 5, "the deleted one is skipped");
-    assert_eq!(s.app.raw_count("SELECT COUNT(*) FROM messages m WHERE NOT EXISTS (SELECT 1 FROM message_raw r WHERE r.message_id = m.id)").await, 1);
+    assert_eq!(s.app.raw_count(COUNT_WITHOUT_RAW).await, 1);
     assert_eq!(s.app.raw_count(with_attachments).await, 1);
     assert_eq!(s.app.raw_strings("SELECT name FROM attachments").await, ["offer.pdf"]);
     assert_eq!(
@@ -414,7 +410,7 @@ Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/p
     let projects = s.ids_in("Projects").await;
     assert!(fetch_mime_now(&s.engine, &s.account, &projects[0]).await.unwrap());
     assert!(!fetch_mime_now(&s.engine, &s.account, &oldest[0]).await.unwrap(), "gone at the provider");
-    assert_eq!(s.app.raw_count("SELECT COUNT(*) FROM messages m WHERE NOT EXISTS (SELECT 1 FROM message_raw r WHERE r.message_id = m.id)").await, 1);
+    assert_eq!(s.app.raw_count(COUNT_WITHOUT_RAW).await, 1);
 }
 
 impl Setup {
