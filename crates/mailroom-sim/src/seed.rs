@@ -1,8 +1,9 @@
 //! Filling mailboxes: from a folder or a tarball (`.tar` or `.tar.gz`) of `.eml` files, such as
 //! the SpamAssassin corpus. Messages are dealt to the given users in turn, in path order, so a
-//! seed gives the same mailboxes every time. A message under a path containing `spam` lands in
-//! Spam (Gmail `SPAM`, Outlook `junkemail`); of the rest, every fifth is archived, every third is
-//! unread, and every seventh is starred or flagged.
+//! seed gives the same mailboxes every time. A message in a folder named as spam (`spam`, `junk`, or
+//! a name starting `spam-` or `spam_`, as the SpamAssassin corpus's `spam-1`) lands in Spam (Gmail
+//! `SPAM`, Outlook `junkemail`); of the rest, every fifth is archived, every third is unread, and
+//! every seventh is starred or flagged.
 
 use std::io::Read;
 use std::path::Path;
@@ -83,6 +84,17 @@ fn project_label(mailbox: &mut crate::gmail::Mailbox) -> String {
 
 const PROJECT_LABEL: &str = "Projects";
 
+/// Whether a message's path puts it in a folder of spam. Only folder names count, whole: the
+/// corpus's own path starts `spamassassin/`, and every message under it is not spam.
+fn in_spam_folder(path: &str) -> bool {
+    let mut folders: Vec<&str> = path.split(['/', '\\']).collect();
+    folders.pop();
+    folders
+        .iter()
+        .map(|f| f.to_lowercase())
+        .any(|f| f == "spam" || f == "junk" || f.strip_prefix("spam").is_some_and(|rest| rest.starts_with(['-', '_'])))
+}
+
 /// Deals the messages to `users` in turn. Received times count back one hour per message from
 /// now, so the newest lands first in every list.
 pub fn seed(state: &SimState, users: &[String], messages: Vec<(String, Vec<u8>)>) -> Result<SeedReport, SeedError> {
@@ -96,7 +108,7 @@ pub fn seed(state: &SimState, users: &[String], messages: Vec<(String, Vec<u8>)>
     for (index, (path, raw)) in messages.into_iter().enumerate() {
         let email = &users[index % users.len()];
         let received = now - i64::try_from(total - index).unwrap_or(0) * 3_600_000;
-        let spam = path.to_lowercase().contains("spam");
+        let spam = in_spam_folder(&path);
         let archived = !spam && index % 5 == 4;
         let unread = index % 3 == 0;
         let starred = !spam && index % 7 == 0;
@@ -366,6 +378,21 @@ fn build_body(lang: Lang, text: &str, kind: u8, n: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_folder_named_as_spam_makes_a_message_spam() {
+        for spam in ["spamassassin/spam-1/0001.eml", "Spam/a.eml", "mail/junk/x.eml", "c:\\mail\\SPAM_2\\y.eml"] {
+            assert!(in_spam_folder(spam), "{spam}");
+        }
+        for ham in [
+            "spamassassin/easy-ham-1/0001.eml",
+            "spamassassin/hard-ham-1/spam-looking.eml",
+            "spam.eml",
+            "antispam/a.eml",
+        ] {
+            assert!(!in_spam_folder(ham), "{ham}");
+        }
+    }
 
     #[test]
     fn generated_mail_is_deterministic_threaded_and_parses() {

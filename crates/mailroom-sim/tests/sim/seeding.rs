@@ -25,6 +25,20 @@ async fn the_corpus_tarball_seeds_every_message_across_users_and_providers() {
     ];
     assert_eq!(counts.iter().sum::<usize>(), 3250);
     assert!(counts.iter().all(|c| (1083..=1084).contains(c)), "{counts:?}");
+    // The corpus's spam is its folder spam-1 (500 messages); its path prefix `spamassassin/` is not.
+    let mut spam = 0;
+    for user in [ANN, BEN] {
+        let gmail = world.gmail(user).unwrap();
+        let in_spam = gmail.messages().filter(|m| m.has("SPAM")).count();
+        assert!(gmail.messages().filter(|m| m.has("INBOX")).count() > 500, "{user}'s inbox holds most of their mail");
+        spam += in_spam;
+    }
+    let outlook = world.graph(CARL).unwrap();
+    let junk = outlook.well_known_id("junkemail");
+    let inbox = outlook.well_known_id("inbox");
+    spam += outlook.messages.iter().filter(|m| m.folder_id == junk).count();
+    assert!(outlook.messages.iter().filter(|m| m.folder_id == inbox).count() > 500);
+    assert_eq!(spam, 500, "the corpus's spam-1 folder, and nothing else, is spam");
 }
 
 #[tokio::test]
