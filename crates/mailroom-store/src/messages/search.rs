@@ -359,9 +359,14 @@ struct Tier<'a> {
     number: u8,
     /// What the index must find, in its language; `None` walks the mail by date.
     matching: Option<String>,
-    /// What a sibling must match to stand for the conversation instead: the full query, and,
-    /// when given, either this (a better tier) or being newer.
+    /// What a sibling must match to stand for the conversation instead: the full query, and
+    /// either this (a better tier), when given, or being newer and in this tier.
     better: Option<&'a str>,
+    /// What a newer sibling must match to be in this tier, when the full query does not say so:
+    /// the headline for the first of two tiers. Without it, a newer reply matching only in its
+    /// body hid the conversation's headline match here, and was itself hidden in the second
+    /// tier by that better match, so the conversation was found by neither.
+    same_tier: Option<&'a str>,
 }
 
 /// Characters of a result's snippet.
@@ -388,11 +393,11 @@ impl Store {
                     Backend::Postgres => format!("({full}) & !({headline})"),
                 };
                 vec![
-                    Tier { number: 1, matching: Some(headline.clone()), better: None },
-                    Tier { number: 2, matching: Some(rest), better: Some(headline) },
+                    Tier { number: 1, matching: Some(headline.clone()), better: None, same_tier: Some(headline) },
+                    Tier { number: 2, matching: Some(rest), better: Some(headline), same_tier: None },
                 ]
             }
-            (full, _) => vec![Tier { number: 1, matching: full.clone(), better: None }],
+            (full, _) => vec![Tier { number: 1, matching: full.clone(), better: None, same_tier: None }],
         };
         // One more than asked tells whether there is a next page.
         let wanted = limit + 1;
@@ -693,10 +698,14 @@ fn tier_sql(
         Vec::new(),
     );
     push_conditions(&mut q, plan, "n");
-    // Newer, or in a better tier; the comparison first, so that an older message of the
-    // conversation is not looked up in the index when no better tier can hold it.
-    q.push(" AND (1 = 1", Vec::new());
+    // Newer in this tier, or in a better tier; the comparison first, so that an older message of
+    // the conversation is not looked up in the index when no better tier can hold it.
+    q.push(" AND ((1 = 1", Vec::new());
     push_newer(&mut q, keyed, "n", "m");
+    if let Some(same_tier) = tier.same_tier {
+        q.push(&format!(" AND {}", matches_sql(backend, "n")), vec![Bind::Text(same_tier.to_owned())]);
+    }
+    q.push(")", Vec::new());
     if let Some(better) = tier.better {
         q.push(&format!(" OR {}", matches_sql(backend, "n")), vec![Bind::Text(better.to_owned())]);
     }

@@ -14,6 +14,7 @@ crate::on_both_databases!(search:
     the_index_follows_sync_and_the_mail_page_searches,
     outlook_mail_is_found_before_and_after_its_mime_arrives,
     mail_stored_before_the_index_existed_is_indexed_in_the_background,
+    a_conversation_matching_in_both_tiers_shows_once_by_its_headline_match,
 );
 
 const ANN: &str = "ann@example.test";
@@ -432,4 +433,46 @@ async fn mail_stored_before_the_index_existed_is_indexed_in_the_background(backe
     assert!(!s.app.store.tidy_search_index().await.unwrap(), "nothing left to merge");
     assert_eq!(sorted(s.found("invoice").await.0), ["Invoice 42", "Quarterly report"]);
     assert_eq!(s.found("\"the invoice follows\"").await.0, ["Quarterly report"]);
+}
+
+async fn a_conversation_matching_in_both_tiers_shows_once_by_its_headline_match(backend: Backend) {
+    let Some((mut s, now)) = seeded(backend).await else { return };
+    {
+        let mut world = s.sim.state.world();
+        let gmail = world.gmail(ANN).unwrap();
+        // The older message has the word in its To (a headline match), the newer reply only in
+        // its body: the conversation is found once, by the older message, in the first tier.
+        gmail.deliver(
+            message(
+                "Ann <ann@example.test>",
+                "Pangolin Team <team@zoo.example>",
+                "",
+                "Visit",
+                "visit",
+                &plain("When?"),
+            ),
+            &["SENT"],
+            now - 4 * DAY_MS,
+        );
+        gmail.deliver(
+            message(
+                "Team <team@zoo.example>",
+                ANN,
+                "In-Reply-To: <visit@example.org>\r\nReferences: <visit@example.org>\r\n",
+                "Re: Visit",
+                "visit-reply",
+                &plain("Come on Monday, the pangolin is awake then."),
+            ),
+            &["INBOX"],
+            now - 3 * DAY_MS,
+        );
+    }
+    s.run().await;
+    let answer = s.search("pangolin", "&count=true").await;
+    assert_eq!(answer["total"], 2, "both messages match");
+    let hits = answer["conversations"].as_array().unwrap();
+    assert_eq!(hits.len(), 1, "{answer}");
+    assert_eq!(hits[0]["subject"], "Visit");
+    assert_eq!(hits[0]["tier"], 1);
+    assert_eq!(hits[0]["conversation_size"], 2);
 }
