@@ -84,11 +84,17 @@ impl ApiError {
     /// An internal failure: logged once here; the caller learns only that it failed.
     fn internal(err: impl std::fmt::Display) -> ApiError {
         tracing::error!(error = %err, "API request failed");
-        ApiError {
-            status: StatusCode::INTERNAL_SERVER_ERROR,
-            code: "internal",
-            message: "Something went wrong.".into(),
-        }
+        ApiError::failed()
+    }
+
+    /// A failure the caller can do nothing about, already logged; the request's id lets an
+    /// administrator find it in the logs.
+    pub(crate) fn failed() -> ApiError {
+        let message = match crate::panics::current_request_id() {
+            Some(id) => format!("Something went wrong on the server (request id {id})."),
+            None => "Something went wrong on the server.".to_owned(),
+        };
+        ApiError { status: StatusCode::INTERNAL_SERVER_ERROR, code: "internal", message: message.into() }
     }
 
     /// A request whose content is wrong, with the reason (which may name the field).

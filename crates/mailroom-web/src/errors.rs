@@ -42,10 +42,13 @@ struct ErrorPage {
     ctx: Ctx,
     status: u16,
     message: &'static str,
+    /// Shown for a failure on the server, so that the administrator can find it in the logs.
+    request_id: Option<String>,
 }
 
 pub async fn render(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let viewer = request.extensions().get::<Viewer>().cloned();
+    let request_id = request.extensions().get::<crate::panics::RequestId>().map(|id| id.0.clone());
     let path = request.uri().path().to_owned();
     let response = next.run(request).await;
     let status = response.status();
@@ -86,7 +89,8 @@ pub async fn render(State(state): State<AppState>, request: Request, next: Next)
         path,
         notice: None,
     };
-    let mut page = (status, ErrorPage { ctx, status: status.as_u16(), message }).into_response();
+    let request_id = request_id.filter(|_| status.is_server_error());
+    let mut page = (status, ErrorPage { ctx, status: status.as_u16(), message, request_id }).into_response();
     for name in [header::RETRY_AFTER, header::ALLOW] {
         if let Some(value) = response.headers().get(&name) {
             page.headers_mut().insert(name, value.clone());

@@ -178,6 +178,8 @@ pub struct Texts {
     pub error_malformed: &'static str,
     pub error_too_many: &'static str,
     pub error_internal: &'static str,
+    /// Before the id of a request that failed, on the error page.
+    pub error_request_id: &'static str,
     pub error_unavailable: &'static str,
 
     pub invalid_required: &'static str,
@@ -645,6 +647,7 @@ pub static EN: Texts = Texts {
     error_malformed: "The form was incomplete or malformed. Go back and try again.",
     error_too_many: "Too many attempts. Wait a while and try again.",
     error_internal: "Something went wrong on our side. The error was logged; try again later.",
+    error_request_id: "Request id for the administrator:",
     error_unavailable: "Mailroom is temporarily unavailable. Try again later.",
 
     invalid_required: "This field is required.",
@@ -1044,6 +1047,7 @@ pub static CS: Texts = Texts {
     error_malformed: "Formulář byl neúplný nebo poškozený. Vraťte se a zkuste to znovu.",
     error_too_many: "Příliš mnoho pokusů. Chvíli počkejte a zkuste to znovu.",
     error_internal: "Na naší straně se něco pokazilo. Chyba byla zaznamenána; zkuste to později.",
+    error_request_id: "Identifikátor požadavku pro správce:",
     error_unavailable: "Mailroom je dočasně nedostupný. Zkuste to později.",
 
     invalid_required: "Toto pole je povinné.",

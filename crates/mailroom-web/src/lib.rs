@@ -2,9 +2,10 @@
 //! operations endpoints. Pages read and write through `mailroom_store::Store`; nothing here calls
 //! a mail provider.
 //!
-//! Every request passes, from the outside in: security headers, tracing, metrics
-//! ([`telemetry::track`]), the viewer ([`viewer::resolve`]: session, language, CSRF binding), error
-//! pages ([`errors::render`]), the CSRF check ([`csrf::verify`]) and then the route's handler.
+//! Every request passes, from the outside in: security headers, its request id ([`panics::tag`]),
+//! tracing, metrics ([`telemetry::track`]), the viewer ([`viewer::resolve`]: session, language,
+//! CSRF binding), error pages ([`errors::render`]), the CSRF check ([`csrf::verify`]), a guard
+//! that turns a handler's panic into a 500 ([`panics`]) and then the route's handler.
 
 mod api;
 mod csrf;
@@ -12,6 +13,7 @@ mod errors;
 mod i18n;
 mod mail;
 mod pages;
+mod panics;
 mod send;
 mod telemetry;
 mod viewer;
@@ -154,18 +156,22 @@ pub fn router(state: AppState) -> Router {
         .route("/static/app.js", get(pages::assets::js))
         .route("/static/favicon.svg", get(pages::assets::favicon))
         .route("/favicon.ico", get(pages::assets::favicon))
-        .nest("/api/v1", api::router())
+        .nest("/api/v1", api::router().layer(panics::api_layer()))
         .fallback(pages::not_found);
 
     pages
+        .layer(panics::page_layer())
         .layer(from_fn_with_state(state.clone(), csrf::verify))
         .layer(from_fn_with_state(state.clone(), errors::render))
         .layer(from_fn_with_state(state.clone(), viewer::resolve))
         .layer(from_fn_with_state(state.clone(), telemetry::track))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
             // The path only: query strings may carry codes and tokens (the OAuth callback).
-            tracing::info_span!("request", method = %request.method(), path = %request.uri().path())
+            let id = request.extensions().get::<panics::RequestId>().map_or("", |id| id.0.as_str());
+            tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
         }))
+        .layer(panics::last_resort_layer())
+        .layer(axum::middleware::from_fn(panics::tag))
         .layer(security_header(header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY))
         .layer(security_header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .layer(security_header(header::REFERRER_POLICY, "same-origin"))

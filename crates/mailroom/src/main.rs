@@ -108,6 +108,7 @@ fn main() -> ExitCode {
         }
     };
     init_tracing(config.log_format);
+    log_panics_without_their_messages();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(err) => {
@@ -151,6 +152,16 @@ fn load_config() -> Result<Config, String> {
     let name = path.display().to_string();
     Config::load(text.as_deref().map(|t| (name.as_str(), t)), &env)
         .map_err(|errors| format!("the configuration is invalid:\n{errors}"))
+}
+
+/// Panics are logged by where they happened only: a panic's message may quote the mail or the
+/// input it choked on, and logs never carry mail. A request's panic is answered with a 500 that
+/// names the request (see `mailroom_web`), and this line carries the same span.
+fn log_panics_without_their_messages() {
+    std::panic::set_hook(Box::new(|info| {
+        let location = info.location().map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()));
+        tracing::error!(location = location.as_deref().unwrap_or("unknown"), "panicked");
+    }));
 }
 
 fn init_tracing(format: LogFormat) {
