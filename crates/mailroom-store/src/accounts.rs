@@ -5,7 +5,7 @@ use mailroom_domain::{AccountId, AccountStatus, Provider, UserId};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 
-use crate::db::with_pool;
+use crate::db::{BeginWrite, with_pool};
 use crate::{Result, SessionToken, Store};
 
 /// How long an authorization may take, from the click to the callback.
@@ -231,7 +231,7 @@ impl Store {
         );
         let scopes = c.scopes.join(" ");
         let (row, reconnected): (AccountRow, bool) = with_pool!(self.db, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let id: Option<i64> = sqlx::query_scalar(existing)
                 .bind(c.user.0)
                 .bind(c.provider.as_str())

@@ -53,6 +53,34 @@ macro_rules! with_pool {
 }
 pub(crate) use with_pool;
 
+/// Begins a transaction that writes. Every transaction of the store does, so every one begins
+/// here. On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`), waiting out the busy
+/// timeout for it: a plain `BEGIN` reads first and asks for the lock at its first write, and in
+/// WAL mode SQLite refuses that at once, busy timeout or not, when another write landed since
+/// the read began ("database is locked"), which failed half the OAuth connects made while other
+/// mailboxes imported. PostgreSQL's row locks need nothing of the kind.
+pub(crate) trait BeginWrite {
+    type Database: sqlx::Database;
+
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, Self::Database>, sqlx::Error>;
+}
+
+impl BeginWrite for SqlitePool {
+    type Database = sqlx::Sqlite;
+
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
+        self.begin_with("BEGIN IMMEDIATE").await
+    }
+}
+
+impl BeginWrite for PgPool {
+    type Database = sqlx::Postgres;
+
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+        self.begin().await
+    }
+}
+
 /// A pool of connections to the database.
 #[derive(Clone)]
 pub struct Db {

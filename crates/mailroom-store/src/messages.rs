@@ -8,7 +8,7 @@ use std::collections::{HashMap, HashSet};
 use mailroom_domain::{AccountId, FolderKind, UserId};
 use mailroom_mime::{ParsedMessage, Role};
 
-use crate::db::{Backend, with_pool};
+use crate::db::{Backend, BeginWrite, with_pool};
 use crate::{Result, Store};
 
 /// A Gmail label or an Outlook folder as the provider describes it.
@@ -680,7 +680,7 @@ impl Store {
     ) -> Result<()> {
         let backend = self.db.backend();
         with_pool!(self.db, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             // A write first: SQLite then takes its write lock now (waiting its busy timeout for
             // another writer) instead of failing when a transaction that began by reading tries
             // to write after another committed; PostgreSQL takes the account's row lock, which
@@ -946,7 +946,7 @@ impl Store {
     /// messages stay, in no folder if it was their only one, for [`Store::remove_unfiled`].
     pub async fn remove_folder(&self, account: AccountId, remote_id: &str) -> Result<()> {
         with_pool!(self.db, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             sqlx::query("DELETE FROM folders WHERE account_id = $1 AND remote_id = $2")
                 .bind(account.0)
                 .bind(remote_id)
@@ -975,7 +975,7 @@ impl Store {
         let now = crate::now();
         let backend = self.db.backend();
         Ok(with_pool!(self.db, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let gone: Vec<String> = sqlx::query_scalar(sql).bind(account.0).fetch_all(&mut *tx).await?;
             let events: Vec<(&str, EventKind)> = gone.iter().map(|id| (id.as_str(), EventKind::Removed)).collect();
             append_events!(tx, backend, account, &events, now);
@@ -1009,7 +1009,7 @@ impl Store {
         let p = parsed;
         let backend = self.db.backend();
         let stored = with_pool!(self.db, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let row: Option<(i64, i64)> = sqlx::query_as(STORE_RAW)
                 .bind(account.0)
                 .bind(remote_id)

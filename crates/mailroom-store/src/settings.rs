@@ -4,7 +4,7 @@
 use mailroom_domain::{ImportStart, MicrosoftTenant, OAuthClientId, Provider, SyncInterval};
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::db::with_pool;
+use crate::db::{BeginWrite, with_pool};
 use crate::{Result, Store, now};
 
 /// One provider's settings as the page shows them: whether a secret is set, never the secret.
@@ -133,7 +133,7 @@ impl Store {
             })
             .collect();
         with_pool!(self.db, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             for ((provider, update), sealed) in updates.iter().zip(&sealed) {
                 sqlx::query(upsert)
                     .bind(provider.as_str())

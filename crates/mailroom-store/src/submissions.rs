@@ -7,7 +7,7 @@
 
 use mailroom_domain::{AccountId, UserId};
 
-use crate::db::with_pool;
+use crate::db::{BeginWrite, with_pool};
 use crate::drafts::DISCARD_SENT_DRAFT;
 use crate::messages::REQUEST_RUN;
 use crate::{Result, Store};
@@ -194,7 +194,7 @@ impl Store {
              VALUES ($1, $2, $3, $4, $5)";
         // The files go in with the submission or not at all: a message never leaves without them.
         let inserted: Option<i64> = with_pool!(self.db, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let inserted: Option<i64> = sqlx::query_scalar(insert)
             .bind(new.user.0)
             .bind(new.account.0)
@@ -397,7 +397,7 @@ impl Store {
              finished_at = $6, claimed_by = NULL, claimed_until = NULL \
              WHERE id = $1 AND claimed_by = $2 AND status = 'sending' RETURNING account_id";
         with_pool!(self.db, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let account: Option<i64> = sqlx::query_scalar(update)
                 .bind(id)
                 .bind(owner)

@@ -8,7 +8,7 @@
 
 use mailroom_domain::AccountId;
 
-use crate::db::with_pool;
+use crate::db::{BeginWrite, with_pool};
 use crate::{Result, Store};
 
 /// Whether a run starts from the stored cursors or lists everything again.
@@ -289,7 +289,7 @@ impl Store {
         now: i64,
     ) -> Result<()> {
         with_pool!(self.db, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let account: Option<i64> = sqlx::query_scalar(
                 "UPDATE sync_runs SET phase = $2, imported = $3, deleted = $4, estimated_total = $5, outcome = $6, \
                  error = $7, finished_at = $8 WHERE id = $1 RETURNING account_id",

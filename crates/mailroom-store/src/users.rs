@@ -1,6 +1,6 @@
 use mailroom_domain::{DisplayName, EmailAddress, Language, Password, Role, UserId};
 
-use crate::db::with_pool;
+use crate::db::{BeginWrite, with_pool};
 use crate::{Result, Store, now, password};
 
 /// A Mailroom user, without the password hash.
@@ -178,7 +178,7 @@ impl Store {
     /// no request is served for them afterwards. `false` when there is no such user.
     pub async fn set_user_disabled(&self, id: UserId, disabled: bool) -> Result<bool> {
         let changed = with_pool!(self.db, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let changed = sqlx::query("UPDATE users SET disabled = $1 WHERE id = $2")
                 .bind(disabled)
                 .bind(id.0)
@@ -198,7 +198,7 @@ impl Store {
     pub async fn set_password(&self, id: UserId, new: &Password) -> Result<bool> {
         let hash = password::hash(new).await?;
         let changed = with_pool!(self.db, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let changed = sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
                 .bind(&hash)
                 .bind(id.0)

@@ -8,7 +8,7 @@ use super::writeback::LOCK_USER_ACCOUNTS;
 use super::{
     EventKind, INSERT_EVENTS, TAKE_EVENT_SEQ, placeholder, placeholder_list, placeholder_rows, rows_per_statement,
 };
-use crate::db::{Backend, with_pool};
+use crate::db::{Backend, BeginWrite, with_pool};
 use crate::{ACTION_LIMIT, ActionRefused, Result, Store};
 
 /// Longest note, in characters.
@@ -44,7 +44,7 @@ impl Store {
         }
         let backend = self.db.backend();
         with_pool!(self.db, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             sqlx::query(LOCK_USER_ACCOUNTS).bind(user.0).execute(&mut *tx).await?;
             let q = sqlx::query_as::<_, (i64, i64, String, bool)>(sqlx::AssertSqlSafe(owned_sql(backend, ids.len()))).bind(user.0);
             let rows = ids.iter().fold(q, |q, id| q.bind(*id)).fetch_all(&mut *tx).await?;
@@ -69,7 +69,7 @@ impl Store {
         let note = note.trim();
         let backend = self.db.backend();
         with_pool!(self.db, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             sqlx::query(LOCK_USER_ACCOUNTS).bind(user.0).execute(&mut *tx).await?;
             let owned: Option<(i64, String)> =
                 sqlx::query_as("SELECT account_id, remote_id FROM messages WHERE id = $1 AND user_id = $2")

@@ -21,7 +21,7 @@ use super::listing::{
     push_kind, push_visible,
 };
 use super::{MAX_PARAMS, placeholder_list, placeholder_rows, rows_per_statement};
-use crate::db::{Backend, Pool, with_pool};
+use crate::db::{Backend, BeginWrite, Pool, with_pool};
 use crate::{Result, Store};
 
 /// The search key of a message: its arrival time (kept within 0..2^32) above its id (below 2^31).
@@ -568,7 +568,7 @@ impl Store {
         let last = rows.last().map_or(up_to, |r| r.id);
         let done = last >= up_to || rows.len() < usize::try_from(batch.max(1)).unwrap_or(usize::MAX);
         with_pool!(self.db, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let ids: Vec<i64> = views.iter().map(|v| v.0).collect();
             let mut current: HashMap<i64, i64> = HashMap::new();
             for chunk in ids.chunks(1_000) {

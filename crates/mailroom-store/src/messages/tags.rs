@@ -7,7 +7,7 @@ use super::writeback::LOCK_USER_ACCOUNTS;
 use super::{
     EventKind, INSERT_EVENTS, TAKE_EVENT_SEQ, placeholder, placeholder_list, placeholder_rows, rows_per_statement,
 };
-use crate::db::{Backend, with_pool};
+use crate::db::{Backend, BeginWrite, with_pool};
 use crate::{ACTION_LIMIT, ActionRefused, Result, Store};
 
 /// A tag with how many messages carry it.
@@ -86,7 +86,7 @@ impl Store {
         ids.dedup();
         let backend = self.db.backend();
         with_pool!(self.db, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             sqlx::query(LOCK_USER_ACCOUNTS).bind(user.0).execute(&mut *tx).await?;
             let owns_tag: Option<i64> = sqlx::query_scalar("SELECT id FROM tags WHERE id = $1 AND user_id = $2")
                 .bind(tag)

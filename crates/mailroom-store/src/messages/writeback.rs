@@ -12,7 +12,7 @@ use super::{
     ADJUST_COUNTS, Contributions, EventKind, INSERT_EVENTS, MAX_PARAMS, TAKE_EVENT_SEQ, contributions_sql,
     count_deltas, message_ids_sql, placeholder, placeholder_list, placeholder_rows, rows_per_statement,
 };
-use crate::db::{Backend, with_pool};
+use crate::db::{Backend, BeginWrite, with_pool};
 use crate::{Result, Store};
 
 /// Most messages one action takes at once.
@@ -130,7 +130,7 @@ impl Store {
         ids.dedup();
         let backend = self.db.backend();
         with_pool!(self.db, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             // A write first (see `apply_sync`): the user's accounts are locked for the change feed.
             sqlx::query(LOCK_USER_ACCOUNTS).bind(user.0).execute(&mut *tx).await?;
             let rows: Vec<MessageRow> = if ids.is_empty() {
@@ -250,7 +250,7 @@ impl Store {
     pub async fn writeback_done(&self, job: &WritebackJob, now: i64) -> Result<()> {
         let backend = self.db.backend();
         with_pool!(self.db, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             sqlx::query("DELETE FROM writeback_jobs WHERE id = $1").bind(job.id).execute(&mut *tx).await?;
             if job.action == MailAction::Delete {
                 // A pull since the action may have filed it again: what it counts goes with it.
@@ -283,7 +283,7 @@ impl Store {
     pub async fn writeback_failed(&self, job: &WritebackJob, error: &str, now: i64) -> Result<()> {
         let backend = self.db.backend();
         with_pool!(self.db, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             sqlx::query("UPDATE accounts SET event_seq = event_seq WHERE id = $1").bind(job.account.0).execute(&mut *tx).await?;
             let was: Option<(bool, bool, String)> =
                 sqlx::query_as("SELECT was_read, was_starred, was_folders FROM writeback_jobs WHERE id = $1")

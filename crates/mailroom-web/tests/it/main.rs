@@ -15,6 +15,7 @@ mod connect;
 mod drafts;
 mod messages;
 mod ops;
+mod robustness;
 mod search;
 mod send;
 mod settings;
