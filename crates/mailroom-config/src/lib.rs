@@ -8,6 +8,7 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::PathBuf;
 
+use ipnet::IpNet;
 use secrecy::SecretString;
 use url::Url;
 
@@ -142,6 +143,20 @@ const GOOGLE_QUOTA_COSTS: Setting = Setting {
     about: "Gmail's cost per method: `legacy` (messages.get 5 units) or `2026` (messages.get 20 units)",
 };
 
+const TRUSTED_PROXIES: Setting = Setting {
+    key: "trusted_proxies",
+    env: "MAILROOM_TRUSTED_PROXIES",
+    default: "(none)",
+    about: "reverse proxies' addresses or networks (`10.0.0.0/8`), separated by commas: their X-Forwarded-For \
+            names the client",
+};
+const METRICS_TOKEN: Setting = Setting {
+    key: "metrics_token",
+    env: "MAILROOM_METRICS_TOKEN",
+    default: "(none)",
+    about: "bearer token /metrics asks for; unset, /metrics answers only local requests that no proxy forwarded",
+};
+
 /// Every setting, in the order `--help` lists them.
 pub const SETTINGS: &[Setting] = &[
     LISTEN,
@@ -150,6 +165,8 @@ pub const SETTINGS: &[Setting] = &[
     DATABASE_URL,
     SECRET_KEY,
     LOG_FORMAT,
+    TRUSTED_PROXIES,
+    METRICS_TOKEN,
     GOOGLE_AUTH_URL,
     GOOGLE_TOKEN_URL,
     GOOGLE_REVOKE_URL,
@@ -190,6 +207,10 @@ pub struct Config {
     pub sync: SyncSettings,
     /// How long a message sent from the web page can be taken back.
     pub undo_send_seconds: u32,
+    /// The reverse proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<IpNet>,
+    /// What `/metrics` asks for as a bearer token, when set.
+    pub metrics_token: Option<SecretString>,
 }
 
 /// How the sync engine runs.
@@ -339,6 +360,8 @@ impl Config {
                 gmail_costs: sources.get_or_default(&GOOGLE_QUOTA_COSTS, parse_cost_table),
             },
             undo_send_seconds: sources.get_or_default(&SEND_UNDO_SECONDS, |v| parse_in(v, 0, 60).map(|n| n as u32)),
+            trusted_proxies: sources.get(&TRUSTED_PROXIES, parse_networks).unwrap_or_default(),
+            metrics_token: sources.get(&METRICS_TOKEN, parse_metrics_token),
         };
         if sources.errors.is_empty() { Ok(config) } else { Err(ConfigErrors(sources.errors)) }
     }
@@ -584,6 +607,28 @@ fn parse_secret_key(value: &str) -> Result<SecretString, String> {
     }
 }
 
+/// Addresses (`192.0.2.1`, `::1`) and networks (`10.0.0.0/8`), separated by commas or spaces.
+fn parse_networks(value: &str) -> Result<Vec<IpNet>, String> {
+    value
+        .split([',', ' '])
+        .filter(|part| !part.is_empty())
+        .map(|part| {
+            part.parse::<IpNet>()
+                .or_else(|_| part.parse::<IpAddr>().map(IpNet::from))
+                .map_err(|_| format!("`{part}` is not an IP address or a network such as `10.0.0.0/8`"))
+        })
+        .collect()
+}
+
+// errors never quote the value: it is a secret
+fn parse_metrics_token(value: &str) -> Result<SecretString, String> {
+    if value.len() >= 16 && value.bytes().all(|b| b.is_ascii_graphic()) {
+        Ok(SecretString::from(value))
+    } else {
+        Err("must be at least 16 printable characters without spaces, for example `openssl rand -hex 32`".into())
+    }
+}
+
 /// A whole number from `min` to `max`.
 fn parse_in(value: &str, min: usize, max: usize) -> Result<usize, String> {
     match value.trim().parse::<usize>() {
@@ -732,6 +777,30 @@ mod tests {
                 "MAILROOM_GOOGLE_QUOTA_COSTS: `cheap` is neither `legacy` nor `2026`",
             ]
         );
+    }
+
+    #[test]
+    fn trusted_proxies_are_addresses_or_networks() {
+        assert!(load_ok("", &[]).trusted_proxies.is_empty());
+        let config = load_ok("trusted_proxies = \"10.0.0.0/8, 192.0.2.7 ::1\"\n", &[]);
+        let proxies: Vec<String> = config.trusted_proxies.iter().map(ToString::to_string).collect();
+        assert_eq!(proxies, ["10.0.0.0/8", "192.0.2.7/32", "::1/128"]);
+        assert!(config.trusted_proxies[0].contains(&"10.1.2.3".parse::<IpAddr>().unwrap()));
+        assert_eq!(
+            messages("", &[("MAILROOM_TRUSTED_PROXIES", "10.0.0.0/8,proxy.local")]),
+            ["MAILROOM_TRUSTED_PROXIES: `proxy.local` is not an IP address or a network such as `10.0.0.0/8`"]
+        );
+    }
+
+    #[test]
+    fn the_metrics_token_is_long_enough_and_never_echoed() {
+        let token = "a-long-metrics-token-1234";
+        let config = load_ok("", &[("MAILROOM_METRICS_TOKEN", token)]);
+        assert!(config.metrics_token.is_some());
+        assert!(!format!("{config:?}").contains(token));
+        let short = messages("metrics_token = \"short one\"\n", &[]);
+        assert_eq!(short.len(), 1);
+        assert!(!short[0].contains("short one"), "{}", short[0]);
     }
 
     #[test]

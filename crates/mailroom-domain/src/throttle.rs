@@ -46,37 +46,54 @@ pub enum LoginVerdict {
 }
 
 impl LoginPolicy {
-    /// What to do with an attempt for a key with this record.
-    pub fn verdict(&self, record: Option<&ThrottleRecord>, now: i64) -> LoginVerdict {
-        let Some(record) = record else {
-            return LoginVerdict::Allow { delay: Duration::ZERO };
+    /// Decides an attempt before its password is checked, and counts it at once: the record to
+    /// save with it (`None` when the attempt is refused and nothing changes). Counting before the
+    /// check is what holds under concurrency: of many guesses sent together, each is counted in
+    /// turn by the one read-modify-write of its record, so at most `lock_after` are checked. An
+    /// attempt that then succeeds is taken back ([`LoginPolicy::release`]).
+    pub fn reserve(&self, record: Option<&ThrottleRecord>, now: i64) -> (LoginVerdict, Option<ThrottleRecord>) {
+        let current = match record {
+            Some(record) => {
+                if let Some(until) = record.locked_until.filter(|until| *until > now) {
+                    return (Self::refuse(until - now), None);
+                }
+                if self.window_expired(record, now) { Self::fresh(now) } else { *record }
+            }
+            None => Self::fresh(now),
         };
-        if let Some(until) = record.locked_until.filter(|until| *until > now) {
-            return LoginVerdict::Refuse { retry_after: Duration::from_secs((until - now).unsigned_abs()) };
+        if current.failures >= self.lock_after {
+            // As many attempts as may be checked are under way; their outcome decides the lock.
+            return (Self::refuse(secs(self.lockout)), None);
         }
-        if self.window_expired(record, now) {
-            return LoginVerdict::Allow { delay: Duration::ZERO };
-        }
-        let extra = (record.failures + 1).saturating_sub(self.slow_after);
+        let attempt = current.failures + 1;
+        let extra = attempt.saturating_sub(self.slow_after);
         let delay = self.delay_step.saturating_mul(extra).min(self.max_delay);
-        LoginVerdict::Allow { delay }
+        (LoginVerdict::Allow { delay }, Some(ThrottleRecord { failures: attempt, locked_until: None, ..current }))
     }
 
-    /// The record after one more failure.
-    pub fn after_failure(&self, record: Option<&ThrottleRecord>, now: i64) -> ThrottleRecord {
-        let mut next = match record {
-            Some(record) if !self.window_expired(record, now) => {
-                ThrottleRecord { failures: record.failures + 1, ..*record }
-            }
-            _ => ThrottleRecord { failures: 1, window_start: now, locked_until: None },
-        };
-        if next.failures >= self.lock_after {
-            next.locked_until = Some(now + secs(self.lockout));
-            // A lockout starts a fresh window, so the next failure after it is counted from one.
-            next.failures = 0;
-            next.window_start = now;
+    /// The record after a reserved attempt failed: it is counted already, so only the lock is
+    /// left to decide. The `lock_after`-th failure locks for `lockout`, and the lock starts a
+    /// fresh window, so the first failure after it counts from one.
+    pub fn after_failure(&self, record: &ThrottleRecord, now: i64) -> ThrottleRecord {
+        if record.failures >= self.lock_after {
+            ThrottleRecord { failures: 0, window_start: now, locked_until: Some(now + secs(self.lockout)) }
+        } else {
+            *record
         }
-        next
+    }
+
+    /// The record with a reserved attempt taken back: it succeeded, or another key refused it
+    /// before its password was checked.
+    pub fn release(&self, record: &ThrottleRecord) -> ThrottleRecord {
+        ThrottleRecord { failures: record.failures.saturating_sub(1), ..*record }
+    }
+
+    fn fresh(now: i64) -> ThrottleRecord {
+        ThrottleRecord { failures: 0, window_start: now, locked_until: None }
+    }
+
+    fn refuse(seconds: i64) -> LoginVerdict {
+        LoginVerdict::Refuse { retry_after: Duration::from_secs(seconds.unsigned_abs().max(1)) }
     }
 
     fn window_expired(&self, record: &ThrottleRecord, now: i64) -> bool {
@@ -92,26 +109,35 @@ fn secs(duration: Duration) -> i64 {
 mod tests {
     use super::*;
 
+    /// `n` attempts reserved and failed one after another.
     fn fail_times(policy: &LoginPolicy, n: u32, now: i64) -> Option<ThrottleRecord> {
-        (0..n).fold(None, |record, _| Some(policy.after_failure(record.as_ref(), now)))
+        (0..n).fold(None, |record, _| {
+            let (verdict, reserved) = policy.reserve(record.as_ref(), now);
+            assert!(matches!(verdict, LoginVerdict::Allow { .. }), "{verdict:?}");
+            Some(policy.after_failure(&reserved.unwrap(), now))
+        })
+    }
+
+    fn verdict(policy: &LoginPolicy, record: Option<&ThrottleRecord>, now: i64) -> LoginVerdict {
+        policy.reserve(record, now).0
     }
 
     #[test]
     fn first_failures_are_free_then_slowed() {
         let policy = LoginPolicy::default();
         let two = fail_times(&policy, 2, 100);
-        assert_eq!(policy.verdict(two.as_ref(), 100), LoginVerdict::Allow { delay: Duration::ZERO });
+        assert_eq!(verdict(&policy, two.as_ref(), 100), LoginVerdict::Allow { delay: Duration::ZERO });
         let three = fail_times(&policy, 3, 100);
-        assert_eq!(policy.verdict(three.as_ref(), 100), LoginVerdict::Allow { delay: Duration::from_millis(500) });
+        assert_eq!(verdict(&policy, three.as_ref(), 100), LoginVerdict::Allow { delay: Duration::from_millis(500) });
         let five = fail_times(&policy, 5, 100);
-        assert_eq!(policy.verdict(five.as_ref(), 100), LoginVerdict::Allow { delay: Duration::from_millis(1500) });
+        assert_eq!(verdict(&policy, five.as_ref(), 100), LoginVerdict::Allow { delay: Duration::from_millis(1500) });
     }
 
     #[test]
     fn delay_is_capped() {
         let policy = LoginPolicy { lock_after: 100, ..LoginPolicy::default() };
         let many = fail_times(&policy, 50, 100);
-        assert_eq!(policy.verdict(many.as_ref(), 100), LoginVerdict::Allow { delay: policy.max_delay });
+        assert_eq!(verdict(&policy, many.as_ref(), 100), LoginVerdict::Allow { delay: policy.max_delay });
     }
 
     #[test]
@@ -119,19 +145,54 @@ mod tests {
         let policy = LoginPolicy::default();
         let locked = fail_times(&policy, 10, 1000);
         assert_eq!(
-            policy.verdict(locked.as_ref(), 1000),
+            verdict(&policy, locked.as_ref(), 1000),
             LoginVerdict::Refuse { retry_after: Duration::from_secs(900) }
         );
-        assert_eq!(policy.verdict(locked.as_ref(), 1899), LoginVerdict::Refuse { retry_after: Duration::from_secs(1) });
-        assert_eq!(policy.verdict(locked.as_ref(), 1900), LoginVerdict::Allow { delay: Duration::ZERO });
+        assert_eq!(
+            verdict(&policy, locked.as_ref(), 1899),
+            LoginVerdict::Refuse { retry_after: Duration::from_secs(1) }
+        );
+        assert_eq!(verdict(&policy, locked.as_ref(), 1900), LoginVerdict::Allow { delay: Duration::ZERO });
+    }
+
+    #[test]
+    fn attempts_under_way_count_before_their_passwords_are_checked() {
+        let policy = LoginPolicy::default();
+        // Thirty guesses reserved before any of them is checked: ten go on, twenty are refused.
+        let mut record = None;
+        let mut allowed = 0;
+        for _ in 0..30 {
+            let (verdict, next) = policy.reserve(record.as_ref(), 50);
+            if let LoginVerdict::Allow { .. } = verdict {
+                allowed += 1;
+            }
+            record = next.or(record);
+        }
+        assert_eq!(allowed, 10);
+        // The first of them to fail locks; the lock holds for every later attempt.
+        let locked = policy.after_failure(&record.unwrap(), 51);
+        assert_eq!(locked.locked_until, Some(51 + 900));
+        assert!(matches!(verdict(&policy, Some(&locked), 60), LoginVerdict::Refuse { .. }));
+    }
+
+    #[test]
+    fn a_released_attempt_no_longer_counts() {
+        let policy = LoginPolicy::default();
+        let nine = fail_times(&policy, 9, 100).unwrap();
+        let (_, reserved) = policy.reserve(Some(&nine), 100);
+        let released = policy.release(&reserved.unwrap());
+        assert_eq!(released, nine);
+        assert_eq!(policy.after_failure(&released, 100), nine, "nine failures do not lock");
     }
 
     #[test]
     fn failures_outside_the_window_start_over() {
         let policy = LoginPolicy::default();
         let old = fail_times(&policy, 9, 0);
-        let later = policy.after_failure(old.as_ref(), 901);
+        let (_, later) = policy.reserve(old.as_ref(), 901);
+        let later = policy.after_failure(&later.unwrap(), 901);
         assert_eq!(later.failures, 1);
+        assert_eq!(later.window_start, 901);
         assert_eq!(later.locked_until, None);
     }
 }

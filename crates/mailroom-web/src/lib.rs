@@ -51,6 +51,11 @@ pub struct WebConfig {
     pub endpoints: Endpoints,
     /// How long a message sent from the compose page waits, so that it can be taken back.
     pub undo_send_seconds: u32,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (see [`viewer::client_ip`]).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// The bearer token `/metrics` asks for; without one it answers only local requests that no
+    /// proxy forwarded.
+    pub metrics_token: Option<secrecy::SecretString>,
 }
 
 impl WebConfig {
@@ -63,6 +68,8 @@ impl WebConfig {
             session_ttl: Duration::from_secs(30 * 24 * 3600),
             body_limit: 1024 * 1024,
             undo_send_seconds: 5,
+            trusted_proxies: Vec::new(),
+            metrics_token: None,
         }
     }
 

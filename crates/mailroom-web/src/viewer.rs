@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use cookie::{Cookie, SameSite};
 use mailroom_domain::Language;
 use mailroom_store::{SessionToken, User};
+use std::net::IpAddr;
 
 use crate::AppState;
 use crate::errors::ErrorKind;
@@ -28,9 +29,11 @@ pub struct Viewer {
     /// What the CSRF proof is bound to: the session token, or the anonymous cookie.
     pub csrf_binding: String,
     pub language: Language,
-    /// The peer's address, when the server was started with it (not behind every proxy the
-    /// client's own).
+    /// The client's address (see [`client_ip`]), when the server was started with its peers'.
     pub client_ip: Option<std::net::IpAddr>,
+    /// Whether the request came straight from its client: no trusted proxy forwarded it, and it
+    /// carries no `X-Forwarded-For` or `Forwarded` header that would say otherwise.
+    pub direct: bool,
 }
 
 pub async fn resolve(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
@@ -68,9 +71,11 @@ pub async fn resolve(State(state): State<AppState>, mut request: Request, next: 
         .unwrap_or_default();
     let had_session_cookie = cookie_value(headers, SESSION_COOKIE).is_some();
     let ended = had_session_cookie && session.is_none();
-    let client_ip =
-        request.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|info| info.0.ip());
-    request.extensions_mut().insert(Viewer { user, session, csrf_binding, language, client_ip });
+    let peer = request.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|info| info.0.ip());
+    let forwarded = request.headers().contains_key(FORWARDED_FOR) || request.headers().contains_key(header::FORWARDED);
+    let client_ip = peer.map(|peer| client_ip(peer, request.headers(), &state.config.trusted_proxies));
+    let direct = peer.is_some() && !forwarded;
+    request.extensions_mut().insert(Viewer { user, session, csrf_binding, language, client_ip, direct });
 
     let mut response = next.run(request).await;
     // Only pages carry forms; health checks and redirects need no anonymous cookie.
@@ -87,6 +92,45 @@ pub async fn resolve(State(state): State<AppState>, mut request: Request, next: 
         append_cookie(&mut response, &removal_cookie(&state, SESSION_COOKIE));
     }
     response
+}
+
+const FORWARDED_FOR: &str = "x-forwarded-for";
+
+/// The client's address. A request from a trusted proxy comes from the address its
+/// `X-Forwarded-For` names last, after skipping the trusted proxies before it (each proxy appends
+/// the address it heard from, so only the part that trusted proxies wrote can be believed); from
+/// anyone else, the header is the client's own words and counts for nothing. Behind a proxy
+/// that is not trusted, every client shares the proxy's address, and login throttling counts
+/// them together.
+pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[ipnet::IpNet]) -> IpAddr {
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    if !is_trusted(&peer) {
+        return peer;
+    }
+    let mut chain: Vec<IpAddr> = Vec::new();
+    for value in headers.get_all(FORWARDED_FOR) {
+        let Ok(value) = value.to_str() else { return peer };
+        for hop in value.split(',').map(str::trim).filter(|hop| !hop.is_empty()) {
+            match parse_hop(hop) {
+                Some(ip) => chain.push(ip),
+                // A hop that does not parse ends what can be read; the proxy is what is known.
+                None => return peer,
+            }
+        }
+    }
+    let mut client = peer;
+    for hop in chain.into_iter().rev() {
+        client = hop;
+        if !is_trusted(&hop) {
+            break;
+        }
+    }
+    client
+}
+
+/// An `X-Forwarded-For` entry: an address, possibly with a port (`192.0.2.1:5000`, `[2001:db8::1]:80`).
+fn parse_hop(hop: &str) -> Option<IpAddr> {
+    hop.parse::<IpAddr>().ok().or_else(|| hop.parse::<std::net::SocketAddr>().ok().map(|s| s.ip()))
 }
 
 fn is_cookie(value: &HeaderValue, name: &str) -> bool {
@@ -210,5 +254,54 @@ impl ErrorKind {
             ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(values: &[&str]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for value in values {
+            map.append(FORWARDED_FOR, HeaderValue::from_str(value).unwrap());
+        }
+        map
+    }
+
+    fn ip(text: &str) -> IpAddr {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn only_trusted_proxies_name_the_client() {
+        let trusted: Vec<ipnet::IpNet> = vec!["10.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()];
+        let forwarded = headers(&["198.51.100.7"]);
+        // A proxy that is trusted names the client.
+        assert_eq!(client_ip(ip("10.0.0.2"), &forwarded, &trusted), ip("198.51.100.7"));
+        assert_eq!(client_ip(ip("::1"), &forwarded, &trusted), ip("198.51.100.7"));
+        // Anyone else's header is ignored.
+        assert_eq!(client_ip(ip("203.0.113.9"), &forwarded, &trusted), ip("203.0.113.9"));
+        assert_eq!(client_ip(ip("10.0.0.2"), &forwarded, &[]), ip("10.0.0.2"));
+    }
+
+    #[test]
+    fn a_client_cannot_put_words_before_the_proxies() {
+        let trusted: Vec<ipnet::IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        // The client sent "1.2.3.4" itself; the trusted proxies appended the real address, then
+        // each other's.
+        let chain = headers(&["1.2.3.4, 198.51.100.7", "10.0.0.5"]);
+        assert_eq!(client_ip(ip("10.0.0.2"), &chain, &trusted), ip("198.51.100.7"));
+        let ports = headers(&["[2001:db8::1]:4711, 198.51.100.7:5000"]);
+        assert_eq!(client_ip(ip("10.0.0.2"), &ports, &trusted), ip("198.51.100.7"));
+    }
+
+    #[test]
+    fn a_malformed_or_missing_header_leaves_the_proxys_address() {
+        let trusted: Vec<ipnet::IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        assert_eq!(client_ip(ip("10.0.0.2"), &headers(&["unknown"]), &trusted), ip("10.0.0.2"));
+        assert_eq!(client_ip(ip("10.0.0.2"), &HeaderMap::new(), &trusted), ip("10.0.0.2"));
+        // Only proxies all the way: the first of them is the best guess.
+        assert_eq!(client_ip(ip("10.0.0.2"), &headers(&["10.0.0.9, 10.0.0.3"]), &trusted), ip("10.0.0.9"));
     }
 }

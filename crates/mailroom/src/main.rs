@@ -254,6 +254,8 @@ async fn run_server(config: Config, store: Store) -> anyhow::Result<()> {
     let endpoints = mailroom_providers::Endpoints::from(&config);
     let mut web = mailroom_web::WebConfig::new(config.base_url(), config.secure_cookies(), endpoints);
     web.undo_send_seconds = config.undo_send_seconds;
+    web.trusted_proxies = config.trusted_proxies.clone();
+    web.metrics_token = config.metrics_token.clone();
     mailroom_web::install_recorder();
     let state = mailroom_web::AppState::new(store.clone(), web);
     let (scheduler, outbox) = sync_workers(&config, &store, &state);

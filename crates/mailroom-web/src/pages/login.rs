@@ -54,22 +54,28 @@ pub async fn submit(
     let email = EmailAddress::parse(&form.email);
     let email_key =
         format!("email:{}", email.as_ref().map_or_else(|_| form.email.trim().to_lowercase(), |e| e.to_string()));
-    let mut keys = vec![email_key];
-    if let Some(ip) = viewer.client_ip {
-        keys.push(format!("ip:{ip}"));
-    }
+    let ip_key = viewer.client_ip.map(|ip| format!("ip:{ip}"));
+    let keys: Vec<&str> = std::iter::once(email_key.as_str()).chain(ip_key.as_deref()).collect();
 
+    // The attempt is counted under every key before the password is checked, each count one
+    // locked step, so that guesses sent together cannot all read the same old count.
     let mut delay = Duration::ZERO;
-    let mut records = Vec::with_capacity(keys.len());
-    for key in &keys {
-        let record = state.store.throttle_record(key).await.map_err(internal)?;
-        match policy.verdict(record.as_ref(), now) {
+    for (n, key) in keys.iter().enumerate() {
+        let verdict = state
+            .store
+            .update_throttle_record(key, now, |record| policy.reserve(record.as_ref(), now))
+            .await
+            .map_err(internal)?;
+        match verdict {
+            LoginVerdict::Allow { delay: d } => delay = delay.max(d),
             LoginVerdict::Refuse { retry_after } => {
+                // Refused before its password was checked: the keys counted so far take it back.
+                for counted in &keys[..n] {
+                    release(&state, counted, now).await?;
+                }
                 return Ok(locked_out(ctx, form.email, retry_after));
             }
-            LoginVerdict::Allow { delay: d } => delay = delay.max(d),
         }
-        records.push(record);
     }
 
     let user = match &email {
@@ -78,17 +84,23 @@ pub async fn submit(
     };
     let Some(user) = user else {
         tokio::time::sleep(delay).await;
-        for (key, record) in keys.iter().zip(&records) {
-            let next = policy.after_failure(record.as_ref(), now);
-            state.store.save_throttle_record(key, &next).await.map_err(internal)?;
+        for key in &keys {
+            state
+                .store
+                .update_throttle_record(key, now, |record| ((), record.map(|r| policy.after_failure(&r, now))))
+                .await
+                .map_err(internal)?;
         }
         tracing::info!("failed login");
         let error = Some(ctx.t.login_failed.to_owned());
         return Ok((StatusCode::UNAUTHORIZED, LoginPage { ctx, email: form.email, error }).into_response());
     };
 
-    for key in &keys {
-        state.store.clear_throttle_record(key).await.map_err(internal)?;
+    // The address's own failures are forgiven; the client's address keeps the failures it made
+    // for other addresses, or one right password would open another thousand guesses.
+    state.store.clear_throttle_record(&email_key).await.map_err(internal)?;
+    if let Some(ip_key) = &ip_key {
+        release(&state, ip_key, now).await?;
     }
     // A new session id at every login: a session fixed before login is worth nothing after it.
     if let Some(old) = &viewer.session {
@@ -100,6 +112,16 @@ pub async fn submit(
     let mut response = Redirect::to("/").into_response();
     append_cookie(&mut response, &build_cookie(&state, SESSION_COOKIE, token.expose().to_owned(), Some(ttl)));
     Ok(response)
+}
+
+/// Takes back an attempt counted under `key` whose password was not checked or was right.
+async fn release(state: &AppState, key: &str, now: i64) -> Result<(), ErrorKind> {
+    let policy = state.config.login_policy;
+    state
+        .store
+        .update_throttle_record(key, now, |record| ((), record.map(|r| policy.release(&r))))
+        .await
+        .map_err(internal)
 }
 
 fn locked_out(ctx: Ctx, email: String, retry_after: Duration) -> Response {

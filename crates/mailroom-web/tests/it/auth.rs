@@ -16,6 +16,9 @@ crate::on_both_databases!(auth:
     wrong_password_is_refused_with_a_clear_message,
     session_cookie_is_secure_behind_https,
     failed_logins_are_slowed_then_refused_with_429,
+    thirty_guesses_sent_together_check_at_most_ten_passwords,
+    a_right_password_forgives_its_own_address_but_not_the_clients,
+    behind_a_trusted_proxy_each_client_is_counted_apart,
     language_follows_the_browser_then_the_users_choice,
 );
 
@@ -205,6 +208,104 @@ async fn failed_logins_are_slowed_then_refused_with_429(backend: Backend) {
     let mut clean = app.client();
     clean.ip = "198.51.100.9".parse().unwrap();
     clean.login("ben@example.test", ADMIN_PASSWORD).await.assert_redirect("/");
+}
+
+async fn thirty_guesses_sent_together_check_at_most_ten_passwords(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else { return };
+    app.create_user(ADMIN_EMAIL, ADMIN_PASSWORD, Role::Admin).await;
+    let mut guesses = tokio::task::JoinSet::new();
+    let mut ready = Vec::new();
+    for n in 0..30 {
+        let mut browser = app.client();
+        let csrf = browser.get("/login").await.csrf();
+        ready.push((browser, csrf, format!("wrong password {n}")));
+    }
+    for (mut browser, csrf, password) in ready {
+        guesses.spawn(async move {
+            let fields = [("email", ADMIN_EMAIL), ("password", password.as_str()), ("csrf_token", csrf.as_str())];
+            browser.post_raw("/login", &fields).await.status
+        });
+    }
+    let (mut checked, mut refused) = (0, 0);
+    while let Some(status) = guesses.join_next().await {
+        match status.unwrap() {
+            StatusCode::UNAUTHORIZED => checked += 1,
+            StatusCode::TOO_MANY_REQUESTS => refused += 1,
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert!(checked <= 10, "{checked} passwords were checked, {refused} guesses refused");
+    assert_eq!(checked + refused, 30);
+    // Locked now: the right password is refused too.
+    app.client().login(ADMIN_EMAIL, ADMIN_PASSWORD).await.assert_status(StatusCode::TOO_MANY_REQUESTS);
+}
+
+async fn a_right_password_forgives_its_own_address_but_not_the_clients(backend: Backend) {
+    let policy = LoginPolicy { slow_after: 10, lock_after: 4, ..LoginPolicy::default() };
+    let Some(app) = TestApp::start_with(backend, |c| c.login_policy = policy).await else { return };
+    app.create_user(ADMIN_EMAIL, ADMIN_PASSWORD, Role::Admin).await;
+    let mut browser = app.client();
+    // Three guesses at other addresses from this client, then the admin's own right password.
+    for n in 0..3 {
+        browser
+            .login(&format!("guess{n}@example.test"), "wrong password here")
+            .await
+            .assert_status(StatusCode::UNAUTHORIZED);
+    }
+    browser.login(ADMIN_EMAIL, "wrong password here").await.assert_status(StatusCode::UNAUTHORIZED);
+    let mut own = app.client();
+    own.ip = "192.0.2.50".parse().unwrap();
+    // The admin's address had one failure; a right password from elsewhere clears it.
+    own.login(ADMIN_EMAIL, ADMIN_PASSWORD).await.assert_redirect("/");
+    assert_eq!(app.store.throttle_record(&format!("email:{ADMIN_EMAIL}")).await.unwrap(), None);
+    // The client that guessed keeps its four failures: it is locked, right password or not.
+    let mut again = app.client();
+    again.login(ADMIN_EMAIL, ADMIN_PASSWORD).await.assert_status(StatusCode::TOO_MANY_REQUESTS);
+    // A client with three failures that signs in rightly keeps its three, not zero.
+    let mut second = app.client();
+    second.ip = "192.0.2.60".parse().unwrap();
+    for n in 0..3 {
+        second
+            .login(&format!("other{n}@example.test"), "wrong password here")
+            .await
+            .assert_status(StatusCode::UNAUTHORIZED);
+    }
+    second.login(ADMIN_EMAIL, ADMIN_PASSWORD).await.assert_redirect("/");
+    let record = app.store.throttle_record("ip:192.0.2.60").await.unwrap().unwrap();
+    assert_eq!(record.failures, 3);
+}
+
+async fn behind_a_trusted_proxy_each_client_is_counted_apart(backend: Backend) {
+    let policy = LoginPolicy { slow_after: 10, lock_after: 2, ..LoginPolicy::default() };
+    let proxied = |c: &mut mailroom_web::WebConfig| {
+        c.login_policy = policy;
+        c.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    };
+    let Some(app) = TestApp::start_with(backend, proxied).await else { return };
+    app.create_user(ADMIN_EMAIL, ADMIN_PASSWORD, Role::Admin).await;
+    let via_proxy = |client: &str| {
+        let mut browser = app.client();
+        browser.headers.push(("x-forwarded-for", client.to_owned()));
+        browser
+    };
+    let mut guesser = via_proxy("198.51.100.1");
+    for n in 0..2 {
+        guesser
+            .login(&format!("guess{n}@example.test"), "wrong password here")
+            .await
+            .assert_status(StatusCode::UNAUTHORIZED);
+    }
+    guesser.login(ADMIN_EMAIL, ADMIN_PASSWORD).await.assert_status(StatusCode::TOO_MANY_REQUESTS);
+    assert!(app.store.throttle_record("ip:198.51.100.1").await.unwrap().is_some());
+    // Another client behind the same proxy is not locked out with the guesser.
+    via_proxy("198.51.100.2").login(ADMIN_EMAIL, ADMIN_PASSWORD).await.assert_redirect("/");
+    // A client that writes the header itself, not through the proxy, is not believed.
+    let mut direct = app.client();
+    direct.ip = "203.0.113.5".parse().unwrap();
+    direct.headers.push(("x-forwarded-for", "198.51.100.3".to_owned()));
+    direct.login("guess9@example.test", "wrong password here").await.assert_status(StatusCode::UNAUTHORIZED);
+    assert!(app.store.throttle_record("ip:203.0.113.5").await.unwrap().is_some());
+    assert_eq!(app.store.throttle_record("ip:198.51.100.3").await.unwrap(), None);
 }
 
 async fn language_follows_the_browser_then_the_users_choice(backend: Backend) {

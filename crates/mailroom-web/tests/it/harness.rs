@@ -255,6 +255,7 @@ impl TestApp {
             ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
             accept_language: None,
             authorization: None,
+            headers: Vec::new(),
         }
     }
 
@@ -435,6 +436,8 @@ pub struct Client {
     pub accept_language: Option<String>,
     /// Sent as the `Authorization` header (an API client's bearer token).
     pub authorization: Option<String>,
+    /// Further headers sent with every request (a proxy's `X-Forwarded-For`, say).
+    pub headers: Vec<(&'static str, String)>,
 }
 
 impl Client {
@@ -449,6 +452,9 @@ impl Client {
         }
         if let Some(language) = &self.accept_language {
             builder = builder.header(header::ACCEPT_LANGUAGE, language);
+        }
+        for (name, value) in &self.headers {
+            builder = builder.header(*name, value);
         }
         let request = match body {
             Some((content_type, bytes)) => builder.header(header::CONTENT_TYPE, content_type).body(Body::from(bytes)),

@@ -6,6 +6,7 @@ use crate::harness::{Backend, TestApp};
 
 crate::on_both_databases!(ops:
     health_readiness_and_metrics_answer,
+    metrics_answer_only_this_machine_or_the_token,
     readiness_fails_when_the_database_is_gone,
     unknown_pages_and_wrong_methods_get_error_pages,
     a_body_over_the_limit_gets_413_and_changes_nothing,
@@ -29,6 +30,34 @@ async fn health_readiness_and_metrics_answer(backend: Backend) {
         .assert_contains(r#"mailroom_http_request_duration_seconds_bucket{method="GET",route="/readyz",le="0.005"}"#)
         .assert_contains("mailroom_db_pool_connections{backend=")
         .assert_contains("mailroom_db_pool_idle_connections{backend=");
+}
+
+async fn metrics_answer_only_this_machine_or_the_token(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else { return };
+    let mut remote = app.client();
+    remote.ip = "203.0.113.8".parse().unwrap();
+    let page = remote.get("/metrics").await;
+    page.assert_status(StatusCode::UNAUTHORIZED)
+        .assert_contains("MAILROOM_METRICS_TOKEN")
+        .assert_lacks("mailroom_http");
+    // A proxy on this machine forwards requests from anywhere: forwarded, they are refused.
+    let mut proxied = app.client();
+    proxied.headers.push(("x-forwarded-for", "203.0.113.8".to_owned()));
+    proxied.get("/metrics").await.assert_status(StatusCode::UNAUTHORIZED);
+
+    let token = "metrics-token-0123456789";
+    let Some(app) = TestApp::start_with(backend, |c| c.metrics_token = Some(token.to_owned().into())).await else {
+        return;
+    };
+    // With a token set, this machine needs it too; a wrong one is refused.
+    let mut local = app.client();
+    local.get("/metrics").await.assert_status(StatusCode::UNAUTHORIZED);
+    local.authorization = Some("Bearer metrics-token-wrong".to_owned());
+    local.get("/metrics").await.assert_status(StatusCode::UNAUTHORIZED);
+    let mut scraper = app.client();
+    scraper.ip = "203.0.113.8".parse().unwrap();
+    scraper.authorization = Some(format!("Bearer {token}"));
+    scraper.get("/metrics").await.assert_status(StatusCode::OK).assert_contains("mailroom_http_requests_total");
 }
 
 async fn readiness_fails_when_the_database_is_gone(backend: Backend) {
