@@ -130,10 +130,16 @@ pub enum QueryError {
     DanglingNot(usize),
     #[error("the query is empty")]
     Empty,
+    #[error("parentheses and - are nested more than {MAX_NESTING} deep (character {0})")]
+    TooDeep(usize),
 }
 
 /// The longest query taken, in characters.
 pub const QUERY_MAX: usize = 1_000;
+
+/// How deep parentheses and `-` may nest. A person nests two or three; a query nested hundreds
+/// deep (`------a`) is not a search, and would pass the databases' own limits on an expression.
+pub const MAX_NESTING: usize = 16;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Token {
@@ -188,7 +194,10 @@ fn tokens(input: &str) -> Result<Vec<Token>, QueryError> {
             '"' => {
                 let at = i;
                 let value = quoted(&mut i)?;
-                out.push(Token::Item { at, field: String::new(), value, quoted: true });
+                // An empty phrase asks for nothing.
+                if !value.trim().is_empty() {
+                    out.push(Token::Item { at, field: String::new(), value, quoted: true });
+                }
             }
             _ => {
                 let at = i;
@@ -205,7 +214,9 @@ fn tokens(input: &str) -> Result<Vec<Token>, QueryError> {
                         out.push(Token::Item { at, field, value, quoted: true });
                     } else {
                         let start = i;
-                        while i < chars.len() && !chars[i].is_whitespace() && !matches!(chars[i], '(' | ')') {
+                        // A quote ends the value as it ends a word: the language has no way to
+                        // write a quote inside a value, so none may be read into one.
+                        while i < chars.len() && !chars[i].is_whitespace() && !matches!(chars[i], '(' | ')' | '"') {
                             i += 1;
                         }
                         let value: String = chars[start..i].iter().collect();
@@ -213,8 +224,20 @@ fn tokens(input: &str) -> Result<Vec<Token>, QueryError> {
                     }
                 } else if word == "OR" {
                     out.push(Token::Or(at));
-                } else if !word.is_empty() {
+                } else if word.chars().any(char::is_alphanumeric) {
                     out.push(Token::Item { at, field: String::new(), value: word, quoted: false });
+                } else if !word.is_empty() {
+                    // Punctuation alone ("-" between spaces, "…") is no word of any text: the
+                    // index holds letters and digits only, so it asks for nothing, and neither
+                    // does a `-` written right before it.
+                    let mut next = at;
+                    while let Some(Token::Not(not)) = out.last() {
+                        if *not + 1 != next {
+                            break;
+                        }
+                        next = *not;
+                        out.pop();
+                    }
                 } else {
                     // A lone quote or parenthesis was handled above; anything else is skipped.
                     i += 1;
@@ -286,6 +309,8 @@ fn term(at: usize, field: &str, value: String, quoted: bool) -> Result<Term, Que
 struct Parser {
     tokens: Vec<Token>,
     next: usize,
+    /// Parentheses and `-` open around the token being read.
+    depth: usize,
 }
 
 impl Parser {
@@ -328,40 +353,57 @@ impl Parser {
         let token = self.tokens[self.next].clone();
         self.next += 1;
         match token {
-            Token::Not(at) => match self.peek() {
+            Token::Not(at) => self.deeper(at, |p| match p.peek() {
                 None | Some(Token::Close(_) | Token::Or(_)) => Err(QueryError::DanglingNot(at)),
-                _ => Ok(Query::Not(Box::new(self.unary()?))),
-            },
-            Token::Open(at) => {
-                if matches!(self.peek(), Some(Token::Close(_))) {
-                    self.next += 1;
+                _ => Ok(Query::Not(Box::new(p.unary()?))),
+            }),
+            Token::Open(at) => self.deeper(at, |p| {
+                if matches!(p.peek(), Some(Token::Close(_))) {
+                    p.next += 1;
                     return Err(QueryError::Empty);
                 }
-                let inner = self.and()?;
-                match self.peek() {
+                let inner = p.and()?;
+                match p.peek() {
                     Some(Token::Close(_)) => {
-                        self.next += 1;
+                        p.next += 1;
                         Ok(inner)
                     }
                     _ => Err(QueryError::UnclosedParen(at)),
                 }
-            }
+            }),
             Token::Item { at, field, value, quoted } => Ok(Query::Term(term(at, &field, value, quoted)?)),
             Token::Close(at) => Err(QueryError::StrayParen(at)),
             Token::Or(at) => Err(QueryError::DanglingOr(at)),
         }
+    }
+
+    /// Reads what a `-` or a parenthesis at `at` holds, one level deeper.
+    fn deeper(
+        &mut self,
+        at: usize,
+        read: impl FnOnce(&mut Parser) -> Result<Query, QueryError>,
+    ) -> Result<Query, QueryError> {
+        if self.depth == MAX_NESTING {
+            return Err(QueryError::TooDeep(at));
+        }
+        self.depth += 1;
+        let read = read(self);
+        self.depth -= 1;
+        read
     }
 }
 
 impl Query {
     /// Parses what the user typed.
     pub fn parse(input: &str) -> Result<Query, QueryError> {
-        let input: String = input.chars().take(QUERY_MAX).collect();
+        // Control characters (a pasted tab or line break, a NUL) separate words like spaces: no
+        // index may be handed one, and none means anything in a query.
+        let input: String = input.chars().take(QUERY_MAX).map(|c| if c.is_control() { ' ' } else { c }).collect();
         let tokens = tokens(&input)?;
         if tokens.is_empty() {
             return Err(QueryError::Empty);
         }
-        let mut parser = Parser { tokens, next: 0 };
+        let mut parser = Parser { tokens, next: 0, depth: 0 };
         let query = parser.and()?;
         match parser.peek() {
             None => Ok(query),
@@ -580,10 +622,105 @@ mod tests {
             prop_assert_eq!(normal(parsed), normal(q), "{}", text);
         }
 
-        /// Whatever is typed, the parser answers: a query or an error, never a panic.
+    }
+
+    /// Characters that have broken text handling somewhere: NUL and other controls, combining
+    /// marks, right-to-left marks and overrides, emoji and other astral characters, CJK, Czech,
+    /// the query language's own punctuation.
+    pub(crate) fn hostile_char() -> impl Strategy<Value = char> {
+        prop_oneof![
+            3 => any::<char>(),
+            3 => prop::sample::select(vec![
+                '\0', '\t', '\n', '\r', '\u{7f}', '\u{85}', '\u{200b}', '\u{200f}', '\u{202e}', '\u{2066}', '\u{fe0f}',
+                '\u{301}', '\u{30c}', '\u{fffd}', '😀', '👍', '🏳', 'ž', 'Ř', 'ů', 'İ', 'ß', 'ẞ', 'ﬁ', 'ש', 'ع', '中', '日',
+                '"', '(', ')', '-', ':', '@', '.', '_', '*', '\'', '\\', ' ', 'O', 'R', 'a', '1',
+            ]),
+        ]
+    }
+
+    pub(crate) fn hostile_text(max: usize) -> impl Strategy<Value = String> {
+        prop::collection::vec(hostile_char(), 0..max).prop_map(|chars| chars.into_iter().collect())
+    }
+
+    /// Text made of the query language's own pieces, so that most of it parses.
+    fn query_like() -> impl Strategy<Value = String> {
+        let piece = prop_oneof![
+            Just("-"),
+            Just("("),
+            Just(")"),
+            Just("\""),
+            Just(" OR "),
+            Just(" "),
+            Just("from:"),
+            Just("is:unread"),
+            Just("in:trash"),
+            Just("larger:5M"),
+            Just("before:2024-01-01"),
+            Just("invoice"),
+            Just("přílohy"),
+            Just("has:attachment"),
+            Just("subject:"),
+            Just("ž"),
+            Just("\0"),
+            Just("a_b"),
+        ];
+        prop::collection::vec(piece, 0..60).prop_map(|parts| parts.concat())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(10_000))]
+
+        /// Whatever is typed, the parser answers: a query or an error, never a panic; and a query
+        /// it gives can be planned.
         #[test]
-        fn any_input_gives_a_query_or_an_error(input in ".{0,80}") {
-            let _ = Query::parse(&input);
+        fn any_input_gives_a_query_or_an_error(input in hostile_text(120)) {
+            if let Ok(query) = Query::parse(&input) {
+                let _ = crate::search::Plan::new(&query);
+            }
         }
+
+        /// The same for text made of the language's own operators, nested and broken.
+        #[test]
+        fn any_arrangement_of_operators_gives_a_query_or_an_error(input in query_like()) {
+            match Query::parse(&input) {
+                Ok(query) => {
+                    let _ = crate::search::Plan::new(&query);
+                    let text = query.to_string();
+                    prop_assert!(Query::parse(&text).is_ok(), "{} wrote back as {}", input, text);
+                }
+                Err(error) => prop_assert!(!error.to_string().is_empty()),
+            }
+        }
+    }
+
+    #[test]
+    fn nesting_past_the_limit_is_an_error_that_says_so() {
+        let deep = format!("{}a", "-".repeat(999));
+        assert_eq!(Query::parse(&deep), Err(QueryError::TooDeep(MAX_NESTING)));
+        let parens = format!("{}a{}", "(".repeat(40), ")".repeat(40));
+        assert_eq!(Query::parse(&parens), Err(QueryError::TooDeep(MAX_NESTING)));
+        let fine = format!("{}a{}", "(".repeat(MAX_NESTING), ")".repeat(MAX_NESTING));
+        assert_eq!(Query::parse(&fine), Ok(word("a")));
+        assert!(QueryError::TooDeep(3).to_string().contains("16 deep"));
+    }
+
+    #[test]
+    fn every_query_the_parser_took_writes_back_as_one_it_takes() {
+        // Inputs property tests found: a quote inside a value, punctuation alone after a `-`.
+        for input in ["\"\"in:trash\"larger:5M\"", "(- OR - )\"from:\"", "from:a\"b\"", "-- after:2024-01-01", "x ---"]
+        {
+            if let Ok(query) = Query::parse(input) {
+                let text = query.to_string();
+                assert!(Query::parse(&text).is_ok(), "{input} wrote back as {text}");
+            }
+        }
+        assert_eq!(Query::parse("- - x").unwrap(), word("x"));
+    }
+
+    #[test]
+    fn control_characters_separate_words() {
+        assert_eq!(Query::parse("a\0b\tc").unwrap(), Query::And(vec![word("a"), word("b"), word("c")]));
+        assert_eq!(Query::parse("\"a\nb\"").unwrap(), Query::Term(Term::Phrase("a b".into())));
+        assert_eq!(Query::parse("\0"), Err(QueryError::Empty));
     }
 }

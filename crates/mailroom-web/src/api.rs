@@ -27,6 +27,8 @@ mod search;
 mod send;
 mod tags;
 
+pub use send::SEND_BODY_LIMIT;
+
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/accounts", get(accounts))
@@ -102,7 +104,12 @@ impl ApiError {
         ApiError { status: StatusCode::BAD_REQUEST, code: "bad_request", message: message.into().into() }
     }
 
-    fn too_large(message: impl Into<String>) -> ApiError {
+    /// A request holding the NUL character, which no text may hold (see `input`).
+    pub(crate) fn nul() -> ApiError {
+        ApiError::invalid("Text may not hold the NUL character (U+0000).")
+    }
+
+    pub(crate) fn too_large(message: impl Into<String>) -> ApiError {
         ApiError { status: StatusCode::PAYLOAD_TOO_LARGE, code: "too_large", message: message.into().into() }
     }
 

@@ -54,12 +54,8 @@ pub async fn verify(State(state): State<AppState>, request: Request, next: Next)
     };
     let (parts, body) = request.into_parts();
     let content_type = parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
-    // Only the compose form uploads files; every other form stays within the small limit.
     let boundary = multer::parse_boundary(content_type).ok();
-    let limit = match (&boundary, parts.uri.path()) {
-        (Some(_), "/mail/compose") => crate::pages::compose::COMPOSE_BODY_LIMIT,
-        _ => state.config.body_limit,
-    };
+    let limit = body_limit(&state, parts.uri.path(), content_type);
     // The body is read here, within the limit, to find the form field; it is handed on unchanged.
     let bytes = match to_bytes(body, limit).await {
         Ok(bytes) => bytes,
@@ -79,6 +75,18 @@ pub async fn verify(State(state): State<AppState>, request: Request, next: Next)
         return ErrorKind::Csrf.into_response();
     }
     next.run(Request::from_parts(parts, Body::from(bytes))).await
+}
+
+/// The largest body a request to `path` may carry: the compose form's with its files, the API's
+/// send with its attachments, else the configured limit. The layers that read a body before its
+/// handler read it within this, as the route's own limit would.
+pub fn body_limit(state: &AppState, path: &str, content_type: &str) -> usize {
+    let multipart = multer::parse_boundary(content_type).is_ok();
+    match path {
+        "/mail/compose" if multipart => crate::pages::compose::COMPOSE_BODY_LIMIT,
+        "/api/v1/messages/send" => crate::api::SEND_BODY_LIMIT,
+        _ => state.config.body_limit,
+    }
 }
 
 /// The proof in a `multipart/form-data` body (the compose form, which uploads files).

@@ -17,6 +17,8 @@ use crate::viewer::{Ctx, Viewer};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {
     BadRequest,
+    /// Input holding the NUL character (see `input`).
+    Nul,
     Forbidden,
     /// A missing or forged CSRF proof.
     Csrf,
@@ -70,6 +72,7 @@ pub async fn render(State(state): State<AppState>, request: Request, next: Next)
     let kind = response.extensions().get::<ErrorKind>().copied();
     let message = match (kind, status) {
         (Some(ErrorKind::Csrf), _) => t.error_csrf,
+        (Some(ErrorKind::Nul), _) => t.error_nul,
         (_, StatusCode::BAD_REQUEST) => t.error_bad_request,
         (_, StatusCode::FORBIDDEN) => t.error_forbidden,
         (_, StatusCode::NOT_FOUND) => t.error_not_found,

@@ -4,13 +4,15 @@
 //!
 //! Every request passes, from the outside in: security headers, its request id ([`panics::tag`]),
 //! tracing, metrics ([`telemetry::track`]), the viewer ([`viewer::resolve`]: session, language,
-//! CSRF binding), error pages ([`errors::render`]), the CSRF check ([`csrf::verify`]), a guard
+//! CSRF binding), error pages ([`errors::render`]), the CSRF check ([`csrf::verify`]), the refusal
+//! of the NUL character in any input ([`input::refuse_nul`]), a guard
 //! that turns a handler's panic into a 500 ([`panics`]) and then the route's handler.
 
 mod api;
 mod csrf;
 mod errors;
 mod i18n;
+mod input;
 mod mail;
 mod pages;
 mod panics;
@@ -168,6 +170,7 @@ pub fn router(state: AppState) -> Router {
 
     pages
         .layer(panics::page_layer())
+        .layer(from_fn_with_state(state.clone(), input::refuse_nul))
         .layer(from_fn_with_state(state.clone(), csrf::verify))
         .layer(from_fn_with_state(state.clone(), errors::render))
         .layer(from_fn_with_state(state.clone(), viewer::resolve))

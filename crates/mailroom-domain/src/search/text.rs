@@ -272,4 +272,30 @@ mod tests {
             }
         }
     }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(5_000))]
+
+        /// Any text, however hostile, is cut into words and highlighted without a panic; words
+        /// are never empty, never longer than the limit, and a highlight's pieces are the text's.
+        #[test]
+        fn any_text_gives_words_and_highlights(
+            text in crate::search::tests::hostile_text(200),
+            term in crate::search::tests::hostile_text(12),
+            width in 0usize..120,
+        ) {
+            let folded = words(&text);
+            prop_assert!(folded.iter().all(|w| !w.is_empty() && w.len() <= WORD_MAX_BYTES));
+            for (start, end) in word_spans(&text) {
+                prop_assert!(text.is_char_boundary(start) && text.is_char_boundary(end) && start < end);
+            }
+            let _ = fold(&text);
+            let term = words(&term);
+            if let Some(pieces) = highlight(&text, &[term], width) {
+                let shown: String = pieces.iter().map(|p| p.text.as_str()).collect();
+                let collapsed = text.split_whitespace().collect::<Vec<_>>().join(" ");
+                prop_assert!(collapsed.contains(shown.trim_matches(['…', ' '])), "{:?} not in {:?}", shown, text);
+            }
+        }
+    }
 }

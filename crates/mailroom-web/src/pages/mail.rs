@@ -731,8 +731,7 @@ pub async fn act(State(state): State<AppState>, SignedIn(me): SignedIn, body: By
         }
     }
     let action = action.ok_or(ErrorKind::BadRequest)?;
-    // Only a page of ours: never a redirect elsewhere.
-    let back = back.filter(|b| b.starts_with("/mail") && !b.contains("notice=")).unwrap_or_else(|| "/mail".to_owned());
+    let back = mail_back(back)?;
     // A form posts the folder and tag selects whichever button was pressed: keep what it needs.
     let folder = folder.filter(|_| action.needs_target());
     let tag = tag.filter(|_| action.needs_tag());
@@ -748,6 +747,18 @@ pub async fn act(State(state): State<AppState>, SignedIn(me): SignedIn, body: By
         }
         Err(ActionRefused::NotFound) => Err(ErrorKind::NotFound),
         Err(_) => Err(ErrorKind::BadRequest),
+    }
+}
+
+/// Where a mail form leads back to: a page of the mail view only, never a redirect elsewhere;
+/// none, or another page, leads to `/mail`. A control character (a line break) cannot be in a
+/// page's address, and a redirect holding one cannot even be written: such a request is refused
+/// before it changes anything.
+fn mail_back(back: Option<String>) -> Result<String, ErrorKind> {
+    match back {
+        Some(back) if back.chars().any(char::is_control) => Err(ErrorKind::BadRequest),
+        Some(back) if back.starts_with("/mail") && !back.contains("notice=") && !back.contains('\\') => Ok(back),
+        _ => Ok("/mail".to_owned()),
     }
 }
 
@@ -781,11 +792,11 @@ pub async fn allow_images(
             _ => {}
         }
     }
+    let back = mail_back(back)?;
     let detail = state.store.message_detail(me.id, message.ok_or(ErrorKind::BadRequest)?).await.map_err(internal)?;
     let detail = detail.ok_or(ErrorKind::NotFound)?;
     let sender = detail.summary.from_address.ok_or(ErrorKind::BadRequest)?;
     state.store.allow_images_from(me.id, &sender, mailroom_store::now()).await.map_err(internal)?;
-    let back = back.filter(|b| b.starts_with("/mail") && !b.contains("notice=")).unwrap_or_else(|| "/mail".to_owned());
     Ok(Redirect::to(&back).into_response())
 }
 
@@ -804,13 +815,13 @@ pub async fn save_note(
             _ => {}
         }
     }
+    let back = mail_back(back)?;
     if note.chars().count() > NOTE_LIMIT {
         return Err(ErrorKind::BadRequest);
     }
     if !state.store.set_note(me.id, id, &note, mailroom_store::now()).await.map_err(internal)? {
         return Err(ErrorKind::NotFound);
     }
-    let back = back.filter(|b| b.starts_with("/mail") && !b.contains("notice=")).unwrap_or_else(|| "/mail".to_owned());
     Ok(see_other_keeping(&back, "note_saved"))
 }
 

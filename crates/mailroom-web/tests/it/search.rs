@@ -15,6 +15,7 @@ crate::on_both_databases!(search:
     outlook_mail_is_found_before_and_after_its_mime_arrives,
     mail_stored_before_the_index_existed_is_indexed_in_the_background,
     a_conversation_matching_in_both_tiers_shows_once_by_its_headline_match,
+    any_query_the_parser_takes_runs_and_any_other_is_a_400,
 );
 
 const ANN: &str = "ann@example.test";
@@ -475,4 +476,92 @@ async fn a_conversation_matching_in_both_tiers_shows_once_by_its_headline_match(
     assert_eq!(hits[0]["subject"], "Visit");
     assert_eq!(hits[0]["tier"], 1);
     assert_eq!(hits[0]["conversation_size"], 2);
+}
+
+/// Queries made at random from the language's pieces, and at its limits: every one either runs
+/// (200) or is refused as malformed (400); none reaches the database as something it cannot run.
+async fn any_query_the_parser_takes_runs_and_any_other_is_a_400(backend: Backend) {
+    let Some((mut s, _)) = seeded(backend).await else { return };
+    const PIECES: &[&str] = &[
+        "invoice",
+        "přílohy",
+        "ž",
+        "a_b",
+        "site_perl",
+        "\"",
+        "(",
+        ")",
+        "-",
+        " ",
+        " OR ",
+        "from:",
+        "to:ann",
+        "cc:",
+        "subject:",
+        "filename:pdf",
+        "has:attachment",
+        "is:unread",
+        "is:starred",
+        "in:trash",
+        "in:anywhere",
+        "label:clients",
+        "account:ann@example.test",
+        "before:2024-01-01",
+        "after:2020-02-29",
+        "larger:1K",
+        "smaller:5M",
+        "*",
+        "NEAR",
+        "AND",
+        "NOT",
+        "^",
+        "{subject}",
+        ":",
+        "'",
+        "\\",
+        "%",
+        "😀",
+        "\u{202e}",
+        "\u{301}",
+        "10:30",
+        "e-mail",
+    ];
+    // A fixed sequence (xorshift), so a failure here fails the same way again.
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut queries: Vec<String> = (0..150)
+        .map(|_| {
+            let parts = 1 + next() % 12;
+            (0..parts).map(|_| PIECES[usize::try_from(next() % PIECES.len() as u64).unwrap()]).collect()
+        })
+        .collect();
+    // At the limits: as many words, conditions, alternatives and levels as a query can hold.
+    queries.push("invoice ".repeat(200));
+    queries.push("is:unread ".repeat(120));
+    queries.push("-invoice ".repeat(120));
+    queries.push("(a OR b) ".repeat(120));
+    queries.push("a OR ".repeat(250) + "b");
+    queries.push("-(".repeat(8) + "a" + &")".repeat(8));
+    queries.push("-".repeat(999) + "a");
+    queries.push("(".repeat(400) + "a" + &")".repeat(400));
+    queries.push("x".repeat(1_000));
+    queries.push("from:".to_owned() + &"y".repeat(995));
+    let mut ran = 0;
+    for query in &queries {
+        let q: String = url::form_urlencoded::byte_serialize(query.as_bytes()).collect();
+        for extra in ["", "&count=true"] {
+            let page = s.api.get(&format!("/api/v1/search?q={q}{extra}")).await;
+            match page.status.as_u16() {
+                200 => ran += 1,
+                400 => assert!(page.body.contains("bad_request"), "{query:?}: {}", page.body),
+                other => panic!("{query:?} answered {other}: {}", page.body),
+            }
+        }
+    }
+    assert!(ran > queries.len() / 2, "only {ran} of {} searches ran", queries.len() * 2);
 }
