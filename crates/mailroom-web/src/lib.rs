@@ -138,6 +138,7 @@ pub fn router(state: AppState) -> Router {
                 .post(pages::compose::submit_form)
                 .layer(DefaultBodyLimit::max(pages::compose::COMPOSE_BODY_LIMIT)),
         )
+        .route("/mail/compose/resume", post(pages::compose::resume))
         .route("/mail/outbox", get(pages::compose::outbox))
         .route("/mail/drafts", get(pages::drafts::list))
         .route("/mail/drafts/save", post(pages::drafts::save))

@@ -4,6 +4,7 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
+use axum::body::Bytes;
 use axum::extract::{Multipart, Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -162,8 +163,9 @@ pub async fn show(
         ..ComposeForm::default()
     };
     if let Some(id) = number("resume")? {
-        let draft = take_in_draft(&state, me.id, id).await?;
-        return Ok(axum::response::Redirect::to(&format!("/mail/compose?draft={}", draft.id)).into_response());
+        // Taking a draft in is a change, made by the form of `resume` only; a link (a bookmark,
+        // or another site's) leads to the message, whose page has that form.
+        return Ok(axum::response::Redirect::to(&format!("/mail?open={id}")).into_response());
     }
     if let Some(id) = number("draft")? {
         let draft = state.store.draft(me.id, id).await.map_err(internal)?.ok_or(ErrorKind::NotFound)?;
@@ -234,6 +236,17 @@ async fn resumed(state: &AppState, ctx: Ctx, user: UserId, draft: StoredDraft) -
 
 /// The user's draft for the message `id` in a mailbox's Drafts: the one Mailroom keeps there,
 /// or, for a draft written elsewhere, a new one taken in with its content and linked to it.
+/// `POST /mail/compose/resume` with `message`: the compose page for a draft in one of the user's
+/// mailboxes' Drafts: Mailroom's own draft for it, or one taken in with its content.
+pub async fn resume(State(state): State<AppState>, SignedIn(me): SignedIn, body: Bytes) -> Result<Response, ErrorKind> {
+    let message = url::form_urlencoded::parse(&body)
+        .find(|(k, _)| k == "message")
+        .and_then(|(_, v)| v.parse::<i64>().ok())
+        .ok_or(ErrorKind::BadRequest)?;
+    let draft = take_in_draft(&state, me.id, message).await?;
+    Ok(axum::response::Redirect::to(&format!("/mail/compose?draft={}", draft.id)).into_response())
+}
+
 async fn take_in_draft(state: &AppState, user: UserId, id: i64) -> Result<StoredDraft, ErrorKind> {
     let store = &state.store;
     let detail = store.message_detail(user, id).await.map_err(internal)?.ok_or(ErrorKind::NotFound)?;

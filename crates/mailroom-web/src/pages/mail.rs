@@ -334,6 +334,7 @@ pub async fn show(
     State(state): State<AppState>,
     SignedIn(me): SignedIn,
     ctx: Ctx,
+    headers: axum::http::HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ErrorKind> {
     let t = ctx.t;
@@ -364,8 +365,9 @@ pub async fn show(
     let mut open = None;
     if let Some(id) = q.open {
         let detail = store.message_detail(me.id, id).await.map_err(internal)?.ok_or(ErrorKind::NotFound)?;
-        // Opening a message reads it.
-        if !detail.summary.is_read {
+        // Opening a message reads it, when the user opened it: a link on another site (which
+        // the session cookie follows, SameSite=Lax) shows it but changes nothing.
+        if !detail.summary.is_read && !from_another_site(&headers) {
             let acted =
                 store.act(me.id, &[id], MailAction::MarkRead, None, mailroom_store::now()).await.map_err(internal)?;
             if acted.is_ok_and(|a| !a.accounts.is_empty()) {
@@ -760,6 +762,13 @@ fn mail_back(back: Option<String>) -> Result<String, ErrorKind> {
         Some(back) if back.starts_with("/mail") && !back.contains("notice=") && !back.contains('\\') => Ok(back),
         _ => Ok("/mail".to_owned()),
     }
+}
+
+/// Whether the browser says the request comes from another site's page (`Sec-Fetch-Site`,
+/// which every current browser sends and no page can forge). Without the header, an old
+/// browser's request, it is taken as the user's own.
+fn from_another_site(headers: &axum::http::HeaderMap) -> bool {
+    headers.get("sec-fetch-site").is_some_and(|v| v.as_bytes() == b"cross-site" || v.as_bytes() == b"same-site")
 }
 
 /// `back` without its `open=` parameter.

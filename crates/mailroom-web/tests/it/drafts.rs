@@ -345,17 +345,26 @@ async fn a_draft_written_in_gmail_is_resumed_from_drafts_and_changed_in_place(ba
     s.run().await;
     let id = s.id_of("Started on the phone").await;
     let mut browser = signed_in(&s).await;
-    browser.get(&format!("/mail?open={id}")).await.assert_contains(&format!("/mail/compose?resume={id}"));
+    let opened = format!("/mail?open={id}");
+    browser.get(&opened).await.assert_contains("action=\"/mail/compose/resume\"");
     let inbox_message = s.id_of("Message 0").await;
-    browser.get(&format!("/mail/compose?resume={inbox_message}")).await.assert_status(StatusCode::BAD_REQUEST);
+    let refused = browser.submit(&opened, "/mail/compose/resume", &[("message", &inbox_message.to_string())]).await;
+    refused.assert_status(StatusCode::BAD_REQUEST);
     let (_, mut other) = s.app.member("other@example.test", "member password 2").await;
-    other.get(&format!("/mail/compose?resume={id}")).await.assert_status(StatusCode::NOT_FOUND);
+    other
+        .submit("/mail", "/mail/compose/resume", &[("message", &id.to_string())])
+        .await
+        .assert_status(StatusCode::NOT_FOUND);
+    // A link takes nothing in: it leads to the message, whose page has the form.
+    browser.get(&format!("/mail/compose?resume={id}")).await.assert_redirect(&opened);
+    assert_eq!(s.get("/api/v1/drafts").await["data"].as_array().unwrap().len(), 0);
 
     // Taken in once: asked again, the same draft.
-    let answer = browser.get(&format!("/mail/compose?resume={id}")).await;
+    let message = id.to_string();
+    let answer = browser.submit(&opened, "/mail/compose/resume", &[("message", &message)]).await;
     let location = answer.headers["location"].to_str().unwrap().to_owned();
     assert!(location.starts_with("/mail/compose?draft="), "{location}");
-    let again = browser.get(&format!("/mail/compose?resume={id}")).await;
+    let again = browser.submit(&opened, "/mail/compose/resume", &[("message", &message)]).await;
     assert_eq!(again.headers["location"].to_str().unwrap(), location);
     let page = browser.get(&location).await;
     assert_eq!(unescape(&field(&page, "subject")), "Started on the phone");
@@ -384,7 +393,9 @@ async fn a_draft_written_in_gmail_is_resumed_from_drafts_and_changed_in_place(ba
     };
     s.run().await;
     let never = s.id_of("Never mind").await;
-    let location = browser.get(&format!("/mail/compose?resume={never}")).await.headers["location"].clone();
+    let location =
+        browser.submit("/mail", "/mail/compose/resume", &[("message", &never.to_string())]).await.headers["location"]
+            .clone();
     let taken = location.to_str().unwrap().trim_start_matches("/mail/compose?draft=").to_owned();
     let csrf = browser.get("/mail/drafts").await.csrf();
     let proof = format!("csrf_token={csrf}").into_bytes();

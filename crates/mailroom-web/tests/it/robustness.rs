@@ -16,6 +16,7 @@ crate::on_both_databases!(robustness:
     fifty_mailboxes_connect_while_others_import,
     nul_in_any_input_is_refused_with_a_message_and_changes_nothing,
     a_back_address_with_line_breaks_is_refused_and_changes_nothing,
+    a_link_from_another_site_changes_nothing,
 );
 
 /// The user's browser, signed in.
@@ -186,4 +187,25 @@ async fn a_back_address_with_line_breaks_is_refused_and_changes_nothing(backend:
         [("ids", id_text.as_str()), ("action", "star"), ("back", "/mail?folder=inbox"), ("csrf_token", csrf.as_str())];
     let page = browser.post_raw("/mail/act", &fields).await;
     assert_eq!(page.location(), Some("/mail?folder=inbox&notice=action_done"));
+}
+
+async fn a_link_from_another_site_changes_nothing(backend: Backend) {
+    let Some(mut s) = setup(backend, "google", 2).await else { return };
+    let (first, second) = (s.id_of("Message 0").await, s.id_of("Message 1").await);
+    let unread = |m: &Value| m["message"]["unread"].as_bool().unwrap();
+    // Another site's link, followed with the session cookie (SameSite=Lax allows it): the
+    // message shows, and stays unread.
+    let mut browser = browser(&s).await;
+    for site in ["cross-site", "same-site"] {
+        browser.headers = vec![("sec-fetch-site", site.to_owned())];
+        browser.get(&format!("/mail?open={first}")).await.assert_status(StatusCode::OK).assert_contains("Message 0");
+    }
+    assert!(unread(&s.get(&format!("/api/v1/messages/{first}")).await));
+    // The user's own click (same origin), or a typed address (none), reads it.
+    browser.headers = vec![("sec-fetch-site", "same-origin".to_owned())];
+    browser.get(&format!("/mail?open={first}")).await;
+    assert!(!unread(&s.get(&format!("/api/v1/messages/{first}")).await));
+    browser.headers = vec![("sec-fetch-site", "none".to_owned())];
+    browser.get(&format!("/mail?open={second}")).await;
+    assert!(!unread(&s.get(&format!("/api/v1/messages/{second}")).await));
 }
