@@ -740,14 +740,21 @@ fn trim_url_end(url: &str) -> &str {
 }
 
 fn linkify_addresses(text: &str, out: &mut String) {
-    let is_local = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '%' | '+' | '-');
-    let is_domain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-');
+    // Letters and digits of any script: RFC 6531 allows them in both halves of an address, and a mail
+    // client links `caféx@example.com` whole. Punctuation such as „quotation marks“ is never part of one.
+    let is_local = |c: char| c.is_alphanumeric() || matches!(c, '.' | '_' | '%' | '+' | '-');
+    let is_domain = |c: char| c.is_alphanumeric() || matches!(c, '.' | '-');
     let mut done = 0;
     let mut search = 0;
     while let Some(found) = text[search..].find('@') {
         let at = search + found;
         search = at + 1;
-        let local_start = text[done..at].rfind(|c: char| !is_local(c)).map_or(done, |p| done + p + 1);
+        // Every index below comes from a character's own start or end, so slices never split a character.
+        let local_start = text[done..at]
+            .char_indices()
+            .rev()
+            .find(|&(_, c)| !is_local(c))
+            .map_or(done, |(p, c)| done + p + c.len_utf8());
         let local = text[local_start..at].trim_start_matches('.');
         let local_start = at - local.len();
         let domain_len = text[at + 1..].find(|c: char| !is_domain(c)).unwrap_or(text.len() - at - 1);
@@ -757,7 +764,7 @@ fn linkify_addresses(text: &str, out: &mut String) {
             && domain
                 .rsplit('.')
                 .next()
-                .is_some_and(|tld| tld.len() >= 2 && tld.chars().all(|c| c.is_ascii_alphabetic()));
+                .is_some_and(|tld| tld.chars().count() >= 2 && tld.chars().all(char::is_alphabetic));
         if local.is_empty() || local.ends_with('.') || !valid_domain {
             continue;
         }
@@ -1100,5 +1107,37 @@ mod tests {
         assert_eq!(text_to_html("http:// and xhttps://a.example"), "http:// and xhttps://a.example");
         assert_eq!(text_to_html(""), "");
         assert_eq!(text_to_html("a\r\n\tb"), "a\r\n\tb");
+    }
+
+    /// The `mailto:` targets of the links in `html`, in order.
+    fn mailto_targets(html: &str) -> Vec<&str> {
+        html.match_indices("href=\"mailto:")
+            .map(|(i, m)| &html[i + m.len()..])
+            .map(|s| &s[..s.find('"').unwrap_or(s.len())])
+            .collect()
+    }
+
+    #[test]
+    fn an_address_in_czech_quotation_marks_is_linked_without_them() {
+        let html = text_to_html("Napište na „jan@firma.cz“.");
+        assert_eq!(mailto_targets(&html), ["jan@firma.cz"]);
+        assert!(html.starts_with("Napište na „<a "), "{html}");
+        assert!(html.ends_with(">jan@firma.cz</a>“."), "{html}");
+    }
+
+    #[test]
+    fn an_address_whose_local_part_holds_letters_beyond_ascii_is_linked_whole() {
+        // RFC 6531 addresses: a mail client links the whole local part, not its ASCII tail.
+        let html = text_to_html("caféx@example.com and žluťoučký.kůň@příklad.cz, (ann@example.org)");
+        assert_eq!(mailto_targets(&html), ["caféx@example.com", "žluťoučký.kůň@příklad.cz", "ann@example.org"]);
+    }
+
+    #[test]
+    fn multi_byte_characters_around_at_signs_never_split_a_character() {
+        for text in ["é@example.com", "a@é.cz", "@é", "é@", "„@“", "x„@“y.cz", "ü.@ü.ü", "😀@😀.😀", "\u{301}@a.cz"]
+        {
+            let html = text_to_html(text);
+            assert!(html.contains('@'), "{text}: {html}");
+        }
     }
 }
