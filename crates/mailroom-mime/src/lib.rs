@@ -5,6 +5,7 @@
 //! message can be stored and displayed from its raw bytes.
 
 pub mod compose;
+mod date;
 mod html;
 mod sanitize;
 mod subject;
@@ -13,7 +14,7 @@ use std::collections::HashSet;
 use std::panic::{self, AssertUnwindSafe};
 
 use chrono::{DateTime, Utc};
-use mail_parser::{Message, MessageParser, MessagePart, MimeHeaders, PartType};
+use mail_parser::{HeaderName, HeaderValue, Message, MessageParser, MessagePart, MimeHeaders, PartType};
 
 pub use html::html_to_text;
 pub use sanitize::{SanitizeOptions, SanitizedHtml, escape_html, sanitize_html, text_to_html};
@@ -167,13 +168,32 @@ impl ParseOutcome {
 pub fn parse(raw: &[u8]) -> ParseOutcome {
     // mail-parser is well fuzzed, but one panic would abort an import of thousands of messages; a message
     // that trips it is treated like one it cannot read, and is still stored with its raw bytes.
-    let parsed = panic::catch_unwind(AssertUnwindSafe(|| {
-        MessageParser::default().parse(raw).map(|message| view(&message, raw.len()))
-    }));
+    let parsed = panic::catch_unwind(AssertUnwindSafe(|| parser().parse(raw).map(|message| view(&message, raw.len()))));
     match parsed {
         Ok(Some(view)) => ParseOutcome::Parsed(view),
         Ok(None) | Err(_) => ParseOutcome::Unreadable(ParsedMessage::unparsed(raw.len())),
     }
+}
+
+/// mail-parser set to read what Mailroom uses. Date headers are kept raw and read by [`date`]: mail-parser's
+/// own date reader swallows the line after an alphabetic zone (`UT`, `AM`), and with it the next header. The
+/// setting holds for messages inside messages too, which mail-parser reads with the same parser.
+fn parser() -> MessageParser {
+    MessageParser::new()
+        .with_mime_headers()
+        .with_address_headers()
+        .with_message_ids()
+        .header_text(HeaderName::Subject)
+        .header_raw(HeaderName::Date)
+        .header_raw(HeaderName::ResentDate)
+}
+
+/// The first Date header that names an instant.
+fn message_date(message: &Message<'_>) -> Option<DateTime<Utc>> {
+    message.header_values(HeaderName::Date).find_map(|value| match value {
+        HeaderValue::Text(text) => date::read_date(text),
+        _ => None,
+    })
 }
 
 fn view(message: &Message<'_>, size: usize) -> ParsedMessage {
@@ -195,7 +215,7 @@ fn view(message: &Message<'_>, size: usize) -> ParsedMessage {
         cc: addresses(message.cc()),
         bcc: addresses(message.bcc()),
         reply_to: addresses(message.reply_to()),
-        date: message.date().and_then(to_utc),
+        date: message_date(message),
         message_id: message.message_id().and_then(message_id),
         in_reply_to: id_list(message.in_reply_to()),
         references: id_list(message.references()),
@@ -244,15 +264,6 @@ fn addresses(header: Option<&mail_parser::Address<'_>>) -> Vec<Address> {
         .collect()
 }
 
-fn to_utc(date: &mail_parser::DateTime) -> Option<DateTime<Utc>> {
-    // mail-parser fills what it could read; an out-of-range field means the header was not a date.
-    let in_range = date.is_valid() && (1..=12).contains(&date.month) && (1..=31).contains(&date.day);
-    if !in_range {
-        return None;
-    }
-    DateTime::from_timestamp(date.to_timestamp(), 0)
-}
-
 fn message_id(id: &str) -> Option<String> {
     let id = id.trim().trim_start_matches('<').trim_end_matches('>').trim();
     (!id.is_empty()).then(|| id.to_owned())
@@ -299,7 +310,7 @@ pub struct Bodies {
 /// The bodies of raw message bytes; empty when they do not parse.
 pub fn bodies(raw: &[u8]) -> Bodies {
     guarded(|| {
-        let message = MessageParser::default().parse(raw)?;
+        let message = parser().parse(raw)?;
         Some(Bodies {
             text: real_body(&message, &message.text_body, "plain").map(str::to_owned),
             html: real_body(&message, &message.html_body, "html").map(str::to_owned),
@@ -318,7 +329,7 @@ pub struct AttachmentData {
 /// The attachment at `position` of [`ParsedMessage::attachments`].
 pub fn attachment_data(raw: &[u8], position: usize) -> Option<AttachmentData> {
     guarded(|| {
-        let message = MessageParser::default().parse(raw)?;
+        let message = parser().parse(raw)?;
         let part = message.attachments().nth(position)?;
         Some(AttachmentData { info: attachment(part), data: part.contents().to_vec() })
     })
@@ -328,7 +339,7 @@ pub fn attachment_data(raw: &[u8], position: usize) -> Option<AttachmentData> {
 /// `cid:` reference in the HTML body.
 pub fn part_by_content_id(raw: &[u8], content_id: &str) -> Option<AttachmentData> {
     guarded(|| {
-        let message = MessageParser::default().parse(raw)?;
+        let message = parser().parse(raw)?;
         let part =
             message.attachments().find(|p| p.content_id().and_then(message_id).as_deref() == Some(content_id))?;
         Some(AttachmentData { info: attachment(part), data: part.contents().to_vec() })

@@ -242,3 +242,91 @@ fn every_prefix_of_a_multipart_message_parses_without_panicking() {
         }
     }
 }
+
+/// The instant `y-m-d h:mi:s` at the given offset east of UTC, in minutes.
+fn instant(y: i32, m: u32, d: u32, h: u32, mi: u32, s: u32, east_minutes: i32) -> DateTime<Utc> {
+    use chrono::TimeZone;
+    let zone = chrono::FixedOffset::east_opt(east_minutes * 60).expect("offset");
+    zone.with_ymd_and_hms(y, m, d, h, mi, s).single().expect("a valid local time").with_timezone(&Utc)
+}
+
+#[test]
+fn a_date_without_a_zone_keeps_the_headers_after_it() {
+    let m = parsed("Date: 27 Jun 01 3:36:25 AM\nFrom: Ann <ann@example.org>\nMessage-ID: <m1@example.org>\n\nx\n");
+    assert_eq!(m.from.map(|a| a.address).as_deref(), Some("ann@example.org"));
+    assert_eq!(m.message_id.as_deref(), Some("m1@example.org"));
+    // No zone means -0000: the time is read as UTC.
+    assert_eq!(m.date, Some(instant(2001, 6, 27, 3, 36, 25, 0)));
+}
+
+#[test]
+fn a_date_in_the_obsolete_ut_zone_keeps_the_header_after_it() {
+    let m = parsed("Date: Sat, 14 Sep 2002 06:00:48 UT\nFrom: ann@example.org\n\nx\n");
+    assert_eq!(m.from.map(|a| a.address).as_deref(), Some("ann@example.org"));
+    assert_eq!(m.date, Some(instant(2002, 9, 14, 6, 0, 48, 0)));
+}
+
+#[test]
+fn a_date_that_cannot_be_read_is_none_and_takes_no_other_header_with_it() {
+    let unreadable = [
+        "sometime AM",
+        "Mon, 32 Sep 2002 10:00:00 AM",
+        "31 Feb 2002 10:00:00 UT",
+        "17 Sep 2002 25:00:00 EST",
+        "17 Foo 2002 10:00:00 +0000",
+        "PM",
+        "(unclosed comment",
+        "EDT",
+        "Z",
+    ];
+    for date in unreadable {
+        let m = parsed(&format!("Date: {date}\nFrom: ann@example.org\nSubject: kept\n\nx\n"));
+        assert_eq!(m.date, None, "{date}");
+        assert_eq!(m.from.map(|a| a.address).as_deref(), Some("ann@example.org"), "{date}");
+        assert_eq!(m.subject, "kept", "{date}");
+    }
+}
+
+#[test]
+fn obsolete_dates_are_read_as_rfc_5322_section_4_3_says() {
+    let cases = [
+        // Two-digit years: 00-49 are 20xx, 50-99 are 19xx; three-digit years add 1900.
+        ("Fri, 21 Nov 97 09:55:06 GMT", instant(1997, 11, 21, 9, 55, 6, 0)),
+        ("21 Nov 49 09:55:06 +0000", instant(2049, 11, 21, 9, 55, 6, 0)),
+        ("21 Nov 50 09:55:06 +0000", instant(1950, 11, 21, 9, 55, 6, 0)),
+        ("21 Nov 102 09:55:06 +0000", instant(2002, 11, 21, 9, 55, 6, 0)),
+        // The named zones of RFC 822.
+        ("Thu, 25 Jul 2002 15:39:47 EDT", instant(2002, 7, 25, 15, 39, 47, -4 * 60)),
+        ("Thu, 25 Jul 2002 15:39:47 EST", instant(2002, 7, 25, 15, 39, 47, -5 * 60)),
+        ("Thu, 25 Jul 2002 15:39:47 CDT", instant(2002, 7, 25, 15, 39, 47, -5 * 60)),
+        ("Thu, 25 Jul 2002 15:39:47 CST", instant(2002, 7, 25, 15, 39, 47, -6 * 60)),
+        ("Thu, 25 Jul 2002 15:39:47 MDT", instant(2002, 7, 25, 15, 39, 47, -6 * 60)),
+        ("Thu, 25 Jul 2002 15:39:47 MST", instant(2002, 7, 25, 15, 39, 47, -7 * 60)),
+        ("Sun, 29 Sep 2002 07:03:02 PDT", instant(2002, 9, 29, 7, 3, 2, -7 * 60)),
+        ("Tue, 17 Sep 2002 09:15:32 pst", instant(2002, 9, 17, 9, 15, 32, -8 * 60)),
+        // Military zones are -0000 (RFC 822 defined their signs backwards), as is no zone at all.
+        ("Tue, 17 Sep 2002 09:15:32 A", instant(2002, 9, 17, 9, 15, 32, 0)),
+        ("Tue, 17 Sep 2002 09:15:32 z", instant(2002, 9, 17, 9, 15, 32, 0)),
+        ("Tue, 17 Sep 2002 09:15:32", instant(2002, 9, 17, 9, 15, 32, 0)),
+        // Day names are optional, seconds too; comments and folding may sit anywhere between the parts.
+        ("17 Sep 2002 09:15 +0200", instant(2002, 9, 17, 9, 15, 0, 120)),
+        ("Tue (day) , 17 (d) Sep\r\n 2002 09:15:32 -0130 (local time)", instant(2002, 9, 17, 9, 15, 32, -90)),
+        ("Mon, 16 Sep 2002 03:27:38 (GMT)", instant(2002, 9, 16, 3, 27, 38, 0)),
+        // Twelve-hour clocks as some mailers write them.
+        ("27 Jun 01 12:10:00 AM", instant(2001, 6, 27, 0, 10, 0, 0)),
+        ("27 Jun 01 12:10:00 PM +0100", instant(2001, 6, 27, 12, 10, 0, 60)),
+        ("Wed, 27 Jun 2001 3:36:25 pm EDT", instant(2001, 6, 27, 15, 36, 25, -4 * 60)),
+        // Other shapes seen in real mail: asctime, numeric dates, a zone after GMT, a doubled sign.
+        ("Sat Sep 21 08:18:08 2002", instant(2002, 9, 21, 8, 18, 8, 0)),
+        ("2002/09/14 Sat 02:29:32 CDT", instant(2002, 9, 14, 2, 29, 32, -5 * 60)),
+        ("Fri, 23 Aug 2002 22:46:34 GMT+1", instant(2002, 8, 23, 22, 46, 34, 60)),
+        ("Tue, 24 Sep 2002 10:41:21 +-0500", instant(2002, 9, 24, 10, 41, 21, -5 * 60)),
+        ("Fri, 30 Aug 02 21:48:08 Eastern Daylight Time", instant(2002, 8, 30, 21, 48, 8, -4 * 60)),
+        ("Monday, 2 September 2002 10:00:00 +0000", instant(2002, 9, 2, 10, 0, 0, 0)),
+    ];
+    for (date, expected) in cases {
+        let m = parsed(&format!("Date: {date}\r\nFrom: ann@example.org\r\n\r\nx\r\n"));
+        assert_eq!(m.date, Some(expected), "{date:?}");
+        assert!(m.from.is_some(), "{date:?} took the From header");
+    }
+}
