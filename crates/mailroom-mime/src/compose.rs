@@ -402,7 +402,7 @@ pub fn reply_references(message_id: &str, references: &[String]) -> Vec<String> 
 }
 
 /// Who a reply to `original` goes to, as (To, Cc). A reply goes to the Reply-To addresses when
-/// there are any, else to the sender; a reply to one's own message goes to its recipients, as
+/// there are any, else to the sender (each of them, when the From header names several); a reply to one's own message goes to its recipients, as
 /// Gmail does. A reply to all adds the other To and Cc addresses. `own` (the sender's addresses,
 /// lowercase) never appear, and no address appears twice.
 pub fn reply_recipients(original: &ParsedMessage, own: &[String], all: bool) -> (Vec<Mailbox>, Vec<Mailbox>) {
@@ -413,7 +413,8 @@ pub fn reply_recipients(original: &ParsedMessage, own: &[String], all: bool) -> 
     } else if !original.reply_to.is_empty() {
         original.reply_to.iter().collect()
     } else {
-        original.from.iter().collect()
+        // Every author: RFC 5322 section 3.6.3 sends a reply to the mailboxes of the From field.
+        original.from.iter().chain(&original.from_others).collect()
     };
     let mut cc: Vec<&Address> = Vec::new();
     if all {

@@ -338,7 +338,8 @@ mod tests {
 
     #[test]
     fn comments_nest_and_escape_and_an_unclosed_one_runs_to_the_end() {
-        let words: Vec<String> = without_comments("a (b (c) \\) d)e (f").split_whitespace().map(str::to_owned).collect();
+        let words: Vec<String> =
+            without_comments("a (b (c) \\) d)e (f").split_whitespace().map(str::to_owned).collect();
         assert_eq!(words, ["a", "e"]);
     }
 

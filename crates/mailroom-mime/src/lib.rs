@@ -4,6 +4,7 @@
 //! Parsing never panics: a message mail-parser cannot read at all still yields an (empty) view, so the
 //! message can be stored and displayed from its raw bytes.
 
+mod address;
 pub mod compose;
 mod date;
 mod html;
@@ -79,7 +80,11 @@ pub struct Participant {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ParsedMessage {
     pub subject: String,
+    /// The first address of the From header.
     pub from: Option<Address>,
+    /// The From header's other addresses: a message by several authors names them all there
+    /// (RFC 5322 section 3.6.2), and each is a participant.
+    pub from_others: Vec<Address>,
     pub sender: Option<Address>,
     pub to: Vec<Address>,
     pub cc: Vec<Address>,
@@ -113,8 +118,9 @@ impl ParsedMessage {
 
     /// Every address of every role, deduplicated per (role, address), in header order.
     pub fn participants(&self) -> Vec<Participant> {
-        let roles: [(Role, &[Address]); 6] = [
+        let roles: [(Role, &[Address]); 7] = [
             (Role::From, self.from.as_slice()),
+            (Role::From, &self.from_others),
             (Role::Sender, self.sender.as_slice()),
             (Role::To, &self.to),
             (Role::Cc, &self.cc),
@@ -176,16 +182,36 @@ pub fn parse(raw: &[u8]) -> ParseOutcome {
 }
 
 /// mail-parser set to read what Mailroom uses. Date headers are kept raw and read by [`date`]: mail-parser's
-/// own date reader swallows the line after an alphabetic zone (`UT`, `AM`), and with it the next header. The
-/// setting holds for messages inside messages too, which mail-parser reads with the same parser.
+/// own date reader swallows the line after an alphabetic zone (`UT`, `AM`), and with it the next header.
+/// Address headers are kept raw and read by [`address`], which keeps quoted local parts and reads groups. The
+/// settings hold for messages inside messages too, which mail-parser reads with the same parser.
 fn parser() -> MessageParser {
-    MessageParser::new()
+    let raw = [
+        HeaderName::Date,
+        HeaderName::ResentDate,
+        HeaderName::From,
+        HeaderName::Sender,
+        HeaderName::ReplyTo,
+        HeaderName::To,
+        HeaderName::Cc,
+        HeaderName::Bcc,
+    ];
+    raw.into_iter()
+        .fold(MessageParser::new(), MessageParser::header_raw)
         .with_mime_headers()
-        .with_address_headers()
         .with_message_ids()
         .header_text(HeaderName::Subject)
-        .header_raw(HeaderName::Date)
-        .header_raw(HeaderName::ResentDate)
+}
+
+/// The mailboxes of every header called `name`, in order: a message may carry several Cc headers.
+fn header_addresses(message: &Message<'_>, name: HeaderName<'static>) -> Vec<Address> {
+    let mut out = Vec::new();
+    for value in message.header_values(name) {
+        if let HeaderValue::Text(text) = value {
+            address::read_addresses(text, &mut out);
+        }
+    }
+    out
 }
 
 /// The first Date header that names an instant.
@@ -207,14 +233,17 @@ fn view(message: &Message<'_>, size: usize) -> ParsedMessage {
         (Some(t), None) => t.to_owned(),
         (None, None) => String::new(),
     };
+    let mut from_others = header_addresses(message, HeaderName::From);
+    let from = (!from_others.is_empty()).then(|| from_others.remove(0));
     ParsedMessage {
         subject: message.subject().unwrap_or_default().trim().to_owned(),
-        from: addresses(message.from()).into_iter().next(),
-        sender: addresses(message.sender()).into_iter().next(),
-        to: addresses(message.to()),
-        cc: addresses(message.cc()),
-        bcc: addresses(message.bcc()),
-        reply_to: addresses(message.reply_to()),
+        from,
+        from_others,
+        sender: header_addresses(message, HeaderName::Sender).into_iter().next(),
+        to: header_addresses(message, HeaderName::To),
+        cc: header_addresses(message, HeaderName::Cc),
+        bcc: header_addresses(message, HeaderName::Bcc),
+        reply_to: header_addresses(message, HeaderName::ReplyTo),
         date: message_date(message),
         message_id: message.message_id().and_then(message_id),
         in_reply_to: id_list(message.in_reply_to()),
@@ -247,21 +276,6 @@ fn mime_type(part: &MessagePart<'_>) -> (String, String) {
         Some(ct) => (ct.ctype().to_ascii_lowercase(), ct.subtype().map(str::to_ascii_lowercase).unwrap_or_default()),
         None => ("text".to_owned(), "plain".to_owned()),
     }
-}
-
-fn addresses(header: Option<&mail_parser::Address<'_>>) -> Vec<Address> {
-    let Some(header) = header else { return Vec::new() };
-    header
-        .iter()
-        .filter_map(|addr| {
-            let address = addr.address()?.trim().to_lowercase();
-            if address.is_empty() {
-                return None;
-            }
-            let name = addr.name().map(str::trim).filter(|n| !n.is_empty() && *n != address).map(str::to_owned);
-            Some(Address { name, address })
-        })
-        .collect()
 }
 
 fn message_id(id: &str) -> Option<String> {

@@ -330,3 +330,75 @@ fn obsolete_dates_are_read_as_rfc_5322_section_4_3_says() {
         assert!(m.from.is_some(), "{date:?} took the From header");
     }
 }
+
+fn addresses_of(list: &[Address]) -> Vec<&str> {
+    list.iter().map(|a| a.address.as_str()).collect()
+}
+
+#[test]
+fn every_to_and_cc_header_is_kept_in_order() {
+    let m = parsed(
+        "From: a@x.org\nTo: t1@x.org\nCc: c1@x.org\nTo: t2@x.org, T3 <t3@x.org>\nCc: c2@x.org\nCc: c3@x.org\n\nx\n",
+    );
+    assert_eq!(addresses_of(&m.to), ["t1@x.org", "t2@x.org", "t3@x.org"]);
+    assert_eq!(addresses_of(&m.cc), ["c1@x.org", "c2@x.org", "c3@x.org"]);
+}
+
+#[test]
+fn a_local_part_that_is_not_a_dot_atom_stays_quoted() {
+    let m = parsed(concat!(
+        "From: a@x.org\n",
+        "To: \"undisclosed recipients\"@example.com, \"Smith, John\"@example.com,\n",
+        " Named <\"a\\\\\\\"b\"@example.com>, \"plain\"@example.com, \"dotted.name\"@Example.com\n",
+        "\nx\n"
+    ));
+    assert_eq!(
+        addresses_of(&m.to),
+        [
+            "\"undisclosed recipients\"@example.com",
+            "\"smith, john\"@example.com",
+            "\"a\\\\\\\"b\"@example.com",
+            // Quotes that a dot-atom does not need are not part of the address.
+            "plain@example.com",
+            "dotted.name@example.com",
+        ]
+    );
+    assert_eq!(m.to[2].name.as_deref(), Some("Named"));
+    assert_eq!(m.to[0].name, None);
+}
+
+#[test]
+fn an_empty_group_gives_no_address() {
+    for to in
+        ["undisclosed-recipients:;", "undisclosed-recipient: ;", "<Undisclosed-Recipient:;>", "Friends: ;, b@x.org"]
+    {
+        let m = parsed(&format!("From: a@x.org\nTo: {to}\n\nx\n"));
+        assert!(m.to.iter().all(|a| a.address == "b@x.org"), "{to}: {:?}", m.to);
+        for p in m.participants() {
+            assert!(p.address.contains('@') && !p.address.starts_with('@'), "{to}: {p:?}");
+        }
+    }
+}
+
+#[test]
+fn every_from_address_is_a_participant_and_the_first_is_the_from() {
+    let m = parsed("From: Ann <ann@x.org>, bob@y.org (Bob), \"Carol\" <carol@z.org>\nSender: ann@x.org\n\nx\n");
+    assert_eq!(m.from.as_ref().map(|a| a.address.as_str()), Some("ann@x.org"));
+    assert_eq!(addresses_of(&m.from_others), ["bob@y.org", "carol@z.org"]);
+    let from: Vec<String> = m.participants().into_iter().filter(|p| p.role == Role::From).map(|p| p.address).collect();
+    assert_eq!(from, ["ann@x.org", "bob@y.org", "carol@z.org"]);
+}
+
+#[test]
+fn display_names_are_decoded_unquoted_and_taken_from_comments() {
+    let m = parsed(concat!(
+        "From: =?UTF-8?Q?Jan_Nov=C3=A1k?= <jan@x.cz>\n",
+        "To: \"Smith, John\" <john@x.org>, bob@x.org (Bob Jones), \"=?utf-8?b?xb1sdcWlb3XEjWvDvQ==?=\" <z@x.cz>,\n",
+        " Route <@relay.example:r@x.org>, group: g1@x.org, G Two <g2@x.org>;\n",
+        "\nx\n"
+    ));
+    assert_eq!(m.from.and_then(|a| a.name).as_deref(), Some("Jan Novák"));
+    let names: Vec<Option<&str>> = m.to.iter().map(|a| a.name.as_deref()).collect();
+    assert_eq!(names, [Some("Smith, John"), Some("Bob Jones"), Some("Žluťoučký"), Some("Route"), None, Some("G Two")]);
+    assert_eq!(addresses_of(&m.to), ["john@x.org", "bob@x.org", "z@x.cz", "r@x.org", "g1@x.org", "g2@x.org"]);
+}

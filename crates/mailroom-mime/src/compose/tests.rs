@@ -190,3 +190,13 @@ fn an_html_body_with_pasted_images_is_related_to_them_and_files_stay_attachments
     let names: Vec<&str> = parsed.attachments.iter().map(|a| a.name.as_str()).collect();
     assert!(names.contains(&"data.csv"), "{names:?}");
 }
+
+#[test]
+fn a_reply_to_a_message_by_several_authors_goes_to_each_of_them() {
+    let own = ["me@example.com".to_owned()];
+    let message = original(
+        "From: Ann <ann@example.com>, bob@example.org\r\nSender: ann@example.com\r\nTo: me@example.com\r\n\r\nHi\r\n",
+    );
+    let (to, _) = reply_recipients(&message, &own, false);
+    assert_eq!(to.iter().map(|m| m.address.as_str()).collect::<Vec<_>>(), ["ann@example.com", "bob@example.org"]);
+}
