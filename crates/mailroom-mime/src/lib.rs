@@ -8,6 +8,7 @@ mod address;
 pub mod compose;
 mod date;
 mod html;
+mod prepare;
 mod sanitize;
 mod subject;
 
@@ -174,7 +175,10 @@ impl ParseOutcome {
 pub fn parse(raw: &[u8]) -> ParseOutcome {
     // mail-parser is well fuzzed, but one panic would abort an import of thousands of messages; a message
     // that trips it is treated like one it cannot read, and is still stored with its raw bytes.
-    let parsed = panic::catch_unwind(AssertUnwindSafe(|| parser().parse(raw).map(|message| view(&message, raw.len()))));
+    let parsed = panic::catch_unwind(AssertUnwindSafe(|| {
+        let bytes = prepare::prepare(raw);
+        parser().parse(&bytes[..]).map(|message| view(&message, raw.len()))
+    }));
     match parsed {
         Ok(Some(view)) => ParseOutcome::Parsed(view),
         Ok(None) | Err(_) => ParseOutcome::Unreadable(ParsedMessage::unparsed(raw.len())),
@@ -324,7 +328,8 @@ pub struct Bodies {
 /// The bodies of raw message bytes; empty when they do not parse.
 pub fn bodies(raw: &[u8]) -> Bodies {
     guarded(|| {
-        let message = parser().parse(raw)?;
+        let bytes = prepare::prepare(raw);
+        let message = parser().parse(&bytes[..])?;
         Some(Bodies {
             text: real_body(&message, &message.text_body, "plain").map(str::to_owned),
             html: real_body(&message, &message.html_body, "html").map(str::to_owned),
@@ -343,7 +348,8 @@ pub struct AttachmentData {
 /// The attachment at `position` of [`ParsedMessage::attachments`].
 pub fn attachment_data(raw: &[u8], position: usize) -> Option<AttachmentData> {
     guarded(|| {
-        let message = parser().parse(raw)?;
+        let bytes = prepare::prepare(raw);
+        let message = parser().parse(&bytes[..])?;
         let part = message.attachments().nth(position)?;
         Some(AttachmentData { info: attachment(part), data: part.contents().to_vec() })
     })
@@ -353,7 +359,8 @@ pub fn attachment_data(raw: &[u8], position: usize) -> Option<AttachmentData> {
 /// `cid:` reference in the HTML body.
 pub fn part_by_content_id(raw: &[u8], content_id: &str) -> Option<AttachmentData> {
     guarded(|| {
-        let message = parser().parse(raw)?;
+        let bytes = prepare::prepare(raw);
+        let message = parser().parse(&bytes[..])?;
         let part =
             message.attachments().find(|p| p.content_id().and_then(message_id).as_deref() == Some(content_id))?;
         Some(AttachmentData { info: attachment(part), data: part.contents().to_vec() })

@@ -402,3 +402,183 @@ fn display_names_are_decoded_unquoted_and_taken_from_comments() {
     assert_eq!(names, [Some("Smith, John"), Some("Bob Jones"), Some("Žluťoučký"), Some("Route"), None, Some("G Two")]);
     assert_eq!(addresses_of(&m.to), ["john@x.org", "bob@x.org", "z@x.cz", "r@x.org", "g1@x.org", "g2@x.org"]);
 }
+
+/// `text` in the encoding `label` names, as a sender without RFC 2047 would put it in a header.
+fn encoded(label: &str, text: &str) -> Vec<u8> {
+    let encoding = encoding_rs::Encoding::for_label(label.as_bytes()).expect("a known encoding");
+    let (bytes, _, unmappable) = encoding.encode(text);
+    assert!(!unmappable, "{text} is not in {label}");
+    bytes.into_owned()
+}
+
+fn message_bytes(parts: &[&[u8]]) -> Vec<u8> {
+    parts.concat()
+}
+
+#[test]
+fn raw_header_bytes_are_read_in_the_charset_the_message_declares() {
+    let subject = "會員專屬優惠，今天就加入我們";
+    let name = "陳大文";
+    let raw = message_bytes(&[
+        b"From: ",
+        &encoded("big5", name),
+        b" <chan@example.tw>\r\nSubject: ",
+        &encoded("big5", subject),
+        b"\r\nContent-Type: text/plain; charset=big5\r\n\r\n",
+        &encoded("big5", "內文"),
+        b"\r\n",
+    ]);
+    let m = parse(&raw).into_message();
+    assert_eq!(m.subject, subject);
+    assert_eq!(m.from.and_then(|a| a.name).as_deref(), Some(name));
+    assert!(m.text.contains("內文"), "{}", m.text);
+}
+
+#[test]
+fn raw_header_bytes_follow_the_first_text_part_when_the_message_declares_no_charset() {
+    let subject = "안녕하세요, 회원님께 드리는 특별한 소식입니다";
+    let raw = message_bytes(&[
+        b"From: a@example.kr\nSubject: ",
+        &encoded("euc-kr", subject),
+        b"\nContent-Type: multipart/alternative; boundary=b\n\n--b\nContent-Type: text/plain; charset=\"EUC-KR\"\n\nx\n--b--\n",
+    ]);
+    assert_eq!(parse(&raw).into_message().subject, subject);
+}
+
+#[test]
+fn raw_header_bytes_without_a_usable_charset_are_detected() {
+    let subject = "中华人民共和国的经济发展和社会进步取得了举世瞩目的成就";
+    // us-ascii says nothing about bytes above 127; neither does a body in UTF-8.
+    for declared in ["", "Content-Type: text/plain; charset=us-ascii\n", "Content-Type: text/plain; charset=utf-8\n"] {
+        let raw = message_bytes(&[
+            b"From: a@example.cn\nSubject: ",
+            &encoded("gb2312", subject),
+            b"\n",
+            declared.as_bytes(),
+            b"\nx\n",
+        ]);
+        assert_eq!(parse(&raw).into_message().subject, subject, "{declared:?}");
+    }
+    let latin = |text: &str| encoded("iso-8859-1", text);
+    let raw = message_bytes(&[
+        b"From: ",
+        &latin("José Müller"),
+        b" <jose@example.de>\nSubject: ",
+        &latin("Grüße aus Köln, schöne Straße"),
+        b"\n\nx\n",
+    ]);
+    let m = parse(&raw).into_message();
+    assert_eq!(m.from.and_then(|a| a.name).as_deref(), Some("José Müller"));
+    assert_eq!(m.subject, "Grüße aus Köln, schöne Straße");
+}
+
+#[test]
+fn headers_in_utf_8_are_kept_whatever_the_declared_charset() {
+    let raw = "From: Jiří Novák <jiri@example.cz>\nSubject: Žluťoučký kůň\nContent-Type: text/plain; charset=iso-8859-2\n\nx\n";
+    let m = parsed(raw);
+    assert_eq!(m.subject, "Žluťoučký kůň");
+    assert_eq!(m.from.and_then(|a| a.name).as_deref(), Some("Jiří Novák"));
+}
+
+fn base64_of(text: &str) -> String {
+    let encoded = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, text);
+    // Wrapped as mailers wrap it.
+    encoded.as_bytes().chunks(60).map(|line| String::from_utf8_lossy(line).into_owned() + "\n").collect()
+}
+
+#[test]
+fn a_multipart_whose_closing_boundary_is_missing_still_has_its_body() {
+    let html = "<html><body><p>Spring offers for our members</p></body></html>";
+    let raw = format!(
+        "From: a@x.org\nContent-Type: multipart/mixed; boundary=\"----=_Part\"\n\n------=_Part\n\
+         Content-Type: text/html; charset=\"iso-8859-1\"\nContent-Transfer-Encoding: base64\n\n{}",
+        base64_of(html)
+    );
+    let bodies = bodies(raw.as_bytes());
+    assert_eq!(bodies.html.as_deref().map(str::trim), Some(html));
+    let m = parsed(&raw);
+    assert!(m.has_html && m.attachments.is_empty(), "{:?}", m.attachments);
+    assert!(m.text.contains("Spring offers"), "{}", m.text);
+}
+
+#[test]
+fn an_inner_multipart_left_open_ends_at_the_next_outer_boundary() {
+    let raw = "From: a@x.org\nContent-Type: multipart/mixed; boundary=outer\n\n--outer\n\
+               Content-Type: multipart/alternative; boundary=inner\n\n--inner\nContent-Type: text/plain\n\n\
+               Plain words\n--inner\nContent-Type: text/html\n\n<p>Rich words</p>\n--outer\n\
+               Content-Type: application/pdf; name=report.pdf\nContent-Disposition: attachment; filename=report.pdf\n\
+               Content-Transfer-Encoding: base64\n\nJVBERi0xLjQK\n--outer--\n";
+    let bodies = bodies(raw.as_bytes());
+    assert_eq!(bodies.text.as_deref().map(str::trim), Some("Plain words"));
+    assert_eq!(bodies.html.as_deref().map(str::trim), Some("<p>Rich words</p>"));
+    let m = parsed(raw);
+    let names: Vec<&str> = m.attachments.iter().map(|a| a.name.as_str()).collect();
+    assert_eq!(names, ["report.pdf"]);
+    assert_eq!(attachment_data(raw.as_bytes(), 0).map(|a| a.data), Some(b"%PDF-1.4\n".to_vec()));
+}
+
+#[test]
+fn a_single_html_part_with_a_footer_after_its_base64_is_decoded_with_the_footer() {
+    let html = "<html><body><p>Degerli SMSTR kullanicimiz</p></body></html>";
+    let raw = format!(
+        "From: a@x.org\nContent-Type: text/html\nContent-Transfer-Encoding: base64\n\n{}\n\n\
+         -------------------------------------------------------\nThis list is sponsored by ThinkGeek\n",
+        base64_of(html)
+    );
+    let shown = bodies(raw.as_bytes()).html.unwrap_or_default();
+    assert!(shown.contains(html) && shown.contains("sponsored by ThinkGeek"), "{shown}");
+    let m = parsed(&raw);
+    assert!(m.attachments.is_empty(), "{:?}", m.attachments);
+    assert!(m.text.contains("Degerli SMSTR"), "{}", m.text);
+}
+
+#[test]
+fn a_body_written_without_a_blank_line_after_the_headers_keeps_its_text() {
+    let part = "From: a@x.org\nContent-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain\n\
+                Hello there, friend\nsecond line\n\nthird line\n--b--\n";
+    let text = bodies(part.as_bytes()).text.unwrap_or_default();
+    assert!(["Hello there, friend", "second line", "third line"].iter().all(|l| text.contains(l)), "{text:?}");
+    let whole = "From: a@x.org\nSubject: s\n<html><body>Hello world</body></html>\nmore\n";
+    let m = parsed(whole);
+    assert_eq!(m.subject, "s");
+    assert!(m.text.contains("Hello world") && m.text.contains("more"), "{:?}", m.text);
+}
+
+#[test]
+fn a_content_type_of_text_without_a_subtype_is_plain_text() {
+    let single = "From: a@x.org\nContent-Type: text; charset=utf-8\n\nŽluťoučký kůň\n";
+    assert_eq!(bodies(single.as_bytes()).text.as_deref().map(str::trim), Some("Žluťoučký kůň"));
+    let alternative = "From: a@x.org\nContent-Type: multipart/alternative; boundary=b\n\n--b\nContent-Type: TEXT\n\n\
+                       Plain words\n--b\nContent-Type: text/html\n\n<p>Rich words</p>\n--b--\n";
+    let m = parsed(alternative);
+    assert!(m.has_text && m.attachments.is_empty(), "{:?}", m.attachments);
+    assert_eq!(bodies(alternative.as_bytes()).text.as_deref().map(str::trim), Some("Plain words"));
+}
+
+#[test]
+fn a_base64_body_is_decoded_however_its_encoding_is_spelt() {
+    for encoding in ["BASE64", "  Base64  ", "base64 (encoded)", "\"base64\"", "base64;", "(x) base64", "base64\n "] {
+        let raw = format!(
+            "From: a@x.org\nContent-Type: text/plain\nContent-Transfer-Encoding: {encoding}\n\nSGVsbG8gd29ybGQ=\n"
+        );
+        assert_eq!(bodies(raw.as_bytes()).text.as_deref().map(str::trim), Some("Hello world"), "{encoding:?}");
+    }
+}
+
+#[test]
+fn quoted_printable_with_stray_equals_signs_is_decoded_around_them() {
+    let raw = "From: a@x.org\nContent-Type: text/plain; charset=iso-8859-1\nContent-Transfer-Encoding: quoted-printable\n\n\
+               Rule: 2 == 2, x=y\nCaf=E9 au =\nlait =3D good\n";
+    let text = bodies(raw.as_bytes()).text.unwrap_or_default();
+    assert!(text.contains("Rule: 2 == 2, x=y\n") && text.contains("Café au lait = good"), "{text:?}");
+}
+
+#[test]
+fn a_multipart_whose_boundary_never_appears_is_shown_as_text() {
+    let raw = "From: a@x.org\nContent-Type: multipart/alternative; boundary=\"=Multipart Boundary 0925021429\"\n\n\
+               --= Multipart Boundary 0925021429\nContent-Type: text/plain\n\nThe offer\n\
+               --= Multipart Boundary 0925021429--\n";
+    let m = parsed(raw);
+    assert!(m.text.contains("The offer"), "{:?}", m.text);
+    assert!(m.attachments.is_empty(), "{:?}", m.attachments);
+}
