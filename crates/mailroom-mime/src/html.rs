@@ -1,183 +1,84 @@
-//! A small HTML-to-text reduction, enough for snippets and search; not a renderer.
+//! HTML reduced to the text a reader sees, for snippets, search and quoting; not a renderer.
+//!
+//! The HTML is parsed by html5ever through the same ammonia reading the sanitiser does, so that the text is
+//! what the reading pane shows: an unclosed `<head>`, a stray quote in a tag or a misnested table are read
+//! as a browser reads them, entities are decoded by the parser, and what the sanitiser drops with its content
+//! (script, title, template, noscript, frames, objects, SVG, MathML, select) is no text here either, nor is a
+//! style sheet. ammonia keeps only the elements that shape the text, without attributes, and writes them back
+//! in html5ever's canonical serialisation, which a plain scan then turns into lines.
 
-/// Elements whose content is never visible text.
-const HIDDEN: &[&str] = &["script", "style", "head", "title"];
+use std::sync::LazyLock;
+
+use crate::sanitize::DROPPED_WITH_CONTENT;
 
 /// Elements that start or end a line of text.
+#[rustfmt::skip]
 const BLOCKS: &[&str] = &[
-    "br",
-    "p",
-    "div",
-    "li",
-    "ul",
-    "ol",
-    "tr",
-    "table",
-    "h1",
-    "h2",
-    "h3",
-    "h4",
-    "h5",
-    "h6",
-    "blockquote",
-    "hr",
-    "pre",
-    "section",
-    "article",
-    "header",
-    "footer",
-    "dd",
-    "dt",
-    "dl",
-    "center",
-    "address",
+    "address", "article", "aside", "blockquote", "br", "caption", "center", "dd", "details", "dialog", "div", "dl",
+    "dt", "fieldset", "figcaption", "figure", "footer", "form", "h1", "h2", "h3", "h4", "h5", "h6", "header",
+    "hgroup", "hr", "legend", "li", "main", "menu", "nav", "ol", "p", "pre", "section", "summary", "table", "tbody",
+    "tfoot", "thead", "tr", "ul",
 ];
 
-/// The text of an HTML body: tags (and the content of `<script>`, `<style>`, `<head>`) dropped, block elements
-/// become line breaks, common entities decoded (`&amp; &lt; &gt; &quot; &#39; &nbsp;` and numeric `&#NNN;` /
-/// `&#xHH;`).
+/// Table cells: side by side, they read better separated than glued together.
+const CELLS: &[&str] = &["td", "th"];
+
+static TEXT: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
+    let mut builder = ammonia::Builder::empty();
+    builder
+        .tags(BLOCKS.iter().chain(CELLS).copied().collect())
+        .clean_content_tags(DROPPED_WITH_CONTENT.iter().copied().chain(["style"]).collect())
+        .strip_comments(true)
+        .link_rel(None);
+    builder
+});
+
+/// The text of an HTML body (fragment or document): what a reader sees, block elements as line breaks, table
+/// cells separated by spaces, spaces collapsed as a browser collapses them (line breaks kept in `<pre>`), blank
+/// lines dropped.
 pub fn html_to_text(html: &str) -> String {
-    let mut raw = String::with_capacity(html.len() / 2);
-    let bytes = html.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] != b'<' {
-            // Copy the text run up to the next tag; '<' is ASCII so the slice stays on char boundaries.
-            let end = bytes[i..].iter().position(|&b| b == b'<').map_or(bytes.len(), |p| i + p);
-            decode_entities_into(&html[i..end], &mut raw);
-            i = end;
-            continue;
+    let serialised = TEXT.clean(&crate::nesting::bounded(html)).to_string();
+    let mut raw = String::with_capacity(serialised.len());
+    let mut preformatted = 0usize;
+    let mut rest = serialised.as_str();
+    // Only kept elements are left, without attributes, and `<` in text is escaped: every `<` starts a tag.
+    while let Some(lt) = rest.find('<') {
+        push_text(&rest[..lt], preformatted > 0, &mut raw);
+        let gt = rest[lt..].find('>').map_or(rest.len(), |p| lt + p);
+        let tag = &rest[lt + 1..gt];
+        rest = rest.get(gt + 1..).unwrap_or_default();
+        let (closing, name) = tag.strip_prefix('/').map_or((false, tag), |name| (true, name));
+        if name == "pre" {
+            preformatted = if closing { preformatted.saturating_sub(1) } else { preformatted + 1 };
         }
-        if html[i..].starts_with("<!--") {
-            i = html[i + 4..].find("-->").map_or(bytes.len(), |p| i + 4 + p + 3);
-            continue;
-        }
-        let Some(tag) = parse_tag(&html[i..]) else {
-            // A lone '<' (as in "a < b" written carelessly) is text, not markup.
-            raw.push('<');
-            i += 1;
-            continue;
-        };
-        i += tag.len;
-        if !tag.closing && HIDDEN.contains(&tag.name.as_str()) {
-            i = skip_past_closing(html, i, &tag.name);
-            raw.push('\n');
-        } else if BLOCKS.contains(&tag.name.as_str()) {
-            raw.push('\n');
-        } else if tag.name == "td" || tag.name == "th" {
-            // Table cells side by side read better separated than glued together.
-            raw.push(' ');
-        }
+        raw.push(if CELLS.contains(&name) { ' ' } else { '\n' });
     }
+    push_text(rest, preformatted > 0, &mut raw);
     tidy_whitespace(&raw)
 }
 
-struct Tag {
-    name: String,
-    closing: bool,
-    len: usize,
-}
-
-/// The tag at the start of `s` (which begins with '<'), or `None` when the '<' does not start markup.
-fn parse_tag(s: &str) -> Option<Tag> {
-    let bytes = s.as_bytes();
-    let mut i = 1;
-    let closing = bytes.get(i) == Some(&b'/');
-    if closing {
-        i += 1;
-    }
-    let first = *bytes.get(i)?;
-    if !(first.is_ascii_alphabetic() || first == b'!' || first == b'?') {
-        return None;
-    }
-    let name_len = bytes[i..].iter().take_while(|b| b.is_ascii_alphanumeric()).count();
-    let name = s[i..i + name_len].to_ascii_lowercase();
-    // Quoted attribute values may contain '>', so skip over them when looking for the tag's end.
-    let mut quote = None;
-    let mut j = i + name_len;
-    while j < bytes.len() {
-        let b = bytes[j];
-        match quote {
-            Some(q) if b == q => quote = None,
-            Some(_) => {}
-            None if b == b'"' || b == b'\'' => quote = Some(b),
-            None if b == b'>' => return Some(Tag { name, closing, len: j + 1 }),
-            None => {}
-        }
-        j += 1;
-    }
-    // An unterminated tag swallows the rest: it is truncated markup, not text.
-    Some(Tag { name, closing, len: bytes.len() })
-}
-
-/// The position just after `</name ...>` searched from `from`, or the end when it never closes.
-fn skip_past_closing(html: &str, from: usize, name: &str) -> usize {
-    // Compared in place rather than on a lowercased copy: spam can hold thousands of <style> blocks, and copying
-    // the rest of the document for each one would be quadratic.
-    let bytes = html.as_bytes();
-    let mut i = from;
-    while let Some(p) = html[i..].find("</") {
-        let start = i + p;
-        let candidate = &bytes[start + 2..];
-        if candidate.len() >= name.len() && candidate[..name.len()].eq_ignore_ascii_case(name.as_bytes()) {
-            return html[start..].find('>').map_or(html.len(), |q| start + q + 1);
-        }
-        i = start + 2;
-    }
-    html.len()
-}
-
-/// Appends `text` to `out` with character references decoded; unknown ones are kept verbatim.
-fn decode_entities_into(text: &str, out: &mut String) {
+/// Appends serialised text: html5ever's escapes (`&amp; &lt; &gt; &nbsp;`) undone, and outside preformatted
+/// text every space, tab or line break a space, as a browser shows them.
+fn push_text(text: &str, preformatted: bool, out: &mut String) {
     let mut rest = text;
-    while let Some(amp) = rest.find('&') {
-        out.push_str(&rest[..amp]);
-        rest = &rest[amp..];
-        // Entities are short; a ';' further away means this '&' is plain text.
-        let semi = rest.as_bytes().iter().take(12).position(|&b| b == b';');
-        let decoded = semi.and_then(|s| decode_entity(&rest[1..s]).map(|c| (c, s)));
-        match decoded {
-            Some((c, s)) => {
-                out.push(c);
-                rest = &rest[s + 1..];
-            }
-            None => {
-                out.push('&');
-                rest = &rest[1..];
-            }
+    while let Some(c) = rest.chars().next() {
+        if c == '&' {
+            let (decoded, len) = [("&amp;", '&'), ("&lt;", '<'), ("&gt;", '>'), ("&nbsp;", ' '), ("&quot;", '"')]
+                .iter()
+                .find(|(escape, _)| rest.starts_with(escape))
+                .map_or(('&', 1), |(escape, decoded)| (*decoded, escape.len()));
+            out.push(decoded);
+            rest = &rest[len..];
+            continue;
         }
-    }
-    out.push_str(rest);
-}
-
-fn decode_entity(name: &str) -> Option<char> {
-    if let Some(num) = name.strip_prefix('#') {
-        let code = match num.strip_prefix('x').or_else(|| num.strip_prefix('X')) {
-            Some(hex) => u32::from_str_radix(hex, 16).ok()?,
-            None => num.parse::<u32>().ok()?,
+        let shown = match c {
+            '\n' | '\r' if preformatted => '\n',
+            ' ' | '\t' | '\n' | '\r' | '\x0c' => ' ',
+            c => c,
         };
-        // NUL and invalid scalar values (surrogates, > U+10FFFF) become the replacement character, as browsers do.
-        return Some(char::from_u32(code).filter(|&c| c != '\0').unwrap_or('\u{FFFD}'));
+        out.push(shown);
+        rest = &rest[c.len_utf8()..];
     }
-    Some(match name {
-        "amp" | "AMP" => '&',
-        "lt" | "LT" => '<',
-        "gt" | "GT" => '>',
-        "quot" | "QUOT" => '"',
-        "apos" => '\'',
-        "nbsp" => ' ',
-        "copy" => '©',
-        "reg" => '®',
-        "hellip" => '…',
-        "mdash" => '—',
-        "ndash" => '–',
-        "rsquo" => '’',
-        "lsquo" => '‘',
-        "rdquo" => '”',
-        "ldquo" => '“',
-        "euro" => '€',
-        _ => return None,
-    })
 }
 
 /// Spaces collapsed within lines, lines trimmed, blank lines dropped: nested blocks ("</p></div><div>") would
@@ -223,6 +124,80 @@ mod tests {
     fn closing_tags_are_matched_case_insensitively() {
         assert_eq!(html_to_text("<Script>x</sCRIPT >after</p>"), "after");
         assert_eq!(html_to_text("<style>a</styl>b</STYLE>c"), "c");
+    }
+
+    #[test]
+    fn a_head_never_closed_hides_nothing_after_it() {
+        let text = html_to_text("<html><body><head><title>News</title><p>The wombat sleeps by day.</p></body></html>");
+        assert_eq!(text, "The wombat sleeps by day.");
+    }
+
+    #[test]
+    fn a_stray_quote_in_a_tag_hides_nothing_after_it() {
+        let html = r#"<a href="http://x.test/"">Read the story</a> and <img border=0" src="x.png"> the rest
+                      <table border=0"><tr><td>of the newsletter</td></tr></table><p>to the end.</p>"#;
+        let text = html_to_text(html);
+        for words in ["Read the story", "and", "the rest", "of the newsletter", "to the end."] {
+            assert!(text.contains(words), "{words:?} lost from {text:?}");
+        }
+    }
+
+    #[test]
+    fn table_cells_are_separated_and_rows_are_lines() {
+        let html = "<table><tr><th>Item</th><th>Price</th></tr><tr><td>Tea</td><td>10</td></tr></table>";
+        assert_eq!(html_to_text(html), "Item Price\nTea 10");
+    }
+
+    #[test]
+    fn text_the_reader_does_not_show_is_not_text() {
+        let html = "<p>Shown</p><script>var hidden;</script><style>p{}</style><template>template</template>\
+                    <noscript>noscript</noscript><svg><text>vector</text></svg><select><option>choice</option></select>\
+                    <iframe>frame</iframe><object>object</object><textarea>Typed</textarea>";
+        assert_eq!(html_to_text(html), "Shown\nTyped");
+    }
+
+    #[test]
+    fn line_breaks_in_the_source_are_spaces_except_in_preformatted_text() {
+        assert_eq!(html_to_text("<p>one\ntwo\r\n  three</p>"), "one two three");
+        assert_eq!(html_to_text("<pre>first line\n   second line</pre>after"), "first line\nsecond line\nafter");
+    }
+
+    #[test]
+    fn named_entities_are_decoded_as_a_browser_decodes_them() {
+        assert_eq!(html_to_text("Caf&eacute; &hearts; &notin; &amp;c &copy"), "Café ♥ ∉ &c ©");
+    }
+
+    #[test]
+    fn pathological_inputs_take_linear_time() {
+        // html5ever's tree builder is quadratic in nesting; each of these nests (or would) 20,000 deep.
+        let n = 20_000;
+        let numbered = |tag: &str| (0..n).map(|i| tag.replace('#', &i.to_string())).collect::<String>();
+        let started = std::time::Instant::now();
+        for html in [
+            "<div>".repeat(n),
+            format!("{}{}", "<div>".repeat(n), "</p>".repeat(n)),
+            numbered("<font size=#>") + &"<p>x</p>".repeat(n),
+            numbered("<div><font size=#></div>x"),
+            "<b><div></b>".repeat(n),
+            "<span></div>".repeat(n),
+            "<div><!--</div>-->".repeat(n),
+            format!("<svg><style>{}", "<g>".repeat(n)),
+            "<a href=\"".repeat(n),
+            "<head><title>x".repeat(n),
+            "<table><tr><td>".repeat(n / 4),
+            "&amp;&#x41;&bogus".repeat(n),
+            "<!--".repeat(n),
+            format!("<p>{}</p>", "word ".repeat(10 * n)),
+        ] {
+            let _ = html_to_text(&html);
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(20), "{:?}", started.elapsed());
+    }
+
+    #[test]
+    fn text_nested_deeper_than_a_browser_nests_is_kept() {
+        let html = format!("{}deep words{}", "<div><font>".repeat(5_000), "</font></div>".repeat(5_000));
+        assert_eq!(html_to_text(&format!("<p>before</p>{html}<p>after</p>")), "before\ndeep words\nafter");
     }
 
     #[test]

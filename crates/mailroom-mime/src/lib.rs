@@ -8,6 +8,7 @@ mod address;
 pub mod compose;
 mod date;
 mod html;
+mod nesting;
 mod prepare;
 mod sanitize;
 mod subject;

@@ -36,7 +36,8 @@ const TAGS: &[&str] = &[
 ];
 
 /// Tags removed together with everything inside them: code, embedded documents, and text never meant to be read.
-const DROPPED_WITH_CONTENT: &[&str] = &[
+/// `html_to_text` drops them too, so that search finds what the reader shows.
+pub(crate) const DROPPED_WITH_CONTENT: &[&str] = &[
     "script", "title", "noscript", "noembed", "noframes", "iframe", "frame", "frameset", "object", "applet",
     "template", "svg", "math", "select", "datalist",
 ];
@@ -79,7 +80,7 @@ static BUILDER: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
 /// Sanitises a received HTML body (fragment or whole document; a document gives its body content and `<style>`
 /// blocks).
 pub fn sanitize_html(input: &str, options: &SanitizeOptions<'_>) -> SanitizedHtml {
-    let cleaned = BUILDER.clean(input).to_string();
+    let cleaned = BUILDER.clean(&crate::nesting::bounded(input)).to_string();
     let mut pass = Pass { options, blocked_remote: false };
     let html = pass.rewrite(&cleaned);
     SanitizedHtml { html, blocked_remote: pass.blocked_remote }
@@ -1085,6 +1086,8 @@ mod tests {
         let _ = text_to_html(&format!("http://a.example/{}", ")".repeat(200_000)));
         let _ = text_to_html(&"http://a.example/,".repeat(50_000));
         let _ = text_to_html(&"a@b@".repeat(50_000));
+        let _ = clean(&"<div><font>".repeat(20_000), true);
+        let _ = clean(&(0..20_000).map(|i| format!("<div><font size={i}></div>x")).collect::<String>(), true);
         assert!(started.elapsed() < std::time::Duration::from_secs(20), "{:?}", started.elapsed());
     }
 
