@@ -230,14 +230,7 @@ fn message_date(message: &Message<'_>) -> Option<DateTime<Utc>> {
 fn view(message: &Message<'_>, size: usize) -> ParsedMessage {
     let text = real_body(message, &message.text_body, "plain");
     let html = real_body(message, &message.html_body, "html");
-    // A text part is what the sender wrote for plain readers; prefer it, and reduce HTML only when it is missing
-    // (or empty, as some HTML-first mailers send an empty text alternative).
-    let body_text = match (text, html) {
-        (Some(t), _) if !t.trim().is_empty() => t.to_owned(),
-        (_, Some(h)) => html_to_text(h),
-        (Some(t), None) => t.to_owned(),
-        (None, None) => String::new(),
-    };
+    let (snippet_source, body_text) = body_text(text, html);
     let mut from_others = header_addresses(message, HeaderName::From);
     let from = (!from_others.is_empty()).then(|| from_others.remove(0));
     ParsedMessage {
@@ -253,13 +246,59 @@ fn view(message: &Message<'_>, size: usize) -> ParsedMessage {
         message_id: message.message_id().and_then(message_id),
         in_reply_to: id_list(message.in_reply_to()),
         references: id_list(message.references()),
-        snippet: snippet(&body_text),
+        snippet: snippet(&snippet_source),
         text: indexed_text(body_text),
         has_text: text.is_some(),
         has_html: html.is_some(),
         attachments: message.attachments().map(attachment).collect(),
         size: size as u64,
     }
+}
+
+/// What the snippet is taken from, and the body text for the search index: what the reader shows.
+///
+/// A text part is what the sender wrote for plain readers, and it comes first. The HTML part's text is indexed
+/// after it when it holds words the text part lacks: a stub ("This is a multi-part message in MIME format",
+/// "view this mail in HTML"), a summary, a text part written separately. Whether it does is a cheap comparison
+/// of the two parts' sets of words (linear, no alignment): when at least a fifth of the HTML's distinct words
+/// are missing from the text part, its text is added; alternatives that say the same thing (the usual case,
+/// differing only in links and a footer word or two) are indexed once. The snippet comes from the text part
+/// unless it holds under a quarter of the HTML's words: then it is a stub, and the HTML says what the message
+/// says.
+fn body_text(text: Option<&str>, html: Option<&str>) -> (String, String) {
+    let text = text.filter(|t| !t.trim().is_empty());
+    match (text, html) {
+        (Some(text), Some(html)) => {
+            let html_text = html_to_text(html);
+            let (missing, distinct) = words_missing(text, &html_text);
+            let stub = (distinct - missing) * 4 < distinct;
+            let adds = missing >= 3 && missing * 5 >= distinct;
+            let snippet_source = if stub { html_text.clone() } else { text.to_owned() };
+            let body = if adds { format!("{text}\n\n{html_text}") } else { text.to_owned() };
+            (snippet_source, body)
+        }
+        (Some(text), None) => (text.to_owned(), text.to_owned()),
+        (None, Some(html)) => {
+            let html_text = html_to_text(html);
+            (html_text.clone(), html_text)
+        }
+        (None, None) => (String::new(), String::new()),
+    }
+}
+
+/// How many of `other`'s distinct words (runs of letters and digits, lowercased) `text` lacks, and how many
+/// distinct words `other` has.
+fn words_missing(text: &str, other: &str) -> (usize, usize) {
+    use std::borrow::Cow;
+    fn words(s: &str) -> impl Iterator<Item = Cow<'_, str>> {
+        s.split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .map(|w| if w.chars().any(char::is_uppercase) { Cow::Owned(w.to_lowercase()) } else { Cow::Borrowed(w) })
+    }
+    let known: HashSet<Cow<'_, str>> = words(text).collect();
+    let distinct: HashSet<Cow<'_, str>> = words(other).collect();
+    let missing = distinct.iter().filter(|w| !known.contains(*w)).count();
+    (missing, distinct.len())
 }
 
 /// The first body part of the given text subtype that is really in the message. mail-parser adds the HTML part

@@ -582,3 +582,43 @@ fn a_multipart_whose_boundary_never_appears_is_shown_as_text() {
     assert!(m.text.contains("The offer"), "{:?}", m.text);
     assert!(m.attachments.is_empty(), "{:?}", m.attachments);
 }
+
+fn alternative(text: &str, html: &str) -> String {
+    format!(
+        "From: a@x.org\nContent-Type: multipart/alternative; boundary=b\n\n--b\nContent-Type: text/plain; charset=utf-8\n\n\
+         {text}\n--b\nContent-Type: text/html; charset=utf-8\n\n{html}\n--b--\n"
+    )
+}
+
+const ARTICLE: &str = "<html><body><h1>Wombats of Tasmania</h1><p>The common wombat digs burrows with its strong \
+                       claws and sleeps through the warm part of the day.</p><p>Rangers counted forty burrows along \
+                       the northern ridge this spring.</p></body></html>";
+
+#[test]
+fn a_stub_text_alternative_leaves_the_html_words_searchable_and_out_of_the_snippet() {
+    for stub in ["This is a multi-part message in MIME format.", "View this mail in HTML.", ""] {
+        let m = parsed(&alternative(stub, ARTICLE));
+        assert!(m.text.contains("burrows along the northern ridge"), "{stub:?}: {}", m.text);
+        assert!(m.snippet.starts_with("Wombats of Tasmania"), "{stub:?}: {}", m.snippet);
+    }
+}
+
+#[test]
+fn alternatives_that_say_the_same_thing_are_indexed_once() {
+    let text = "Wombats of Tasmania\n\nThe common wombat digs burrows with its strong claws and sleeps through the \
+                warm part of the day.\n\nRangers counted forty burrows along the northern ridge this spring.\n\n\
+                Unsubscribe: https://x.test/u";
+    let m = parsed(&alternative(text, ARTICLE));
+    assert_eq!(m.text.matches("northern ridge").count(), 1, "{}", m.text);
+    assert!(m.snippet.starts_with("Wombats of Tasmania The common wombat"), "{}", m.snippet);
+}
+
+#[test]
+fn a_text_alternative_that_says_less_than_the_html_is_indexed_with_it() {
+    let text = "Wombats of Tasmania\n\nThe common wombat digs burrows with its strong claws.";
+    let m = parsed(&alternative(text, ARTICLE));
+    assert!(m.text.starts_with(text), "{}", m.text);
+    assert!(m.text.contains("Rangers counted forty burrows"), "{}", m.text);
+    // What the sender wrote for plain readers is real text, and still what the snippet shows.
+    assert_eq!(m.snippet, "Wombats of Tasmania The common wombat digs burrows with its strong claws.");
+}
