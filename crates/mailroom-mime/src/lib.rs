@@ -228,9 +228,9 @@ fn message_date(message: &Message<'_>) -> Option<DateTime<Utc>> {
 }
 
 fn view(message: &Message<'_>, size: usize) -> ParsedMessage {
-    let text = real_body(message, &message.text_body, "plain");
-    let html = real_body(message, &message.html_body, "html");
-    let (snippet_source, body_text) = body_text(text, html);
+    let layout = Layout::of(message);
+    let text = layout.text();
+    let (snippet_source, body_text) = body_text(text.as_deref(), layout.html());
     let mut from_others = header_addresses(message, HeaderName::From);
     let from = (!from_others.is_empty()).then(|| from_others.remove(0));
     ParsedMessage {
@@ -249,8 +249,8 @@ fn view(message: &Message<'_>, size: usize) -> ParsedMessage {
         snippet: snippet(&snippet_source),
         text: indexed_text(body_text),
         has_text: text.is_some(),
-        has_html: html.is_some(),
-        attachments: message.attachments().map(attachment).collect(),
+        has_html: layout.html.is_some(),
+        attachments: layout.attachments.iter().map(|part| attachment(part)).collect(),
         size: size as u64,
     }
 }
@@ -301,17 +301,71 @@ fn words_missing(text: &str, other: &str) -> (usize, usize) {
     (missing, distinct.len())
 }
 
-/// The first body part of the given text subtype that is really in the message. mail-parser adds the HTML part
-/// to `text_body` (and the text part to `html_body`) when the other alternative is missing, converting on read;
-/// checking the part's own content type tells the real parts from those stand-ins.
-fn real_body<'a>(message: &'a Message<'_>, ids: &[u32], subtype: &str) -> Option<&'a str> {
-    ids.iter().filter_map(|&id| message.part(id)).find_map(|part| {
-        let body = match &part.body {
-            PartType::Text(t) | PartType::Html(t) => t.as_ref(),
-            _ => return None,
-        };
-        (mime_type(part) == ("text".to_owned(), subtype.to_owned())).then_some(body)
-    })
+/// What a message shows, from mail-parser's reading: its text body, its HTML body and its attachments.
+struct Layout<'m> {
+    /// The message's inline text/plain parts: the first is the body, the others (a list's footer, a second
+    /// note) are shown after it.
+    text: Vec<&'m str>,
+    /// The first text/html part.
+    html: Option<&'m str>,
+    /// mail-parser's attachments, then the body parts it keeps as bodies that are no body here (a named
+    /// inline text file after the body): so that nothing a message holds is out of reach, and the positions
+    /// of its own attachments stay what they were.
+    attachments: Vec<&'m MessagePart<'m>>,
+}
+
+impl<'m> Layout<'m> {
+    fn of(message: &'m Message<'m>) -> Self {
+        let mut attachments: Vec<&'m MessagePart<'m>> = message.attachments().collect();
+        let mut text = Vec::new();
+        for part in real_bodies(message, &message.text_body, "plain") {
+            match body_of(part) {
+                Some(body) if text.is_empty() || part.attachment_name().is_none() => text.push(body),
+                _ => attachments.push(part),
+            }
+        }
+        let mut html = None;
+        for part in real_bodies(message, &message.html_body, "html") {
+            match body_of(part) {
+                Some(body) if html.is_none() => html = Some(body),
+                _ => attachments.push(part),
+            }
+        }
+        Layout { text, html, attachments }
+    }
+
+    /// The text body: the inline text/plain parts, one after the other.
+    fn text(&self) -> Option<std::borrow::Cow<'m, str>> {
+        match self.text.as_slice() {
+            [] => None,
+            [only] => Some(std::borrow::Cow::Borrowed(only)),
+            parts => Some(std::borrow::Cow::Owned(parts.iter().map(|p| p.trim_end()).collect::<Vec<_>>().join("\n\n"))),
+        }
+    }
+
+    fn html(&self) -> Option<&'m str> {
+        self.html
+    }
+}
+
+/// The body parts of the given text subtype that are really in the message, each once. mail-parser adds the
+/// HTML part to `text_body` (and the text part to `html_body`) when the other alternative is missing,
+/// converting on read; checking the part's own content type tells the real parts from those stand-ins.
+fn real_bodies<'m>(
+    message: &'m Message<'m>,
+    ids: &'m [u32],
+    subtype: &'m str,
+) -> impl Iterator<Item = &'m MessagePart<'m>> {
+    ids.iter()
+        .filter_map(|&id| message.part(id))
+        .filter(move |part| mime_type(part) == ("text".to_owned(), subtype.to_owned()))
+}
+
+fn body_of<'m>(part: &'m MessagePart<'_>) -> Option<&'m str> {
+    match &part.body {
+        PartType::Text(t) | PartType::Html(t) => Some(t.as_ref()),
+        _ => None,
+    }
 }
 
 /// A part's (type, subtype), lowercase; text/plain when it has no Content-Type, as RFC 2045 says.
@@ -370,10 +424,8 @@ pub fn bodies(raw: &[u8]) -> Bodies {
     guarded(|| {
         let bytes = prepare::prepare(raw);
         let message = parser().parse(&bytes[..])?;
-        Some(Bodies {
-            text: real_body(&message, &message.text_body, "plain").map(str::to_owned),
-            html: real_body(&message, &message.html_body, "html").map(str::to_owned),
-        })
+        let layout = Layout::of(&message);
+        Some(Bodies { text: layout.text().map(|t| t.into_owned()), html: layout.html().map(str::to_owned) })
     })
     .unwrap_or_default()
 }
@@ -390,7 +442,7 @@ pub fn attachment_data(raw: &[u8], position: usize) -> Option<AttachmentData> {
     guarded(|| {
         let bytes = prepare::prepare(raw);
         let message = parser().parse(&bytes[..])?;
-        let part = message.attachments().nth(position)?;
+        let part = *Layout::of(&message).attachments.get(position)?;
         Some(AttachmentData { info: attachment(part), data: part.contents().to_vec() })
     })
 }
@@ -401,8 +453,11 @@ pub fn part_by_content_id(raw: &[u8], content_id: &str) -> Option<AttachmentData
     guarded(|| {
         let bytes = prepare::prepare(raw);
         let message = parser().parse(&bytes[..])?;
-        let part =
-            message.attachments().find(|p| p.content_id().and_then(message_id).as_deref() == Some(content_id))?;
+        let layout = Layout::of(&message);
+        let part = layout
+            .attachments
+            .into_iter()
+            .find(|p| p.content_id().and_then(message_id).as_deref() == Some(content_id))?;
         Some(AttachmentData { info: attachment(part), data: part.contents().to_vec() })
     })
 }

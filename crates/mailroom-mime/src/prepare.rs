@@ -127,16 +127,30 @@ struct Frame {
     opened: bool,
     /// Its Content-Type field, rewritten when it is never opened.
     content_type: Field,
+    /// A multipart/digest, whose parts are messages unless they say otherwise.
+    digest: bool,
 }
 
-/// A leaf part's body whose encoding is checked when it ends.
+/// A leaf part's body whose encoding or charset is checked when it ends.
 #[derive(Debug)]
 struct Body {
     start: usize,
-    mechanism: Mechanism,
-    /// The Content-Transfer-Encoding field, and whether its value is written plainly already.
-    field: Field,
-    plain: bool,
+    /// Its transfer encoding, the Content-Transfer-Encoding field, and whether its value is written plainly
+    /// already.
+    encoding: Option<(Mechanism, Field, bool)>,
+    /// For a text part whose charset says nothing about bytes above 127 (none, US-ASCII, an unknown one):
+    /// where the charset is written once it is known.
+    charset: Option<CharsetPlace>,
+    /// Whether the part declares US-ASCII, which mail-parser reads as Latin-1, UTF-8 included; without a
+    /// charset, or with one it does not know, it reads UTF-8.
+    ascii: bool,
+}
+
+/// Where a text part's charset goes: into its Content-Type field, or a field of its own at the header's end.
+#[derive(Debug)]
+enum CharsetPlace {
+    ContentType(Field),
+    NewField(usize),
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -188,6 +202,8 @@ struct Scan<'a> {
     part_charset: Option<String>,
     /// The message's header fields that are not UTF-8.
     undecoded: Vec<Range<usize>>,
+    /// The message's From field, whose domain hints at the charset of undeclared bytes.
+    from: Option<Field>,
 }
 
 impl<'a> Scan<'a> {
@@ -206,6 +222,7 @@ impl<'a> Scan<'a> {
             top_charset: None,
             part_charset: None,
             undecoded: Vec::new(),
+            from: None,
         }
     }
 
@@ -222,7 +239,7 @@ impl<'a> Scan<'a> {
         let first = !self.header.started;
         self.header.started = true;
         if content.is_empty() {
-            self.end_header(end, true);
+            self.end_header(start, end, true);
         } else if matches!(content[0], b' ' | b'\t') {
             if let Some(field) = &mut self.header.field {
                 field.bytes.end = content_end;
@@ -238,7 +255,7 @@ impl<'a> Scan<'a> {
         } else {
             // The body starts here, without the blank line that should end the header: one is put in.
             self.edits.push(Edit { at: start, remove: 0, insert: self.newline.to_vec() });
-            self.end_header(start, false);
+            self.end_header(start, start, false);
             self.body_line(start, content);
         }
     }
@@ -251,14 +268,19 @@ impl<'a> Scan<'a> {
             self.header.content_type = Some(field);
         } else if name.eq_ignore_ascii_case(b"content-transfer-encoding") {
             self.header.transfer_encoding = Some(field);
-        } else if self.header.top && std::str::from_utf8(&self.raw[field.bytes.clone()]).is_err() {
-            self.undecoded.push(field.bytes);
+        } else {
+            if self.header.top && name.eq_ignore_ascii_case(b"from") {
+                self.from = Some(field.clone());
+            }
+            if self.header.top && std::str::from_utf8(&self.raw[field.bytes.clone()]).is_err() {
+                self.undecoded.push(field.bytes);
+            }
         }
     }
 
-    /// The header block ended, at a blank line when `blank`, with its body starting at `body_start`: what
-    /// follows depends on its Content-Type.
-    fn end_header(&mut self, body_start: usize, blank: bool) {
+    /// The header block ended at `header_end`, at a blank line when `blank`, with its body starting at
+    /// `body_start`: what follows depends on its Content-Type.
+    fn end_header(&mut self, header_end: usize, body_start: usize, blank: bool) {
         self.finish_field();
         let header = std::mem::take(&mut self.header);
         self.mode = Mode::Body;
@@ -284,23 +306,35 @@ impl<'a> Scan<'a> {
         }
         let mechanism = header.transfer_encoding.as_ref().and_then(|field| {
             let (mechanism, plain) = read_mechanism(&self.raw[field.value()])?;
-            Some((mechanism, plain, field.clone()))
+            Some((mechanism, field.clone(), plain))
         });
-        let boundary = content_type.and_then(|ct| ct.boundary);
+        let boundary = content_type.as_ref().and_then(|ct| ct.boundary.clone());
+        let says_nothing =
+            content_type.as_ref().is_none_or(|ct| ct.charset.as_deref().is_none_or(charset_says_nothing));
+        let declares_ascii = content_type.as_ref().and_then(|ct| ct.charset.as_deref()).is_some_and(is_ascii_label);
+        // In a digest a part without a Content-Type is a message, not text.
+        let in_digest = !header.top && self.frames.last().is_some_and(|frame| frame.digest);
         match (kind.as_str(), boundary, header.content_type) {
             ("multipart", Some(boundary), Some(field)) => {
                 if self.frames.len() < MAX_DEPTH && !self.open.contains_key(&boundary) {
                     self.open.insert(boundary.clone(), self.frames.len());
-                    self.frames.push(Frame { boundary, opened: false, content_type: field });
+                    let digest = subtype == "digest";
+                    self.frames.push(Frame { boundary, opened: false, content_type: field, digest });
                 }
             }
             // A message inside: its own header follows, unless this header's end was a guess.
             ("message", _, _) if blank && mechanism.is_none() && matches!(subtype.as_str(), "rfc822" | "global") => {
                 self.mode = Mode::Header;
             }
-            _ => {
-                if let Some((mechanism, plain, field)) = mechanism {
-                    self.body = Some(Body { start: body_start, mechanism, field, plain });
+            (kind, _, content_type) => {
+                let charset = match content_type {
+                    Some(field) if kind == "text" && says_nothing => Some(CharsetPlace::ContentType(field)),
+                    // A field of its own only where the header ended at its blank line, before which it goes.
+                    None if blank && !in_digest => Some(CharsetPlace::NewField(header_end)),
+                    _ => None,
+                };
+                if mechanism.is_some() || charset.is_some() {
+                    self.body = Some(Body { start: body_start, encoding: mechanism, charset, ascii: declares_ascii });
                 }
             }
         }
@@ -370,28 +404,90 @@ impl<'a> Scan<'a> {
         }
     }
 
-    /// The body being checked ends at `end`: a transfer encoding mail-parser would refuse is repaired.
+    /// The body being checked ends at `end`: a transfer encoding mail-parser would refuse is repaired, and a
+    /// text part's charset that says nothing about its bytes above 127 is found.
     fn end_body(&mut self, end: usize) {
         let Some(body) = self.body.take() else { return };
         let content = &self.raw[body.start..end.max(body.start)];
-        let decodable = match body.mechanism {
-            Mechanism::Base64 => is_clean_base64(content),
-            Mechanism::QuotedPrintable => is_clean_quoted_printable(content),
-        };
-        let value = body.field.value();
-        if decodable {
-            if !body.plain {
-                let insert = format!(" {}", body.mechanism.name()).into_bytes();
+        let mut decoded = None;
+        if let Some((mechanism, field, plain)) = &body.encoding {
+            let decodable = match mechanism {
+                Mechanism::Base64 => is_clean_base64(content),
+                Mechanism::QuotedPrintable => is_clean_quoted_printable(content),
+            };
+            let value = field.value();
+            if decodable && !plain {
+                let insert = format!(" {}", mechanism.name()).into_bytes();
                 self.edits.push(Edit { at: value.start, remove: value.len(), insert });
             }
+            if !decodable || body.charset.is_some() {
+                decoded = Some(match mechanism {
+                    Mechanism::Base64 => lenient_base64(content),
+                    Mechanism::QuotedPrintable => lenient_quoted_printable(content),
+                });
+            }
+            if let (false, Some(decoded)) = (decodable, &decoded) {
+                self.edits.push(Edit { at: value.start, remove: value.len(), insert: b" base64".to_vec() });
+                self.edits.push(Edit {
+                    at: body.start,
+                    remove: content.len(),
+                    insert: wrapped_base64(decoded, self.newline),
+                });
+            }
+        }
+        let Some(place) = body.charset else { return };
+        let text = decoded.as_deref().unwrap_or(content);
+        if text.is_ascii() {
             return;
         }
-        let decoded = match body.mechanism {
-            Mechanism::Base64 => lenient_base64(content),
-            Mechanism::QuotedPrintable => lenient_quoted_printable(content),
+        let encoding = match std::str::from_utf8(text) {
+            Ok(_) if !body.ascii => return,
+            Ok(_) => encoding_rs::UTF_8,
+            Err(_) => self.detect(text),
         };
-        self.edits.push(Edit { at: value.start, remove: value.len(), insert: b" base64".to_vec() });
-        self.edits.push(Edit { at: body.start, remove: content.len(), insert: wrapped_base64(&decoded, self.newline) });
+        match place {
+            CharsetPlace::ContentType(field) => {
+                let value = field.value();
+                let edit = match charset_value(&self.raw[value.clone()]) {
+                    Some(old) => Edit {
+                        at: value.start + old.start,
+                        remove: old.len(),
+                        insert: format!("\"{}\"", encoding.name()).into_bytes(),
+                    },
+                    None => Edit {
+                        at: value.end,
+                        remove: 0,
+                        insert: format!("; charset=\"{}\"", encoding.name()).into_bytes(),
+                    },
+                };
+                self.edits.push(edit);
+            }
+            CharsetPlace::NewField(at) => {
+                let mut field = format!("Content-Type: text/plain; charset=\"{}\"", encoding.name()).into_bytes();
+                field.extend_from_slice(self.newline);
+                self.edits.push(Edit { at, remove: 0, insert: field });
+            }
+        }
+    }
+
+    /// The charset `bytes` (not UTF-8) are most likely in, the sender's country domain a hint.
+    fn detect(&self, bytes: &[u8]) -> &'static Encoding {
+        // chardetng is linear, but a sample says as much as a whole attachment.
+        let sample = &bytes[..bytes.len().min(64 * 1024)];
+        let tld = self.from.as_ref().and_then(|from| country_domain(&self.raw[from.value()]));
+        let tld = tld.as_deref().map(str::as_bytes);
+        let mut detector = EncodingDetector::new(Iso2022JpDetection::Allow);
+        detector.feed(sample, true);
+        let guess = detector.guess(tld, Utf8Detection::Deny);
+        // A byte or two cannot tell single-byte charsets apart (chardetng reads "£80m" in windows-1252 as
+        // "Ł80m" in windows-1250): then windows-1252, what most mail clients fall back to, unless the
+        // sender's country domain gave chardetng a reason for its choice.
+        let sparse = sample.iter().filter(|b| !b.is_ascii()).count() < 4;
+        if sparse && guess.is_single_byte() && !EncodingDetector::tld_may_affect_guess(tld) {
+            encoding_rs::WINDOWS_1252
+        } else {
+            guess
+        }
     }
 
     /// The end of the message: open bodies and multiparts end here; the edits, with the header transcoding.
@@ -416,23 +512,67 @@ impl<'a> Scan<'a> {
             return;
         }
         let declared = [&self.top_charset, &self.part_charset].into_iter().flatten().find_map(|label| {
-            // US-ASCII and UTF-8 say nothing about bytes that are neither.
-            let says_nothing = ["us-ascii", "ascii", "utf-8", "utf8"].iter().any(|l| label.eq_ignore_ascii_case(l));
-            let encoding = Encoding::for_label(label.as_bytes()).filter(|_| !says_nothing)?;
-            // A declared UTF-16 cannot be what ASCII field names were written in.
-            (encoding.is_ascii_compatible() && encoding != encoding_rs::REPLACEMENT).then_some(encoding)
+            // UTF-8 says nothing about bytes that are not UTF-8 either.
+            let encoding = Encoding::for_label(label.as_bytes()).filter(|_| !charset_says_nothing(label))?;
+            (encoding != encoding_rs::UTF_8).then_some(encoding)
         });
         let encoding = declared.unwrap_or_else(|| {
-            let mut detector = EncodingDetector::new(Iso2022JpDetection::Allow);
             let bytes: Vec<u8> = self.undecoded.iter().flat_map(|r| self.raw[r.clone()].iter().copied()).collect();
-            detector.feed(&bytes, true);
-            detector.guess(None, Utf8Detection::Deny)
+            self.detect(&bytes)
         });
         for range in std::mem::take(&mut self.undecoded) {
             let text = encoding.decode_without_bom_handling(&self.raw[range.clone()]).0;
             self.edits.push(Edit { at: range.start, remove: range.len(), insert: text.into_owned().into_bytes() });
         }
     }
+}
+
+/// Whether a declared charset says nothing of the bytes above 127: US-ASCII (mail-parser reads them as
+/// Latin-1), a label no decoder knows, or one that cannot be meant (UTF-16 for ASCII field names and text).
+fn charset_says_nothing(label: &str) -> bool {
+    is_ascii_label(label)
+        || Encoding::for_label(label.trim().trim_matches('"').as_bytes())
+            .is_none_or(|e| !e.is_ascii_compatible() || e == encoding_rs::REPLACEMENT)
+}
+
+fn is_ascii_label(label: &str) -> bool {
+    let label = label.trim().trim_matches('"');
+    ["us-ascii", "ascii", "us_ascii", "ansi_x3.4-1968"].iter().any(|l| label.eq_ignore_ascii_case(l))
+}
+
+/// Where the value of a `charset` parameter is in a Content-Type value (its quotes included).
+fn charset_value(value: &[u8]) -> Option<Range<usize>> {
+    let name = value.windows(7).position(|w| w.eq_ignore_ascii_case(b"charset"))?;
+    let mut at = name + 7;
+    let skip_spaces = |at: &mut usize| {
+        while value.get(*at).is_some_and(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n')) {
+            *at += 1;
+        }
+    };
+    skip_spaces(&mut at);
+    if value.get(at) != Some(&b'=') {
+        return None;
+    }
+    at += 1;
+    skip_spaces(&mut at);
+    let start = at;
+    let end = if value.get(at) == Some(&b'"') {
+        value[at + 1..].iter().position(|&b| b == b'"').map_or(value.len(), |p| at + 1 + p + 1)
+    } else {
+        at + value[at..].iter().take_while(|b| !matches!(b, b';' | b' ' | b'\t' | b'\r' | b'\n' | b'(')).count()
+    };
+    Some(start..end)
+}
+
+/// The top-level domain of the last address in a From value, lowercase, as chardetng takes it (`cz`, `tw`).
+fn country_domain(from: &[u8]) -> Option<String> {
+    let at = from.iter().rposition(|&b| b == b'@')?;
+    let domain_len =
+        from[at + 1..].iter().take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-')).count();
+    let domain = &from[at + 1..at + 1 + domain_len];
+    let label = domain.rsplit(|&b| b == b'.').next()?;
+    (label.len() >= 2 && label.iter().all(u8::is_ascii_alphabetic))
+        .then(|| String::from_utf8_lossy(label).to_ascii_lowercase())
 }
 
 /// Where the name of a header field on `line` ends (its colon), or `None` when the line is no field: a

@@ -622,3 +622,69 @@ fn a_text_alternative_that_says_less_than_the_html_is_indexed_with_it() {
     // What the sender wrote for plain readers is real text, and still what the snippet shows.
     assert_eq!(m.snippet, "Wombats of Tasmania The common wombat digs burrows with its strong claws.");
 }
+
+#[test]
+fn inline_text_parts_after_the_body_are_shown_or_listed_never_lost() {
+    let raw = "From: a@x.org\nContent-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain\n\
+               Content-Disposition: inline\n\nHere is the patch.\n--b\nContent-Type: text/plain\n\
+               Content-Disposition: inline; filename=\"fix.patch\"\n\n--- a/spec\n+++ b/spec\n--b\n\
+               Content-Type: text/plain\n\n_______________\nlist footer\n--b--\n";
+    let m = parsed(raw);
+    let names: Vec<&str> = m.attachments.iter().map(|a| a.name.as_str()).collect();
+    assert_eq!(names, ["fix.patch"]);
+    assert_eq!(attachment_data(raw.as_bytes(), 0).map(|a| a.data), Some(b"--- a/spec\n+++ b/spec".to_vec()));
+    let text = bodies(raw.as_bytes()).text.unwrap_or_default();
+    assert!(text.contains("Here is the patch.") && text.contains("list footer"), "{text:?}");
+    assert!(!text.contains("+++ b/spec"), "{text:?}");
+    assert!(m.text.contains("list footer"), "{}", m.text);
+}
+
+#[test]
+fn a_byte_or_two_of_undeclared_latin_text_reads_as_the_senders_country_writes_it() {
+    // Too little to tell single-byte charsets apart: windows-1252, what most mail clients fall back to,
+    // unless the sender's country domain says otherwise.
+    let pound = message_bytes(&[
+        b"From: news@example.org\nSubject: Robbie's ",
+        &encoded("windows-1252", "£80m deal"),
+        b"\n\nx\n",
+    ]);
+    assert_eq!(parse(&pound).into_message().subject, "Robbie's £80m deal");
+    let czech = message_bytes(&[b"From: jan@firma.cz\nSubject: ", &encoded("windows-1250", "Příloha"), b"\n\nx\n"]);
+    assert_eq!(parse(&czech).into_message().subject, "Příloha");
+}
+
+#[test]
+fn an_eight_bit_body_without_a_usable_charset_is_read_in_the_detected_one() {
+    let thai = "ตัวอย่างข้อความภาษาไทยสำหรับการทดสอบการตรวจจับชุดอักขระของข้อความ";
+    let korean = "안녕하세요, 회원님께 드리는 특별한 소식입니다. 지금 바로 확인하세요.";
+    let japanese = "お客様各位、新しいサービスのご案内をお送りいたします。ぜひご覧ください。";
+    let cases = [
+        ("Content-Type: text/plain; charset=\"us-ascii\"\nContent-Transfer-Encoding: 8bit\n", "windows-874", thai),
+        ("", "euc-kr", korean),
+        ("Content-Type: text/plain\nContent-Transfer-Encoding: 7bit\n", "shift_jis", japanese),
+    ];
+    for (header, charset, text) in cases {
+        let raw = message_bytes(&[
+            b"From: a@example.com\nSubject: s\n",
+            header.as_bytes(),
+            b"\n",
+            &encoded(charset, text),
+            b"\n",
+        ]);
+        assert_eq!(bodies(&raw).text.as_deref().map(str::trim), Some(text), "{charset}");
+    }
+    let qp_html = message_bytes(&[
+        b"From: a@example.com\nContent-Type: text/html\nContent-Transfer-Encoding: quoted-printable\n\n<p>",
+        &encoded("gbk", "中华人民共和国的经济发展和社会进步取得了举世瞩目的成就")
+            .iter()
+            .map(|b| format!("={b:02X}"))
+            .collect::<String>()
+            .into_bytes(),
+        b"</p>\n",
+    ]);
+    let html = bodies(&qp_html).html.unwrap_or_default();
+    assert!(html.contains("中华人民共和国的经济发展"), "{html}");
+    // A UTF-8 body declared US-ASCII is UTF-8.
+    let utf8 = "From: a@x.org\nContent-Type: text/plain; charset=US-ASCII\n\nŽluťoučký kůň\n";
+    assert_eq!(bodies(utf8.as_bytes()).text.as_deref().map(str::trim), Some("Žluťoučký kůň"));
+}
