@@ -224,14 +224,10 @@ fn addr_spec(tokens: &[Token<'_>]) -> Option<(String, usize)> {
         start -= 1;
     }
     let mut local = String::new();
-    let mut quoted = false;
     for token in &tokens[start..at] {
         match &token.kind {
             Kind::Atom(a) => local.push_str(a),
-            Kind::Quoted(q) => {
-                local.push_str(q);
-                quoted = true;
-            }
+            Kind::Quoted(q) => local.push_str(q),
             _ => {}
         }
     }
@@ -248,11 +244,24 @@ fn addr_spec(tokens: &[Token<'_>]) -> Option<(String, usize)> {
         }
         domain.push_str(piece);
     }
-    if local.is_empty() || domain.is_empty() {
+    if local.is_empty() || !is_domain(&domain) {
         return None;
     }
-    let local = if quoted && !is_dot_atom(&local) { Cow::Owned(quote(&local)) } else { Cow::Borrowed(&local) };
+    // The canonical form: a local part that is no dot-atom is quoted (RFC 5322 section 3.4.1), whether or not
+    // it came quoted (obsolete syntax allows `a..b` and control characters), and one that is loses its quotes.
+    let local = if is_dot_atom(&local) { Cow::Borrowed(&local) } else { Cow::Owned(quote(&local)) };
     Some((format!("{local}@{domain}"), start))
+}
+
+/// A domain as an address may end in: dot-separated atoms, or one closed domain literal (`[127.0.0.1]`);
+/// never an '@', white space or control characters, so that an address's domain is what follows its last '@'.
+fn is_domain(domain: &str) -> bool {
+    let plain =
+        |text: &str| !text.chars().any(|c| c.is_whitespace() || c.is_control() || matches!(c, '@' | '[' | ']' | '\\'));
+    match domain.strip_prefix('[').and_then(|d| d.strip_suffix(']')) {
+        Some(literal) => plain(literal),
+        None => !domain.is_empty() && plain(domain),
+    }
 }
 
 /// RFC 5322's dot-atom: atext runs joined by single dots (any non-ASCII character counts as atext,
@@ -343,5 +352,26 @@ mod tests {
             let _ = read(value);
         }
         assert_eq!(read("<a@x.org"), [(None, "a@x.org".to_owned())]);
+    }
+}
+#[cfg(test)]
+mod found_by_property_tests {
+    use super::*;
+
+    fn read(value: &[u8]) -> Vec<String> {
+        let mut out = Vec::new();
+        read_addresses(&String::from_utf8_lossy(value), &mut out);
+        out.into_iter().map(|a| a.address).collect()
+    }
+
+    #[test]
+    fn a_domain_never_holds_an_at_sign_or_an_unclosed_literal() {
+        assert_eq!(read(b"\0\0\x0b@a#[@"), Vec::<String>::new());
+        assert_eq!(read(b"a@b[c"), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_local_part_that_is_no_dot_atom_is_quoted_even_when_it_came_unquoted() {
+        assert_eq!(read(b"a..b@x.org, \0x@y.org, .a@z.org"), ["\"a..b\"@x.org", "\"\0x\"@y.org", "\".a\"@z.org"]);
     }
 }

@@ -7,9 +7,11 @@
 
 use std::borrow::Cow;
 
+use base64::Engine as _;
 use mail_builder::MessageBuilder;
 use mail_builder::headers::address::Address as HeaderAddress;
 use mail_builder::headers::message_id::MessageId;
+use mail_builder::headers::raw::Raw;
 use mail_builder::mime::MimePart;
 use mail_parser::MessageParser;
 
@@ -217,11 +219,12 @@ impl Outgoing {
     /// recipients get.
     pub fn build(&self, message_id: &str, date: i64) -> Vec<u8> {
         let m = &self.message;
-        let mut builder = MessageBuilder::new()
-            .from(self.from.header())
-            .subject(m.subject.as_str())
-            .message_id(message_id)
-            .date(date);
+        let mut builder = MessageBuilder::new().from(self.from.header());
+        builder = match literal_subject(&m.subject) {
+            Some(encoded) => builder.header("Subject", Raw::new(encoded)),
+            None => builder.subject(m.subject.as_str()),
+        };
+        builder = builder.message_id(message_id).date(date);
         if !m.to.is_empty() {
             builder = builder.to(address_list(&m.to));
         }
@@ -275,6 +278,22 @@ impl Outgoing {
         // Writing into a Vec cannot fail.
         builder.write_to_vec().unwrap_or_default()
     }
+}
+
+/// The subject as RFC 2047 encoded words when mail-builder would write it as it is and a reader would decode
+/// part of it: readers decode `=?…?=` in a subject (RFC 2047 section 5), so typed text of that shape is encoded
+/// itself, and reads back as typed.
+fn literal_subject(subject: &str) -> Option<String> {
+    if !subject.is_ascii() || !subject.contains("=?") {
+        return None;
+    }
+    // Encoded words are at most 75 characters: 45 bytes of text are 60 of base64 and 12 of markers.
+    let words: Vec<String> = subject
+        .as_bytes()
+        .chunks(45)
+        .map(|chunk| format!("=?utf-8?b?{}?=", base64::engine::general_purpose::STANDARD.encode(chunk)))
+        .collect();
+    Some(words.join(" "))
 }
 
 /// Parses what a person typed in an address field: `Name <a@b>, c@d; "Last, First" <e@f>`.

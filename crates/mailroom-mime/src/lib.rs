@@ -318,17 +318,36 @@ impl<'m> Layout<'m> {
     fn of(message: &'m Message<'m>) -> Self {
         let mut attachments: Vec<&'m MessagePart<'m>> = message.attachments().collect();
         let mut text = Vec::new();
+        // mail-parser takes a multipart/alternative's text parts for bodies even when they say they are
+        // attachments; those are attachments here.
+        let attached = |part: &MessagePart<'_>| part.content_disposition().is_some_and(|cd| cd.is_attachment());
         for part in real_bodies(message, &message.text_body, "plain") {
             match body_of(part) {
-                Some(body) if text.is_empty() || part.attachment_name().is_none() => text.push(body),
+                Some(body) if !attached(part) && (text.is_empty() || part.attachment_name().is_none()) => {
+                    text.push(body)
+                }
                 _ => attachments.push(part),
             }
         }
         let mut html = None;
         for part in real_bodies(message, &message.html_body, "html") {
             match body_of(part) {
-                Some(body) if html.is_none() => html = Some(body),
+                Some(body) if html.is_none() && !attached(part) => html = Some(body),
                 _ => attachments.push(part),
+            }
+        }
+        // Text meant to be read that mail-parser files as an attachment (a multipart/related's parts after its
+        // root, which RFC 2387 does not show, or all there is to read): shown after the body, as mail clients
+        // show inline text parts, and still listed where it was, so that attachment positions do not move.
+        for part in message.attachments() {
+            let (kind, subtype) = mime_type(part);
+            if kind != "text" || attached(part) || part.attachment_name().is_some() {
+                continue;
+            }
+            match (subtype.as_str(), body_of(part)) {
+                ("plain", Some(body)) => text.push(body),
+                ("html", Some(body)) if html.is_none() => html = Some(body),
+                _ => {}
             }
         }
         Layout { text, html, attachments }

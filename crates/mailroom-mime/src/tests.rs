@@ -688,3 +688,30 @@ fn an_eight_bit_body_without_a_usable_charset_is_read_in_the_detected_one() {
     let utf8 = "From: a@x.org\nContent-Type: text/plain; charset=US-ASCII\n\nŽluťoučký kůň\n";
     assert_eq!(bodies(utf8.as_bytes()).text.as_deref().map(str::trim), Some("Žluťoučký kůň"));
 }
+
+// Found by the property tests (src/proptests.rs).
+
+#[test]
+fn a_readable_text_part_is_shown_even_where_no_body_is_expected() {
+    // A multipart/related whose root is a file: its text part is no body by RFC 2387, yet it is meant to be
+    // read.
+    let raw = "From: a@x.org\nContent-Type: multipart/related; boundary=b\n\n--b\nContent-Type: application/pdf; \
+               name=\"a.pdf\"\nContent-Disposition: attachment; filename=\"a.pdf\"\n\n%PDF\n--b\n\
+               Content-Type: text/plain\n\nThe words to read\n--b--\n";
+    let m = parsed(raw);
+    assert!(m.text.contains("The words to read"), "{:?}", m.text);
+    assert_eq!(bodies(raw.as_bytes()).text.as_deref().map(str::trim), Some("The words to read"));
+    // It stays listed where it was, so that attachment positions do not move.
+    assert_eq!(m.attachments.len(), 2);
+}
+
+#[test]
+fn an_alternative_that_says_it_is_an_attachment_is_no_body() {
+    let raw = "From: a@x.org\nContent-Type: multipart/alternative; boundary=b\n\n--b\nContent-Type: text/plain; \
+               name=\"notes.txt\"\nContent-Disposition: attachment; filename=\"notes.txt\"\n\nnotes\n--b\n\
+               Content-Type: text/html\n\n<p>The message</p>\n--b--\n";
+    let m = parsed(raw);
+    assert!(!m.has_text && m.has_html);
+    assert_eq!(m.attachments.iter().map(|a| a.name.as_str()).collect::<Vec<_>>(), ["notes.txt"]);
+    assert_eq!(m.snippet, "The message");
+}

@@ -200,3 +200,14 @@ fn a_reply_to_a_message_by_several_authors_goes_to_each_of_them() {
     let (to, _) = reply_recipients(&message, &own, false);
     assert_eq!(to.iter().map(|m| m.address.as_str()).collect::<Vec<_>>(), ["ann@example.com", "bob@example.org"]);
 }
+
+#[test]
+fn a_subject_that_looks_like_an_encoded_word_reads_back_as_typed() {
+    // Found by the property tests: readers decode `=?…?=` in a subject, so text shaped like one is encoded.
+    for subject in ["=?utf-8?q??=", "About =?iso-8859-1?q?caf=E9?= and more", "=?"] {
+        let draft = Draft { to: vec![mailbox("petr@example.cz")], subject: subject.into(), ..Draft::default() };
+        let outgoing = Outgoing::new(mailbox("me@example.cz"), draft).expect("a valid draft");
+        let raw = outgoing.build("id@example.cz", 1_700_000_000);
+        assert_eq!(parse(&raw).into_message().subject, subject, "{}", String::from_utf8_lossy(&raw));
+    }
+}
