@@ -508,4 +508,6 @@ fn attachment(part: &MessagePart<'_>) -> AttachmentInfo {
 }
 
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod tests;
