@@ -308,9 +308,9 @@ struct Layout<'m> {
     text: Vec<&'m str>,
     /// The first text/html part.
     html: Option<&'m str>,
-    /// mail-parser's attachments, then the body parts it keeps as bodies that are no body here (a named
-    /// inline text file after the body): so that nothing a message holds is out of reach, and the positions
-    /// of its own attachments stay what they were.
+    /// mail-parser's attachments, then the parts it keeps as bodies that are none here (a named inline text
+    /// file after the body, an alternative that says it is an attachment): so that nothing a message holds is
+    /// out of reach, and the positions of mail-parser's own attachments stay what they were.
     attachments: Vec<&'m MessagePart<'m>>,
 }
 
@@ -336,9 +336,9 @@ impl<'m> Layout<'m> {
                 _ => attachments.push(part),
             }
         }
-        // Text meant to be read that mail-parser files as an attachment (a multipart/related's parts after its
-        // root, which RFC 2387 does not show, or all there is to read): shown after the body, as mail clients
-        // show inline text parts, and still listed where it was, so that attachment positions do not move.
+        // Text meant to be read (inline, without a file name) that mail-parser files as an attachment, such as a
+        // multipart/related's parts after its root: shown after the body, as mail clients show inline text
+        // parts, and still listed where it was, so that attachment positions do not move.
         for part in message.attachments() {
             let (kind, subtype) = mime_type(part);
             if kind != "text" || attached(part) || part.attachment_name().is_some() {
