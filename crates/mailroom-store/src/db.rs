@@ -95,6 +95,8 @@ impl Db {
                     crate::create_private_dir(parent)
                         .map_err(|source| OpenError::Folder { path: parent.to_owned(), source })?;
                 }
+                crate::restrict_database_file(path)
+                    .map_err(|source| OpenError::DatabaseFile { path: path.clone(), source })?;
                 let options = SqliteConnectOptions::new()
                     .filename(path)
                     .create_if_missing(true)
@@ -260,6 +262,26 @@ mod tests {
             }
         }
         found
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn the_sqlite_files_are_readable_by_their_owner_only() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        let folder = tempfile::tempdir().unwrap();
+        let path = folder.path().join("data/mailroom.db");
+        let db = Db::connect(&DbTarget::Sqlite(path.clone())).await.unwrap();
+        db.migrate().await.unwrap();
+        for file in ["mailroom.db", "mailroom.db-wal", "mailroom.db-shm"] {
+            assert_eq!(mode(&folder.path().join("data").join(file)), 0o600, "{file}");
+        }
+        db.close().await;
+        // A database made by an older version, readable by everyone, is restricted when opened.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let db = Db::connect(&DbTarget::Sqlite(path.clone())).await.unwrap();
+        assert_eq!(mode(&path), 0o600);
+        db.close().await;
     }
 
     #[tokio::test]

@@ -73,6 +73,8 @@ pub enum OpenError {
     Query(#[from] sqlx::Error),
     #[error("cannot create the folder {path}: {source}")]
     Folder { path: PathBuf, source: std::io::Error },
+    #[error("cannot create or restrict the database file {path} to its owner: {source}")]
+    DatabaseFile { path: PathBuf, source: std::io::Error },
     #[error("cannot read or create the key file {path}: {source}")]
     KeyFile { path: PathBuf, source: std::io::Error },
     #[error(
@@ -144,6 +146,28 @@ pub(crate) fn create_private_dir(path: &std::path::Path) -> std::io::Result<()> 
     #[cfg(unix)]
     std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
     builder.create(path)
+}
+
+/// Makes the SQLite database file readable by its owner only, creating it empty when missing,
+/// and its write-ahead log and shared-memory files too when they exist (SQLite gives the files
+/// it makes later the database file's permissions). The database holds everyone's mail.
+pub(crate) fn restrict_database_file(path: &std::path::Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+        std::fs::OpenOptions::new().create(true).append(true).mode(0o600).open(path)?;
+        for suffix in ["", "-wal", "-shm"] {
+            let mut file = path.as_os_str().to_owned();
+            file.push(suffix);
+            match std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)) {
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+                other => other?,
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }
 
 /// 32 random bytes from the operating system, base64url-encoded (43 characters): for session

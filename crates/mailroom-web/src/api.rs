@@ -176,6 +176,39 @@ impl FromRequestParts<AppState> for ApiUser {
     }
 }
 
+/// A JSON body of the API: an object (serde would read a struct from an array too, so that
+/// `["x"]` passed for `{"batch": "x"}`), sent as JSON, within the route's limit. What is wrong is
+/// said in the API's error shape.
+pub struct ApiJson<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> axum::extract::FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
+        let json = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/json") || v.contains("+json"));
+        let bytes = axum::body::Bytes::from_request(request, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::too_large("The request body is larger than this call takes.")
+            } else {
+                ApiError::invalid(rejection.body_text())
+            }
+        })?;
+        if !json {
+            return Err(ApiError::invalid("The body must be JSON, sent with Content-Type: application/json."));
+        }
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(ApiError::invalid("The body must be a JSON object."));
+        }
+        serde_json::from_slice(&bytes)
+            .map(ApiJson)
+            .map_err(|error| ApiError::invalid(format!("The body is not what this call takes: {error}.")))
+    }
+}
+
 /// A path parameter of the API. One that does not parse (`/messages/abc`) names nothing the
 /// caller owns, so it is not found, in the API's error shape.
 pub struct ApiPath<T>(pub T);

@@ -187,6 +187,10 @@ pub fn router(state: AppState) -> Router {
         .layer(security_header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .layer(security_header(header::REFERRER_POLICY, "same-origin"))
         .layer(security_header(header::X_FRAME_OPTIONS, "DENY"))
+        // Pages and API answers hold mail and are the user's alone: no cache, shared or the
+        // browser's own, keeps them (the back button after signing out shows nothing). Static
+        // files and inline images say otherwise themselves.
+        .layer(security_header(header::CACHE_CONTROL, "no-store"))
         .with_state(state)
 }
 

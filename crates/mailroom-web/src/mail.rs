@@ -263,6 +263,9 @@ pub fn inline_image(bytes: Vec<u8>, content_type: &str) -> Response {
 pub fn content_disposition(file_name: &str) -> String {
     let cleaned: String = file_name
         .chars()
+        // Marks that reorder or hide text are dropped: `résumé\u{202e}gnp.exe` would show as
+        // `résumé exe.png`.
+        .filter(|c| !reorders_or_hides_text(*c))
         .map(|c| if c.is_control() || matches!(c, '/' | '\\') { '_' } else { c })
         .collect::<String>()
         .trim()
@@ -274,6 +277,18 @@ pub fn content_disposition(file_name: &str) -> String {
         .map(|c| if c.is_ascii_graphic() && c != '"' && c != '%' || c == ' ' { c } else { '_' })
         .collect();
     format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{}", encode_path_segment(&cleaned))
+}
+
+/// A file name as the page shows it: without the marks that reorder or hide its text, so that
+/// the name read is the name saved.
+pub fn shown_file_name(name: &str) -> String {
+    name.chars().filter(|c| !reorders_or_hides_text(*c)).collect()
+}
+
+/// Unicode's invisible format characters: the bidirectional marks, embeddings, overrides and
+/// isolates, zero-width characters and the byte order mark.
+fn reorders_or_hides_text(c: char) -> bool {
+    matches!(c, '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
 }
 
 /// Percent-encodes everything but RFC 5987's attr-chars.
@@ -311,6 +326,10 @@ mod tests {
             "attachment; filename=\"p__loha__.pdf\"; filename*=UTF-8''p%C5%99%C3%ADloha__.pdf"
         );
         assert_eq!(content_disposition(" "), "attachment; filename=\"attachment\"; filename*=UTF-8''attachment");
+        // A right-to-left override would show `résumé exe.png` for an .exe.
+        let reordered = content_disposition("résumé \u{202e}gnp.exe");
+        assert_eq!(reordered, "attachment; filename=\"r_sum_ gnp.exe\"; filename*=UTF-8''r%C3%A9sum%C3%A9%20gnp.exe");
+        assert!(!content_disposition("a\u{200b}\u{2066}b\u{feff}.txt").contains("%E2"));
         assert_eq!(eml_name("  "), "message.eml");
     }
 

@@ -4,7 +4,6 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::extract::rejection::JsonRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use mailroom_domain::AccountId;
@@ -12,7 +11,7 @@ use mailroom_mime::compose::{Field, parse_address_list};
 use mailroom_store::{DraftFields, StoredDraft};
 use serde::{Deserialize, Serialize};
 
-use super::{ApiError, ApiPath, ApiUser};
+use super::{ApiError, ApiJson, ApiPath, ApiUser};
 use crate::AppState;
 
 /// Longest draft body the API takes, in characters (a message's text, not its files).
@@ -88,9 +87,7 @@ impl From<StoredDraft> for DraftJson {
     }
 }
 
-fn fields(body: Result<Json<DraftBody>, JsonRejection>) -> Result<DraftFields, ApiError> {
-    let Json(body) = body
-        .map_err(|rejection| ApiError::invalid(format!("The body must be a JSON draft: {}", rejection.body_text())))?;
+fn fields(ApiJson(body): ApiJson<DraftBody>) -> Result<DraftFields, ApiError> {
     if body.text.chars().count() > BODY_MAX {
         return Err(ApiError::too_large("text: a draft's text is at most 1,000,000 characters"));
     }
@@ -137,7 +134,7 @@ pub async fn show(
 pub async fn create(
     State(state): State<AppState>,
     ApiUser(user): ApiUser,
-    body: Result<Json<DraftBody>, JsonRejection>,
+    body: ApiJson<DraftBody>,
 ) -> Result<Response, ApiError> {
     let fields = fields(body)?;
     if let Some(original) = fields.original
@@ -157,7 +154,7 @@ pub async fn update(
     State(state): State<AppState>,
     ApiUser(user): ApiUser,
     ApiPath(id): ApiPath<i64>,
-    body: Result<Json<DraftBody>, JsonRejection>,
+    body: ApiJson<DraftBody>,
 ) -> Result<Response, ApiError> {
     // What a draft answers is fixed when it is made: the store keeps it (a reply stays a reply).
     let fields = fields(body)?;

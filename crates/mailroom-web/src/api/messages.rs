@@ -12,7 +12,7 @@ use mailroom_store::{
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{ApiError, ApiPath, ApiUser, limit_param, query_param};
+use super::{ApiError, ApiJson, ApiPath, ApiUser, limit_param, query_param};
 use crate::AppState;
 use crate::mail::{Requested, cid_links, download, eml_name, shown_body, take_action};
 
@@ -280,10 +280,8 @@ pub struct ActionBody {
 pub async fn act(
     State(state): State<AppState>,
     ApiUser(user): ApiUser,
-    body: Result<Json<ActionBody>, axum::extract::rejection::JsonRejection>,
+    ApiJson(body): ApiJson<ActionBody>,
 ) -> Result<Response, ApiError> {
-    let Json(body) =
-        body.map_err(|_| ApiError::bad_request("The body must be JSON: {\"ids\": [...], \"action\": \"...\"}."))?;
     let action = Requested::parse(&body.action).ok_or_else(|| {
         ApiError::bad_request(
             "action must be read, unread, star, unstar, archive, trash, restore, delete, spam, not_spam, move, add_label, remove_label, todo, untodo, tag or untag.",
@@ -328,9 +326,8 @@ pub async fn set_note(
     State(state): State<AppState>,
     ApiUser(user): ApiUser,
     ApiPath(id): ApiPath<i64>,
-    body: Result<Json<NoteBody>, axum::extract::rejection::JsonRejection>,
+    ApiJson(body): ApiJson<NoteBody>,
 ) -> Result<Response, ApiError> {
-    let Json(body) = body.map_err(|_| ApiError::bad_request("The body must be JSON: {\"note\": \"...\"}."))?;
     if body.note.chars().count() > NOTE_LIMIT {
         return Err(ApiError::bad_request("A note has at most 10,000 characters."));
     }

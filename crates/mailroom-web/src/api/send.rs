@@ -2,7 +2,6 @@
 //! so a retried call sends once), and the submissions say where each message is.
 
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -15,7 +14,7 @@ use mailroom_mime::compose::{Draft, Field, Mailbox, OutgoingAttachment, parse_ad
 use mailroom_store::{Submission, Submitted};
 use serde::{Deserialize, Serialize};
 
-use super::{ApiError, ApiPath, ApiUser, limit_param, query_param};
+use super::{ApiError, ApiJson, ApiPath, ApiUser, limit_param, query_param};
 use crate::AppState;
 use crate::send::{ATTACHMENT_LIMIT, Compose, SendRefused, submit, submit_separately};
 
@@ -119,15 +118,8 @@ impl From<Submission> for SubmissionJson {
 pub async fn send(
     State(state): State<AppState>,
     ApiUser(user): ApiUser,
-    body: Result<Json<SendBody>, JsonRejection>,
+    ApiJson(body): ApiJson<SendBody>,
 ) -> Result<Response, ApiError> {
-    let Json(body) = body.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::too_large("The request is larger than 50 MiB.")
-        } else {
-            ApiError::invalid(format!("The body must be a JSON message to send: {}", rejection.body_text()))
-        }
-    })?;
     let (subject, text) = match &body.template {
         Some(name) => from_template(&state, user.id, name, &body)
             .await?
@@ -195,10 +187,8 @@ pub struct RetryBody {
 pub async fn retry(
     State(state): State<AppState>,
     ApiUser(user): ApiUser,
-    body: Result<Json<RetryBody>, JsonRejection>,
+    ApiJson(body): ApiJson<RetryBody>,
 ) -> Result<Response, ApiError> {
-    let Json(body) =
-        body.map_err(|r| ApiError::invalid(format!("The body must be {{\"batch\"}}: {}", r.body_text())))?;
     let retried =
         state.store.retry_failed(user.id, &body.batch, mailroom_store::now()).await.map_err(ApiError::internal)?;
     state.outbox_wake.notify_one();

@@ -10,7 +10,7 @@ use mailroom_store::Tag;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{ApiError, ApiPath, ApiUser};
+use super::{ApiError, ApiJson, ApiPath, ApiUser};
 use crate::AppState;
 
 fn tag_json(tag: &Tag) -> serde_json::Value {
@@ -35,10 +35,8 @@ pub struct NewTag {
 pub async fn create(
     State(state): State<AppState>,
     ApiUser(user): ApiUser,
-    body: Result<Json<NewTag>, axum::extract::rejection::JsonRejection>,
+    ApiJson(body): ApiJson<NewTag>,
 ) -> Result<Response, ApiError> {
-    let Json(body) =
-        body.map_err(|_| ApiError::bad_request("The body must be JSON: {\"name\": \"...\", \"color\": \"...\"}."))?;
     let name = TagName::parse(&body.name)
         .map_err(|_| ApiError::bad_request("name must be 1 to 50 characters, without control characters."))?;
     let color = TagColor::parse(&body.color)

@@ -628,7 +628,7 @@ async fn open_message(
             .iter()
             .map(|a| AttachmentRow {
                 href: format!("/mail/messages/{id}/attachments/{}", a.position),
-                name: a.name.clone(),
+                name: crate::mail::shown_file_name(&a.name),
                 content_type: a.content_type.clone(),
                 size: size_text(a.size),
             })

@@ -13,11 +13,27 @@ use crate::harness::{Backend, Client, Page, TestApp, sim_endpoints};
 use crate::workspace::{Setup, setup};
 
 crate::on_both_databases!(robustness:
+    czech_text_before_an_address_opens_in_the_api_the_page_and_the_frame,
     fifty_mailboxes_connect_while_others_import,
     nul_in_any_input_is_refused_with_a_message_and_changes_nothing,
     a_back_address_with_line_breaks_is_refused_and_changes_nothing,
     a_link_from_another_site_changes_nothing,
+    mail_is_never_kept_in_a_cache_and_file_names_cannot_hide_their_type,
+    an_api_body_must_be_a_json_object,
 );
+
+const ANN: &str = "ann@example.test";
+
+/// Delivers `raw` to Ann's Inbox and syncs it; returns its id.
+async fn delivered(s: &mut Setup, raw: &str, subject: &str) -> i64 {
+    {
+        let now = s.sim.state.clock().now_ms();
+        let mut world = s.sim.state.world();
+        world.gmail(ANN).unwrap().deliver(raw.as_bytes().to_vec(), &["INBOX"], now);
+    }
+    s.run().await;
+    s.id_of(subject).await
+}
 
 /// The user's browser, signed in.
 async fn browser(s: &Setup) -> Client {
@@ -208,4 +224,81 @@ async fn a_link_from_another_site_changes_nothing(backend: Backend) {
     browser.headers = vec![("sec-fetch-site", "none".to_owned())];
     browser.get(&format!("/mail?open={second}")).await;
     assert!(!unread(&s.get(&format!("/api/v1/messages/{second}")).await));
+}
+
+async fn mail_is_never_kept_in_a_cache_and_file_names_cannot_hide_their_type(backend: Backend) {
+    let Some(mut s) = setup(backend, "google", 0).await else { return };
+    let raw = "From: x@example.org\r\nTo: ann@example.test\r\nSubject: CV\r\nMessage-ID: <cv@example.org>\r\n\
+               Date: Tue, 1 Oct 2024 10:00:00 +0000\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n\
+               --b\r\nContent-Type: text/plain\r\n\r\nSee the file.\r\n--b\r\n\
+               Content-Type: application/octet-stream\r\n\
+               Content-Disposition: attachment; filename*=UTF-8''r%C3%A9sum%C3%A9%20%E2%80%AEgnp.exe\r\n\r\nMZ\r\n--b--\r\n";
+    let id = delivered(&mut s, raw, "CV").await;
+    let mut browser = browser(&s).await;
+    let mut api = s.app.client();
+    api.authorization = s.api.authorization.clone();
+    for (is_api, path) in [
+        (false, format!("/mail?open={id}")),
+        (false, format!("/mail/messages/{id}/body")),
+        (false, "/mail".to_owned()),
+        (true, format!("/api/v1/messages/{id}")),
+        (true, "/api/v1/messages".to_owned()),
+    ] {
+        let page = if is_api { api.get(&path).await } else { browser.get(&path).await };
+        assert_eq!(page.status, StatusCode::OK, "{path}");
+        let cache = page.headers["cache-control"].to_str().unwrap();
+        assert!(cache.contains("no-store"), "{path}: {cache}");
+    }
+    let css = browser.get("/static/app.css").await;
+    assert!(css.headers["cache-control"].to_str().unwrap().starts_with("public"));
+    // The override that would show the .exe as "exe.png" is neither shown nor saved.
+    let page = browser.get(&format!("/mail?open={id}")).await;
+    page.assert_contains("résumé gnp.exe").assert_lacks("\u{202e}");
+    let file = browser.get(&format!("/mail/messages/{id}/attachments/0")).await;
+    let disposition = file.headers["content-disposition"].to_str().unwrap();
+    assert!(disposition.contains("r%C3%A9sum%C3%A9%20gnp.exe") && !disposition.contains("%E2%80%AE"), "{disposition}");
+}
+
+async fn an_api_body_must_be_a_json_object(backend: Backend) {
+    let Some(mut s) = setup(backend, "google", 1).await else { return };
+    let id = s.id_of("Message 0").await;
+    let cases: [(&str, String, &str, &str); 5] = [
+        ("POST", "/api/v1/submissions/retry".to_owned(), "application/json", r#"["x"]"#),
+        ("POST", "/api/v1/tags".to_owned(), "application/json", r#"["Clients", "red"]"#),
+        ("PUT", format!("/api/v1/messages/{id}/note"), "application/json", r#""a note""#),
+        ("PUT", format!("/api/v1/messages/{id}/note"), "text/plain", r#"{"note": "a note"}"#),
+        ("POST", "/api/v1/messages/actions".to_owned(), "application/json", r#"{"ids": [1], "action": 5}"#),
+    ];
+    for (method, path, content_type, body) in cases {
+        let page = s.api.request(method, &path, Some((content_type, body.as_bytes().to_vec()))).await;
+        assert_eq!(page.status, StatusCode::BAD_REQUEST, "{path} {body}: {}", page.body);
+        let answer: Value = serde_json::from_str(&page.body).unwrap();
+        assert_eq!(answer["error"]["code"], "bad_request");
+    }
+    assert_eq!(s.get("/api/v1/tags").await["data"].as_array().unwrap().len(), 0);
+    assert!(s.get(&format!("/api/v1/messages/{id}")).await["note"].is_null());
+    let (status, answer) = s.post("/api/v1/submissions/retry", json!({"batch": "x"})).await;
+    assert_eq!((status, answer), (200, json!({"retried": 0})));
+}
+
+async fn czech_text_before_an_address_opens_in_the_api_the_page_and_the_frame(backend: Backend) {
+    let Some(mut s) = setup(backend, "google", 0).await else { return };
+    let raw = "From: Jana <jana@firma.cz>\r\nTo: ann@example.test\r\nSubject: Kontakt\r\n\
+               Message-ID: <kontakt@firma.cz>\r\nDate: Tue, 1 Oct 2024 10:00:00 +0000\r\n\
+               Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n\
+               Napište na „jan@firma.cz“.\r\nNebo caféx@example.com.\r\n";
+    let id = delivered(&mut s, raw, "Kontakt").await;
+
+    let message: Value = s.get(&format!("/api/v1/messages/{id}")).await;
+    assert!(message["text"].as_str().unwrap().contains("Napište na „jan@firma.cz“."), "{message}");
+    let html = message["html"].as_str().unwrap_or_default();
+    assert!(html.contains("href=\"mailto:jan@firma.cz\""), "{html}");
+
+    let mut browser = browser(&s).await;
+    browser.get(&format!("/mail?open={id}")).await.assert_status(axum::http::StatusCode::OK).assert_contains("Kontakt");
+    browser
+        .get(&format!("/mail/messages/{id}/body"))
+        .await
+        .assert_status(axum::http::StatusCode::OK)
+        .assert_contains("mailto:jan@firma.cz");
 }
