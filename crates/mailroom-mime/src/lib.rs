@@ -257,14 +257,15 @@ fn view(message: &Message<'_>, size: usize) -> ParsedMessage {
 
 /// What the snippet is taken from, and the body text for the search index: what the reader shows.
 ///
-/// A text part is what the sender wrote for plain readers, and it comes first. The HTML part's text is indexed
-/// after it when it holds words the text part lacks: a stub ("This is a multi-part message in MIME format",
-/// "view this mail in HTML"), a summary, a text part written separately. Whether it does is a cheap comparison
-/// of the two parts' sets of words (linear, no alignment): when at least a fifth of the HTML's distinct words
-/// are missing from the text part, its text is added; alternatives that say the same thing (the usual case,
-/// differing only in links and a footer word or two) are indexed once. The snippet comes from the text part
-/// unless it holds under a quarter of the HTML's words: then it is a stub, and the HTML says what the message
-/// says.
+/// A text part is what the sender wrote for plain readers, and it comes first. Then come the lines of the HTML
+/// part's text that the text part does not say: all of them after a stub ("This is a multi-part message in MIME
+/// format", "view this mail in HTML"), a summary or a text part written separately; the odd line where the two
+/// say the same thing differently ("Click here to unsubscribe" in the HTML, a bare link in the text); none when
+/// they say the same thing, the usual case, so such mail is indexed once. A line is said when every pair of
+/// neighbouring words in it (or its one word) stands side by side in the text part too, so that a phrase found
+/// in what either reader shows is found by search; the comparison is linear (a set of the text part's word
+/// pairs). The snippet comes from the text part unless it holds under a quarter of the HTML's words: then it is
+/// a stub, and the HTML says what the message says.
 fn body_text(text: Option<&str>, html: Option<&str>) -> (String, String) {
     let text = text.filter(|t| !t.trim().is_empty());
     match (text, html) {
@@ -272,9 +273,9 @@ fn body_text(text: Option<&str>, html: Option<&str>) -> (String, String) {
             let html_text = html_to_text(html);
             let (missing, distinct) = words_missing(text, &html_text);
             let stub = (distinct - missing) * 4 < distinct;
-            let adds = missing >= 3 && missing * 5 >= distinct;
             let snippet_source = if stub { html_text.clone() } else { text.to_owned() };
-            let body = if adds { format!("{text}\n\n{html_text}") } else { text.to_owned() };
+            let unsaid = unsaid_lines(text, &html_text);
+            let body = if unsaid.is_empty() { text.to_owned() } else { format!("{text}\n\n{}", unsaid.join("\n")) };
             (snippet_source, body)
         }
         (Some(text), None) => (text.to_owned(), text.to_owned()),
@@ -286,17 +287,37 @@ fn body_text(text: Option<&str>, html: Option<&str>) -> (String, String) {
     }
 }
 
+/// Runs of letters and digits, lowercased.
+fn lowercase_words(s: &str) -> impl Iterator<Item = std::borrow::Cow<'_, str>> {
+    use std::borrow::Cow;
+    s.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(|w| if w.chars().any(char::is_uppercase) { Cow::Owned(w.to_lowercase()) } else { Cow::Borrowed(w) })
+}
+
+/// The lines of `other` whose words `text` does not say in the same order (see [`body_text`]).
+fn unsaid_lines<'o>(text: &str, other: &'o str) -> Vec<&'o str> {
+    let words: Vec<_> = lowercase_words(text).collect();
+    let singles: HashSet<&str> = words.iter().map(|w| w.as_ref()).collect();
+    let pairs: HashSet<(&str, &str)> = words.windows(2).map(|w| (w[0].as_ref(), w[1].as_ref())).collect();
+    other
+        .lines()
+        .filter(|line| {
+            let line_words: Vec<_> = lowercase_words(line).collect();
+            match line_words.as_slice() {
+                [] => false,
+                [one] => !singles.contains(one.as_ref()),
+                many => many.windows(2).any(|w| !pairs.contains(&(w[0].as_ref(), w[1].as_ref()))),
+            }
+        })
+        .collect()
+}
+
 /// How many of `other`'s distinct words (runs of letters and digits, lowercased) `text` lacks, and how many
 /// distinct words `other` has.
 fn words_missing(text: &str, other: &str) -> (usize, usize) {
-    use std::borrow::Cow;
-    fn words(s: &str) -> impl Iterator<Item = Cow<'_, str>> {
-        s.split(|c: char| !c.is_alphanumeric())
-            .filter(|w| !w.is_empty())
-            .map(|w| if w.chars().any(char::is_uppercase) { Cow::Owned(w.to_lowercase()) } else { Cow::Borrowed(w) })
-    }
-    let known: HashSet<Cow<'_, str>> = words(text).collect();
-    let distinct: HashSet<Cow<'_, str>> = words(other).collect();
+    let known: HashSet<_> = lowercase_words(text).collect();
+    let distinct: HashSet<_> = lowercase_words(other).collect();
     let missing = distinct.iter().filter(|w| !known.contains(*w)).count();
     (missing, distinct.len())
 }

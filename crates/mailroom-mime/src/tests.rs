@@ -614,6 +614,17 @@ fn alternatives_that_say_the_same_thing_are_indexed_once() {
 }
 
 #[test]
+fn a_phrase_only_the_html_says_is_indexed_while_the_rest_is_not_repeated() {
+    let text = "Wombats of Tasmania\n\nThe common wombat digs burrows with its strong claws and sleeps through the \
+                warm part of the day.\n\nRangers counted forty burrows along the northern ridge this spring.\n\n\
+                To be removed: https://x.test/u";
+    let html = ARTICLE.replace("</body>", "<p><a href=\"https://x.test/u\">Click here</a> to be removed.</p></body>");
+    let m = parsed(&alternative(text, &html));
+    assert!(m.text.contains("Click here to be removed."), "{}", m.text);
+    assert_eq!(m.text.matches("northern ridge").count(), 1, "{}", m.text);
+}
+
+#[test]
 fn a_text_alternative_that_says_less_than_the_html_is_indexed_with_it() {
     let text = "Wombats of Tasmania\n\nThe common wombat digs burrows with its strong claws.";
     let m = parsed(&alternative(text, ARTICLE));

@@ -45,7 +45,7 @@ pub(crate) const POSTGRES_INSERT_TAIL: &str = ") AS v (id, document, body)";
 /// The text of a message in the index's fields.
 pub(crate) struct IndexedText<'a> {
     pub subject: &'a str,
-    /// From: name and address.
+    /// From: names and addresses (a message may have several authors).
     pub sender: String,
     /// To.
     pub recipients: String,
@@ -70,7 +70,7 @@ impl<'a> IndexedText<'a> {
         };
         IndexedText {
             subject: &p.subject,
-            sender: people(&mut p.from.iter()),
+            sender: people(&mut p.from.iter().chain(&p.from_others)),
             recipients: people(&mut p.to.iter()),
             copied: people(&mut p.cc.iter()),
             people: people(&mut p.sender.iter().chain(&p.bcc).chain(&p.reply_to)),

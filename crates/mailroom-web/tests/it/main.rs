@@ -17,6 +17,7 @@ mod messages;
 mod ops;
 mod robustness;
 mod search;
+mod search_agreement;
 mod send;
 mod settings;
 mod sync_engine;
