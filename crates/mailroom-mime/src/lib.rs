@@ -25,6 +25,13 @@ pub use subject::normalized_subject;
 
 /// The longest snippet, in characters.
 const SNIPPET_CHARS: usize = 200;
+/// The version of the reading [`parse`] gives. Raise it with a change that reads some stored mail
+/// differently (its people, subject, snippet, attachments or indexed text): stores then read the
+/// messages they hold again, in the background, so that what is shown, listed and found agrees
+/// with the raw bytes as this version reads them. 1 was the first reader; 2 repairs broken MIME,
+/// reads dates, addresses and 8-bit headers itself and indexes the HTML's words.
+pub const PARSER_VERSION: i64 = 2;
+
 /// The most body text kept for the search index, in bytes: all of any message a person wrote,
 /// while a huge generated one does not make the index grow without bound.
 pub const INDEXED_TEXT_BYTES: usize = 128 * 1024;

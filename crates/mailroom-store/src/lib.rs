@@ -103,6 +103,8 @@ pub enum StoreError {
     Crypto(#[from] CryptoError),
     #[error("password hashing failed: {0}")]
     Hashing(String),
+    #[error("a background task of the store failed: {0}")]
+    Background(String),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

@@ -1047,6 +1047,7 @@ impl Store {
 
 mod listing;
 mod local;
+mod reparse;
 mod search;
 mod tags;
 mod writeback;

@@ -299,12 +299,28 @@ async fn run_server(config: Config, store: Store) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Keeps the search index in shape beside the server: first the mail stored before the index
-/// existed goes into it, a batch at a time; then, every minute, the index's segments are merged
-/// while there is merging to do. A failure is retried a minute later.
+/// Keeps stored mail and its search index in shape beside the server: when this version reads mail
+/// better than the one that stored it, every message is read again, a batch at a time; the mail
+/// stored before the index existed goes into it; then, every minute, the index's segments are
+/// merged while there is merging to do. A failure is retried a minute later.
 async fn index_upkeep(store: Store, stopped: impl std::future::Future<Output = ()>) {
     let work = async {
+        match store.start_reparse().await {
+            Ok(true) => tracing::info!("stored mail is read again by this version's reader, in the background"),
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot start reading stored mail again; stored views stay as they were")
+            }
+        }
         loop {
+            match store.reparse_stored(200).await {
+                Ok(true) => {
+                    tokio::task::yield_now().await;
+                    continue;
+                }
+                Ok(false) => {}
+                Err(e) => tracing::warn!(error = %e, "reading stored mail again failed; trying again in a minute"),
+            }
             match store.backfill_search(200).await {
                 Ok(true) => {
                     tokio::task::yield_now().await;

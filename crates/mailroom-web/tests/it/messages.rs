@@ -15,6 +15,7 @@ crate::on_both_databases!(messages:
     disconnecting_an_account_removes_its_mail,
     a_long_run_of_upserts_is_written_whole_and_in_order,
     the_search_index_follows_a_run_with_repeats_deletions_and_new_times,
+    mail_stored_by_an_older_reader_is_read_again_in_the_background,
 );
 
 const RAW: &[u8] = b"From: Jana <Jana@Firma.test>\r\nTo: ann@example.test, Petr <petr@dodavatel.test>\r\n\
@@ -269,4 +270,70 @@ async fn the_search_index_follows_a_run_with_repeats_deletions_and_new_times(bac
     assert_eq!(found("subject:delta").await, (Vec::new(), 0), "deleted in the run");
     assert_eq!(found("priloze").await.1, 3, "one entry a message");
     assert_eq!(app.raw_count("SELECT COUNT(*) FROM message_search").await, 3);
+}
+
+/// A message mail-parser once read as an empty body and an "attachment" of type text/html: its
+/// multipart was never closed.
+const UNCLOSED: &[u8] = b"From: Jana <jana@firma.test>\r\nTo: ann@example.test\r\nSubject: Wombats\r\n\
+Message-ID: <w1@firma.test>\r\nDate: Tue, 01 Oct 2024 10:00:00 +0000\r\n\
+Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/html\r\n\r\n\
+<p>The wombat digs.</p>\r\n--b\r\nContent-Type: application/pdf; name=\"map.pdf\"\r\n\
+Content-Disposition: attachment; filename=\"map.pdf\"\r\n\r\nPDF\r\n";
+
+async fn mail_stored_by_an_older_reader_is_read_again_in_the_background(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else { return };
+    let account = account(&app).await;
+    // What an older reader made of the message: no body, its HTML listed as a file.
+    let old = mailroom_mime::ParsedMessage {
+        subject: "Wombats".into(),
+        from: Some(mailroom_mime::Address { name: None, address: "jana@firma.test".into() }),
+        snippet: String::new(),
+        attachments: vec![mailroom_mime::AttachmentInfo {
+            name: "attachment".into(),
+            content_type: "text/html".into(),
+            size: 22,
+            content_id: None,
+            inline: false,
+        }],
+        size: UNCLOSED.len() as u64,
+        ..mailroom_mime::ParsedMessage::default()
+    };
+    let current = parse(RAW).into_message();
+    let inbox = vec!["INBOX".to_owned()];
+    let changes = [
+        MessageChange::Upsert(IncomingMessage { raw: Some(UNCLOSED), ..unread_message("old", &inbox, &old) }),
+        MessageChange::Upsert(unread_message("current", &inbox, &current)),
+        MessageChange::Upsert(IncomingMessage { raw: None, ..unread_message("no-raw", &inbox, &old) }),
+    ];
+    app.store.apply_sync(account.id, &folders(), &changes, None, 1).await.unwrap();
+    let seq_before = app.store.events_since(account.id, 0, 100).await.unwrap().last().unwrap().seq;
+    let user = account.user_id;
+    let old_id = app.raw_count("SELECT id FROM messages WHERE remote_id = 'old'").await;
+    let no_raw_id = app.raw_count("SELECT id FROM messages WHERE remote_id = 'no-raw'").await;
+    let search = |q: &str| Plan::new(&Query::parse(q).unwrap());
+    assert_eq!(app.store.search_count(user, &search("wombat")).await.unwrap(), 0, "the old view lacks the body");
+
+    assert!(app.store.start_reparse().await.unwrap());
+    let mut batches = 0;
+    while app.store.reparse_stored(1).await.unwrap() {
+        batches += 1;
+        assert!(batches < 10, "the read-again ends");
+    }
+    let detail = app.store.message_detail(user, old_id).await.unwrap().unwrap();
+    let names: Vec<&str> = detail.attachments.iter().map(|a| a.name.as_str()).collect();
+    assert_eq!(names, ["map.pdf"], "the HTML is the body now, and the file keeps its position 0");
+    assert_eq!(mailroom_mime::attachment_data(UNCLOSED, 0).unwrap().info.name, "map.pdf");
+    assert_eq!(detail.summary.snippet, "The wombat digs.");
+    assert_eq!(app.store.search_count(user, &search("wombat")).await.unwrap(), 1);
+    assert_eq!(app.store.search_count(user, &search("filename:map")).await.unwrap(), 1);
+    // The change feed says which message changed; one read the same way, or without raw bytes, is
+    // left alone.
+    let events = app.store.events_since(account.id, seq_before, 100).await.unwrap();
+    let changed: Vec<&str> = events.iter().map(|e| e.remote_id.as_str()).collect();
+    assert_eq!(changed, ["old"]);
+    let untouched = app.store.message_detail(user, no_raw_id).await.unwrap().unwrap();
+    assert_eq!(untouched.attachments.len(), 1);
+    // The same version does not start again.
+    assert!(!app.store.start_reparse().await.unwrap());
+    assert!(!app.store.reparse_stored(1).await.unwrap());
 }
