@@ -228,7 +228,7 @@ struct ThreadRow {
 struct OpenMessage {
     id: i64,
     subject: String,
-    from: String,
+    from: Vec<Person>,
     to: Vec<Person>,
     cc: Vec<Person>,
     date: String,
@@ -615,7 +615,11 @@ async fn open_message(
     Ok(OpenMessage {
         id,
         subject: subject_or(t, &m.subject),
-        from: person(m.from_name.as_deref(), m.from_address.as_deref().unwrap_or_default()),
+        // Every author: a message may name several in its From.
+        from: match people("from") {
+            authors if !authors.is_empty() => authors,
+            _ => vec![Person { text: person(m.from_name.as_deref(), m.from_address.as_deref().unwrap_or_default()) }],
+        },
         to: people("to"),
         cc: people("cc"),
         date: when(t, Some(m.sent_at.unwrap_or(m.received_at))),

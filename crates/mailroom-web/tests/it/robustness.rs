@@ -20,6 +20,7 @@ crate::on_both_databases!(robustness:
     a_link_from_another_site_changes_nothing,
     mail_is_never_kept_in_a_cache_and_file_names_cannot_hide_their_type,
     an_api_body_must_be_a_json_object,
+    a_message_from_several_authors_shows_and_finds_them_all,
 );
 
 const ANN: &str = "ann@example.test";
@@ -301,4 +302,24 @@ async fn czech_text_before_an_address_opens_in_the_api_the_page_and_the_frame(ba
         .await
         .assert_status(axum::http::StatusCode::OK)
         .assert_contains("mailto:jan@firma.cz");
+}
+
+async fn a_message_from_several_authors_shows_and_finds_them_all(backend: Backend) {
+    let Some(mut s) = setup(backend, "google", 0).await else { return };
+    let raw = "From: Ann Author <ann@firma.cz>, Bob Coauthor <bob@other.example>\r\nSender: ann@firma.cz\r\n\
+               To: ann@example.test\r\nCc: one@example.org\r\nCc: two@example.org\r\nSubject: Joint letter\r\n\
+               Message-ID: <joint@firma.cz>\r\nDate: 27 Jun 01 3:36:25 AM\r\n\r\nSigned by both of us.\r\n";
+    let id = delivered(&mut s, raw, "Joint letter").await;
+    let mut browser = browser(&s).await;
+    let page = browser.get(&format!("/mail?open={id}")).await;
+    page.assert_contains("Ann Author &#60;ann@firma.cz&#62;, Bob Coauthor &#60;bob@other.example&#62;")
+        .assert_contains("one@example.org, two@example.org");
+    let found = s.get("/api/v1/search?q=from%3Acoauthor&count=true").await;
+    assert_eq!(found["total"], 1, "{found}");
+    let message = s.get(&format!("/api/v1/messages/{id}")).await;
+    let cc: Vec<&str> = message["cc"].as_array().unwrap().iter().map(|p| p["address"].as_str().unwrap()).collect();
+    assert_eq!(cc, ["one@example.org", "two@example.org"], "both Cc headers are kept");
+    // A date without a zone is read (as UTC), and the header after it is not lost.
+    assert!(message["message"]["sent_at"].is_i64(), "{message}");
+    assert_eq!(message["message_id"], "joint@firma.cz");
 }
