@@ -95,12 +95,16 @@ fn json_has_nul(body: &[u8]) -> bool {
 async fn multipart_text_has_nul(body: Bytes, boundary: String) -> bool {
     let stream = futures_util::stream::once(async move { Ok::<_, std::convert::Infallible>(body) });
     let mut multipart = multer::Multipart::new(stream, boundary);
-    while let Ok(Some(field)) = multipart.next_field().await {
-        let is_file = field.file_name().is_some();
-        let named_with_nul = field.name().is_some_and(has_nul);
-        let Ok(bytes) = field.bytes().await else { return false };
-        if named_with_nul || (!is_file && bytes.contains(&0)) {
+    while let Ok(Some(mut field)) = multipart.next_field().await {
+        if field.name().is_some_and(has_nul) {
             return true;
+        }
+        let is_file = field.file_name().is_some();
+        // Read a piece at a time, so that a file is looked at but never copied.
+        while let Ok(Some(chunk)) = field.chunk().await {
+            if !is_file && chunk.contains(&0) {
+                return true;
+            }
         }
     }
     false

@@ -50,10 +50,11 @@ pub async fn submit(
 ) -> Result<Response, ErrorKind> {
     let policy = state.config.login_policy;
     let now = mailroom_store::now();
-    // An address that does not parse cannot belong to a user; it is throttled under what was typed.
+    // An address that does not parse cannot belong to a user; it is throttled under what was typed
+    // (as far as an address can be long, so that a megabyte typed is not a megabyte kept).
     let email = EmailAddress::parse(&form.email);
-    let email_key =
-        format!("email:{}", email.as_ref().map_or_else(|_| form.email.trim().to_lowercase(), |e| e.to_string()));
+    let typed = || form.email.trim().chars().take(320).collect::<String>().to_lowercase();
+    let email_key = format!("email:{}", email.as_ref().map_or_else(|_| typed(), |e| e.to_string()));
     let ip_key = viewer.client_ip.map(|ip| format!("ip:{ip}"));
     let keys: Vec<&str> = std::iter::once(email_key.as_str()).chain(ip_key.as_deref()).collect();
 
