@@ -43,6 +43,10 @@ pub struct SearchArgs {
     /// Measure Mailroom alone (without notmuch installed, say).
     #[arg(long)]
     skip_notmuch: bool,
+    /// Also time reading every stored message again, as a server does in the background after an
+    /// upgrade whose reader is newer (`Store::start_reparse`, `Store::reparse_stored`).
+    #[arg(long)]
+    reparse: bool,
 }
 
 /// One search, as a person would type it in each program.
@@ -226,6 +230,16 @@ async fn measure(args: &SearchArgs, target: DbTarget, folder: &Path, maildir: &P
         tidy_steps += 1;
     }
     let tidy_time = tidy_started.elapsed();
+    let reparse_time = if args.reparse {
+        tracing::warn!("Mailroom: reading every stored message again");
+        let started = Instant::now();
+        store.start_reparse().await?;
+        while store.reparse_stored(200).await? {}
+        while store.tidy_search_index().await? {}
+        Some(started.elapsed())
+    } else {
+        None
+    };
     if let DbTarget::Postgres(url) = &target {
         // What autovacuum does soon after a bulk load.
         let mut connection = sqlx::PgConnection::connect(url).await?;
@@ -282,6 +296,14 @@ async fn measure(args: &SearchArgs, target: DbTarget, folder: &Path, maildir: &P
         "  then the index tidied as the server does in the background (Store::tidy_search_index): {:.1} s, {tidy_steps} steps",
         tidy_time.as_secs_f64()
     ));
+    if let Some(time) = reparse_time {
+        report(&format!(
+            "  every message read again, as after an upgrade with a newer reader (Store::reparse_stored, 200 a \
+             transaction, then the index tidied): {:.1} s, {:.0} messages/s",
+            time.as_secs_f64(),
+            args.messages as f64 / time.as_secs_f64()
+        ));
+    }
 
     let config = mailroom_web::WebConfig::new("http://127.0.0.1", false, endpoints()?);
     let app = mailroom_web::router(mailroom_web::AppState::new(store.clone(), config));

@@ -109,8 +109,6 @@ impl Mechanism {
 struct Header {
     /// The message's own header, not a part's.
     top: bool,
-    /// The first line of the block has been seen.
-    started: bool,
     /// A field has been seen.
     fields: bool,
     /// The field being read.
@@ -236,8 +234,6 @@ impl<'a> Scan<'a> {
             self.body_line(start, content);
             return;
         }
-        let first = !self.header.started;
-        self.header.started = true;
         if content.is_empty() {
             self.end_header(start, end, true);
         } else if matches!(content[0], b' ' | b'\t') {
@@ -248,8 +244,10 @@ impl<'a> Scan<'a> {
             self.finish_field();
             self.header.fields = true;
             self.header.field = Some(Field { bytes: start..content_end, value_start: start + colon + 1 });
-        } else if first && self.header.top && content.starts_with(b"From ") {
-            // An mbox separator line before the header.
+        } else if self.header.top && content.starts_with(b"From ") {
+            // An mbox separator line: before the header, or after a field a tool put in front of it
+            // (a Message-ID or Received added to a message as an mbox held it). It is never where
+            // the body starts.
         } else if self.header.top && !self.header.fields {
             // Bytes that start with no header field at all are no message; mail-parser says so.
         } else {

@@ -726,3 +726,14 @@ fn an_alternative_that_says_it_is_an_attachment_is_no_body() {
     assert_eq!(m.attachments.iter().map(|a| a.name.as_str()).collect::<Vec<_>>(), ["notes.txt"]);
     assert_eq!(m.snippet, "The message");
 }
+
+#[test]
+fn an_mbox_separator_after_a_field_put_in_front_does_not_end_the_header() {
+    let raw = "Message-ID: <copy@x.test>\nFrom pudge@perl.org  Mon Aug 19 11:29:50 2002\nReturn-Path: <pudge@perl.org>\n\
+               From: pudge@perl.org\nSubject: [use Perl] Stories\n\nThe stories.\n";
+    let m = parsed(raw);
+    assert_eq!(m.subject, "[use Perl] Stories");
+    assert_eq!(m.from.map(|a| a.address).as_deref(), Some("pudge@perl.org"));
+    assert_eq!(m.message_id.as_deref(), Some("copy@x.test"));
+    assert_eq!(m.text.trim(), "The stories.");
+}
