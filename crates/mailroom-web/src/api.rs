@@ -308,6 +308,24 @@ fn bool_param(query: Option<&str>, name: &str) -> Result<Option<bool>, ApiError>
     }
 }
 
+/// Most digits a number in a cursor has: every such number fits an `i64`, so a cursor the document's
+/// pattern describes (`[0-9]{1,18}`) always reads, and one that does not is refused.
+const CURSOR_DIGITS: usize = 18;
+
+/// A number of a cursor: 1 to 18 ASCII digits, nothing else (no sign, no spaces).
+fn cursor_number(text: &str) -> Option<i64> {
+    let digits = (1..=CURSOR_DIGITS).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_digit());
+    digits.then(|| text.parse().ok()).flatten()
+}
+
+/// A time of a cursor: a cursor number, or one with a minus sign (a message dated before 1970).
+fn cursor_time(text: &str) -> Option<i64> {
+    match text.strip_prefix('-') {
+        Some(magnitude) => cursor_number(magnitude).map(|n| -n),
+        None => cursor_number(text),
+    }
+}
+
 /// The value of `name` in a query string; a parameter given twice is refused, not guessed at.
 fn query_param(query: Option<&str>, name: &str) -> Result<Option<String>, ApiError> {
     let mut values = url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()).filter(|(k, _)| k == name);

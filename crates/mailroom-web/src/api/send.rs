@@ -14,7 +14,7 @@ use mailroom_mime::compose::{Draft, Field, Mailbox, OutgoingAttachment, parse_ad
 use mailroom_store::{Submission, Submitted};
 use serde::{Deserialize, Serialize};
 
-use super::{ApiError, ApiJson, ApiPath, ApiUser, limit_param, query_param};
+use super::{ApiError, ApiJson, ApiPath, ApiUser, cursor_number, limit_param, query_param};
 use crate::AppState;
 use crate::send::{ATTACHMENT_LIMIT, Compose, SendRefused, submit, submit_separately};
 
@@ -305,8 +305,9 @@ pub async fn list(
     ApiUser(user): ApiUser,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
+    // The id of the submission the page follows, exactly as the document's pattern says.
     let cursor = match query_param(query.as_deref(), "cursor")? {
-        Some(cursor) => Some(cursor.parse::<i64>().map_err(|_| ApiError::bad_request("cursor is not valid."))?),
+        Some(cursor) => Some(cursor_number(&cursor).ok_or_else(|| ApiError::bad_request("cursor is not valid."))?),
         None => None,
     };
     let limit = limit_param(query.as_deref(), 50, 200)?;
