@@ -14,6 +14,8 @@ use crate::AppState;
 
 const DEFAULT_LIMIT: i64 = 50;
 const MAX_LIMIT: i64 = 200;
+/// Longest query, in characters: far more than anyone types, and a bound on the work one query asks.
+const QUERY_MAX: usize = 1000;
 
 #[derive(Serialize)]
 struct HitJson {
@@ -71,6 +73,9 @@ pub async fn search(
 ) -> Result<Response, ApiError> {
     let query = query.as_deref();
     let typed = query_param(query, "q")?.ok_or_else(|| ApiError::bad_request("q is required."))?;
+    if typed.chars().count() > QUERY_MAX {
+        return Err(ApiError::bad_request("q must be at most 1000 characters."));
+    }
     let parsed = Query::parse(&typed).map_err(|e| ApiError::invalid(format!("The query cannot be read: {e}.")))?;
     let after = query_param(query, "cursor")?
         .map(|c| search_cursor(&c).ok_or_else(|| ApiError::bad_request("cursor is not one this API gave.")))
