@@ -83,6 +83,11 @@ impl ApiError {
         ApiError { status: StatusCode::NOT_FOUND, code: "not_found", message: "There is nothing here.".into() }
     }
 
+    /// Not found, saying what: for a name in a body (an identity, a template) rather than an id.
+    fn not_found_because(message: String) -> ApiError {
+        ApiError { status: StatusCode::NOT_FOUND, code: "not_found", message: message.into() }
+    }
+
     /// An internal failure: logged once here; the caller learns only that it failed.
     fn internal(err: impl std::fmt::Display) -> ApiError {
         tracing::error!(error = %err, "API request failed");

@@ -121,9 +121,7 @@ pub async fn send(
     ApiJson(body): ApiJson<SendBody>,
 ) -> Result<Response, ApiError> {
     let (subject, text) = match &body.template {
-        Some(name) => from_template(&state, user.id, name, &body)
-            .await?
-            .map_err(|error| ApiError::invalid(format!("template: {error}")))?,
+        Some(name) => from_template(&state, user.id, name, &body).await?,
         None => (body.subject, body.text),
     };
     if let Some(id) = body.draft_id
@@ -170,6 +168,9 @@ fn submission_of(submitted: &Submitted) -> &Submission {
 fn refusal(refused: SendRefused) -> ApiError {
     match refused {
         SendRefused::NotFound => ApiError::not_found(),
+        // An identity is the account's, as a draft or a message is the caller's: one the account
+        // does not have is not found, like an id of another user's.
+        error @ SendRefused::UnknownSender(_) => ApiError::not_found_because(format!("from: {error}")),
         error @ SendRefused::TooLarge { .. } => ApiError::too_large(error.to_string()),
         SendRefused::Invalid(error) => ApiError::invalid(format!("{}: {error}", error.field().as_str())),
         error => ApiError::invalid(error.to_string()),
@@ -196,27 +197,26 @@ pub async fn retry(
 }
 
 /// The subject and text of a message from the caller's template `name`: each filled from
-/// `values` unless the body gives it.
+/// `values` unless the body gives it. A template the caller does not have is not found, as
+/// anything else a call names that is not the caller's; a placeholder left without a value is
+/// refused.
 async fn from_template(
     state: &AppState,
     user: UserId,
     name: &str,
     body: &SendBody,
-) -> Result<Result<(String, String), String>, ApiError> {
+) -> Result<(String, String), ApiError> {
     let Some(template) = state.store.template_named(user, name).await.map_err(ApiError::internal)? else {
-        return Ok(Err(format!("you have no template named {name:?}")));
+        return Err(ApiError::not_found_because(format!("template: you have no template named {name:?}")));
     };
     let fill = |given: &str, from: &str| match given.is_empty() {
-        true => template::fill(from, &body.values).map_err(|error| error.to_string()),
+        true => template::fill(from, &body.values).map_err(|error| ApiError::invalid(format!("template: {error}"))),
         false => Ok(given.to_owned()),
     };
-    let subject = match fill(&body.subject, &template.subject) {
-        Ok(subject) => subject,
-        Err(error) => return Ok(Err(error)),
-    };
+    let subject = fill(&body.subject, &template.subject)?;
     // An HTML body given by the caller stands for the text too (its text alternative is made from it).
-    let text = if body.html.is_some() { Ok(body.text.clone()) } else { fill(&body.text, &template.body) };
-    Ok(text.map(|text| (subject, text)))
+    let text = if body.html.is_some() { body.text.clone() } else { fill(&body.text, &template.body)? };
+    Ok((subject, text))
 }
 
 /// The caller's templates and the placeholders each needs.
