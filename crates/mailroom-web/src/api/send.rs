@@ -22,6 +22,11 @@ use crate::send::{ATTACHMENT_LIMIT, Compose, SendRefused, submit, submit_separat
 /// in JSON.
 pub const SEND_BODY_LIMIT: usize = 50 * 1024 * 1024;
 
+/// The latest time a message may be scheduled for: the end of the year 9999, the last a Date
+/// header writes in four digits. Any later is a mistake, and one near the end of `i64` overflowed
+/// the times of a message sent separately.
+const LATEST_SEND_AT: i64 = 253_402_300_799;
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SendBody {
@@ -130,6 +135,9 @@ pub async fn send(
         return Err(ApiError::not_found());
     }
     let draft = draft_of(body.to, body.cc, body.bcc, subject, text, body.html, body.attachments)?;
+    if body.send_at.is_some_and(|at| at > LATEST_SEND_AT) {
+        return Err(ApiError::bad_request("send_at must be at most 253402300799, the end of the year 9999."));
+    }
     let now = mailroom_store::now();
     let compose = Compose {
         account: AccountId(body.account_id),

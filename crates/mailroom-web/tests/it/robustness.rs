@@ -20,6 +20,7 @@ crate::on_both_databases!(robustness:
     a_link_from_another_site_changes_nothing,
     mail_is_never_kept_in_a_cache_and_file_names_cannot_hide_their_type,
     an_api_body_must_be_a_json_object,
+    a_send_time_past_the_year_9999_is_refused_and_sends_nothing,
 );
 
 const ANN: &str = "ann@example.test";
@@ -301,4 +302,27 @@ async fn czech_text_before_an_address_opens_in_the_api_the_page_and_the_frame(ba
         .await
         .assert_status(axum::http::StatusCode::OK)
         .assert_contains("mailto:jan@firma.cz");
+}
+
+/// A message sent separately to each recipient once got a 500 for a time near the end of `i64`,
+/// whose pacing overflowed. Any time past the year 9999 is refused, alone or separately, and
+/// nothing is submitted; the last second of 9999 is taken.
+async fn a_send_time_past_the_year_9999_is_refused_and_sends_nothing(backend: Backend) {
+    let Some(mut s) = setup(backend, "google", 0).await else { return };
+    let account = s.account.id.0;
+    for (separately, send_at) in [(false, 253_402_300_800_i64), (true, 253_402_300_800), (true, i64::MAX)] {
+        let body = json!({"account_id": account, "idempotency_key": format!("late {send_at}"),
+            "to": ["a@example.org", "b@example.org"], "text": "hi", "send_at": send_at, "separately": separately});
+        let (status, answer) = s.post("/api/v1/messages/send", body).await;
+        assert_eq!(status, 400, "{answer}");
+        assert!(answer["error"]["message"].as_str().unwrap().contains("send_at"), "{answer}");
+    }
+    assert_eq!(s.get("/api/v1/submissions").await["data"], json!([]), "nothing was submitted");
+
+    let body = json!({"account_id": account, "idempotency_key": "last", "to": ["a@example.org", "b@example.org"],
+        "text": "hi", "send_at": 253_402_300_799_i64, "separately": true});
+    let (status, answer) = s.post("/api/v1/messages/send", body).await;
+    assert_eq!(status, 202, "{answer}");
+    let times: Vec<i64> = answer["data"].as_array().unwrap().iter().map(|s| s["send_at"].as_i64().unwrap()).collect();
+    assert_eq!(times, [253_402_300_799, 253_402_300_801], "two seconds apart, the second past the first");
 }
