@@ -83,6 +83,11 @@ impl ApiError {
         ApiError { status: StatusCode::NOT_FOUND, code: "not_found", message: "There is nothing here.".into() }
     }
 
+    /// Not found, saying what: for a name in a body (an identity, a template) rather than an id.
+    fn not_found_because(message: String) -> ApiError {
+        ApiError { status: StatusCode::NOT_FOUND, code: "not_found", message: message.into() }
+    }
+
     /// An internal failure: logged once here; the caller learns only that it failed.
     fn internal(err: impl std::fmt::Display) -> ApiError {
         tracing::error!(error = %err, "API request failed");
@@ -203,9 +208,94 @@ impl<T: serde::de::DeserializeOwned, S: Send + Sync> axum::extract::FromRequest<
         if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
             return Err(ApiError::invalid("The body must be a JSON object."));
         }
-        serde_json::from_slice(&bytes)
+        let Distinct(value) = serde_json::from_slice(&bytes)
+            .map_err(|error| ApiError::invalid(format!("The body is not what this call takes: {error}.")))?;
+        serde_json::from_value(value)
             .map(ApiJson)
             .map_err(|error| ApiError::invalid(format!("The body is not what this call takes: {error}.")))
+    }
+}
+
+/// A JSON body as a value, read more strictly than `serde_json::Value` is and as the API's
+/// document (JSON Schema) has it, before it becomes the call's struct:
+///
+/// - a key given twice in an object is refused: `Value` keeps the last, where reading into a
+///   struct refuses it, and a body that says two things is refused, not guessed at;
+/// - a number written with a fraction or an exponent that is a whole number (`2.0`, `1e3`) is that
+///   integer: JSON has one kind of number, JSON Schema holds `2.0` to be the integer 2, and many
+///   JSON writers spell every number as a float, where serde would refuse it for an `i64`. Past
+///   2^53 a float cannot tell neighbouring integers apart, so such a number stays a float, which an
+///   integer field refuses.
+struct Distinct(Value);
+
+/// Past this magnitude a JSON number read as a float no longer spells every whole number.
+const EXACT_FLOAT_INTEGERS: f64 = 9_007_199_254_740_992.0;
+
+impl<'de> serde::Deserialize<'de> for Distinct {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Distinct, D::Error> {
+        deserializer.deserialize_any(DistinctVisitor).map(Distinct)
+    }
+}
+
+struct DistinctVisitor;
+
+impl<'de> serde::de::Visitor<'de> for DistinctVisitor {
+    type Value = Value;
+
+    fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("a JSON value")
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_bool<E>(self, value: bool) -> Result<Value, E> {
+        Ok(Value::Bool(value))
+    }
+
+    fn visit_i64<E>(self, value: i64) -> Result<Value, E> {
+        Ok(Value::from(value))
+    }
+
+    fn visit_u64<E>(self, value: u64) -> Result<Value, E> {
+        Ok(Value::from(value))
+    }
+
+    fn visit_f64<E>(self, value: f64) -> Result<Value, E> {
+        if value.fract() == 0.0 && value.abs() <= EXACT_FLOAT_INTEGERS {
+            // Exact: a whole number within 2^53 is an i64 of the same value.
+            return Ok(Value::from(value as i64));
+        }
+        Ok(Value::from(value))
+    }
+
+    fn visit_str<E>(self, value: &str) -> Result<Value, E> {
+        Ok(Value::String(value.to_owned()))
+    }
+
+    fn visit_string<E>(self, value: String) -> Result<Value, E> {
+        Ok(Value::String(value))
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(Distinct(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut fields = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if fields.contains_key(&key) {
+                return Err(serde::de::Error::custom(format_args!("duplicate field `{key}`")));
+            }
+            let Distinct(value) = map.next_value()?;
+            fields.insert(key, value);
+        }
+        Ok(Value::Object(fields))
     }
 }
 
@@ -305,6 +395,24 @@ fn bool_param(query: Option<&str>, name: &str) -> Result<Option<bool>, ApiError>
         Some("true") => Ok(Some(true)),
         Some("false") => Ok(Some(false)),
         Some(_) => Err(ApiError::invalid(format!("{name} takes true or false."))),
+    }
+}
+
+/// Most digits a number in a cursor has: every such number fits an `i64`, so a cursor the document's
+/// pattern describes (`[0-9]{1,18}`) always reads, and one that does not is refused.
+const CURSOR_DIGITS: usize = 18;
+
+/// A number of a cursor: 1 to 18 ASCII digits, nothing else (no sign, no spaces).
+fn cursor_number(text: &str) -> Option<i64> {
+    let digits = (1..=CURSOR_DIGITS).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_digit());
+    digits.then(|| text.parse().ok()).flatten()
+}
+
+/// A time of a cursor: a cursor number, or one with a minus sign (a message dated before 1970).
+fn cursor_time(text: &str) -> Option<i64> {
+    match text.strip_prefix('-') {
+        Some(magnitude) => cursor_number(magnitude).map(|n| -n),
+        None => cursor_number(text),
     }
 }
 

@@ -95,7 +95,9 @@ pub async fn submit_separately(
         one.draft.html = one.draft.html.map(|html| template::fill_known(&html, &html_values));
         one.draft.to = vec![recipient.clone()];
         one.idempotency_key = format!("{batch}/{}", n + 1);
-        one.send_at = compose.send_at + PACE_SECS * i64::try_from(n).unwrap_or(i64::MAX / 4);
+        // Saturating: a caller that lets a time near the end of `i64` through gets a late message,
+        // not an overflow.
+        one.send_at = compose.send_at.saturating_add(PACE_SECS.saturating_mul(i64::try_from(n).unwrap_or(i64::MAX)));
         match submit_one(state, user, one, Some(batch.clone())).await? {
             Ok(done) => submitted.push(done),
             Err(refused) => return Ok(Err(refused)),

@@ -3,7 +3,8 @@
 //!
 //! The cursor is each account's position in its feed, `account-seq` pairs joined by `.`. An
 //! account the cursor does not name is read from its start, so a mailbox connected after the
-//! cursor was given shows all its messages as added.
+//! cursor was given shows all its messages as added; one it names that the caller does not have
+//! (a mailbox disconnected since) is left out, so the client's cursor goes on working.
 
 use axum::Json;
 use axum::extract::{RawQuery, State};
@@ -13,7 +14,7 @@ use mailroom_store::FeedEntry;
 use serde::Serialize;
 use serde_json::json;
 
-use super::{ApiError, ApiUser, limit_param, query_param};
+use super::{ApiError, ApiUser, cursor_number, limit_param, query_param};
 use crate::AppState;
 
 const DEFAULT_LIMIT: i64 = 100;
@@ -47,21 +48,21 @@ fn encode(positions: &[(AccountId, i64)]) -> String {
     positions.iter().map(|(account, seq)| format!("{}-{seq}", account.0)).collect::<Vec<_>>().join(".")
 }
 
-/// The positions a cursor holds; `None` unless it is exactly what [`encode`] gives (an empty
-/// cursor is a user's with no mailboxes).
+/// The positions a cursor holds; `None` unless it has the form [`encode`] gives, the document's
+/// pattern (an empty cursor is a user's with no mailboxes). An account named twice keeps the
+/// earlier position, from which nothing is missed.
 fn decode(cursor: &str) -> Option<Vec<(AccountId, i64)>> {
-    let number = |s: &str| (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.parse::<i64>().ok())?;
     let mut positions: Vec<(AccountId, i64)> = Vec::new();
     if cursor.is_empty() {
         return Some(positions);
     }
     for pair in cursor.split('.') {
         let (account, seq) = pair.split_once('-')?;
-        let account = AccountId(number(account)?);
-        if positions.iter().any(|(a, _)| *a == account) {
-            return None;
+        let (account, seq) = (AccountId(cursor_number(account)?), cursor_number(seq)?);
+        match positions.iter_mut().find(|(a, _)| *a == account) {
+            Some(known) => known.1 = known.1.min(seq),
+            None => positions.push((account, seq)),
         }
-        positions.push((account, number(seq)?));
     }
     Some(positions)
 }
@@ -82,13 +83,13 @@ pub async fn feed(
         return Ok(Json(json!({ "data": [], "next_cursor": encode(&heads), "more": false })).into_response());
     };
     let after = decode(&cursor).ok_or_else(|| ApiError::bad_request(BAD_CURSOR))?;
+    // The store reads only the caller's accounts: one the cursor names that the caller does not
+    // have is not in the positions it gives back, so the next cursor leaves it out. Refusing the
+    // cursor instead would break every client's feed for good once a mailbox is disconnected, and
+    // it reveals nothing, since another user's account reads the same as one that is gone.
     // One more than asked tells whether there is more.
     let (mut entries, mut positions) =
         state.store.changes_since(user.id, &after, limit + 1).await.map_err(ApiError::internal)?;
-    // The store reads only the caller's accounts; a cursor naming another is not ours.
-    if after.iter().any(|(account, _)| !positions.iter().any(|(a, _)| a == account)) {
-        return Err(ApiError::bad_request(BAD_CURSOR));
-    }
     let more = entries.len() > usize::try_from(limit).unwrap_or(usize::MAX);
     if more && let Some(extra) = entries.pop() {
         // Its account goes back to its entry before it, or to where the cursor had it: every
@@ -118,7 +119,16 @@ mod tests {
         assert_eq!(encode(&positions), "1-5.12-0");
         assert_eq!(decode("1-5.12-0"), Some(positions));
         assert_eq!(decode(""), Some(Vec::new()));
-        for bad in ["1", "1-", "-5", "1-5.", ".1-5", "1-5.1-6", "1--5", "+1-5", "1-+5", "a-1", "1-5-6", " 1-5"] {
+        assert_eq!(decode("1-6.1-5"), Some(vec![(AccountId(1), 5)]), "the earlier position of an account named twice");
+        let longest = "9".repeat(18);
+        assert_eq!(
+            decode(&format!("{longest}-{longest}")),
+            Some(vec![(AccountId(999_999_999_999_999_999), 999_999_999_999_999_999)])
+        );
+        let too_long = "1".repeat(19);
+        for bad in
+            ["1", "1-", "-5", "1-5.", ".1-5", "1--5", "+1-5", "1-+5", "a-1", "1-5-6", " 1-5", &format!("1-{too_long}")]
+        {
             assert_eq!(decode(bad), None, "{bad}");
         }
     }

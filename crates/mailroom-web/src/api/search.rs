@@ -9,11 +9,13 @@ use mailroom_store::SearchCursor;
 use serde::Serialize;
 
 use super::messages::MessageJson;
-use super::{ApiError, ApiUser, bool_param, limit_param, query_param};
+use super::{ApiError, ApiUser, bool_param, cursor_number, cursor_time, limit_param, query_param};
 use crate::AppState;
 
 const DEFAULT_LIMIT: i64 = 50;
 const MAX_LIMIT: i64 = 200;
+/// Longest query, in characters: far more than anyone types, and a bound on the work one query asks.
+const QUERY_MAX: usize = 1000;
 
 #[derive(Serialize)]
 struct HitJson {
@@ -50,6 +52,20 @@ pub(crate) fn marked_html(pieces: &[Piece]) -> String {
         .collect()
 }
 
+/// A cursor of search results, `tier.received_at.id`, exactly as the document's pattern says: any
+/// such place is taken (the results after it), and nothing else is.
+fn search_cursor(text: &str) -> Option<SearchCursor> {
+    let mut parts = text.split('.');
+    let tier = match parts.next()? {
+        "1" => 1,
+        "2" => 2,
+        _ => return None,
+    };
+    let received_at = cursor_time(parts.next()?)?;
+    let id = cursor_number(parts.next()?)?;
+    parts.next().is_none().then_some(SearchCursor { tier, received_at, id })
+}
+
 pub async fn search(
     State(state): State<AppState>,
     ApiUser(user): ApiUser,
@@ -57,9 +73,12 @@ pub async fn search(
 ) -> Result<Response, ApiError> {
     let query = query.as_deref();
     let typed = query_param(query, "q")?.ok_or_else(|| ApiError::bad_request("q is required."))?;
+    if typed.chars().count() > QUERY_MAX {
+        return Err(ApiError::bad_request("q must be at most 1000 characters."));
+    }
     let parsed = Query::parse(&typed).map_err(|e| ApiError::invalid(format!("The query cannot be read: {e}.")))?;
     let after = query_param(query, "cursor")?
-        .map(|c| SearchCursor::decode(&c).ok_or_else(|| ApiError::bad_request("cursor is not one this API gave.")))
+        .map(|c| search_cursor(&c).ok_or_else(|| ApiError::bad_request("cursor is not one this API gave.")))
         .transpose()?;
     let limit = limit_param(query, DEFAULT_LIMIT, MAX_LIMIT)?;
     let plan = Plan::new(&parsed);

@@ -14,13 +14,18 @@ use mailroom_mime::compose::{Draft, Field, Mailbox, OutgoingAttachment, parse_ad
 use mailroom_store::{Submission, Submitted};
 use serde::{Deserialize, Serialize};
 
-use super::{ApiError, ApiJson, ApiPath, ApiUser, limit_param, query_param};
+use super::{ApiError, ApiJson, ApiPath, ApiUser, cursor_number, limit_param, query_param};
 use crate::AppState;
 use crate::send::{ATTACHMENT_LIMIT, Compose, SendRefused, submit, submit_separately};
 
 /// The largest request body `messages/send` takes: a message at Gmail's limit, base64-encoded
 /// in JSON.
 pub const SEND_BODY_LIMIT: usize = 50 * 1024 * 1024;
+
+/// The latest time a message may be scheduled for: the end of the year 9999, the last a Date
+/// header writes in four digits. Any later is a mistake, and one near the end of `i64` overflowed
+/// the times of a message sent separately.
+const LATEST_SEND_AT: i64 = 253_402_300_799;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -121,9 +126,7 @@ pub async fn send(
     ApiJson(body): ApiJson<SendBody>,
 ) -> Result<Response, ApiError> {
     let (subject, text) = match &body.template {
-        Some(name) => from_template(&state, user.id, name, &body)
-            .await?
-            .map_err(|error| ApiError::invalid(format!("template: {error}")))?,
+        Some(name) => from_template(&state, user.id, name, &body).await?,
         None => (body.subject, body.text),
     };
     if let Some(id) = body.draft_id
@@ -132,6 +135,9 @@ pub async fn send(
         return Err(ApiError::not_found());
     }
     let draft = draft_of(body.to, body.cc, body.bcc, subject, text, body.html, body.attachments)?;
+    if body.send_at.is_some_and(|at| at > LATEST_SEND_AT) {
+        return Err(ApiError::bad_request("send_at must be at most 253402300799, the end of the year 9999."));
+    }
     let now = mailroom_store::now();
     let compose = Compose {
         account: AccountId(body.account_id),
@@ -170,6 +176,9 @@ fn submission_of(submitted: &Submitted) -> &Submission {
 fn refusal(refused: SendRefused) -> ApiError {
     match refused {
         SendRefused::NotFound => ApiError::not_found(),
+        // An identity is the account's, as a draft or a message is the caller's: one the account
+        // does not have is not found, like an id of another user's.
+        error @ SendRefused::UnknownSender(_) => ApiError::not_found_because(format!("from: {error}")),
         error @ SendRefused::TooLarge { .. } => ApiError::too_large(error.to_string()),
         SendRefused::Invalid(error) => ApiError::invalid(format!("{}: {error}", error.field().as_str())),
         error => ApiError::invalid(error.to_string()),
@@ -196,27 +205,26 @@ pub async fn retry(
 }
 
 /// The subject and text of a message from the caller's template `name`: each filled from
-/// `values` unless the body gives it.
+/// `values` unless the body gives it. A template the caller does not have is not found, as
+/// anything else a call names that is not the caller's; a placeholder left without a value is
+/// refused.
 async fn from_template(
     state: &AppState,
     user: UserId,
     name: &str,
     body: &SendBody,
-) -> Result<Result<(String, String), String>, ApiError> {
+) -> Result<(String, String), ApiError> {
     let Some(template) = state.store.template_named(user, name).await.map_err(ApiError::internal)? else {
-        return Ok(Err(format!("you have no template named {name:?}")));
+        return Err(ApiError::not_found_because(format!("template: you have no template named {name:?}")));
     };
     let fill = |given: &str, from: &str| match given.is_empty() {
-        true => template::fill(from, &body.values).map_err(|error| error.to_string()),
+        true => template::fill(from, &body.values).map_err(|error| ApiError::invalid(format!("template: {error}"))),
         false => Ok(given.to_owned()),
     };
-    let subject = match fill(&body.subject, &template.subject) {
-        Ok(subject) => subject,
-        Err(error) => return Ok(Err(error)),
-    };
+    let subject = fill(&body.subject, &template.subject)?;
     // An HTML body given by the caller stands for the text too (its text alternative is made from it).
-    let text = if body.html.is_some() { Ok(body.text.clone()) } else { fill(&body.text, &template.body) };
-    Ok(text.map(|text| (subject, text)))
+    let text = if body.html.is_some() { body.text.clone() } else { fill(&body.text, &template.body)? };
+    Ok((subject, text))
 }
 
 /// The caller's templates and the placeholders each needs.
@@ -305,8 +313,9 @@ pub async fn list(
     ApiUser(user): ApiUser,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
+    // The id of the submission the page follows, exactly as the document's pattern says.
     let cursor = match query_param(query.as_deref(), "cursor")? {
-        Some(cursor) => Some(cursor.parse::<i64>().map_err(|_| ApiError::bad_request("cursor is not valid."))?),
+        Some(cursor) => Some(cursor_number(&cursor).ok_or_else(|| ApiError::bad_request("cursor is not valid."))?),
         None => None,
     };
     let limit = limit_param(query.as_deref(), 50, 200)?;

@@ -17,6 +17,7 @@ crate::on_both_databases!(api:
     the_openapi_document_describes_exactly_the_routes_of_the_api_router,
     every_documented_get_answers_as_the_document_says,
     another_users_ids_are_not_found_on_every_documented_route,
+    any_cursor_of_the_documented_form_reads_on_from_its_place_and_no_other_is_taken,
 );
 
 const PASSWORD: &str = "member password 1";
@@ -575,8 +576,9 @@ async fn another_users_ids_are_not_found_on_every_documented_route(backend: Back
     }
     let page = ben_api.get(&format!("/api/v1/folders?account={}", account.id.0)).await;
     assert_eq!(page.status, StatusCode::NOT_FOUND);
+    // Another user's account in a cursor is left out, as a mailbox Ben does not have.
     let page = ben_api.get(&format!("/api/v1/changes?cursor={}-0", account.id.0)).await;
-    assert_eq!(page.status, StatusCode::BAD_REQUEST, "another user's account in a cursor");
+    assert_eq!(json(&page), serde_json::json!({"data": [], "next_cursor": "", "more": false}));
     // Nothing of Ann's changed.
     let still = json(&ann_api.get(&format!("/api/v1/messages/{id}")).await);
     assert_eq!(still["message"]["folder_ids"], serde_json::json!([folder]));
@@ -588,4 +590,83 @@ async fn another_users_ids_are_not_found_on_every_documented_route(backend: Back
     assert_eq!(drafts["data"].as_array().unwrap().len(), 1, "Ben added none to Ann's mailbox");
     assert_eq!(drafts["data"][0]["subject"], "Draft");
     assert!(app.store.submissions(ben.id, None, 10).await.unwrap().is_empty(), "Ben sent nothing");
+}
+
+/// A cursor is a place in a list, and the document gives the form of each: any cursor of that
+/// form is taken, even one the API never gave (a page from that place on), and anything else is a
+/// 400 that changes nothing.
+async fn any_cursor_of_the_documented_form_reads_on_from_its_place_and_no_other_is_taken(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else { return };
+    let ann = app.create_user("ann@example.test", PASSWORD, Role::Member).await;
+    let account = app.connected_account(ann.id, "ann@example.test").await;
+    let inbox = [RemoteFolder {
+        remote_id: "INBOX".into(),
+        name: "Inbox".into(),
+        kind: FolderKind::Inbox,
+        parent_remote_id: None,
+    }];
+    let folders = vec!["INBOX".to_owned()];
+    let parsed: Vec<_> = (0..3)
+        .map(|n| {
+            let raw =
+                format!("From: A <a@example.org>\r\nTo: ann@example.test\r\nSubject: Report {n}\r\n\r\nHello\r\n");
+            mailroom_mime::parse(raw.as_bytes()).into_message()
+        })
+        .collect();
+    let remote: Vec<String> = (0..3).map(|n| format!("m{n}")).collect();
+    let changes: Vec<MessageChange> = (0..3)
+        .map(|n| {
+            let mut upsert = message(&remote[n], &folders, false, &parsed[n]);
+            upsert.received_at = 1_000 + i64::try_from(n).unwrap();
+            MessageChange::Upsert(upsert)
+        })
+        .collect();
+    app.store.apply_sync(account.id, &inbox, &changes, None, 1).await.unwrap();
+    let mut api = app.client();
+    api.authorization =
+        Some(format!("Bearer {}", app.store.create_api_token(ann.id, "a", 1).await.unwrap().unwrap().expose()));
+    for n in 0..2 {
+        let send = serde_json::json!({"account_id": account.id.0, "idempotency_key": format!("k{n}"),
+            "to": ["b@example.org"], "text": "Hello", "send_at": mailroom_store::now() + 86_400});
+        api.request("POST", "/api/v1/messages/send", Some(("application/json", send.to_string().into_bytes())))
+            .await
+            .assert_status(StatusCode::ACCEPTED);
+    }
+    let count = |page: &Page, list: &str| {
+        page.assert_status(StatusCode::OK);
+        json(page)[list].as_array().unwrap().len()
+    };
+
+    // Places after every item, before every item, and in between, none of them given by the API.
+    let eighteen = "9".repeat(18);
+    for (cursor, listed) in [(format!("{eighteen}.{eighteen}"), 3), ("-1.0".to_owned(), 0), ("1001.0".to_owned(), 1)] {
+        let page = api.get(&format!("/api/v1/messages?cursor={cursor}")).await;
+        assert_eq!(count(&page, "data"), listed, "messages after {cursor}");
+    }
+    for (cursor, listed) in [(format!("1.{eighteen}.{eighteen}"), 3), (format!("2.{eighteen}.0"), 0)] {
+        let page = api.get(&format!("/api/v1/search?q=in:inbox&cursor={cursor}")).await;
+        assert_eq!(count(&page, "conversations"), listed, "results after {cursor}");
+    }
+    for (cursor, listed) in [(eighteen.clone(), 2), ("0".to_owned(), 0)] {
+        let page = api.get(&format!("/api/v1/submissions?cursor={cursor}")).await;
+        assert_eq!(count(&page, "data"), listed, "submissions after {cursor}");
+    }
+
+    // Signs, spaces, other separators and numbers past 18 digits are refused.
+    let nineteen = "1".repeat(19);
+    let (long_id, long_search) = (format!("1.{nineteen}"), format!("1.1.{nineteen}"));
+    let refused = [
+        ("messages?cursor=", vec!["", "1", "1.", ".1", "+1.1", "1.-1", "1.1.1", " 1.1", "1,1", &long_id]),
+        ("search?q=in:inbox&cursor=", vec!["", "0.1.1", "3.1.1", "1.1", "01.1.1", "1.+1.1", &long_search]),
+        ("submissions?cursor=", vec!["", "-1", "+1", "1.5", " 1", &nineteen]),
+    ];
+    for (path, cursors) in refused {
+        for cursor in cursors {
+            let encoded: String = url::form_urlencoded::byte_serialize(cursor.as_bytes()).collect();
+            let page = api.get(&format!("/api/v1/{path}{encoded}")).await;
+            page.assert_status(StatusCode::BAD_REQUEST);
+            assert_eq!(json(&page)["error"]["code"], "bad_request", "{path}{cursor}");
+        }
+    }
+    assert_eq!(count(&api.get("/api/v1/messages").await, "data"), 3, "nothing changed");
 }

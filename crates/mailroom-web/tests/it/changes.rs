@@ -17,7 +17,8 @@ use crate::harness::{Backend, Client, TestApp, sim_endpoints};
 crate::on_both_databases!(changes:
     new_mail_and_actions_come_as_added_changed_and_removed_from_now,
     small_pages_return_every_entry_once_in_order_across_mailboxes,
-    another_users_feed_is_empty_and_bad_cursors_are_refused,
+    another_users_feed_is_empty_and_malformed_cursors_are_refused,
+    a_cursor_naming_a_disconnected_mailbox_goes_on_with_the_others,
 );
 
 const ANN: &str = "ann@example.test";
@@ -249,7 +250,7 @@ async fn small_pages_return_every_entry_once_in_order_across_mailboxes(backend: 
     assert_eq!(outlook_added, 3 + 3);
 }
 
-async fn another_users_feed_is_empty_and_bad_cursors_are_refused(backend: Backend) {
+async fn another_users_feed_is_empty_and_malformed_cursors_are_refused(backend: Backend) {
     let Some(mut s) = setup(backend, 2, false).await else { return };
     let ann = cursor(&s.changes(None, None).await);
     let ben = s.app.create_user("ben@example.test", "member password 2", mailroom_domain::Role::Member).await;
@@ -266,20 +267,19 @@ async fn another_users_feed_is_empty_and_bad_cursors_are_refused(backend: Backen
     page.assert_status(StatusCode::OK);
     assert_eq!(serde_json::from_str::<Value>(&page.body).unwrap()["data"], json!([]));
 
-    // A cursor naming the user's mailbox is not one Ben was given, from any position.
+    // A cursor naming the user's mailbox, from any position, shows Ben nothing of it, and his
+    // next cursor leaves it out, as a mailbox he does not have.
     let theirs = format!("{}-0", s.accounts[0].id.0);
-    for bad in [ann.as_str(), theirs.as_str()] {
-        let page = other.get(&format!("/api/v1/changes?cursor={bad}")).await;
-        page.assert_status(StatusCode::BAD_REQUEST);
-        let error: Value = serde_json::from_str(&page.body).unwrap();
-        assert_eq!(error["error"]["code"], "bad_request", "{bad}");
-        assert_eq!(error["error"]["message"], "cursor is not one this API gave.");
+    for foreign in [ann.as_str(), theirs.as_str()] {
+        let page = other.get(&format!("/api/v1/changes?cursor={foreign}")).await;
+        page.assert_status(StatusCode::OK);
+        let answer: Value = serde_json::from_str(&page.body).unwrap();
+        assert_eq!(answer, json!({"data": [], "next_cursor": "", "more": false}), "{foreign}");
     }
 
     // Malformed cursors and limits are refused; no credentials is unauthorized.
-    let account = s.accounts[0].id.0;
-    let dup = format!("{account}-1.{account}-2");
-    for bad in ["abc", "1-", "-1", "1-x", "1.2", dup.as_str()] {
+    let too_long = format!("{}-{}", s.accounts[0].id.0, "1".repeat(19));
+    for bad in ["abc", "1-", "-1", "1-x", "1.2", "+1-2", "1-2.", too_long.as_str()] {
         let page = s.api.get(&format!("/api/v1/changes?cursor={bad}")).await;
         page.assert_status(StatusCode::BAD_REQUEST);
         assert!(page.body.contains("cursor is not one this API gave."), "{bad}: {}", page.body);
@@ -292,4 +292,28 @@ async fn another_users_feed_is_empty_and_bad_cursors_are_refused(backend: Backen
     s.app.client().get("/api/v1/changes").await.assert_status(StatusCode::UNAUTHORIZED);
     // The user's own cursor still works after all that.
     s.get(&format!("/api/v1/changes?cursor={ann}&limit=1000")).await;
+}
+
+async fn a_cursor_naming_a_disconnected_mailbox_goes_on_with_the_others(backend: Backend) {
+    let Some(mut s) = setup(backend, 1, true).await else { return };
+    let start = cursor(&s.changes(None, None).await);
+    let (gmail, outlook) = (s.accounts[0].id, s.accounts[1].id);
+    assert!(start.contains(&format!("{}-", outlook.0)), "{start}");
+
+    // Carl's Outlook goes; the client still holds a cursor naming it.
+    assert!(s.app.store.delete_account(s.user, outlook).await.unwrap());
+    s.accounts.truncate(1);
+    s.deliver(2, false);
+    s.run().await;
+    let after = s.changes(Some(&start), None).await;
+    let added: BTreeSet<i64> = entries(&after).iter().map(|e| e["account_id"].as_i64().unwrap()).collect();
+    assert_eq!(added, BTreeSet::from([gmail.0]), "{after}");
+    assert_eq!(entries(&after).len(), 2, "{after}");
+    let next = cursor(&after);
+    assert!(next.starts_with(&format!("{}-", gmail.0)) && !next.contains('.'), "the gone mailbox is left out: {next}");
+    assert!(entries(&s.changes(Some(&next), None).await).is_empty());
+
+    // A mailbox named twice is read from its earlier position: nothing after either is missed.
+    let twice = format!("{next}.{}", start.split('.').next().unwrap());
+    assert_eq!(entries(&s.changes(Some(&twice), None).await).len(), 2);
 }

@@ -16,6 +16,7 @@ mod drafts;
 mod messages;
 mod ops;
 mod robustness;
+mod schemathesis;
 mod search;
 mod search_agreement;
 mod send;

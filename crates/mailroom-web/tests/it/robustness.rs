@@ -21,6 +21,8 @@ crate::on_both_databases!(robustness:
     mail_is_never_kept_in_a_cache_and_file_names_cannot_hide_their_type,
     an_api_body_must_be_a_json_object,
     a_message_from_several_authors_shows_and_finds_them_all,
+    a_whole_number_written_as_a_float_is_the_integer_and_a_fraction_is_refused,
+    a_send_time_past_the_year_9999_is_refused_and_sends_nothing,
 );
 
 const ANN: &str = "ann@example.test";
@@ -263,12 +265,15 @@ async fn mail_is_never_kept_in_a_cache_and_file_names_cannot_hide_their_type(bac
 async fn an_api_body_must_be_a_json_object(backend: Backend) {
     let Some(mut s) = setup(backend, "google", 1).await else { return };
     let id = s.id_of("Message 0").await;
-    let cases: [(&str, String, &str, &str); 5] = [
+    let cases: [(&str, String, &str, &str); 7] = [
         ("POST", "/api/v1/submissions/retry".to_owned(), "application/json", r#"["x"]"#),
         ("POST", "/api/v1/tags".to_owned(), "application/json", r#"["Clients", "red"]"#),
         ("PUT", format!("/api/v1/messages/{id}/note"), "application/json", r#""a note""#),
         ("PUT", format!("/api/v1/messages/{id}/note"), "text/plain", r#"{"note": "a note"}"#),
         ("POST", "/api/v1/messages/actions".to_owned(), "application/json", r#"{"ids": [1], "action": 5}"#),
+        // A key given twice says two things; neither is guessed at.
+        ("POST", "/api/v1/tags".to_owned(), "application/json", r#"{"name": "A", "name": "B", "color": "red"}"#),
+        ("PUT", format!("/api/v1/messages/{id}/note"), "application/json", r#"{"note": "a", "note": "b"}"#),
     ];
     for (method, path, content_type, body) in cases {
         let page = s.api.request(method, &path, Some((content_type, body.as_bytes().to_vec()))).await;
@@ -322,4 +327,55 @@ async fn a_message_from_several_authors_shows_and_finds_them_all(backend: Backen
     // A date without a zone is read (as UTC), and the header after it is not lost.
     assert!(message["message"]["sent_at"].is_i64(), "{message}");
     assert_eq!(message["message_id"], "joint@firma.cz");
+}
+
+/// JSON has one kind of number, and the API's document (JSON Schema) holds `2.0` to be the integer
+/// 2: many JSON writers spell every number so. Such a number is taken where an integer is; one
+/// with a fraction, or too large for a float to name one integer, is refused and changes nothing.
+async fn a_whole_number_written_as_a_float_is_the_integer_and_a_fraction_is_refused(backend: Backend) {
+    let Some(mut s) = setup(backend, "google", 2).await else { return };
+    let (first, second) = (s.id_of("Message 0").await, s.id_of("Message 1").await);
+    let act = |body: String| ("application/json", body.into_bytes());
+    for refused in [format!("{first}.5"), format!("{first}e-1"), "1e300".to_owned(), "18014398509481984.0".to_owned()] {
+        let page = s
+            .api
+            .request(
+                "POST",
+                "/api/v1/messages/actions",
+                Some(act(format!(r#"{{"ids": [{refused}], "action": "star"}}"#))),
+            )
+            .await;
+        assert_eq!(page.status, StatusCode::BAD_REQUEST, "{refused}: {}", page.body);
+        assert_eq!(serde_json::from_str::<Value>(&page.body).unwrap()["error"]["code"], "bad_request");
+    }
+    assert_eq!(s.get("/api/v1/messages?starred=true").await["data"], json!([]), "nothing was starred");
+
+    let body = format!(r#"{{"ids": [{first}.0, {second}e0], "action": "star"}}"#);
+    let page = s.api.request("POST", "/api/v1/messages/actions", Some(act(body))).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert_eq!(serde_json::from_str::<Value>(&page.body).unwrap(), json!({"changed": 2}));
+    assert_eq!(s.get("/api/v1/messages?starred=true").await["data"].as_array().unwrap().len(), 2);
+}
+
+/// A message sent separately to each recipient once got a 500 for a time near the end of `i64`,
+/// whose pacing overflowed. Any time past the year 9999 is refused, alone or separately, and
+/// nothing is submitted; the last second of 9999 is taken.
+async fn a_send_time_past_the_year_9999_is_refused_and_sends_nothing(backend: Backend) {
+    let Some(mut s) = setup(backend, "google", 0).await else { return };
+    let account = s.account.id.0;
+    for (separately, send_at) in [(false, 253_402_300_800_i64), (true, 253_402_300_800), (true, i64::MAX)] {
+        let body = json!({"account_id": account, "idempotency_key": format!("late {send_at}"),
+            "to": ["a@example.org", "b@example.org"], "text": "hi", "send_at": send_at, "separately": separately});
+        let (status, answer) = s.post("/api/v1/messages/send", body).await;
+        assert_eq!(status, 400, "{answer}");
+        assert!(answer["error"]["message"].as_str().unwrap().contains("send_at"), "{answer}");
+    }
+    assert_eq!(s.get("/api/v1/submissions").await["data"], json!([]), "nothing was submitted");
+
+    let body = json!({"account_id": account, "idempotency_key": "last", "to": ["a@example.org", "b@example.org"],
+        "text": "hi", "send_at": 253_402_300_799_i64, "separately": true});
+    let (status, answer) = s.post("/api/v1/messages/send", body).await;
+    assert_eq!(status, 202, "{answer}");
+    let times: Vec<i64> = answer["data"].as_array().unwrap().iter().map(|s| s["send_at"].as_i64().unwrap()).collect();
+    assert_eq!(times, [253_402_300_799, 253_402_300_801], "two seconds apart, the second past the first");
 }

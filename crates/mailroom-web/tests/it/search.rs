@@ -289,14 +289,18 @@ async fn a_malformed_query_says_what_is_wrong_and_other_users_mail_is_never_foun
         assert_eq!(page.status, 400, "{query}");
         assert!(page.body.contains(says), "{query}: {}", page.body);
     }
+    let too_long = format!("/api/v1/search?q={}", "a".repeat(1001));
     for bad in [
         "/api/v1/search",
         "/api/v1/search?q=invoice&limit=0",
         "/api/v1/search?q=invoice&cursor=x",
         "/api/v1/search?q=invoice&count=yes",
+        too_long.as_str(),
     ] {
         assert_eq!(s.api.get(bad).await.status, 400, "{bad}");
     }
+    let longest = format!("/api/v1/search?q={}", "a".repeat(1000));
+    assert_eq!(s.api.get(&longest).await.status, 200, "a query of 1,000 characters is taken");
     // Another user, with a mailbox of their own, finds none of Ann's mail.
     let (other, mut browser) = s.app.member("other@example.test", "member password 2").await;
     let token = s.app.store.create_api_token(other.id, "t", 1).await.unwrap().unwrap();

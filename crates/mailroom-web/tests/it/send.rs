@@ -574,10 +574,10 @@ async fn a_signature_goes_under_new_messages_and_replies_and_only_known_addresse
     let kept = s.app.store.signature(s.account.id, ANN).await.unwrap();
     assert_eq!(kept.as_deref(), Some("Ann Example\nSales, Example Ltd."));
 
-    // The API sends as a known identity only.
+    // The API sends as a known identity only: another is not found, as another user's id is.
     let body = json!({"idempotency_key": "f1", "to": ["x@example.org"], "text": "x", "from": "boss@example.org"});
     let (status, answer) = send(&mut s, body).await;
-    assert_eq!(status, 400, "{answer}");
+    assert_eq!(status, 404, "{answer}");
     let message = answer["error"]["message"].as_str().unwrap();
     assert!(message.contains("boss@example.org is not an address this mailbox sends from"), "{message}");
     let body = json!({"idempotency_key": "f2", "to": ["x@example.org"], "text": "x", "from": "ANN@example.test"});
@@ -689,12 +689,12 @@ async fn templates_are_written_started_from_and_filled_by_the_api(backend: Backe
     .await;
     assert_eq!(status, 202, "{first}");
     assert_eq!(first["subject"], "Order 42 {{name}} shipped");
-    // Without a value, with a value that would break the subject, or with no such template:
-    // refused, nothing stored.
-    for (template, values, error) in [
-        ("Shipped", json!({"name": "Petr"}), "template: no value was given for {{order}}"),
-        ("Shipped", json!({"name": "Petr", "order": "1\r\nBcc: x@example.org"}), "subject"),
-        ("Nope", json!({}), "template: you have no template named \"Nope\""),
+    // Without a value, with a value that would break the subject, or with no such template (not
+    // found, as anything named that is not the caller's): refused, nothing stored.
+    for (template, values, expected, error) in [
+        ("Shipped", json!({"name": "Petr"}), 400, "template: no value was given for {{order}}"),
+        ("Shipped", json!({"name": "Petr", "order": "1\r\nBcc: x@example.org"}), 400, "subject"),
+        ("Nope", json!({}), 404, "template: you have no template named \"Nope\""),
     ] {
         let (status, answer) = send(
             &mut s,
@@ -702,7 +702,7 @@ async fn templates_are_written_started_from_and_filled_by_the_api(backend: Backe
             "template": template, "values": values}),
         )
         .await;
-        assert_eq!(status, 400, "{answer}");
+        assert_eq!(status, expected, "{answer}");
         let message = answer["error"]["message"].as_str().unwrap();
         assert!(message.contains(error), "{message}");
     }
