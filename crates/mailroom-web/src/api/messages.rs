@@ -218,6 +218,7 @@ pub async fn show(
     let value = json!({
         "message": MessageJson::from(detail.summary.clone()),
         "message_id": detail.internet_message_id,
+        "from": people(&detail, "from"),
         "to": people(&detail, "to"),
         "cc": people(&detail, "cc"),
         "bcc": people(&detail, "bcc"),

@@ -322,6 +322,8 @@ async fn a_message_from_several_authors_shows_and_finds_them_all(backend: Backen
     let found = s.get("/api/v1/search?q=from%3Acoauthor&count=true").await;
     assert_eq!(found["total"], 1, "{found}");
     let message = s.get(&format!("/api/v1/messages/{id}")).await;
+    let from: Vec<&str> = message["from"].as_array().unwrap().iter().map(|p| p["address"].as_str().unwrap()).collect();
+    assert_eq!(from, ["ann@firma.cz", "bob@other.example"], "every author");
     let cc: Vec<&str> = message["cc"].as_array().unwrap().iter().map(|p| p["address"].as_str().unwrap()).collect();
     assert_eq!(cc, ["one@example.org", "two@example.org"], "both Cc headers are kept");
     // A date without a zone is read (as UTC), and the header after it is not lost.
