@@ -84,6 +84,9 @@ pub async fn submit_separately(
         return Ok(Err(SendRefused::Invalid(ComposeError::TooManyRecipients)));
     }
     let batch = compose.idempotency_key.trim().to_owned();
+    if !valid_key(&batch) {
+        return Ok(Err(SendRefused::BadKey));
+    }
     let mut submitted = Vec::with_capacity(compose.draft.to.len());
     for (n, recipient) in compose.draft.to.iter().enumerate() {
         let mut one = compose.clone();
@@ -119,6 +122,11 @@ fn recipient_values(recipient: &Mailbox) -> BTreeMap<String, String> {
     ])
 }
 
+/// Whether the caller's idempotency key is one Mailroom takes.
+fn valid_key(key: &str) -> bool {
+    !key.is_empty() && key.chars().count() <= KEY_MAX && !key.chars().any(char::is_control)
+}
+
 async fn submit_one(
     state: &AppState,
     user: UserId,
@@ -126,7 +134,8 @@ async fn submit_one(
     batch: Option<String>,
 ) -> Result<Result<Submitted, SendRefused>, StoreError> {
     let key = compose.idempotency_key.trim();
-    if key.is_empty() || key.chars().count() > KEY_MAX || key.chars().any(char::is_control) {
+    // A copy's key is its batch's, checked already, with `/n` after it.
+    if batch.is_none() && !valid_key(key) {
         return Ok(Err(SendRefused::BadKey));
     }
     let store = &state.store;

@@ -23,6 +23,7 @@ crate::on_both_databases!(robustness:
     a_message_from_several_authors_shows_and_finds_them_all,
     a_whole_number_written_as_a_float_is_the_integer_and_a_fraction_is_refused,
     a_send_time_past_the_year_9999_is_refused_and_sends_nothing,
+    an_idempotency_key_of_the_longest_length_sends_separately_too,
 );
 
 const ANN: &str = "ann@example.test";
@@ -380,4 +381,24 @@ async fn a_send_time_past_the_year_9999_is_refused_and_sends_nothing(backend: Ba
     assert_eq!(status, 202, "{answer}");
     let times: Vec<i64> = answer["data"].as_array().unwrap().iter().map(|s| s["send_at"].as_i64().unwrap()).collect();
     assert_eq!(times, [253_402_300_799, 253_402_300_801], "two seconds apart, the second past the first");
+}
+
+/// A message sent separately is one submission per recipient, keyed by the caller's key and
+/// `/n`: a key of the longest length the API takes (200 characters) is taken for it too.
+async fn an_idempotency_key_of_the_longest_length_sends_separately_too(backend: Backend) {
+    let Some(mut s) = setup(backend, "google", 0).await else { return };
+    let account = s.account.id.0;
+    let key = "k".repeat(200);
+    let body = json!({"account_id": account, "idempotency_key": key, "to": ["a@example.org", "b@example.org"],
+        "text": "hi", "separately": true});
+    let (status, answer) = s.post("/api/v1/messages/send", body.clone()).await;
+    assert_eq!(status, 202, "{answer}");
+    assert_eq!(answer["data"].as_array().unwrap().len(), 2);
+    // Sent again with the same key: the same submissions, none new.
+    let (status, again) = s.post("/api/v1/messages/send", body).await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(s.get("/api/v1/submissions").await["data"].as_array().unwrap().len(), 2);
+    let longer = json!({"account_id": account, "idempotency_key": "k".repeat(201), "to": ["a@example.org"],
+        "text": "hi", "separately": true});
+    assert_eq!(s.post("/api/v1/messages/send", longer).await.0, 400);
 }
