@@ -11,7 +11,7 @@ use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::state::{Mailbox, ProviderKind, SimClient, SimState, SimUser};
+use crate::state::{Mailbox, ProviderKind, Quotas, SimClient, SimState, SimUser};
 use crate::{Faults, gmail, graph};
 
 pub fn router() -> Router<SimState> {
@@ -23,6 +23,7 @@ pub fn router() -> Router<SimState> {
         .route("/_sim/clients", post(add_client))
         .route("/_sim/clock/advance", post(advance_clock))
         .route("/_sim/faults", get(show_faults).put(set_faults))
+        .route("/_sim/quotas", get(show_quotas).put(set_quotas))
         .route("/_sim/log", get(show_log).delete(clear_log))
         .nest("/_sim/gmail/{email}", gmail::control_router())
         .nest("/_sim/graph/{email}", graph::control_router())
@@ -159,6 +160,21 @@ async fn set_faults(State(state): State<SimState>, Json(faults): Json<Faults>) -
         return problem(StatusCode::BAD_REQUEST, "rates are between 0.0 and 1.0");
     }
     state.set_faults(faults);
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn show_quotas(State(state): State<SimState>) -> Response {
+    Json(state.quotas()).into_response()
+}
+
+async fn set_quotas(State(state): State<SimState>, Json(quotas): Json<Quotas>) -> Response {
+    if quotas.gmail_user_units_per_minute == 0
+        || quotas.graph_requests_per_10_minutes == 0
+        || quotas.graph_concurrency == 0
+    {
+        return problem(StatusCode::BAD_REQUEST, "every quota is at least 1");
+    }
+    state.set_quotas(quotas);
     StatusCode::NO_CONTENT.into_response()
 }
 

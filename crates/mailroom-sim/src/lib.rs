@@ -31,7 +31,7 @@ use std::time::Duration;
 use axum::Router;
 
 pub use faults::Faults;
-pub use state::{Clock, ProviderKind, SimClient, SimState, SimUser};
+pub use state::{Clock, ProviderKind, Quotas, SimClient, SimState, SimUser};
 
 /// How the simulator behaves. Defaults follow the providers' published figures.
 #[derive(Debug, Clone)]

@@ -228,9 +228,31 @@ impl World {
 struct Inner {
     config: SimConfig,
     faults: Mutex<crate::Faults>,
+    quotas: Mutex<Quotas>,
     clock: Clock,
     base_url: Mutex<String>,
     world: Mutex<World>,
+}
+
+/// The limits each provider keeps, changeable while the simulator runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Quotas {
+    /// Gmail quota units per user per minute.
+    pub gmail_user_units_per_minute: u32,
+    /// Graph requests per app and mailbox in 10 minutes.
+    pub graph_requests_per_10_minutes: u32,
+    /// Graph requests in flight per mailbox.
+    pub graph_concurrency: u32,
+}
+
+impl Quotas {
+    fn of(config: &SimConfig) -> Quotas {
+        Quotas {
+            gmail_user_units_per_minute: config.gmail_user_units_per_minute,
+            graph_requests_per_10_minutes: config.graph_requests_per_10_minutes,
+            graph_concurrency: config.graph_concurrency,
+        }
+    }
 }
 
 /// The simulator's shared state. Cheap to clone.
@@ -267,6 +289,7 @@ impl SimState {
         };
         SimState(Arc::new(Inner {
             faults: Mutex::new(config.faults.clone()),
+            quotas: Mutex::new(Quotas::of(&config)),
             config,
             clock: Clock::default(),
             base_url: Mutex::new("http://127.0.0.1".to_owned()),
@@ -276,6 +299,16 @@ impl SimState {
 
     pub fn config(&self) -> &SimConfig {
         &self.0.config
+    }
+
+    /// The quotas in force now: the configuration's at first; the control API can change them
+    /// while running, as a provider lowers a project's quota or throttles a mailbox.
+    pub fn quotas(&self) -> Quotas {
+        *self.0.quotas.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub fn set_quotas(&self, quotas: Quotas) {
+        *self.0.quotas.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = quotas;
     }
 
     /// The faults in force now; the control API can change them while running.

@@ -50,15 +50,15 @@ impl Drop for InFlight {
 /// Admits a request for `email`'s mailbox against both limits.
 pub fn admit(state: &SimState, email: &str) -> GraphResult<InFlight> {
     let now = state.clock().now_ms();
-    let config = state.config();
+    let quotas = state.quotas();
     let mut world = state.world();
     let Some(mailbox) = world.graph(email) else {
         return Err(GraphError::not_found());
     };
-    if mailbox.sessions.usage.in_flight >= config.graph_concurrency {
+    if mailbox.sessions.usage.in_flight >= quotas.graph_concurrency {
         return Err(GraphError::throttled("Application is over its MailboxConcurrency limit.", 1));
     }
-    mailbox.sessions.usage.admit_rate(config.graph_requests_per_10_minutes, now)?;
+    mailbox.sessions.usage.admit_rate(quotas.graph_requests_per_10_minutes, now)?;
     mailbox.sessions.usage.in_flight += 1;
     Ok(InFlight { state: state.clone(), email: email.to_owned() })
 }

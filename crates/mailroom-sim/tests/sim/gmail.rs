@@ -908,6 +908,32 @@ async fn the_per_user_quota_gives_429_until_the_minute_has_passed() {
     assert_eq!(spent, vec![5, 5, 5, 5, 0, 5, 5]);
 }
 
+#[tokio::test]
+async fn the_control_api_lowers_and_raises_the_quota_while_the_simulator_runs() {
+    let sim = Sim::start_with(SimConfig { auto_consent: true, ..Default::default() }).await;
+    let ann = Gmail::new(&sim, ANN).await;
+    ann.get("messages").await;
+    let quotas: Value = sim.http.get(sim.url("/_sim/quotas")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(quotas["gmail_user_units_per_minute"], 15_000);
+    let lowered =
+        json!({"gmail_user_units_per_minute": 12, "graph_requests_per_10_minutes": 10000, "graph_concurrency": 4});
+    let answer = sim.http.put(sim.url("/_sim/quotas")).json(&lowered).send().await.unwrap();
+    assert_eq!(answer.status(), StatusCode::NO_CONTENT);
+    // 5 units were spent before: one more list fits in 12, the next does not.
+    ann.get("messages").await;
+    assert_eq!(ann.call(Method::GET, "messages", None).await.0, StatusCode::TOO_MANY_REQUESTS);
+    let raised =
+        json!({"gmail_user_units_per_minute": 15000, "graph_requests_per_10_minutes": 10000, "graph_concurrency": 4});
+    sim.http.put(sim.url("/_sim/quotas")).json(&raised).send().await.unwrap();
+    ann.get("messages").await;
+    let zero =
+        json!({"gmail_user_units_per_minute": 0, "graph_requests_per_10_minutes": 10000, "graph_concurrency": 4});
+    assert_eq!(
+        sim.http.put(sim.url("/_sim/quotas")).json(&zero).send().await.unwrap().status(),
+        StatusCode::BAD_REQUEST
+    );
+}
+
 // The control API.
 
 #[tokio::test]
