@@ -21,7 +21,7 @@ use mail_parser::{HeaderName, HeaderValue, Message, MessageParser, MessagePart, 
 
 pub use html::html_to_text;
 pub use sanitize::{SanitizeOptions, SanitizedHtml, escape_html, sanitize_html, text_to_html};
-pub use subject::normalized_subject;
+pub use subject::{normalized_subject, subjects_match};
 
 /// The longest snippet, in characters.
 const SNIPPET_CHARS: usize = 200;

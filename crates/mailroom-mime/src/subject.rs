@@ -41,9 +41,25 @@ fn strip_prefix(s: &str) -> Option<&str> {
     })
 }
 
+/// Whether a reply titled `reply` stays in a conversation titled `thread`: Gmail honours a
+/// `threadId` only when "the Subject headers match" (its `Message.threadId` documentation), which it
+/// reads with the reply prefixes set aside. Case is ignored, as Gmail's threading does.
+pub fn subjects_match(thread: &str, reply: &str) -> bool {
+    normalized_subject(thread).to_lowercase() == normalized_subject(reply).to_lowercase()
+}
+
 #[cfg(test)]
 mod tests {
-    use super::normalized_subject;
+    use super::{normalized_subject, subjects_match};
+
+    #[test]
+    fn a_reply_matches_its_thread_only_when_the_subject_is_kept() {
+        assert!(subjects_match("Quarterly plan", "Re: Quarterly plan"));
+        assert!(subjects_match("Re: Quarterly plan", "RE: quarterly PLAN"));
+        assert!(subjects_match("Fwd: Odp: Plán", "plán"));
+        assert!(!subjects_match("Quarterly plan", "Re: Quarterly plan, revised"));
+        assert!(!subjects_match("Quarterly plan", "New topic"));
+    }
 
     #[test]
     fn reply_and_forward_prefixes_in_several_languages_are_stripped() {

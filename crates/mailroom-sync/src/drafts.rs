@@ -184,7 +184,8 @@ async fn content(engine: &Engine, account: &Account, draft: &StoredDraft) -> Res
         && let Some(original) = f.original
         && let Some(detail) = engine.store.message_detail(draft.user, original).await?
     {
-        if account.provider == Provider::Google {
+        // A threadId Gmail would not honour (the subject was changed) is not sent.
+        if account.provider == Provider::Google && mailroom_mime::subjects_match(&detail.summary.subject, &f.subject) {
             thread = detail.summary.thread.clone();
         }
         if let Some(parent) = &detail.internet_message_id {

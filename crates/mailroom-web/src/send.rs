@@ -164,8 +164,11 @@ async fn submit_one(
         if draft.subject.trim().is_empty() {
             draft.subject = reply_subject(&detail.summary.subject);
         }
-        // Gmail keeps a message in a conversation by its threadId; Outlook by its headers.
-        if account.provider == Provider::Google {
+        // Gmail keeps a message in a conversation by its threadId, honoured only while the subject
+        // is the conversation's; Outlook threads by the headers alone.
+        if account.provider == Provider::Google
+            && mailroom_mime::subjects_match(&detail.summary.subject, &draft.subject)
+        {
             thread = detail.summary.thread.clone();
         }
     }

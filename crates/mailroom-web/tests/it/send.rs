@@ -17,6 +17,7 @@ use crate::workspace::{Setup, setup};
 crate::on_both_databases!(send:
     a_message_sent_through_the_api_reaches_gmail_once_with_its_headers_bodies_and_attachment,
     a_reply_stays_in_its_gmail_conversation_with_threading_headers,
+    a_reply_under_a_new_subject_asks_gmail_for_no_conversation,
     outlook_sends_the_mime_and_keeps_it_in_sent_items,
     a_send_cut_off_after_gmail_took_it_is_found_there_not_sent_again,
     a_send_cut_off_after_outlook_took_it_is_found_there_not_sent_again,
@@ -139,6 +140,43 @@ async fn a_reply_stays_in_its_gmail_conversation_with_threading_headers(backend:
     assert_eq!(parsed.in_reply_to, vec!["m1@example.org"]);
     assert_eq!(parsed.references, vec!["m1@example.org"]);
     assert_eq!(parsed.subject, "Re: Message 1");
+}
+
+/// Gmail honours a `threadId` only when the subject is the conversation's (its `Message.threadId`
+/// documentation): a reply that changes the subject is sent without one, one that keeps it (with
+/// its "Re:") with the conversation's.
+async fn a_reply_under_a_new_subject_asks_gmail_for_no_conversation(backend: Backend) {
+    let Some(mut s) = setup(backend, "google", 2).await else { return };
+    let parent = s.id_of("Message 1").await;
+    for (key, subject) in [("kept", "RE: message 1"), ("changed", "Invoice for March")] {
+        let (status, submission) = send(
+            &mut s,
+            json!({"idempotency_key": key, "to": ["s1@client1.example.org"], "subject": subject,
+                   "text": "Thanks!", "in_reply_to": parent}),
+        )
+        .await;
+        assert_eq!(status, 202, "{submission}");
+    }
+    let original_thread = s
+        .sim
+        .state
+        .world()
+        .gmail(ANN)
+        .unwrap()
+        .messages()
+        .find(|m| m.summary.message_id.as_deref() == Some("m1@example.org"))
+        .unwrap()
+        .thread_id
+        .clone();
+    let far = 4_000_000_000;
+    let first = s.engine.store.claim_submission("test", far, 60).await.unwrap().unwrap();
+    let second = s.engine.store.claim_submission("test", far, 60).await.unwrap().unwrap();
+    assert_eq!(first.thread_remote_id.as_deref(), Some(original_thread.as_str()), "the subject was kept");
+    assert_eq!(second.thread_remote_id, None, "Gmail would start a new conversation anyway");
+    for claimed in [first, second] {
+        let parsed = mailroom_mime::parse(&claimed.raw).into_message();
+        assert_eq!(parsed.in_reply_to, vec!["m1@example.org"], "the headers still say what it answers");
+    }
 }
 
 async fn outlook_sends_the_mime_and_keeps_it_in_sent_items(backend: Backend) {
