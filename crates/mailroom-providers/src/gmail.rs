@@ -207,11 +207,13 @@ impl Providers {
             .collect())
     }
 
-    /// One page of the messages matching `query`, spam and trash included (`messages.list`).
+    /// One page of the messages matching `query`, spam and trash included, only those with `label`
+    /// when one is given (`messages.list`, `labelIds`).
     pub async fn gmail_list_messages(
         &self,
         access_token: &SecretString,
         query: &str,
+        label: Option<&str>,
         page_token: Option<&str>,
         max_results: u32,
     ) -> Result<GmailPage, ApiError> {
@@ -220,6 +222,9 @@ impl Providers {
             let mut pairs = url.query_pairs_mut();
             if !query.is_empty() {
                 pairs.append_pair("q", query);
+            }
+            if let Some(label) = label {
+                pairs.append_pair("labelIds", label);
             }
             pairs.append_pair("includeSpamTrash", "true").append_pair("maxResults", &max_results.to_string());
             if let Some(token) = page_token.filter(|t| !t.is_empty()) {

@@ -145,7 +145,8 @@ impl Providers {
         access_token: &SecretString,
         message_id: &str,
     ) -> Result<Option<String>, ApiError> {
-        let page = self.gmail_list_messages(access_token, &format!("rfc822msgid:<{message_id}>"), None, 10).await?;
+        let page =
+            self.gmail_list_messages(access_token, &format!("rfc822msgid:<{message_id}>"), None, None, 10).await?;
         Ok(page.ids.into_iter().next().map(|(id, _thread)| id))
     }
 

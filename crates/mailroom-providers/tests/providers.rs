@@ -552,7 +552,7 @@ async fn listing_gmail_messages_after_a_date_pages_through_only_the_newer_ones()
     loop {
         let page = sim
             .providers
-            .gmail_list_messages(&tokens.access_token, &query, page_token.as_deref(), 2)
+            .gmail_list_messages(&tokens.access_token, &query, None, page_token.as_deref(), 2)
             .await
             .expect("a page");
         sizes.push(page.ids.len());
@@ -649,7 +649,7 @@ async fn gmail_sync_calls_with_an_expired_access_token_are_unauthorized() {
     let errors = vec![
         sim.providers.gmail_history_id(token).await.expect_err("expired"),
         sim.providers.gmail_labels(token).await.expect_err("expired"),
-        sim.providers.gmail_list_messages(token, "", None, 10).await.expect_err("expired"),
+        sim.providers.gmail_list_messages(token, "", None, None, 10).await.expect_err("expired"),
         sim.providers.gmail_get_raw(token, &id).await.expect_err("expired"),
         sim.providers.gmail_history(token, 1, None).await.expect_err("expired"),
     ];

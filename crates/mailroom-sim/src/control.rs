@@ -171,6 +171,8 @@ async fn set_quotas(State(state): State<SimState>, Json(quotas): Json<Quotas>) -
     if quotas.gmail_user_units_per_minute == 0
         || quotas.graph_requests_per_10_minutes == 0
         || quotas.graph_concurrency == 0
+        || quotas.gmail_window_ms < 1
+        || quotas.graph_window_ms < 1
     {
         return problem(StatusCode::BAD_REQUEST, "every quota is at least 1");
     }

@@ -52,6 +52,10 @@ pub struct SimConfig {
     pub graph_requests_per_10_minutes: u32,
     /// Graph: concurrent requests per mailbox.
     pub graph_concurrency: u32,
+    /// The windows the quotas are counted over: Google's minute and Microsoft's ten minutes.
+    /// Tests shorten them (with Mailroom's pacing windows) to see minutes of pacing in seconds.
+    pub gmail_quota_window: Duration,
+    pub graph_quota_window: Duration,
     /// Consent pages redirect at once, for scripts.
     pub auto_consent: bool,
     /// Microsoft refresh tokens stop working once used (rotation enforced).
@@ -70,6 +74,8 @@ impl Default for SimConfig {
             gmail_costs_2026: false,
             graph_requests_per_10_minutes: 10_000,
             graph_concurrency: 4,
+            gmail_quota_window: Duration::from_secs(60),
+            graph_quota_window: Duration::from_secs(600),
             auto_consent: false,
             microsoft_single_use_refresh_tokens: true,
             faults: Faults::default(),

@@ -243,6 +243,24 @@ pub struct Quotas {
     pub graph_requests_per_10_minutes: u32,
     /// Graph requests in flight per mailbox.
     pub graph_concurrency: u32,
+    /// The window Gmail's units are counted over, in milliseconds: a minute.
+    #[serde(default = "minute_ms")]
+    pub gmail_window_ms: i64,
+    /// The window Graph's requests are counted over, in milliseconds: ten minutes.
+    #[serde(default = "ten_minutes_ms")]
+    pub graph_window_ms: i64,
+}
+
+fn minute_ms() -> i64 {
+    60_000
+}
+
+fn ten_minutes_ms() -> i64 {
+    600_000
+}
+
+fn millis(duration: std::time::Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
 impl Quotas {
@@ -251,6 +269,8 @@ impl Quotas {
             gmail_user_units_per_minute: config.gmail_user_units_per_minute,
             graph_requests_per_10_minutes: config.graph_requests_per_10_minutes,
             graph_concurrency: config.graph_concurrency,
+            gmail_window_ms: millis(config.gmail_quota_window),
+            graph_window_ms: millis(config.graph_quota_window),
         }
     }
 }

@@ -31,17 +31,17 @@ pub use db::{Backend, Db, DbTarget};
 pub use drafts::{DRAFT_CLAIM_SECS, DraftFields, StoredDraft};
 pub use key::{KeyInput, KeyOrigin};
 pub use messages::{
-    ACTION_LIMIT, Acted, ActionRefused, Correspondent, Cursor, EventKind, FailedAction, FeedEntry, FolderSummary,
-    IncomingMessage, KnownMessage, ListCursor, MessageChange, MessageDetail, MessageEvent, MessageFilter,
-    MessagePerson, MessageSummary, NOTE_LIMIT, Participant, RemoteFolder, SUGGESTION_LIMIT, SearchCursor, SearchHit,
-    SearchPage, StoredAttachment, Tag, WritebackJob,
+    ACTION_LIMIT, Acted, ActionRefused, Applied, Correspondent, Cursor, EventKind, FailedAction, FeedEntry,
+    FolderSummary, IncomingMessage, KnownMessage, ListCursor, MessageChange, MessageDetail, MessageEvent,
+    MessageFilter, MessagePerson, MessageSummary, NOTE_LIMIT, Participant, RemoteFolder, SUGGESTION_LIMIT,
+    SearchCursor, SearchHit, SearchPage, StoredAttachment, StoredState, Tag, WritebackJob,
 };
 pub use sessions::SessionToken;
 pub use settings::{EmailSettings, ProviderSettings, ProviderUpdate};
 pub use submissions::{
     BatchSummary, ClaimedSubmission, NewSubmission, Submission, SubmissionFile, SubmissionStatus, Submitted,
 };
-pub use sync_runs::{Claim, RunMode, RunOutcome, RunProgress, RunTrigger, SyncRun};
+pub use sync_runs::{Claim, LearnedRate, RunKind, RunMode, RunOutcome, RunProgress, RunTrigger, SyncRun};
 pub use templates::{StoredTemplate, TemplateSaved};
 pub use users::{NewUser, User};
 

@@ -666,6 +666,44 @@ pub struct KnownMessage {
     pub is_draft: bool,
 }
 
+/// What a sync write changed, as the change feed counts it: a change that changed nothing, or a
+/// deletion of a message the store did not have, is no change.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Applied {
+    pub added: usize,
+    pub changed: usize,
+    pub removed: usize,
+}
+
+impl Applied {
+    /// Messages, not entries: a message added and changed in one write is one added message.
+    fn of(events: &[(&str, EventKind)]) -> Applied {
+        let ids = |kind: EventKind| -> HashSet<&str> {
+            events.iter().filter(|(_, k)| *k == kind).map(|(id, _)| *id).collect()
+        };
+        let (added, removed) = (ids(EventKind::Added), ids(EventKind::Removed));
+        let changed = ids(EventKind::Changed).into_iter().filter(|id| !added.contains(id) && !removed.contains(id));
+        Applied { added: added.len(), changed: changed.count(), removed: removed.len() }
+    }
+}
+
+impl std::ops::AddAssign for Applied {
+    fn add_assign(&mut self, other: Applied) {
+        self.added += other.added;
+        self.changed += other.changed;
+        self.removed += other.removed;
+    }
+}
+
+/// A stored message's place and flags, as a sync compares them with the provider's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredState {
+    /// The remote ids of its folders or labels.
+    pub folders: Vec<String>,
+    pub is_read: bool,
+    pub is_starred: bool,
+}
+
 impl Store {
     /// Applies a sync run's folders, message changes and new cursor in one transaction. Changes
     /// to messages the store does not have (a flag change for a message deleted since) are
@@ -677,9 +715,9 @@ impl Store {
         changes: &[MessageChange<'_>],
         cursor: Option<Cursor<'_>>,
         now: i64,
-    ) -> Result<()> {
+    ) -> Result<Applied> {
         let backend = self.db.backend();
-        with_pool!(self.db, pool => {
+        let applied = with_pool!(self.db, pool => {
             let mut tx = pool.begin_write().await?;
             // A write first: SQLite then takes its write lock now (waiting its busy timeout for
             // another writer) instead of failing when a transaction that began by reading tries
@@ -804,6 +842,7 @@ impl Store {
             let counted_after = contributions!(tx, backend, &known_after);
             adjust_counts!(tx, counted_before, counted_after);
             append_events!(tx, backend, account, &events, now);
+            let applied = Applied::of(&events);
             if let Some(cursor) = cursor {
                 sqlx::query(
                     "INSERT INTO sync_state (account_id, scope, cursor, updated_at) VALUES ($1, $2, $3, $4) \
@@ -817,8 +856,9 @@ impl Store {
                 .await?;
             }
             tx.commit().await?;
+            applied
         });
-        Ok(())
+        Ok(applied)
     }
 
     /// The account's change feed after `after_seq`, oldest first, at most `limit` entries.
@@ -878,6 +918,30 @@ impl Store {
             select_in!(conn, backend, known_drafts_sql, remote_ids, (String, bool), account.0)
         });
         Ok(rows.into_iter().map(|(remote_id, is_draft)| (remote_id, KnownMessage { is_draft })).collect())
+    }
+
+    /// The folders and flags of the account's messages `remote_ids` that the store has.
+    pub async fn stored_states(&self, account: AccountId, remote_ids: &[&str]) -> Result<HashMap<String, StoredState>> {
+        let backend = self.db.backend();
+        let (rows, places) = with_pool!(self.db, pool => {
+            let mut conn = pool.acquire().await?;
+            let rows = select_in!(conn, backend, known_state_sql, remote_ids, (i64, String, bool, bool, bool, bool), account.0);
+            let ids: Vec<i64> = rows.iter().map(|row| row.0).collect();
+            let places = select_in!(conn, backend, folders_of_sql, ids.as_slice(), (i64, String));
+            (rows, places)
+        });
+        let mut folders: HashMap<i64, Vec<String>> = HashMap::new();
+        for (id, folder) in places {
+            folders.entry(id).or_default().push(folder);
+        }
+        Ok(rows
+            .into_iter()
+            .map(|(id, remote_id, is_read, is_starred, _, _)| {
+                let mut folders = folders.remove(&id).unwrap_or_default();
+                folders.sort();
+                (remote_id, StoredState { folders, is_read, is_starred })
+            })
+            .collect())
     }
 
     /// The remote ids of the messages in `folder` received at or after `since` (Unix seconds).

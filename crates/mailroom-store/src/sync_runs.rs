@@ -31,6 +31,38 @@ impl RunMode {
     }
 }
 
+/// What a run turned out to be, whatever was asked for: the changes since the last run, or an
+/// import of everything — the first, one asked for (a full resync), or one because the
+/// provider's changes no longer reach back to the last run (its cursor expired).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum RunKind {
+    #[default]
+    Changes,
+    FirstImport,
+    FullResync,
+    Reimport,
+}
+
+impl RunKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunKind::Changes => "changes",
+            RunKind::FirstImport => "first_import",
+            RunKind::FullResync => "full_resync",
+            RunKind::Reimport => "reimport",
+        }
+    }
+
+    fn parse(value: &str) -> RunKind {
+        match value {
+            "first_import" => RunKind::FirstImport,
+            "full_resync" => RunKind::FullResync,
+            "reimport" => RunKind::Reimport,
+            _ => RunKind::Changes,
+        }
+    }
+}
+
 /// Why a run started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunTrigger {
@@ -95,6 +127,13 @@ pub struct SyncRun {
     /// `None` while the run goes on.
     pub outcome: Option<RunOutcome>,
     pub error: Option<String>,
+    /// What the run turned out to be; `None` for runs recorded before this was kept, or while a
+    /// run does not know yet.
+    pub kind: Option<RunKind>,
+    /// Messages new, changed and removed in the store; `None` for runs recorded before.
+    pub added: Option<i64>,
+    pub changed: Option<i64>,
+    pub removed: Option<i64>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -111,6 +150,10 @@ struct RunRow {
     finished_at: Option<i64>,
     outcome: Option<String>,
     error: Option<String>,
+    kind: Option<String>,
+    added: Option<i64>,
+    changed: Option<i64>,
+    removed: Option<i64>,
 }
 
 impl From<RunRow> for SyncRun {
@@ -128,6 +171,10 @@ impl From<RunRow> for SyncRun {
             finished_at: r.finished_at,
             outcome: r.outcome.as_deref().map(RunOutcome::parse),
             error: r.error,
+            kind: r.kind.as_deref().map(RunKind::parse),
+            added: r.added,
+            changed: r.changed,
+            removed: r.removed,
         }
     }
 }
@@ -149,13 +196,19 @@ pub struct RunProgress<'a> {
     pub imported: i64,
     pub deleted: i64,
     pub estimated_total: Option<i64>,
+    /// What the run turned out to be, once it knows.
+    pub kind: Option<RunKind>,
+    /// Messages new, changed and removed in the store so far.
+    pub added: i64,
+    pub changed: i64,
+    pub removed: i64,
 }
 
 macro_rules! runs_query {
     ($tail:literal) => {
         concat!(
             "SELECT id, account_id, mode, trigger, phase, imported, deleted, estimated_total, started_at, finished_at, \
-             outcome, error FROM sync_runs ",
+             outcome, error, kind, added, changed, removed FROM sync_runs ",
             $tail
         )
     };
@@ -179,7 +232,7 @@ impl Store {
         // after the lock; SQLite writes one at a time).
         let sql = "UPDATE sync_schedule SET lease_owner = $1, lease_until = $2 \
                    WHERE account_id = (SELECT s.account_id FROM sync_schedule s JOIN accounts a ON a.id = s.account_id \
-                       WHERE a.status = 'active' AND (s.requested IS NOT NULL OR s.next_at <= $3) \
+                       WHERE a.status = 'active' AND ((s.requested IS NOT NULL AND s.failures = 0) OR s.next_at <= $3) \
                        AND (s.lease_until IS NULL OR s.lease_until < $3) \
                        ORDER BY CASE WHEN s.requested IS NULL THEN 1 ELSE 0 END, s.next_at LIMIT 1) \
                    AND (lease_until IS NULL OR lease_until < $3) \
@@ -209,8 +262,12 @@ impl Store {
     /// Ends a claim: frees the lease, sets the next automatic run, clears the user's request if
     /// no newer one came meanwhile, and counts failures in a row (reset by a success).
     pub async fn release_sync(&self, claim: &Claim, owner: &str, next_at: i64, succeeded: bool) -> Result<()> {
+        // A full resync asked for stays asked for until a run of it succeeds: cut off by a
+        // failure, it is what the next run does, after the failure's backoff, not a run of changes.
+        // A "sync now" is served by the run that tried it: the schedule tries changes again anyway.
         let sql = "UPDATE sync_schedule SET lease_owner = NULL, lease_until = NULL, next_at = $3, \
-                   requested = CASE WHEN request_seq = $4 THEN NULL ELSE requested END, \
+                   requested = CASE WHEN request_seq = $4 AND ($5 OR requested <> 'full') THEN NULL \
+                   ELSE requested END, \
                    failures = CASE WHEN $5 THEN 0 ELSE failures + 1 END \
                    WHERE account_id = $1 AND lease_owner = $2";
         with_pool!(self.db, pool => sqlx::query(sql)
@@ -234,9 +291,10 @@ impl Store {
     }
 
     /// A user asks for a run now. A full resync asked for stays full when a plain one is asked after.
+    /// Asking clears the backoff of failed runs: the user's run goes at once.
     pub async fn request_sync(&self, account: AccountId, mode: RunMode) -> Result<()> {
         self.ensure_schedules().await?;
-        let sql = "UPDATE sync_schedule SET request_seq = request_seq + 1, \
+        let sql = "UPDATE sync_schedule SET request_seq = request_seq + 1, failures = 0, \
                    requested = CASE WHEN requested = 'full' THEN 'full' ELSE $2 END WHERE account_id = $1";
         with_pool!(self.db, pool => sqlx::query(sql).bind(account.0).bind(mode.as_str()).execute(pool).await.map(|r| r.rows_affected()))?;
         Ok(())
@@ -265,14 +323,18 @@ impl Store {
 
     /// Writes a running run's progress.
     pub async fn update_run(&self, run: i64, progress: RunProgress<'_>) -> Result<()> {
-        let sql = "UPDATE sync_runs SET phase = $2, imported = $3, deleted = $4, estimated_total = $5 \
-                   WHERE id = $1 AND outcome IS NULL";
+        let sql = "UPDATE sync_runs SET phase = $2, imported = $3, deleted = $4, estimated_total = $5, kind = $6, \
+                   added = $7, changed = $8, removed = $9 WHERE id = $1 AND outcome IS NULL";
         with_pool!(self.db, pool => sqlx::query(sql)
             .bind(run)
             .bind(progress.phase)
             .bind(progress.imported)
             .bind(progress.deleted)
             .bind(progress.estimated_total)
+            .bind(progress.kind.map(RunKind::as_str))
+            .bind(progress.added)
+            .bind(progress.changed)
+            .bind(progress.removed)
             .execute(pool)
             .await
             .map(|r| r.rows_affected()))?;
@@ -292,7 +354,8 @@ impl Store {
             let mut tx = pool.begin_write().await?;
             let account: Option<i64> = sqlx::query_scalar(
                 "UPDATE sync_runs SET phase = $2, imported = $3, deleted = $4, estimated_total = $5, outcome = $6, \
-                 error = $7, finished_at = $8 WHERE id = $1 RETURNING account_id",
+                 error = $7, finished_at = $8, kind = $9, added = $10, changed = $11, removed = $12 \
+                 WHERE id = $1 RETURNING account_id",
             )
             .bind(run)
             .bind(progress.phase)
@@ -302,6 +365,10 @@ impl Store {
             .bind(outcome.as_str())
             .bind(error)
             .bind(now)
+            .bind(progress.kind.map(RunKind::as_str))
+            .bind(progress.added)
+            .bind(progress.changed)
+            .bind(progress.removed)
             .fetch_optional(&mut *tx)
             .await?;
             if let Some(account) = account {
@@ -336,4 +403,40 @@ impl Store {
             with_pool!(self.db, pool => sqlx::query_as(finished).bind(account.0).fetch_optional(pool).await)?;
         Ok((running.map(SyncRun::from), finished.map(SyncRun::from)))
     }
+
+    /// What the pacer learned of the account's limit, when it learned one.
+    pub async fn learned_rate(&self, account: AccountId) -> Result<Option<LearnedRate>> {
+        let sql = "SELECT rate, window_secs, learned_at FROM learned_rates WHERE account_id = $1";
+        let row: Option<(i64, i64, i64)> =
+            with_pool!(self.db, pool => sqlx::query_as(sql).bind(account.0).fetch_optional(pool).await)?;
+        Ok(row.map(|(rate, window_secs, learned_at)| LearnedRate { rate, window_secs, learned_at }))
+    }
+
+    /// Keeps what the pacer learned of the account's limit; `None` when the settings hold again.
+    /// The time is kept from when the rate was first learned while it stays the same.
+    pub async fn save_learned_rate(&self, account: AccountId, learned: Option<(i64, i64)>, now: i64) -> Result<()> {
+        match learned {
+            Some((rate, window_secs)) => {
+                let sql = "INSERT INTO learned_rates (account_id, rate, window_secs, learned_at) VALUES ($1, $2, $3, $4) \
+                           ON CONFLICT (account_id) DO UPDATE SET rate = excluded.rate, window_secs = excluded.window_secs, \
+                           learned_at = CASE WHEN learned_rates.rate = excluded.rate THEN learned_rates.learned_at \
+                           ELSE excluded.learned_at END";
+                with_pool!(self.db, pool => sqlx::query(sql).bind(account.0).bind(rate).bind(window_secs).bind(now)
+                    .execute(pool).await.map(|r| r.rows_affected()))?;
+            }
+            None => {
+                let sql = "DELETE FROM learned_rates WHERE account_id = $1";
+                with_pool!(self.db, pool => sqlx::query(sql).bind(account.0).execute(pool).await.map(|r| r.rows_affected()))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What the pacer learned of an account's limit: `rate` units or requests per `window_secs`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LearnedRate {
+    pub rate: i64,
+    pub window_secs: i64,
+    pub learned_at: i64,
 }

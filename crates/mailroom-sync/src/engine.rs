@@ -3,7 +3,7 @@
 use std::sync::{Arc, Mutex, PoisonError};
 
 use mailroom_providers::{ApiError, Providers};
-use mailroom_store::{Account, Store};
+use mailroom_store::{Account, Applied, RunKind, Store};
 use secrecy::SecretString;
 
 use crate::{AccessTokens, Pacing, TokenError};
@@ -56,11 +56,16 @@ pub enum SyncError {
 /// What a run did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct SyncReport {
-    /// Messages fetched and stored (new or changed).
+    /// Messages fetched whole from the provider and stored.
     pub imported: usize,
     pub deleted: usize,
     /// Whether the run was (or fell back to) a full import.
     pub full: bool,
+    /// What the run changed in the store, message by message, as the change feed counts it.
+    pub applied: Applied,
+    /// What the run turned out to be: a first import, a full resync, an import again because the
+    /// provider's changes no longer reached back, or the changes since the last run.
+    pub kind: RunKind,
 }
 
 /// A run's progress as it goes, read by whoever records it (the scheduler writes it to the run's
@@ -79,6 +84,10 @@ pub struct ProgressState {
     pub deleted: u64,
     /// How many messages the import expects in all, when the provider said.
     pub estimated_total: Option<u64>,
+    /// What the run turned out to be, once it knows.
+    pub kind: Option<RunKind>,
+    /// What the run changed in the store so far.
+    pub applied: Applied,
 }
 
 impl Progress {
@@ -100,6 +109,16 @@ impl Progress {
 
     pub fn deleted(&self, count: usize) {
         self.update(|s| s.deleted += count as u64);
+    }
+
+    /// The run knows what it is: a first import, a full resync, an import again, or changes.
+    pub fn kind(&self, kind: RunKind) {
+        self.update(|s| s.kind = Some(kind));
+    }
+
+    /// Adds what a write changed in the store.
+    pub fn applied(&self, applied: Applied) {
+        self.update(|s| s.applied += applied);
     }
 
     /// Adds to the estimated total (folders are estimated one by one).

@@ -49,6 +49,29 @@ pub async fn sync_account(
     mode: Mode,
     progress: &Progress,
 ) -> Result<SyncReport, SyncError> {
+    let gmail = account.provider == Provider::Google;
+    // A rate learned before, by this process or another, is where the pacer starts.
+    if let Some(learned) = engine.store.learned_rate(account.id).await? {
+        engine.pacing.start_from(account.id, gmail, u32::try_from(learned.rate).unwrap_or(u32::MAX));
+    }
+    let result = sync_with_writebacks(engine, account, mode, progress).await;
+    // What the pacer learned is kept with the account, whether the run ended well or not.
+    let learned = engine
+        .pacing
+        .learned(account.id)
+        .map(|l| (i64::from(l.rate), i64::try_from(l.window.as_secs()).unwrap_or(i64::MAX)));
+    if let Err(err) = engine.store.save_learned_rate(account.id, learned, mailroom_store::now()).await {
+        tracing::warn!(error = %err, "cannot keep the rate learned for the mailbox");
+    }
+    result
+}
+
+async fn sync_with_writebacks(
+    engine: &Engine,
+    account: &Account,
+    mode: Mode,
+    progress: &Progress,
+) -> Result<SyncReport, SyncError> {
     crate::push_writebacks(engine, account, progress).await?;
     match account.provider {
         Provider::Google => sync_gmail(engine, account, mode, progress).await,
@@ -211,11 +234,16 @@ const MIME_PER_CLAIM: usize = 2_000;
 const MIME_STEP: u32 = 25;
 
 fn figures<'a>(state: &ProgressState, phase: &'a str) -> RunProgress<'a> {
+    let count = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
     RunProgress {
         phase,
         imported: i64::try_from(state.imported).unwrap_or(i64::MAX),
         deleted: i64::try_from(state.deleted).unwrap_or(i64::MAX),
         estimated_total: state.estimated_total.map(|n| i64::try_from(n).unwrap_or(i64::MAX)),
+        kind: state.kind,
+        added: count(state.applied.added),
+        changed: count(state.applied.changed),
+        removed: count(state.applied.removed),
     }
 }
 

@@ -390,7 +390,8 @@ pub fn dispatch(state: &SimState, incoming: &Incoming<'_>) -> Outcome {
     };
     let mut world = state.world();
     let Some(mailbox) = world.gmail(&caller.email) else { return fail(ApiError::not_found(), free) };
-    if !mailbox.quota.try_spend(units, state.quotas().gmail_user_units_per_minute, call.now_ms) {
+    let quotas = state.quotas();
+    if !mailbox.quota.try_spend(units, quotas.gmail_user_units_per_minute, quotas.gmail_window_ms, call.now_ms) {
         return fail(ApiError::rate_limited(), free);
     }
     let result = run(spec.op, &call, &mut world);

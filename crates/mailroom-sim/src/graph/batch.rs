@@ -98,8 +98,9 @@ fn run_part(ctx: &Ctx, part: &Part) -> Reply {
     if path.eq_ignore_ascii_case("$batch") {
         return Reply::error(&GraphError::bad_request("A batch cannot contain a batch."), &request.headers, ctx.now_ms);
     }
-    let limit = ctx.state.quotas().graph_requests_per_10_minutes;
-    if let Err(error) = ctx.mailbox(|mailbox| mailbox.sessions.usage.admit_rate(limit, ctx.now_ms)) {
+    let quotas = ctx.state.quotas();
+    let (limit, window) = (quotas.graph_requests_per_10_minutes, quotas.graph_window_ms);
+    if let Err(error) = ctx.mailbox(|mailbox| mailbox.sessions.usage.admit_rate(limit, window, ctx.now_ms)) {
         return Reply::error(&error, &request.headers, ctx.now_ms);
     }
     api::respond(&part_ctx, &request)

@@ -7,8 +7,6 @@ use std::collections::VecDeque;
 use super::errors::{GraphError, GraphResult};
 use crate::SimState;
 
-const WINDOW_MS: i64 = 10 * 60 * 1000;
-
 /// A mailbox's recent requests and the ones in flight.
 #[derive(Debug, Default)]
 pub struct Usage {
@@ -18,13 +16,13 @@ pub struct Usage {
 
 impl Usage {
     /// Counts one request against the 10-minute window, or says how long to wait.
-    pub fn admit_rate(&mut self, limit: u32, now_ms: i64) -> GraphResult<()> {
-        while self.recent.front().is_some_and(|&t| t <= now_ms - WINDOW_MS) {
+    pub fn admit_rate(&mut self, limit: u32, window_ms: i64, now_ms: i64) -> GraphResult<()> {
+        while self.recent.front().is_some_and(|&t| t <= now_ms - window_ms) {
             self.recent.pop_front();
         }
         if self.recent.len() >= limit as usize {
             let oldest = self.recent.front().copied().unwrap_or(now_ms);
-            let wait_ms = oldest + WINDOW_MS - now_ms;
+            let wait_ms = oldest + window_ms - now_ms;
             let seconds = u64::try_from(wait_ms.max(0)).unwrap_or(0).div_ceil(1000).max(1);
             return Err(GraphError::throttled("Application is over its MailboxRequestRate limit.", seconds));
         }
@@ -58,7 +56,7 @@ pub fn admit(state: &SimState, email: &str) -> GraphResult<InFlight> {
     if mailbox.sessions.usage.in_flight >= quotas.graph_concurrency {
         return Err(GraphError::throttled("Application is over its MailboxConcurrency limit.", 1));
     }
-    mailbox.sessions.usage.admit_rate(quotas.graph_requests_per_10_minutes, now)?;
+    mailbox.sessions.usage.admit_rate(quotas.graph_requests_per_10_minutes, quotas.graph_window_ms, now)?;
     mailbox.sessions.usage.in_flight += 1;
     Ok(InFlight { state: state.clone(), email: email.to_owned() })
 }

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Form};
 use mailroom_domain::{AccountId, AccountStatus, ImportStart, Provider};
 use mailroom_providers::{OAuthApp, OAuthError, Pkce, authorization_url};
-use mailroom_store::{Account, Connection, Identity, RunMode, RunOutcome, RunTrigger, StateProblem, SyncRun};
+use mailroom_store::{Account, Connection, Identity, RunKind, RunMode, RunOutcome, RunTrigger, StateProblem, SyncRun};
 use serde::Deserialize;
 
 use super::see_other;
@@ -66,6 +66,7 @@ fn phase_text(t: &Texts, phase: &str) -> &'static str {
     match phase {
         "importing" => t.phase_importing,
         "changes" => t.phase_changes,
+        "comparing" => t.phase_comparing,
         "finishing" => t.phase_finishing,
         "done" => t.phase_done,
         _ => t.phase_starting,
@@ -103,13 +104,17 @@ async fn sync_view(state: &AppState, t: &Texts, account: &Account) -> Result<Syn
             (t.sync_failed.replace("{when}", &at).replace("{error}", run.error.as_deref().unwrap_or("")), true)
         }
         Some(RunOutcome::Interrupted) => (t.sync_interrupted.replace("{when}", &at), false),
-        _ => (
-            t.sync_succeeded
-                .replace("{when}", &at)
-                .replace("{imported}", &run.imported.to_string())
-                .replace("{deleted}", &run.deleted.to_string()),
-            false,
-        ),
+        _ => {
+            let (added, changed, removed) = counts(&run);
+            (
+                t.sync_succeeded
+                    .replace("{when}", &at)
+                    .replace("{added}", &added)
+                    .replace("{changed}", &changed)
+                    .replace("{removed}", &removed),
+                false,
+            )
+        }
     };
     Ok(SyncView { text, progress: None, busy: false, failed })
 }
@@ -409,30 +414,50 @@ pub async fn request_sync(
     Ok(see_other("/accounts", notice))
 }
 
+/// What a run changed: new, changed and removed messages. A run recorded before these were kept
+/// counted only what it fetched ("new or changed") and removed; its changed is unknown.
+fn counts(run: &SyncRun) -> (String, String, String) {
+    match (run.added, run.changed, run.removed) {
+        (Some(added), Some(changed), Some(removed)) => (added.to_string(), changed.to_string(), removed.to_string()),
+        _ => (run.imported.to_string(), "–".to_owned(), run.deleted.to_string()),
+    }
+}
+
 /// A sync run as the log shows it.
 struct RunView {
     started: String,
     kind: String,
     duration: String,
-    imported: i64,
-    deleted: i64,
+    added: String,
+    changed: String,
+    removed: String,
     outcome: &'static str,
     failed: bool,
     error: Option<String>,
 }
 
 fn run_view(t: &Texts, run: SyncRun, now: i64) -> RunView {
-    let mode = if run.mode == RunMode::Full { t.mode_full } else { t.mode_incremental };
+    // What the run turned out to be; what was asked for, for runs recorded before that was kept.
+    let mode = match run.kind {
+        Some(RunKind::FirstImport) => t.kind_first_import,
+        Some(RunKind::FullResync) => t.kind_full_resync,
+        Some(RunKind::Reimport) => t.kind_reimport,
+        Some(RunKind::Changes) => t.mode_incremental,
+        None if run.mode == RunMode::Full => t.mode_full,
+        None => t.mode_incremental,
+    };
     let trigger = if run.trigger == RunTrigger::Manual { t.trigger_manual } else { t.trigger_schedule };
     let seconds = run.finished_at.unwrap_or(now).saturating_sub(run.started_at).max(0);
     let duration =
         if seconds >= 60 { format!("{} min {} s", seconds / 60, seconds % 60) } else { format!("{seconds} s") };
+    let (added, changed, removed) = counts(&run);
     RunView {
         started: when(t, Some(run.started_at)),
         kind: format!("{mode} ({trigger})"),
         duration,
-        imported: run.imported,
-        deleted: run.deleted,
+        added,
+        changed,
+        removed,
         outcome: match run.outcome {
             None => t.outcome_running,
             Some(RunOutcome::Succeeded) => t.outcome_succeeded,
@@ -449,6 +474,8 @@ fn run_view(t: &Texts, run: SyncRun, now: i64) -> RunView {
 struct SyncLogPage {
     ctx: Ctx,
     intro: String,
+    /// What was learned of the mailbox's limit, when the provider allows less than the settings.
+    learned: Option<String>,
     runs: Vec<RunView>,
 }
 
@@ -471,5 +498,9 @@ pub async fn sync_log(
         .map(|r| run_view(t, r, now))
         .collect();
     let intro = t.sync_log_intro.replace("{address}", &account.address);
-    Ok(SyncLogPage { ctx, intro, runs }.into_response())
+    let learned = state.store.learned_rate(account.id).await.map_err(internal)?.map(|learned| {
+        let text = if account.provider == Provider::Google { t.learned_gmail } else { t.learned_graph };
+        text.replace("{rate}", &learned.rate.to_string()).replace("{when}", &when(t, Some(learned.learned_at)))
+    });
+    Ok(SyncLogPage { ctx, intro, learned, runs }.into_response())
 }

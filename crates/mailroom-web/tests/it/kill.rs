@@ -16,6 +16,24 @@ pub fn requests(sim: &RunningSim, prefix: &str) -> usize {
     sim.state.world().log.iter().filter(|entry| entry.path.starts_with(prefix)).count()
 }
 
+/// The Gmail messages.get calls the simulator answered since log entry `from`, in batches or
+/// alone: what a sync downloaded.
+pub fn gmail_fetches_since(sim: &RunningSim, from: usize) -> usize {
+    let world = sim.state.world();
+    world.log[from..]
+        .iter()
+        .filter(|e| e.path.starts_with("/google/"))
+        .map(|e| {
+            if e.path.contains("/batch") {
+                e.parts.iter().filter(|status| **status == 200).count()
+            } else {
+                let get = e.method == "GET" && e.path.contains("/messages/") && e.status == 200;
+                usize::from(get)
+            }
+        })
+        .sum()
+}
+
 /// Runs `work` in a task of its own and drops it `delay` after the simulator has answered `after`
 /// more requests under `prefix`. `None` when it was killed (or ran past `after` requests before the
 /// kill could land), its output when it finished first.

@@ -8,7 +8,7 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use mailroom_domain::AccountStatus;
 use mailroom_providers::Providers;
-use mailroom_store::{Account, EventKind, RunMode, RunOutcome, RunTrigger, SyncRun};
+use mailroom_store::{Account, EventKind, RunKind, RunMode, RunOutcome, RunTrigger, SyncRun};
 use mailroom_sync::{AccessTokens, Engine, Limits, Pacing, Scheduler, SchedulerConfig};
 
 use crate::connect::connect;
@@ -102,22 +102,31 @@ async fn a_new_account_syncs_by_itself_and_sync_now_brings_new_mail(backend: Bac
         (RunTrigger::Schedule, RunMode::Incremental, Some(RunOutcome::Succeeded))
     );
     assert_eq!((first.imported, first.estimated_total), (5, Some(5)));
+    assert_eq!(
+        (first.kind, first.added, first.changed, first.removed),
+        (Some(RunKind::FirstImport), Some(5), Some(0), Some(0))
+    );
     assert_eq!(s.app.store.message_count(s.account.id).await.unwrap(), 5);
 
     deliver(&s, 99).await;
     press(&mut s, "now").await.assert_redirect("/accounts?notice=sync_requested");
     let second = finished_run(&s.app, &s.account, 2).await;
     assert_eq!((second.trigger, second.imported, second.outcome), (RunTrigger::Manual, 1, Some(RunOutcome::Succeeded)));
+    assert_eq!((second.kind, second.added, second.changed), (Some(RunKind::Changes), Some(1), Some(0)));
     assert_eq!(s.app.store.message_count(s.account.id).await.unwrap(), 6);
     assert_eq!(s.app.store.sync_requested(s.account.id).await.unwrap(), None, "the request was served");
     let account = s.app.store.account(s.account.id).await.unwrap().unwrap();
     assert!(account.last_sync_at.is_some() && account.last_error.is_none());
 
     let page = s.browser.get("/accounts").await;
-    page.assert_status(StatusCode::OK).assert_contains("Succeeded").assert_contains("1 new or changed, 0 removed");
+    page.assert_status(StatusCode::OK).assert_contains("Succeeded").assert_contains("1 new, 0 changed, 0 removed");
     page.assert_contains(&format!("/accounts/{}/sync-log", s.account.id)).assert_lacks("data-refresh");
     let log = s.browser.get(&format!("/accounts/{}/sync-log", s.account.id)).await;
-    log.assert_status(StatusCode::OK).assert_contains("Changes (asked for)").assert_contains("Changes (automatic)");
+    // The first run was a first import, not "changes", though the scheduler asked for changes.
+    log.assert_status(StatusCode::OK)
+        .assert_contains("Changes (asked for)")
+        .assert_contains("First import (automatic)");
+    log.assert_lacks("Changes (automatic)");
 }
 
 async fn a_full_resync_lists_everything_again_and_the_change_feed_tells_only_real_changes(backend: Backend) {
@@ -129,7 +138,12 @@ async fn a_full_resync_lists_everything_again_and_the_change_feed_tells_only_rea
 
     press(&mut s, "full").await.assert_redirect("/accounts?notice=full_sync_requested");
     let full = finished_run(&s.app, &s.account, 2).await;
-    assert_eq!((full.mode, full.imported, full.outcome), (RunMode::Full, 4, Some(RunOutcome::Succeeded)));
+    assert_eq!((full.mode, full.outcome), (RunMode::Full, Some(RunOutcome::Succeeded)));
+    // An unchanged mailbox: the resync compared ids and labels and changed nothing.
+    assert_eq!(
+        (full.kind, full.added, full.changed, full.removed),
+        (Some(RunKind::FullResync), Some(0), Some(0), Some(0))
+    );
     assert!(s.app.store.events_since(s.account.id, 4, 100).await.unwrap().is_empty(), "nothing changed, nothing told");
 
     // Another client reads one message and deletes another.
@@ -210,11 +224,15 @@ async fn one_process_at_a_time_syncs_an_account(backend: Backend) {
     store.release_sync(&taken, "b", later + 300, true).await.unwrap();
     let next = store.claim_due_sync("c", later + 1, later + 31).await.unwrap().expect("the request is due at once");
     assert_eq!(next.requested, Some(RunMode::Full), "a full resync asked for stays full");
+    // The full resync fails: it stays asked for, and is what the next run does after the backoff.
     store.release_sync(&next, "c", later + 300, false).await.unwrap();
-    assert_eq!(store.sync_requested(account.id).await.unwrap(), None);
+    assert_eq!(store.sync_requested(account.id).await.unwrap(), Some(RunMode::Full));
     assert_eq!(store.sync_failures(account.id).await.unwrap(), 1);
     assert!(store.claim_due_sync("d", later + 2, later + 32).await.unwrap().is_none(), "not due before its time");
-    assert!(store.claim_due_sync("d", later + 300, later + 330).await.unwrap().is_some());
+    let retried = store.claim_due_sync("d", later + 300, later + 330).await.unwrap().expect("due after the backoff");
+    assert_eq!(retried.requested, Some(RunMode::Full), "the failed full resync is done again, not dropped");
+    store.release_sync(&retried, "d", later + 600, true).await.unwrap();
+    assert_eq!(store.sync_requested(account.id).await.unwrap(), None, "served once a run of it succeeded");
 }
 
 async fn accounts_synced_side_by_side_write_without_refusing_each_other(backend: Backend) {

@@ -20,7 +20,9 @@ crate::on_both_databases!(sync_faults:
     an_import_and_later_changes_converge_through_server_errors_and_rate_limits,
     a_sync_killed_at_any_request_and_run_again_loses_and_duplicates_nothing,
     the_whole_corpus_imports_with_its_raw_bytes_and_broken_mail_is_kept,
-    calls_of_a_batch_refused_by_a_spent_quota_are_tried_as_often_as_single_calls,
+    a_quota_at_a_fiftieth_of_the_setting_is_learned_and_the_import_finishes,
+    an_import_cut_off_halfway_fetches_only_what_it_had_not_stored,
+    a_quota_that_answers_nothing_for_long_stops_the_run_and_the_next_one_finishes,
 );
 
 const ANN: &str = "ann@example.test";
@@ -435,34 +437,119 @@ async fn the_whole_corpus_imports_with_its_raw_bytes_and_broken_mail_is_kept(bac
     assert_eq!(failed, [unreadable], "only the message nothing can read is marked, and it is kept");
 }
 
-async fn calls_of_a_batch_refused_by_a_spent_quota_are_tried_as_often_as_single_calls(backend: Backend) {
-    // A small quota, and most of it spent by someone else of the same project (another process
-    // writing back, say), which Mailroom's pacing cannot know of: Gmail refuses the calls of a
-    // batch one by one until its minute has passed.
-    const QUOTA: u32 = 200;
-    let sim = SimConfig { gmail_user_units_per_minute: QUOTA, ..SimConfig::default() };
-    let limits = Limits { attempts: 4, ..quick_limits() };
+/// The calls of the sim's log since `from`: (when, refused for the rate), a batch counting as its
+/// calls (Google counts each), other requests as one.
+fn calls_since(s: &Setup, from: usize) -> Vec<(i64, bool)> {
+    let world = s.sim.state.world();
+    world.log[from..]
+        .iter()
+        .filter(|e| e.path.contains("/google/"))
+        .flat_map(|e| {
+            let statuses = if e.parts.is_empty() { vec![e.status] } else { e.parts.clone() };
+            statuses.into_iter().map(move |status| (e.at_ms, status == 429))
+        })
+        .collect()
+}
+
+fn fetches_since(s: &Setup, from: usize) -> usize {
+    kill::gmail_fetches_since(&s.sim, from)
+}
+
+/// Gmail allows a fiftieth of what Mailroom is set to (another project's quota table, a quota
+/// Google lowered): the pacer learns the real rate from the refusals, and a first import and a
+/// full resync both finish, with few calls refused once it has. Both sides count their quota
+/// over a second instead of a minute, so that minutes of pacing take seconds.
+async fn a_quota_at_a_fiftieth_of_the_setting_is_learned_and_the_import_finishes(backend: Backend) {
+    const QUOTA: u32 = 100;
+    let window = std::time::Duration::from_secs(1);
+    let sim = SimConfig { gmail_user_units_per_minute: QUOTA, gmail_quota_window: window, ..SimConfig::default() };
+    let limits = Limits { gmail_units_per_minute: QUOTA * 50, gmail_window: window, ..quick_limits() };
+    let Some(s) = setup(backend, sim, limits).await else { return };
+    const MESSAGES: usize = 120;
+    fill(&s, 0, MESSAGES);
+
+    let report = sync(&s).await;
+    assert_eq!((report.imported, report.kind), (MESSAGES, mailroom_store::RunKind::FirstImport));
+    assert_store_matches_sim(&s).await;
+    let learned = s.engine.pacing.learned(s.account.id).expect("a rate below the setting was learned");
+    // Near what Gmail allows: under it, or a raise on trial above it.
+    assert!((QUOTA / 3..=QUOTA * 6 / 5).contains(&learned.rate), "{learned:?}");
+    // A full resync of the unchanged mailbox under the same quota: ids and labels are compared,
+    // no message is fetched again, nothing changes, and it finishes.
+    let from = s.sim.state.world().log.len();
+    let report = sync_gmail(&s.engine, &s.account, Mode::Full, &Progress::new()).await.expect("the resync runs");
+    assert_eq!(report.kind, mailroom_store::RunKind::FullResync);
+    assert_eq!(report.applied, mailroom_store::Applied::default(), "nothing changed");
+    assert_eq!(fetches_since(&s, from), 0, "no message was fetched again");
+    // Once the rate is learned (a window after the first refusal), the rest of the import and
+    // the resync have almost nothing refused.
+    let calls = calls_since(&s, 0);
+    let first_refusal = calls.iter().find(|(_, refused)| *refused).map(|(at, _)| *at).expect("the quota refused");
+    let after: Vec<bool> = calls.iter().filter(|(at, _)| *at >= first_refusal + 1000).map(|(_, r)| *r).collect();
+    let refused = after.iter().filter(|r| **r).count();
+    assert!(after.len() > 100, "the import went on after learning: {} calls", after.len());
+    assert!(refused * 20 < after.len(), "{refused} of {} calls refused after the rate was learned", after.len());
+    assert_store_matches_sim(&s).await;
+}
+
+/// An import cut off halfway (the process killed) goes on where it stopped: the next run fetches
+/// only the messages the store does not have, and nothing is stored twice.
+async fn an_import_cut_off_halfway_fetches_only_what_it_had_not_stored(backend: Backend) {
+    let Some(s) = setup(backend, SimConfig::default(), quick_limits()).await else { return };
+    const MESSAGES: usize = 200;
+    fill(&s, 0, MESSAGES);
+    let (engine, account) = (s.engine.clone(), s.account.clone());
+    let task = tokio::spawn(async move { sync_gmail(&engine, &account, Mode::Incremental, &Progress::new()).await });
+    let store = s.app.store.clone();
+    loop {
+        let stored = store.message_count(s.account.id).await.unwrap();
+        assert!(!task.is_finished(), "the import ended before it was cut off");
+        if stored >= 60 {
+            break;
+        }
+        tokio::time::sleep(ms(2)).await;
+    }
+    task.abort();
+    assert!(task.await.unwrap_err().is_cancelled());
+    let stored = usize::try_from(store.message_count(s.account.id).await.unwrap()).unwrap();
+    assert!(stored < MESSAGES && s.app.store.sync_cursor(s.account.id, "").await.unwrap().is_none());
+
+    let from = s.sim.state.world().log.len();
+    let report = sync(&s).await;
+    assert_eq!(report.kind, mailroom_store::RunKind::FirstImport);
+    assert_eq!(fetches_since(&s, from), MESSAGES - stored, "only what was not stored is fetched");
+    assert_eq!(report.applied.added, MESSAGES - stored);
+    assert_store_matches_sim(&s).await;
+}
+
+/// A quota spent by someone else with nothing answered for `give_up_after`: the run stops with
+/// the refusal rather than asking for ever, and keeps what it had; the next run, once Gmail
+/// allows it again, brings the rest.
+async fn a_quota_that_answers_nothing_for_long_stops_the_run_and_the_next_one_finishes(backend: Backend) {
+    let window = std::time::Duration::from_secs(1);
+    // Enough for getProfile and labels.list, never for a messages.list.
+    let sim = SimConfig { gmail_user_units_per_minute: 4, gmail_quota_window: window, ..SimConfig::default() };
+    let limits = Limits {
+        gmail_units_per_minute: 5_000,
+        gmail_window: window,
+        give_up_after: std::time::Duration::from_secs(3),
+        ..quick_limits()
+    };
     let Some(s) = setup(backend, sim, limits).await else { return };
     fill(&s, 0, 20);
-    {
-        let now = s.sim.state.clock().now_ms();
-        let mut world = s.sim.state.world();
-        assert!(world.gmail(ANN).unwrap().quota.try_spend(170, QUOTA, now));
-    }
     let result = sync_gmail(&s.engine, &s.account, Mode::Incremental, &Progress::new()).await;
     assert!(
         matches!(result, Err(mailroom_sync::SyncError::Api(mailroom_providers::ApiError::RateLimited { .. }))),
         "{result:?}"
     );
-    // Each refused call is tried `attempts` times in all, in as many batches, and no more: the
-    // sync stops and is run again later rather than asking a spent quota over and over.
-    let batches = s.sim.state.world().log.iter().filter(|e| e.path.contains("/batch")).count();
-    assert_eq!(batches, 4, "one batch per try");
+    // Refused calls were tried again at the learned pace, not hammered.
+    let tries = calls_since(&s, 0).len();
+    assert!(tries < 40, "{tries} calls in three seconds");
     assert!(s.app.store.sync_cursor(s.account.id, "").await.unwrap().is_none(), "nothing is taken as done");
 
-    // A minute later the quota has room again and the next sync brings everything.
-    let http = reqwest::Client::new();
-    http.post(format!("{}/_sim/clock/advance", s.sim.base_url())).json(&json!({"seconds": 61})).send().await.unwrap();
+    let mut quotas = s.sim.state.quotas();
+    quotas.gmail_user_units_per_minute = 15_000;
+    s.sim.state.set_quotas(quotas);
     let report = sync(&s).await;
     assert_eq!((report.imported, report.full), (20, true));
     assert_store_matches_sim(&s).await;

@@ -14,6 +14,8 @@ crate::on_both_databases!(sync_gmail:
     the_initial_import_brings_every_message_with_its_labels_and_flags,
     changes_from_another_client_arrive_with_the_next_sync,
     expired_history_starts_a_full_import_that_converges,
+    a_label_deleted_in_gmail_disappears_and_its_messages_keep_their_other_labels,
+    a_change_of_labels_alone_downloads_no_message,
 );
 
 struct Setup {
@@ -130,10 +132,71 @@ async fn expired_history_starts_a_full_import_that_converges(backend: Backend) {
         .await
         .unwrap();
     http.post(format!("{}/_sim/gmail/ann@example.test/expire-history", s.sim.base_url())).send().await.unwrap();
+    let from = s.sim.state.world().log.len();
     let report = sync(&s).await;
     assert!(report.full, "an expired history means a full import");
     assert_eq!(report.deleted, 1, "the message deleted meanwhile goes");
+    // The run says what it was and what really changed: one new, one gone, the rest untouched,
+    // and only the new one downloaded.
+    assert_eq!(report.kind, mailroom_store::RunKind::Reimport);
+    assert_eq!(report.applied, mailroom_store::Applied { added: 1, changed: 0, removed: 1 });
+    assert_eq!(crate::kill::gmail_fetches_since(&s.sim, from), 1);
     assert_eq!(s.app.store.message_count(s.account.id).await.unwrap(), 3);
     let again = sync(&s).await;
     assert!(!again.full && again.imported == 0);
+}
+
+async fn a_label_deleted_in_gmail_disappears_and_its_messages_keep_their_other_labels(backend: Backend) {
+    let Some(s) = setup(backend, 2).await else { return };
+    let (label, tagged) = {
+        let now = s.sim.state.clock().now_ms();
+        let mut world = s.sim.state.world();
+        let mailbox = world.gmail("ann@example.test").unwrap();
+        let label = mailbox
+            .create_label(mailroom_sim::gmail::Label {
+                id: String::new(),
+                name: "Projects".to_owned(),
+                system: false,
+                message_list_visibility: "show".to_owned(),
+                label_list_visibility: "labelShow".to_owned(),
+                color: None,
+            })
+            .unwrap();
+        let tagged = mailbox.messages().find(|m| m.has("UNREAD")).unwrap().id.clone();
+        mailbox.change_labels(&tagged, std::slice::from_ref(&label.id), &[], now);
+        (label.id, tagged)
+    };
+    sync(&s).await;
+    assert!(s.app.store.folder_remote_ids(s.account.id).await.unwrap().contains(&label));
+    assert!(s.app.store.message_folders(s.account.id, &tagged).await.unwrap().contains(&label));
+
+    // Deleted in Gmail's web app: gone from the folders after the next sync, with changes...
+    let now = s.sim.state.clock().now_ms();
+    s.sim.state.world().gmail("ann@example.test").unwrap().delete_label(&label, now);
+    sync(&s).await;
+    assert!(!s.app.store.folder_remote_ids(s.account.id).await.unwrap().contains(&label), "the label is gone");
+    assert_eq!(s.app.store.message_folders(s.account.id, &tagged).await.unwrap(), ["INBOX"], "its other labels stay");
+    // ...and after a full resync, which does not bring it back.
+    sync_gmail(&s.engine, &s.account, Mode::Full, &Progress::new()).await.unwrap();
+    assert!(!s.app.store.folder_remote_ids(s.account.id).await.unwrap().contains(&label));
+    assert_eq!(s.app.store.message_count(s.account.id).await.unwrap(), 2);
+}
+
+async fn a_change_of_labels_alone_downloads_no_message(backend: Backend) {
+    let Some(s) = setup(backend, 3).await else { return };
+    sync(&s).await;
+    let unread = ids_in(&s, "UNREAD").await.remove(0);
+    let http = reqwest::Client::new();
+    let modify = serde_json::json!({"id": unread, "addLabelIds": ["STARRED"], "removeLabelIds": ["UNREAD", "INBOX"]});
+    let control = format!("{}/_sim/gmail/ann@example.test/modify", s.sim.base_url());
+    assert!(http.post(control).json(&modify).send().await.unwrap().status().is_success());
+    let from = s.sim.state.world().log.len();
+    let report = sync(&s).await;
+    assert_eq!(report.kind, mailroom_store::RunKind::Changes);
+    assert_eq!(report.applied, mailroom_store::Applied { added: 0, changed: 1, removed: 0 });
+    assert_eq!(crate::kill::gmail_fetches_since(&s.sim, from), 0, "the history record carries the labels");
+    assert_eq!(s.app.store.message_folders(s.account.id, &unread).await.unwrap(), ["STARRED"]);
+    let detail = s.app.store.stored_states(s.account.id, &[unread.as_str()]).await.unwrap();
+    let state = &detail[&unread];
+    assert!(state.is_read && state.is_starred);
 }

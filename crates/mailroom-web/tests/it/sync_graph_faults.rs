@@ -15,6 +15,7 @@ use crate::sync_graph::{CARL, Setup};
 crate::on_both_databases!(sync_graph_faults:
     an_import_and_later_changes_converge_through_server_errors_and_throttling,
     a_sync_and_its_mime_fetch_killed_at_any_request_lose_and_duplicate_nothing,
+    a_request_rate_at_a_fiftieth_of_the_limit_is_learned_and_the_mime_fetch_finishes,
 );
 
 /// The Graph API's requests, as the simulator logs them (token requests are not among them).
@@ -55,8 +56,12 @@ fn mail(n: usize) -> Vec<u8> {
 /// Carl's mailbox with [`TOTAL`] messages over the inbox, the archive, `Projects` under the inbox
 /// and `Receipts` at the top (every third read, every fourth flagged), and an empty request log.
 async fn setup(backend: Backend) -> Option<Setup> {
-    let config = SimConfig { auto_consent: true, ..SimConfig::default() };
-    let s = Setup::start(backend, config, quick_limits()).await?;
+    setup_with(backend, SimConfig::default(), quick_limits()).await
+}
+
+async fn setup_with(backend: Backend, config: SimConfig, limits: Limits) -> Option<Setup> {
+    let config = SimConfig { auto_consent: true, ..config };
+    let s = Setup::start(backend, config, limits).await?;
     let projects = s.graph_post("me/mailFolders/inbox/childFolders", json!({"displayName": "Projects"})).await;
     let receipts = s.graph_post("me/mailFolders", json!({"displayName": "Receipts"})).await;
     let (projects, receipts) = (projects["id"].as_str().unwrap(), receipts["id"].as_str().unwrap());
@@ -362,4 +367,43 @@ async fn assert_raw_bytes_match_sim(s: &Setup) {
             value.len()
         );
     }
+}
+
+/// Graph allows a fiftieth of the requests Mailroom is set to (another app of the tenant spends
+/// the rest, or Microsoft throttles the mailbox): the pacer learns the rate from the 429s, honours
+/// each `Retry-After`, and the sync and the MIME fetch finish with few requests refused once it
+/// has. Both sides count over a second instead of ten minutes, so that the test takes seconds.
+async fn a_request_rate_at_a_fiftieth_of_the_limit_is_learned_and_the_mime_fetch_finishes(backend: Backend) {
+    const RATE: u32 = 40;
+    let window = std::time::Duration::from_secs(1);
+    let config = SimConfig { graph_requests_per_10_minutes: RATE, graph_quota_window: window, ..SimConfig::default() };
+    let limits = Limits { graph_requests_per_window: RATE * 50, graph_window: window, ..quick_limits() };
+    let Some(s) = setup_with(backend, config, limits).await else { return };
+    let report = s.sync(Mode::Incremental).await;
+    assert_eq!(report.imported, TOTAL);
+    assert_store_matches_sim(&s).await;
+    let mut fetched = 0;
+    while fetched < 200 {
+        let chunk = fetch_pending_mime(&s.engine, &s.account, 50).await.expect("the MIME is fetched");
+        assert!(chunk > 0, "messages are left without MIME");
+        fetched += chunk;
+    }
+    let learned = s.engine.pacing.learned(s.account.id).expect("a rate below the limit was learned");
+    // Halved at each throttling, towards what Graph accepted: near the real rate, far below the
+    // setting; the Retry-After pauses do the rest.
+    assert!((RATE / 3..=RATE * 2).contains(&learned.rate), "{learned:?}");
+    let log: Vec<(i64, bool)> = s
+        .sim
+        .state
+        .world()
+        .log
+        .iter()
+        .filter(|e| e.path.starts_with(API))
+        .map(|e| (e.at_ms, e.status == 429))
+        .collect();
+    let first = log.iter().find(|(_, throttled)| *throttled).map(|(at, _)| *at).expect("Graph throttled");
+    let after: Vec<bool> = log.iter().filter(|(at, _)| *at >= first + 1000).map(|(_, t)| *t).collect();
+    let throttled = after.iter().filter(|t| **t).count();
+    assert!(after.len() > 100, "the fetch went on after learning: {} requests", after.len());
+    assert!(throttled * 20 < after.len(), "{throttled} of {} requests throttled after learning", after.len());
 }
