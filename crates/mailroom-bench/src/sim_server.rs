@@ -38,6 +38,9 @@ pub struct SimServerArgs {
     latency_ms: u64,
     #[arg(long, value_enum)]
     quota: Quota,
+    /// The units a minute Gmail allows, when not the quota table's own.
+    #[arg(long)]
+    units_per_minute: Option<u32>,
 }
 
 /// What the simulator tells the benchmark once it listens.
@@ -66,7 +69,7 @@ pub fn owner(provider: Provider) -> &'static str {
 pub async fn run(args: SimServerArgs) -> anyhow::Result<()> {
     let config = SimConfig {
         auto_consent: true,
-        gmail_user_units_per_minute: args.quota.units_per_minute(),
+        gmail_user_units_per_minute: args.units_per_minute.unwrap_or(args.quota.units_per_minute()),
         gmail_costs_2026: args.quota == Quota::Y2026,
         faults: mailroom_sim::Faults { seed: SEED, latency_ms: args.latency_ms, ..Default::default() },
         ..SimConfig::default()

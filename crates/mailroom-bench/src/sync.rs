@@ -66,6 +66,22 @@ pub struct SyncArgs {
     /// 10,000 messages fill Graph's whole 10-minute request window, so it is not done by default.
     #[arg(long)]
     mime: bool,
+    /// Gmail: the provider allows 6,000 units a minute while Mailroom is set to the quota's
+    /// figure (15,000 for the legacy table), as when an administrator sets the wrong table or
+    /// Google lowers a quota. Times how close the pacing, learning the real rate, comes to the
+    /// ceiling of 6,000.
+    #[arg(long)]
+    quota_mismatch: bool,
+}
+
+/// What the provider allows when it is less than Mailroom's setting (`--quota-mismatch`).
+const MISMATCHED_UNITS: u32 = 6_000;
+
+impl SyncArgs {
+    /// The units a minute the simulated Gmail allows.
+    fn provider_units(&self) -> u32 {
+        if self.quota_mismatch { MISMATCHED_UNITS } else { self.quota.units_per_minute() }
+    }
 }
 
 pub async fn run(args: SyncArgs) -> anyhow::Result<()> {
@@ -74,6 +90,10 @@ pub async fn run(args: SyncArgs) -> anyhow::Result<()> {
         "--mime is for Outlook: Gmail syncs the raw bytes"
     );
     anyhow::ensure!(args.messages > 0, "--messages must be at least 1");
+    anyhow::ensure!(
+        !args.quota_mismatch || (args.provider == Provider::Gmail && args.quota == Quota::Legacy),
+        "--quota-mismatch is for Gmail with the legacy quota: the provider allows 6,000 units, Mailroom is set to 15,000"
+    );
     let database = Database::parse(&args.database)?;
     let folder = tempfile::Builder::new().prefix("mailroom-bench-").tempdir()?;
     let mut sim = SimProcess::start(&args).await?;
@@ -110,6 +130,7 @@ impl SimProcess {
             .args(["--messages", &args.messages.to_string()])
             .args(["--latency-ms", &args.latency_ms.to_string()])
             .args(["--quota", args.quota.name()])
+            .args(["--units-per-minute", &args.provider_units().to_string()])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .kill_on_drop(true)
@@ -425,7 +446,7 @@ fn print(args: &SyncArgs, sim: &SimInfo, database: &Database, m: &Measured, sim_
             let costs = args.quota.costs();
             GmailPlan {
                 messages: n,
-                units_per_minute: u64::from(args.quota.units_per_minute()),
+                units_per_minute: u64::from(args.provider_units()),
                 get_cost: u64::from(costs.messages_get),
                 list_cost: u64::from(costs.messages_list),
                 setup_cost: u64::from(costs.get_profile + costs.labels_list),
@@ -446,6 +467,9 @@ fn print(args: &SyncArgs, sim: &SimInfo, database: &Database, m: &Measured, sim_
         Database::Postgres { .. } => "PostgreSQL",
     };
     let quota = match (args.provider, args.quota) {
+        (Provider::Gmail, _) if args.quota_mismatch => {
+            "Gmail allows 6,000 units per user a minute, Mailroom is set to 15,000 (messages.get 5 units)"
+        }
         (Provider::Gmail, Quota::Legacy) => "legacy quota: 15,000 units per user a minute, messages.get 5 units",
         (Provider::Gmail, Quota::Y2026) => "2026 quota: 6,000 units per user a minute, messages.get 20 units",
         (Provider::Outlook, _) => "Graph limits: 4 requests in flight, 10,000 per mailbox in 10 minutes",
@@ -460,6 +484,8 @@ fn print(args: &SyncArgs, sim: &SimInfo, database: &Database, m: &Measured, sim_
     let peak_met = m.peak.is_some_and(|b| b < 200_000_000);
     let peak_note = if m.peak_from_sync { "during the sync" } else { "whole process" };
     let sim_peak = sim_peak.map_or_else(|| "unknown".to_owned(), |b| format!("{:.1} MB", megabytes(b)));
+    // Learning a quota below the setting costs a few refusals and some slack below it.
+    let (ratio_target, share_target) = if args.quota_mismatch { (0.85, 0.05) } else { (0.9, 0.01) };
     let lines = [
         format!(
             "mailroom-bench sync: {} with {} messages ({:.1} MB; {}), {} ms per request, {quota}, {database}",
@@ -485,9 +511,10 @@ fn print(args: &SyncArgs, sim: &SimInfo, database: &Database, m: &Measured, sim_
         format!("first {FIRST_INBOX} inbox messages   {first:<18} target ≤ 10 s      {}", verdict(first_met)),
         format!("ceiling                   {:.2} s = {ceiling_rate:.1} messages/s", ceiling.time.as_secs_f64()),
         format!(
-            "ratio to the ceiling      {:<18} target ≥ 90 %      {}",
+            "ratio to the ceiling      {:<18} target ≥ {:.0} %      {}",
             format!("{:.1} %", ratio * 100.0),
-            verdict(ratio >= 0.9)
+            ratio_target * 100.0,
+            verdict(ratio >= ratio_target)
         ),
         match args.provider {
             Provider::Gmail => format!(
@@ -499,9 +526,10 @@ fn print(args: &SyncArgs, sim: &SimInfo, database: &Database, m: &Measured, sim_
             Provider::Outlook => format!("requests                  {}", thousands(m.requests.http)),
         },
         format!(
-            "answered 429              {:<18} target < 1 %       {}",
+            "answered 429              {:<18} target < {:.0} %       {}",
             format!("{} ({:.2} %)", thousands(m.requests.rate_limited), share_429 * 100.0),
-            verdict(share_429 < 0.01)
+            share_target * 100.0,
+            verdict(share_429 < share_target)
         ),
         format!("peak memory, Mailroom     {peak:<18} target < 200 MB    {} ({peak_note})", verdict(peak_met)),
         format!("peak memory, simulator    {sim_peak} (its own process, not Mailroom's)"),
