@@ -9,9 +9,6 @@ use url::Url;
 use crate::api::{ApiError, classify, join};
 use crate::{Providers, describe_transport_error, retry_after};
 
-/// `Prefer` for Graph: the ids we keep are immutable ids (see the sync's Graph calls).
-pub(crate) const IMMUTABLE_IDS: &str = "IdType=\"ImmutableId\"";
-
 impl Providers {
     /// Adds and removes labels (`POST messages/{id}/modify`).
     pub async fn gmail_modify(
@@ -23,19 +20,19 @@ impl Providers {
     ) -> Result<(), ApiError> {
         let url = self.gmail_message_url(id, Some("modify"))?;
         let body = json!({ "addLabelIds": add, "removeLabelIds": remove });
-        self.write(reqwest::Method::POST, url, access_token, Some(body), None).await.map(drop)
+        self.write(reqwest::Method::POST, url, access_token, Some(body)).await.map(drop)
     }
 
     /// Moves a message to the trash or out of it (`POST messages/{id}/trash` or `untrash`).
     pub async fn gmail_trash(&self, access_token: &SecretString, id: &str, to_trash: bool) -> Result<(), ApiError> {
         let url = self.gmail_message_url(id, Some(if to_trash { "trash" } else { "untrash" }))?;
-        self.write(reqwest::Method::POST, url, access_token, None, None).await.map(drop)
+        self.write(reqwest::Method::POST, url, access_token, None).await.map(drop)
     }
 
     /// Deletes a message for good (`DELETE messages/{id}`).
     pub async fn gmail_delete(&self, access_token: &SecretString, id: &str) -> Result<(), ApiError> {
         let url = self.gmail_message_url(id, None)?;
-        self.write(reqwest::Method::DELETE, url, access_token, None, None).await.map(drop)
+        self.write(reqwest::Method::DELETE, url, access_token, None).await.map(drop)
     }
 
     /// Sets the read state and the flag (`PATCH me/messages/{id}`); `None` leaves one as it is.
@@ -54,23 +51,22 @@ impl Providers {
             body.insert("flag".into(), json!({ "flagStatus": if flagged { "flagged" } else { "notFlagged" } }));
         }
         let url = self.graph_message_url(id, None)?;
-        self.write(reqwest::Method::PATCH, url, access_token, Some(Value::Object(body)), Some(IMMUTABLE_IDS))
-            .await
-            .map(drop)
+        self.graph_write(reqwest::Method::PATCH, url, access_token, Some(Value::Object(body))).await.map(drop)
     }
 
     /// Moves a message to a folder, by id or well-known name (`POST me/messages/{id}/move`).
     pub async fn graph_move(&self, access_token: &SecretString, id: &str, destination: &str) -> Result<(), ApiError> {
         let url = self.graph_message_url(id, Some("move"))?;
         let body = json!({ "destinationId": destination });
-        self.write(reqwest::Method::POST, url, access_token, Some(body), Some(IMMUTABLE_IDS)).await.map(drop)
+        self.graph_write(reqwest::Method::POST, url, access_token, Some(body)).await.map(drop)
     }
 
-    /// `DELETE me/messages/{id}`: from Deleted Items this deletes for good; from elsewhere it
-    /// moves the message to Deleted Items.
+    /// `DELETE me/messages/{id}`: the message is removed from the mailbox (message-delete.md),
+    /// wherever it was; it does not go to Deleted Items. To put a message in the trash, move it
+    /// to `deleteditems` ([`Providers::graph_move`]).
     pub async fn graph_delete(&self, access_token: &SecretString, id: &str) -> Result<(), ApiError> {
         let url = self.graph_message_url(id, None)?;
-        self.write(reqwest::Method::DELETE, url, access_token, None, Some(IMMUTABLE_IDS)).await.map(drop)
+        self.graph_write(reqwest::Method::DELETE, url, access_token, None).await.map(drop)
     }
 
     fn gmail_message_url(&self, id: &str, verb: Option<&str>) -> Result<Url, ApiError> {
@@ -97,48 +93,42 @@ impl Providers {
         Ok(url)
     }
 
-    /// A state-changing call; the answer's body when it succeeded.
+    /// A state-changing Gmail call; the answer's body when it succeeded. Graph calls go through
+    /// [`Providers::graph_write`], which adds what every Graph request carries.
     pub(crate) async fn write(
         &self,
         method: reqwest::Method,
         url: Url,
         token: &SecretString,
         body: impl Into<WriteBody>,
-        prefer: Option<&str>,
     ) -> Result<Vec<u8>, ApiError> {
-        let mut request = self
+        let request = self
             .http
             .request(method, url)
             .bearer_auth(token.expose_secret())
             .header(reqwest::header::ACCEPT, "application/json");
-        if let Some(prefer) = prefer {
-            request = request.header("Prefer", prefer);
-        }
-        request = match body.into() {
-            WriteBody::Json(body) => request.json(&body),
-            WriteBody::Bytes { content_type, bytes } => {
-                request.header(reqwest::header::CONTENT_TYPE, content_type).body(bytes)
-            }
-            // Gmail's trash and untrash take no body but, as POSTs, a length.
-            WriteBody::Empty => request.header(reqwest::header::CONTENT_LENGTH, "0"),
-        };
-        let response = request
-            .send()
-            .await
-            .map_err(|e| ApiError::Transient { reason: describe_transport_error(e), retry_after: None })?;
-        let status = response.status();
-        let wait = retry_after(response.headers());
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| ApiError::Transient { reason: describe_transport_error(e), retry_after: None })?;
-        if !status.is_success() {
-            let error = classify(status.as_u16(), wait, &bytes);
-            tracing::debug!(status = status.as_u16(), %error, "write-back call failed");
-            return Err(error);
-        }
-        Ok(bytes.to_vec())
+        execute(body.into().attach(request)).await
     }
+}
+
+/// Sends a request and sorts a failed answer; the answer's body when it succeeded.
+pub(crate) async fn execute(request: reqwest::RequestBuilder) -> Result<Vec<u8>, ApiError> {
+    let response = request
+        .send()
+        .await
+        .map_err(|e| ApiError::Transient { reason: describe_transport_error(e), retry_after: None })?;
+    let status = response.status();
+    let wait = retry_after(response.headers());
+    let bytes = response
+        .bytes()
+        .await
+        .map_err(|e| ApiError::Transient { reason: describe_transport_error(e), retry_after: None })?;
+    if !status.is_success() {
+        let error = classify(status.as_u16(), wait, &bytes);
+        tracing::debug!(status = status.as_u16(), %error, "provider call failed");
+        return Err(error);
+    }
+    Ok(bytes.to_vec())
 }
 
 /// What a state-changing call sends.
@@ -146,6 +136,20 @@ pub(crate) enum WriteBody {
     Empty,
     Json(Value),
     Bytes { content_type: String, bytes: Vec<u8> },
+}
+
+impl WriteBody {
+    /// The body on `request`, with its content type.
+    pub(crate) fn attach(self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match self {
+            WriteBody::Json(body) => request.json(&body),
+            WriteBody::Bytes { content_type, bytes } => {
+                request.header(reqwest::header::CONTENT_TYPE, content_type).body(bytes)
+            }
+            // Gmail's trash and untrash take no body but, as POSTs, a length.
+            WriteBody::Empty => request.header(reqwest::header::CONTENT_LENGTH, "0"),
+        }
+    }
 }
 
 impl From<Option<Value>> for WriteBody {

@@ -229,7 +229,7 @@ impl Providers {
     async fn microsoft_profile(&self, token: &SecretString) -> Result<MailboxProfile, ApiError> {
         let mut url = join(&self.endpoints.microsoft.api_url, "me")?;
         url.set_query(Some("$select=id,displayName,mail,userPrincipalName,proxyAddresses"));
-        let user: GraphUser = self.get_json(url, token).await?;
+        let user: GraphUser = self.graph_json(url, token, None).await?;
         let mail = non_empty(user.mail);
         let address = mail.clone().or_else(|| non_empty(user.user_principal_name)).ok_or_else(|| {
             ApiError::Permanent { status: 200, message: "the user has neither mail nor userPrincipalName".to_owned() }

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::Providers;
-use crate::actions::{IMMUTABLE_IDS, WriteBody};
+use crate::actions::WriteBody;
 use crate::api::{ApiError, join};
 
 /// A draft at the provider: its id and the version written.
@@ -105,7 +105,7 @@ impl Providers {
             Some(id) => (reqwest::Method::PUT, json!({ "id": id, "message": message })),
         };
         let url = self.gmail_drafts_url(id)?;
-        let answer = self.write(method, url, access_token, Some(body), None).await?;
+        let answer = self.write(method, url, access_token, Some(body)).await?;
         let draft: GmailDraftJson = serde_json::from_slice(&answer).map_err(|e| bad_shape(&e))?;
         Ok(RemoteDraft { id: draft.id, version: draft.message.id })
     }
@@ -155,7 +155,7 @@ impl Providers {
     /// Deletes Gmail draft `id`; one already gone is no error.
     pub async fn gmail_draft_delete(&self, access_token: &SecretString, id: &str) -> Result<(), ApiError> {
         let url = self.gmail_drafts_url(Some(id))?;
-        match self.write(reqwest::Method::DELETE, url, access_token, None, None).await {
+        match self.write(reqwest::Method::DELETE, url, access_token, None).await {
             Ok(_) | Err(ApiError::NotFound) => Ok(()),
             Err(error) => Err(error),
         }
@@ -165,7 +165,7 @@ impl Providers {
     pub async fn graph_draft_create(&self, access_token: &SecretString, raw: &[u8]) -> Result<RemoteDraft, ApiError> {
         let url = join(&self.endpoints().microsoft.api_url, "me/messages")?;
         let body = WriteBody::Bytes { content_type: "text/plain".to_owned(), bytes: STANDARD.encode(raw).into_bytes() };
-        let answer = self.write(reqwest::Method::POST, url, access_token, body, Some(IMMUTABLE_IDS)).await?;
+        let answer = self.graph_write(reqwest::Method::POST, url, access_token, body).await?;
         let draft: GraphDraftJson = serde_json::from_slice(&answer).map_err(|e| bad_shape(&e))?;
         Ok(RemoteDraft { id: draft.id, version: draft.change_key })
     }
@@ -189,7 +189,7 @@ impl Providers {
             "ccRecipients": recipients(&fields.cc),
             "bccRecipients": recipients(&fields.bcc),
         });
-        let answer = self.write(reqwest::Method::PATCH, url, access_token, Some(body), Some(IMMUTABLE_IDS)).await?;
+        let answer = self.graph_write(reqwest::Method::PATCH, url, access_token, Some(body)).await?;
         let draft: GraphDraftJson = serde_json::from_slice(&answer).map_err(|e| bad_shape(&e))?;
         Ok(draft.change_key)
     }
@@ -199,7 +199,7 @@ impl Providers {
         let mut url = join(&self.endpoints().microsoft.api_url, "me/messages")?;
         url.path_segments_mut().map_err(|()| ApiError::NotFound)?.push(id);
         url.query_pairs_mut().append_pair("$select", "id,changeKey");
-        match self.get_json::<GraphDraftJson>(url, access_token).await {
+        match self.graph_json::<GraphDraftJson>(url, access_token, None).await {
             Ok(draft) => Ok(Some(draft.change_key)),
             Err(ApiError::NotFound) => Ok(None),
             Err(error) => Err(error),

@@ -1,16 +1,20 @@
 //! The Microsoft Graph calls the sync engine needs: the folder tree, per-folder message delta
-//! rounds (concepts/delta-query-messages.md) and a message's MIME. Every call asks for immutable
-//! ids (`Prefer: IdType="ImmutableId"`), so an id survives a move between folders.
+//! rounds (concepts/delta-query-messages.md) and a message's MIME; and [`Providers::graph_request`],
+//! the one place every Graph request of this crate is built. It asks for immutable ids
+//! (`Prefer: IdType="ImmutableId"`), so an id survives a move between folders: a call that
+//! forgot would get (and store, or look up) ids that change on move.
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use url::Url;
 
-use crate::api::{ApiError, classify, join};
-use crate::{Providers, describe_transport_error, retry_after};
+use crate::Providers;
+use crate::actions::{WriteBody, execute};
+use crate::api::{ApiError, join};
 
-const IMMUTABLE_IDS: &str = "IdType=\"ImmutableId\"";
+/// The `Prefer` preference every Graph request carries.
+pub(crate) const IMMUTABLE_IDS: &str = "IdType=\"ImmutableId\"";
 /// The well-known folders whose ids `graph_folders` resolves and marks, in the order a sync
 /// imports them after the inbox.
 pub const GRAPH_WELL_KNOWN_FOLDERS: [&str; 6] =
@@ -443,7 +447,8 @@ impl Providers {
         self.graph_get(url, access_token, None, "*/*").await
     }
 
-    async fn graph_json<T: DeserializeOwned>(
+    /// A GET of JSON through [`Providers::graph_request`].
+    pub(crate) async fn graph_json<T: DeserializeOwned>(
         &self,
         url: Url,
         token: &SecretString,
@@ -456,8 +461,7 @@ impl Providers {
         })
     }
 
-    /// A GET with immutable ids (and `prefer`, if any), its failures sorted by the shared
-    /// classifier.
+    /// A GET through [`Providers::graph_request`], its failures sorted by the shared classifier.
     async fn graph_get(
         &self,
         url: Url,
@@ -465,37 +469,43 @@ impl Providers {
         prefer: Option<&str>,
         accept: &str,
     ) -> Result<Vec<u8>, ApiError> {
-        let prefer = match prefer {
+        execute(self.graph_request(reqwest::Method::GET, url, token, prefer).header(reqwest::header::ACCEPT, accept))
+            .await
+    }
+
+    /// A state-changing Graph call with `body`; the answer's body when it succeeded.
+    pub(crate) async fn graph_write(
+        &self,
+        method: reqwest::Method,
+        url: Url,
+        token: &SecretString,
+        body: impl Into<WriteBody>,
+    ) -> Result<Vec<u8>, ApiError> {
+        let request = self.graph_request(method, url, token, None).header(reqwest::header::ACCEPT, "application/json");
+        execute(body.into().attach(request)).await
+    }
+
+    /// Every Graph API request starts here: the bearer token and `Prefer: IdType="ImmutableId"`,
+    /// with `more` preferences (such as `odata.maxpagesize`) after it in the same header.
+    pub(crate) fn graph_request(
+        &self,
+        method: reqwest::Method,
+        url: Url,
+        token: &SecretString,
+        more: Option<&str>,
+    ) -> reqwest::RequestBuilder {
+        let prefer = match more {
             Some(more) => format!("{IMMUTABLE_IDS}, {more}"),
             None => IMMUTABLE_IDS.to_owned(),
         };
-        let response = self
-            .http
-            .get(url)
-            .bearer_auth(token.expose_secret())
-            .header(reqwest::header::ACCEPT, accept)
-            .header("Prefer", prefer)
-            .send()
-            .await
-            .map_err(|e| ApiError::Transient { reason: describe_transport_error(e), retry_after: None })?;
-        let status = response.status();
-        let wait = retry_after(response.headers());
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| ApiError::Transient { reason: describe_transport_error(e), retry_after: None })?;
-        if !status.is_success() {
-            let error = classify(status.as_u16(), wait, &body);
-            tracing::debug!(status = status.as_u16(), %error, "graph call failed");
-            return Err(error);
-        }
-        Ok(body.to_vec())
+        self.http.request(method, url).bearer_auth(token.expose_secret()).header("Prefer", prefer)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::classify;
 
     #[test]
     fn removed_entries_and_sparse_updates_are_read() {

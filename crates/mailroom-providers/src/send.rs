@@ -62,7 +62,7 @@ impl Providers {
             .push("createUploadSession");
         let item = json!({"AttachmentItem": {"attachmentType": "file", "name": name, "size": bytes.len(),
             "contentType": content_type}});
-        let answer = self.write(reqwest::Method::POST, url, access_token, Some(item), None).await?;
+        let answer = self.graph_write(reqwest::Method::POST, url, access_token, Some(item)).await?;
         let session: UploadSessionJson = serde_json::from_slice(&answer).map_err(|e| ApiError::Permanent {
             status: 201,
             message: format!("the answer does not have the expected shape: {e}"),
@@ -102,7 +102,7 @@ impl Providers {
     pub async fn graph_send_draft(&self, access_token: &SecretString, id: &str) -> Result<(), ApiError> {
         let mut url = join(&self.endpoints().microsoft.api_url, "me/messages")?;
         url.path_segments_mut().map_err(|()| ApiError::NotFound)?.push(id).push("send");
-        self.write(reqwest::Method::POST, url, access_token, WriteBody::Empty, None).await.map(drop)
+        self.graph_write(reqwest::Method::POST, url, access_token, WriteBody::Empty).await.map(drop)
     }
 
     /// Sends `raw` from the account, in the conversation `thread_id` when given; returns the
@@ -129,7 +129,7 @@ impl Providers {
         body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
         let content_type = format!("multipart/related; boundary={boundary}");
         let answer = self
-            .write(reqwest::Method::POST, url, access_token, WriteBody::Bytes { content_type, bytes: body }, None)
+            .write(reqwest::Method::POST, url, access_token, WriteBody::Bytes { content_type, bytes: body })
             .await?;
         let sent: SentJson = serde_json::from_slice(&answer).map_err(|e| ApiError::Permanent {
             status: 200,
@@ -156,7 +156,7 @@ impl Providers {
         let url = join(&self.endpoints().microsoft.api_url, "me/sendMail")?;
         let bytes = base64::engine::general_purpose::STANDARD.encode(raw).into_bytes();
         let body = WriteBody::Bytes { content_type: "text/plain".to_owned(), bytes };
-        self.write(reqwest::Method::POST, url, access_token, body, None).await.map(drop)
+        self.graph_write(reqwest::Method::POST, url, access_token, body).await.map(drop)
     }
 
     /// The id of the message in Sent Items with this Message-ID (without angle brackets), if any.
@@ -172,7 +172,7 @@ impl Providers {
             .append_pair("$filter", &format!("internetMessageId eq '{literal}'"))
             .append_pair("$select", "id")
             .append_pair("$top", "1");
-        let found: IdsJson = self.get_json(url, access_token).await?;
+        let found: IdsJson = self.graph_json(url, access_token, None).await?;
         Ok(found.value.into_iter().next().map(|m| m.id))
     }
 }

@@ -924,3 +924,70 @@ async fn an_expired_access_token_makes_every_graph_sync_call_unauthorized() {
         assert!(matches!(error, ApiError::Unauthorized), "{error:?}");
     }
 }
+
+/// Every Graph API request the client makes, as the simulator's request log shows them.
+async fn graph_requests(sim: &Sim) -> Vec<serde_json::Value> {
+    let log: serde_json::Value =
+        sim.browser.get(sim.url("/_sim/log")).send().await.expect("control api").json().await.expect("the log");
+    log["requests"]
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter(|r| r["path"].as_str().is_some_and(|p| p.starts_with("/microsoft/v1.0/")))
+        .cloned()
+        .collect()
+}
+
+/// Every Graph call the client has, once each, from the profile to a sent draft.
+async fn every_graph_call(sim: &Sim, token: &SecretString) {
+    let token = token.clone();
+    graph_deliver(sim, 2);
+    let p = &sim.providers;
+    p.mailbox_profile(Provider::Microsoft, &token).await.expect("the profile");
+    p.graph_folders(&token).await.expect("the folders");
+    let (changes, _, _) = graph_round(sim, &token, "inbox", None, 10).await;
+    let (first, second) = (graph_upsert(&changes[0]).id.clone(), graph_upsert(&changes[1]).id.clone());
+    p.graph_message(&token, &first).await.expect("a message");
+    p.graph_message_mime(&token, &first).await.expect("its mime");
+    p.graph_update(&token, &first, Some(true), Some(true)).await.expect("an update");
+    p.graph_move(&token, &first, "archive").await.expect("a move");
+    p.graph_delete(&token, &second).await.expect("a delete");
+    let raw = format!("From: {CARL}\r\nTo: dora@example.test\r\nSubject: Draft\r\n\r\nLater.\r\n");
+    let draft = p.graph_draft_create(&token, raw.as_bytes()).await.expect("a draft");
+    let fields = mailroom_providers::GraphDraftFields {
+        subject: "Draft 2".into(),
+        text: "Sooner.".into(),
+        to: vec![(None, "dora@example.test".into())],
+        ..Default::default()
+    };
+    p.graph_draft_update(&token, &draft.id, &fields).await.expect("an update");
+    p.graph_draft_version(&token, &draft.id).await.expect("a version").expect("the draft is there");
+    let file = vec![7u8; mailroom_providers::GRAPH_UPLOAD_MIN];
+    p.graph_upload_file(&token, &draft.id, "big.bin", "application/octet-stream", &file).await.expect("an upload");
+    p.graph_send_draft(&token, &draft.id).await.expect("sent");
+    p.graph_send_mime(&token, raw.as_bytes()).await.expect("sent");
+    p.graph_find_sent(&token, "nobody@example.test").await.expect("looked for");
+}
+
+#[tokio::test]
+async fn every_graph_request_asks_for_immutable_ids() {
+    let sim = Sim::start().await;
+    let token = sim.connect(&microsoft_app(), CARL).await.access_token;
+    every_graph_call(&sim, &token).await;
+    let requests = graph_requests(&sim).await;
+    // The draft's version and the sent message's lookup are among them.
+    for (option, value) in [("$select", "id,changeKey"), ("$filter", "internetMessageId eq '<nobody@example.test>'")] {
+        let asked = requests.iter().any(|r| {
+            r["query"]
+                .as_str()
+                .is_some_and(|q| url::form_urlencoded::parse(q.as_bytes()).any(|(k, v)| k == option && v == value))
+        });
+        assert!(asked, "no request with {option}={value} in {requests:#?}");
+    }
+    let without: Vec<&serde_json::Value> = requests
+        .iter()
+        .filter(|r| !r["prefer"].as_str().is_some_and(|p| p.contains("IdType=\"ImmutableId\"")))
+        .collect();
+    assert!(requests.len() > 15, "{requests:#?}");
+    assert!(without.is_empty(), "requests without immutable ids: {without:#?}");
+}

@@ -154,6 +154,12 @@ pub struct LogEntry {
     pub at_ms: i64,
     pub method: String,
     pub path: String,
+    /// The query string as sent, so that tests can check the options a client asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub query: Option<String>,
+    /// The `Prefer` header as sent (Graph's preferences, such as `IdType="ImmutableId"`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prefer: Option<String>,
     pub status: u16,
     /// Gmail quota units the request cost (0 elsewhere).
     pub units: u32,
@@ -404,6 +410,9 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
 pub async fn log_request(State(state): State<SimState>, request: Request, next: Next) -> Response {
     let method = request.method().to_string();
     let path = request.uri().path().to_owned();
+    let query = request.uri().query().map(str::to_owned);
+    let prefer = request.headers().get_all("prefer").iter().filter_map(|v| v.to_str().ok()).collect::<Vec<_>>();
+    let prefer = (!prefer.is_empty()).then(|| prefer.join(", "));
     let response = next.run(request).await;
     if path.starts_with("/_sim/") {
         return response;
@@ -414,6 +423,8 @@ pub async fn log_request(State(state): State<SimState>, request: Request, next: 
         at_ms: state.clock().now_ms(),
         method,
         path,
+        query,
+        prefer,
         status: response.status().as_u16(),
         units: spent.as_ref().map_or(0, |s| s.units),
         user: spent.map(|s| s.user),

@@ -106,7 +106,9 @@ async fn write(
                 Provider::Google => {
                     pacing.gmail(id, GMAIL_DELETE_UNITS, || providers.gmail_draft_delete(token, remote)).await?;
                 }
-                // Outlook keeps a discarded draft in Deleted Items, as Outlook itself does.
+                // Graph's DELETE removes the copy outright (message-delete.md): a draft the
+                // user discarded, or one already sent as its own message, leaves no copy in
+                // Deleted Items.
                 Provider::Microsoft => match pacing.graph(id, || providers.graph_delete(token, remote)).await {
                     Ok(()) | Err(ApiError::NotFound) => {}
                     Err(error) => return Err(error),

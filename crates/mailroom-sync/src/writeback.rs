@@ -4,7 +4,7 @@
 //! locally and kept for the user to read why; one that fails for now stops the replay, and the
 //! run fails and is retried with the scheduler's backoff.
 
-use mailroom_domain::{FolderKind, MailAction, Provider};
+use mailroom_domain::{MailAction, Provider};
 use mailroom_providers::ApiError;
 use mailroom_store::{Account, WritebackJob};
 use secrecy::SecretString;
@@ -119,16 +119,9 @@ async fn replay(engine: &Engine, account: &Account, job: &WritebackJob, token: &
                 MailAction::Spam => move_to("junkemail".to_owned()).await,
                 MailAction::Restore | MailAction::NotSpam => move_to("inbox".to_owned()).await,
                 MailAction::Move => move_to(target.to_owned()).await,
-                MailAction::Delete => {
-                    // Graph deletes for good only from Deleted Items; from elsewhere the first
-                    // DELETE moves the message there.
-                    let in_trash = engine.store.folder_of_kind(account.id, FolderKind::Trash).await.ok().flatten();
-                    let from_trash = in_trash.is_some_and(|trash| job.was_in.contains(&trash));
-                    if !from_trash {
-                        pacing.graph(account.id, || providers.graph_delete(token, id)).await?;
-                    }
-                    pacing.graph(account.id, || providers.graph_delete(token, id)).await
-                }
+                // Graph's DELETE removes the message from wherever it is (message-delete.md);
+                // the trash is the move to `deleteditems` above.
+                MailAction::Delete => pacing.graph(account.id, || providers.graph_delete(token, id)).await,
                 MailAction::AddLabel | MailAction::RemoveLabel => Err(ApiError::Permanent {
                     status: 400,
                     message: "Outlook mailboxes have folders, not labels".to_owned(),

@@ -321,6 +321,7 @@ fn message(ctx: &Ctx, request: &ApiRequest, id: &str, lower: &[&str], rest: &[St
             _ => Err(GraphError::method_not_allowed()),
         },
         ["$value"] => only(method, Method::GET).and_then(|()| messages::mime(ctx, id)),
+        ["permanentdelete"] => post().and_then(|()| messages::delete(ctx, id)),
         ["move"] => post().and_then(|()| messages::move_or_copy(ctx, request, id, false)),
         ["copy"] => post().and_then(|()| messages::move_or_copy(ctx, request, id, true)),
         ["send"] => post().and_then(|()| send::send_draft(ctx, id)),

@@ -447,16 +447,6 @@ impl Mailbox {
         self.record(message.folder_id, message.immutable_id, message.rest_id, true);
     }
 
-    /// What `DELETE` does: to Deleted Items, or for good when it is already there.
-    pub fn delete(&mut self, index: usize, now_ms: i64) {
-        let deleted = self.well_known_id("deleteditems");
-        if self.messages[index].folder_id == deleted {
-            self.remove(index);
-        } else {
-            self.move_to(index, &deleted, now_ms);
-        }
-    }
-
     /// Adds a message as if it had arrived in `folder` (an id or a well-known name such as
     /// `inbox`); returns its id. An unknown folder means the inbox.
     pub fn deliver(&mut self, raw: Vec<u8>, folder: &str, received_ms: i64) -> String {

@@ -289,11 +289,15 @@ pub fn update(ctx: &Ctx, request: &ApiRequest, id: &str) -> GraphResult<Reply> {
     Ok(Reply::json(StatusCode::OK, value))
 }
 
-/// `DELETE /me/messages/{id}`: to Deleted Items, or for good from there.
+/// `DELETE /me/messages/{id}` and `POST …/permanentDelete`: 204, and the message is gone from
+/// every folder a client can list. message-delete.md says the message is deleted, nothing of
+/// Deleted Items (a client that wants the trash moves it to `deleteditems`); permanentDelete
+/// differs only in where Exchange keeps it for recovery (Purges rather than Recoverable Items
+/// Deletions), neither of which is a mail folder here.
 pub fn delete(ctx: &Ctx, id: &str) -> GraphResult<Reply> {
     ctx.mailbox(|mailbox| {
         let index = find(mailbox, id)?;
-        mailbox.delete(index, ctx.now_ms);
+        mailbox.remove(index);
         Ok(())
     })?;
     Ok(Reply::empty(StatusCode::NO_CONTENT))

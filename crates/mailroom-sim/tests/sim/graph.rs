@@ -96,10 +96,6 @@ fn error_code(answer: &Answer) -> &str {
     answer.body["error"]["code"].as_str().unwrap_or_default()
 }
 
-fn ids(answer: &Answer) -> Vec<String> {
-    answer.body["value"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap().to_owned()).collect()
-}
-
 fn subjects(answer: &Answer) -> Vec<String> {
     answer.body["value"].as_array().unwrap().iter().map(|m| m["subject"].as_str().unwrap().to_owned()).collect()
 }
@@ -465,13 +461,21 @@ async fn patch_copy_and_delete_work_as_documented() {
     assert_ne!(copy.body["id"], id.as_str());
     assert_eq!(get(&sim, &token, "/me/mailFolders/archive").await.body["totalItemCount"], 1);
 
+    // message-delete.md: the message is deleted; it does not wait in Deleted Items.
     let deleted = send(&sim, &token, "DELETE", &format!("/me/messages/{id}"), None, &[]).await;
     assert_eq!(deleted.status, StatusCode::NO_CONTENT);
-    let trash = get(&sim, &token, "/me/mailFolders/deleteditems/messages").await;
-    assert_eq!(subjects(&trash), ["to change"]);
-    let trashed_id = ids(&trash).remove(0);
-    let deleted = send(&sim, &token, "DELETE", &format!("/me/messages/{trashed_id}"), None, &[]).await;
-    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+    assert_eq!(get(&sim, &token, "/me/mailFolders/deleteditems").await.body["totalItemCount"], 0);
+    assert_eq!(get(&sim, &token, &format!("/me/messages/{id}")).await.status, StatusCode::NOT_FOUND);
+    let again = send(&sim, &token, "DELETE", &format!("/me/messages/{id}"), None, &[]).await;
+    assert_eq!((again.status, error_code(&again)), (StatusCode::NOT_FOUND, "ErrorItemNotFound"));
+    // The trash is a move to `deleteditems`; permanentDelete removes from there too.
+    let copy_id = copy.body["id"].as_str().unwrap();
+    let trashed =
+        post(&sim, &token, &format!("/me/messages/{copy_id}/move"), json!({"destinationId": "deleteditems"})).await;
+    assert_eq!(subjects(&get(&sim, &token, "/me/mailFolders/deleteditems/messages").await), ["to change"]);
+    let trashed_id = trashed.body["id"].as_str().unwrap();
+    let purged = post(&sim, &token, &format!("/me/messages/{trashed_id}/permanentDelete"), json!({})).await;
+    assert_eq!(purged.status, StatusCode::NO_CONTENT);
     assert_eq!(get(&sim, &token, "/me/mailFolders/deleteditems").await.body["totalItemCount"], 0, "gone for good");
 }
 

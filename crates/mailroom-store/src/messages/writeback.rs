@@ -51,8 +51,8 @@ pub struct WritebackJob {
     pub action: MailAction,
     /// The remote id of the folder or label the action names.
     pub target: Option<String>,
-    /// The remote ids of the folders the message was in before the action (Outlook deletes
-    /// for good only from Deleted Items).
+    /// The remote ids of the folders the message was in before the action (Gmail must untrash
+    /// a message it moves out of the trash).
     pub was_in: Vec<String>,
     pub attempts: i64,
 }

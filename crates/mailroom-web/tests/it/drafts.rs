@@ -179,7 +179,7 @@ async fn a_draft_is_an_outlook_draft_message_changed_in_place_and_discarded(back
         .await
         .assert_redirect("/mail/drafts?notice=draft_discarded");
     push(&s).await;
-    assert!(drafts(&s).is_empty(), "gone from Drafts (to Deleted Items, as Outlook does)");
+    assert!(drafts(&s).is_empty(), "gone from Drafts");
     assert!(s.app.store.drafts(s.user).await.unwrap().is_empty());
 }
 
