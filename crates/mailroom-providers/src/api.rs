@@ -45,8 +45,9 @@ pub enum ApiError {
     Forbidden { message: String },
     #[error("the provider has no such item")]
     NotFound,
-    /// 410: a Graph delta link (or sync token) expired or is no longer valid
-    /// (`syncStateNotFound`, `resyncRequired`). Drop it and sync the folder again from scratch.
+    /// A Graph delta link (or sync token) expired or is no longer valid: a 410, or any 4xx whose
+    /// code says so (`syncStateNotFound`, `resyncRequired`, …; see [`GRAPH_CURSOR_CODES`]). Drop
+    /// it and sync the folder again from scratch.
     #[error("the provider no longer knows the sync cursor; a full resync is needed")]
     CursorExpired,
     /// 429, or 403 with a Gmail rate-limit reason: wait (at least `retry_after` when given).
@@ -70,6 +71,12 @@ const GMAIL_RATE_REASONS: &[&str] =
     &["rateLimitExceeded", "userRateLimitExceeded", "dailyLimitExceeded", "quotaExceeded", "RATE_LIMIT_EXCEEDED"];
 /// Graph codes for a 403 that is a limit rather than a refusal.
 const GRAPH_RATE_CODES: &[&str] = &["activityLimitReached", "ApplicationThrottled", "quotaLimitReached"];
+
+/// Graph codes that say a delta link is no longer usable. The delta query overview (token
+/// duration) documents "a 40X-series error with error codes such as syncStateNotFound", not one
+/// status: Exchange answers 410 for mail, directory resources 400, so the code decides.
+/// `syncStateInvalid` is the code of a token Graph cannot read.
+pub const GRAPH_CURSOR_CODES: &[&str] = &["syncStateNotFound", "resyncRequired", "syncStateInvalid"];
 
 #[derive(Debug, Default, Deserialize)]
 struct ErrorEnvelope {
@@ -111,7 +118,9 @@ pub(crate) fn classify(status: u16, retry_after: Option<Duration>, body: &[u8]) 
         |m| m.trim_end_matches('.').to_owned(),
     );
     let rate_limited = reasons.iter().any(|r| GMAIL_RATE_REASONS.contains(r) || GRAPH_RATE_CODES.contains(r));
+    let cursor_gone = reasons.iter().any(|r| GRAPH_CURSOR_CODES.iter().any(|c| c.eq_ignore_ascii_case(r)));
     match status {
+        400..=499 if cursor_gone => ApiError::CursorExpired,
         401 => ApiError::Unauthorized,
         429 => ApiError::RateLimited { retry_after },
         403 if rate_limited => ApiError::RateLimited { retry_after },
@@ -349,6 +358,23 @@ mod tests {
             "the provider answered http 400: The restriction or sort order is too complex for this operation"
         );
         assert!(matches!(classify(502, None, b"<html>"), ApiError::Transient { .. }));
+    }
+
+    #[test]
+    fn an_expired_delta_link_is_known_by_its_code_whatever_the_4xx_status() {
+        for (status, code) in [(410, "syncStateNotFound"), (400, "syncStateNotFound"), (400, "resyncRequired")] {
+            let body = format!(r#"{{"error":{{"code":"{code}","message":"The delta token is expired."}}}}"#);
+            assert!(matches!(classify(status, None, body.as_bytes()), ApiError::CursorExpired), "{status} {code}");
+        }
+        let body = br#"{"error":{"code":"syncStateInvalid","message":"Invalid sync state."}}"#;
+        assert!(matches!(classify(400, None, body), ApiError::CursorExpired));
+        // Any 410 still is, and a 400 for another reason is not.
+        assert!(matches!(classify(410, None, b""), ApiError::CursorExpired));
+        let body = br#"{"error":{"code":"BadRequest","message":"Unsupported query."}}"#;
+        assert!(matches!(classify(400, None, body), ApiError::Permanent { status: 400, .. }));
+        // A 5xx that names the code is still an outage to retry, not a reason to resync.
+        let body = br#"{"error":{"code":"syncStateNotFound","message":"x"}}"#;
+        assert!(matches!(classify(503, None, body), ApiError::Transient { .. }));
     }
 
     #[test]

@@ -38,7 +38,7 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use url::Url;
 
-pub use api::{ApiError, Identity, MailboxProfile};
+pub use api::{ApiError, GRAPH_CURSOR_CODES, Identity, MailboxProfile};
 pub use drafts::{GraphDraftFields, RemoteDraft};
 pub use gmail::{GmailHistoryPage, GmailHistoryRecord, GmailLabel, GmailPage, GmailRawMessage};
 pub use graph::{

@@ -12,6 +12,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::delta::ExpiredAnswer;
 use super::mailbox::Mailbox;
 use crate::SimState;
 
@@ -130,9 +131,38 @@ async fn delete(
     })
 }
 
-/// Every delta token of the mailbox answers 410 from now on, as when Exchange drops its cache.
-async fn expire_delta(State(state): State<SimState>, Path(params): Path<HashMap<String, String>>) -> Response {
+/// How `expire-delta` answers the dropped tokens: 410 `syncStateNotFound` unless told otherwise.
+#[derive(Deserialize, Default)]
+struct ExpireDelta {
+    /// A 4xx status.
+    status: Option<u16>,
+    /// `syncStateNotFound` or `resyncRequired`.
+    code: Option<String>,
+}
+
+/// Every delta token of the mailbox is dropped, as when Exchange drops its cache: 410
+/// `syncStateNotFound` from now on, or the 4xx `status` and `code` given (the documented "40X
+/// with error codes such as syncStateNotFound").
+async fn expire_delta(
+    State(state): State<SimState>,
+    Path(params): Path<HashMap<String, String>>,
+    body: Option<Json<ExpireDelta>>,
+) -> Response {
+    let Json(body) = body.unwrap_or_default();
+    let answer = match (body.status, body.code.as_deref()) {
+        (None, None) => ExpiredAnswer::default(),
+        (status, code) => match ExpiredAnswer::new(status.unwrap_or(410), code.unwrap_or("syncStateNotFound")) {
+            Some(answer) => answer,
+            None => {
+                return problem(
+                    StatusCode::BAD_REQUEST,
+                    "status must be a 4xx, code syncStateNotFound or resyncRequired",
+                );
+            }
+        },
+    };
     with_mailbox(&state, &params, |mailbox, _| {
+        mailbox.sessions.expired_answer = answer;
         mailbox.sessions.delta_cursors.clear();
         mailbox.sessions.delta_rounds.clear();
         mailbox.sessions.folder_snapshots.clear();

@@ -3,7 +3,8 @@
 //! pages linked by `$skiptoken`, and its last page carries the `$deltatoken` of the next round.
 //! Query options of the first request are kept with the tokens. A message that left the folder
 //! (moved or deleted) comes back as `@removed`; one that arrived or changed comes back whole.
-//! Tokens older than the retention, or dropped through the control API, get 410.
+//! Tokens older than the retention, or dropped through the control API, get 410
+//! `syncStateNotFound`, or the 4xx and code the control API chose (see [`ExpiredAnswer`]).
 
 use std::collections::{HashMap, VecDeque};
 
@@ -72,12 +73,38 @@ struct Entry {
     removed_rest_id: Option<String>,
 }
 
-pub fn expired() -> GraphError {
-    GraphError::new(
-        StatusCode::GONE,
-        "syncStateNotFound",
-        "The sync state generation is not found. The delta token is expired and data must be synchronized again.",
-    )
+/// How the mailbox answers an expired or dropped token. Exchange answers 410 for mail; the delta
+/// query overview promises only "a 40X-series error with error codes such as
+/// syncStateNotFound", and directory resources answer 400, so the control API can pick another
+/// status and code to hold a client to the documented promise.
+#[derive(Debug, Clone, Copy)]
+pub struct ExpiredAnswer {
+    pub status: StatusCode,
+    /// `syncStateNotFound` or `resyncRequired`.
+    pub code: &'static str,
+}
+
+impl Default for ExpiredAnswer {
+    fn default() -> Self {
+        ExpiredAnswer { status: StatusCode::GONE, code: "syncStateNotFound" }
+    }
+}
+
+impl ExpiredAnswer {
+    /// The answer for a documented code, at `status` (a 4xx); `None` for anything else.
+    pub fn new(status: u16, code: &str) -> Option<ExpiredAnswer> {
+        let status = StatusCode::from_u16(status).ok().filter(StatusCode::is_client_error)?;
+        let code = ["syncStateNotFound", "resyncRequired"].into_iter().find(|c| c.eq_ignore_ascii_case(code))?;
+        Some(ExpiredAnswer { status, code })
+    }
+}
+
+pub fn expired(answer: ExpiredAnswer) -> GraphError {
+    let message = match answer.code {
+        "resyncRequired" => "The delta token is no longer valid, and the app must reset the sync state.",
+        _ => "The sync state generation is not found. The delta token is expired and data must be synchronized again.",
+    };
+    GraphError::new(answer.status, answer.code, message)
 }
 
 /// Messages now in the folder, newest first: the first round.
@@ -121,6 +148,8 @@ pub fn messages(ctx: &Ctx, request: &ApiRequest, folder: &str) -> GraphResult<Re
     let retention_ms = i64::try_from(ctx.state.config().graph_delta_retention.as_millis()).unwrap_or(i64::MAX);
     let link_base = format!("{}/{}", ctx.api_base(), request.path);
     let (values, link, select) = ctx.mailbox(|mailbox| {
+        let answer = mailbox.sessions.expired_answer;
+        let expired = || expired(answer);
         let folder_id = mailbox.folder_id(folder).ok_or_else(GraphError::not_found)?;
         let mut round = if let Some(token) = request.param("$skiptoken") {
             mailbox.sessions.delta_rounds.remove(token).filter(|r| r.folder_id == folder_id).ok_or_else(expired)?

@@ -173,12 +173,13 @@ pub struct FolderSnapshot {
 pub fn delta(ctx: &Ctx, request: &ApiRequest) -> GraphResult<Reply> {
     let retention_ms = i64::try_from(ctx.state.config().graph_delta_retention.as_millis()).unwrap_or(i64::MAX);
     let (values, token) = ctx.mailbox(|mailbox| {
+        let expired = || delta::expired(mailbox.sessions.expired_answer);
         let previous = match request.param("$deltatoken") {
             None => Vec::new(),
             Some(token) => {
-                let snapshot = mailbox.sessions.folder_snapshots.get(token).ok_or_else(delta::expired)?;
+                let snapshot = mailbox.sessions.folder_snapshots.get(token).ok_or_else(expired)?;
                 if ctx.now_ms - snapshot.issued_ms > retention_ms {
-                    return Err(delta::expired());
+                    return Err(expired());
                 }
                 snapshot.folders.clone()
             }

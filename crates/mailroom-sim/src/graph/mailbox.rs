@@ -214,6 +214,9 @@ pub struct Sessions {
     pub folder_snapshots: HashMap<String, FolderSnapshot>,
     pub uploads: HashMap<String, UploadSession>,
     pub usage: Usage,
+    /// How an expired delta token is answered (410 `syncStateNotFound` unless the control API
+    /// said otherwise).
+    pub expired_answer: super::delta::ExpiredAnswer,
 }
 
 impl Mailbox {

@@ -395,6 +395,28 @@ async fn delta_tokens_expire_on_request_and_after_the_retention() {
     let gone = get(&sim, &token, &delta).await;
     assert_eq!((gone.status, error_code(&gone)), (StatusCode::GONE, "syncStateNotFound"));
 
+    // "A 40X-series error with error codes such as syncStateNotFound": the control API picks one.
+    for (status, code) in [(400, "syncStateNotFound"), (400, "resyncRequired")] {
+        let (_, delta) = delta_round(&sim, &token, "/me/mailFolders/inbox/messages/delta", 10).await;
+        control(&sim, "expire-delta", json!({"status": status, "code": code})).await;
+        let gone = get(&sim, &token, &delta).await;
+        assert_eq!((gone.status.as_u16(), error_code(&gone)), (status, code));
+        let folders = get(&sim, &token, "/me/mailFolders/delta").await;
+        let link = folders.body["@odata.deltaLink"].as_str().unwrap().to_owned();
+        control(&sim, "expire-delta", json!({"status": status, "code": code})).await;
+        let gone = get(&sim, &token, &link).await;
+        assert_eq!((gone.status.as_u16(), error_code(&gone)), (status, code), "folder delta too");
+    }
+    let refused = sim
+        .http
+        .post(sim.url(&format!("/_sim/graph/{CARL}/expire-delta")))
+        .json(&json!({"status": 500}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST, "only a 4xx is a documented answer");
+    control(&sim, "expire-delta", json!({})).await;
+
     let (_, delta) = delta_round(&sim, &token, "/me/mailFolders/inbox/messages/delta", 10).await;
     sim.state().clock().advance(7 * 24 * 3600 + 60);
     let token = sim.microsoft_tokens(CARL).await.access;

@@ -20,6 +20,7 @@ crate::on_both_databases!(sync_graph:
     the_initial_import_matches_the_mailbox_set_for_set,
     changes_from_another_client_arrive_with_the_next_sync,
     an_expired_delta_link_resyncs_the_folder_and_converges,
+    a_delta_link_refused_with_400_sync_state_not_found_resyncs_the_folder,
     new_folders_get_a_round_and_removed_folders_go,
     a_full_sync_converges_whatever_the_store_held,
     the_mime_follows_in_the_background_with_its_parsed_view,
@@ -180,6 +181,13 @@ impl Setup {
             .collect()
     }
 
+    /// The id of Carl's inbox at the simulator.
+    pub(crate) async fn inbox_id(&self) -> String {
+        let state = self.state().await;
+        let folders = state["folders"].as_array().unwrap();
+        folders.iter().find(|f| f["wellKnownName"] == "inbox").unwrap()["id"].as_str().unwrap().to_owned()
+    }
+
     /// The store's row id of each message, by remote id.
     async fn row_ids(&self) -> HashMap<String, String> {
         let rows = self.app.raw_strings("SELECT remote_id || '=' || CAST(id AS TEXT) FROM messages").await;
@@ -287,6 +295,32 @@ async fn an_expired_delta_link_resyncs_the_folder_and_converges(backend: Backend
     s.assert_converged().await;
     let again = s.sync(Mode::Incremental).await;
     assert_eq!(again, SyncReport::default(), "the fresh rounds stored new delta links");
+}
+
+/// The delta query overview promises "a 40X-series error with error codes such as
+/// syncStateNotFound", not a 410: a 400 with that code must restart the folder, not stop sync
+/// until someone presses Full resync.
+async fn a_delta_link_refused_with_400_sync_state_not_found_resyncs_the_folder(backend: Backend) {
+    let Some(s) = setup(backend, 4).await else { return };
+    s.sync(Mode::Incremental).await;
+    let inbox = s.ids_in("inbox").await;
+    s.control("delete", serde_json::json!({"id": inbox[0]})).await;
+    s.control("patch", serde_json::json!({"id": inbox[1], "isRead": true, "flagged": true})).await;
+    s.control("expire-delta", serde_json::json!({"status": 400, "code": "syncStateNotFound"})).await;
+
+    let report = s.sync(Mode::Incremental).await;
+    assert!(report.full, "the refused links were dropped and the folders synced afresh");
+    assert_eq!(report.deleted, 1, "{report:?}");
+    s.assert_converged().await;
+    let before = s.app.store.sync_cursor(s.account.id, &s.inbox_id().await).await.unwrap();
+    assert_eq!(s.sync(Mode::Incremental).await, SyncReport::default(), "new delta links were stored");
+    let after = s.app.store.sync_cursor(s.account.id, &s.inbox_id().await).await.unwrap();
+    assert!(before.is_some_and(|b| b.contains("deltatoken")) && after.is_some(), "{after:?}");
+
+    // `resyncRequired` says the same.
+    s.control("expire-delta", serde_json::json!({"status": 400, "code": "resyncRequired"})).await;
+    assert!(s.sync(Mode::Incremental).await.full);
+    s.assert_converged().await;
 }
 
 async fn new_folders_get_a_round_and_removed_folders_go(backend: Backend) {
