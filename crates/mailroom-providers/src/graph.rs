@@ -21,8 +21,11 @@ pub const GRAPH_WELL_KNOWN_FOLDERS: [&str; 6] =
     ["inbox", "sentitems", "drafts", "archive", "junkemail", "deleteditems"];
 /// Everything the store keeps of a message before its MIME arrives, so that one delta page is a
 /// page of storable messages.
+/// `changeKey` and `lastModifiedDateTime` tell whether a known message (a draft) changed since it
+/// was stored.
 const MESSAGE_SELECT: &str = "id,conversationId,internetMessageId,subject,from,sender,toRecipients,ccRecipients,\
-bccRecipients,replyTo,receivedDateTime,sentDateTime,isRead,isDraft,flag,parentFolderId,hasAttachments,bodyPreview,body";
+bccRecipients,replyTo,receivedDateTime,sentDateTime,isRead,isDraft,flag,parentFolderId,hasAttachments,bodyPreview,body,\
+changeKey,lastModifiedDateTime";
 const FOLDER_SELECT: &str = "$select=id,displayName,parentFolderId,childFolderCount,totalItemCount&$top=100";
 
 /// A mail folder, anywhere in the tree.
@@ -89,9 +92,19 @@ pub struct GraphMessageMeta {
     pub has_attachments: Option<bool>,
     pub body_preview: Option<String>,
     pub body: Option<GraphBody>,
+    /// The version of the message: it changes whenever the message does.
+    pub change_key: Option<String>,
+    /// As Graph gives it (ISO 8601).
+    pub last_modified: Option<String>,
 }
 
 impl GraphMessageMeta {
+    /// What tells one version of the message from another: the `changeKey`, else the time of
+    /// the last change.
+    pub fn version(&self) -> Option<&str> {
+        self.change_key.as_deref().or(self.last_modified.as_deref())
+    }
+
     /// Whether the entry carries everything a stored message needs, rather than only some
     /// changed properties.
     pub fn is_complete(&self) -> bool {
@@ -188,6 +201,10 @@ struct MessageJson {
     body_preview: Option<String>,
     #[serde(default)]
     body: Option<BodyJson>,
+    #[serde(default)]
+    change_key: Option<String>,
+    #[serde(default)]
+    last_modified_date_time: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -263,6 +280,8 @@ impl MessageJson {
                 content_type: b.content_type.unwrap_or_else(|| "html".to_owned()).to_ascii_lowercase(),
                 content: b.content.unwrap_or_default(),
             }),
+            change_key: self.change_key.filter(|k| !k.is_empty()),
+            last_modified: self.last_modified_date_time.filter(|t| !t.is_empty()),
         }
     }
 
@@ -533,9 +552,11 @@ mod tests {
             "receivedDateTime":"2024-10-01T00:00:00Z","sentDateTime":"2024-09-30T23:59:00Z",
             "from":{"emailAddress":{"name":"Ann","address":"ann@example.org"}},"sender":null,
             "toRecipients":[{"emailAddress":{"address":"bob@example.org"}},{"emailAddress":{"name":"x"}}],
-            "body":{"contentType":"HTML","content":"<p>Hi</p>"},"bodyPreview":"Hi"}"#;
+            "body":{"contentType":"HTML","content":"<p>Hi</p>"},"bodyPreview":"Hi",
+            "changeKey":"CQAAABYAAAA","lastModifiedDateTime":"2024-10-01T00:00:05Z"}"#;
         let meta = serde_json::from_str::<MessageJson>(json).expect("a message").into_meta();
         assert!(meta.is_complete());
+        assert_eq!(meta.version(), Some("CQAAABYAAAA"), "the changeKey is the version");
         assert_eq!(meta.from, Some(GraphAddress { name: Some("Ann".into()), address: "ann@example.org".into() }));
         assert_eq!(meta.sender, None);
         assert_eq!(meta.to.as_deref().map(<[GraphAddress]>::len), Some(1), "an entry without an address is left out");

@@ -57,6 +57,12 @@ pub enum MessageChange<'a> {
     LeaveFolder { remote_id: &'a str, folder: &'a str },
     /// Gone at the provider.
     Delete { remote_id: &'a str },
+    /// The provider's version of the message's content (Outlook's `changeKey`). When a stored
+    /// version differs, the raw bytes kept are of an older content: they are dropped, for the
+    /// MIME to be fetched again, and the change feed tells of a change. Versions are written
+    /// after every other change of the write, in one statement, so that an import's batched
+    /// upserts stay batched.
+    Version { remote_id: &'a str, version: &'a str },
 }
 
 impl MessageChange<'_> {
@@ -67,7 +73,8 @@ impl MessageChange<'_> {
             MessageChange::Flags { remote_id, .. }
             | MessageChange::Folders { remote_id, .. }
             | MessageChange::LeaveFolder { remote_id, .. }
-            | MessageChange::Delete { remote_id } => remote_id,
+            | MessageChange::Delete { remote_id }
+            | MessageChange::Version { remote_id, .. } => remote_id,
         }
     }
 }
@@ -184,9 +191,30 @@ fn folders_of_sql(backend: Backend, rows: usize) -> String {
 
 fn known_drafts_sql(backend: Backend, rows: usize) -> String {
     format!(
-        "SELECT remote_id, is_draft FROM messages WHERE account_id = {} AND remote_id IN ({})",
+        "SELECT remote_id, is_draft, remote_version FROM messages WHERE account_id = {} AND remote_id IN ({})",
         placeholder(backend, 1),
         placeholder_list(backend, rows, 2)
+    )
+}
+
+fn known_versions_sql(backend: Backend, rows: usize) -> String {
+    format!(
+        "SELECT id, remote_id, remote_version, \
+         EXISTS (SELECT 1 FROM message_raw r WHERE r.message_id = messages.id) FROM messages \
+         WHERE account_id = {} AND remote_id IN ({})",
+        placeholder(backend, 1),
+        placeholder_list(backend, rows, 2)
+    )
+}
+
+/// Sets the `remote_version` of `rows` messages: `(id, version)` pairs, then the ids again.
+fn set_versions_sql(backend: Backend, rows: usize) -> String {
+    let cases: String = (0..rows)
+        .map(|row| format!(" WHEN {} THEN {}", placeholder(backend, 2 * row + 1), placeholder(backend, 2 * row + 2)))
+        .collect();
+    format!(
+        "UPDATE messages SET remote_version = CASE id{cases} END WHERE id IN ({})",
+        placeholder_list(backend, rows, 2 * rows + 1)
     )
 }
 
@@ -661,9 +689,12 @@ pub struct FolderSummary {
 }
 
 /// What the store knows of a message sync is about to change.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KnownMessage {
     pub is_draft: bool,
+    /// The provider's version of its content, when the provider has one (see
+    /// [`MessageChange::Version`]).
+    pub remote_version: Option<String>,
 }
 
 /// What a sync write changed, as the change feed counts it: a change that changed nothing, or a
@@ -774,6 +805,7 @@ impl Store {
                 }
                 match change {
                     MessageChange::Upsert(_) => unreachable!("upserts are batched above"),
+                    MessageChange::Version { .. } => {} // Written after the loop.
                     MessageChange::Flags { remote_id, is_read, is_starred } => {
                         let done = sqlx::query(
                             "UPDATE messages SET is_read = COALESCE($3, is_read), \
@@ -838,6 +870,56 @@ impl Store {
                 upsert_batch!(tx, backend, owner, account, &batch, now, events, unindexed);
             }
             index_waiting!(tx, backend, unindexed, waiting);
+            let versions: Vec<(&str, &str)> = changes
+                .iter()
+                .filter_map(|c| match c {
+                    MessageChange::Version { remote_id, version } => Some((*remote_id, *version)),
+                    _ => None,
+                })
+                .collect();
+            if !versions.is_empty() {
+                let remote_ids: Vec<&str> = versions.iter().map(|(r, _)| *r).collect();
+                let stored: HashMap<String, (i64, Option<String>, bool)> =
+                    select_in!(tx, backend, known_versions_sql, remote_ids, (i64, String, Option<String>, bool), account.0)
+                        .into_iter()
+                        .map(|(id, remote_id, version, has_raw)| (remote_id, (id, version, has_raw)))
+                        .collect();
+                // The last version given for a message wins, as a later change would.
+                let mut wanted: HashMap<i64, (&str, &str)> = HashMap::new();
+                for (remote_id, version) in &versions {
+                    if let Some((id, _, _)) = stored.get(*remote_id) {
+                        wanted.insert(*id, (*remote_id, *version));
+                    }
+                }
+                let mut newer: Vec<(i64, &str)> = Vec::new();
+                let mut stale: Vec<i64> = Vec::new();
+                for (id, (remote_id, version)) in wanted {
+                    let Some((_, before, has_raw)) = stored.get(remote_id) else { continue };
+                    if before.as_deref() == Some(version) {
+                        continue;
+                    }
+                    newer.push((id, version));
+                    // Raw bytes kept under another version (or under none, from before versions
+                    // were kept) may be of an older content.
+                    if *has_raw {
+                        stale.push(id);
+                    }
+                    if before.is_some() || *has_raw {
+                        events.push((remote_id, EventKind::Changed));
+                    }
+                }
+                delete_for_messages!(tx, backend, "message_raw", &stale);
+                for chunk in newer.chunks(rows_per_statement(3)) {
+                    let mut q = sqlx::query(sqlx::AssertSqlSafe(set_versions_sql(backend, chunk.len())));
+                    for (id, version) in chunk {
+                        q = q.bind(*id).bind(*version);
+                    }
+                    for (id, _) in chunk {
+                        q = q.bind(*id);
+                    }
+                    q.execute(&mut *tx).await?;
+                }
+            }
             let known_after = message_ids!(tx, backend, account, &touched);
             let counted_after = contributions!(tx, backend, &known_after);
             adjust_counts!(tx, counted_before, counted_after);
@@ -906,7 +988,7 @@ impl Store {
         Ok(with_pool!(self.db, pool => sqlx::query_scalar(sql).bind(account.0).bind(remote_id).fetch_all(pool).await)?)
     }
 
-    /// Which of `remote_ids` the store has, and whether each is a draft.
+    /// Which of `remote_ids` the store has, whether each is a draft, and its provider version.
     pub async fn known_messages(
         &self,
         account: AccountId,
@@ -915,9 +997,12 @@ impl Store {
         let backend = self.db.backend();
         let rows = with_pool!(self.db, pool => {
             let mut conn = pool.acquire().await?;
-            select_in!(conn, backend, known_drafts_sql, remote_ids, (String, bool), account.0)
+            select_in!(conn, backend, known_drafts_sql, remote_ids, (String, bool, Option<String>), account.0)
         });
-        Ok(rows.into_iter().map(|(remote_id, is_draft)| (remote_id, KnownMessage { is_draft })).collect())
+        Ok(rows
+            .into_iter()
+            .map(|(remote_id, is_draft, remote_version)| (remote_id, KnownMessage { is_draft, remote_version }))
+            .collect())
     }
 
     /// The folders and flags of the account's messages `remote_ids` that the store has.

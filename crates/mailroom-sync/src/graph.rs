@@ -328,12 +328,12 @@ enum Plan {
         is_read: Option<bool>,
         flagged: Option<bool>,
     },
-    /// The message stored whole from the entry; `replace` first deletes a known one, whose
-    /// stored raw bytes no longer match (an edited draft).
+    /// The message stored whole from the entry: a new one, or a known draft whose content
+    /// changed at the provider, updated in place (its id, and what hangs on it, kept; its
+    /// version recorded, which drops raw bytes of the older content).
     Store {
         meta: Box<GraphMessageMeta>,
         parsed: Box<ParsedMessage>,
-        replace: bool,
     },
 }
 
@@ -430,11 +430,23 @@ async fn apply_page(
         };
         listed.insert(meta.id.clone());
         match known.get(&meta.id) {
-            // Only a draft's content changes; anything else known changes in flags and place.
-            Some(k) if !(k.is_draft && meta.is_complete()) => {
-                plans.push(Plan::Flags { id: meta.id, is_read: meta.is_read, flagged: meta.flagged });
+            // Only a draft's content changes, and only when its version did: a draft listed again
+            // as it was (a Full resync, an expired cursor, a flag change elsewhere in the folder)
+            // is left as stored, raw bytes included. Anything else known changes in flags and
+            // place only.
+            Some(k) if k.is_draft && meta.version().is_some() && meta.version() != k.remote_version.as_deref() => {
+                // A sparse entry says the draft changed, not to what: ask for all of it.
+                let meta = if meta.is_complete() {
+                    meta
+                } else {
+                    match calls.message(&meta.id).await? {
+                        Some(whole) => Box::new(whole),
+                        None => continue,
+                    }
+                };
+                plans.push(Plan::Store { parsed: Box::new(parsed_view(&meta)), meta });
             }
-            Some(_) => plans.push(Plan::Store { parsed: Box::new(parsed_view(&meta)), meta, replace: true }),
+            Some(_) => plans.push(Plan::Flags { id: meta.id, is_read: meta.is_read, flagged: meta.flagged }),
             None => {
                 // An entry with only some properties of a message we never saw: ask for all.
                 let meta = if meta.is_complete() {
@@ -445,8 +457,12 @@ async fn apply_page(
                         None => continue,
                     }
                 };
-                known.insert(meta.id.clone(), KnownMessage { is_draft: meta.is_draft.unwrap_or(false) });
-                plans.push(Plan::Store { parsed: Box::new(parsed_view(&meta)), meta, replace: false });
+                let known_now = KnownMessage {
+                    is_draft: meta.is_draft.unwrap_or(false),
+                    remote_version: meta.version().map(str::to_owned),
+                };
+                known.insert(meta.id.clone(), known_now);
+                plans.push(Plan::Store { parsed: Box::new(parsed_view(&meta)), meta });
             }
         }
     }
@@ -465,15 +481,19 @@ async fn apply_page(
                 changes.push(MessageChange::Folders { remote_id: id, folders: &here });
                 stored += 1;
             }
-            Plan::Store { meta, parsed, replace } => {
-                if *replace {
-                    changes.push(MessageChange::Delete { remote_id: &meta.id });
-                }
+            Plan::Store { meta, parsed } => {
                 changes.push(MessageChange::Upsert(incoming(meta, parsed, &here)));
                 stored += 1;
             }
         }
     }
+    // After the upserts, so that a page's new messages are written in one batch.
+    changes.extend(plans.iter().filter_map(|plan| match plan {
+        Plan::Store { meta, .. } => {
+            meta.version().map(|version| MessageChange::Version { remote_id: &meta.id, version })
+        }
+        _ => None,
+    }));
     changes.extend(unlisted.iter().map(|id| MessageChange::LeaveFolder { remote_id: id, folder: &folder.id }));
     let cursor = page.delta_link.as_deref().map(|value| Cursor { scope: &folder.id, value });
     engine.store.apply_sync(account.id, &[], &changes, cursor, mailroom_store::now()).await?;

@@ -24,6 +24,7 @@ crate::on_both_databases!(sync_graph:
     new_folders_get_a_round_and_removed_folders_go,
     a_full_sync_converges_whatever_the_store_held,
     the_mime_follows_in_the_background_with_its_parsed_view,
+    a_draft_listed_again_keeps_its_id_and_what_the_user_added_and_an_edit_updates_it_in_place,
 );
 
 pub(crate) const CARL: &str = "carl@contoso.onmicrosoft.com";
@@ -453,4 +454,81 @@ impl Setup {
         let stored: Vec<String> = self.stored().await.into_iter().filter(|l| !l.starts_with(deleted)).collect();
         assert_eq!(stored, self.remote().await);
     }
+}
+
+/// A draft is listed again by every fresh round (a Full resync, an expired cursor) and by every
+/// round after someone edits it. It must stay the same stored message: same id, the user's note,
+/// tag and to-do kept, no removal in the change feed, its MIME fetched again only when its
+/// content changed.
+async fn a_draft_listed_again_keeps_its_id_and_what_the_user_added_and_an_edit_updates_it_in_place(backend: Backend) {
+    let Some(s) = setup(backend, 2).await else { return };
+    s.graph_post(
+        "me/messages",
+        serde_json::json!({"subject": "Plan A", "body": {"contentType": "text", "content": "First idea."},
+            "toRecipients": [{"emailAddress": {"address": "dana@example.org"}}]}),
+    )
+    .await;
+    // Sync keeps immutable ids.
+    let state = s.state().await;
+    let draft = state["messages"].as_array().unwrap().iter().find(|m| m["subject"] == "Plan A").unwrap();
+    let remote = draft["immutableId"].as_str().unwrap().to_owned();
+    s.sync(Mode::Incremental).await;
+    fetch_pending_mime(&s.engine, &s.account, 100).await.unwrap();
+    assert_eq!(s.app.raw_count(COUNT_WITHOUT_RAW).await, 0);
+    let id: i64 = s.row_ids().await[&remote].parse().unwrap();
+    let user = s.account.user_id;
+    let store = &s.app.store;
+    assert!(store.set_note(user, id, "Ask Dana first", 10).await.unwrap());
+    store.set_todo(user, &[id], true, 10).await.unwrap().unwrap();
+    let name = mailroom_domain::TagName::parse("Plans").unwrap();
+    let tag = store.create_tag(user, &name, mailroom_domain::TagColor::Green, 10).await.unwrap().unwrap();
+    store.set_tag(user, &[id], tag, true, 10).await.unwrap().unwrap();
+    let seq = store.events_since(s.account.id, 0, 10_000).await.unwrap().last().unwrap().seq;
+
+    // Listed again as it was: nothing to do, the MIME kept.
+    s.sync(Mode::Full).await;
+    s.control("expire-delta", serde_json::json!({})).await;
+    s.sync(Mode::Incremental).await;
+    assert_eq!(draft_rows(&s).await, [format!("{id}|Plan A|Ask Dana first|todo|{tag}")]);
+    assert_eq!(s.app.raw_count(COUNT_WITHOUT_RAW).await, 0, "nothing to download again");
+    let events = store.events_since(s.account.id, seq, 100).await.unwrap();
+    assert!(events.iter().all(|e| e.remote_id != remote), "{events:?}");
+
+    // Edited in Outlook: the same message, with the new content, and the new MIME follows.
+    let token = s.engine.tokens.access_token(&s.account).await.unwrap();
+    let edited = s
+        .http
+        .patch(format!("{}/microsoft/v1.0/me/messages/{remote}", s.sim.base_url()))
+        .bearer_auth(secrecy::ExposeSecret::expose_secret(&token))
+        .json(&serde_json::json!({"subject": "Plan B", "body": {"contentType": "text", "content": "Better idea."}}))
+        .send()
+        .await
+        .unwrap();
+    assert!(edited.status().is_success(), "{}", edited.status());
+    s.sync(Mode::Incremental).await;
+    assert_eq!(draft_rows(&s).await, [format!("{id}|Plan B|Ask Dana first|todo|{tag}")]);
+    let events = store.events_since(s.account.id, seq, 100).await.unwrap();
+    let kinds: Vec<&str> = events.iter().filter(|e| e.remote_id == remote).map(|e| e.kind.as_str()).collect();
+    assert_eq!(kinds, ["changed"], "{events:?}");
+    assert_eq!(s.app.raw_count(COUNT_WITHOUT_RAW).await, 1, "the older MIME was dropped");
+    assert_eq!(fetch_pending_mime(&s.engine, &s.account, 100).await.unwrap(), 1);
+    let raw = s
+        .app
+        .raw_bytes("SELECT r.raw FROM messages m JOIN message_raw r ON r.message_id = m.id WHERE m.is_draft")
+        .await;
+    assert!(String::from_utf8_lossy(&raw[0]).contains("Plan B"), "the new MIME");
+    assert_eq!(draft_rows(&s).await, [format!("{id}|Plan B|Ask Dana first|todo|{tag}")]);
+    assert_eq!(s.sync(Mode::Incremental).await, SyncReport::default());
+}
+
+/// The stored drafts: id, subject, note, to-do and tag, one line each.
+async fn draft_rows(s: &Setup) -> Vec<String> {
+    s.app
+        .raw_strings(
+            "SELECT CAST(m.id AS TEXT) || '|' || m.subject || '|' || n.body || '|' || \
+             CASE WHEN m.todo THEN 'todo' ELSE '-' END || '|' || CAST(t.tag_id AS TEXT) \
+             FROM messages m JOIN message_notes n ON n.message_id = m.id \
+             JOIN message_tags t ON t.message_id = m.id WHERE m.is_draft",
+        )
+        .await
 }
