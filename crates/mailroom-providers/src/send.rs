@@ -30,8 +30,11 @@ struct IdsJson {
     value: Vec<SentJson>,
 }
 
-/// Graph takes a file of 3 MB or more only through an upload session.
-pub const GRAPH_UPLOAD_MIN: usize = 3 * 1024 * 1024;
+/// From this size a file goes to an Outlook draft through an upload session; a smaller one in
+/// one `POST me/messages/{id}/attachments` (outlook-large-attachments.md: "If the file size is
+/// under 3 MB, do a single POST"). 3 MB read as 3,000,000 bytes: base64 makes that 4,000,000,
+/// which with the JSON around it stays under the 4 MB request limit whichever megabyte is meant.
+pub const GRAPH_UPLOAD_MIN: usize = 3_000_000;
 /// A message to Outlook, large files included: Exchange Online's default limit.
 pub const GRAPH_MESSAGE_LIMIT: usize = 35 * 1024 * 1024;
 /// One chunk of an upload: a multiple of 320 KiB under 4 MB, as Graph asks.
@@ -44,8 +47,30 @@ struct UploadSessionJson {
 }
 
 impl Providers {
-    /// Attaches `bytes` to Outlook draft `message_id` through an upload session: the session,
-    /// then the file in chunks to its pre-authenticated URL (which takes no token).
+    /// Attaches a file to Outlook draft `message_id`, each file on its own as Graph asks
+    /// ("choose the approach for each file based on its file size and attach the files
+    /// individually"): under [`GRAPH_UPLOAD_MIN`] in one request, else through an upload session.
+    pub async fn graph_attach_file(
+        &self,
+        access_token: &SecretString,
+        message_id: &str,
+        name: &str,
+        content_type: &str,
+        bytes: &[u8],
+    ) -> Result<(), ApiError> {
+        if bytes.len() >= GRAPH_UPLOAD_MIN {
+            return self.graph_upload_file(access_token, message_id, name, content_type, bytes).await;
+        }
+        let mut url = join(&self.endpoints().microsoft.api_url, "me/messages")?;
+        url.path_segments_mut().map_err(|()| ApiError::NotFound)?.push(message_id).push("attachments");
+        let attachment = json!({"@odata.type": "#microsoft.graph.fileAttachment", "name": name,
+            "contentType": content_type, "contentBytes": base64::engine::general_purpose::STANDARD.encode(bytes)});
+        self.graph_write(reqwest::Method::POST, url, access_token, Some(attachment)).await.map(drop)
+    }
+
+    /// Attaches `bytes` (of [`GRAPH_UPLOAD_MIN`] or more) to Outlook draft `message_id` through an
+    /// upload session: the session, then the file in chunks to its pre-authenticated URL (which
+    /// takes no token).
     pub async fn graph_upload_file(
         &self,
         access_token: &SecretString,

@@ -962,8 +962,9 @@ async fn every_graph_call(sim: &Sim, token: &SecretString) {
     };
     p.graph_draft_update(&token, &draft.id, &fields).await.expect("an update");
     p.graph_draft_version(&token, &draft.id).await.expect("a version").expect("the draft is there");
+    p.graph_attach_file(&token, &draft.id, "small.txt", "text/plain", b"small").await.expect("a small file");
     let file = vec![7u8; mailroom_providers::GRAPH_UPLOAD_MIN];
-    p.graph_upload_file(&token, &draft.id, "big.bin", "application/octet-stream", &file).await.expect("an upload");
+    p.graph_attach_file(&token, &draft.id, "big.bin", "application/octet-stream", &file).await.expect("an upload");
     p.graph_send_draft(&token, &draft.id).await.expect("sent");
     p.graph_send_mime(&token, raw.as_bytes()).await.expect("sent");
     p.graph_find_sent(&token, "nobody@example.test").await.expect("looked for");

@@ -56,6 +56,10 @@ pub struct SimConfig {
     /// Tests shorten them (with Mailroom's pacing windows) to see minutes of pacing in seconds.
     pub gmail_quota_window: Duration,
     pub graph_quota_window: Duration,
+    /// Graph: the largest message a mailbox sends, its MIME as built, attachments included.
+    /// Exchange Online's default is 35 MB ("By default, this message size limit is 35 MB",
+    /// attachment-createuploadsession.md); administrators may raise it to 150 MB.
+    pub graph_send_limit_bytes: usize,
     /// Consent pages redirect at once, for scripts.
     pub auto_consent: bool,
     /// Microsoft refresh tokens stop working once used (rotation enforced).
@@ -76,6 +80,7 @@ impl Default for SimConfig {
             graph_concurrency: 4,
             gmail_quota_window: Duration::from_secs(60),
             graph_quota_window: Duration::from_secs(600),
+            graph_send_limit_bytes: 35 * 1024 * 1024,
             auto_consent: false,
             microsoft_single_use_refresh_tokens: true,
             faults: Faults::default(),

@@ -182,9 +182,10 @@ async fn send_as(engine: &Engine, account: &Account, claim: &ClaimedSubmission, 
     }
 }
 
-/// A message to Outlook too large for one request: the message without its large files goes up
-/// as a draft, each file through an upload session, then the draft is sent. The draft is
-/// recorded first, so that a try cut off midway leaves nothing behind: the next deletes it.
+/// A message to Outlook too large for one request: the message without its files goes up as a
+/// draft, then each file on its own (a small one in one request, a large one through an upload
+/// session), then the draft is sent. The draft is recorded first, so that a try cut off midway
+/// leaves nothing behind: the next deletes it.
 async fn deliver_in_parts(
     engine: &Engine,
     account: &Account,
@@ -203,7 +204,7 @@ async fn deliver_in_parts(
     let draft = pacing.graph(id, || providers.graph_draft_create(token, &claim.raw)).await?;
     engine.store.submission_staged(claim.id, owner, &draft.id).await?;
     for file in files {
-        let upload = || providers.graph_upload_file(token, &draft.id, &file.name, &file.content_type, &file.bytes);
+        let upload = || providers.graph_attach_file(token, &draft.id, &file.name, &file.content_type, &file.bytes);
         pacing.graph(id, upload).await?;
     }
     // Only an answer that says nothing was done is retried in place (see `deliver`).

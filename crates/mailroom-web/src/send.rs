@@ -197,16 +197,17 @@ async fn submit_one(
     if raw.len() > limit {
         return Ok(Err(SendRefused::TooLarge { size: raw.len(), limit }));
     }
-    // Graph takes one request of 4 MB at most: a larger message goes without its files of 3 MB
-    // or more, which follow through upload sessions.
+    // Graph takes one request of 4 MB at most: a larger message goes up as a draft without its
+    // files, which follow one by one (each small one in a request of its own, each large one
+    // through an upload session), however many small files made it large.
     if account.provider == Provider::Microsoft && raw.len() > mailroom_providers::GRAPH_SEND_LIMIT {
-        let (light, large) = outgoing.without_large_files(mailroom_providers::GRAPH_UPLOAD_MIN);
+        let (light, apart) = outgoing.without_large_files(0);
         raw = light.build(&message_id, compose.send_at);
         let limit = mailroom_providers::GRAPH_SEND_LIMIT;
         if raw.len() > limit {
             return Ok(Err(SendRefused::TooLarge { size: raw.len(), limit }));
         }
-        files = large
+        files = apart
             .into_iter()
             .map(|a| SubmissionFile { name: a.name, content_type: a.content_type, bytes: a.bytes })
             .collect();

@@ -16,8 +16,13 @@ use super::messages::find;
 use super::odata::format_time;
 use crate::SimState;
 
-/// Below this, attachments go in one request; from it, through an upload session.
+/// Attachments below this go in one request. The documents say "under 3 MB" for one and
+/// "between 3 MB and 150 MB" for upload sessions without saying which megabyte: a direct add is
+/// taken below 3 MiB and a session from 3,000,000 bytes, so that a client reading "MB" either way
+/// is served. (A direct add near 3 MiB still has to fit the 4 MB request once base64-encoded.)
 const DIRECT_LIMIT: usize = 3 * 1024 * 1024;
+/// The smallest attachment an upload session takes.
+const SESSION_MIN: usize = 3_000_000;
 /// The largest attachment an upload session takes.
 const SESSION_LIMIT: usize = 150 * 1024 * 1024;
 const SESSION_LIFETIME_MS: i64 = 6 * 3600 * 1000;
@@ -153,7 +158,7 @@ pub fn create_upload_session(ctx: &Ctx, request: &ApiRequest, id: &str) -> Graph
         .as_u64()
         .and_then(|s| usize::try_from(s).ok())
         .ok_or_else(|| GraphError::invalid_request("The size property is required."))?;
-    if size < DIRECT_LIMIT {
+    if size < SESSION_MIN {
         return Err(GraphError::bad_request("Attachment size must be greater than the minimum size.")
             .with_code("ErrorAttachmentSizeShouldNotBeLessThanMinimumSize"));
     }

@@ -33,8 +33,13 @@ use crate::state::{AuthFailure, ProviderKind, Spent};
 use api::{ApiRequest, Ctx, Reply};
 use errors::GraphError;
 
-/// The largest request body taken: an upload session chunk or a large MIME send.
+/// The largest body the upload URL takes: a chunk is asked to stay under 4 MB, but the URL is
+/// not the API and the simulator is lenient there.
 const MAX_BODY: usize = 64 * 1024 * 1024;
+/// The largest body of an API request: "the total request size … 4 MB" (a JSON message with
+/// its `contentBytes`, base64 MIME, a `$batch`). A larger message is built up as a draft,
+/// attachment by attachment, and the draft is sent (outlook-large-attachments.md).
+pub const REQUEST_LIMIT: usize = 4 * 1024 * 1024;
 
 pub fn router() -> Router<SimState> {
     Router::new()
@@ -77,12 +82,12 @@ async fn api_request(
             if let Some(latency) = latency {
                 latency.there().await;
             }
-            let reply = match axum::body::to_bytes(body, MAX_BODY).await {
+            let reply = match axum::body::to_bytes(body, REQUEST_LIMIT).await {
                 Err(_) => Reply::error(
                     &GraphError::new(
                         StatusCode::PAYLOAD_TOO_LARGE,
                         "RequestEntityTooLarge",
-                        "The request body is too large.",
+                        "The request body is larger than 4 MB; attach large files to a draft one by one.",
                     ),
                     &headers,
                     now,

@@ -104,6 +104,23 @@ fn no_recipients() -> GraphError {
     )
 }
 
+/// Refuses a message larger than the mailbox sends: a draft may grow past the 4 MB request by
+/// its attachments, but not past the mailbox's limit.
+fn within_send_limit(ctx: &Ctx, message: &Message) -> GraphResult<()> {
+    let limit = ctx.state.config().graph_send_limit_bytes;
+    let size = match &message.raw {
+        Some(raw) => raw.len(),
+        None => compose::build(message, true).len(),
+    };
+    if size > limit {
+        return Err(GraphError::bad_request(format!(
+            "The message is {size} bytes, larger than the maximum message size of {limit} bytes."
+        ))
+        .with_code("ErrorMessageSizeExceeded"));
+    }
+    Ok(())
+}
+
 /// Marks a message sent now, and gives the bytes its recipients get.
 fn seal(message: &mut Message, now_ms: i64) -> Vec<u8> {
     message.is_draft = false;
@@ -135,6 +152,7 @@ fn send_new(ctx: &Ctx, mut message: Message, save: bool) -> GraphResult<Reply> {
     if addresses.is_empty() {
         return Err(no_recipients());
     }
+    within_send_limit(ctx, &message)?;
     let raw = seal(&mut message, ctx.now_ms);
     if save {
         ctx.mailbox(|mailbox| {
@@ -181,6 +199,7 @@ pub fn send_draft(ctx: &Ctx, id: &str) -> GraphResult<Reply> {
         if addresses.is_empty() {
             return Err(no_recipients());
         }
+        within_send_limit(ctx, &mailbox.messages[index])?;
         let raw = seal(&mut mailbox.messages[index], ctx.now_ms);
         let sent = mailbox.well_known_id("sentitems");
         mailbox.move_to(index, &sent, ctx.now_ms);

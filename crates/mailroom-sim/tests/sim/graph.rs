@@ -683,6 +683,46 @@ async fn attachments_are_added_listed_fetched_and_uploaded_in_chunks() {
     assert_eq!(expanded.body["attachments"].as_array().unwrap().len(), 2);
 }
 
+/// outlook-large-attachments.md: a request carries at most 4 MB, so a larger message is a draft
+/// that files are added to one by one, then sent; only the mailbox's send limit caps it.
+#[tokio::test]
+async fn a_request_over_four_megabytes_is_refused_but_a_draft_grows_by_attachments_to_the_send_limit() {
+    let config = SimConfig { auto_consent: true, graph_send_limit_bytes: 6 * 1024 * 1024, ..SimConfig::default() };
+    let sim = Sim::start_with(config).await;
+    let token = sim.microsoft_tokens(CARL).await.access;
+    let b64 = |seed: u8| base64::engine::general_purpose::STANDARD.encode(vec![seed; 1_800_000]);
+    let file = |seed: u8| {
+        json!({"@odata.type": "#microsoft.graph.fileAttachment", "name": format!("{seed}.bin"),
+            "contentType": "application/octet-stream", "contentBytes": b64(seed)})
+    };
+    let message = json!({"subject": "Files", "toRecipients": [{"emailAddress": {"address": BEN}}]});
+    let mut whole = message.clone();
+    whole["attachments"] = json!([file(1), file(2)]);
+    let refused = post(&sim, &token, "/me/sendMail", json!({"message": whole})).await;
+    assert_eq!((refused.status, error_code(&refused)), (StatusCode::PAYLOAD_TOO_LARGE, "RequestEntityTooLarge"));
+
+    let draft = post(&sim, &token, "/me/messages", message.clone()).await;
+    let id = draft.body["id"].as_str().unwrap().to_owned();
+    for seed in [1, 2] {
+        let added = post(&sim, &token, &format!("/me/messages/{id}/attachments"), file(seed)).await;
+        assert_eq!(added.status, StatusCode::CREATED, "{}", added.body);
+    }
+    let sent = post(&sim, &token, &format!("/me/messages/{id}/send"), json!({})).await;
+    assert_eq!(sent.status, StatusCode::ACCEPTED, "{}", sent.body);
+    let delivered = sim.state().world().gmail(BEN).unwrap().messages().map(|m| m.raw.len()).max().unwrap();
+    assert!(delivered > 4 * 1024 * 1024, "the whole message arrived: {delivered}");
+
+    // Past the mailbox's limit (6 MiB here), the send is refused and the draft stays.
+    let draft = post(&sim, &token, "/me/messages", message).await;
+    let id = draft.body["id"].as_str().unwrap().to_owned();
+    for seed in [3, 4, 5] {
+        post(&sim, &token, &format!("/me/messages/{id}/attachments"), file(seed)).await;
+    }
+    let over = post(&sim, &token, &format!("/me/messages/{id}/send"), json!({})).await;
+    assert_eq!((over.status, error_code(&over)), (StatusCode::BAD_REQUEST, "ErrorMessageSizeExceeded"));
+    assert_eq!(get(&sim, &token, &format!("/me/messages/{id}")).await.body["isDraft"], true);
+}
+
 #[tokio::test]
 async fn batch_runs_parts_in_dependency_order_and_refuses_more_than_twenty() {
     let (sim, token) = start().await;
