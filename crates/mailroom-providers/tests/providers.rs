@@ -29,7 +29,8 @@ struct Sim {
 
 impl Sim {
     async fn start() -> Sim {
-        let state = SimState::new(SimConfig { auto_consent: true, ..SimConfig::default() });
+        // Bodies recorded, for the check of every Graph request against the OpenAPI document.
+        let state = SimState::new(SimConfig { auto_consent: true, record_bodies: true, ..SimConfig::default() });
         for user in [ANN, BEN, &format!("microsoft:{CARL}")] {
             state.add_user(SimUser::parse(user).expect("a user spec"));
         }
@@ -991,4 +992,24 @@ async fn every_graph_request_asks_for_immutable_ids() {
         .collect();
     assert!(requests.len() > 15, "{requests:#?}");
     assert!(without.is_empty(), "requests without immutable ids: {without:#?}");
+}
+
+/// The client's Graph requests, and the simulator's answers to them, as the Graph mail OpenAPI
+/// document describes them: operations, query options, request and answer bodies, statuses.
+#[tokio::test]
+async fn every_graph_request_fits_the_openapi_document() {
+    let path = std::env::var_os("MAILROOM_SHARED_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
+        .join("reference/graph-mail-openapi.json");
+    let doc = mailroom_sim::graph::openapi::GraphOpenApi::load(&path).expect("the OpenAPI document");
+    let sim = Sim::start().await;
+    let token = sim.connect(&microsoft_app(), CARL).await.access_token;
+    sim.running.state.world().log.clear();
+    every_graph_call(&sim, &token).await;
+    let log = sim.running.state.world().log.clone();
+    let api: Vec<_> = log.iter().filter(|e| e.path.starts_with("/microsoft/v1.0/")).collect();
+    assert!(api.len() > 15 && api.iter().any(|e| e.request_body.is_some()), "bodies are recorded: {api:#?}");
+    let errors: Vec<String> = api.iter().flat_map(|e| doc.check(e)).collect();
+    assert!(errors.is_empty(), "{errors:#?}");
 }

@@ -130,7 +130,8 @@ pub async fn inject(State(state): State<SimState>, request: Request, next: Next)
     response
 }
 
-fn futures_fail() -> impl futures_core::Stream<Item = Result<Vec<u8>, std::io::Error>> {
+/// A body stream that fails at once: the server then aborts the connection.
+pub(crate) fn futures_fail() -> impl futures_core::Stream<Item = Result<Vec<u8>, std::io::Error>> {
     tokio_stream_once(Err(std::io::Error::new(
         std::io::ErrorKind::ConnectionReset,
         "connection dropped by mailroom-sim",

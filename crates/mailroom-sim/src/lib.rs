@@ -31,7 +31,7 @@ use std::time::Duration;
 use axum::Router;
 
 pub use faults::Faults;
-pub use state::{Clock, ProviderKind, Quotas, SimClient, SimState, SimUser};
+pub use state::{Clock, LogEntry, ProviderKind, Quotas, SimClient, SimState, SimUser};
 
 /// How the simulator behaves. Defaults follow the providers' published figures.
 #[derive(Debug, Clone)]
@@ -66,6 +66,9 @@ pub struct SimConfig {
     pub microsoft_single_use_refresh_tokens: bool,
     /// Injected failures, deterministic from `Faults::seed`.
     pub faults: Faults,
+    /// The request log keeps JSON request and response bodies too, for tests that check a
+    /// client's requests and the simulator's answers against the providers' documents.
+    pub record_bodies: bool,
 }
 
 impl Default for SimConfig {
@@ -84,6 +87,7 @@ impl Default for SimConfig {
             auto_consent: false,
             microsoft_single_use_refresh_tokens: true,
             faults: Faults::default(),
+            record_bodies: false,
         }
     }
 }

@@ -168,6 +168,21 @@ pub struct LogEntry {
     /// batch answers 200 even when calls inside it were refused, and Google counts each call.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub parts: Vec<u16>,
+    /// The request's JSON body, when [`SimConfig::record_bodies`] is on and it had one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_body: Option<serde_json::Value>,
+    /// The answer's JSON body, likewise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response_body: Option<serde_json::Value>,
+}
+
+/// The body as JSON when `headers` say it is JSON and it parses.
+fn json_body(headers: &HeaderMap, bytes: &[u8]) -> Option<serde_json::Value> {
+    let content_type = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
+    if !content_type.to_ascii_lowercase().contains("json") {
+        return None;
+    }
+    serde_json::from_slice(bytes).ok()
 }
 
 /// Set by handlers on their response: the quota units spent and the user they were spent for.
@@ -413,10 +428,37 @@ pub async fn log_request(State(state): State<SimState>, request: Request, next: 
     let query = request.uri().query().map(str::to_owned);
     let prefer = request.headers().get_all("prefer").iter().filter_map(|v| v.to_str().ok()).collect::<Vec<_>>();
     let prefer = (!prefer.is_empty()).then(|| prefer.join(", "));
+    let record = state.config().record_bodies && !path.starts_with("/_sim/");
+    let (request, request_body) = match record {
+        false => (request, None),
+        true => {
+            let (parts, body) = request.into_parts();
+            let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
+            let json = json_body(&parts.headers, &bytes);
+            (Request::from_parts(parts, axum::body::Body::from(bytes)), json)
+        }
+    };
     let response = next.run(request).await;
     if path.starts_with("/_sim/") {
         return response;
     }
+    let (response, response_body) = match record {
+        false => (response, None),
+        true => {
+            let (parts, body) = response.into_parts();
+            match axum::body::to_bytes(body, usize::MAX).await {
+                Ok(bytes) => {
+                    let json = json_body(&parts.headers, &bytes);
+                    (Response::from_parts(parts, axum::body::Body::from(bytes)), json)
+                }
+                // A dropped connection stays dropped.
+                Err(_) => {
+                    let failing = axum::body::Body::from_stream(crate::faults::futures_fail());
+                    (Response::from_parts(parts, failing), None)
+                }
+            }
+        }
+    };
     let spent = response.extensions().get::<Spent>().cloned();
     let parts = response.extensions().get::<PartStatuses>().map(|p| p.0.clone()).unwrap_or_default();
     let entry = LogEntry {
@@ -429,6 +471,8 @@ pub async fn log_request(State(state): State<SimState>, request: Request, next: 
         units: spent.as_ref().map_or(0, |s| s.units),
         user: spent.map(|s| s.user),
         parts,
+        request_body,
+        response_body,
     };
     state.world().log.push(entry);
     response

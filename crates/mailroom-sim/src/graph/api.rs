@@ -231,6 +231,76 @@ pub fn respond(ctx: &Ctx, request: &ApiRequest) -> Reply {
     }
 }
 
+/// The message routes, under `/me/messages/{message-id}` and under a folder's messages alike.
+macro_rules! message_routes {
+    ($base:literal) => {
+        [
+            ("GET", concat!($base, "")),
+            ("PATCH", concat!($base, "")),
+            ("DELETE", concat!($base, "")),
+            ("GET", concat!($base, "/$value")),
+            ("POST", concat!($base, "/move")),
+            ("POST", concat!($base, "/copy")),
+            ("POST", concat!($base, "/permanentDelete")),
+            ("POST", concat!($base, "/send")),
+            ("POST", concat!($base, "/reply")),
+            ("POST", concat!($base, "/replyAll")),
+            ("POST", concat!($base, "/forward")),
+            ("POST", concat!($base, "/createReply")),
+            ("POST", concat!($base, "/createReplyAll")),
+            ("POST", concat!($base, "/createForward")),
+            ("GET", concat!($base, "/attachments")),
+            ("POST", concat!($base, "/attachments")),
+            ("POST", concat!($base, "/attachments/createUploadSession")),
+            ("GET", concat!($base, "/attachments/{attachment-id}")),
+            ("DELETE", concat!($base, "/attachments/{attachment-id}")),
+            ("GET", concat!($base, "/attachments/{attachment-id}/$value")),
+        ]
+    };
+}
+
+const MESSAGE_ROUTES: [(&str, &str); 20] = message_routes!("/me/messages/{message-id}");
+const FOLDER_MESSAGE_ROUTES: [(&str, &str); 20] =
+    message_routes!("/me/mailFolders/{mailFolder-id}/messages/{message-id}");
+const OTHER_ROUTES: [(&str, &str); 15] = [
+    ("POST", "/$batch"),
+    ("GET", "/me"),
+    ("GET", "/me/mailFolders"),
+    ("POST", "/me/mailFolders"),
+    ("GET", "/me/mailFolders/delta()"),
+    ("GET", "/me/mailFolders/{mailFolder-id}"),
+    ("PATCH", "/me/mailFolders/{mailFolder-id}"),
+    ("DELETE", "/me/mailFolders/{mailFolder-id}"),
+    ("GET", "/me/mailFolders/{mailFolder-id}/childFolders"),
+    ("POST", "/me/mailFolders/{mailFolder-id}/childFolders"),
+    ("GET", "/me/mailFolders/{mailFolder-id}/messages"),
+    ("POST", "/me/mailFolders/{mailFolder-id}/messages"),
+    ("GET", "/me/mailFolders/{mailFolder-id}/messages/delta()"),
+    ("GET", "/me/messages"),
+    ("POST", "/me/messages"),
+];
+const SEND_MAIL: [(&str, &str); 1] = [("POST", "/me/sendMail")];
+
+/// Every route the Graph emulator serves, as the Graph mail OpenAPI document writes its paths
+/// (each is also served under `/users/{user-id}` for the caller). [`dispatch`] refuses anything
+/// else before it looks further, so this table is what the conformance test checks against the
+/// document.
+pub fn served() -> impl Iterator<Item = (&'static str, &'static str)> {
+    OTHER_ROUTES.into_iter().chain(SEND_MAIL).chain(MESSAGE_ROUTES).chain(FOLDER_MESSAGE_ROUTES)
+}
+
+/// Whether `segments` (lower case, after `/me`) fit the route template `path`: literal segments
+/// equal (`delta()` written `delta` too, as Graph takes both), `{…}` segments anything.
+fn fits(path: &str, segments: &[&str]) -> bool {
+    let template: Vec<&str> = path.strip_prefix("/me").unwrap_or(path).split('/').filter(|s| !s.is_empty()).collect();
+    template.len() == segments.len()
+        && template.iter().zip(segments).all(|(t, s)| {
+            (t.starts_with('{') && t.ends_with('}'))
+                || t.eq_ignore_ascii_case(s)
+                || t.strip_suffix("()").is_some_and(|t| t.eq_ignore_ascii_case(s))
+        })
+}
+
 fn dispatch(ctx: &Ctx, request: &ApiRequest) -> GraphResult<Reply> {
     let segments = &request.segments;
     let first = segments.first().map(|s| s.to_ascii_lowercase()).unwrap_or_default();
@@ -250,6 +320,13 @@ fn dispatch(ctx: &Ctx, request: &ApiRequest) -> GraphResult<Reply> {
     let lower: Vec<String> = rest.iter().map(|s| s.to_ascii_lowercase()).collect();
     let lower: Vec<&str> = lower.iter().map(String::as_str).collect();
     let method = &request.method;
+    let routes = || served().filter(|(_, path)| path.starts_with("/me") && fits(path, &lower));
+    if !routes().any(|(verb, _)| verb == method.as_str()) {
+        return Err(match routes().next() {
+            Some(_) => GraphError::method_not_allowed(),
+            None => GraphError::unknown_segment(rest.last().map_or("", String::as_str)),
+        });
+    }
     if !ctx.permits(permissions(method, &lower)) {
         return Err(GraphError::new(
             StatusCode::FORBIDDEN,

@@ -16,6 +16,7 @@ mod folders;
 mod mailbox;
 mod messages;
 mod odata;
+pub mod openapi;
 mod send;
 mod throttle;
 
@@ -26,6 +27,7 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::Response;
 use axum::routing::any;
 
+pub use api::served;
 pub use mailbox::Mailbox;
 
 use crate::SimState;

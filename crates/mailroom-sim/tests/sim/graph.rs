@@ -929,3 +929,185 @@ async fn injected_latency_is_spent_inside_a_concurrency_slot() {
     statuses.sort();
     assert_eq!(statuses, [StatusCode::OK, StatusCode::TOO_MANY_REQUESTS]);
 }
+
+// Conformance to the Graph mail OpenAPI document.
+
+fn openapi() -> mailroom_sim::graph::openapi::GraphOpenApi {
+    mailroom_sim::graph::openapi::GraphOpenApi::load(&shared_file("reference/graph-mail-openapi.json")).unwrap()
+}
+
+#[test]
+fn every_route_the_simulator_serves_is_in_the_openapi_document() {
+    let doc = openapi();
+    let served: Vec<(&str, &str)> = mailroom_sim::graph::served().collect();
+    assert!(served.len() > 50, "{served:?}");
+    for (method, path) in served {
+        assert!(doc.has(method, path), "{method} {path} is not in the document");
+        // The same resources under `/users/{user-id}`.
+        if let Some(rest) = path.strip_prefix("/me") {
+            let path = format!("/users/{{user-id}}{rest}");
+            assert!(doc.has(method, &path), "{method} {path} is not in the document");
+        }
+    }
+}
+
+/// A request with immutable ids, as a client that keeps ids asks.
+async fn call(sim: &Sim, token: &str, method: &str, path: &str, body: Option<Value>) -> Answer {
+    send(sim, token, method, path, body, &[("Prefer", "IdType=\"ImmutableId\"")]).await
+}
+
+/// Every route under one message, from `base` (`/me/messages` or a folder's messages).
+async fn every_message_route(sim: &Sim, token: &str, base: &str) {
+    let delivered = deliver(sim, "inbox", &format!("Routes {}", base.len()), 1);
+    let id = call(sim, token, "GET", &format!("/me/messages/{delivered}?$select=id"), None).await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let at = |rest: &str| format!("{base}/{id}{rest}");
+    let expect = |answer: Answer, status: StatusCode, what: &str| {
+        assert_eq!(answer.status, status, "{what}: {}", answer.body);
+        answer.body
+    };
+    expect(call(sim, token, "GET", &at("?$select=subject,body,flag"), None).await, StatusCode::OK, "get");
+    expect(call(sim, token, "GET", &at("?$expand=attachments"), None).await, StatusCode::OK, "expand");
+    expect(call(sim, token, "PATCH", &at(""), Some(json!({"isRead": true}))).await, StatusCode::OK, "patch");
+    let mime = sim.http.get(sim.url(&format!("{API}{}", at("/$value")))).bearer_auth(token).send().await.unwrap();
+    assert_eq!(mime.status(), StatusCode::OK);
+    let file = json!({"@odata.type": "#microsoft.graph.fileAttachment", "name": "a.txt", "contentType": "text/plain",
+        "contentBytes": base64::engine::general_purpose::STANDARD.encode("hello")});
+    let added = expect(call(sim, token, "POST", &at("/attachments"), Some(file)).await, StatusCode::CREATED, "add");
+    let attachment = added["id"].as_str().unwrap();
+    expect(call(sim, token, "GET", &at("/attachments"), None).await, StatusCode::OK, "attachments");
+    expect(call(sim, token, "GET", &at(&format!("/attachments/{attachment}")), None).await, StatusCode::OK, "one");
+    let raw = call(sim, token, "GET", &at(&format!("/attachments/{attachment}/$value")), None).await;
+    assert_eq!(raw.status, StatusCode::OK);
+    let gone = call(sim, token, "DELETE", &at(&format!("/attachments/{attachment}")), None).await;
+    expect(gone, StatusCode::NO_CONTENT, "delete attachment");
+    let item = json!({"AttachmentItem": {"attachmentType": "file", "name": "big.bin", "size": 3_000_000}});
+    expect(
+        call(sim, token, "POST", &at("/attachments/createUploadSession"), Some(item)).await,
+        StatusCode::CREATED,
+        "session",
+    );
+    for verb in ["createReply", "createReplyAll"] {
+        expect(
+            call(sim, token, "POST", &at(&format!("/{verb}")), Some(json!({"comment": "Soon."}))).await,
+            StatusCode::CREATED,
+            verb,
+        );
+    }
+    let to = json!([{"emailAddress": {"address": BEN}}]);
+    let forward = json!({"comment": "See below.", "toRecipients": to});
+    expect(
+        call(sim, token, "POST", &at("/createForward"), Some(forward.clone())).await,
+        StatusCode::CREATED,
+        "createForward",
+    );
+    for verb in ["reply", "replyAll"] {
+        expect(
+            call(sim, token, "POST", &at(&format!("/{verb}")), Some(json!({"comment": "Yes."}))).await,
+            StatusCode::ACCEPTED,
+            verb,
+        );
+    }
+    expect(call(sim, token, "POST", &at("/forward"), Some(forward)).await, StatusCode::ACCEPTED, "forward");
+    let draft = call(sim, token, "POST", "/me/messages", Some(json!({"subject": "Out", "toRecipients": to}))).await;
+    let draft = draft.body["id"].as_str().unwrap().to_owned();
+    let send_draft = call(sim, token, "POST", &format!("{base}/{draft}/send"), None).await;
+    expect(send_draft, StatusCode::ACCEPTED, "send");
+    let copy = call(sim, token, "POST", &at("/copy"), Some(json!({"destinationId": "archive"}))).await;
+    let copy = expect(copy, StatusCode::CREATED, "copy")["id"].as_str().unwrap().to_owned();
+    let purge = call(sim, token, "POST", &format!("{base}/{copy}/permanentDelete"), None).await;
+    expect(purge, StatusCode::NO_CONTENT, "permanentDelete");
+    expect(
+        call(sim, token, "POST", &at("/move"), Some(json!({"destinationId": "archive"}))).await,
+        StatusCode::CREATED,
+        "move",
+    );
+    expect(call(sim, token, "DELETE", &at(""), None).await, StatusCode::NO_CONTENT, "delete");
+}
+
+/// Every route the simulator serves, called once at least, and every request and answer in
+/// the log checked against the document: operation, query options, bodies, success status.
+#[tokio::test]
+async fn every_route_answers_as_the_openapi_document_describes() {
+    let doc = openapi();
+    let sim = Sim::start_with(SimConfig { auto_consent: true, record_bodies: true, ..SimConfig::default() }).await;
+    let token = sim.microsoft_tokens(CARL).await.access;
+    sim.state().world().log.clear();
+    let ok =
+        |answer: &Answer, status: StatusCode, what: &str| assert_eq!(answer.status, status, "{what}: {}", answer.body);
+    ok(&call(&sim, &token, "GET", "/me?$select=id,displayName,mail,proxyAddresses", None).await, StatusCode::OK, "me");
+    ok(&call(&sim, &token, "GET", "/me/mailFolders?$top=50", None).await, StatusCode::OK, "folders");
+    ok(&call(&sim, &token, "GET", "/me/mailFolders/delta", None).await, StatusCode::OK, "folder delta");
+    let folder = call(&sim, &token, "POST", "/me/mailFolders", Some(json!({"displayName": "Work"}))).await;
+    ok(&folder, StatusCode::CREATED, "create folder");
+    let folder = folder.body["id"].as_str().unwrap().to_owned();
+    ok(&call(&sim, &token, "GET", &format!("/me/mailFolders/{folder}"), None).await, StatusCode::OK, "folder");
+    let renamed =
+        call(&sim, &token, "PATCH", &format!("/me/mailFolders/{folder}"), Some(json!({"displayName": "Jobs"}))).await;
+    ok(&renamed, StatusCode::OK, "rename");
+    let child = call(
+        &sim,
+        &token,
+        "POST",
+        &format!("/me/mailFolders/{folder}/childFolders"),
+        Some(json!({"displayName": "Old"})),
+    )
+    .await;
+    ok(&child, StatusCode::CREATED, "child");
+    ok(
+        &call(&sim, &token, "GET", &format!("/me/mailFolders/{folder}/childFolders"), None).await,
+        StatusCode::OK,
+        "children",
+    );
+    ok(
+        &call(&sim, &token, "DELETE", &format!("/me/mailFolders/{folder}"), None).await,
+        StatusCode::NO_CONTENT,
+        "delete folder",
+    );
+    deliver(&sim, "inbox", "Listed", 5);
+    deliver(&sim, "inbox", "Listed too", 6);
+    let list = "/me/mailFolders/inbox/messages?$select=subject,receivedDateTime&$top=1";
+    let listed = call(&sim, &token, "GET", list, None).await;
+    ok(&listed, StatusCode::OK, "folder messages");
+    let next = listed.body["@odata.nextLink"].as_str().unwrap().to_owned();
+    ok(&call(&sim, &token, "GET", &next, None).await, StatusCode::OK, "next page");
+    ok(
+        &call(&sim, &token, "GET", "/me/messages?$count=true&$filter=isRead eq false", None).await,
+        StatusCode::OK,
+        "messages",
+    );
+    let (_, delta) =
+        delta_round(&sim, &token, "/me/mailFolders/inbox/messages/delta?$select=subject,changeKey", 1).await;
+    ok(&call(&sim, &token, "GET", &delta, None).await, StatusCode::OK, "delta link");
+    let draft = json!({"subject": "Plan", "body": {"contentType": "text", "content": "Later."}});
+    ok(
+        &call(&sim, &token, "POST", "/me/mailFolders/drafts/messages", Some(draft.clone())).await,
+        StatusCode::CREATED,
+        "folder draft",
+    );
+    ok(&call(&sim, &token, "POST", "/me/messages", Some(draft)).await, StatusCode::CREATED, "draft");
+    let mail = json!({"message": {"subject": "Hi", "toRecipients": [{"emailAddress": {"address": BEN}}]}, "saveToSentItems": true});
+    ok(&call(&sim, &token, "POST", "/me/sendMail", Some(mail)).await, StatusCode::ACCEPTED, "sendMail");
+    let batch = json!({"requests": [{"id": "1", "method": "GET", "url": "/me/mailFolders/inbox"}]});
+    ok(&call(&sim, &token, "POST", "/$batch", Some(batch)).await, StatusCode::OK, "batch");
+    every_message_route(&sim, &token, "/me/messages").await;
+    every_message_route(&sim, &token, "/me/mailFolders/inbox/messages").await;
+    // Errors have Graph's shape too.
+    ok(&call(&sim, &token, "GET", "/me/messages/AAkALgAAnone", None).await, StatusCode::NOT_FOUND, "missing");
+
+    let log = sim.state().world().log.clone();
+    let api: Vec<_> = log.iter().filter(|e| e.path.starts_with("/microsoft/v1.0/")).collect();
+    assert!(api.len() > 60 && api.iter().filter(|e| e.response_body.is_some()).count() > 40, "{}", api.len());
+    let errors: Vec<String> = api.iter().flat_map(|e| doc.check(e)).collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    let hit: std::collections::BTreeSet<(String, String)> = api
+        .iter()
+        .filter_map(|e| doc.operation(&e.method, e.path.trim_start_matches("/microsoft/v1.0/")))
+        .map(|o| (o.method, o.path.to_owned()))
+        .collect();
+    for (method, path) in mailroom_sim::graph::served() {
+        assert!(hit.contains(&(method.to_owned(), path.to_owned())), "{method} {path} was never called");
+    }
+}
