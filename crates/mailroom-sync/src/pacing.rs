@@ -8,7 +8,7 @@
 //! mailbox in ten minutes (C4) and throttles whatever else it likes. So each mailbox's rate is
 //! learned: it starts at the ceiling (or at what was learned before). When the provider refuses
 //! (Gmail's 429 or 403 rate limit, Graph's 429, a 503 with `Retry-After`) a good share of what the
-//! mailbox was sent in the last window, its limit is reached, and the rate drops at once to nine
+//! mailbox was sent in the last window, or three calls in a row, its limit is reached, and the rate drops at once to nine
 //! tenths of what it accepted in that window, which is what it allows; calls in flight are
 //! halved. An odd refusal among answered calls says nothing of the rate and changes nothing. After
 //! a whole window without a refusal the rate climbs a twentieth, back towards the ceiling, on
@@ -229,6 +229,9 @@ struct Budget {
     paused_until: Option<Instant>,
     /// Since when calls have been refused with none answered.
     refused_since: Option<Instant>,
+    /// Calls refused in a row, counting requests mostly refused: a provider past its quota
+    /// refuses everything after the call that reached it, while passing refusals are scattered.
+    streak: usize,
 }
 
 /// How much the rate climbs per quiet window, as a share of itself.
@@ -239,7 +242,7 @@ const BELOW_ACCEPTED: f64 = 0.9;
 /// quota, it refuses everything until its window moves on; below it, refusals are odd ones (a
 /// passing overload, another client's burst) that say nothing of the rate.
 const DENSE: f64 = 0.25;
-/// How many refusals a window needs before they say anything of the rate: one or two refused
+/// How many refusals a window (or a row of them) needs before they say anything of the rate: one or two refused
 /// requests early in a window (a passing overload) would otherwise look like a tiny quota, and a
 /// provider past its quota refuses every call in flight and every one after.
 const FEW: usize = 3;
@@ -266,6 +269,7 @@ impl Budget {
             quiet_windows: 1,
             paused_until: None,
             refused_since: None,
+            streak: 0,
         }
     }
 
@@ -306,11 +310,17 @@ impl Budget {
             self.refused_since = None;
         }
         let Some(Refusal { calls, retry_after }) = refused else {
+            self.streak = 0;
             self.raise_when_quiet(now);
             return;
         };
         // Each refused call of a batch is a refusal of its own: the provider judged each.
         let calls = calls.max(1);
+        if accepted.saturating_mul(2) <= amount {
+            self.streak += usize::try_from(calls).unwrap_or(usize::MAX);
+        } else {
+            self.streak = 0;
+        }
         let each = amount.saturating_sub(accepted).max(calls) / calls;
         for _ in 0..calls {
             self.refused.record(each, now);
@@ -330,8 +340,9 @@ impl Budget {
         let accepted_total = self.accepted.total(self.span, now);
         let refused_total = self.refused.total(self.span, now);
         #[expect(clippy::cast_precision_loss, reason = "a window's total is far below 2^52")]
-        let dense = self.refused.count(self.span, now) >= FEW
-            && refused_total as f64 >= DENSE * (accepted_total + refused_total) as f64;
+        let dense = self.streak >= FEW
+            || (self.refused.count(self.span, now) >= FEW
+                && refused_total as f64 >= DENSE * (accepted_total + refused_total) as f64);
         if dense {
             // The provider's limit is reached: what it accepted in its window is what it allows.
             // When it accepted nothing, that says nothing of the rate (throttled for now, or

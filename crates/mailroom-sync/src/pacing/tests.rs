@@ -339,3 +339,28 @@ async fn one_or_two_refusals_early_in_a_window_are_not_a_quota() {
     assert_eq!(pacing.learned(account), None, "the rate stays at the ceiling");
     assert_eq!(pacing.gmail_batch_size(account, 5, 50), 50);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_quota_reached_after_a_busy_window_is_learned_from_the_first_refusals_in_a_row() {
+    // 6,000 units accepted in the first seconds, then Gmail refuses everything: a few refusals in
+    // a row teach the rate, though they are a small share of the window's traffic.
+    let pacing = Pacing::new(quick());
+    let quota = Quota::new(6_000);
+    let account = AccountId(22);
+    for _ in 0..24 {
+        let results = pacing
+            .gmail_batch(account, 5, 50, || async { Ok((0..50).map(|_| quota.call(5)).collect::<Vec<_>>()) })
+            .await
+            .unwrap();
+        assert!(results.iter().all(Result::is_ok));
+    }
+    assert_eq!(pacing.learned(account), None);
+    let refused_before = quota.refused.load(Ordering::SeqCst);
+    let _ = pacing
+        .gmail_batch(account, 5, 50, || async { Ok((0..50).map(|_| quota.call(5)).collect::<Vec<_>>()) })
+        .await
+        .unwrap();
+    let learned = pacing.learned(account).expect("learned from one refused batch");
+    assert!((5_000..=6_000).contains(&learned.rate), "{learned:?}");
+    assert_eq!(quota.refused.load(Ordering::SeqCst) - refused_before, 50);
+}
