@@ -716,6 +716,13 @@ impl Applied {
         let changed = ids(EventKind::Changed).into_iter().filter(|id| !added.contains(id) && !removed.contains(id));
         Applied { added: added.len(), changed: changed.count(), removed: removed.len() }
     }
+
+    /// `count` messages counted as changed when they left their last folder, then deleted for
+    /// being in none (`Store::remove_unfiled`): removed, not changed.
+    pub fn unfiled(&mut self, count: usize) {
+        self.changed = self.changed.saturating_sub(count);
+        self.removed += count;
+    }
 }
 
 impl std::ops::AddAssign for Applied {

@@ -121,6 +121,12 @@ impl Progress {
         self.update(|s| s.applied += applied);
     }
 
+    /// `count` messages that left their last folder in this run, counted as changed then, were
+    /// deleted: they count as removed instead.
+    pub fn unfiled(&self, count: usize) {
+        self.update(|s| s.applied.unfiled(count));
+    }
+
     /// Adds to the estimated total (folders are estimated one by one).
     pub fn expect(&self, count: u64) {
         self.update(|s| s.estimated_total = Some(s.estimated_total.unwrap_or(0) + count));

@@ -34,7 +34,7 @@ use mailroom_mime::{Address, ParseOutcome, ParsedMessage, parse};
 use mailroom_providers::{
     ApiError, GRAPH_WELL_KNOWN_FOLDERS, GraphAddress, GraphChange, GraphDeltaPage, GraphFolder, GraphMessageMeta,
 };
-use mailroom_store::{Account, Cursor, IncomingMessage, KnownMessage, MessageChange, RemoteFolder};
+use mailroom_store::{Account, Cursor, IncomingMessage, KnownMessage, MessageChange, RemoteFolder, RunKind};
 use secrecy::SecretString;
 
 use crate::engine::with_access_token;
@@ -255,7 +255,19 @@ async fn run(
     }
 
     let since = import_start(account);
-    let mut report = SyncReport::default();
+    // A first import when no folder has been synced yet; a folder new at the provider later on is
+    // part of the changes.
+    let mut any_cursor = false;
+    for folder in &folders {
+        any_cursor |= engine.store.sync_cursor(account.id, &folder.id).await?.is_some();
+    }
+    let kind = match mode {
+        Mode::Full => RunKind::FullResync,
+        Mode::Incremental if !any_cursor => RunKind::FirstImport,
+        Mode::Incremental => RunKind::Changes,
+    };
+    progress.kind(kind);
+    let mut report = SyncReport { kind, ..SyncReport::default() };
     progress.phase(if mode == Mode::Full { "importing" } else { "changes" });
     // In import order, so the inbox's round starts first; the first error ends the run, and
     // the rounds still going are dropped, which leaves only whole pages stored.
@@ -270,6 +282,11 @@ async fn run(
         report.imported += folder.imported;
         report.deleted += folder.deleted;
         report.full |= folder.full;
+        report.applied += folder.applied;
+        if folder.kind == RunKind::Reimport && report.kind == RunKind::Changes {
+            report.kind = RunKind::Reimport;
+            progress.kind(RunKind::Reimport);
+        }
         if let Some(next) = waiting.next() {
             rounds.push(folder_rounds(&calls, next, mode, since, progress));
         }
@@ -280,6 +297,8 @@ async fn run(
     // Every folder's changes are in: a message in no folder left the last one it was in.
     let gone = engine.store.remove_unfiled(account.id).await?;
     report.deleted += gone.len();
+    report.applied.unfiled(gone.len());
+    progress.unfiled(gone.len());
     progress.deleted(gone.len());
     Ok(report)
 }
@@ -303,6 +322,8 @@ async fn folder_rounds(
         match round(calls, folder, Some(link), since, progress, &mut report).await {
             Err(SyncError::Api(ApiError::CursorExpired)) => {
                 tracing::info!(account.id = %account.id, "a Graph delta link expired; the folder is synced afresh");
+                // Marks the folder's report for the run's kind: its changes no longer reached back.
+                report.kind = RunKind::Reimport;
             }
             other => return other.map(|()| report),
         }
@@ -496,7 +517,9 @@ async fn apply_page(
     }));
     changes.extend(unlisted.iter().map(|id| MessageChange::LeaveFolder { remote_id: id, folder: &folder.id }));
     let cursor = page.delta_link.as_deref().map(|value| Cursor { scope: &folder.id, value });
-    engine.store.apply_sync(account.id, &[], &changes, cursor, mailroom_store::now()).await?;
+    let applied = engine.store.apply_sync(account.id, &[], &changes, cursor, mailroom_store::now()).await?;
+    report.applied += applied;
+    progress.applied(applied);
     report.imported += stored;
     progress.imported(stored);
     Ok(())

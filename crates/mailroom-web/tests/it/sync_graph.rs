@@ -303,7 +303,9 @@ async fn an_expired_delta_link_resyncs_the_folder_and_converges(backend: Backend
 /// until someone presses Full resync.
 async fn a_delta_link_refused_with_400_sync_state_not_found_resyncs_the_folder(backend: Backend) {
     let Some(s) = setup(backend, 4).await else { return };
-    s.sync(Mode::Incremental).await;
+    let first = s.sync(Mode::Incremental).await;
+    assert_eq!((first.kind, first.applied.added), (mailroom_store::RunKind::FirstImport, first.imported));
+    assert!(first.imported >= 4);
     let inbox = s.ids_in("inbox").await;
     s.control("delete", serde_json::json!({"id": inbox[0]})).await;
     s.control("patch", serde_json::json!({"id": inbox[1], "isRead": true, "flagged": true})).await;
@@ -312,6 +314,9 @@ async fn a_delta_link_refused_with_400_sync_state_not_found_resyncs_the_folder(b
     let report = s.sync(Mode::Incremental).await;
     assert!(report.full, "the refused links were dropped and the folders synced afresh");
     assert_eq!(report.deleted, 1, "{report:?}");
+    // Logged as an import again, with what really changed: one read and flagged, one gone.
+    assert_eq!(report.kind, mailroom_store::RunKind::Reimport);
+    assert_eq!((report.applied.added, report.applied.changed, report.applied.removed), (0, 1, 1), "{report:?}");
     s.assert_converged().await;
     let before = s.app.store.sync_cursor(s.account.id, &s.inbox_id().await).await.unwrap();
     assert_eq!(s.sync(Mode::Incremental).await, SyncReport::default(), "new delta links were stored");
