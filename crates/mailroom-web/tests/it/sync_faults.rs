@@ -497,8 +497,16 @@ async fn a_quota_at_a_fiftieth_of_the_setting_is_learned_and_the_import_finishes
 /// An import cut off halfway (the process killed) goes on where it stopped: the next run fetches
 /// only the messages the store does not have, and nothing is stored twice.
 async fn an_import_cut_off_halfway_fetches_only_what_it_had_not_stored(backend: Backend) {
-    let Some(s) = setup(backend, SimConfig::default(), quick_limits()).await else { return };
-    const MESSAGES: usize = 200;
+    // One batch of 50 at a time, each 50 ms away, and the quota raised on both sides: the import
+    // takes about half a second, so that the cut lands midway even on a loaded machine.
+    let sim = SimConfig {
+        gmail_user_units_per_minute: 1_000_000,
+        faults: Faults { latency_ms: 50, ..Faults::default() },
+        ..SimConfig::default()
+    };
+    let limits = Limits { gmail_units_per_minute: 1_000_000, gmail_in_flight: 1, ..quick_limits() };
+    let Some(s) = setup(backend, sim, limits).await else { return };
+    const MESSAGES: usize = 400;
     fill(&s, 0, MESSAGES);
     let (engine, account) = (s.engine.clone(), s.account.clone());
     let task = tokio::spawn(async move { sync_gmail(&engine, &account, Mode::Incremental, &Progress::new()).await });
@@ -513,7 +521,18 @@ async fn an_import_cut_off_halfway_fetches_only_what_it_had_not_stored(backend: 
     }
     task.abort();
     assert!(task.await.unwrap_err().is_cancelled());
-    let stored = usize::try_from(store.message_count(s.account.id).await.unwrap()).unwrap();
+    // A COMMIT already sent when the task was dropped still lands (PostgreSQL finishes it): the
+    // count is read once it has settled.
+    let mut stored = store.message_count(s.account.id).await.unwrap();
+    loop {
+        tokio::time::sleep(ms(200)).await;
+        let now = store.message_count(s.account.id).await.unwrap();
+        if now == stored {
+            break;
+        }
+        stored = now;
+    }
+    let stored = usize::try_from(stored).unwrap();
     assert!(stored < MESSAGES && s.app.store.sync_cursor(s.account.id, "").await.unwrap().is_none());
 
     let from = s.sim.state.world().log.len();
