@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use mailroom_domain::AccountStatus;
 use mailroom_providers::Providers;
 use mailroom_store::{Account, EventKind, RunKind, RunMode, RunOutcome, RunTrigger, SyncRun};
-use mailroom_sync::{AccessTokens, Engine, Limits, Pacing, Scheduler, SchedulerConfig};
+use mailroom_sync::{AccessTokens, Engine, Limits, Mode, Pacing, Progress, Scheduler, SchedulerConfig};
 
 use crate::connect::connect;
 use crate::harness::{Backend, Client, TestApp, sim_endpoints};
@@ -21,6 +21,7 @@ crate::on_both_databases!(sync_engine:
     one_process_at_a_time_syncs_an_account,
     accounts_synced_side_by_side_write_without_refusing_each_other,
     a_failed_run_is_recorded_and_shown_with_its_reason,
+    the_rate_a_mailbox_allows_is_kept_across_processes_and_shown_on_its_log,
 );
 
 struct Setup {
@@ -53,10 +54,15 @@ async fn setup(backend: Backend, messages: usize) -> Option<Setup> {
     Some(Setup { app, sim, browser, account, _scheduler: scheduler })
 }
 
-fn start_scheduler(app: &TestApp, sim: &mailroom_sim::RunningSim, owner: &str) -> tokio::task::JoinHandle<()> {
+/// A process's engine: its own pacing, the configured limits.
+fn engine(app: &TestApp, sim: &mailroom_sim::RunningSim) -> Engine {
     let providers = Arc::new(Providers::new(sim_endpoints(sim)));
     let tokens = AccessTokens::new(app.store.clone(), providers.clone(), "http://mailroom.test/oauth/callback".into());
-    let engine = Engine { store: app.store.clone(), providers, tokens, pacing: Pacing::new(Limits::default()) };
+    Engine { store: app.store.clone(), providers, tokens, pacing: Pacing::new(Limits::default()) }
+}
+
+fn start_scheduler(app: &TestApp, sim: &mailroom_sim::RunningSim, owner: &str) -> tokio::task::JoinHandle<()> {
+    let engine = engine(app, sim);
     let config =
         SchedulerConfig { owner: owner.to_owned(), tick: Duration::from_millis(50), ..SchedulerConfig::new(2) };
     let scheduler = Scheduler::new(engine, config, app.sync_wake.clone());
@@ -314,4 +320,25 @@ async fn a_failed_run_is_recorded_and_shown_with_its_reason(backend: Backend) {
     page.assert_lacks("value=\"now\"");
     let log = s.browser.get(&format!("/accounts/{}/sync-log", s.account.id)).await;
     log.assert_contains("Failed").assert_contains(&shown).assert_contains("href=\"/accounts\"");
+}
+
+async fn the_rate_a_mailbox_allows_is_kept_across_processes_and_shown_on_its_log(backend: Backend) {
+    let Some(mut s) = setup(backend, 2).await else { return };
+    finished_run(&s.app, &s.account, 1).await;
+    let log = format!("/accounts/{}/sync-log", s.account.id);
+    s.browser.get(&log).await.assert_lacks("quota units a minute");
+    // Another process learned that Gmail allows this mailbox 300 units a minute.
+    s.app.store.save_learned_rate(s.account.id, Some((300, 60)), mailroom_store::now()).await.unwrap();
+    // A process that has not called the mailbox yet starts from it, and keeps it.
+    let fresh = engine(&s.app, &s.sim);
+    mailroom_sync::sync_account(&fresh, &s.account, Mode::Incremental, &Progress::new()).await.unwrap();
+    assert_eq!(fresh.pacing.learned(s.account.id).map(|l| l.rate), Some(300));
+    assert_eq!(s.app.store.learned_rate(s.account.id).await.unwrap().map(|l| l.rate), Some(300));
+    s.browser.get(&log).await.assert_contains("Gmail allows this mailbox about 300 quota units a minute");
+    // A rate at the ceiling is nothing learned: the settings hold again, and the log says nothing.
+    s.app.store.save_learned_rate(s.account.id, Some((15_000, 60)), mailroom_store::now()).await.unwrap();
+    let later = engine(&s.app, &s.sim);
+    mailroom_sync::sync_account(&later, &s.account, Mode::Incremental, &Progress::new()).await.unwrap();
+    assert_eq!(s.app.store.learned_rate(s.account.id).await.unwrap(), None);
+    s.browser.get(&log).await.assert_lacks("quota units a minute");
 }
