@@ -193,6 +193,15 @@ impl Calls<'_> {
     }
 
     /// The whole message, or `None` when it is gone.
+    /// `meta` when it carries every property the store needs, else the whole message asked for;
+    /// `None` when it was deleted meanwhile.
+    async fn whole(&self, meta: Box<GraphMessageMeta>) -> Result<Option<Box<GraphMessageMeta>>, ApiError> {
+        if meta.is_complete() {
+            return Ok(Some(meta));
+        }
+        Ok(self.message(&meta.id).await?.map(Box::new))
+    }
+
     async fn message(&self, id: &str) -> Result<Option<GraphMessageMeta>, ApiError> {
         let (providers, token) = (&self.engine.providers, self.token);
         match self.engine.pacing.graph(self.account.id, || providers.graph_message(token, id)).await {
@@ -259,7 +268,10 @@ async fn run(
     // part of the changes.
     let mut any_cursor = false;
     for folder in &folders {
-        any_cursor |= engine.store.sync_cursor(account.id, &folder.id).await?.is_some();
+        if engine.store.sync_cursor(account.id, &folder.id).await?.is_some() {
+            any_cursor = true;
+            break;
+        }
     }
     let kind = match mode {
         Mode::Full => RunKind::FullResync,
@@ -457,27 +469,13 @@ async fn apply_page(
             // place only.
             Some(k) if k.is_draft && meta.version().is_some() && meta.version() != k.remote_version.as_deref() => {
                 // A sparse entry says the draft changed, not to what: ask for all of it.
-                let meta = if meta.is_complete() {
-                    meta
-                } else {
-                    match calls.message(&meta.id).await? {
-                        Some(whole) => Box::new(whole),
-                        None => continue,
-                    }
-                };
+                let Some(meta) = calls.whole(meta).await? else { continue };
                 plans.push(Plan::Store { parsed: Box::new(parsed_view(&meta)), meta });
             }
             Some(_) => plans.push(Plan::Flags { id: meta.id, is_read: meta.is_read, flagged: meta.flagged }),
             None => {
                 // An entry with only some properties of a message we never saw: ask for all.
-                let meta = if meta.is_complete() {
-                    meta
-                } else {
-                    match calls.message(&meta.id).await? {
-                        Some(whole) => Box::new(whole),
-                        None => continue,
-                    }
-                };
+                let Some(meta) = calls.whole(meta).await? else { continue };
                 let known_now = KnownMessage {
                     is_draft: meta.is_draft.unwrap_or(false),
                     remote_version: meta.version().map(str::to_owned),

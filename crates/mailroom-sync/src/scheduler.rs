@@ -51,16 +51,20 @@ pub async fn sync_account(
 ) -> Result<SyncReport, SyncError> {
     let gmail = account.provider == Provider::Google;
     // A rate learned before, by this process or another, is where the pacer starts.
-    if let Some(learned) = engine.store.learned_rate(account.id).await? {
+    let stored = engine.store.learned_rate(account.id).await?;
+    if let Some(learned) = &stored {
         engine.pacing.start_from(account.id, gmail, u32::try_from(learned.rate).unwrap_or(u32::MAX));
     }
     let result = sync_with_writebacks(engine, account, mode, progress).await;
-    // What the pacer learned is kept with the account, whether the run ended well or not.
+    // What the pacer learned is kept with the account, whether the run ended well or not; most
+    // runs learn nothing new, and write nothing.
     let learned = engine
         .pacing
         .learned(account.id)
         .map(|l| (i64::from(l.rate), i64::try_from(l.window.as_secs()).unwrap_or(i64::MAX)));
-    if let Err(err) = engine.store.save_learned_rate(account.id, learned, mailroom_store::now()).await {
+    if learned != stored.map(|s| (s.rate, s.window_secs))
+        && let Err(err) = engine.store.save_learned_rate(account.id, learned, mailroom_store::now()).await
+    {
         tracing::warn!(error = %err, "cannot keep the rate learned for the mailbox");
     }
     result
