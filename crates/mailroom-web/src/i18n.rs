@@ -1054,7 +1054,7 @@ pub static CS: Texts = Texts {
     run_outcome: "Výsledek",
     mode_incremental: "Změny",
     mode_full: "Úplná",
-    trigger_schedule: "automatická",
+    trigger_schedule: "automaticky",
     trigger_manual: "na žádost",
     outcome_running: "Probíhá",
     outcome_succeeded: "Úspěšná",
