@@ -81,6 +81,17 @@ impl BeginWrite for PgPool {
     }
 }
 
+/// The database's schema against this binary's migrations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SchemaState {
+    /// Migrations applied so far.
+    pub applied: usize,
+    /// Migrations of this binary not applied yet: they run when the server starts.
+    pub pending: usize,
+    /// Migrations applied that this binary does not know: a newer version ran on this database.
+    pub unknown: usize,
+}
+
 /// A pool of connections to the database.
 #[derive(Clone)]
 pub struct Db {
@@ -149,6 +160,11 @@ impl Db {
         Ok(Db { pool })
     }
 
+    /// A database over a pool opened elsewhere (a backup's file, say).
+    pub(crate) fn from_sqlite(pool: SqlitePool) -> Db {
+        Db { pool: Pool::Sqlite(pool) }
+    }
+
     /// Applies the migrations this binary carries that the database lacks.
     pub async fn migrate(&self) -> Result<(), OpenError> {
         match &self.pool {
@@ -156,6 +172,39 @@ impl Db {
             Pool::Postgres(pool) => sqlx::migrate!("./migrations/postgres").run(pool).await,
         }
         .map_err(OpenError::Migrate)
+    }
+
+    /// How the database's schema compares with this binary's migrations, without changing it.
+    pub async fn schema_state(&self) -> Result<SchemaState, sqlx::Error> {
+        let migrator = match &self.pool {
+            Pool::Sqlite(_) => sqlx::migrate!("./migrations/sqlite"),
+            Pool::Postgres(_) => sqlx::migrate!("./migrations/postgres"),
+        };
+        let known: Vec<i64> =
+            migrator.iter().filter(|m| m.migration_type.is_up_migration()).map(|m| m.version).collect();
+        let exists = match &self.pool {
+            Pool::Sqlite(pool) => {
+                sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM sqlite_master WHERE name = '_sqlx_migrations'")
+                    .fetch_one(pool)
+                    .await?
+            }
+            Pool::Postgres(pool) => {
+                sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM pg_tables WHERE tablename = '_sqlx_migrations'")
+                    .fetch_one(pool)
+                    .await?
+            }
+        } > 0;
+        let applied: Vec<i64> = if exists {
+            let sql = "SELECT version FROM _sqlx_migrations WHERE success";
+            with_pool!(self, pool => sqlx::query_scalar(sql).fetch_all(pool).await)?
+        } else {
+            Vec::new()
+        };
+        Ok(SchemaState {
+            pending: known.iter().filter(|v| !applied.contains(v)).count(),
+            unknown: applied.iter().filter(|v| !known.contains(v)).count(),
+            applied: applied.len(),
+        })
     }
 
     pub fn backend(&self) -> Backend {

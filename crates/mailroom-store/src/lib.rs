@@ -7,6 +7,7 @@
 
 mod accounts;
 mod api_tokens;
+pub mod backup;
 mod crypto;
 mod db;
 mod drafts;
@@ -27,7 +28,7 @@ pub use accounts::{
 };
 pub use api_tokens::{ApiToken, ApiTokenInfo, TOKEN_NAME_MAX};
 pub use crypto::{Cipher, CryptoError, SecretKey};
-pub use db::{Backend, Db, DbTarget};
+pub use db::{Backend, Db, DbTarget, SchemaState};
 pub use drafts::{DRAFT_CLAIM_SECS, DraftFields, StoredDraft};
 pub use key::{KeyInput, KeyOrigin};
 pub use messages::{
@@ -124,6 +125,25 @@ impl Store {
             None => db.save_key_check(&cipher.seal(KEY_CHECK_PLAINTEXT, KEY_CHECK_AAD), now()).await?,
         }
         Ok(Store { db, cipher: Arc::new(cipher), key: Arc::new(secret_key) })
+    }
+
+    /// Checks `key` against the database without changing anything (no key file is created):
+    /// `Ok(None)` when there is no key yet and the database holds no secrets, so that one is
+    /// created at first start.
+    pub async fn check_key(db: &Db, key: &KeyInput) -> Result<Option<KeyOrigin>, OpenError> {
+        let sealed_check = db.key_check().await?;
+        let has_key = key.given.is_some() || key.file.exists();
+        if !has_key && sealed_check.is_none() {
+            return Ok(None);
+        }
+        // With the database's check taken as present, a missing key is reported, never created.
+        let (secret_key, origin) = key.resolve(true)?;
+        if let Some(sealed) = sealed_check {
+            Cipher::new(&secret_key)
+                .open(&sealed, KEY_CHECK_AAD)
+                .map_err(|_| OpenError::WrongKey { origin: origin.clone() })?;
+        }
+        Ok(Some(origin))
     }
 
     pub fn db(&self) -> &Db {

@@ -55,6 +55,10 @@ pub struct DemoArgs {
     /// Address Mailroom listens on; must be a loopback address.
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
+    /// Address the simulator of Google and Microsoft listens on; must be a loopback address. The
+    /// port after Mailroom's when omitted (127.0.0.1:8081 with the defaults).
+    #[arg(long)]
+    sim_listen: Option<SocketAddr>,
     /// Generated messages per simulated mailbox.
     #[arg(long, default_value_t = 80)]
     generate: usize,
@@ -145,7 +149,12 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     let public_url = format!("http://{}", args.listen);
     let redirect_uri = format!("{public_url}/oauth/callback");
     let users: Vec<String> = DEFAULT_USERS.split(',').map(str::to_owned).collect();
-    let sim_listen = SocketAddr::new(args.listen.ip(), 0);
+    let sim_listen = args.sim_listen.unwrap_or_else(|| {
+        // Port 0 (any free port) stays 0.
+        let port = if args.listen.port() == 0 { 0 } else { args.listen.port().saturating_add(1) };
+        SocketAddr::new(args.listen.ip(), port)
+    });
+    require_loopback(sim_listen, "the demo's simulator")?;
     let running = start_sim(sim_listen, SimConfig::default(), &users, &redirect_uri, None, args.generate).await?;
 
     let mut env: HashMap<String, String> = HashMap::from([

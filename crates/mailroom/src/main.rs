@@ -13,6 +13,7 @@ use mailroom_store::{Db, DbTarget, KeyInput, NewUser, Store};
 use secrecy::ExposeSecret;
 
 mod demo;
+mod doctor;
 
 #[derive(Parser)]
 #[command(
@@ -25,17 +26,45 @@ mod demo;
     after_long_help = settings_help(),
 )]
 struct Cli {
+    /// The folder for the SQLite database and the secret key (the `data_dir` setting); for every
+    /// command but `demo` and `sim`, which keep nothing.
+    #[arg(long, global = true, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
+}
+
+#[derive(clap::Args, Default)]
+struct ServeArgs {
+    /// The address and port to listen on (the `listen` setting), e.g. 127.0.0.1:8080.
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<std::net::SocketAddr>,
 }
 
 #[derive(Subcommand)]
 enum Command {
     /// Run the web server (the default). Migrates the database first; stops on SIGINT or SIGTERM
     /// after finishing the requests in flight.
-    Serve,
+    Serve(ServeArgs),
     /// Bring the database schema up to date and exit.
     Migrate,
+    /// Write a consistent copy of the SQLite database to a new file while Mailroom runs. The
+    /// secret key is not in it: keep the key somewhere else. For PostgreSQL, use pg_dump.
+    Backup {
+        /// The file to write; must not exist yet.
+        #[arg(long, value_name = "FILE")]
+        to: PathBuf,
+    },
+    /// Put a backup in place as the SQLite database of an empty data directory, after checking
+    /// it and that the secret key (key file or MAILROOM_SECRET_KEY) opens it.
+    Restore {
+        /// The backup file written by `mailroom backup`.
+        #[arg(long, value_name = "FILE")]
+        from: PathBuf,
+    },
+    /// Check the configuration, the data directory, the database, the key, the public URL and
+    /// the OAuth apps, and say what to fix. Changes nothing; exits non-zero on a problem.
+    Doctor,
     /// Manage users from the command line.
     User {
         #[command(subcommand)]
@@ -100,7 +129,23 @@ fn settings_help() -> String {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let config = match load_config() {
+    let command = cli.command.unwrap_or(Command::Serve(ServeArgs::default()));
+    let mut flags = Vec::new();
+    if let Some(dir) = cli.data_dir {
+        if matches!(command, Command::Demo(_) | Command::Sim(_)) {
+            eprintln!("mailroom: --data-dir: the demo and the simulator keep nothing; leave it out");
+            return ExitCode::from(2);
+        }
+        let Some(dir) = dir.to_str() else {
+            eprintln!("mailroom: --data-dir: the path must be UTF-8");
+            return ExitCode::from(2);
+        };
+        flags.push(("MAILROOM_DATA_DIR", dir.to_owned()));
+    }
+    if let Command::Serve(ServeArgs { listen: Some(listen) }) = &command {
+        flags.push(("MAILROOM_LISTEN", listen.to_string()));
+    }
+    let config = match load_config(&flags) {
         Ok(config) => config,
         Err(message) => {
             eprintln!("mailroom: {message}");
@@ -117,9 +162,12 @@ fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(async {
-        match cli.command.unwrap_or(Command::Serve) {
-            Command::Serve => serve(config).await,
+        match command {
+            Command::Serve(_) => serve(config).await,
             Command::Migrate => migrate(&config).await,
+            Command::Backup { to } => backup(&config, &to).await,
+            Command::Restore { from } => restore(&config, &from).await,
+            Command::Doctor => doctor::doctor(&config).await,
             Command::User { command } => user(&config, command).await,
             Command::Token { command } => token(&config, command).await,
             Command::Sim(args) => demo::sim(args, shutdown_signal()).await,
@@ -135,9 +183,11 @@ fn main() -> ExitCode {
     }
 }
 
-/// Reads the configuration file (if any) and the environment. All problems are reported at once.
-fn load_config() -> Result<Config, String> {
-    let env: HashMap<String, String> = std::env::vars().filter(|(k, _)| k.starts_with("MAILROOM_")).collect();
+/// Reads the configuration file (if any), the environment and the command line's flags, each
+/// overriding the one before. All problems are reported at once.
+fn load_config(flags: &[(&str, String)]) -> Result<Config, String> {
+    let mut env: HashMap<String, String> = std::env::vars().filter(|(k, _)| k.starts_with("MAILROOM_")).collect();
+    env.extend(flags.iter().map(|(name, value)| ((*name).to_owned(), value.clone())));
     let (path, required) = match env.get(CONFIG_FILE_ENV) {
         Some(path) => (PathBuf::from(path), true),
         None => (PathBuf::from("mailroom.toml"), false),
@@ -169,7 +219,9 @@ fn init_tracing(format: LogFormat) {
         // html5ever warns of every oddity of every HTML message it reads ("foster parenting not
         // implemented"): mail is full of them, and they say nothing an operator can act on.
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_http=warn,html5ever=error"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Colours only for a person at a terminal: journald and log files would show the escape codes.
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(colour);
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
@@ -201,6 +253,51 @@ async fn migrate(config: &Config) -> anyhow::Result<()> {
     let db = open_db(config).await?;
     tracing::info!(backend = db.backend().as_str(), "the database schema is up to date");
     db.close().await;
+    Ok(())
+}
+
+/// The SQLite database's path, or the reason the command does not apply to PostgreSQL.
+fn sqlite_path<'c>(config: &'c Config, postgres_advice: &str) -> anyhow::Result<&'c Path> {
+    match &config.database_url {
+        DatabaseUrl::Sqlite(path) => Ok(path),
+        DatabaseUrl::Postgres(_) => {
+            anyhow::bail!("the database is PostgreSQL: {postgres_advice} (see docs/deployment.md)")
+        }
+    }
+}
+
+fn describe(contents: &mailroom_store::backup::Contents) -> String {
+    format!("{} user(s), {} mailbox(es) and {} message(s)", contents.users, contents.mailboxes, contents.messages)
+}
+
+async fn backup(config: &Config, to: &Path) -> anyhow::Result<()> {
+    let database = sqlite_path(config, "back it up with pg_dump --format=custom, and keep the secret key apart")?;
+    let contents = mailroom_store::backup::backup(database, to).await?;
+    let size = std::fs::metadata(to).map(|m| m.len()).unwrap_or(0);
+    let key = match &config.secret_key {
+        Some(_) => "the value of MAILROOM_SECRET_KEY".to_owned(),
+        None => format!("the key file {}", key_file(&config.data_dir).display()),
+    };
+    report(&format!(
+        "backed up {} to {} ({:.1} MB)
+
+         The secret key is not in the backup: keep a copy of {key} somewhere else. Without it the          backup's mailbox tokens and OAuth secrets cannot be opened; with it, anyone holding the backup can.",
+        describe(&contents),
+        to.display(),
+        size as f64 / 1e6
+    ));
+    Ok(())
+}
+
+async fn restore(config: &Config, from: &Path) -> anyhow::Result<()> {
+    let database = sqlite_path(config, "restore a pg_dump archive with pg_restore into an empty database")?;
+    let key = KeyInput { given: config.secret_key.clone(), file: key_file(&config.data_dir) };
+    let contents = mailroom_store::backup::restore(from, database, key).await?;
+    report(&format!(
+        "restored {} into {}; start Mailroom as usual (it brings the schema up to date at start)",
+        describe(&contents),
+        database.display()
+    ));
     Ok(())
 }
 

@@ -45,6 +45,10 @@ fn help_documents_every_subcommand_and_setting() {
         "migrate",
         "user",
         "token",
+        "backup",
+        "restore",
+        "doctor",
+        "--data-dir",
         "MAILROOM_LISTEN",
         "MAILROOM_PUBLIC_URL",
         "MAILROOM_DATA_DIR",
@@ -58,6 +62,10 @@ fn help_documents_every_subcommand_and_setting() {
     }
     let out = run(dir.path(), &[], &["user", "create", "--help"]);
     assert!(text(&out.stdout).contains("--admin"));
+    let out = run(dir.path(), &[], &["serve", "--help"]);
+    assert!(text(&out.stdout).contains("--listen") && text(&out.stdout).contains("--data-dir"));
+    let out = run(dir.path(), &[], &["demo", "--help"]);
+    assert!(text(&out.stdout).contains("--sim-listen") && text(&out.stdout).contains("--generate"));
 }
 
 #[test]
@@ -87,7 +95,11 @@ impl Server {
     fn start(dir: &Path, env: &[(&str, &str)]) -> Server {
         let mut env = env.to_vec();
         env.push(("MAILROOM_LISTEN", "127.0.0.1:0"));
-        let mut child = mailroom(dir, &env).arg("serve").stderr(Stdio::piped()).spawn().expect("spawn");
+        Server::spawn(dir, &env, &["serve"])
+    }
+
+    fn spawn(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Server {
+        let mut child = mailroom(dir, env).args(args).stderr(Stdio::piped()).spawn().expect("spawn");
         let stderr = child.stderr.take().unwrap();
         let (tx, log) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -109,9 +121,9 @@ impl Server {
     fn wait_for(&self, needle: &str) -> String {
         loop {
             match self.log.recv_timeout(Duration::from_secs(30)) {
-                Ok(line) => {
-                    let line = strip_ansi(&line);
-                    self.seen.borrow_mut().push(line.clone());
+                Ok(raw) => {
+                    let line = strip_ansi(&raw);
+                    self.seen.borrow_mut().push(raw);
                     if line.contains(needle) {
                         return line;
                     }
@@ -183,6 +195,27 @@ fn serve_creates_its_data_answers_and_stops_on_sigterm() {
         use std::os::unix::fs::PermissionsExt;
         assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
     }
+}
+
+#[test]
+fn serve_flags_override_the_settings_and_logs_to_a_pipe_are_plain_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = [("MAILROOM_LISTEN", "127.0.0.1:1"), ("MAILROOM_DATA_DIR", "from-the-environment")];
+    let server = Server::spawn(dir.path(), &env, &["serve", "--listen", "127.0.0.1:0", "--data-dir", "from-a-flag"]);
+    assert!(server.get("/healthz").starts_with("HTTP/1.1 200"));
+    let (status, lines) = server.terminate();
+    assert!(status.success(), "{status}");
+    assert!(dir.path().join("from-a-flag/mailroom.db").exists());
+    assert!(!dir.path().join("from-the-environment").exists());
+    // journald and log files show escape codes raw: standard error here is a pipe.
+    assert!(lines.iter().all(|l| !l.contains('\u{1b}')), "{lines:?}");
+
+    let out = run(dir.path(), &[], &["migrate", "--data-dir", "migrated-here"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(dir.path().join("migrated-here/mailroom.db").exists());
+    let out = run(dir.path(), &[], &["demo", "--data-dir", "x"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("--data-dir"), "{}", text(&out.stderr));
 }
 
 #[test]
@@ -397,8 +430,12 @@ fn sim_prints_the_settings_mailroom_needs_and_serves_seeded_mailboxes() {
 #[test]
 fn sim_and_demo_listen_on_loopback_only() {
     let dir = tempfile::tempdir().unwrap();
-    for args in [["sim", "--listen", "0.0.0.0:0"], ["demo", "--listen", "0.0.0.0:0"]] {
-        let out = run(dir.path(), &[], &args);
+    for args in [
+        &["sim", "--listen", "0.0.0.0:0"][..],
+        &["demo", "--listen", "0.0.0.0:0"],
+        &["demo", "--listen", "127.0.0.1:0", "--sim-listen", "0.0.0.0:0"],
+    ] {
+        let out = run(dir.path(), &[], args);
         assert!(!out.status.success());
         assert!(text(&out.stderr).contains("loopback"), "{}", text(&out.stderr));
     }
@@ -407,11 +444,13 @@ fn sim_and_demo_listen_on_loopback_only() {
 #[test]
 fn demo_runs_mailroom_with_both_providers_configured_and_an_administrator() {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let listen = format!("127.0.0.1:{port}");
-    let (child, out) =
-        spawn_until(dir.path(), &["demo", "--listen", &listen, "--generate", "3"], "Mailroom is running");
+    let free = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let (listen, sim_listen) = (format!("127.0.0.1:{}", free()), format!("127.0.0.1:{}", free()));
+    let args = ["demo", "--listen", &listen, "--sim-listen", &sim_listen, "--generate", "3"];
+    let (child, out) = spawn_until(dir.path(), &args, "Mailroom is running");
     assert!(out.contains("admin@mailroom.test") && out.contains("with the password "), "{out}");
+    assert!(out.contains(&format!("Simulator  http://{sim_listen}")), "{out}");
+    assert!(http_get(&sim_listen, "/_sim/state").starts_with("HTTP/1.1 200"));
     let data = out
         .lines()
         .find_map(|l| l.trim().strip_prefix("Data"))
@@ -423,4 +462,142 @@ fn demo_runs_mailroom_with_both_providers_configured_and_an_administrator() {
     assert!(login.starts_with("HTTP/1.1 200"), "the administrator exists, so setup is over: {login}");
     assert!(stop(child).success());
     assert!(!Path::new(&data).exists(), "the demo's data is removed when it stops");
+}
+
+#[test]
+fn backup_copies_a_running_server_s_database_and_restore_needs_its_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    server.wait_for("first administrator");
+    let env = [("MAILROOM_USER_PASSWORD", PASSWORD)];
+    let created = run(dir.path(), &env, &["user", "create", "--email", "kept@example.test"]);
+    assert!(created.status.success(), "{}", text(&created.stderr));
+
+    let out = run(dir.path(), &[], &["backup", "--to", "copy.db"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let said = text(&out.stdout);
+    assert!(said.contains("backed up 1 user(s), 0 mailbox(es) and 0 message(s) to copy.db"), "{said}");
+    assert!(said.contains("secret key is not in the backup") && said.contains("secret.key"), "{said}");
+    let again = run(dir.path(), &[], &["backup", "--to", "copy.db"]);
+    assert!(!again.status.success() && text(&again.stderr).contains("already exists"), "{}", text(&again.stderr));
+    let (status, _) = server.terminate();
+    assert!(status.success());
+
+    // Into an empty data directory: refused without the key, then done with it.
+    let refused = run(dir.path(), &[], &["restore", "--from", "copy.db", "--data-dir", "restored"]);
+    assert!(!refused.status.success());
+    assert!(text(&refused.stderr).contains("no secret key was found"), "{}", text(&refused.stderr));
+    assert!(!dir.path().join("restored/mailroom.db").exists());
+    std::fs::copy(dir.path().join("mailroom-data/secret.key"), dir.path().join("restored/secret.key")).unwrap();
+    let out = run(dir.path(), &[], &["restore", "--from", "copy.db", "--data-dir", "restored"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("restored 1 user(s)"), "{}", text(&out.stdout));
+    let twice = run(dir.path(), &[], &["restore", "--from", "copy.db", "--data-dir", "restored"]);
+    assert!(!twice.status.success() && text(&twice.stderr).contains("already exists"), "{}", text(&twice.stderr));
+    let same_user =
+        run(dir.path(), &env, &["user", "create", "--email", "kept@example.test", "--data-dir", "restored"]);
+    assert!(text(&same_user.stderr).contains("already exists"), "the user came back: {}", text(&same_user.stderr));
+
+    let postgres = [("MAILROOM_DATABASE_URL", "postgres://postgres@127.0.0.1:1/none")];
+    let out = run(dir.path(), &postgres, &["backup", "--to", "pg.db"]);
+    assert!(!out.status.success() && text(&out.stderr).contains("pg_dump"), "{}", text(&out.stderr));
+}
+
+/// The settings `mailroom sim` prints for Mailroom, as environment variables.
+fn sim_settings(out: &str) -> Vec<(String, String)> {
+    out.lines()
+        .filter_map(|l| l.trim().split_once('='))
+        .filter(|(k, _)| k.starts_with("MAILROOM_"))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+#[test]
+fn doctor_checks_an_installation_against_the_simulator_and_says_what_to_fix() {
+    use mailroom_domain::{ImportStart, MicrosoftTenant, OAuthClientId, SyncInterval};
+    let dir = tempfile::tempdir().unwrap();
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let sim_listen = format!("127.0.0.1:{free}");
+    let (sim, out) = spawn_until(dir.path(), &["sim", "--listen", &sim_listen], "mailboxes are filled");
+    let _sim = Stopping(Some(sim));
+    let settings = sim_settings(&out);
+    assert!(settings.len() >= 5, "{out}");
+    let mut env: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    env.push(("MAILROOM_DATA_DIR", "data"));
+    let doctor = |extra: &[(&str, &str)]| {
+        let mut all = env.clone();
+        all.extend_from_slice(extra);
+        let out = run(dir.path(), &all, &["doctor"]);
+        (out.status.code(), text(&out.stdout), text(&out.stderr))
+    };
+
+    // A fresh installation: nothing wrong, nothing created.
+    let (code, said, err) = doctor(&[]);
+    assert_eq!(code, Some(0), "{said}{err}");
+    assert!(said.contains("does not exist yet") && said.contains("no database at"), "{said}");
+    assert!(said.contains("warning  Google endpoints point at 127.0.0.1"), "{said}");
+    assert!(said.contains("/oauth/callback"), "the redirect URI is shown: {said}");
+    assert!(!dir.path().join("data").exists(), "the doctor creates nothing");
+
+    // Email settings with the right Google client and a wrong Microsoft secret.
+    let data = dir.path().join("data");
+    let save = |microsoft_secret: &str| {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        runtime.block_on(async {
+            let db =
+                mailroom_store::Db::connect(&mailroom_store::DbTarget::Sqlite(data.join("mailroom.db"))).await.unwrap();
+            db.migrate().await.unwrap();
+            let key = mailroom_store::KeyInput { given: None, file: data.join("secret.key") };
+            let store = mailroom_store::Store::unlock(db, key).await.unwrap();
+            let update = |id: &str, secret: &str| mailroom_store::ProviderUpdate {
+                enabled: true,
+                client_id: Some(OAuthClientId::parse(id).unwrap()),
+                new_secret: Some(secrecy::SecretString::from(secret.to_owned())),
+                tenant: MicrosoftTenant::common(),
+            };
+            store
+                .save_email_settings(
+                    &update("mailroom-sim.apps.googleusercontent.com", "GOCSPX-mailroom-sim-secret"),
+                    &update("5e3ce6c0-2b1f-4285-8d4b-75ee78787346", microsoft_secret),
+                    SyncInterval::DEFAULT,
+                    ImportStart::DEFAULT,
+                )
+                .await
+                .unwrap();
+            store.db().close().await;
+        });
+    };
+    save("not the secret");
+    let (code, said, _) = doctor(&[]);
+    assert_eq!(code, Some(1), "{said}");
+    assert!(said.contains("ok       Google accepts the client ID and secret"), "{said}");
+    assert!(said.contains("PROBLEM  Microsoft refuses the client ID or secret"), "{said}");
+    assert!(said.contains("opens the database's secrets"), "{said}");
+
+    save("mailroom~sim~secret");
+    let (code, said, _) = doctor(&[]);
+    assert_eq!(code, Some(0), "{said}");
+    assert!(said.contains("ok       Microsoft accepts the client ID and secret"), "{said}");
+
+    // Each of these is a problem of its own.
+    let other_key = "cd".repeat(32);
+    let (code, said, _) = doctor(&[("MAILROOM_SECRET_KEY", &other_key)]);
+    assert_eq!(code, Some(1));
+    assert!(said.contains("is not the key this database's secrets were encrypted with"), "{said}");
+    let (code, said, _) = doctor(&[("MAILROOM_PUBLIC_URL", "http://mail.example.com")]);
+    assert_eq!(code, Some(1));
+    assert!(said.contains("PROBLEM  public URL http://mail.example.com is plain http on another host"), "{said}");
+    let (code, said, _) = doctor(&[("MAILROOM_GOOGLE_TOKEN_URL", "http://tokens.example.com/token")]);
+    assert_eq!(code, Some(1));
+    assert!(said.contains("PROBLEM  Google endpoints over plain http"), "{said}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(data.join("secret.key"), std::fs::Permissions::from_mode(0o644)).unwrap();
+        let (code, said, _) = doctor(&[]);
+        assert_eq!(code, Some(1));
+        assert!(said.contains("warning  the data directory") && said.contains("chmod 700"), "{said}");
+        assert!(said.contains("PROBLEM  the key file") && said.contains("chmod 600"), "{said}");
+    }
 }

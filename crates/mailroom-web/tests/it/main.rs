@@ -10,6 +10,7 @@ mod admin;
 mod api;
 mod api_tokens;
 mod auth;
+mod backup;
 mod changes;
 mod connect;
 mod drafts;

@@ -27,11 +27,16 @@ struct Driver {
 }
 
 impl Driver {
-    fn start() -> Driver {
-        assert!(
-            Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists(),
-            "the browser test needs Debian's chromium and chromium-driver (apt-get install chromium chromium-driver)"
-        );
+    /// Starts chromedriver, or says how to enable the test and gives none when Chromium is not
+    /// installed, as the PostgreSQL tests do; in CI (`CI=true`) a missing browser fails the test.
+    fn start() -> Option<Driver> {
+        if !(Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists()) {
+            let how = "the browser test needs Debian's chromium and chromium-driver \
+                       (apt-get install chromium chromium-driver)";
+            assert!(std::env::var("CI").as_deref() != Ok("true"), "{how}");
+            eprintln!("skipped: {how}");
+            return None;
+        }
         let port = free_port();
         let child = Command::new(CHROMEDRIVER)
             .arg(format!("--port={port}"))
@@ -44,7 +49,7 @@ impl Driver {
             assert!(Instant::now() < deadline, "chromedriver did not listen in time");
             std::thread::sleep(Duration::from_millis(100));
         }
-        Driver { child, url: format!("http://127.0.0.1:{port}") }
+        Some(Driver { child, url: format!("http://127.0.0.1:{port}") })
     }
 }
 
@@ -164,11 +169,14 @@ where
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_user_reads_organises_replies_forwards_schedules_and_drafts_in_chromium_and_the_mailbox_follows() {
-    let driver = Driver::start();
+    let Some(driver) = Driver::start() else { return };
     let dir = tempfile::tempdir().unwrap();
     let listen = format!("127.0.0.1:{}", free_port());
-    let (demo, out) =
-        spawn_until(dir.path(), &["demo", "--listen", &listen, "--generate", "12"], "Mailroom is running");
+    let (demo, out) = spawn_until(
+        dir.path(),
+        &["demo", "--listen", &listen, "--sim-listen", "127.0.0.1:0", "--generate", "12"],
+        "Mailroom is running",
+    );
     let demo = super::Stopping(Some(demo));
     let password = out.split("with the password ").nth(1).and_then(|r| r.split_whitespace().next()).expect(&out);
     let sim = out.lines().find_map(|l| l.trim().strip_prefix("Simulator")).and_then(|r| r.split_whitespace().next());
@@ -542,6 +550,30 @@ async fn a_new_user_reads_organises_replies_forwards_schedules_and_drafts_in_chr
         listed_subjects(&client).await.iter().any(|s| s.contains("In two minutes"))
     })
     .await;
+
+    // The README's picture, renewed by every run: the workspace at a laptop's width with a message
+    // in Latin script open (not every machine has fonts for the generated Japanese mail).
+    client.set_window_size(1440, 900).await.unwrap();
+    client.goto(&format!("{base}/mail")).await.unwrap();
+    let opened = client
+        .execute(
+            "const latin = /^[\\u0000-\\u024f\\u2026\\u2605\\s]+$/;
+             const row = Array.from(document.querySelectorAll('.rows .row')).find(r => latin.test(r.textContent));
+             if (!row) return false;
+             row.querySelector('a.open').click();
+             return true;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(opened, json!(true), "a message in Latin script is listed");
+    let frame = client.wait().at_most(Duration::from_secs(20)).for_element(Locator::Css(".reader iframe.body")).await;
+    frame.unwrap().enter_frame().await.unwrap();
+    client.wait().at_most(Duration::from_secs(20)).for_element(Locator::Css("body")).await.unwrap();
+    client.enter_parent_frame().await.unwrap();
+    screenshot(&client, "0-readme").await;
+    let readme_picture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/mail-workspace.png");
+    std::fs::copy(shots_dir().join("0-readme.png"), readme_picture).unwrap();
 
     // At a phone's width the page fits the screen: nothing scrolls sideways.
     client.set_window_size(390, 844).await.unwrap();
