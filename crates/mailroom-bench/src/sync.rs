@@ -303,6 +303,7 @@ async fn configure(store: &Store) -> anyhow::Result<()> {
             client_id: Some(OAuthClientId::parse(id).map_err(invalid)?),
             new_secret: Some(SecretString::from(secret.to_owned())),
             tenant: MicrosoftTenant::common(),
+            secret_expires_at: None,
         })
     };
     store

@@ -370,10 +370,18 @@ impl Config {
     /// address or `localhost`) but another port, or a loopback host while the server listens only
     /// elsewhere. Providers send users back to the public URL, so such a mismatch would surface
     /// as a failed connection; behind a proxy the public URL names the proxy and is not checked.
+    /// Also when it is plain http on another machine (see [`plain_http_off_this_machine`]).
     pub fn public_url_warning(&self) -> Option<String> {
+        if plain_http_off_this_machine(&self.public_url) {
+            return Some(format!(
+                "the public URL {} is plain http on another machine: Google and Microsoft accept only https \
+                 redirect URIs there, and passwords and cookies would cross the network unencrypted; set \
+                 MAILROOM_PUBLIC_URL to the https address users open (a reverse proxy terminates TLS)",
+                self.base_url()
+            ));
+        }
         let host = self.public_url.host_str()?;
-        let local = host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
-        if !local {
+        if !is_this_machine(host) {
             return None;
         }
         let port = self.public_url.port_or_known_default()?;
@@ -406,6 +414,19 @@ impl Config {
     pub fn redirect_uri(&self) -> String {
         format!("{}/oauth/callback", self.base_url())
     }
+}
+
+/// Whether `host` names this machine: `localhost` or a loopback address.
+fn is_this_machine(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Whether a public URL is plain http on a host other than this machine. Google and Microsoft
+/// refuse an http redirect URI except on a loopback host, so connecting a mailbox fails at the
+/// provider's sign-in; and the session cookie and passwords would cross the network unencrypted.
+pub fn plain_http_off_this_machine(url: &Url) -> bool {
+    url.scheme() == "http" && url.host_str().is_some_and(|host| !is_this_machine(host))
 }
 
 const DEFAULT_LISTEN: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 8080));
@@ -912,5 +933,17 @@ mod tests {
         assert!(wrong_port.public_url_warning().is_some_and(|w| w.contains("MAILROOM_PUBLIC_URL")));
         let proxy = load_ok("", &[("MAILROOM_PUBLIC_URL", "https://mail.example.com")]);
         assert!(proxy.public_url_warning().is_none(), "a proxy's URL is not checked");
+    }
+
+    #[test]
+    fn a_plain_http_public_url_on_another_machine_is_warned_about() {
+        let plain = load_ok("", &[("MAILROOM_PUBLIC_URL", "http://mail.example.com")]);
+        assert!(plain.public_url_warning().is_some_and(|w| w.contains("https")));
+        for local in ["http://localhost:8080", "http://127.0.0.1:8080", "http://[::1]:8080"] {
+            let url = Url::parse(local).unwrap();
+            assert!(!plain_http_off_this_machine(&url), "{local} is this machine");
+        }
+        assert!(plain_http_off_this_machine(&Url::parse("http://192.0.2.7").unwrap()));
+        assert!(!plain_http_off_this_machine(&Url::parse("https://mail.example.com").unwrap()));
     }
 }

@@ -2,6 +2,7 @@
 //! delete (`messages.modify`, `trash`, `untrash`, `delete`), and Graph's message update, move and
 //! delete. Each succeeds or fails as a whole; a message already gone is [`ApiError::NotFound`].
 
+use mailroom_domain::Provider;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 use url::Url;
@@ -107,17 +108,18 @@ impl Providers {
             .request(method, url)
             .bearer_auth(token.expose_secret())
             .header(reqwest::header::ACCEPT, "application/json");
-        execute(body.into().attach(request)).await
+        execute(Provider::Google, body.into().attach(request)).await
     }
 }
 
 /// Sends a request and sorts a failed answer; the answer's body when it succeeded.
-pub(crate) async fn execute(request: reqwest::RequestBuilder) -> Result<Vec<u8>, ApiError> {
+pub(crate) async fn execute(provider: Provider, request: reqwest::RequestBuilder) -> Result<Vec<u8>, ApiError> {
     let response = request
         .send()
         .await
         .map_err(|e| ApiError::Transient { reason: describe_transport_error(e), retry_after: None })?;
     let status = response.status();
+    crate::count_response(provider, status.as_u16());
     let wait = retry_after(response.headers());
     let bytes = response
         .bytes()

@@ -271,6 +271,7 @@ impl Providers {
         Ok(MailboxProfile { remote_id: user.id, address, display_name, identities })
     }
 
+    /// A GET of a Google API (Gmail, userinfo) answering JSON; Graph's go through `graph_get`.
     pub(crate) async fn get_json<T: DeserializeOwned>(&self, url: Url, token: &SecretString) -> Result<T, ApiError> {
         let response = self
             .http
@@ -281,6 +282,7 @@ impl Providers {
             .await
             .map_err(|e| ApiError::Transient { reason: describe_transport_error(e), retry_after: None })?;
         let status = response.status();
+        crate::count_response(Provider::Google, status.as_u16());
         let wait = retry_after(response.headers());
         let body = response
             .bytes()

@@ -288,6 +288,7 @@ impl Providers {
             .await
             .map_err(|e| ApiError::Transient { reason: describe_transport_error(e), retry_after: None })?;
         let status = response.status();
+        crate::count_response(mailroom_domain::Provider::Google, status.as_u16());
         let wait = retry_after(response.headers());
         let content_type =
             response.headers().get(reqwest::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
@@ -448,6 +449,7 @@ fn read_part(http: &[u8]) -> Result<GmailRawMessage, ApiError> {
         .ok_or_else(|| bad_shape("a batch part has no status line"))?;
     let (headers, body) = split_head(http.get(line_end + 1..).unwrap_or_default());
     let body = strip_line_break_end(body);
+    crate::count_response(mailroom_domain::Provider::Google, status);
     if !(200..300).contains(&status) {
         let mut map = reqwest::header::HeaderMap::new();
         for (name, value) in &headers {

@@ -4,6 +4,7 @@
 //! (`Prefer: IdType="ImmutableId"`), so an id survives a move between folders: a call that
 //! forgot would get (and store, or look up) ids that change on move.
 
+use mailroom_domain::Provider;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -488,8 +489,11 @@ impl Providers {
         prefer: Option<&str>,
         accept: &str,
     ) -> Result<Vec<u8>, ApiError> {
-        execute(self.graph_request(reqwest::Method::GET, url, token, prefer).header(reqwest::header::ACCEPT, accept))
-            .await
+        execute(
+            Provider::Microsoft,
+            self.graph_request(reqwest::Method::GET, url, token, prefer).header(reqwest::header::ACCEPT, accept),
+        )
+        .await
     }
 
     /// A state-changing Graph call with `body`; the answer's body when it succeeded.
@@ -501,7 +505,7 @@ impl Providers {
         body: impl Into<WriteBody>,
     ) -> Result<Vec<u8>, ApiError> {
         let request = self.graph_request(method, url, token, None).header(reqwest::header::ACCEPT, "application/json");
-        execute(body.into().attach(request)).await
+        execute(Provider::Microsoft, body.into().attach(request)).await
     }
 
     /// Every Graph API request starts here: the bearer token and `Prefer: IdType="ImmutableId"`,

@@ -38,6 +38,22 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use url::Url;
 
+/// The counter of provider answers that tell of trouble on the provider's side: refusals for rate
+/// (429) and server errors (5xx), labelled by provider and `status` (`429` or `5xx`).
+pub const ERROR_RESPONSES: &str = "mailroom_provider_error_responses_total";
+
+/// Counts an answer of `provider` in [`ERROR_RESPONSES`] when it is a 429 or a 5xx. Called where
+/// each answer's status is first read, a Gmail batch's parts included, since Google refuses the
+/// calls of a batch one by one. Other statuses are the caller's business (a 404 is often expected).
+pub(crate) fn count_response(provider: Provider, status: u16) {
+    let class = match status {
+        429 => "429",
+        500..=599 => "5xx",
+        _ => return,
+    };
+    metrics::counter!(ERROR_RESPONSES, "provider" => provider.as_str(), "status" => class).increment(1);
+}
+
 pub use api::{ApiError, GRAPH_CURSOR_CODES, Identity, MailboxProfile};
 pub use drafts::{GraphDraftFields, RemoteDraft};
 pub use gmail::{GmailHistoryPage, GmailHistoryRecord, GmailLabel, GmailPage, GmailRawMessage};

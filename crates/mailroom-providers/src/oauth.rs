@@ -231,6 +231,7 @@ impl Providers {
             .await
             .map_err(transient)?;
         let status = response.status();
+        crate::count_response(app.provider, status.as_u16());
         if status.is_success() {
             return Ok(());
         }
@@ -258,6 +259,7 @@ impl Providers {
             .await
             .map_err(transient)?;
         let status = response.status();
+        crate::count_response(app.provider, status.as_u16());
         let wait = retry_after(response.headers());
         let body = response.bytes().await.map_err(transient)?;
         if !status.is_success() {

@@ -115,6 +115,7 @@ impl Providers {
             .await
             .map_err(|e| ApiError::Transient { reason: crate::describe_transport_error(e), retry_after: None })?;
         let status = response.status();
+        crate::count_response(mailroom_domain::Provider::Microsoft, status.as_u16());
         let wait = crate::retry_after(response.headers());
         let body = response
             .bytes()

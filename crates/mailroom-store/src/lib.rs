@@ -13,6 +13,7 @@ mod db;
 mod drafts;
 mod key;
 mod messages;
+mod overview;
 mod password;
 mod sessions;
 mod settings;
@@ -37,12 +38,13 @@ pub use messages::{
     MessageFilter, MessagePerson, MessageSummary, NOTE_LIMIT, Participant, RemoteFolder, SUGGESTION_LIMIT,
     SearchCursor, SearchHit, SearchPage, StoredAttachment, StoredState, Tag, WritebackJob,
 };
+pub use overview::QueueDepths;
 pub use sessions::SessionToken;
 pub use settings::{EmailSettings, ProviderSettings, ProviderUpdate};
 pub use submissions::{
     BatchSummary, ClaimedSubmission, NewSubmission, Submission, SubmissionFile, SubmissionStatus, Submitted,
 };
-pub use sync_runs::{Claim, LearnedRate, RunKind, RunMode, RunOutcome, RunProgress, RunTrigger, SyncRun};
+pub use sync_runs::{Claim, FailedRun, LearnedRate, RunKind, RunMode, RunOutcome, RunProgress, RunTrigger, SyncRun};
 pub use templates::{StoredTemplate, TemplateSaved};
 pub use users::{NewUser, User};
 

@@ -15,6 +15,9 @@ pub struct ProviderSettings {
     pub client_id: Option<OAuthClientId>,
     pub has_secret: bool,
     pub tenant: MicrosoftTenant,
+    /// When the client secret expires (the Unix time of that day's start, UTC), as the
+    /// administrator entered it; the store cannot know it otherwise.
+    pub secret_expires_at: Option<i64>,
     pub updated_at: Option<i64>,
 }
 
@@ -26,6 +29,7 @@ impl ProviderSettings {
             client_id: None,
             has_secret: false,
             tenant: MicrosoftTenant::common(),
+            secret_expires_at: None,
             updated_at: None,
         }
     }
@@ -46,6 +50,9 @@ pub struct ProviderUpdate {
     pub client_id: Option<OAuthClientId>,
     pub new_secret: Option<SecretString>,
     pub tenant: MicrosoftTenant,
+    /// When the client secret expires (Unix time of the day's start, UTC); replaces what was
+    /// saved, so `None` clears it.
+    pub secret_expires_at: Option<i64>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -55,6 +62,7 @@ struct ProviderRow {
     client_id: Option<String>,
     has_secret: bool,
     tenant: Option<String>,
+    client_secret_expires_at: Option<i64>,
     updated_at: i64,
 }
 
@@ -67,8 +75,8 @@ fn secret_aad(provider: Provider) -> Vec<u8> {
 
 impl Store {
     pub async fn email_settings(&self) -> Result<EmailSettings> {
-        let sql = "SELECT provider, enabled, client_id, client_secret IS NOT NULL AS has_secret, tenant, updated_at \
-                   FROM provider_settings";
+        let sql = "SELECT provider, enabled, client_id, client_secret IS NOT NULL AS has_secret, tenant, \
+                   client_secret_expires_at, updated_at FROM provider_settings";
         let rows: Vec<ProviderRow> = with_pool!(self.db, pool => sqlx::query_as(sql).fetch_all(pool).await)?;
         let mut settings = EmailSettings {
             google: ProviderSettings::unset(Provider::Google),
@@ -94,6 +102,7 @@ impl Store {
                     .as_deref()
                     .and_then(|t| MicrosoftTenant::parse(t).ok())
                     .unwrap_or_else(MicrosoftTenant::common),
+                secret_expires_at: row.client_secret_expires_at,
                 updated_at: Some(row.updated_at),
             };
         }
@@ -114,11 +123,13 @@ impl Store {
         sync_interval: SyncInterval,
         import_start: ImportStart,
     ) -> Result<()> {
-        let upsert = "INSERT INTO provider_settings (provider, enabled, client_id, client_secret, tenant, updated_at) \
-                      VALUES ($1, $2, $3, $4, $5, $6) \
+        let upsert = "INSERT INTO provider_settings \
+                      (provider, enabled, client_id, client_secret, tenant, client_secret_expires_at, updated_at) \
+                      VALUES ($1, $2, $3, $4, $5, $6, $7) \
                       ON CONFLICT (provider) DO UPDATE SET enabled = excluded.enabled, client_id = excluded.client_id, \
                       client_secret = COALESCE(excluded.client_secret, provider_settings.client_secret), \
-                      tenant = excluded.tenant, updated_at = excluded.updated_at";
+                      tenant = excluded.tenant, client_secret_expires_at = excluded.client_secret_expires_at, \
+                      updated_at = excluded.updated_at";
         let setting = "INSERT INTO settings (key, value) VALUES ($1, $2) \
                        ON CONFLICT (key) DO UPDATE SET value = excluded.value";
         let now = now();
@@ -141,6 +152,7 @@ impl Store {
                     .bind(update.client_id.as_ref().map(OAuthClientId::as_str))
                     .bind(sealed.as_deref())
                     .bind(update.tenant.as_str())
+                    .bind(update.secret_expires_at)
                     .bind(now)
                     .execute(&mut *tx)
                     .await?;

@@ -404,6 +404,33 @@ impl Store {
         Ok((running.map(SyncRun::from), finished.map(SyncRun::from)))
     }
 
+    /// Every account's latest finished run, for the operator's view of mailboxes whose last run
+    /// failed.
+    pub async fn latest_finished_runs(&self) -> Result<Vec<SyncRun>> {
+        let sql = runs_query!(
+            "WHERE id IN (SELECT MAX(id) FROM sync_runs WHERE outcome IS NOT NULL GROUP BY account_id) ORDER BY id"
+        );
+        let rows: Vec<RunRow> = with_pool!(self.db, pool => sqlx::query_as(sql).fetch_all(pool).await)?;
+        Ok(rows.into_iter().map(SyncRun::from).collect())
+    }
+
+    /// The latest failed runs of all accounts, newest first, each with its mailbox's address.
+    pub async fn recent_failed_runs(&self, limit: i64) -> Result<Vec<FailedRun>> {
+        let sql = "SELECT r.account_id, a.address, r.finished_at, r.error FROM sync_runs r \
+                   JOIN accounts a ON a.id = r.account_id WHERE r.outcome = 'failed' ORDER BY r.id DESC LIMIT $1";
+        let rows: Vec<(i64, String, Option<i64>, Option<String>)> =
+            with_pool!(self.db, pool => sqlx::query_as(sql).bind(limit).fetch_all(pool).await)?;
+        Ok(rows
+            .into_iter()
+            .map(|(account, address, finished_at, error)| FailedRun {
+                account_id: AccountId(account),
+                address,
+                finished_at: finished_at.unwrap_or_default(),
+                error: error.unwrap_or_default(),
+            })
+            .collect())
+    }
+
     /// What the pacer learned of the account's limit, when it learned one.
     pub async fn learned_rate(&self, account: AccountId) -> Result<Option<LearnedRate>> {
         let sql = "SELECT rate, window_secs, learned_at FROM learned_rates WHERE account_id = $1";
@@ -439,4 +466,13 @@ pub struct LearnedRate {
     pub rate: i64,
     pub window_secs: i64,
     pub learned_at: i64,
+}
+
+/// A failed run as the operator's view lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedRun {
+    pub account_id: AccountId,
+    pub address: String,
+    pub finished_at: i64,
+    pub error: String,
 }

@@ -79,6 +79,13 @@ impl WebConfig {
     pub fn redirect_uri(&self) -> String {
         format!("{}/oauth/callback", self.base_url)
     }
+
+    /// Whether the public URL is plain http on another machine, where the providers refuse its
+    /// redirect URI: the email settings page warns the administrator (see
+    /// [`mailroom_config::plain_http_off_this_machine`]).
+    pub fn public_url_is_plain_http(&self) -> bool {
+        url::Url::parse(&self.base_url).is_ok_and(|url| mailroom_config::plain_http_off_this_machine(&url))
+    }
 }
 
 /// Shared by every handler. Cheap to clone.
@@ -124,6 +131,7 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/users/{id}/password", post(pages::users::reset_password))
         .route("/admin/settings/email", get(pages::email_settings::show).post(pages::email_settings::save))
         .route("/admin/accounts", get(pages::accounts::admin_list))
+        .route("/admin/status", get(pages::status::show))
         .route("/accounts", get(pages::accounts::list))
         .route("/accounts/connect", post(pages::accounts::connect))
         .route("/accounts/{id}/disconnect", post(pages::accounts::disconnect))

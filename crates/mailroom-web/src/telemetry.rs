@@ -30,6 +30,13 @@ pub fn install_recorder() -> PrometheusHandle {
             // Another recorder may already be installed (an embedding program's); then ours still
             // renders what the middleware records through it.
             let _ = metrics::set_global_recorder(recorder);
+            // Provider trouble is counted from zero, so that a rate over it exists before the first.
+            for provider in [mailroom_domain::Provider::Google, mailroom_domain::Provider::Microsoft] {
+                for status in ["429", "5xx"] {
+                    metrics::counter!(mailroom_providers::ERROR_RESPONSES, "provider" => provider.as_str(), "status" => status)
+                        .increment(0);
+                }
+            }
             handle
         })
         .clone()
@@ -47,12 +54,60 @@ pub async fn track(State(_): State<AppState>, request: Request, next: Next) -> R
     response
 }
 
-/// The metrics page: everything recorded, plus the pool's state read now.
-pub fn render(state: &AppState) -> String {
+/// The metrics page: everything recorded, plus the pool's state and the store's figures read now.
+pub async fn render(state: &AppState) -> String {
     let (size, idle) = state.store.db().pool_usage();
     let backend = state.store.db().backend().as_str();
     metrics::gauge!("mailroom_db_pool_connections", "backend" => backend).set(f64::from(size));
     #[expect(clippy::cast_precision_loss, reason = "a pool never holds 2^52 connections")]
     metrics::gauge!("mailroom_db_pool_idle_connections", "backend" => backend).set(idle as f64);
-    install_recorder().render()
+    let mut text = install_recorder().render();
+    match store_figures(state).await {
+        Ok(figures) => text.push_str(&figures),
+        // The rest still tells something; /readyz says whether the database answers.
+        Err(err) => tracing::warn!(error = %err, "the store's figures are left out of the metrics"),
+    }
+    text
+}
+
+/// Gauges read from the store at each scrape, written out here rather than through the recorder:
+/// the recorder is process-wide and keeps a series after its account is gone, while these must
+/// say what this store holds now.
+async fn store_figures(state: &AppState) -> Result<String, mailroom_store::StoreError> {
+    use std::fmt::Write as _;
+    let now = mailroom_store::now();
+    let accounts = state.store.all_accounts().await?;
+    let queues = state.store.queue_depths().await?;
+    let mut text = String::new();
+    // Labelled by account id, never the address: addresses stay out of the monitoring system.
+    let _ = writeln!(
+        text,
+        "# HELP mailroom_sync_lag_seconds Seconds since the account's last successful sync (since it was \
+         connected, when none has succeeded); disabled accounts are left out.\n\
+         # TYPE mailroom_sync_lag_seconds gauge"
+    );
+    for account in &accounts {
+        if let Some(lag) = crate::pages::status::sync_lag_secs(account, now) {
+            let _ = writeln!(text, "mailroom_sync_lag_seconds{{account=\"{}\"}} {lag}", account.id);
+        }
+    }
+    let _ = writeln!(
+        text,
+        "# HELP mailroom_writeback_queue_depth Users' actions on messages waiting to reach the provider \
+         (pending), or refused by it (failed).\n\
+         # TYPE mailroom_writeback_queue_depth gauge\n\
+         mailroom_writeback_queue_depth{{state=\"pending\"}} {}\n\
+         mailroom_writeback_queue_depth{{state=\"failed\"}} {}",
+        queues.writeback_pending, queues.writeback_failed
+    );
+    let _ = writeln!(
+        text,
+        "# HELP mailroom_outbox_queue_depth Messages waiting to be sent or being sent (pending), or that \
+         could not be sent (failed).\n\
+         # TYPE mailroom_outbox_queue_depth gauge\n\
+         mailroom_outbox_queue_depth{{state=\"pending\"}} {}\n\
+         mailroom_outbox_queue_depth{{state=\"failed\"}} {}",
+        queues.outbox_pending, queues.outbox_failed
+    );
+    Ok(text)
 }

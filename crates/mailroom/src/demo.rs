@@ -180,6 +180,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
             client_id: Some(OAuthClientId::parse(client_id).map_err(|e| anyhow::anyhow!("{e}"))?),
             new_secret: Some(SecretString::from(secret.to_owned())),
             tenant: MicrosoftTenant::common(),
+            secret_expires_at: None,
         })
     };
     store

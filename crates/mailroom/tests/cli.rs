@@ -554,6 +554,7 @@ fn doctor_checks_an_installation_against_the_simulator_and_says_what_to_fix() {
                 client_id: Some(OAuthClientId::parse(id).unwrap()),
                 new_secret: Some(secrecy::SecretString::from(secret.to_owned())),
                 tenant: MicrosoftTenant::common(),
+                secret_expires_at: None,
             };
             store
                 .save_email_settings(

@@ -12,6 +12,7 @@ pub mod mail;
 pub mod ops;
 pub mod setup;
 pub mod signatures;
+pub mod status;
 pub mod templates;
 pub mod tokens;
 pub mod users;

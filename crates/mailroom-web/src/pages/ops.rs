@@ -57,5 +57,5 @@ pub async fn metrics(
         response.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
         return response;
     }
-    verbatim(StatusCode::OK, "text/plain; version=0.0.4; charset=utf-8", crate::telemetry::render(&state))
+    verbatim(StatusCode::OK, "text/plain; version=0.0.4; charset=utf-8", crate::telemetry::render(&state).await)
 }

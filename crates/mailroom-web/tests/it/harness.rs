@@ -219,6 +219,7 @@ impl TestApp {
             client_id: Some(mailroom_domain::OAuthClientId::parse(id).expect("client id")),
             new_secret: Some(SecretString::from(secret.to_owned())),
             tenant: mailroom_domain::MicrosoftTenant::common(),
+            secret_expires_at: None,
         };
         app.store
             .save_email_settings(

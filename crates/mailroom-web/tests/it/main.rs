@@ -22,6 +22,7 @@ mod search;
 mod search_agreement;
 mod send;
 mod settings;
+mod status;
 mod sync_engine;
 mod sync_faults;
 mod sync_gmail;

@@ -12,6 +12,10 @@ crate::on_both_databases!(settings:
     client_secret_is_encrypted_in_the_database,
     bad_settings_are_shown_next_to_their_fields_and_change_nothing,
     a_wrong_or_missing_key_stops_the_start_and_changes_nothing,
+    the_providers_traps_are_said_beside_their_credentials_in_both_languages,
+    a_plain_http_public_url_elsewhere_is_warned_about_and_https_or_loopback_is_not,
+    the_secret_expiry_date_round_trips_and_warns_as_it_nears,
+    a_malformed_expiry_date_is_refused_and_changes_nothing,
 );
 
 const GOOGLE_SECRET: &str = "GOCSPX-verysecretvalue123";
@@ -154,4 +158,160 @@ async fn a_wrong_or_missing_key_stops_the_start_and_changes_nothing(backend: Bac
     assert_eq!(std::fs::read_to_string(&key_file).unwrap(), original_key);
     let store = app.reopen_with_key(None, key_file).await.expect("the original key opens the store");
     assert_eq!(store.client_secret(Provider::Google).await.unwrap().unwrap().expose_secret(), GOOGLE_SECRET);
+}
+
+/// The day `days` from today (UTC), as the date field writes it.
+fn day_from_today(days: i64) -> String {
+    (chrono::Utc::now().date_naive() + chrono::TimeDelta::days(days)).to_string()
+}
+
+fn with_expiry(date: &str) -> Vec<(&str, &str)> {
+    let mut form = full_form();
+    form.push(("microsoft_secret_expires", date));
+    form
+}
+
+const GOOGLE_CONSENT: &str = "href=\"https://console.cloud.google.com/apis/credentials/consent\"";
+const ENTRA_APPS: &str =
+    "href=\"https://entra.microsoft.com/#view/Microsoft_AAD_RegisteredApps/ApplicationsListBlade\"";
+const HTTP_WARNING_EN: &str = "The public address is plain http on another machine";
+const HTTP_WARNING_CS: &str = "Veřejná adresa je nešifrované http na jiném počítači";
+
+async fn the_providers_traps_are_said_beside_their_credentials_in_both_languages(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else { return };
+    let (_, mut admin) = app.admin().await;
+    let page = admin.get("/admin/settings/email").await;
+    page.assert_status(StatusCode::OK)
+        .assert_contains(GOOGLE_CONSENT)
+        .assert_contains("Google lets the refresh tokens it grants expire after 7 days")
+        .assert_contains("Publish the app (status In production)")
+        .assert_contains("choose the user type Internal")
+        .assert_contains("needs Google&#39;s verification of the app and a security assessment")
+        .assert_contains(ENTRA_APPS)
+        .assert_contains("name=\"microsoft_secret_expires\" type=\"date\" value=\"\"")
+        .assert_lacks("id=\"secret-expiry\"");
+    // The Google notes stand in Google's section, the Entra link in Microsoft's.
+    let google = page.body.find("id=\"google\"").unwrap();
+    let microsoft = page.body.find("id=\"microsoft\"").unwrap();
+    let consent = page.body.find(GOOGLE_CONSENT).unwrap();
+    let entra = page.body.find(ENTRA_APPS).unwrap();
+    assert!(google < consent && consent < microsoft && microsoft < entra);
+
+    admin.accept_language = Some("cs".to_owned());
+    let page = admin.get("/admin/settings/email").await;
+    page.assert_contains(GOOGLE_CONSENT)
+        .assert_contains("nechá jí vydané obnovovací tokeny vypršet po 7 dnech")
+        .assert_contains("zvolte typ uživatelů Internal")
+        .assert_contains(ENTRA_APPS)
+        .assert_contains("Tajný klíč klienta vyprší dne");
+}
+
+async fn a_plain_http_public_url_elsewhere_is_warned_about_and_https_or_loopback_is_not(backend: Backend) {
+    // The tests' usual public URL, http://mailroom.test, is plain http on another machine.
+    let Some(app) = TestApp::start(backend).await else { return };
+    let (_, mut admin) = app.admin().await;
+    let page = admin.get("/admin/settings/email").await;
+    page.assert_contains(HTTP_WARNING_EN).assert_contains("class=\"warning\" id=\"google-insecure-redirect\"");
+    admin.accept_language = Some("cs".to_owned());
+    admin.get("/admin/settings/email").await.assert_contains(HTTP_WARNING_CS).assert_lacks(HTTP_WARNING_EN);
+
+    for public in ["https://mail.example.com", "http://localhost:8080", "http://127.0.0.1:8080"] {
+        let Some(app) = TestApp::start_with(backend, |c| c.base_url = public.to_owned()).await else { return };
+        let (_, mut admin) = app.admin().await;
+        let page = admin.get("/admin/settings/email").await;
+        page.assert_contains(&format!("value=\"{public}/oauth/callback\""))
+            .assert_lacks(HTTP_WARNING_EN)
+            .assert_lacks("insecure-redirect");
+        admin.accept_language = Some("cs".to_owned());
+        admin.get("/admin/settings/email").await.assert_lacks(HTTP_WARNING_CS);
+    }
+}
+
+async fn the_secret_expiry_date_round_trips_and_warns_as_it_nears(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else { return };
+    let (_, mut admin) = app.admin().await;
+    let path = "/admin/settings/email";
+    let saved = |date: &str| format!("name=\"microsoft_secret_expires\" type=\"date\" value=\"{date}\"");
+
+    // Two months away: kept, shown in the field, and no warning yet.
+    let later = day_from_today(60);
+    admin.submit(path, path, &with_expiry(&later)).await.assert_redirect("/admin/settings/email?notice=settings_saved");
+    let page = admin.get(path).await;
+    page.assert_contains(&saved(&later)).assert_lacks("id=\"secret-expiry\"");
+    let stored = app.store.email_settings().await.unwrap().microsoft.secret_expires_at.unwrap();
+    assert_eq!(chrono::DateTime::from_timestamp(stored, 0).unwrap().date_naive().to_string(), later);
+    admin.get("/admin/status").await.assert_lacks("id=\"secret-expiry\"");
+
+    // Within 30 days: a warning, here and on the status page.
+    let soon = day_from_today(20);
+    admin.submit(path, path, &with_expiry(&soon)).await.assert_redirect("/admin/settings/email?notice=settings_saved");
+    let warning = format!("The Microsoft client secret expires on {soon}, within 30 days.");
+    admin
+        .get(path)
+        .await
+        .assert_contains(&saved(&soon))
+        .assert_contains("class=\"warning\" id=\"secret-expiry\"")
+        .assert_contains(&warning);
+    admin
+        .get("/admin/status")
+        .await
+        .assert_contains("class=\"warning\" id=\"secret-expiry\"")
+        .assert_contains(&warning);
+    admin.accept_language = Some("cs".to_owned());
+    let czech = format!("Tajný klíč klienta Microsoft vyprší dne {soon}, do 30 dní.");
+    admin.get(path).await.assert_contains(&czech).assert_lacks(&warning);
+    admin.get("/admin/status").await.assert_contains(&czech);
+    admin.accept_language = None;
+
+    // Within a week, and past: the stronger warning.
+    let days = day_from_today(3);
+    admin.submit(path, path, &with_expiry(&days)).await.assert_redirect("/admin/settings/email?notice=settings_saved");
+    admin
+        .get(path)
+        .await
+        .assert_contains("class=\"error\" id=\"secret-expiry\"")
+        .assert_contains(&format!("The Microsoft client secret expires on {days}, in less than a week."));
+    admin.get("/admin/status").await.assert_contains("class=\"error\" id=\"secret-expiry\"");
+    admin
+        .submit(path, path, &with_expiry("2024-02-29"))
+        .await
+        .assert_redirect("/admin/settings/email?notice=settings_saved");
+    admin.get(path).await.assert_contains("The Microsoft client secret expired on 2024-02-29.");
+    admin.accept_language = Some("cs".to_owned());
+    admin.get(path).await.assert_contains("Tajný klíč klienta Microsoft vypršel dne 2024-02-29.");
+    admin.get("/admin/status").await.assert_contains("Tajný klíč klienta Microsoft vypršel dne 2024-02-29.");
+
+    // An empty field clears the date, and the warning with it.
+    admin.submit(path, path, &with_expiry("")).await.assert_redirect("/admin/settings/email?notice=settings_saved");
+    assert_eq!(app.store.email_settings().await.unwrap().microsoft.secret_expires_at, None);
+    admin.get(path).await.assert_contains(&saved("")).assert_lacks("id=\"secret-expiry\"");
+    admin.get("/admin/status").await.assert_lacks("id=\"secret-expiry\"");
+}
+
+async fn a_malformed_expiry_date_is_refused_and_changes_nothing(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else { return };
+    let (_, mut admin) = app.admin().await;
+    let path = "/admin/settings/email";
+    admin
+        .submit(path, path, &with_expiry("2030-01-31"))
+        .await
+        .assert_redirect("/admin/settings/email?notice=settings_saved");
+    let before = app.store.email_settings().await.unwrap();
+    for bad in ["next week", "2030-02-30", "31.1.2030", "12030-01-01", "2030-01-31T00:00"] {
+        let mut form = with_expiry(bad);
+        // Other changes in the same form are refused with it.
+        form.retain(|(k, _)| *k != "sync_interval");
+        form.push(("sync_interval", "45"));
+        let page = admin.submit(path, path, &form).await;
+        page.assert_status(StatusCode::UNPROCESSABLE_ENTITY)
+            .assert_contains("Nothing was saved. Correct the marked fields.")
+            .assert_contains("Enter the date as YYYY-MM-DD (for example 2027-06-30), or leave the field empty.")
+            .assert_contains("id=\"microsoft_secret_expires\" name=\"microsoft_secret_expires\" type=\"date\"")
+            .assert_lacks(MICROSOFT_SECRET);
+        assert_eq!(app.store.email_settings().await.unwrap(), before, "{bad} changed nothing");
+    }
+    admin.accept_language = Some("cs".to_owned());
+    let page = admin.submit(path, path, &with_expiry("zítra")).await;
+    page.assert_status(StatusCode::UNPROCESSABLE_ENTITY).assert_contains("Zadejte datum ve tvaru RRRR-MM-DD");
+    assert_eq!(app.store.email_settings().await.unwrap(), before);
 }
