@@ -343,21 +343,18 @@ async fn check_secrets(config: &Config, db: Db, key: KeyInput, found: &mut Findi
     };
     let endpoints = mailroom_providers::Endpoints::from(config);
     let providers = mailroom_providers::Providers::new(endpoints.clone());
-    for provider in [Provider::Google, Provider::Microsoft] {
+    let settings = match store.email_settings().await {
+        Ok(settings) => settings,
+        Err(err) => {
+            found.add(Level::Problem, format!("cannot read the email settings: {err}"));
+            store.db().close().await;
+            return;
+        }
+    };
+    for (provider, saved) in [(Provider::Google, &settings.google), (Provider::Microsoft, &settings.microsoft)] {
         let name = match provider {
             Provider::Google => "Google",
             Provider::Microsoft => "Microsoft",
-        };
-        let settings = match store.email_settings().await {
-            Ok(settings) => settings,
-            Err(err) => {
-                found.add(Level::Problem, format!("cannot read the email settings: {err}"));
-                break;
-            }
-        };
-        let saved = match provider {
-            Provider::Google => settings.google,
-            Provider::Microsoft => settings.microsoft,
         };
         if !saved.enabled {
             found.add(Level::Ok, format!("{name} mailboxes are not enabled (Email settings)"));

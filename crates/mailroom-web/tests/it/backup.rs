@@ -2,24 +2,12 @@
 //! while a mailbox imports is consistent, and restored into an empty data directory every message
 //! and every sealed token in it reads back. PostgreSQL is backed up with `pg_dump`.
 
-use std::sync::Arc;
-
-use mailroom_providers::Providers;
 use mailroom_store::backup::{BackupError, backup, restore};
 use mailroom_store::{Db, DbTarget, KeyInput, OpenError, Store};
-use mailroom_sync::{AccessTokens, Engine, Limits, Mode, Pacing, Progress, sync_gmail};
+use mailroom_sync::{Mode, Progress, sync_gmail};
 
-use crate::connect::connect;
-use crate::harness::{Backend, TestApp, sim_endpoints};
-
-fn mail(n: usize) -> Vec<u8> {
-    format!(
-        "From: Sender {n} <s{n}@example.org>\r\nTo: ann@example.test\r\nSubject: Backed up {n}\r\n\
-         Message-ID: <b{n}@example.org>\r\n\r\nBody {n} {}\r\n",
-        "words ".repeat(200)
-    )
-    .into_bytes()
-}
+use crate::harness::Backend;
+use crate::sync_gmail::setup;
 
 /// Every message of the store at `database`, read whole through the store.
 async fn every_message_reads(store: &Store, user: mailroom_domain::UserId, database: &std::path::Path) -> usize {
@@ -29,30 +17,17 @@ async fn every_message_reads(store: &Store, user: mailroom_domain::UserId, datab
     for id in &ids {
         let detail = store.message_detail(user, *id).await.unwrap().expect("the message is there");
         let raw = detail.raw.expect("its bytes are there");
-        assert!(String::from_utf8_lossy(&raw).contains("Subject: Backed up"), "message {id} reads whole");
+        assert!(String::from_utf8_lossy(&raw).contains("Subject: Message "), "message {id} reads whole");
     }
     ids.len()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backup_taken_while_mail_imports_restores_with_every_message_and_token_readable() {
-    let (app, sim) = TestApp::start_with_sim(Backend::Sqlite).await.expect("SQLite is always there");
     const MESSAGES: usize = 600;
-    {
-        let now = sim.state.clock().now_ms();
-        let mut world = sim.state.world();
-        let mailbox = world.gmail("ann@example.test").unwrap();
-        for n in 0..MESSAGES {
-            mailbox.deliver(mail(n), &["INBOX"], now - i64::try_from(n).unwrap() * 60_000);
-        }
-    }
-    let (ann, mut browser) = app.member("ann@example.test", "member password 1").await;
-    connect(&mut browser, "google").await.assert_redirect("/accounts?notice=account_connected");
-    let account = app.store.accounts_of(ann.id).await.unwrap().remove(0);
-    let providers = Arc::new(Providers::new(sim_endpoints(&sim)));
-    let tokens =
-        AccessTokens::new(app.store.clone(), providers.clone(), "http://mailroom.test/oauth/callback".to_owned());
-    let engine = Engine { store: app.store.clone(), providers, tokens, pacing: Pacing::new(Limits::default()) };
+    let s = setup(Backend::Sqlite, MESSAGES).await.expect("SQLite is always there");
+    let (app, engine, account) = (&s.app, &s.engine, &s.account);
+    let ann = account.user_id;
 
     // The import runs while the backup is taken, part-way through.
     let importing = {
@@ -90,6 +65,11 @@ async fn a_backup_taken_while_mail_imports_restores_with_every_message_and_token
     let entries: Vec<_> = std::fs::read_dir(restored.path().join("data")).unwrap().collect();
     assert!(entries.is_empty(), "{entries:?}");
 
+    let other_key = KeyInput { given: Some(secrecy::SecretString::from("cd".repeat(32))), file: key_file.clone() };
+    let wrong_key = restore(&file, &target, other_key).await;
+    assert!(matches!(wrong_key, Err(BackupError::Open(OpenError::WrongKey { .. }))), "{wrong_key:?}");
+    assert!(!target.exists(), "a restore with another key leaves nothing behind");
+
     std::fs::copy(app.db.key_file(), &key_file).unwrap();
     let again = restore(&file, &target, KeyInput { given: None, file: key_file.clone() }).await.expect("restore");
     assert_eq!(again, contents);
@@ -102,10 +82,10 @@ async fn a_backup_taken_while_mail_imports_restores_with_every_message_and_token
     db.migrate().await.unwrap();
     let store = Store::unlock(db, KeyInput { given: None, file: key_file }).await.expect("the key opens it");
     assert_eq!(store.message_count(account.id).await.unwrap(), contents.messages);
-    assert_eq!(every_message_reads(&store, ann.id, &target).await, usize::try_from(contents.messages).unwrap());
+    assert_eq!(every_message_reads(&store, ann, &target).await, usize::try_from(contents.messages).unwrap());
     let restored_account = store.account(account.id).await.unwrap().expect("the mailbox is there");
     let sealed = store.account_tokens(&restored_account).await.expect("the mailbox's tokens open");
-    let original = app.store.account_tokens(&account).await.unwrap();
+    let original = app.store.account_tokens(account).await.unwrap();
     use secrecy::ExposeSecret as _;
     let refresh = |t: &mailroom_store::AccountTokens| t.refresh_token.as_ref().map(|r| r.expose_secret().to_owned());
     assert!(refresh(&original).is_some());

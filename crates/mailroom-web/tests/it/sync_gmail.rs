@@ -18,18 +18,19 @@ crate::on_both_databases!(sync_gmail:
     a_change_of_labels_alone_downloads_no_message,
 );
 
-struct Setup {
-    app: TestApp,
-    sim: mailroom_sim::RunningSim,
-    engine: Engine,
-    account: Account,
+pub(crate) struct Setup {
+    pub(crate) app: TestApp,
+    pub(crate) sim: mailroom_sim::RunningSim,
+    pub(crate) engine: Engine,
+    pub(crate) account: Account,
 }
 
 fn mail(n: usize) -> Vec<u8> {
     format!("From: Sender {n} <s{n}@example.org>\r\nTo: ann@example.test\r\nSubject: Message {n}\r\nMessage-ID: <m{n}@example.org>\r\n\r\nBody {n}\r\n").into_bytes()
 }
 
-async fn setup(backend: Backend, messages: usize) -> Option<Setup> {
+/// Ann's Gmail mailbox at the simulator with `messages` messages, connected and not yet synced.
+pub(crate) async fn setup(backend: Backend, messages: usize) -> Option<Setup> {
     let (app, sim) = TestApp::start_with_sim(backend).await?;
     {
         let now = sim.state.clock().now_ms();
