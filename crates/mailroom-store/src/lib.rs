@@ -36,7 +36,7 @@ pub use messages::{
     ACTION_LIMIT, Acted, ActionRefused, Applied, Correspondent, Cursor, EventKind, FailedAction, FeedEntry,
     FolderSummary, IncomingMessage, KnownMessage, ListCursor, MessageChange, MessageDetail, MessageEvent,
     MessageFilter, MessagePerson, MessageSummary, NOTE_LIMIT, Participant, RemoteFolder, SUGGESTION_LIMIT,
-    SearchCursor, SearchHit, SearchPage, StoredAttachment, StoredState, Tag, WritebackJob,
+    SearchCursor, SearchHit, SearchPage, StoredAttachment, StoredState, Tag, UNDO_MARGIN, UndoRefused, WritebackJob,
 };
 pub use overview::QueueDepths;
 pub use sessions::SessionToken;

@@ -1215,7 +1215,7 @@ pub use local::NOTE_LIMIT;
 pub use search::{SearchCursor, SearchHit, SearchPage};
 pub use tags::Tag;
 pub(crate) use writeback::REQUEST_RUN;
-pub use writeback::{ACTION_LIMIT, Acted, ActionRefused, FailedAction, WritebackJob};
+pub use writeback::{ACTION_LIMIT, Acted, ActionRefused, FailedAction, UNDO_MARGIN, UndoRefused, WritebackJob};
 
 #[cfg(test)]
 mod tests {

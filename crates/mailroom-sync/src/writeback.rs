@@ -19,7 +19,13 @@ const GMAIL_DELETE_UNITS: u32 = 10;
 /// Jobs read from the store at a time.
 const STEP: i64 = 100;
 
-/// Replays the account's pending jobs; returns how many the provider took.
+/// The longest a run waits for an action's undo window to pass; a hold further away than that
+/// (the clock was set back since) is not waited for.
+const LONGEST_HOLD_WAIT: i64 = 30;
+
+/// Replays the account's pending jobs; returns how many the provider took. A job the user may
+/// still undo is waited for (the window is seconds long), and so is every later job on its
+/// message: the pull that follows must see the provider with all of them.
 pub async fn push_writebacks(engine: &Engine, account: &Account, progress: &Progress) -> Result<usize, SyncError> {
     let mut done = 0;
     loop {
@@ -28,7 +34,18 @@ pub async fn push_writebacks(engine: &Engine, account: &Account, progress: &Prog
             return Ok(done);
         }
         progress.phase("writing back");
+        let now = mailroom_store::now();
+        let mut held: Vec<&str> = Vec::new();
+        let mut wake_at: Option<i64> = None;
         for job in &jobs {
+            let in_window = job.hold_until > now && job.hold_until <= now + LONGEST_HOLD_WAIT;
+            if in_window || held.contains(&job.remote_id.as_str()) {
+                held.push(&job.remote_id);
+                if in_window {
+                    wake_at = Some(wake_at.map_or(job.hold_until, |at| at.min(job.hold_until)));
+                }
+                continue;
+            }
             let result =
                 with_access_token(
                     engine,
@@ -52,6 +69,11 @@ pub async fn push_writebacks(engine: &Engine, account: &Account, progress: &Prog
                     return Err(error);
                 }
             }
+        }
+        if let Some(at) = wake_at {
+            let wait = (at - mailroom_store::now()).clamp(0, LONGEST_HOLD_WAIT);
+            // Whole seconds: the hold is in Unix seconds, and a job is due once its second passed.
+            tokio::time::sleep(std::time::Duration::from_secs(u64::try_from(wait).unwrap_or(0) + 1)).await;
         }
     }
 }

@@ -140,6 +140,7 @@ pub fn router(state: AppState) -> Router {
         .route("/oauth/callback", get(pages::accounts::callback))
         .route("/mail", get(pages::mail::show))
         .route("/mail/act", post(pages::mail::act))
+        .route("/mail/undo", post(pages::mail::undo))
         .route(
             "/mail/compose",
             get(pages::compose::show)

@@ -93,6 +93,8 @@ pub struct ShownBody {
     pub html: String,
     pub text: Option<String>,
     pub blocked_remote: bool,
+    /// Made from plain text (no HTML part): it may take the page's dark colours.
+    pub plain: bool,
 }
 
 /// The bodies of `detail`, the HTML sanitised with each `cid:` image mapped by `cid_url` (to
@@ -100,16 +102,23 @@ pub struct ShownBody {
 pub fn shown_body(detail: &MessageDetail, cid_url: &dyn Fn(&str) -> Option<String>, allow_remote: bool) -> ShownBody {
     let Some(raw) = detail.raw.as_deref() else {
         // Not fetched yet (Outlook's MIME comes after the sync): the snippet is what there is.
-        return ShownBody { html: plain_html(&detail.summary.snippet), text: None, blocked_remote: false };
+        return ShownBody { html: plain_html(&detail.summary.snippet), text: None, blocked_remote: false, plain: true };
     };
     let bodies = mailroom_mime::bodies(raw);
     match (&bodies.html, &bodies.text) {
         (Some(html), _) => {
             let clean = sanitize_html(html, &SanitizeOptions { allow_remote, cid_url });
-            ShownBody { html: clean.html, text: bodies.text.clone(), blocked_remote: clean.blocked_remote }
+            ShownBody {
+                html: clean.html,
+                text: bodies.text.clone(),
+                blocked_remote: clean.blocked_remote,
+                plain: false,
+            }
         }
-        (None, Some(text)) => ShownBody { html: plain_html(text), text: Some(text.clone()), blocked_remote: false },
-        (None, None) => ShownBody { html: String::new(), text: None, blocked_remote: false },
+        (None, Some(text)) => {
+            ShownBody { html: plain_html(text), text: Some(text.clone()), blocked_remote: false, plain: true }
+        }
+        (None, None) => ShownBody { html: String::new(), text: None, blocked_remote: false, plain: true },
     }
 }
 

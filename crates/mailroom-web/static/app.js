@@ -159,39 +159,273 @@ document.addEventListener("change", (event) => {
   for (const box of document.querySelectorAll(".rows input[name=ids]")) box.checked = event.target.checked;
 });
 
-// The mail workspace's keyboard: j/k move through the list, o or Enter opens, u goes back, e
-// archives, # trashes, s stars, Shift+I / Shift+U mark read / unread, c writes a new message, r / a
-// / f reply, reply to all and forward the open one, ? shows the shortcuts.
+// Controls that only work with script show only with it.
+for (const element of document.querySelectorAll("[data-needs-script]")) element.hidden = false;
+
+// The mail workspace.
 const mail = document.querySelector(".mail");
 if (mail) {
-  const rows = () => Array.from(document.querySelectorAll(".rows .row"));
+  const store = {
+    get: (key, fallback) => { try { return localStorage.getItem(`mailroom.${key}`) ?? fallback; } catch { return fallback; } },
+    set: (key, value) => { try { localStorage.setItem(`mailroom.${key}`, value); } catch { /* private mode */ } },
+  };
+  const rows = () => Array.from(document.querySelectorAll(".rows .row:not(.leaving)"));
+  const toast = document.querySelector(".toast");
+
+  // Density, and single-key shortcuts, which the user can turn off (a dictated word must not
+  // archive mail).
+  const density = document.querySelector("[data-density]");
+  const applyDensity = (value) => {
+    mail.classList.toggle("density-compact", value === "compact");
+    if (density) density.value = value;
+  };
+  applyDensity(store.get("density", "comfortable"));
+  density?.addEventListener("change", () => { store.set("density", density.value); applyDensity(density.value); });
+  const shortcuts = document.querySelector("[data-shortcuts]");
+  if (shortcuts) {
+    shortcuts.checked = store.get("shortcuts", "on") === "on";
+    shortcuts.addEventListener("change", () => store.set("shortcuts", shortcuts.checked ? "on" : "off"));
+  }
+
+  // The list's width: dragged or moved with the arrow keys on the divider, and remembered.
+  const splitter = mail.querySelector(".splitter");
+  const setWidth = (rem) => {
+    const width = Math.max(18, Math.min(60, Math.round(rem)));
+    mail.style.setProperty("--list-w", `${width}rem`);
+    splitter?.setAttribute("aria-valuenow", String(width));
+    return width;
+  };
+  setWidth(Number(store.get("listWidth", "28")) || 28);
+  if (splitter) {
+    const rem = parseFloat(getComputedStyle(document.documentElement).fontSize) || 16;
+    splitter.addEventListener("pointerdown", (event) => {
+      event.preventDefault();
+      splitter.setPointerCapture(event.pointerId);
+      splitter.classList.add("dragging");
+      const left = mail.querySelector(".messages").getBoundingClientRect().left;
+      const move = (e) => setWidth((e.clientX - left) / rem);
+      const up = () => {
+        splitter.classList.remove("dragging");
+        splitter.removeEventListener("pointermove", move);
+        store.set("listWidth", splitter.getAttribute("aria-valuenow"));
+      };
+      splitter.addEventListener("pointermove", move);
+      splitter.addEventListener("pointerup", up, { once: true });
+    });
+    splitter.addEventListener("keydown", (event) => {
+      const now = Number(splitter.getAttribute("aria-valuenow"));
+      const step = { ArrowLeft: -2, ArrowRight: 2 }[event.key];
+      if (!step) return;
+      event.preventDefault();
+      store.set("listWidth", String(setWidth(now + step)));
+    });
+  }
+
+  // A message's frame takes its content's height (the frame runs no script; the page reads it).
+  const fit = (frame) => {
+    const doc = frame.contentDocument;
+    if (!doc?.documentElement) return;
+    frame.classList.toggle("plain", doc.body?.classList.contains("plain-doc") ?? false);
+    frame.style.height = `${Math.max(60, Math.ceil(doc.documentElement.getBoundingClientRect().height) + 2)}px`;
+  };
+  const watch = (frame) => {
+    frame.addEventListener("load", () => {
+      fit(frame);
+      const doc = frame.contentDocument;
+      if (doc?.body && "ResizeObserver" in window) new ResizeObserver(() => fit(frame)).observe(doc.body);
+      // Folded quotes open and close inside the frame.
+      doc?.addEventListener("toggle", () => fit(frame), true);
+    });
+    if (frame.contentDocument?.readyState === "complete" && frame.contentDocument.body?.childElementCount) fit(frame);
+  };
+  for (const frame of document.querySelectorAll("iframe.body")) watch(frame);
+  document.addEventListener("click", (event) => {
+    if (!event.target.closest("[data-expand-all]")) return;
+    for (const details of document.querySelectorAll(".conversation details")) details.open = true;
+    event.target.closest("details.menu")?.removeAttribute("open");
+  });
+
+  // Menus (Label as, Move to, More): one open at a time, closed by a click elsewhere or Escape.
+  document.addEventListener("click", (event) => {
+    for (const menu of document.querySelectorAll("details.menu[open]")) {
+      if (!menu.contains(event.target)) menu.removeAttribute("open");
+    }
+  });
+  document.addEventListener("toggle", (event) => {
+    const menu = event.target;
+    if (!menu.matches?.("details.menu") || !menu.open) return;
+    for (const other of document.querySelectorAll("details.menu[open]")) if (other !== menu) other.removeAttribute("open");
+    menu.querySelector(".menu-item")?.focus();
+  }, true);
+
+  // The toast: what was done, and its Undo for ten seconds (z undoes too).
+  let lastUndo = null;
+  let toastTimer = 0;
+  const say = (text, undo) => {
+    window.clearTimeout(toastTimer);
+    toast.replaceChildren(Object.assign(document.createElement("span"), { textContent: text }));
+    lastUndo = undo || null;
+    if (undo) {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.textContent = toast.dataset.undoText;
+      button.addEventListener("click", () => undo());
+      toast.append(button);
+    }
+    const seconds = Number(toast.dataset.undoSeconds) || 10;
+    toastTimer = window.setTimeout(() => { toast.replaceChildren(); lastUndo = null; }, seconds * 1000);
+  };
+
+  const csrf = () => document.querySelector("input[name=csrf_token]")?.value || "";
+  const post = async (url, data) => {
+    const answer = await fetch(url, { method: "POST", body: new URLSearchParams(data), credentials: "same-origin", headers: { Accept: "application/json" } });
+    const body = await answer.json().catch(() => ({}));
+    if (!answer.ok) throw new Error(body.error || toast.dataset.failed);
+    return body;
+  };
+
+  // The open conversation leaves the reading pane (archived, trashed...): the pane shows its
+  // empty state, or on a narrow screen the list comes back; focus stays in the list.
+  const closeReader = () => {
+    const reader = mail.querySelector("article.reader");
+    if (!reader) return;
+    const url = new URL(location.href);
+    url.searchParams.delete("open");
+    url.searchParams.delete("images");
+    history.replaceState(null, "", url);
+    reader.replaceWith(document.getElementById("empty-reader").content.cloneNode(true));
+    mail.classList.remove("reading");
+  };
+  const moves = (action) => /^(archive|trash|spam|not_spam|restore|delete|move(:|$))/.test(action);
+  const inverse = (action) => {
+    const [name, arg] = action.split(":");
+    const pairs = { todo: "untodo", untodo: "todo", tag: "untag", untag: "tag", add_label: "remove_label", remove_label: "add_label", star: "unstar", unstar: "star", read: "unread", unread: "read" };
+    return pairs[name] ? (arg ? `${pairs[name]}:${arg}` : pairs[name]) : null;
+  };
+  // What the page shows at once, before the server answers; `undo` puts it back.
+  const showDone = (action, ids, form) => {
+    const listed = rows().filter((row) => ids.includes(row.dataset.id));
+    const open = mail.querySelector("article.reader");
+    const openId = open?.dataset.message;
+    if (moves(action)) {
+      const all = rows();
+      const first = all.indexOf(listed[0]);
+      for (const row of listed) row.classList.add("leaving");
+      if (openId && ids.includes(openId)) closeReader();
+      const next = rows()[Math.max(0, Math.min(first, rows().length - 1))];
+      if (next) { keyed = rows().indexOf(next); key(keyed); }
+      return () => {
+        for (const row of listed) row.classList.remove("leaving");
+      };
+    }
+    const name = action.split(":")[0];
+    if (name === "read" || name === "unread") {
+      for (const row of listed) row.classList.toggle("unread", name === "unread");
+      if (name === "unread" && openId && ids.includes(openId)) closeReader();
+    }
+    if (name === "star" || name === "unstar") {
+      const button = form.querySelector("button[data-key=s]");
+      if (button && form.closest(".reader")) {
+        button.value = name === "star" ? "unstar" : "star";
+        button.setAttribute("aria-pressed", String(name === "star"));
+        button.classList.toggle("on", name === "star");
+        button.querySelector("svg")?.classList.toggle("star", name === "star");
+      }
+    }
+    const item = form.querySelector(`.menu-item[value="${CSS.escape(action)}"]`);
+    if (item && item.hasAttribute("aria-pressed")) {
+      const on = item.getAttribute("aria-pressed") !== "true";
+      item.setAttribute("aria-pressed", String(on));
+      item.value = inverse(action) || action;
+    }
+    if (name === "todo" || name === "untodo") {
+      const todoItem = form.querySelector(`.menu-item[value="${name}"]`);
+      if (todoItem && form.closest(".reader")) todoItem.value = inverse(name);
+    }
+    form.querySelector("details.menu[open]")?.removeAttribute("open");
+    return () => {};
+  };
+
+  // Every action of the list and the reading pane, in place: the page changes at once, the server
+  // is told, and the toast offers Undo. Without script the same forms post and the page reloads.
+  const act = async (form, action) => {
+    const data = new FormData(form);
+    data.set("action", action);
+    const ids = data.getAll("ids");
+    if (ids.length === 0) {
+      say(toast.dataset.nothing);
+      return;
+    }
+    const putBack = showDone(action, ids, form);
+    for (const box of document.querySelectorAll(".rows input[name=ids]:checked, [data-select-all]")) box.checked = false;
+    try {
+      const done = await post(form.getAttribute("action"), data);
+      let undo = null;
+      if (done.undo) {
+        undo = async () => {
+          toast.replaceChildren();
+          try {
+            const back = await post("/mail/undo", { csrf_token: csrf(), batch: done.undo });
+            putBack();
+            say(back.text);
+          } catch (error) {
+            say(error.message);
+          }
+          await refresh(true);
+        };
+      } else if (inverse(action) && action !== "delete") {
+        undo = async () => {
+          toast.replaceChildren();
+          const again = new FormData(form);
+          again.set("action", inverse(action));
+          again.delete("ids");
+          for (const id of done.ids) again.append("ids", id);
+          again.set("scope", "message");
+          try { await post(form.getAttribute("action"), again); putBack(); } catch (error) { say(error.message); }
+          await refresh(true);
+        };
+      }
+      say(done.text, undo);
+      refresh(false);
+    } catch (error) {
+      putBack();
+      say(error.message);
+      refresh(true);
+    }
+  };
+  document.addEventListener("submit", (event) => {
+    const form = event.target;
+    if (!form.matches("form[data-act]")) return;
+    const action = event.submitter?.value;
+    if (!action) return;
+    event.preventDefault();
+    act(form, action);
+  });
+
+  // The keyboard: j/k move through the list, o or Enter opens, u goes back, e archives, # trashes,
+  // ! reports spam, s stars, Shift+I / Shift+U mark read / unread, l labels, v moves, z undoes,
+  // c writes a new message, r / a / f reply, reply to all and forward, ? shows the shortcuts.
   let keyed = rows().findIndex((row) => row.classList.contains("current"));
   const key = (index) => {
     const list = rows();
     if (list.length === 0) return;
     keyed = Math.max(0, Math.min(list.length - 1, index));
-    list.forEach((row, i) => row.classList.toggle("keyed", i === keyed));
+    document.querySelectorAll(".rows .row.keyed").forEach((row) => row.classList.remove("keyed"));
+    list[keyed].classList.add("keyed");
     list[keyed].querySelector("a.open")?.focus();
   };
-  // Acts on the keyed row through the list's form, when no message is open.
-  const actOnKeyed = (action) => {
-    const row = rows()[keyed];
-    const form = document.getElementById("list-form");
-    if (!row || !form) return;
-    row.querySelector("input[name=ids]").checked = true;
-    const button = document.createElement("button");
-    button.name = "action";
-    button.value = action;
-    button.hidden = true;
-    form.append(button);
-    button.click();
-  };
-  const readerButton = (name) => document.querySelector(`.reader button[data-key="${name}"]`);
-  const actions = { e: "archive", "#": "trash", s: "star", I: "read", U: "unread" };
+  const actions = { e: "archive", "#": "trash", "!": "spam", s: "star", I: "read", U: "unread" };
   document.addEventListener("keydown", (event) => {
+    if (event.key === "Escape") {
+      const menu = document.querySelector("details.menu[open]");
+      if (menu) { menu.removeAttribute("open"); menu.querySelector("summary")?.focus(); }
+      return;
+    }
     if (event.ctrlKey || event.metaKey || event.altKey) return;
     if (event.target.closest("input, textarea, select, [contenteditable]")) return;
+    if (shortcuts && !shortcuts.checked) return;
     const k = event.key;
+    const reader = document.querySelector("article.reader");
     if (k === "j") key(keyed + 1);
     else if (k === "k") key(keyed - 1);
     else if (k === "o") rows()[keyed]?.querySelector("a.open")?.click();
@@ -199,19 +433,32 @@ if (mail) {
     else if (k === "?") document.getElementById("shortcuts")?.showModal();
     else if (k === "/") document.querySelector("input[name=q]")?.focus();
     else if (k === "c") document.querySelector("[data-key-compose]")?.click();
-    else if (k === "r" || k === "a" || k === "f") document.querySelector(`.reader a[data-key="${k}"]`)?.click();
+    else if (k === "z") { if (lastUndo) lastUndo(); }
+    else if (k === "l" || k === "v") {
+      const summary = document.querySelector(`.reader summary[data-key-menu="${k}"]`);
+      if (summary) summary.click();
+      else return;
+    } else if (k === "r" || k === "a" || k === "f") document.querySelector(`.reader a[data-key="${k}"]`)?.click();
     else if (k in actions) {
-      // With a message open the keys act on it (it is read already); otherwise on the keyed row.
-      const button = readerButton(k);
-      if (button) button.click();
-      else if (!document.querySelector(".reader")) actOnKeyed(actions[k]);
+      // With a conversation open the keys act on it; otherwise on the selection or the keyed row.
+      const form = reader?.querySelector("form[data-act]") || document.getElementById("list-form");
+      if (!form) return;
+      let action = actions[k];
+      if (reader) {
+        const button = reader.querySelector(`button[data-key="${CSS.escape(k)}"]`);
+        if (!button) return;
+        action = button.value;
+      } else if (!form.querySelector("input[name=ids]:checked")) {
+        rows()[keyed]?.querySelector("input[name=ids]")?.click();
+      }
+      act(form, action);
     } else return;
     event.preventDefault();
   });
 
   // Live: the change feed is asked every 10 s. When something changed, the folder list and the
-  // message list are fetched again and swapped in place (the open message stays as it is), unless
-  // the user is in the middle of selecting; the title's unread count follows.
+  // message list are fetched again and swapped in place (the open conversation stays as it is),
+  // unless the user is in the middle of selecting; the title's unread count follows.
   const feed = mail.dataset.live;
   let cursor = null;
   const poll = async () => {
@@ -222,32 +469,40 @@ if (mail) {
       const body = await answer.json();
       const changed = cursor !== null && body.data.length > 0;
       cursor = body.next_cursor;
-      if (changed) await refresh();
+      if (changed) await refresh(false);
     } catch {
       // Offline for a moment: the next round tries again.
     }
   };
-  const refresh = async () => {
-    const selecting = document.querySelector(".rows input[name=ids]:checked");
+  const refresh = async (force) => {
+    const selecting = !force && document.querySelector(".rows input[name=ids]:checked");
     // The list without the open message: fetching that would read it again.
     const list = new URL(location.href);
-    list.searchParams.delete("open");
-    list.searchParams.delete("images");
-    list.searchParams.delete("notice");
+    for (const name of ["open", "images", "notice", "undo"]) list.searchParams.delete(name);
     const page = await fetch(list, { credentials: "same-origin" });
     if (!page.ok) return;
     const fresh = new DOMParser().parseFromString(await page.text(), "text/html");
     document.title = fresh.title;
-    for (const part of [".mail .folders", ".messages .rows", ".messages .pages"]) {
-      const now = document.querySelector(part);
-      const next = fresh.querySelector(part);
+    const focused = document.activeElement?.closest(".row")?.dataset.id;
+    for (const part of [".mail .folders > ul", ".messages .rows", ".messages .pages"]) {
+      const now = document.querySelectorAll(part);
+      const next = fresh.querySelectorAll(part);
       if (selecting && part === ".messages .rows") continue;
-      if (now && next) now.replaceWith(next);
+      if (now.length === next.length) now.forEach((element, i) => element.replaceWith(next[i]));
     }
     const note = document.querySelector(".live-note");
     if (note && selecting) note.hidden = false;
-    const open = document.querySelector(".reader")?.dataset.message;
-    for (const row of document.querySelectorAll(".rows .row")) row.classList.toggle("current", row.dataset.id === open);
+    const open = document.querySelector("article.reader")?.dataset.message;
+    for (const row of document.querySelectorAll(".rows .row")) {
+      row.classList.toggle("current", row.dataset.id === open);
+      if (row.dataset.id === open) row.setAttribute("aria-current", "true"); else row.removeAttribute("aria-current");
+    }
+    const list2 = rows();
+    if (keyed >= 0 && list2.length) {
+      keyed = Math.min(keyed, list2.length - 1);
+      list2[keyed].classList.add("keyed");
+      if (focused || document.activeElement === document.body) list2[keyed].querySelector("a.open")?.focus({ preventScroll: true });
+    }
   };
   poll();
   setInterval(poll, Number(mail.dataset.poll) * 1000 || 10000);

@@ -40,7 +40,25 @@ pub struct Acted {
     pub changed: usize,
     /// Accounts with new write-back jobs: their sync should run now.
     pub accounts: Vec<AccountId>,
+    /// The handle of the action's Undo, when it queued jobs that wait for the undo window.
+    pub batch: Option<i64>,
 }
+
+/// Why an action could not be undone. Nothing changed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UndoRefused {
+    /// No such action of the user's waits.
+    #[error("no such action")]
+    NotFound,
+    /// Its window has passed (its jobs may be at the provider), or a later action on one of its
+    /// messages came after it: undoing it now would undo that too.
+    #[error("too late to undo")]
+    TooLate,
+}
+
+/// Seconds before the end of an action's hold from which it can no longer be undone: the sync
+/// that replays it must not read it while it is being undone.
+pub const UNDO_MARGIN: i64 = 2;
 
 /// A queued write-back job.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,6 +73,8 @@ pub struct WritebackJob {
     /// a message it moves out of the trash).
     pub was_in: Vec<String>,
     pub attempts: i64,
+    /// Not to be replayed before this Unix time: the user may still undo it.
+    pub hold_until: i64,
 }
 
 /// An action the provider refused for good, undone locally, shown to the user.
@@ -94,12 +114,15 @@ const CLEAR_FOLDERS: &str = "DELETE FROM message_folders WHERE message_id = $1";
 const ADD_FOLDER: &str = "INSERT INTO message_folders (message_id, folder_id) \
      SELECT $1, id FROM folders WHERE account_id = $2 AND remote_id = $3 ON CONFLICT DO NOTHING";
 const INSERT_JOB: &str = "INSERT INTO writeback_jobs (account_id, user_id, remote_id, subject, action, target, \
-     was_read, was_starred, was_folders, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+     was_read, was_starred, was_folders, created_at, hold_until, batch) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id";
 /// Asks for a sync run of the account `$1` (an incremental one, unless a full one is asked).
 pub(crate) const REQUEST_RUN: &str = "UPDATE sync_schedule SET request_seq = request_seq + 1, \
      requested = CASE WHEN requested = 'full' THEN 'full' ELSE 'incremental' END WHERE account_id = $1";
 
 type MessageRow = (i64, i64, String, String, String, bool, bool);
+/// A job as read: id, remote id, action, target, was_folders, attempts, hold_until.
+type JobRow = (i64, String, String, Option<String>, String, i64, i64);
 
 /// Folder remote ids, one per line, as `was_folders` keeps them.
 fn join_folders(folders: &[String]) -> String {
@@ -121,6 +144,20 @@ impl Store {
         action: MailAction,
         target: Option<i64>,
         now: i64,
+    ) -> Result<Result<Acted, ActionRefused>> {
+        self.act_held(user, ids, action, target, now, 0).await
+    }
+
+    /// [`Store::act`], its jobs held until `hold_until` so that the user can undo it until then
+    /// ([`Store::undo`]): the provider hears of it only after.
+    pub async fn act_held(
+        &self,
+        user: UserId,
+        ids: &[i64],
+        action: MailAction,
+        target: Option<i64>,
+        now: i64,
+        hold_until: i64,
     ) -> Result<Result<Acted, ActionRefused>> {
         if ids.len() > ACTION_LIMIT {
             return Ok(Err(ActionRefused::TooMany));
@@ -195,7 +232,7 @@ impl Store {
                         sqlx::query(ADD_FOLDER).bind(*id).bind(*account).bind(folder).execute(&mut *tx).await?;
                     }
                 }
-                sqlx::query(INSERT_JOB)
+                let job: i64 = sqlx::query_scalar(INSERT_JOB)
                     .bind(*account)
                     .bind(user.0)
                     .bind(remote_id.as_str())
@@ -206,8 +243,15 @@ impl Store {
                     .bind(before.is_starred)
                     .bind(join_folders(&before.folders))
                     .bind(now)
-                    .execute(&mut *tx)
+                    .bind(hold_until)
+                    .bind(acted.batch)
+                    .fetch_one(&mut *tx)
                     .await?;
+                if acted.batch.is_none() {
+                    // The first job names the batch.
+                    sqlx::query("UPDATE writeback_jobs SET batch = id WHERE id = $1").bind(job).execute(&mut *tx).await?;
+                    acted.batch = Some(job);
+                }
                 append_events!(tx, backend, AccountId(*account), &[(remote_id.as_str(), EventKind::Changed)], now);
                 acted.changed += 1;
                 if !acted.accounts.contains(&AccountId(*account)) {
@@ -224,15 +268,16 @@ impl Store {
         })
     }
 
-    /// The account's jobs still to replay at the provider, oldest first.
+    /// The account's jobs still to replay at the provider, oldest first, held ones too (see
+    /// [`WritebackJob::hold_until`]).
     pub async fn pending_writebacks(&self, account: AccountId, limit: i64) -> Result<Vec<WritebackJob>> {
-        let sql = "SELECT id, remote_id, action, target, was_folders, attempts FROM writeback_jobs \
+        let sql = "SELECT id, remote_id, action, target, was_folders, attempts, hold_until FROM writeback_jobs \
                    WHERE account_id = $1 AND failed_at IS NULL ORDER BY id LIMIT $2";
-        let rows: Vec<(i64, String, String, Option<String>, String, i64)> =
+        let rows: Vec<JobRow> =
             with_pool!(self.db, pool => sqlx::query_as(sql).bind(account.0).bind(limit).fetch_all(pool).await)?;
         Ok(rows
             .into_iter()
-            .filter_map(|(id, remote_id, action, target, was, attempts)| {
+            .filter_map(|(id, remote_id, action, target, was, attempts, hold_until)| {
                 Some(WritebackJob {
                     id,
                     account,
@@ -241,9 +286,84 @@ impl Store {
                     target,
                     was_in: split_folders(&was),
                     attempts,
+                    hold_until,
                 })
             })
             .collect())
+    }
+
+    /// Undoes the user's action `batch` while its jobs still wait: each message is put back as it
+    /// was before and the jobs go, so the provider never hears of it. Refused once the window has
+    /// passed or when a later action on one of its messages waits behind it.
+    pub async fn undo(&self, user: UserId, batch: i64, now: i64) -> Result<Result<Acted, UndoRefused>> {
+        let backend = self.db.backend();
+        with_pool!(self.db, pool => {
+            let mut tx = pool.begin_write().await?;
+            sqlx::query(LOCK_USER_ACCOUNTS).bind(user.0).execute(&mut *tx).await?;
+            let jobs: Vec<(i64, i64, String, bool, bool, String, i64)> = sqlx::query_as(
+                "SELECT id, account_id, remote_id, was_read, was_starred, was_folders, hold_until FROM writeback_jobs \
+                 WHERE user_id = $1 AND batch = $2 AND failed_at IS NULL ORDER BY id",
+            )
+            .bind(user.0)
+            .bind(batch)
+            .fetch_all(&mut *tx)
+            .await?;
+            if jobs.is_empty() {
+                return Ok(Err(UndoRefused::NotFound));
+            }
+            if jobs.iter().any(|job| job.6 <= now + UNDO_MARGIN) {
+                return Ok(Err(UndoRefused::TooLate));
+            }
+            let mut messages = Vec::with_capacity(jobs.len());
+            for (job, account, remote_id, ..) in &jobs {
+                let later: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM writeback_jobs WHERE account_id = $1 AND remote_id = $2 AND id > $3 \
+                     AND failed_at IS NULL AND (batch IS NULL OR batch <> $4)",
+                )
+                .bind(*account)
+                .bind(remote_id)
+                .bind(*job)
+                .bind(batch)
+                .fetch_one(&mut *tx)
+                .await?;
+                if later > 0 {
+                    return Ok(Err(UndoRefused::TooLate));
+                }
+                let id: Option<i64> = sqlx::query_scalar("SELECT id FROM messages WHERE account_id = $1 AND remote_id = $2")
+                    .bind(*account)
+                    .bind(remote_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                messages.extend(id);
+            }
+            let counted_before = contributions!(tx, backend, &messages);
+            let mut acted = Acted::default();
+            for (_, account, remote_id, was_read, was_starred, was_folders, _) in &jobs {
+                let Some(id): Option<i64> = sqlx::query_scalar("SELECT id FROM messages WHERE account_id = $1 AND remote_id = $2")
+                    .bind(*account)
+                    .bind(remote_id)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                else {
+                    continue;
+                };
+                sqlx::query(SET_FLAGS).bind(id).bind(*was_read).bind(*was_starred).bind(now).execute(&mut *tx).await?;
+                sqlx::query(CLEAR_FOLDERS).bind(id).execute(&mut *tx).await?;
+                for folder in split_folders(was_folders) {
+                    sqlx::query(ADD_FOLDER).bind(id).bind(*account).bind(folder).execute(&mut *tx).await?;
+                }
+                append_events!(tx, backend, AccountId(*account), &[(remote_id.as_str(), EventKind::Changed)], now);
+                acted.changed += 1;
+                if !acted.accounts.contains(&AccountId(*account)) {
+                    acted.accounts.push(AccountId(*account));
+                }
+            }
+            let counted_after = contributions!(tx, backend, &messages);
+            adjust_counts!(tx, counted_before, counted_after);
+            sqlx::query("DELETE FROM writeback_jobs WHERE user_id = $1 AND batch = $2").bind(user.0).bind(batch).execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(Ok(acted))
+        })
     }
 
     /// The provider has the job's change: the job goes, and a deleted message's row with it.

@@ -5,17 +5,19 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use mailroom_domain::search::text::Piece;
 use mailroom_domain::search::{Plan, Query as SearchQuery};
 use mailroom_domain::{AccountId, FolderKind, MailAction, Provider, TagColor, TagName};
 use mailroom_store::{
     ActionRefused, FolderSummary, ListCursor, MessageDetail, MessageFilter, MessageSummary, NOTE_LIMIT, SearchCursor,
-    Tag, User,
+    Tag, UndoRefused, User,
 };
+use serde_json::json;
 
 use super::accounts::when;
 use super::see_other;
@@ -105,11 +107,19 @@ struct MailQuery {
     after: Option<SearchCursor>,
     open: Option<i64>,
     images: bool,
+    /// The action just taken, which an Undo button can still take back.
+    undo: Option<i64>,
 }
 
 fn parse_query(query: Option<&str>) -> Result<MailQuery, ErrorKind> {
-    let mut parsed =
-        MailQuery { view: View::Unified(FolderKind::Inbox), cursor: None, after: None, open: None, images: false };
+    let mut parsed = MailQuery {
+        view: View::Unified(FolderKind::Inbox),
+        cursor: None,
+        after: None,
+        open: None,
+        images: false,
+        undo: None,
+    };
     for (key, value) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
         match key.as_ref() {
             "kind" => {
@@ -125,6 +135,7 @@ fn parse_query(query: Option<&str>) -> Result<MailQuery, ErrorKind> {
             "after" => parsed.after = Some(SearchCursor::decode(&value).ok_or(ErrorKind::BadRequest)?),
             "open" => parsed.open = Some(value.parse().map_err(|_| ErrorKind::BadRequest)?),
             "images" => parsed.images = value == "1",
+            "undo" => parsed.undo = Some(value.parse().map_err(|_| ErrorKind::BadRequest)?),
             // The notice is read by `Ctx`.
             _ => {}
         }
@@ -218,20 +229,28 @@ struct AttachmentRow {
     size: String,
 }
 
-struct ThreadRow {
-    href: String,
-    from: String,
-    date: String,
-    snippet: String,
+/// A label or tag in the "Label as" menu: pressing it puts it on, or takes it off when on.
+struct MenuItem {
+    /// The action's value, with its folder or tag: `add_label:12`, `untag:3`.
+    value: String,
+    name: String,
+    on: bool,
+    color: &'static str,
 }
 
-struct OpenMessage {
+/// One message of the open conversation.
+struct ThreadMessage {
     id: i64,
-    subject: String,
+    from_name: String,
     from: Vec<Person>,
     to: Vec<Person>,
     cc: Vec<Person>,
     date: String,
+    full_date: String,
+    snippet: String,
+    unread: bool,
+    /// Shown expanded: the newest, and every unread one.
+    expanded: bool,
     frame_src: String,
     blocked_remote: bool,
     show_images_href: String,
@@ -239,20 +258,29 @@ struct OpenMessage {
     sender: Option<String>,
     attachments: Vec<AttachmentRow>,
     original_href: Option<String>,
+    /// A draft: edited on the compose page rather than answered.
+    in_drafts: bool,
+    /// Where it is, when not where the list is (a reply in Sent).
+    place: Option<String>,
+}
+
+/// The open conversation: every message of its thread, oldest first, and what the toolbar
+/// acts on (the message the list shows for it).
+struct OpenMessage {
+    id: i64,
+    subject: String,
+    messages: Vec<ThreadMessage>,
     starred: bool,
     todo: bool,
     note: String,
     tags: Vec<TagChip>,
-    /// The user's tags, to put on it or take off.
-    tag_options: Vec<Target>,
     in_trash: bool,
     in_spam: bool,
-    /// A draft: edited on the compose page rather than answered.
-    in_drafts: bool,
     labels: Vec<String>,
-    gmail: bool,
-    /// Older messages of the conversation, oldest first, collapsed.
-    earlier: Vec<ThreadRow>,
+    /// The "Label as" menu: the mailbox's labels (Gmail) and the user's tags.
+    label_items: Vec<MenuItem>,
+    tag_items: Vec<MenuItem>,
+    /// The "Move to" menu.
     targets: Vec<Target>,
 }
 
@@ -283,6 +311,11 @@ struct MailPage {
     back: String,
     /// Folders and labels a selection can move to, when the list is one account's.
     targets: Vec<Target>,
+    /// What "Label as" puts on a selection: the account's labels when the list is one Gmail
+    /// account's, and the user's tags.
+    list_labels: Vec<MenuItem>,
+    list_tags: Vec<MenuItem>,
+    undo: Option<i64>,
     inbox_unread: i64,
     in_trash: bool,
     my_tags: Vec<SideTag>,
@@ -365,17 +398,19 @@ pub async fn show(
     let mut open = None;
     if let Some(id) = q.open {
         let detail = store.message_detail(me.id, id).await.map_err(internal)?.ok_or(ErrorKind::NotFound)?;
-        // Opening a message reads it, when the user opened it: a link on another site (which
+        let provider = accounts.iter().find(|a| a.id == detail.summary.account).map(|a| a.provider);
+        let (conversation, unread) =
+            open_message(&state, &me, t, &detail, &folders, &tags, provider, &view_query, q.images).await?;
+        // Opening a conversation reads it, when the user opened it: a link on another site (which
         // the session cookie follows, SameSite=Lax) shows it but changes nothing.
-        if !detail.summary.is_read && !from_another_site(&headers) {
+        if !unread.is_empty() && !from_another_site(&headers) {
             let acted =
-                store.act(me.id, &[id], MailAction::MarkRead, None, mailroom_store::now()).await.map_err(internal)?;
+                store.act(me.id, &unread, MailAction::MarkRead, None, mailroom_store::now()).await.map_err(internal)?;
             if acted.is_ok_and(|a| !a.accounts.is_empty()) {
                 state.sync_wake.notify_one();
             }
         }
-        let provider = accounts.iter().find(|a| a.id == detail.summary.account).map(|a| a.provider);
-        open = Some(open_message(&state, &me, t, &detail, &folders, &tags, provider, &view_query, q.images).await?);
+        open = Some(conversation);
     }
     let mut search_error = None;
     let (rows, older, newest, cursor_part) = if let View::Search(typed) = &q.view {
@@ -473,13 +508,29 @@ pub async fn show(
         View::Tag(id) => tags.iter().find(|tag| tag.id == *id).map(|tag| tag.name.clone()).unwrap_or_default(),
         View::Search(_) => t.search_results.to_owned(),
     };
-    let targets = match &q.view {
-        View::Folder(id) => {
-            let account = folders.iter().find(|f| f.id == *id).map(|f| f.account);
-            account.map(|a| move_targets(&folders, a)).unwrap_or_default()
-        }
-        View::Unified(_) | View::Todo | View::Tag(_) | View::Search(_) => Vec::new(),
+    let list_account = match &q.view {
+        View::Folder(id) => folders.iter().find(|f| f.id == *id).map(|f| f.account),
+        View::Unified(_) | View::Todo | View::Tag(_) | View::Search(_) => None,
     };
+    let targets = list_account.map(|a| move_targets(t, &folders, a)).unwrap_or_default();
+    let gmail_list =
+        list_account.filter(|a| accounts.iter().any(|acc| acc.id == *a && acc.provider == Provider::Google));
+    let list_labels = gmail_list
+        .map(|a| {
+            labels_of(&folders, a)
+                .map(|f| MenuItem { value: format!("add_label:{}", f.id), name: f.name.clone(), on: false, color: "" })
+                .collect()
+        })
+        .unwrap_or_default();
+    let list_tags = tags
+        .iter()
+        .map(|tag| MenuItem {
+            value: format!("tag:{}", tag.id),
+            name: tag.name.clone(),
+            on: false,
+            color: tag.color.as_str(),
+        })
+        .collect();
     let in_trash = match &q.view {
         View::Unified(kind) => *kind == FolderKind::Trash,
         View::Folder(id) => folders.iter().any(|f| f.id == *id && f.kind == FolderKind::Trash),
@@ -512,6 +563,9 @@ pub async fn show(
         failures,
         back,
         targets,
+        list_labels,
+        list_tags,
+        undo: q.undo,
         inbox_unread,
         in_trash,
         my_tags: tags
@@ -554,18 +608,29 @@ fn row(t: &Texts, m: &MessageSummary, folders: &[FolderSummary], tags: &[Tag], h
     }
 }
 
-/// Where messages of `account` can be moved or labelled: its custom folders and labels, and the
-/// inbox.
-fn move_targets(folders: &[FolderSummary], account: AccountId) -> Vec<Target> {
+/// Where messages of `account` can be moved: its custom folders and labels, and the inbox, by
+/// the names the user knows them by (never a system label's id).
+fn move_targets(t: &Texts, folders: &[FolderSummary], account: AccountId) -> Vec<Target> {
     folders
         .iter()
         .filter(|f| f.account == account)
         .filter(|f| matches!(f.kind, FolderKind::Custom | FolderKind::Inbox) && !f.remote_id.starts_with("CATEGORY_"))
-        .filter(|f| f.remote_id != "CHAT" && f.remote_id != "UNREAD")
-        .map(|f| Target { id: f.id, name: f.name.clone() })
+        .filter(|f| f.remote_id != "CHAT" && f.remote_id != "UNREAD" && f.remote_id != "IMPORTANT")
+        .map(|f| Target { id: f.id, name: folder_name(t, f) })
         .collect()
 }
 
+/// The account's own labels (Gmail's user labels), for "Label as".
+fn labels_of(folders: &[FolderSummary], account: AccountId) -> impl Iterator<Item = &FolderSummary> {
+    folders.iter().filter(move |f| {
+        f.account == account
+            && f.kind == FolderKind::Custom
+            && !f.remote_id.starts_with("CATEGORY_")
+            && !matches!(f.remote_id.as_str(), "CHAT" | "UNREAD" | "IMPORTANT")
+    })
+}
+
+/// The conversation of `detail`, and the ids of its unread messages (opening it reads them).
 #[allow(clippy::too_many_arguments, reason = "the parts of one page, gathered once by `show`")]
 async fn open_message(
     state: &AppState,
@@ -577,7 +642,94 @@ async fn open_message(
     provider: Option<Provider>,
     view_query: &str,
     images: bool,
-) -> Result<OpenMessage, ErrorKind> {
+) -> Result<(OpenMessage, Vec<i64>), ErrorKind> {
+    let m = &detail.summary;
+    let id = m.id;
+    // Every message of the thread, from whatever folder: a reply in Sent or Archive belongs to it.
+    let mut thread = match &m.thread {
+        Some(thread) => state.store.thread_messages(me.id, m.account, thread).await.map_err(internal)?,
+        None => Vec::new(),
+    };
+    if !thread.iter().any(|other| other.id == id) {
+        // A message in the trash or spam is left out of its thread's list: it is shown alone.
+        thread = vec![m.clone()];
+    }
+    let newest = thread.last().map(|other| other.id);
+    let unread: Vec<i64> = thread.iter().filter(|other| !other.is_read).map(|other| other.id).collect();
+    let mut messages = Vec::with_capacity(thread.len());
+    for other in &thread {
+        let shown = if other.id == id {
+            thread_message(state, me, t, detail, folders, m, view_query, images).await?
+        } else {
+            let Some(other_detail) = state.store.message_detail(me.id, other.id).await.map_err(internal)? else {
+                continue;
+            };
+            thread_message(state, me, t, &other_detail, folders, m, view_query, false).await?
+        };
+        let expanded = other.id == id || !other.is_read || Some(other.id) == newest;
+        messages.push(ThreadMessage { expanded, ..shown });
+    }
+    let kind_of = |fid: &i64| folders.iter().find(|f| f.id == *fid).map(|f| f.kind);
+    let label_items = if provider == Some(Provider::Google) {
+        labels_of(folders, m.account)
+            .map(|f| {
+                let on = m.folders.contains(&f.id);
+                MenuItem {
+                    value: format!("{}:{}", if on { "remove_label" } else { "add_label" }, f.id),
+                    name: f.name.clone(),
+                    on,
+                    color: "",
+                }
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let tag_items = tags
+        .iter()
+        .map(|tag| {
+            let on = m.tags.contains(&tag.id);
+            MenuItem {
+                value: format!("{}:{}", if on { "untag" } else { "tag" }, tag.id),
+                name: tag.name.clone(),
+                on,
+                color: tag.color.as_str(),
+            }
+        })
+        .collect();
+    let conversation = OpenMessage {
+        id,
+        subject: subject_or(t, &m.subject),
+        messages,
+        starred: m.is_starred,
+        todo: m.todo,
+        note: detail.note.clone().unwrap_or_default(),
+        tags: chips(tags, &m.tags),
+        in_trash: m.folders.iter().any(|f| kind_of(f) == Some(FolderKind::Trash)),
+        in_spam: m.folders.iter().any(|f| kind_of(f) == Some(FolderKind::Spam)),
+        labels: m.folders.iter().filter_map(|f| folder_label(folders, t, *f)).collect(),
+        label_items,
+        tag_items,
+        targets: move_targets(t, folders, m.account)
+            .into_iter()
+            .filter(|target| !m.folders.contains(&target.id))
+            .collect(),
+    };
+    Ok((conversation, unread))
+}
+
+/// One message of a conversation opened at `listed`, expanded or not.
+#[allow(clippy::too_many_arguments, reason = "the parts of one page, gathered once by `show`")]
+async fn thread_message(
+    state: &AppState,
+    me: &User,
+    t: &Texts,
+    detail: &MessageDetail,
+    folders: &[FolderSummary],
+    listed: &MessageSummary,
+    view_query: &str,
+    images: bool,
+) -> Result<ThreadMessage, ErrorKind> {
     let m = &detail.summary;
     let id = m.id;
     let people = |role: &str| -> Vec<Person> {
@@ -594,27 +746,24 @@ async fn open_message(
     };
     let images = images || sender_trusted;
     let blocked_remote = !images && shown_body(detail, &|_| None, false).blocked_remote;
-    let earlier = match &m.thread {
-        Some(thread) => state
-            .store
-            .thread_messages(me.id, m.account, thread)
-            .await
-            .map_err(internal)?
-            .into_iter()
-            .filter(|other| other.id != id && other.received_at <= m.received_at)
-            .map(|other| ThreadRow {
-                href: format!("/mail?{view_query}&open={}", other.id),
-                from: other.from_name.clone().or(other.from_address.clone()).unwrap_or_default(),
-                date: when(t, Some(other.received_at)),
-                snippet: other.snippet,
-            })
-            .collect(),
-        None => Vec::new(),
-    };
     let kind_of = |fid: &i64| folders.iter().find(|f| f.id == *fid).map(|f| f.kind);
-    Ok(OpenMessage {
+    // Where it is, said when it is not where the conversation was opened.
+    let place = (!m.folders.iter().any(|f| listed.folders.contains(f)))
+        .then(|| {
+            m.folders
+                .iter()
+                .filter_map(|f| folders.iter().find(|folder| folder.id == *f))
+                .filter(|f| {
+                    !f.remote_id.starts_with("CATEGORY_") && f.remote_id != "UNREAD" && f.remote_id != "IMPORTANT"
+                })
+                .map(|f| folder_name(t, f))
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .filter(|place| !place.is_empty());
+    Ok(ThreadMessage {
         id,
-        subject: subject_or(t, &m.subject),
+        from_name: m.from_name.clone().filter(|n| !n.is_empty()).or(m.from_address.clone()).unwrap_or_default(),
         // Every author: a message may name several in its From.
         from: match people("from") {
             authors if !authors.is_empty() => authors,
@@ -622,10 +771,14 @@ async fn open_message(
         },
         to: people("to"),
         cc: people("cc"),
-        date: when(t, Some(m.sent_at.unwrap_or(m.received_at))),
+        date: short_date(m.sent_at.unwrap_or(m.received_at), mailroom_store::now()),
+        full_date: when(t, Some(m.sent_at.unwrap_or(m.received_at))),
+        snippet: m.snippet.clone(),
+        unread: !m.is_read,
+        expanded: false,
         frame_src: format!("/mail/messages/{id}/body{}", if images { "?images=1" } else { "" }),
         blocked_remote,
-        show_images_href: format!("/mail?{view_query}&open={id}&images=1"),
+        show_images_href: format!("/mail?{view_query}&open={}&images=1", listed.id),
         sender: m.from_address.clone().filter(|_| !sender_trusted),
         attachments: detail
             .attachments
@@ -638,19 +791,15 @@ async fn open_message(
             })
             .collect(),
         original_href: detail.raw.is_some().then(|| format!("/mail/messages/{id}/original")),
-        starred: m.is_starred,
-        todo: m.todo,
-        note: detail.note.clone().unwrap_or_default(),
-        tags: chips(tags, &m.tags),
-        tag_options: tags.iter().map(|tag| Target { id: tag.id, name: tag.name.clone() }).collect(),
-        in_trash: m.folders.iter().any(|f| kind_of(f) == Some(FolderKind::Trash)),
-        in_spam: m.folders.iter().any(|f| kind_of(f) == Some(FolderKind::Spam)),
         in_drafts: m.folders.iter().any(|f| kind_of(f) == Some(FolderKind::Drafts)),
-        labels: m.folders.iter().filter_map(|f| folder_label(folders, t, *f)).collect(),
-        gmail: provider == Some(Provider::Google),
-        earlier,
-        targets: move_targets(folders, m.account),
+        place,
     })
+}
+
+/// A folder's name as the user knows it: the kind's word for the special ones.
+fn folder_name(t: &Texts, folder: &FolderSummary) -> String {
+    let kind = kind_name(t, folder.kind);
+    if kind.is_empty() { folder.name.clone() } else { kind.to_owned() }
 }
 
 /// `GET /mail/messages/{id}/body`: the message's content as a document of its own, for the
@@ -669,8 +818,12 @@ pub async fn body(
     };
     let images = query.as_deref() == Some("images=1") || trusted;
     let shown = shown_body(&detail, &cid_inline(&detail), images);
+    // Plain text takes the page's colours, dark ones too; HTML mail keeps the white it was
+    // written for, as every mail client shows it.
+    let (class, scheme) = if shown.plain { ("plain-doc", "light dark") } else { ("html-doc", "light") };
     let document = format!(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><style>{FRAME_STYLE}</style></head><body>{}</body></html>",
+        "<!doctype html><html><head><meta charset=\"utf-8\"><meta name=\"color-scheme\" content=\"{scheme}\">\
+         <style>{FRAME_STYLE}</style></head><body class=\"{class}\">{}</body></html>",
         fold_quotes(&shown.html)
     );
     let policy = if images { FRAME_POLICY_IMAGES } else { FRAME_POLICY };
@@ -684,19 +837,25 @@ pub async fn body(
 }
 
 /// The frame's own style: readable defaults that the message's styles may override.
-const FRAME_STYLE: &str = "body{margin:0;padding:12px;font:15px/1.5 system-ui,sans-serif;color:#1d2330;background:#fff;\
-overflow-wrap:anywhere}img{max-width:100%;height:auto}.plain{white-space:pre-wrap}\
-details.quote summary{cursor:pointer;color:#5d6778;list-style:none}details.quote{color:#5d6778}\
-blockquote{margin:0 0 0 .5em;padding-left:.75em;border-left:3px solid #ccd}";
+const FRAME_STYLE: &str = "body{margin:0;padding:12px 14px;font:15px/1.5 system-ui,sans-serif;color:#1d2330;\
+background:#fff;overflow-wrap:anywhere}img{max-width:100%;height:auto}.plain{white-space:pre-wrap}\
+details.quote summary{cursor:pointer;color:#586273;list-style:none;display:inline-block;padding:0 .4em;\
+border:1px solid #ccd;border-radius:4px;line-height:1.1}details.quote{color:#586273}\
+blockquote{margin:0 0 0 .5em;padding-left:.75em;border-left:3px solid #ccd}\
+@media (prefers-color-scheme:dark){body.plain-doc{color:#e6e8ec;background:#1d2129}\
+body.plain-doc a{color:#7aa2ff}body.plain-doc details.quote,body.plain-doc details.quote summary{color:#a0a8b6}}";
 /// No script, no plugin, no form, no request anywhere; inline styles and `data:` images only. The
-/// sandbox (here and on the iframe) gives the document an origin of its own, so even a script
-/// that slipped through could not reach Mailroom; links may open new tabs, outside the sandbox.
+/// sandbox (here and on the iframe) forbids every script, whatever the policy lets through; it
+/// keeps the page's origin (`allow-same-origin`) only so that the page can read the document's
+/// height and size the frame to it, which a frame without script cannot say itself. Links may
+/// open new tabs, outside the sandbox.
 const FRAME_POLICY: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; font-src data:; \
-     form-action 'none'; base-uri 'none'; frame-ancestors 'self'; sandbox allow-popups allow-popups-to-escape-sandbox";
+     form-action 'none'; base-uri 'none'; frame-ancestors 'self'; \
+     sandbox allow-same-origin allow-popups allow-popups-to-escape-sandbox";
 /// The same with remote images allowed, after the user asked.
 const FRAME_POLICY_IMAGES: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src data: https: http:; \
      font-src data:; form-action 'none'; base-uri 'none'; frame-ancestors 'self'; \
-     sandbox allow-popups allow-popups-to-escape-sandbox";
+     sandbox allow-same-origin allow-popups allow-popups-to-escape-sandbox";
 
 /// `GET /mail/messages/{id}/attachments/{position}`.
 pub async fn attachment(
@@ -721,18 +880,52 @@ pub async fn original(
     Ok(download(raw, "message/rfc822", &eml_name(&detail.summary.subject)))
 }
 
-/// `POST /mail/act`: `ids` (repeated), `action`, `folder` for move and labels, and `back`, the
-/// page to return to.
-pub async fn act(State(state): State<AppState>, SignedIn(me): SignedIn, body: Bytes) -> Result<Response, ErrorKind> {
+/// Seconds an action can be undone for: the toast shows this long, and the provider hears of
+/// the action only after it (and the store's margin) has passed.
+pub const UNDO_SECONDS: i64 = 10;
+
+/// `POST /mail/act`: `ids` (repeated), `action`, `folder` for move and labels, `tag` for the
+/// user's own tags, `scope=conversation` to take it on each message's whole conversation, and
+/// `back`, the page to return to. The action's name may carry its folder or tag after a colon
+/// (`move:12`, `add_label:12`, `tag:3`), so that each item of a menu is one button.
+///
+/// Asked for JSON (the page's script), it answers what changed, the words of its toast and the
+/// handle of its Undo; otherwise it returns to `back` with a notice and an Undo button.
+pub async fn act(
+    State(state): State<AppState>,
+    SignedIn(me): SignedIn,
+    ctx: Ctx,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
+) -> Result<Response, ErrorKind> {
+    let json = wants_json(&headers);
     let mut ids = Vec::new();
-    let (mut action, mut folder, mut tag, mut back) = (None, None, None, None);
+    let (mut action, mut folder, mut tag, mut back, mut conversation) = (None, None, None, None, false);
+    let number = |value: &str| value.parse::<i64>().map_err(|_| ErrorKind::BadRequest);
     for (key, value) in url::form_urlencoded::parse(&body) {
         match key.as_ref() {
-            "ids" => ids.push(value.parse::<i64>().map_err(|_| ErrorKind::BadRequest)?),
-            "action" => action = Some(Requested::parse(&value).ok_or(ErrorKind::BadRequest)?),
-            "folder" if !value.is_empty() => folder = Some(value.parse::<i64>().map_err(|_| ErrorKind::BadRequest)?),
-            "tag" if !value.is_empty() => tag = Some(value.parse::<i64>().map_err(|_| ErrorKind::BadRequest)?),
+            "ids" => ids.push(number(&value)?),
+            "action" => {
+                let (name, argument) = match value.split_once(':') {
+                    Some((name, argument)) => (name, Some(number(argument)?)),
+                    None => (value.as_ref(), None),
+                };
+                let requested = Requested::parse(name).ok_or(ErrorKind::BadRequest)?;
+                if let Some(argument) = argument {
+                    if requested.needs_target() {
+                        folder = Some(argument);
+                    } else if requested.needs_tag() {
+                        tag = Some(argument);
+                    } else {
+                        return Err(ErrorKind::BadRequest);
+                    }
+                }
+                action = Some(requested);
+            }
+            "folder" if !value.is_empty() && folder.is_none() => folder = Some(number(&value)?),
+            "tag" if !value.is_empty() && tag.is_none() => tag = Some(number(&value)?),
             "back" => back = Some(value.into_owned()),
+            "scope" => conversation = value == "conversation",
             _ => {}
         }
     }
@@ -741,18 +934,178 @@ pub async fn act(State(state): State<AppState>, SignedIn(me): SignedIn, body: By
     // A form posts the folder and tag selects whichever button was pressed: keep what it needs.
     let folder = folder.filter(|_| action.needs_target());
     let tag = tag.filter(|_| action.needs_tag());
-    if ids.is_empty() || action.needs_target() != folder.is_some() || action.needs_tag() != tag.is_some() {
-        return Ok(Redirect::to(&back).into_response());
+    if action.needs_target() != folder.is_some() || action.needs_tag() != tag.is_some() {
+        return Err(ErrorKind::BadRequest);
     }
-    match take_action(&state, me.id, &ids, action, folder, tag).await.map_err(internal)? {
-        Ok(changed) => {
+    if ids.is_empty() {
+        return Ok(if json {
+            json_error(StatusCode::UNPROCESSABLE_ENTITY, ctx.t.notice_nothing_selected)
+        } else {
+            see_other_keeping(&back, "nothing_selected")
+        });
+    }
+    if conversation {
+        ids = conversation_ids(&state, &me, &ids, action).await?;
+    }
+    let now = mailroom_store::now();
+    let result = match action {
+        // Deleting for good is asked twice instead; everything else the provider hears of only
+        // once the user could no longer undo it.
+        Requested::Mail(mail) if mail != MailAction::Delete => {
+            // A second more than the toast shows, for a click in its last moment.
+            let hold_until = now + UNDO_SECONDS + mailroom_store::UNDO_MARGIN + 1;
+            state.store.act_held(me.id, &ids, mail, folder, now, hold_until).await.map_err(internal)?.map(|acted| {
+                if !acted.accounts.is_empty() {
+                    state.sync_wake.notify_one();
+                }
+                (acted.changed, acted.batch)
+            })
+        }
+        _ => take_action(&state, me.id, &ids, action, folder, tag)
+            .await
+            .map_err(internal)?
+            .map(|changed| (changed, None)),
+    };
+    match result {
+        Ok((changed, batch)) => {
             tracing::info!(user.id = %me.id, ?action, changed, "mail action");
+            if json {
+                let tags = state.store.tags(me.id).await.map_err(internal)?;
+                let folders = match folder {
+                    Some(_) => state.store.folder_summaries(me.id, None).await.map_err(internal)?,
+                    None => Vec::new(),
+                };
+                let text = done_text(
+                    ctx.t,
+                    action,
+                    folder.and_then(|id| folders.iter().find(|f| f.id == id)),
+                    tag.and_then(|id| tags.iter().find(|t| t.id == id)),
+                );
+                return Ok(Json(json!({ "changed": changed, "ids": ids, "text": text, "undo": batch })).into_response());
+            }
             // A message that left the list is no longer open.
             let back = if action.moves() { strip_open(&back) } else { back };
+            let back = match batch {
+                Some(batch) => format!("{back}{}undo={batch}", if back.contains('?') { '&' } else { '?' }),
+                None => back,
+            };
             Ok(see_other_keeping(&back, "action_done"))
         }
         Err(ActionRefused::NotFound) => Err(ErrorKind::NotFound),
         Err(_) => Err(ErrorKind::BadRequest),
+    }
+}
+
+/// `POST /mail/undo` with `batch` (and `back`): the user's action goes back as if never taken,
+/// while its window lasts. JSON for the page's script, else a return to `back` with a notice.
+pub async fn undo(
+    State(state): State<AppState>,
+    SignedIn(me): SignedIn,
+    ctx: Ctx,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
+) -> Result<Response, ErrorKind> {
+    let json = wants_json(&headers);
+    let (mut batch, mut back) = (None, None);
+    for (key, value) in url::form_urlencoded::parse(&body) {
+        match key.as_ref() {
+            "batch" => batch = Some(value.parse::<i64>().map_err(|_| ErrorKind::BadRequest)?),
+            "back" => back = Some(value.into_owned()),
+            _ => {}
+        }
+    }
+    let batch = batch.ok_or(ErrorKind::BadRequest)?;
+    let back = strip_param(&mail_back(back)?, "undo=");
+    match state.store.undo(me.id, batch, mailroom_store::now()).await.map_err(internal)? {
+        Ok(acted) => {
+            tracing::info!(user.id = %me.id, batch, changed = acted.changed, "mail action undone");
+            Ok(if json {
+                Json(json!({ "changed": acted.changed, "text": ctx.t.notice_undone })).into_response()
+            } else {
+                see_other_keeping(&back, "undone")
+            })
+        }
+        Err(UndoRefused::TooLate) => Ok(if json {
+            json_error(StatusCode::CONFLICT, ctx.t.notice_undo_too_late)
+        } else {
+            see_other_keeping(&back, "undo_too_late")
+        }),
+        Err(UndoRefused::NotFound) => Err(ErrorKind::NotFound),
+    }
+}
+
+/// A refusal the page's script shows in its toast, as it is (not made into an error page).
+fn json_error(status: StatusCode, text: &str) -> Response {
+    let mut response = (status, Json(json!({ "error": text }))).into_response();
+    response.extensions_mut().insert(crate::errors::Verbatim);
+    response
+}
+
+/// Whether the request asks for JSON rather than a page.
+fn wants_json(headers: &axum::http::HeaderMap) -> bool {
+    headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("application/json"))
+}
+
+/// The messages an action on the conversations of `ids` takes: marking read or unread takes
+/// every message of each conversation; moving and labelling those that share a folder with the
+/// one listed (archiving from the inbox leaves a reply in Sent where it is, as Gmail does); a
+/// star, a to-do mark or a tag the listed message alone.
+async fn conversation_ids(state: &AppState, me: &User, ids: &[i64], action: Requested) -> Result<Vec<i64>, ErrorKind> {
+    let (whole, shared) = match action {
+        Requested::Mail(MailAction::MarkRead | MailAction::MarkUnread) => (true, false),
+        Requested::Mail(MailAction::Star | MailAction::Unstar) | Requested::Todo(_) | Requested::Tag(_) => {
+            return Ok(ids.to_vec());
+        }
+        Requested::Mail(_) => (false, true),
+    };
+    let mut out = Vec::with_capacity(ids.len());
+    for &id in ids {
+        let detail = state.store.message_detail(me.id, id).await.map_err(internal)?.ok_or(ErrorKind::NotFound)?;
+        out.push(id);
+        let Some(thread) = &detail.summary.thread else { continue };
+        let others = state.store.thread_messages(me.id, detail.summary.account, thread).await.map_err(internal)?;
+        for other in others {
+            if whole || shared && other.folders.iter().any(|f| detail.summary.folders.contains(f)) {
+                out.push(other.id);
+            }
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    Ok(out)
+}
+
+/// The toast's words for an action just taken.
+fn done_text(t: &Texts, action: Requested, folder: Option<&FolderSummary>, tag: Option<&Tag>) -> String {
+    let folder_name = |f: &FolderSummary| {
+        let kind = kind_name(t, f.kind);
+        if kind.is_empty() { f.name.clone() } else { kind.to_owned() }
+    };
+    match action {
+        Requested::Todo(true) => t.done_todo.to_owned(),
+        Requested::Todo(false) => t.done_untodo.to_owned(),
+        Requested::Tag(on) => {
+            format!(
+                "{} {}",
+                if on { t.done_tag } else { t.done_untag },
+                tag.map(|t| t.name.as_str()).unwrap_or_default()
+            )
+        }
+        Requested::Mail(mail) => match mail {
+            MailAction::MarkRead => t.done_read.to_owned(),
+            MailAction::MarkUnread => t.done_unread.to_owned(),
+            MailAction::Star => t.done_star.to_owned(),
+            MailAction::Unstar => t.done_unstar.to_owned(),
+            MailAction::Archive => t.done_archive.to_owned(),
+            MailAction::Trash => t.done_trash.to_owned(),
+            MailAction::Restore => t.done_restore.to_owned(),
+            MailAction::Delete => t.done_delete.to_owned(),
+            MailAction::Spam => t.done_spam.to_owned(),
+            MailAction::NotSpam => t.done_not_spam.to_owned(),
+            MailAction::Move => format!("{} {}", t.done_move, folder.map(folder_name).unwrap_or_default()),
+            MailAction::AddLabel => format!("{} {}", t.done_label, folder.map(folder_name).unwrap_or_default()),
+            MailAction::RemoveLabel => format!("{} {}", t.done_unlabel, folder.map(folder_name).unwrap_or_default()),
+        },
     }
 }
 
@@ -777,8 +1130,13 @@ fn from_another_site(headers: &axum::http::HeaderMap) -> bool {
 
 /// `back` without its `open=` parameter.
 fn strip_open(back: &str) -> String {
+    strip_param(&strip_param(back, "open="), "images=")
+}
+
+/// `back` without the parameter that starts with `prefix`.
+fn strip_param(back: &str, prefix: &str) -> String {
     let Some((path, query)) = back.split_once('?') else { return back.to_owned() };
-    let kept: Vec<&str> = query.split('&').filter(|p| !p.starts_with("open=") && !p.starts_with("images=")).collect();
+    let kept: Vec<&str> = query.split('&').filter(|p| !p.starts_with(prefix)).collect();
     if kept.is_empty() { path.to_owned() } else { format!("{path}?{}", kept.join("&")) }
 }
 

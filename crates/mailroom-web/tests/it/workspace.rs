@@ -25,6 +25,9 @@ crate::on_both_databases!(workspace:
     to_do_marks_and_notes_stay_in_mailroom_survive_a_full_sync_and_reach_the_feed,
     the_users_own_coloured_labels_tag_messages_and_stay_in_mailroom,
     an_action_the_provider_cannot_take_for_now_waits_and_goes_through_later,
+    an_action_in_the_page_can_be_undone_and_the_provider_never_hears_of_it,
+    a_held_action_reaches_the_provider_once_its_window_passes_and_not_before,
+    the_open_conversation_shows_every_message_with_the_reply_in_sent,
 );
 
 const CARL: &str = "carl@contoso.onmicrosoft.com";
@@ -400,7 +403,7 @@ async fn the_mail_page_shows_hostile_mail_safely_and_acts_with_the_csrf_proof(ba
     // Opening reads it; the content is only in the frame.
     let page = browser.get(&format!("/mail?kind=inbox&open={id}")).await;
     page.assert_contains(&format!("/mail/messages/{id}/body"))
-        .assert_contains("sandbox=\"allow-popups allow-popups-to-escape-sandbox\"");
+        .assert_contains("sandbox=\"allow-same-origin allow-popups allow-popups-to-escape-sandbox\"");
     page.assert_lacks("alert(").assert_lacks("<p style").assert_contains("evil.html").assert_contains("Show images");
     let list = s.get("/api/v1/messages?unread=true").await;
     assert!(list["data"].as_array().unwrap().iter().all(|m| m["id"] != id), "opened, so read");
@@ -460,13 +463,15 @@ async fn the_mail_page_shows_hostile_mail_safely_and_acts_with_the_csrf_proof(ba
     browser.post_raw("/mail/act", &plain).await.assert_status(axum::http::StatusCode::FORBIDDEN);
     assert_eq!(s.subjects("?kind=archive").await, Vec::<String>::new());
     let done = browser.submit("/mail", "/mail/act", &plain).await;
-    done.assert_redirect("/mail?kind=inbox&notice=action_done");
+    let back = done.location().unwrap();
+    assert!(back.starts_with("/mail?kind=inbox&undo=") && back.ends_with("&notice=action_done"), "{back}");
     assert_eq!(s.subjects("?kind=archive").await, ["Hostile"]);
     // An address elsewhere is not a way out.
     let elsewhere =
         [("ids", id.to_string()), ("action", "star".to_owned()), ("back", "https://evil.example/".to_owned())];
     let elsewhere: Vec<(&str, &str)> = elsewhere.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    browser.submit("/mail", "/mail/act", &elsewhere).await.assert_redirect("/mail?notice=action_done");
+    let back = browser.submit("/mail", "/mail/act", &elsewhere).await.location().unwrap().to_owned();
+    assert!(back.starts_with("/mail?undo=") && back.ends_with("&notice=action_done"), "{back}");
 
     // Another user finds none of it.
     let (_, mut ben) = s.app.member("ben@example.test", "member password 2").await;
@@ -806,4 +811,153 @@ async fn an_action_the_provider_cannot_take_for_now_waits_and_goes_through_later
     s.run().await;
     assert_eq!(s.app.store.pending_writeback_count(s.account.id).await.unwrap(), 0);
     assert!(s.gmail_labels().await["Message 0"].contains(&"STARRED".to_owned()));
+}
+
+/// Posts the mail page's action form as its script does, asking for JSON.
+async fn act_in_page(browser: &mut Client, fields: &[(&str, &str)]) -> crate::harness::Page {
+    let csrf = browser.get("/mail").await.csrf();
+    let mut fields = fields.to_vec();
+    fields.push(("csrf_token", &csrf));
+    browser.headers = vec![("accept", "application/json".to_owned())];
+    let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(&fields).finish();
+    let page =
+        browser.request("POST", "/mail/act", Some(("application/x-www-form-urlencoded", body.into_bytes()))).await;
+    browser.headers.clear();
+    page
+}
+
+async fn an_action_in_the_page_can_be_undone_and_the_provider_never_hears_of_it(backend: Backend) {
+    let Some(mut s) = setup(backend, "google", 3).await else { return };
+    // A reply to Message 1 makes a conversation of two in the inbox.
+    {
+        let now = s.sim.state.clock().now_ms();
+        let reply = "From: Sender 1 <s1@client1.example.org>\r\nTo: ann@example.test\r\nSubject: Re: Message 1\r\n\
+                     Message-ID: <r1@example.org>\r\nIn-Reply-To: <m1@example.org>\r\nReferences: <m1@example.org>\r\n\r\nAgain\r\n";
+        s.sim.state.world().gmail("ann@example.test").unwrap().deliver(
+            reply.as_bytes().to_vec(),
+            &["INBOX", "UNREAD"],
+            now,
+        );
+    }
+    s.run().await;
+    let reply = s.id_of("Re: Message 1").await;
+    let mut browser = s.app.client();
+    browser.login("user@example.test", "member password 1").await;
+
+    // Nothing selected: said so, nothing changes.
+    let page = act_in_page(&mut browser, &[("action", "archive"), ("scope", "conversation")]).await;
+    page.assert_status(axum::http::StatusCode::UNPROCESSABLE_ENTITY).assert_contains("Select a conversation first");
+    let csrf = browser.get("/mail").await.csrf();
+    let plain = [("action", "archive"), ("back", "/mail?kind=inbox"), ("csrf_token", csrf.as_str())];
+    browser.post_raw("/mail/act", &plain).await.assert_redirect("/mail?kind=inbox&notice=nothing_selected");
+    assert_eq!(s.subjects("?kind=inbox").await.len(), 4);
+
+    // Archiving the conversation's row archives both of its messages, at once, in the store.
+    let id = reply.to_string();
+    let page = act_in_page(&mut browser, &[("ids", &id), ("action", "archive"), ("scope", "conversation")]).await;
+    page.assert_status(axum::http::StatusCode::OK);
+    let done: Value = serde_json::from_str(&page.body).unwrap();
+    assert_eq!((done["changed"].as_i64(), done["text"].as_str()), (Some(2), Some("Archived")));
+    assert_eq!(s.subjects("?kind=inbox").await, ["Message 0", "Message 2"]);
+    let batch = done["undo"].as_i64().expect("an Undo handle");
+    // The provider has not heard of it: its jobs wait for the window.
+    let pending = s.app.store.pending_writebacks(s.account.id, 10).await.unwrap();
+    assert_eq!(pending.len(), 2);
+    assert!(pending.iter().all(|job| job.hold_until > mailroom_store::now() + mailroom_store::UNDO_MARGIN));
+
+    // Undo: both come back, the jobs go, and a sync leaves the mailbox as it was.
+    let csrf = browser.get("/mail").await.csrf();
+    let batch_text = batch.to_string();
+    browser.headers = vec![("accept", "application/json".to_owned())];
+    let undone = browser.post_raw("/mail/undo", &[("batch", &batch_text), ("csrf_token", &csrf)]).await;
+    browser.headers.clear();
+    undone.assert_status(axum::http::StatusCode::OK).assert_contains("Action undone");
+    assert_eq!(s.subjects("?kind=inbox").await.len(), 4);
+    assert_eq!(s.app.store.pending_writeback_count(s.account.id).await.unwrap(), 0);
+    assert_counts_kept(&s, "after an undo").await;
+    s.run().await;
+    let labels = s.gmail_labels().await;
+    assert!(labels["Message 1"].contains(&"INBOX".to_owned()) && labels["Re: Message 1"].contains(&"INBOX".to_owned()));
+    // Undone once; a second time, or another user's, is not found.
+    browser
+        .post_raw("/mail/undo", &[("batch", &batch_text), ("csrf_token", &csrf)])
+        .await
+        .assert_status(axum::http::StatusCode::NOT_FOUND);
+
+    // Without script: the notice comes with an Undo button that works the same way.
+    let zero = s.id_of("Message 0").await.to_string();
+    let fields =
+        [("ids", zero.as_str()), ("action", "trash"), ("back", "/mail?kind=inbox"), ("csrf_token", csrf.as_str())];
+    let back = browser.post_raw("/mail/act", &fields).await.location().unwrap().to_owned();
+    let page = browser.get(&back).await;
+    page.assert_contains("action=\"/mail/undo\"").assert_contains("Done.");
+    let batch = back.split("undo=").nth(1).unwrap().split('&').next().unwrap().to_owned();
+    let (_, mut ben) = s.app.member("ben@example.test", "member password 2").await;
+    ben.submit("/mail", "/mail/undo", &[("batch", &batch)]).await.assert_status(axum::http::StatusCode::NOT_FOUND);
+    let fields = [("batch", batch.as_str()), ("back", "/mail?kind=inbox")];
+    browser.submit("/mail", "/mail/undo", &fields).await.assert_redirect("/mail?kind=inbox&notice=undone");
+    assert_eq!(s.subjects("?kind=trash").await, Vec::<String>::new());
+
+    // A later action on the same message stands in the way: undoing the first would undo it too.
+    let first = act_in_page(&mut browser, &[("ids", &zero), ("action", "archive")]).await;
+    let first: Value = serde_json::from_str(&first.body).unwrap();
+    act_in_page(&mut browser, &[("ids", &zero), ("action", "star")]).await.assert_status(axum::http::StatusCode::OK);
+    let refused = s.app.store.undo(s.user, first["undo"].as_i64().unwrap(), mailroom_store::now()).await.unwrap();
+    assert_eq!(refused, Err(mailroom_store::UndoRefused::TooLate));
+    // And once the window is all but over, it is too late.
+    let late = mailroom_store::now() + 30;
+    let refused = s.app.store.undo(s.user, first["undo"].as_i64().unwrap() + 1, late).await.unwrap();
+    assert_eq!(refused, Err(mailroom_store::UndoRefused::TooLate));
+    assert_eq!(s.subjects("?kind=archive").await, ["Message 0"]);
+}
+
+async fn a_held_action_reaches_the_provider_once_its_window_passes_and_not_before(backend: Backend) {
+    let Some(mut s) = setup(backend, "google", 2).await else { return };
+    let first = s.id_of("Message 0").await;
+    let now = mailroom_store::now();
+    let acted = s.app.store.act_held(s.user, &[first], mailroom_domain::MailAction::Archive, None, now, now + 3).await;
+    let batch = acted.unwrap().unwrap().batch.expect("a batch");
+    // Within the margin it can no longer be undone: the run may be about to send it.
+    assert_eq!(s.app.store.undo(s.user, batch, now + 1).await.unwrap(), Err(mailroom_store::UndoRefused::TooLate));
+    let started = std::time::Instant::now();
+    s.run().await;
+    assert!(started.elapsed() >= std::time::Duration::from_secs(2), "the run waited for the window");
+    assert_eq!(s.gmail_labels().await["Message 0"], ["UNREAD"], "archived at the provider after the window");
+    assert_eq!(s.app.store.pending_writeback_count(s.account.id).await.unwrap(), 0);
+    assert_eq!(
+        s.app.store.undo(s.user, batch, mailroom_store::now()).await.unwrap(),
+        Err(mailroom_store::UndoRefused::NotFound)
+    );
+}
+
+async fn the_open_conversation_shows_every_message_with_the_reply_in_sent(backend: Backend) {
+    let Some(mut s) = setup(backend, "google", 2).await else { return };
+    {
+        let now = s.sim.state.clock().now_ms();
+        let reply = "From: ann@example.test\r\nTo: Sender 1 <s1@client1.example.org>\r\nSubject: Re: Message 1\r\n\
+                     Message-ID: <mine@example.org>\r\nIn-Reply-To: <m1@example.org>\r\nReferences: <m1@example.org>\r\n\r\nMy answer\r\n";
+        s.sim.state.world().gmail("ann@example.test").unwrap().deliver(reply.as_bytes().to_vec(), &["SENT"], now);
+    }
+    s.run().await;
+    let original = s.id_of("Message 1").await;
+    let mine = s.id_of("Re: Message 1").await;
+    let mut browser = s.app.client();
+    browser.login("user@example.test", "member password 1").await;
+    let page = browser.get(&format!("/mail?kind=inbox&open={original}")).await;
+    // Both messages, oldest first, the reply where it is (Sent) and open as the newest.
+    page.assert_contains(&format!("id=\"msg-{original}\"")).assert_contains(&format!("id=\"msg-{mine}\""));
+    let (at_original, at_mine) =
+        (page.body.find(&format!("msg-{original}")).unwrap(), page.body.find(&format!("msg-{mine}")).unwrap());
+    assert!(at_original < at_mine, "oldest first");
+    let mine_part = &page.body[at_mine..];
+    assert!(
+        mine_part.contains("<details open") && mine_part.contains(">Sent<"),
+        "the reply is open and said to be in Sent"
+    );
+    assert!(mine_part.contains(&format!("/mail/messages/{mine}/body")), "its content is in a frame of its own");
+    // Each message has its own reply.
+    page.assert_contains(&format!("reply={original}")).assert_contains(&format!("reply={mine}"));
+    // The toolbar: icons with names and keys, one Label as menu, no system label offered by its id.
+    page.assert_contains("aria-label=\"Archive\"").assert_contains("title=\"Archive (e)\"").assert_contains("Label as");
+    page.assert_lacks(">INBOX<").assert_lacks(">UNREAD<").assert_lacks("📎").assert_lacks("★");
 }
