@@ -17,12 +17,12 @@ use mailroom_store::{
     Tag, User,
 };
 
-use super::accounts::when;
 use super::see_other;
 use crate::AppState;
 use crate::errors::{ErrorKind, internal};
 use crate::i18n::Texts;
 use crate::mail::{Requested, cid_inline, download, eml_name, fold_quotes, shown_body, take_action};
+use crate::time::Clock;
 use crate::viewer::{Ctx, SignedIn};
 
 /// Messages a page of the list holds.
@@ -306,16 +306,6 @@ fn size_text(bytes: i64) -> String {
     }
 }
 
-/// A list's date: the time for today's mail, the day for older mail (UTC, as every time Mailroom
-/// shows).
-fn short_date(at: i64, now: i64) -> String {
-    let (Some(at), Some(now)) = (chrono::DateTime::from_timestamp(at, 0), chrono::DateTime::from_timestamp(now, 0))
-    else {
-        return String::new();
-    };
-    if at.date_naive() == now.date_naive() { at.format("%H:%M").to_string() } else { at.format("%Y-%m-%d").to_string() }
-}
-
 fn subject_or(t: &Texts, subject: &str) -> String {
     if subject.trim().is_empty() { t.no_subject.to_owned() } else { subject.to_owned() }
 }
@@ -375,7 +365,9 @@ pub async fn show(
             }
         }
         let provider = accounts.iter().find(|a| a.id == detail.summary.account).map(|a| a.provider);
-        open = Some(open_message(&state, &me, t, &detail, &folders, &tags, provider, &view_query, q.images).await?);
+        open = Some(
+            open_message(&state, &me, t, &ctx.clock, &detail, &folders, &tags, provider, &view_query, q.images).await?,
+        );
     }
     let mut search_error = None;
     let (rows, older, newest, cursor_part) = if let View::Search(typed) = &q.view {
@@ -395,7 +387,7 @@ pub async fn show(
             .into_iter()
             .map(|hit| {
                 let href = format!("/mail?{view_query}{cursor_part}&open={}", hit.summary.id);
-                let mut row = row(t, &hit.summary, &folders, &tags, &href, q.open == Some(hit.summary.id));
+                let mut row = row(t, &ctx.clock, &hit.summary, &folders, &tags, &href, q.open == Some(hit.summary.id));
                 if !hit.summary.subject.trim().is_empty() {
                     row.subject_pieces = hit.subject;
                 }
@@ -418,7 +410,7 @@ pub async fn show(
             .iter()
             .map(|m| {
                 let href = format!("/mail?{view_query}{cursor_part}&open={}", m.id);
-                row(t, m, &folders, &tags, &href, q.open == Some(m.id))
+                row(t, &ctx.clock, m, &folders, &tags, &href, q.open == Some(m.id))
             })
             .collect();
         (rows, older, newest, cursor_part)
@@ -533,7 +525,15 @@ pub async fn show(
     Ok(page.into_response())
 }
 
-fn row(t: &Texts, m: &MessageSummary, folders: &[FolderSummary], tags: &[Tag], href: &str, current: bool) -> Row {
+fn row(
+    t: &Texts,
+    clock: &Clock,
+    m: &MessageSummary,
+    folders: &[FolderSummary],
+    tags: &[Tag],
+    href: &str,
+    current: bool,
+) -> Row {
     Row {
         tags: chips(tags, &m.tags),
         id: m.id,
@@ -542,8 +542,8 @@ fn row(t: &Texts, m: &MessageSummary, folders: &[FolderSummary], tags: &[Tag], h
         subject: subject_or(t, &m.subject),
         subject_pieces: vec![Piece { text: subject_or(t, &m.subject), matched: false }],
         snippet_pieces: vec![Piece { text: m.snippet.clone(), matched: false }],
-        date: short_date(m.received_at, mailroom_store::now()),
-        full_date: when(t, Some(m.received_at)),
+        date: clock.list(m.received_at),
+        full_date: clock.full(m.received_at),
         unread: m.thread_unread,
         starred: m.is_starred,
         attachments: m.has_attachments,
@@ -571,6 +571,7 @@ async fn open_message(
     state: &AppState,
     me: &User,
     t: &Texts,
+    clock: &Clock,
     detail: &MessageDetail,
     folders: &[FolderSummary],
     tags: &[Tag],
@@ -605,7 +606,7 @@ async fn open_message(
             .map(|other| ThreadRow {
                 href: format!("/mail?{view_query}&open={}", other.id),
                 from: other.from_name.clone().or(other.from_address.clone()).unwrap_or_default(),
-                date: when(t, Some(other.received_at)),
+                date: clock.full(other.received_at),
                 snippet: other.snippet,
             })
             .collect(),
@@ -622,7 +623,7 @@ async fn open_message(
         },
         to: people("to"),
         cc: people("cc"),
-        date: when(t, Some(m.sent_at.unwrap_or(m.received_at))),
+        date: clock.full(m.sent_at.unwrap_or(m.received_at)),
         frame_src: format!("/mail/messages/{id}/body{}", if images { "?images=1" } else { "" }),
         blocked_remote,
         show_images_href: format!("/mail?{view_query}&open={id}&images=1"),
