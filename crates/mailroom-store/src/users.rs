@@ -12,6 +12,8 @@ pub struct User {
     pub role: Role,
     pub disabled: bool,
     pub language: Option<Language>,
+    /// An IANA time-zone name, as the web layer checked it; `None` until known.
+    pub time_zone: Option<String>,
     pub created_at: i64,
 }
 
@@ -29,6 +31,7 @@ pub(crate) struct UserRow {
     role: String,
     disabled: bool,
     language: Option<String>,
+    time_zone: Option<String>,
     created_at: i64,
 }
 
@@ -43,6 +46,7 @@ impl From<UserRow> for User {
             role: Role::parse(&row.role).unwrap_or(Role::Member),
             disabled: row.disabled,
             language: row.language.as_deref().and_then(Language::parse),
+            time_zone: row.time_zone,
             created_at: row.created_at,
         }
     }
@@ -52,7 +56,7 @@ impl From<UserRow> for User {
 /// SQL built at run time unless it is marked as audited).
 macro_rules! user_columns {
     () => {
-        "id, email, name, role, disabled, language, created_at"
+        "id, email, name, role, disabled, language, time_zone, created_at"
     };
     ($alias:literal) => {
         concat!(
@@ -68,6 +72,8 @@ macro_rules! user_columns {
             ".disabled, ",
             $alias,
             ".language, ",
+            $alias,
+            ".time_zone, ",
             $alias,
             ".created_at"
         )
@@ -216,5 +222,25 @@ impl Store {
         let sql = "UPDATE users SET language = $1 WHERE id = $2";
         with_pool!(self.db, pool => sqlx::query(sql).bind(language.code()).bind(id.0).execute(pool).await.map(drop))?;
         Ok(())
+    }
+
+    /// Sets the user's time zone, an IANA name the caller has checked.
+    pub async fn set_user_time_zone(&self, id: UserId, zone: &str) -> Result<()> {
+        let sql = "UPDATE users SET time_zone = $1 WHERE id = $2";
+        with_pool!(self.db, pool => sqlx::query(sql).bind(zone).bind(id.0).execute(pool).await.map(drop))?;
+        Ok(())
+    }
+
+    /// Sets the user's time zone only while it is not known, so what the browser reports at a
+    /// sign-in never overrides the user's own choice; whether it was set.
+    pub async fn set_user_time_zone_if_unknown(&self, id: UserId, zone: &str) -> Result<bool> {
+        let sql = "UPDATE users SET time_zone = $1 WHERE id = $2 AND time_zone IS NULL";
+        let changed = with_pool!(self.db, pool => sqlx::query(sql)
+            .bind(zone)
+            .bind(id.0)
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected()))?;
+        Ok(changed == 1)
     }
 }

@@ -88,6 +88,7 @@ pub async fn render(State(state): State<AppState>, request: Request, next: Next)
         language: viewer.language,
         t,
         csrf: crate::csrf::token(&state, &viewer.csrf_binding),
+        clock: crate::time::Clock::of(viewer.user.as_ref(), viewer.language),
         user: viewer.user,
         path,
         notice: None,

@@ -5,6 +5,8 @@
 
 use mailroom_domain::{Invalid, Language};
 
+pub use crate::plural::Plural;
+
 pub fn texts(language: Language) -> &'static Texts {
     match language {
         Language::En => &EN,
@@ -39,7 +41,6 @@ pub struct Texts {
     pub home_welcome: &'static str,
     pub home_no_mailboxes: &'static str,
     pub home_admin_hint: &'static str,
-    pub home_mailboxes: &'static str,
     pub home_connect: &'static str,
 
     pub users_title: &'static str,
@@ -171,7 +172,6 @@ pub struct Texts {
     pub sync_log: &'static str,
     pub sync_requested: &'static str,
     pub sync_importing: &'static str,
-    pub sync_working: &'static str,
     pub sync_succeeded: &'static str,
     pub sync_failed: &'static str,
     pub sync_interrupted: &'static str,
@@ -288,7 +288,6 @@ pub struct Texts {
     pub always_images: &'static str,
     pub images_blocked: &'static str,
     pub back_to_list: &'static str,
-    pub unread_count: &'static str,
     pub failed_actions: &'static str,
     pub dismiss: &'static str,
     pub message_content: &'static str,
@@ -480,6 +479,20 @@ pub struct Texts {
     pub keep_mine: &'static str,
     pub keep_theirs: &'static str,
     pub warn_unfilled: &'static str,
+
+    // Time as the user lives it: the time zone setting and counted texts (see `plural`).
+    pub nav_time: &'static str,
+    pub time_title: &'static str,
+    pub time_intro: &'static str,
+    pub time_zone_label: &'static str,
+    pub time_zone_now: &'static str,
+    pub time_zone_invalid: &'static str,
+    pub save_time_zone: &'static str,
+    pub notice_time_zone_saved: &'static str,
+    pub sync_working_count: &'static str,
+    pub count_messages: Plural,
+    pub count_unread: Plural,
+    pub count_mailboxes: Plural,
 }
 
 impl Texts {
@@ -548,6 +561,7 @@ impl Texts {
             "retrying" => self.notice_retrying,
             "nothing_to_retry" => self.notice_nothing_to_retry,
             "draft_resolved" => self.notice_draft_resolved,
+            "time_zone_saved" => self.notice_time_zone_saved,
             _ => return None,
         })
     }
@@ -579,7 +593,6 @@ pub static EN: Texts = Texts {
     home_title: "Mailroom",
     home_welcome: "Welcome, {name}.",
     home_no_mailboxes: "No mailboxes are connected yet.",
-    home_mailboxes: "Connected mailboxes: {n}",
     home_connect: "Mailboxes",
     home_admin_hint: "As an administrator, start by entering the Google and Microsoft OAuth credentials in the email settings, so that users can connect their Gmail and Outlook mailboxes.",
 
@@ -724,7 +737,6 @@ pub static EN: Texts = Texts {
     sync_log: "Sync log",
     sync_requested: "Waiting to start",
     sync_importing: "{phase}: {done} of about {total} messages",
-    sync_working: "{phase}: {done} messages so far",
     sync_succeeded: "Succeeded {when}: {added} new, {changed} changed, {removed} removed",
     sync_failed: "Failed {when}: {error}",
     sync_interrupted: "Interrupted {when}; it goes on with the next run",
@@ -838,7 +850,6 @@ pub static EN: Texts = Texts {
     always_images: "Always show images from",
     images_blocked: "Remote images are blocked to protect your privacy.",
     back_to_list: "Back to the list",
-    unread_count: "unread",
     failed_actions: "The provider refused these changes, so they were undone:",
     dismiss: "Dismiss",
     message_content: "Message content",
@@ -939,7 +950,7 @@ pub static EN: Texts = Texts {
     attach_hint: "Up to 25 MiB a file; pick them or drop them anywhere on the form. If the form comes back with an error, add the files again.",
     keep_attachments: "Send the original's attachments along",
     schedule_label: "Send later (UTC)",
-    schedule_hint: "In your time zone (UTC without JavaScript). Leave empty to send now.",
+    schedule_hint: "In your time zone, {zone}. Leave empty to send now.",
     send_button: "Send",
     undo_hint: "After you press Send you have {n} s to take the message back in the Outbox.",
     forwarded_message: "Forwarded message",
@@ -1030,6 +1041,24 @@ pub static EN: Texts = Texts {
     keep_mine: "Keep mine",
     keep_theirs: "Use theirs",
     warn_unfilled: "A {{placeholder}} is still unfilled. Send anyway?",
+
+    nav_time: "Time zone",
+    time_title: "Time zone",
+    time_intro: "Mailroom shows every time in this zone, and reads the time you schedule a message for in it.",
+    time_zone_label: "Time zone",
+    time_zone_now: "It is now {time} in {zone}.",
+    time_zone_invalid: "Choose a time zone from the list, such as Europe/Prague. Nothing was changed.",
+    save_time_zone: "Save time zone",
+    notice_time_zone_saved: "Your time zone was saved.",
+    sync_working_count: "{phase}: {messages} so far",
+    count_messages: Plural { one: "{n} message", few: "{n} messages", many: "{n} messages", other: "{n} messages" },
+    count_unread: Plural { one: "{n} unread", few: "{n} unread", many: "{n} unread", other: "{n} unread" },
+    count_mailboxes: Plural {
+        one: "You have {n} connected mailbox.",
+        few: "You have {n} connected mailboxes.",
+        many: "You have {n} connected mailboxes.",
+        other: "You have {n} connected mailboxes.",
+    },
 };
 
 pub static CS: Texts = Texts {
@@ -1058,7 +1087,6 @@ pub static CS: Texts = Texts {
     home_title: "Mailroom",
     home_welcome: "Vítejte, {name}.",
     home_no_mailboxes: "Zatím nejsou připojené žádné schránky.",
-    home_mailboxes: "Připojené schránky: {n}",
     home_connect: "Schránky",
     home_admin_hint: "Jako administrátor nejprve zadejte v nastavení e-mailu přihlašovací údaje OAuth pro Google a Microsoft, aby si uživatelé mohli připojit schránky Gmail a Outlook.",
 
@@ -1203,7 +1231,6 @@ pub static CS: Texts = Texts {
     sync_log: "Záznam synchronizací",
     sync_requested: "Čeká na spuštění",
     sync_importing: "{phase}: {done} z přibližně {total} zpráv",
-    sync_working: "{phase}: zatím {done} zpráv",
     sync_succeeded: "Úspěšná {when}: nové {added}, změněné {changed}, odstraněné {removed}",
     sync_failed: "Selhala {when}: {error}",
     sync_interrupted: "Přerušena {when}; pokračuje další synchronizací",
@@ -1317,7 +1344,6 @@ pub static CS: Texts = Texts {
     always_images: "Vždy zobrazovat obrázky od",
     images_blocked: "Vzdálené obrázky jsou zablokované kvůli ochraně soukromí.",
     back_to_list: "Zpět na seznam",
-    unread_count: "nepřečtených",
     failed_actions: "Poskytovatel tyto změny odmítl, proto byly vráceny:",
     dismiss: "Zavřít",
     message_content: "Obsah zprávy",
@@ -1418,7 +1444,7 @@ pub static CS: Texts = Texts {
     attach_hint: "Nejvýše 25 MiB na soubor; vyberte je, nebo je přetáhněte kamkoli do formuláře. Vrátí-li se formulář s chybou, přidejte soubory znovu.",
     keep_attachments: "Přeposlat i přílohy původní zprávy",
     schedule_label: "Odeslat později (UTC)",
-    schedule_hint: "Ve vašem časovém pásmu (bez JavaScriptu v UTC). Nechte prázdné pro odeslání hned.",
+    schedule_hint: "Ve vašem časovém pásmu, {zone}. Nechte prázdné pro odeslání hned.",
     send_button: "Odeslat",
     undo_hint: "Po stisknutí Odeslat máte {n} s na to, abyste zprávu v odchozí poště vzali zpět.",
     forwarded_message: "Přeposlaná zpráva",
@@ -1509,4 +1535,27 @@ pub static CS: Texts = Texts {
     keep_mine: "Ponechat moji",
     keep_theirs: "Použít verzi ze schránky",
     warn_unfilled: "Některá {{zástupná hodnota}} není vyplněna. Přesto odeslat?",
+
+    nav_time: "Časové pásmo",
+    time_title: "Časové pásmo",
+    time_intro: "Mailroom v tomto pásmu ukazuje všechny časy a čte v něm čas, na který naplánujete odeslání zprávy.",
+    time_zone_label: "Časové pásmo",
+    time_zone_now: "V pásmu {zone} je teď {time}.",
+    time_zone_invalid: "Vyberte časové pásmo ze seznamu, například Europe/Prague. Nic se nezměnilo.",
+    save_time_zone: "Uložit časové pásmo",
+    notice_time_zone_saved: "Vaše časové pásmo bylo uloženo.",
+    sync_working_count: "{phase}: zatím {messages}",
+    count_messages: Plural { one: "{n} zpráva", few: "{n} zprávy", many: "{n} zprávy", other: "{n} zpráv" },
+    count_unread: Plural {
+        one: "{n} nepřečtená",
+        few: "{n} nepřečtené",
+        many: "{n} nepřečtené",
+        other: "{n} nepřečtených",
+    },
+    count_mailboxes: Plural {
+        one: "Máte {n} připojenou schránku.",
+        few: "Máte {n} připojené schránky.",
+        many: "Máte {n} připojené schránky.",
+        other: "Máte {n} připojených schránek.",
+    },
 };

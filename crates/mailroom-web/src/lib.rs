@@ -16,8 +16,10 @@ mod input;
 mod mail;
 mod pages;
 mod panics;
+mod plural;
 mod send;
 mod telemetry;
+mod time;
 mod viewer;
 
 use std::sync::Arc;
@@ -168,6 +170,7 @@ pub fn router(state: AppState) -> Router {
         .route("/settings/templates/{id}/delete", post(pages::templates::delete))
         .route("/settings/tokens", get(pages::tokens::list).post(pages::tokens::create))
         .route("/settings/tokens/{id}/revoke", post(pages::tokens::revoke))
+        .route("/settings/time", get(pages::time_zone::show).post(pages::time_zone::save))
         .route("/healthz", get(pages::ops::healthz))
         .route("/readyz", get(pages::ops::readyz))
         .route("/metrics", get(pages::ops::metrics))

@@ -13,7 +13,9 @@ use std::net::IpAddr;
 
 use crate::AppState;
 use crate::errors::ErrorKind;
-use crate::i18n::{Texts, texts};
+use crate::i18n::{Plural, Texts, texts};
+use crate::plural::Count;
+use crate::time::Clock;
 
 pub const SESSION_COOKIE: &str = "mailroom_session";
 /// A random value for visitors without a session, so that the login and setup forms carry a CSRF
@@ -172,7 +174,8 @@ pub fn append_cookie(response: &mut Response, cookie: &Cookie<'_>) {
 }
 
 /// What every page needs: language and texts, the CSRF proof for its forms, the signed-in user,
-/// the path (for the language switcher) and a notice from a redirect.
+/// the path (for the language switcher), a notice from a redirect, and the clock that shows
+/// times in the user's zone.
 pub struct Ctx {
     pub language: Language,
     pub t: &'static Texts,
@@ -180,11 +183,27 @@ pub struct Ctx {
     pub user: Option<User>,
     pub path: String,
     pub notice: Option<&'static str>,
+    pub clock: Clock,
 }
 
 impl Ctx {
     pub fn languages(&self) -> [Language; 2] {
         Language::ALL
+    }
+
+    /// A counted text in the form the language's plural rule picks for `n`.
+    pub fn count(&self, forms: &Plural, n: impl Into<i64>) -> String {
+        crate::plural::count(self.language, forms, n.into())
+    }
+
+    /// `2 messages` / `2 zprávy`; for templates, which hand numbers over by reference.
+    pub fn messages(&self, n: impl Count) -> String {
+        self.count(&self.t.count_messages, n.count())
+    }
+
+    /// `2 unread` / `2 nepřečtené`.
+    pub fn unread(&self, n: impl Count) -> String {
+        self.count(&self.t.count_unread, n.count())
     }
 }
 
@@ -206,6 +225,7 @@ impl FromRequestParts<AppState> for Ctx {
             user: viewer.user.clone(),
             path: parts.uri.path().to_owned(),
             notice,
+            clock: Clock::of(viewer.user.as_ref(), viewer.language),
         })
     }
 }

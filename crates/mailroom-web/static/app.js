@@ -1,6 +1,29 @@
 // Mailroom's small script. Pages work without it; it adds conveniences.
 "use strict";
 
+// Times as the server shows them: in the user's time zone and the page's language, which the
+// page names on <html data-zone lang>.
+const clockTime = (date) => {
+  const root = document.documentElement;
+  const options = { hour: "numeric", minute: "2-digit" };
+  try {
+    return date.toLocaleTimeString(root.lang || [], { ...options, timeZone: root.dataset.zone || "UTC" });
+  } catch {
+    // A zone this browser does not know: its own clock is the next best.
+    return date.toLocaleTimeString(root.lang || [], options);
+  }
+};
+
+// Login: the browser's time zone becomes the user's at the first sign-in (the server keeps only
+// a name its time-zone database knows, and never replaces one the user has).
+for (const field of document.querySelectorAll("input[data-browser-zone]")) {
+  try {
+    field.value = Intl.DateTimeFormat().resolvedOptions().timeZone || "";
+  } catch {
+    field.value = "";
+  }
+}
+
 // Copy buttons: <button data-copy="ID-of-an-input" data-copied="label shown after copying">.
 document.addEventListener("click", async (event) => {
   const button = event.target.closest("button[data-copy]");
@@ -129,9 +152,6 @@ if (dropForm) {
 const composeForm = document.querySelector("form[data-no-subject]");
 if (composeForm) {
   composeForm.addEventListener("submit", (event) => {
-    // A scheduled time is the user's local time: the server is told its offset from UTC then.
-    const at = composeForm.querySelector("#send_at");
-    if (at && at.value) composeForm.querySelector("[name=send_at_offset]").value = new Date(at.value).getTimezoneOffset();
     const subject = composeForm.querySelector("#subject").value.trim();
     const written = [];
     for (const line of composeForm.querySelector("#body").value.split("\n")) {
@@ -624,7 +644,7 @@ if (autosaved) {
       if (!answer.ok) return;
       const draft = await answer.json();
       draftField.value = draft.id;
-      const at = new Date().toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+      const at = clockTime(new Date());
       status.firstChild.textContent = `${status.dataset.saved} ${at} · `;
     }).catch(() => { changed = true; });
     return saving;

@@ -18,6 +18,7 @@ use super::see_other;
 use crate::AppState;
 use crate::errors::{ErrorKind, internal};
 use crate::i18n::Texts;
+use crate::time::Clock;
 use crate::viewer::{Admin, Ctx, SignedIn, Viewer};
 
 /// An account as the page shows it.
@@ -56,12 +57,6 @@ fn status_text(t: &Texts, status: AccountStatus) -> &'static str {
     }
 }
 
-/// A time for a table cell, or the word for never.
-pub(crate) fn when(t: &Texts, at: Option<i64>) -> String {
-    at.and_then(|secs| chrono::DateTime::from_timestamp(secs, 0))
-        .map_or_else(|| t.never.to_owned(), |d| d.format("%Y-%m-%d %H:%M UTC").to_string())
-}
-
 fn phase_text(t: &Texts, phase: &str) -> &'static str {
     match phase {
         "importing" => t.phase_importing,
@@ -73,7 +68,7 @@ fn phase_text(t: &Texts, phase: &str) -> &'static str {
     }
 }
 
-async fn sync_view(state: &AppState, t: &Texts, account: &Account) -> Result<SyncView, ErrorKind> {
+async fn sync_view(state: &AppState, t: &Texts, clock: &Clock, account: &Account) -> Result<SyncView, ErrorKind> {
     let (running, last) = state.store.sync_status(account.id).await.map_err(internal)?;
     if let Some(run) = running {
         let phase = phase_text(t, &run.phase);
@@ -86,7 +81,10 @@ async fn sync_view(state: &AppState, t: &Texts, account: &Account) -> Result<Syn
                     .replace("{total}", &total.to_string()),
                 Some((run.imported.min(total), total)),
             ),
-            None => (t.sync_working.replace("{phase}", phase).replace("{done}", &done), None),
+            None => {
+                let messages = crate::plural::count(clock.language, &t.count_messages, run.imported);
+                (t.sync_working_count.replace("{phase}", phase).replace("{messages}", &messages), None)
+            }
         };
         return Ok(SyncView { text, progress, busy: true, failed: false });
     }
@@ -98,7 +96,7 @@ async fn sync_view(state: &AppState, t: &Texts, account: &Account) -> Result<Syn
         let busy = account.status == AccountStatus::Active;
         return Ok(SyncView { text: t.sync_never.to_owned(), progress: None, busy, failed: false });
     };
-    let at = when(t, run.finished_at);
+    let at = clock.when(run.finished_at);
     let (text, failed) = match run.outcome {
         Some(RunOutcome::Failed) => {
             (t.sync_failed.replace("{when}", &at).replace("{error}", run.error.as_deref().unwrap_or("")), true)
@@ -119,13 +117,13 @@ async fn sync_view(state: &AppState, t: &Texts, account: &Account) -> Result<Syn
     Ok(SyncView { text, progress: None, busy: false, failed })
 }
 
-async fn view(state: &AppState, t: &Texts, account: Account) -> Result<AccountView, ErrorKind> {
+async fn view(state: &AppState, t: &Texts, clock: &Clock, account: Account) -> Result<AccountView, ErrorKind> {
     Ok(AccountView {
         provider: provider_name(account.provider),
         status: status_text(t, account.status),
         needs_reconnect: account.status == AccountStatus::ReauthorizationRequired,
-        last_sync: when(t, account.last_sync_at),
-        sync: sync_view(state, t, &account).await?,
+        last_sync: clock.when(account.last_sync_at),
+        sync: sync_view(state, t, clock, &account).await?,
         account,
     })
 }
@@ -161,7 +159,7 @@ async fn accounts_page(
     let t = ctx.t;
     let mut accounts = Vec::new();
     for account in state.store.accounts_of(user).await.map_err(internal)? {
-        accounts.push(view(state, t, account).await?);
+        accounts.push(view(state, t, &ctx.clock, account).await?);
     }
     let settings = state.store.email_settings().await.map_err(internal)?;
     let mut connectable = Vec::new();
@@ -383,7 +381,7 @@ pub async fn admin_list(State(state): State<AppState>, _: Admin, ctx: Ctx) -> Re
     let mut rows = Vec::new();
     for account in state.store.all_accounts().await.map_err(internal)? {
         let owner = owners.get(&account.user_id).cloned().unwrap_or_default();
-        rows.push((owner, view(&state, t, account).await?));
+        rows.push((owner, view(&state, t, &ctx.clock, account).await?));
     }
     Ok(AdminAccountsPage { ctx, rows }.into_response())
 }
@@ -436,7 +434,7 @@ struct RunView {
     error: Option<String>,
 }
 
-fn run_view(t: &Texts, run: SyncRun, now: i64) -> RunView {
+fn run_view(t: &Texts, clock: &Clock, run: SyncRun, now: i64) -> RunView {
     // What the run turned out to be; what was asked for, for runs recorded before that was kept.
     let mode = match run.kind {
         Some(RunKind::FirstImport) => t.kind_first_import,
@@ -452,7 +450,7 @@ fn run_view(t: &Texts, run: SyncRun, now: i64) -> RunView {
         if seconds >= 60 { format!("{} min {} s", seconds / 60, seconds % 60) } else { format!("{seconds} s") };
     let (added, changed, removed) = counts(&run);
     RunView {
-        started: when(t, Some(run.started_at)),
+        started: clock.full(run.started_at),
         kind: format!("{mode} ({trigger})"),
         duration,
         added,
@@ -495,12 +493,12 @@ pub async fn sync_log(
         .await
         .map_err(internal)?
         .into_iter()
-        .map(|r| run_view(t, r, now))
+        .map(|r| run_view(t, &ctx.clock, r, now))
         .collect();
     let intro = t.sync_log_intro.replace("{address}", &account.address);
     let learned = state.store.learned_rate(account.id).await.map_err(internal)?.map(|learned| {
         let text = if account.provider == Provider::Google { t.learned_gmail } else { t.learned_graph };
-        text.replace("{rate}", &learned.rate.to_string()).replace("{when}", &when(t, Some(learned.learned_at)))
+        text.replace("{rate}", &learned.rate.to_string()).replace("{when}", &ctx.clock.full(learned.learned_at))
     });
     Ok(SyncLogPage { ctx, intro, learned, runs }.into_response())
 }

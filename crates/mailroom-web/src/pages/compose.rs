@@ -15,12 +15,12 @@ use mailroom_mime::compose::{
 };
 use mailroom_store::{DraftFields, MessageDetail, StoredDraft, Submission, SubmissionStatus};
 
-use super::accounts::when;
 use super::{FieldErrors, see_other};
 use crate::AppState;
 use crate::errors::{ErrorKind, internal};
 use crate::i18n::Texts;
 use crate::send::{Compose, SendRefused, submit, submit_separately};
+use crate::time::Clock;
 use crate::viewer::{Ctx, SignedIn};
 
 /// The largest compose form: attachments up to the largest message a provider takes.
@@ -81,7 +81,7 @@ pub(super) struct ComposeForm {
     mode: String,
     /// Made when the page was shown: submitting the form twice sends once.
     key: String,
-    /// `YYYY-MM-DDTHH:MM` in UTC, or empty to send now.
+    /// `YYYY-MM-DDTHH:MM` in the user's time zone, or empty to send now.
     send_at: String,
     /// Whether a forward carries the original's attachments.
     keep_attachments: bool,
@@ -91,9 +91,6 @@ pub(super) struct ComposeForm {
     separately: bool,
     /// The editor's HTML (with pasted images as data URLs); empty without script.
     html: String,
-    /// Minutes to add to `send_at` for UTC: the browser's offset at that time
-    /// (`Date.getTimezoneOffset`); none without script, when `send_at` is UTC.
-    send_at_offset: Option<i64>,
 }
 
 impl ComposeForm {
@@ -183,7 +180,7 @@ pub async fn show(
         (_, None) => return Err(ErrorKind::BadRequest),
         (mode, Some(id)) => {
             let detail = state.store.message_detail(me.id, id).await.map_err(internal)?.ok_or(ErrorKind::NotFound)?;
-            prefill(&state, t, &mut form, mode, &detail).await?;
+            prefill(&state, t, &ctx.clock, &mut form, mode, &detail).await?;
             if mode == Mode::Forward {
                 forwarded = detail.attachments.iter().map(|a| a.name.clone()).collect();
             }
@@ -219,7 +216,6 @@ async fn resumed(state: &AppState, ctx: Ctx, user: UserId, draft: StoredDraft) -
         keep_attachments: true,
         draft: Some(draft.id),
         separately: false,
-        send_at_offset: None,
         html: f.html.clone().unwrap_or_default(),
     };
     let theirs = match (&draft.theirs_raw, draft.conflict) {
@@ -349,6 +345,7 @@ async fn add_signature(state: &AppState, user: UserId, form: &mut ComposeForm) -
 async fn prefill(
     state: &AppState,
     t: &Texts,
+    clock: &Clock,
     form: &mut ComposeForm,
     mode: Mode,
     detail: &MessageDetail,
@@ -372,7 +369,7 @@ async fn prefill(
         (None, Some(address)) => address.clone(),
         _ => String::new(),
     };
-    let date = when(t, Some(m.sent_at.unwrap_or(m.received_at)));
+    let date = clock.full(m.sent_at.unwrap_or(m.received_at));
     let list = |mailboxes: &[Mailbox]| mailboxes.iter().map(Mailbox::display).collect::<Vec<_>>().join(", ");
     if mode == Mode::Forward {
         form.subject = forward_subject(&m.subject);
@@ -495,7 +492,6 @@ pub(super) async fn read_form(
             "draft" => form.draft = value.parse().ok(),
             "separately" => form.separately = true,
             "html" => form.html = value,
-            "send_at_offset" => form.send_at_offset = value.parse().ok().filter(|m: &i64| m.abs() <= 14 * 60),
             _ => {}
         }
     }
@@ -530,10 +526,8 @@ pub async fn submit_form(
     let now = mailroom_store::now();
     let send_at = match form.send_at.trim() {
         "" => Some(now + i64::from(state.config.undo_send_seconds)),
-        value => chrono::NaiveDateTime::parse_from_str(value, "%Y-%m-%dT%H:%M")
-            .ok()
-            .map(|at| at.and_utc().timestamp() + form.send_at_offset.unwrap_or(0) * 60)
-            .filter(|at| *at > now),
+        // The time the user picked is on their clock, in their zone, whatever the browser's is.
+        value => crate::time::parse_input(value, &ctx.clock.zone).filter(|at| *at > now),
     };
     if send_at.is_none() {
         errors.add("send_at", t.send_at_invalid);
@@ -677,7 +671,7 @@ pub async fn outbox(State(state): State<AppState>, SignedIn(me): SignedIn, ctx: 
             subject: if s.subject.is_empty() { t.no_subject.to_owned() } else { s.subject },
             recipients: s.recipients.join(", "),
             status: status_text(t, s.status),
-            when: when(t, Some(s.finished_at.unwrap_or(s.send_at))),
+            when: ctx.clock.full(s.finished_at.unwrap_or(s.send_at)),
             error: s.last_error.filter(|_| s.status != SubmissionStatus::Accepted),
             can_cancel: s.status == SubmissionStatus::Pending,
         })

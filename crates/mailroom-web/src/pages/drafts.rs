@@ -11,7 +11,6 @@ use axum::response::{IntoResponse, Response};
 use mailroom_store::DraftFields;
 use serde::Deserialize;
 
-use super::accounts::when;
 use super::compose::{read_form, theirs_fields};
 use super::see_other;
 use crate::AppState;
@@ -69,7 +68,7 @@ pub async fn list(State(state): State<AppState>, SignedIn(me): SignedIn, ctx: Ct
             },
             subject: if d.fields.subject.trim().is_empty() { t.no_subject.to_owned() } else { d.fields.subject },
             to: d.fields.to,
-            when: when(t, Some(d.updated_at)),
+            when: ctx.clock.full(d.updated_at),
         })
         .collect();
     Ok(DraftsPage { ctx, rows }.into_response())

@@ -28,7 +28,8 @@ pub async fn show(State(state): State<AppState>, ctx: Ctx) -> Result<Response, c
     };
     let welcome = ctx.t.home_welcome.replace("{name}", &user.name);
     let count = state.store.accounts_of(user.id).await.map_err(internal)?.len();
-    let mailboxes = (count > 0).then(|| ctx.t.home_mailboxes.replace("{n}", &count.to_string()));
+    let count = i64::try_from(count).unwrap_or(i64::MAX);
+    let mailboxes = (count > 0).then(|| ctx.count(&ctx.t.count_mailboxes, count));
     let settings = state.store.email_settings().await.map_err(internal)?;
     let show_admin_hint = user.is_admin() && !settings.google.enabled && !settings.microsoft.enabled;
     Ok(HomePage { ctx, welcome, mailboxes, show_admin_hint }.into_response())

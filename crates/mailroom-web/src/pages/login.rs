@@ -30,6 +30,9 @@ pub struct LoginForm {
     email: String,
     #[serde(default)]
     password: String,
+    /// The browser's IANA time zone, filled in by the page's script; empty without it.
+    #[serde(default)]
+    time_zone: String,
 }
 
 pub async fn show(State(state): State<AppState>, ctx: Ctx) -> Result<Response, ErrorKind> {
@@ -109,6 +112,13 @@ pub async fn submit(
     }
     let ttl = i64::try_from(state.config.session_ttl.as_secs()).unwrap_or(i64::MAX);
     let token = state.store.create_session(user.id, now, ttl).await.map_err(internal)?;
+    // The first sign-in from a browser that says its zone makes it the user's; a name the
+    // database does not know is ignored, and a zone the user has (chosen) is never replaced.
+    if user.time_zone.is_none()
+        && let Some(zone) = crate::time::parse_zone(&form.time_zone)
+    {
+        state.store.set_user_time_zone_if_unknown(user.id, crate::time::zone_name(&zone)).await.map_err(internal)?;
+    }
     tracing::info!(user.id = %user.id, "signed in");
     let mut response = Redirect::to("/").into_response();
     append_cookie(&mut response, &build_cookie(&state, SESSION_COOKIE, token.expose().to_owned(), Some(ttl)));

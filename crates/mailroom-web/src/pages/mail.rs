@@ -19,12 +19,12 @@ use mailroom_store::{
 };
 use serde_json::json;
 
-use super::accounts::when;
 use super::see_other;
 use crate::AppState;
 use crate::errors::{ErrorKind, internal};
 use crate::i18n::Texts;
 use crate::mail::{Requested, cid_inline, download, eml_name, fold_quotes, shown_body, take_action};
+use crate::time::Clock;
 use crate::viewer::{Ctx, SignedIn};
 
 /// Messages a page of the list holds.
@@ -339,16 +339,6 @@ fn size_text(bytes: i64) -> String {
     }
 }
 
-/// A list's date: the time for today's mail, the day for older mail (UTC, as every time Mailroom
-/// shows).
-fn short_date(at: i64, now: i64) -> String {
-    let (Some(at), Some(now)) = (chrono::DateTime::from_timestamp(at, 0), chrono::DateTime::from_timestamp(now, 0))
-    else {
-        return String::new();
-    };
-    if at.date_naive() == now.date_naive() { at.format("%H:%M").to_string() } else { at.format("%Y-%m-%d").to_string() }
-}
-
 fn subject_or(t: &Texts, subject: &str) -> String {
     if subject.trim().is_empty() { t.no_subject.to_owned() } else { subject.to_owned() }
 }
@@ -400,7 +390,7 @@ pub async fn show(
         let detail = store.message_detail(me.id, id).await.map_err(internal)?.ok_or(ErrorKind::NotFound)?;
         let provider = accounts.iter().find(|a| a.id == detail.summary.account).map(|a| a.provider);
         let (conversation, unread) =
-            open_message(&state, &me, t, &detail, &folders, &tags, provider, &view_query, q.images).await?;
+            open_message(&state, &me, t, &ctx.clock, &detail, &folders, &tags, provider, &view_query, q.images).await?;
         // Opening a conversation reads it, when the user opened it: a link on another site (which
         // the session cookie follows, SameSite=Lax) shows it but changes nothing.
         if !unread.is_empty() && !from_another_site(&headers) {
@@ -430,7 +420,7 @@ pub async fn show(
             .into_iter()
             .map(|hit| {
                 let href = format!("/mail?{view_query}{cursor_part}&open={}", hit.summary.id);
-                let mut row = row(t, &hit.summary, &folders, &tags, &href, q.open == Some(hit.summary.id));
+                let mut row = row(t, &ctx.clock, &hit.summary, &folders, &tags, &href, q.open == Some(hit.summary.id));
                 if !hit.summary.subject.trim().is_empty() {
                     row.subject_pieces = hit.subject;
                 }
@@ -453,7 +443,7 @@ pub async fn show(
             .iter()
             .map(|m| {
                 let href = format!("/mail?{view_query}{cursor_part}&open={}", m.id);
-                row(t, m, &folders, &tags, &href, q.open == Some(m.id))
+                row(t, &ctx.clock, m, &folders, &tags, &href, q.open == Some(m.id))
             })
             .collect();
         (rows, older, newest, cursor_part)
@@ -587,7 +577,15 @@ pub async fn show(
     Ok(page.into_response())
 }
 
-fn row(t: &Texts, m: &MessageSummary, folders: &[FolderSummary], tags: &[Tag], href: &str, current: bool) -> Row {
+fn row(
+    t: &Texts,
+    clock: &Clock,
+    m: &MessageSummary,
+    folders: &[FolderSummary],
+    tags: &[Tag],
+    href: &str,
+    current: bool,
+) -> Row {
     Row {
         tags: chips(tags, &m.tags),
         id: m.id,
@@ -596,8 +594,8 @@ fn row(t: &Texts, m: &MessageSummary, folders: &[FolderSummary], tags: &[Tag], h
         subject: subject_or(t, &m.subject),
         subject_pieces: vec![Piece { text: subject_or(t, &m.subject), matched: false }],
         snippet_pieces: vec![Piece { text: m.snippet.clone(), matched: false }],
-        date: short_date(m.received_at, mailroom_store::now()),
-        full_date: when(t, Some(m.received_at)),
+        date: clock.list(m.received_at),
+        full_date: clock.full(m.received_at),
         unread: m.thread_unread,
         starred: m.is_starred,
         attachments: m.has_attachments,
@@ -636,6 +634,7 @@ async fn open_message(
     state: &AppState,
     me: &User,
     t: &Texts,
+    clock: &Clock,
     detail: &MessageDetail,
     folders: &[FolderSummary],
     tags: &[Tag],
@@ -659,12 +658,12 @@ async fn open_message(
     let mut messages = Vec::with_capacity(thread.len());
     for other in &thread {
         let shown = if other.id == id {
-            thread_message(state, me, t, detail, folders, m, view_query, images).await?
+            thread_message(state, me, t, clock, detail, folders, m, view_query, images).await?
         } else {
             let Some(other_detail) = state.store.message_detail(me.id, other.id).await.map_err(internal)? else {
                 continue;
             };
-            thread_message(state, me, t, &other_detail, folders, m, view_query, false).await?
+            thread_message(state, me, t, clock, &other_detail, folders, m, view_query, false).await?
         };
         let expanded = other.id == id || !other.is_read || Some(other.id) == newest;
         messages.push(ThreadMessage { expanded, ..shown });
@@ -724,6 +723,7 @@ async fn thread_message(
     state: &AppState,
     me: &User,
     t: &Texts,
+    clock: &Clock,
     detail: &MessageDetail,
     folders: &[FolderSummary],
     listed: &MessageSummary,
@@ -771,8 +771,8 @@ async fn thread_message(
         },
         to: people("to"),
         cc: people("cc"),
-        date: short_date(m.sent_at.unwrap_or(m.received_at), mailroom_store::now()),
-        full_date: when(t, Some(m.sent_at.unwrap_or(m.received_at))),
+        date: clock.list(m.sent_at.unwrap_or(m.received_at)),
+        full_date: clock.full(m.sent_at.unwrap_or(m.received_at)),
         snippet: m.snippet.clone(),
         unread: !m.is_read,
         expanded: false,

@@ -14,6 +14,7 @@ pub mod setup;
 pub mod signatures;
 pub mod status;
 pub mod templates;
+pub mod time_zone;
 pub mod tokens;
 pub mod users;
 

@@ -12,7 +12,6 @@ use axum::response::{IntoResponse, Response};
 use mailroom_domain::{AccountStatus, SyncInterval};
 use mailroom_store::{Account, QueueDepths, RunOutcome};
 
-use super::accounts::when;
 use super::email_settings::{ENTRA_APP_REGISTRATIONS, SecretExpiryWarning, secret_expiry_warning};
 use crate::AppState;
 use crate::errors::{ErrorKind, internal};
@@ -104,7 +103,7 @@ pub async fn show(State(state): State<AppState>, _: Admin, ctx: Ctx) -> Result<R
         trouble.push(TroubleRow {
             owner: owners.get(&account.user_id).cloned().unwrap_or_default(),
             problems,
-            last_sync: when(t, account.last_sync_at),
+            last_sync: ctx.clock.when(account.last_sync_at),
             error: failed.and_then(|run| run.error.clone()).or_else(|| account.last_error.clone()),
             address: account.address,
         });
@@ -115,7 +114,7 @@ pub async fn show(State(state): State<AppState>, _: Admin, ctx: Ctx) -> Result<R
         .await
         .map_err(internal)?
         .into_iter()
-        .map(|run| ErrorRow { address: run.address, at: when(t, Some(run.finished_at)), error: run.error })
+        .map(|run| ErrorRow { address: run.address, at: ctx.clock.full(run.finished_at), error: run.error })
         .collect();
     let page = StatusPage {
         behind_rule: t.status_behind_rule.replace("{minutes}", &(behind_after / 60).to_string()),

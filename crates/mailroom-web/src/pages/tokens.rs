@@ -11,7 +11,6 @@ use axum::response::{IntoResponse, Response};
 use mailroom_store::User;
 use serde::Deserialize;
 
-use super::accounts::when;
 use super::{FieldErrors, see_other};
 use crate::AppState;
 use crate::errors::{ErrorKind, internal};
@@ -43,7 +42,6 @@ pub struct NewTokenForm {
 }
 
 async fn page(state: &AppState, ctx: Ctx, user: &User) -> Result<TokensPage, ErrorKind> {
-    let t = ctx.t;
     let tokens = state
         .store
         .api_tokens(user.id)
@@ -53,8 +51,8 @@ async fn page(state: &AppState, ctx: Ctx, user: &User) -> Result<TokensPage, Err
         .map(|token| TokenRow {
             id: token.id,
             name: token.name,
-            created: when(t, Some(token.created_at)),
-            last_used: when(t, token.last_used_at),
+            created: ctx.clock.full(token.created_at),
+            last_used: ctx.clock.when(token.last_used_at),
         })
         .collect();
     Ok(TokensPage { ctx, tokens, created: None, name: String::new(), errors: FieldErrors::default() })

@@ -313,13 +313,13 @@ async fn language_follows_the_browser_then_the_users_choice(backend: Backend) {
     app.create_user(ADMIN_EMAIL, ADMIN_PASSWORD, Role::Admin).await;
     let mut browser = app.client();
     browser.accept_language = Some("cs-CZ,cs;q=0.9,en;q=0.5".into());
-    browser.get("/login").await.assert_contains("<html lang=\"cs\">").assert_contains("Přihlásit se");
+    browser.get("/login").await.assert_contains("<html lang=\"cs\" data-zone=\"UTC\">").assert_contains("Přihlásit se");
 
     browser.login(ADMIN_EMAIL, ADMIN_PASSWORD).await.assert_redirect("/");
     browser.submit("/", "/language", &[("lang", "en"), ("back", "/admin/users")]).await.assert_redirect("/admin/users");
     browser.cookies.remove("mailroom_lang");
     // The preference is the user's, kept in the database, and beats the browser's header.
-    browser.get("/").await.assert_contains("<html lang=\"en\">").assert_contains("Sign out");
+    browser.get("/").await.assert_contains("<html lang=\"en\" data-zone=\"UTC\">").assert_contains("Sign out");
     let user = app.store.users().await.unwrap().remove(0);
     assert_eq!(user.language, Some(mailroom_domain::Language::En));
 

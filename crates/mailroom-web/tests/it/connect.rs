@@ -66,7 +66,7 @@ async fn a_user_connects_gmail_and_outlook_and_sees_both_active(backend: Backend
     browser.get(&callback).await.assert_redirect("/accounts?notice=account_connected");
     connect(&mut browser, "microsoft").await.assert_redirect("/accounts?notice=account_connected");
 
-    browser.get("/").await.assert_contains("Connected mailboxes: 2");
+    browser.get("/").await.assert_contains("You have 2 connected mailboxes.");
     let page = browser.get("/accounts?notice=account_connected").await;
     page.assert_contains("The mailbox was connected.")
         .assert_contains("ann@example.test")

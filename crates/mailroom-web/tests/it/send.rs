@@ -487,16 +487,18 @@ async fn a_forward_carries_the_originals_attachments_and_a_scheduled_one_waits_i
     let path = format!("/mail/compose?mode=forward&reply={original}");
     let tomorrow = chrono::Utc::now() + chrono::Duration::days(1);
     let at = tomorrow.format("%Y-%m-%dT%H:%M").to_string();
-    // Picked in Prague in winter (UTC+1): the browser's offset is -60 minutes.
-    let changes = [("to", "lawyer@example.com"), ("send_at", &at), ("send_at_offset", "-60")];
+    // Picked by a user in Prague: the time is on Prague's clock, whatever the browser's is.
+    s.app.store.set_user_time_zone(s.user, "Europe/Prague").await.unwrap();
+    let changes = [("to", "lawyer@example.com"), ("send_at", &at)];
     let (page, answer) = compose(&mut browser, &path, &changes, &[]).await;
     assert_eq!(field(&page, "subject"), "Fwd: Contract");
     page.assert_contains("contract.pdf");
     assert!(body_of(&page).contains("The contract is attached."));
     answer.assert_redirect("/mail/outbox?notice=message_scheduled");
     let scheduled = s.app.store.submissions(s.user, None, 10).await.unwrap().remove(0);
-    let picked = chrono::NaiveDateTime::parse_from_str(&at, "%Y-%m-%dT%H:%M").unwrap().and_utc().timestamp();
-    assert_eq!(scheduled.send_at, picked - 3600, "10:00 in Prague is 09:00 UTC");
+    let prague = jiff::tz::TimeZone::get("Europe/Prague").unwrap();
+    let picked = prague.to_timestamp(jiff::civil::DateTime::strptime("%Y-%m-%dT%H:%M", &at).unwrap()).unwrap();
+    assert_eq!(scheduled.send_at, picked.as_second(), "10:00 in Prague is 09:00 UTC in winter, 08:00 in summer");
     // Taken back from the outbox page.
     let outbox_page = browser.get("/mail/outbox").await;
     let csrf = outbox_page.csrf();
