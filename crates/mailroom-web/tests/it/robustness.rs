@@ -206,7 +206,8 @@ async fn a_back_address_with_line_breaks_is_refused_and_changes_nothing(backend:
     let fields =
         [("ids", id_text.as_str()), ("action", "star"), ("back", "/mail?folder=inbox"), ("csrf_token", csrf.as_str())];
     let page = browser.post_raw("/mail/act", &fields).await;
-    assert_eq!(page.location(), Some("/mail?folder=inbox&notice=action_done"));
+    let back = page.location().unwrap();
+    assert!(back.starts_with("/mail?folder=inbox&undo=") && back.ends_with("&notice=action_done"), "{back}");
 }
 
 async fn a_link_from_another_site_changes_nothing(backend: Backend) {
