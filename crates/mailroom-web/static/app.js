@@ -77,6 +77,10 @@ if (plainBody) {
   editor.setAttribute("role", "textbox");
   editor.setAttribute("aria-multiline", "true");
   editor.setAttribute("aria-labelledby", "body-label");
+  // A refused body's error is read with the editor, as it was with the plain box.
+  for (const name of ["aria-describedby", "aria-invalid"]) {
+    if (plainBody.hasAttribute(name)) editor.setAttribute(name, plainBody.getAttribute(name));
+  }
   const escape = (text) => text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
   // A resumed draft comes back as it was formatted (the server cleaned what it kept).
   const kept = form.querySelector("[name=html]").value;

@@ -24,7 +24,14 @@ struct TemplateRow {
     subject: String,
     body: String,
     placeholders: String,
-    error: Option<String>,
+    /// The field it was refused for ("name", "subject" or "body") and why.
+    error: Option<(&'static str, String)>,
+}
+
+impl TemplateRow {
+    fn is_invalid(&self, field: &str) -> bool {
+        self.error.as_ref().is_some_and(|(refused, _)| *refused == field)
+    }
 }
 
 impl From<StoredTemplate> for TemplateRow {
@@ -46,6 +53,12 @@ struct TemplatesPage {
     rows: Vec<TemplateRow>,
     /// The form for a new one (filled again when it was refused).
     new: TemplateRow,
+}
+
+impl TemplatesPage {
+    fn refused(&self) -> bool {
+        self.new.error.is_some() || self.rows.iter().any(|row| row.error.is_some())
+    }
 }
 
 fn empty() -> TemplateRow {
@@ -98,6 +111,23 @@ pub struct TemplateForm {
     body: String,
 }
 
+/// The field of the form that `error` is about: a placeholder's is the subject when the subject's
+/// placeholders are wrong, else the body.
+fn template_error_field(error: &TemplateError, subject: &str) -> &'static str {
+    match error {
+        TemplateError::Name => "name",
+        TemplateError::Subject => "subject",
+        TemplateError::Body => "body",
+        TemplateError::Unclosed(_) | TemplateError::BadPlaceholder(_) | TemplateError::MissingValue(_) => {
+            if mailroom_domain::template::placeholders(subject).is_err() {
+                "subject"
+            } else {
+                "body"
+            }
+        }
+    }
+}
+
 pub(crate) fn template_error(t: &Texts, error: &TemplateError) -> String {
     match error {
         TemplateError::Name => t.template_name_invalid.to_owned(),
@@ -122,18 +152,24 @@ pub async fn save(
         id => Some(id.parse::<i64>().map_err(|_| ErrorKind::BadRequest)?),
     };
     let body = form.body.replace("\r\n", "\n");
-    let refused = |error: String| TemplateRow {
+    let refused = |error: String, error_field: &'static str| TemplateRow {
         id,
         name: form.name.clone(),
         subject: form.subject.clone(),
         body: body.clone(),
         placeholders: String::new(),
-        error: Some(error),
+        error: Some((error_field, error)),
     };
     let template = match Template::new(&form.name, &form.subject, &body) {
         Ok(template) => template,
         Err(error) => {
-            let page = page(&state, ctx, me.id, Some(refused(template_error(t, &error)))).await?;
+            let page = page(
+                &state,
+                ctx,
+                me.id,
+                Some(refused(template_error(t, &error), template_error_field(&error, &form.subject))),
+            )
+            .await?;
             return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
         }
     };
@@ -141,7 +177,7 @@ pub async fn save(
         TemplateSaved::Saved(_) => Ok(see_other("/settings/templates", "template_saved")),
         TemplateSaved::NotFound => Err(ErrorKind::NotFound),
         TemplateSaved::NameTaken => {
-            let page = page(&state, ctx, me.id, Some(refused(t.template_name_taken.to_owned()))).await?;
+            let page = page(&state, ctx, me.id, Some(refused(t.template_name_taken.to_owned(), "name"))).await?;
             Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
         }
     }

@@ -69,6 +69,12 @@ async fn admin_creates_a_user_and_bad_input_changes_nothing(backend: Backend) {
         .assert_contains("This is not a valid email address.")
         .assert_contains("Must be at least 12 characters.")
         .assert_contains("Choose one of the offered options.");
+    // Said at once to a screen reader, and each error read with its field.
+    page.assert_contains(r#"<p class="error" role="alert">Nothing was saved. Correct the marked fields.</p>"#)
+        .assert_field_error(r#"id="email""#, "This is not a valid email address.")
+        .assert_field_error(r#"id="password""#, "Must be at least 12 characters.")
+        .assert_field_error(r#"id="role""#, "Choose one of the offered options.");
+    assert!(!page.field_tag(r#"id="name""#).contains("aria-invalid"), "a field without an error is not marked");
     assert_eq!(app.store.count_users().await.unwrap(), 2);
 
     let mut ben = app.client();
@@ -102,6 +108,9 @@ async fn reset_password_replaces_the_old_one_and_ends_sessions(backend: Backend)
 
     let page = admin.submit("/admin/users", &path, &[("password", "short")]).await;
     page.assert_status(StatusCode::UNPROCESSABLE_ENTITY).assert_contains("Must be at least 12 characters.");
+    // The error is read with Ben's password field, not another row's.
+    page.assert_contains(r#"role="alert""#).assert_field_error("(ben@example.test)", "Must be at least 12 characters.");
+    assert!(!page.field_tag("(admin@example.test)").contains("aria-invalid"));
     browser.get("/").await.assert_status(StatusCode::OK);
 
     admin

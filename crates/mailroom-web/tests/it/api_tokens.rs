@@ -101,7 +101,8 @@ async fn the_tokens_page_shows_a_new_token_once_and_revokes_only_ones_own(backen
         .submit("/settings/tokens", "/settings/tokens", &[("name", " ")])
         .await
         .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
-        .assert_contains("Give a name of 1 to 100 characters.");
+        .assert_contains(r#"role="alert""#)
+        .assert_field_error(r#"id="name""#, "Give a name of 1 to 100 characters.");
     assert_eq!(app.raw_count("SELECT COUNT(*) FROM api_tokens").await, 0);
 
     let page = browser.submit("/settings/tokens", "/settings/tokens", &[("name", "CRM import")]).await;

@@ -77,6 +77,12 @@ async fn setup_refuses_bad_input_and_creates_nothing(backend: Backend) {
         .assert_contains("This field is required.")
         .assert_contains("Must be at least 12 characters.")
         .assert_contains("value=\"not-an-address\"");
+    // Said at once to a screen reader, and each error read with its field.
+    page.assert_contains(r#"<p class="error" role="alert">Nothing was saved. Correct the marked fields.</p>"#)
+        .assert_field_error(r#"id="email""#, "This is not a valid email address.")
+        .assert_field_error(r#"id="name""#, "This field is required.")
+        .assert_field_error(r#"id="password""#, "Must be at least 12 characters.");
+    assert!(!page.field_tag(r#"id="password_repeat""#).contains("aria-"), "a field without an error is not marked");
 
     let fields = [
         ("email", "ann@example.test"),
@@ -88,7 +94,7 @@ async fn setup_refuses_bad_input_and_creates_nothing(backend: Backend) {
         .submit("/setup", "/setup", &fields)
         .await
         .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
-        .assert_contains("The passwords do not match.");
+        .assert_field_error(r#"id="password_repeat""#, "The passwords do not match.");
     assert_eq!(app.store.count_users().await.unwrap(), 0);
 }
 

@@ -414,6 +414,37 @@ impl Page {
         self
     }
 
+    /// The start tag of the one form field (`input`, `select` or `textarea`) whose tag holds
+    /// `field`, such as `id="email"`.
+    #[track_caller]
+    pub fn field_tag(&self, field: &str) -> &str {
+        let tags = regex_lite::Regex::new(r"<(?:input|select|textarea)\b[^>]*>").expect("regex");
+        let found: Vec<&str> =
+            tags.find_iter(&self.body).map(|m| m.as_str()).filter(|tag| tag.contains(field)).collect();
+        assert_eq!(found.len(), 1, "expected one field with {field:?}, found {found:?} in:\n{}", self.body);
+        found[0]
+    }
+
+    /// Asserts that `message` is shown as the error of the field whose tag holds `field`, tied to
+    /// it as assistive technology reads it: the field is `aria-invalid` and its `aria-describedby`
+    /// names the error's paragraph, whose id is the page's only one of that name.
+    #[track_caller]
+    pub fn assert_field_error(&self, field: &str, message: &str) -> &Self {
+        let errors = regex_lite::Regex::new(r#"<p class="field-error" id="([^"]+)">([^<]*)</p>"#).expect("regex");
+        let id = errors
+            .captures_iter(&self.body)
+            .find(|c| c[2].contains(message))
+            .map(|c| c[1].to_owned())
+            .unwrap_or_else(|| panic!("expected a field error with an id saying {message:?} in:\n{}", self.body));
+        assert_eq!(self.body.matches(&format!("id=\"{id}\"")).count(), 1, "the id {id:?} is not unique");
+        let tag = self.field_tag(field);
+        assert!(tag.contains(r#" aria-invalid="true""#), "{tag} is not marked invalid");
+        let described = regex_lite::Regex::new(r#" aria-describedby="([^"]*)""#).expect("regex");
+        let names = described.captures(tag).map(|c| c[1].to_owned()).unwrap_or_default();
+        assert!(names.split(' ').any(|name| name == id), "{tag} is not described by {id:?}");
+        self
+    }
+
     pub fn is_html(&self) -> bool {
         self.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("text/html"))
     }

@@ -556,11 +556,20 @@ async fn the_compose_form_shows_bad_input_at_its_field_and_needs_the_csrf_proof(
     answer.assert_status(axum::http::StatusCode::UNPROCESSABLE_ENTITY);
     answer.assert_contains("Not an email address: nobody").assert_contains("Not an email address: x@y");
     assert_eq!(field(&answer, "to"), "ok@example.org, nobody", "what was typed stays");
+    // Said at once to a screen reader, and each error read with its field (To keeps its hint).
+    answer
+        .assert_contains(r#"<p class="error" role="alert">The message was not sent. Correct the marked fields.</p>"#)
+        .assert_field_error(r#"id="to""#, "Not an email address: nobody")
+        .assert_field_error(r#"id="cc""#, "Not an email address: x@y");
+    assert!(answer.field_tag(r#"id="to""#).contains(r#"aria-describedby="to-error addresses-hint""#));
+    assert!(!answer.field_tag(r#"id="subject""#).contains("aria-invalid"), "a field without an error is not marked");
     let (_, answer) =
         compose(&mut browser, "/mail/compose", &[("to", "ok@example.org"), ("send_at", "2001-01-01T10:00")], &[]).await;
-    answer.assert_status(axum::http::StatusCode::UNPROCESSABLE_ENTITY).assert_contains("Pick a time in the future.");
+    answer
+        .assert_status(axum::http::StatusCode::UNPROCESSABLE_ENTITY)
+        .assert_contains(r#"<p class="field-error" id="send_at-error">Pick a time in the future.</p>"#);
     let (_, answer) = compose(&mut browser, "/mail/compose", &[], &[]).await;
-    answer.assert_contains("Add at least one recipient.");
+    answer.assert_field_error(r#"id="to""#, "Add at least one recipient.");
     // Without the proof, or with another's message, nothing happens.
     let (content_type, body) =
         multipart(&[("key", "k"), ("to", "ok@example.org"), ("from", &format!("{}:{ANN}", s.account.id.0))], &[]);
@@ -697,14 +706,16 @@ async fn templates_are_written_started_from_and_filled_by_the_api(backend: Backe
     let page = browser.get("/settings/templates").await;
     page.assert_contains("Shipped").assert_contains("{{order}} {{name}}");
     // A broken placeholder, or a name already used: shown at the form, nothing stored.
-    for (name, body, error) in [
-        ("Broken", "Hi {{name", "{{name}} is not closed"),
-        ("Shipped", "Other", "You already have a template of this name."),
+    for (name, body, error, field) in [
+        ("Broken", "Hi {{name", "{{name}} is not closed", r#"id="body-new""#),
+        ("Shipped", "Other", "You already have a template of this name.", r#"id="name-new""#),
     ] {
         let refused =
             browser.request("POST", "/settings/templates", Some((form, encode(&csrf, "", name, "", body)))).await;
         refused.assert_status(axum::http::StatusCode::UNPROCESSABLE_ENTITY);
         assert!(unescape(&refused.body).contains(error), "{error}");
+        // Read with the field it is about.
+        refused.assert_contains(r#"role="alert""#).assert_field_error(field, error.trim_start_matches("{{name}}"));
     }
     let stored = s.app.store.templates(s.user).await.unwrap();
     assert_eq!(stored.len(), 1);

@@ -126,6 +126,17 @@ async fn bad_settings_are_shown_next_to_their_fields_and_change_nothing(backend:
         .assert_contains("Enter a whole number from 0 to 36500.")
         .assert_contains("value=\"has spaces inside\"")
         .assert_lacks(GOOGLE_SECRET);
+    page.assert_field_error(r#"id="google_client_id""#, "Must not contain spaces or control characters.")
+        .assert_field_error(
+            r#"id="microsoft_enabled""#,
+            "To enable the provider, enter its Client ID and Client Secret.",
+        )
+        .assert_field_error(
+            r#"id="microsoft_tenant""#,
+            "Enter common, organizations, consumers, a tenant ID or a domain.",
+        )
+        .assert_field_error(r#"id="sync_interval""#, "Enter a whole number from 1 to 1440.")
+        .assert_field_error(r#"id="import_days""#, "Enter a whole number from 0 to 36500.");
     assert_eq!(app.store.email_settings().await.unwrap(), before);
     assert!(app.store.client_secret(Provider::Google).await.unwrap().is_none());
 }
