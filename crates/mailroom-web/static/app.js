@@ -106,6 +106,19 @@ if (plainBody) {
     sync();
     form.dispatchEvent(new Event("input"));
   });
+  // The toolbar is one Tab stop: the arrow keys, Home and End move between its buttons, and Tab
+  // comes back to the one last used (a roving tabindex, as WAI-ARIA's toolbar pattern has it).
+  const tools = Array.from(toolbar.querySelectorAll("button"));
+  const rove = (current) => tools.forEach((tool) => { tool.tabIndex = tool === current ? 0 : -1; });
+  rove(tools[0]);
+  toolbar.addEventListener("focusin", (event) => { if (tools.includes(event.target)) rove(event.target); });
+  toolbar.addEventListener("keydown", (event) => {
+    const at = tools.indexOf(event.target);
+    const to = { ArrowRight: at + 1, ArrowLeft: at - 1, Home: 0, End: tools.length - 1 }[event.key];
+    if (at < 0 || to === undefined) return;
+    event.preventDefault();
+    tools[(to + tools.length) % tools.length].focus();
+  });
   editor.addEventListener("input", sync);
   editor.addEventListener("paste", (event) => {
     const images = Array.from(event.clipboardData?.items || []).filter((item) => item.type.startsWith("image/"));

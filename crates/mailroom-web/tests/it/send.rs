@@ -26,6 +26,7 @@ crate::on_both_databases!(send:
     the_compose_page_replies_to_all_with_a_file_and_sends_once_after_the_undo_window,
     a_forward_carries_the_originals_attachments_and_a_scheduled_one_waits_its_time_or_is_taken_back,
     the_compose_form_shows_bad_input_at_its_field_and_needs_the_csrf_proof,
+    the_editor_toolbars_buttons_are_named_by_their_labels_not_their_glyphs,
     a_signature_goes_under_new_messages_and_replies_and_only_known_addresses_send,
     a_reply_goes_out_as_the_alias_its_original_was_addressed_to,
     templates_are_written_started_from_and_filled_by_the_api,
@@ -580,6 +581,34 @@ async fn the_compose_form_shows_bad_input_at_its_field_and_needs_the_csrf_proof(
     let id = s.app.store.list_messages(s.user, &mailroom_store::MessageFilter::default(), None, 1).await.unwrap()[0].id;
     other.get(&format!("/mail/compose?mode=reply&reply={id}")).await.assert_status(axum::http::StatusCode::NOT_FOUND);
     assert!(s.app.store.submissions(s.user, None, 10).await.unwrap().is_empty());
+}
+
+/// Screen readers say each button's label, and the glyph that stands for it (B for bold) is hidden
+/// from them, so that the name is the label alone; the numbered list's is drawn, not the text
+/// "1.", which would be a visible label missing from the name (WCAG 2.5.3). The label stays a
+/// tooltip for sighted users.
+async fn the_editor_toolbars_buttons_are_named_by_their_labels_not_their_glyphs(backend: Backend) {
+    let Some(s) = setup(backend, "google", 1).await else { return };
+    let mut browser = signed_in(&s).await;
+    let page = browser.get("/mail/compose").await;
+    let buttons = regex_lite::Regex::new(
+        r#"<button type="button" data-command="[^"]+"[^>]* title="([^"]+)" aria-label="([^"]+)">(.*?)</button>"#,
+    )
+    .unwrap();
+    let glyph = regex_lite::Regex::new(r#"^<(?:b|i|u|span) aria-hidden="true">[^<]+</(?:b|i|u|span)>$"#).unwrap();
+    let found: Vec<(String, String, String)> =
+        buttons.captures_iter(&page.body).map(|c| (c[1].to_owned(), c[2].to_owned(), c[3].to_owned())).collect();
+    assert_eq!(found.len(), 9, "{found:?}");
+    for (title, label, content) in &found {
+        assert_eq!(title, label);
+        let drawn = content.starts_with(r#"<svg aria-hidden="true""#) && !content.contains("<text");
+        assert!(
+            content == label || glyph.is_match(content) || drawn,
+            "{label}: {content} is not the label, nor hidden"
+        );
+    }
+    assert!(found.iter().any(|(_, label, content)| label == "Numbered list" && content.starts_with("<svg")));
+    assert!(found.iter().any(|(_, label, content)| label == "Link" && content == "Link"));
 }
 
 async fn a_signature_goes_under_new_messages_and_replies_and_only_known_addresses_send(backend: Backend) {
