@@ -430,7 +430,8 @@ impl Page {
     /// names the error's paragraph, whose id is the page's only one of that name.
     #[track_caller]
     pub fn assert_field_error(&self, field: &str, message: &str) -> &Self {
-        let errors = regex_lite::Regex::new(r#"<p class="field-error" id="([^"]+)">([^<]*)</p>"#).expect("regex");
+        let errors =
+            regex_lite::Regex::new(r#"<p class="(?:field-)?error" id="([^"]+)"[^>]*>([^<]*)</p>"#).expect("regex");
         let id = errors
             .captures_iter(&self.body)
             .find(|c| c[2].contains(message))

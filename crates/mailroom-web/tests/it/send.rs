@@ -568,7 +568,7 @@ async fn the_compose_form_shows_bad_input_at_its_field_and_needs_the_csrf_proof(
         compose(&mut browser, "/mail/compose", &[("to", "ok@example.org"), ("send_at", "2001-01-01T10:00")], &[]).await;
     answer
         .assert_status(axum::http::StatusCode::UNPROCESSABLE_ENTITY)
-        .assert_contains(r#"<p class="field-error" id="send_at-error">Pick a time in the future.</p>"#);
+        .assert_field_error(r#"id="send_at""#, "Pick a time in the future.");
     let (_, answer) = compose(&mut browser, "/mail/compose", &[], &[]).await;
     answer.assert_field_error(r#"id="to""#, "Add at least one recipient.");
     // Without the proof, or with another's message, nothing happens.

@@ -177,7 +177,10 @@ async fn the_time_zone_form_saves_a_known_zone_and_refuses_anything_else(backend
         let answer = browser.submit("/settings/time", "/settings/time", &[("time_zone", bad)]).await;
         answer
             .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
-            .assert_contains("Choose a time zone from the list, such as Europe/Prague. Nothing was changed.")
+            .assert_field_error(
+                r#"id="time_zone""#,
+                "Choose a time zone from the list, such as Europe/Prague. Nothing was changed.",
+            )
             .assert_contains(r#"<option value="Europe/Prague" selected>"#);
         assert_eq!(zone().await.as_deref(), Some("Europe/Prague"), "{bad:?} changed nothing");
     }
