@@ -3,6 +3,7 @@
 //! providers' published limits; `workspace` how fast the inbox page and the message API answer
 //! with a large store; `search` Mailroom's ingest and search against notmuch's on the same mail.
 
+mod browser;
 mod ceiling;
 mod common;
 mod corpus;

@@ -2,7 +2,10 @@
 //! filled with the corpus replicated to `--messages` messages (fresh Message-IDs, conversations of
 //! one to three messages, places and flags as a mailbox has them), Mailroom's web server is started
 //! on it in this process, and the inbox page and `GET /api/v1/messages` are timed one request at a
-//! time (p50, p99) and under 8 concurrent clients (requests per second).
+//! time (p50, p99) and under 8 concurrent clients (requests per second); so is opening a
+//! conversation of twenty messages. The page's script and stylesheet are weighed as sent and
+//! compressed, and with `--browser` Chromium (through its chromedriver) measures how soon an
+//! action shows in the page after its key is pressed.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -43,7 +46,14 @@ pub struct WorkspaceArgs {
     /// so that a load generator of its own process (`ab`, `wrk`) can measure the server alone.
     #[arg(long, default_value_t = 0)]
     serve_seconds: u64,
+    /// Also measure in Debian's Chromium, through /usr/bin/chromedriver, how soon an archive shows
+    /// in the page after `e` is pressed, and how soon the server has confirmed it.
+    #[arg(long)]
+    browser: bool,
 }
+
+/// Messages in the one long conversation the store gets, the newest of the mailbox.
+const LONG_THREAD: usize = 20;
 
 /// Messages written to the store per transaction while filling it.
 const FILL_BATCH: usize = 500;
@@ -116,18 +126,39 @@ async fn measure(
     // Deep in the inbox: the cursor 20 pages down.
     let deep = signed_in(format!("/mail?kind=inbox&cursor={}", cursor_after(&store, user, 20 * 50).await?));
     let customer = with_token(format!("/api/v1/messages?participant=%40{}", busiest_domain(&store, user).await?));
+    // The long conversation, opened from the inbox (the first opening reads it; the rest show it).
+    let long = store
+        .list_messages(
+            user,
+            &mailroom_store::MessageFilter { thread: Some("tlong".to_owned()), ..Default::default() },
+            None,
+            1,
+        )
+        .await?;
+    let long = long.first().context("the long conversation")?;
+    let conversation = signed_in(format!("/mail?kind=inbox&open={}", long.id));
+    let assets = asset_sizes(&http, &base).await?;
     // Warm caches (and check every address answers) before anything is timed.
-    for request in [&page, &api, &deep, &customer] {
+    for request in [&page, &api, &deep, &customer, &conversation] {
         request.once().await?;
     }
+    let shown = conversation.body().await?;
+    anyhow::ensure!(
+        shown.matches("class=\"msg").count() == LONG_THREAD,
+        "the conversation page shows {} messages, not {LONG_THREAD}",
+        shown.matches("class=\"msg").count()
+    );
     memory::reset_peak();
     let page_times = page.timed(args.samples).await?;
     let deep_times = deep.timed(args.samples).await?;
     let api_times = api.timed(args.samples).await?;
     let customer_times = customer.timed(args.samples).await?;
+    let conversation_times = conversation.timed(args.samples).await?;
     let api_rate = api.throughput(args.clients, Duration::from_secs(args.seconds)).await?;
     let page_rate = page.throughput(args.clients, Duration::from_secs(args.seconds)).await?;
     let peak = memory::peak(None);
+    let in_browser =
+        if args.browser { Some(crate::browser::action_shown(&base, session.expose()).await?) } else { None };
     if args.serve_seconds > 0 {
         report(&format!("  serving {base} for {} s; API token {}", args.serve_seconds, token.expose()));
         tokio::time::sleep(Duration::from_secs(args.serve_seconds)).await;
@@ -152,11 +183,23 @@ async fn measure(
         ("inbox page 21 (cursor)", &deep_times),
         ("GET /api/v1/messages?kind=inbox", &api_times),
         ("GET /api/v1/messages?participant=@domain", &customer_times),
+        ("open a conversation of 20 (GET /mail?open=)", &conversation_times),
     ] {
         report(&format!(
-            "  {name:<42} p50 {:>6.2} ms  p99 {:>6.2} ms",
+            "  {name:<42} p50 {:>6.2} ms  p95 {:>6.2} ms  p99 {:>6.2} ms",
             percentile(times, 0.50),
+            percentile(times, 0.95),
             percentile(times, 0.99)
+        ));
+    }
+    report(&format!("  script and stylesheet: {} bytes as sent, {} bytes gzip-compressed", assets.0, assets.1));
+    if let Some(times) = &in_browser {
+        report(&format!(
+            "  archive shown after `e` (Chromium, next frame)  p50 {:>6.1} ms  p95 {:>6.1} ms; confirmed by the server p50 {:>6.1} ms  p95 {:>6.1} ms",
+            percentile(&times.0, 0.50),
+            percentile(&times.0, 0.95),
+            percentile(&times.1, 0.50),
+            percentile(&times.1, 0.95)
         ));
     }
     report(&format!(
@@ -176,6 +219,15 @@ async fn measure(
         verdict(percentile(&page_times, 0.99) < 25.0),
         verdict(api_rate > 2_000.0)
     ));
+    report(&format!(
+        "  target conversation of 20 p95 <= 50 ms: {}; target script and stylesheet < 100 KB compressed: {}{}",
+        verdict(percentile(&conversation_times, 0.95) <= 50.0),
+        verdict(assets.1 < 100_000),
+        in_browser.map_or(String::new(), |times| format!(
+            "; target action shown < 100 ms: {}",
+            verdict(percentile(&times.0, 0.95) < 100.0)
+        ))
+    ));
     Ok(())
 }
 
@@ -188,6 +240,19 @@ struct Request {
 }
 
 impl Request {
+    /// The page's text.
+    async fn body(&self) -> anyhow::Result<String> {
+        Ok(self
+            .http
+            .get(&self.url)
+            .header(self.header.0, &self.header.1)
+            .send()
+            .await?
+            .error_for_status()?
+            .text()
+            .await?)
+    }
+
     async fn once(&self) -> anyhow::Result<()> {
         let response = self.http.get(&self.url).header(self.header.0, &self.header.1).send().await?;
         let status = response.status();
@@ -230,6 +295,21 @@ impl Request {
         }
         Ok(done as f64 / start.elapsed().as_secs_f64())
     }
+}
+
+/// The bytes of the page's script and stylesheet as the server sends them, and gzip-compressed
+/// (as a compressing proxy in front would send them).
+async fn asset_sizes(http: &reqwest::Client, base: &str) -> anyhow::Result<(usize, usize)> {
+    use std::io::Write as _;
+    let (mut sent, mut compressed) = (0, 0);
+    for path in ["/static/app.js", "/static/app.css"] {
+        let bytes = http.get(format!("{base}{path}")).send().await?.error_for_status()?.bytes().await?;
+        let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gzip.write_all(&bytes)?;
+        sent += bytes.len();
+        compressed += gzip.finish()?.len();
+    }
+    Ok((sent, compressed))
 }
 
 /// The corpus message `n` with a Message-ID of its own.
@@ -289,7 +369,10 @@ async fn fill(store: &Store, account: AccountId, corpus: &[Vec<u8>], count: usiz
             .collect();
         let ids: Vec<String> = (start..end).map(|n| format!("m{n:08}")).collect();
         // Conversations of three: the newest message of each arrives last.
-        let threads: Vec<String> = (start..end).map(|n| format!("t{:08}", n / 3)).collect();
+        // And the newest twenty make one long conversation.
+        let threads: Vec<String> = (start..end)
+            .map(|n| if n + LONG_THREAD >= count { "tlong".to_owned() } else { format!("t{:08}", n / 3) })
+            .collect();
         let places: Vec<(Vec<String>, bool, bool)> = (start..end).map(places).collect();
         let changes: Vec<MessageChange<'_>> = (0..end - start)
             .map(|i| {

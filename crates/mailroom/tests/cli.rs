@@ -11,6 +11,8 @@ use std::time::Duration;
 
 #[path = "cli/browser.rs"]
 mod browser;
+#[path = "cli/workspace.rs"]
+mod workspace;
 
 const PASSWORD: &str = "correct horse battery";
 

@@ -166,6 +166,8 @@ struct Row {
     /// The time today, else the day.
     date: String,
     full_date: String,
+    /// The instant, for `<time datetime>`.
+    iso: String,
     unread: bool,
     starred: bool,
     attachments: bool,
@@ -247,6 +249,7 @@ struct ThreadMessage {
     cc: Vec<Person>,
     date: String,
     full_date: String,
+    iso: String,
     snippet: String,
     unread: bool,
     /// Shown expanded: the newest, and every unread one.
@@ -337,6 +340,11 @@ fn size_text(bytes: i64) -> String {
         b if b >= 1 << 10 => format!("{} kB", b >> 10),
         b => format!("{b} B"),
     }
+}
+
+/// An instant as RFC 3339 in UTC, for machines (`<time datetime>`); people read the clock's words.
+fn iso(at: i64) -> String {
+    jiff::Timestamp::from_second(at).map(|t| t.to_string()).unwrap_or_default()
 }
 
 fn subject_or(t: &Texts, subject: &str) -> String {
@@ -596,6 +604,7 @@ fn row(
         snippet_pieces: vec![Piece { text: m.snippet.clone(), matched: false }],
         date: clock.list(m.received_at),
         full_date: clock.full(m.received_at),
+        iso: iso(m.received_at),
         unread: m.thread_unread,
         starred: m.is_starred,
         attachments: m.has_attachments,
@@ -773,6 +782,7 @@ async fn thread_message(
         cc: people("cc"),
         date: clock.list(m.sent_at.unwrap_or(m.received_at)),
         full_date: clock.full(m.sent_at.unwrap_or(m.received_at)),
+        iso: iso(m.sent_at.unwrap_or(m.received_at)),
         snippet: m.snippet.clone(),
         unread: !m.is_read,
         expanded: false,

@@ -16,12 +16,12 @@ use super::spawn_until;
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
-fn free_port() -> u16 {
+pub(super) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// chromedriver on a free port, stopped when dropped.
-struct Driver {
+pub(super) struct Driver {
     child: Child,
     url: String,
 }
@@ -29,7 +29,7 @@ struct Driver {
 impl Driver {
     /// Starts chromedriver, or says how to enable the test and gives none when Chromium is not
     /// installed, as the PostgreSQL tests do; in CI (`CI=true`) a missing browser fails the test.
-    fn start() -> Option<Driver> {
+    pub(super) fn start() -> Option<Driver> {
         if !(Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists()) {
             let how = "the browser test needs Debian's chromium and chromium-driver \
                        (apt-get install chromium chromium-driver)";
@@ -61,15 +61,26 @@ impl Drop for Driver {
 }
 
 /// A headless Chromium session with its own profile, at a laptop's window size.
-async fn browser(driver: &Driver, profile: &Path) -> Client {
-    let options = json!({
-        "binary": CHROMIUM,
-        "args": [
-            "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            "--no-first-run", "--window-size=1400,1000", format!("--user-data-dir={}", profile.display()),
-        ],
-    });
+pub(super) async fn browser(driver: &Driver, profile: &Path) -> Client {
+    browser_with(driver, profile, &[]).await
+}
+
+/// [`browser`] with more of Chromium's switches (dark mode, a language).
+pub(super) async fn browser_with(driver: &Driver, profile: &Path, extra: &[&str]) -> Client {
+    let mut args = vec![
+        "--headless=new".to_owned(),
+        "--no-sandbox".to_owned(),
+        "--disable-gpu".to_owned(),
+        "--disable-dev-shm-usage".to_owned(),
+        "--disable-background-networking".to_owned(),
+        "--disable-component-update".to_owned(),
+        "--disable-sync".to_owned(),
+        "--no-first-run".to_owned(),
+        "--window-size=1400,1000".to_owned(),
+        format!("--user-data-dir={}", profile.display()),
+    ];
+    args.extend(extra.iter().map(|arg| (*arg).to_owned()));
+    let options = json!({ "binary": CHROMIUM, "args": args });
     let mut capabilities = serde_json::Map::new();
     capabilities.insert("goog:chromeOptions".to_owned(), options);
     // chromedriver listens on plain http on this machine: no TLS stack is needed.
@@ -77,18 +88,18 @@ async fn browser(driver: &Driver, profile: &Path) -> Client {
     ClientBuilder::new(connector).capabilities(capabilities).connect(&driver.url).await.expect("a browser session")
 }
 
-fn shots_dir() -> PathBuf {
+pub(super) fn shots_dir() -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser");
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
 
-async fn screenshot(client: &Client, name: &str) {
+pub(super) async fn screenshot(client: &Client, name: &str) {
     let png = client.screenshot().await.expect("a screenshot");
     std::fs::write(shots_dir().join(format!("{name}.png")), png).unwrap();
 }
 
-async fn click(client: &Client, css: &str) {
+pub(super) async fn click(client: &Client, css: &str) {
     client
         .wait()
         .at_most(Duration::from_secs(20))
@@ -100,14 +111,14 @@ async fn click(client: &Client, css: &str) {
         .unwrap_or_else(|e| panic!("clicking {css}: {e}"));
 }
 
-async fn fill(client: &Client, css: &str, text: &str) {
+pub(super) async fn fill(client: &Client, css: &str, text: &str) {
     client.find(Locator::Css(css)).await.unwrap().send_keys(text).await.unwrap();
 }
 
 /// The id and subject of the first row of the list, read
 /// in one script: the page swaps its list in place when the change feed moves, so an element
 /// found in one call may be gone by the next.
-async fn first_row(client: &Client) -> (String, String) {
+pub(super) async fn first_row(client: &Client) -> (String, String) {
     let row = client
         .execute(
             "const row = document.querySelector('.rows .row');
@@ -121,13 +132,13 @@ async fn first_row(client: &Client) -> (String, String) {
 }
 
 /// Clicks the element `css` finds, found and clicked in one script (see [`first_row`]).
-async fn click_now(client: &Client, css: &str) {
+pub(super) async fn click_now(client: &Client, css: &str) {
     let script = format!("document.querySelector({}).click();", serde_json::to_string(css).unwrap());
     client.execute(&script, vec![]).await.unwrap();
 }
 
 /// The subjects of the list's rows, read in one script.
-async fn listed_subjects(client: &Client) -> Vec<String> {
+pub(super) async fn listed_subjects(client: &Client) -> Vec<String> {
     let subjects = client
         .execute("return Array.from(document.querySelectorAll('.rows .row .subject'), s => s.textContent);", vec![])
         .await
@@ -136,7 +147,7 @@ async fn listed_subjects(client: &Client) -> Vec<String> {
 }
 
 /// The simulator's view of Ann's Gmail mailbox: subject → labels.
-async fn gmail_labels(sim: &str) -> Vec<(String, Vec<String>)> {
+pub(super) async fn gmail_labels(sim: &str) -> Vec<(String, Vec<String>)> {
     let state: Value = reqwest::get(format!("{sim}/_sim/gmail/ann@example.test")).await.unwrap().json().await.unwrap();
     state["messages"]
         .as_array()
@@ -155,7 +166,7 @@ async fn sent_with_subject(sim: &str, subject: &str) -> usize {
 }
 
 /// Polls `check` until it holds, for up to `seconds`.
-async fn eventually<F, Fut>(seconds: u64, what: &str, mut check: F)
+pub(super) async fn eventually<F, Fut>(seconds: u64, what: &str, mut check: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
@@ -572,34 +583,6 @@ async fn a_new_user_reads_organises_replies_forwards_schedules_and_drafts_in_chr
         listed_subjects(&client).await.iter().any(|s| s.contains("In two minutes"))
     })
     .await;
-
-    // The README's picture, renewed by every run: the workspace at a laptop's width with a message
-    // in Latin script open (not every machine has fonts for the generated Japanese mail).
-    client.set_window_size(1440, 900).await.unwrap();
-    client.goto(&format!("{base}/mail")).await.unwrap();
-    let opened = client
-        .execute(
-            "const latin = /^[\\u0000-\\u024f\\u2026\\u2605\\s]+$/;
-             const row = Array.from(document.querySelectorAll('.rows .row')).find(r => latin.test(r.textContent));
-             if (!row) return false;
-             row.querySelector('a.open').click();
-             return true;",
-            vec![],
-        )
-        .await
-        .unwrap();
-    assert_eq!(opened, json!(true), "a message in Latin script is listed");
-    let frame = client
-        .wait()
-        .at_most(Duration::from_secs(20))
-        .for_element(Locator::Css(".reader details[open] iframe.body"))
-        .await;
-    frame.unwrap().enter_frame().await.unwrap();
-    client.wait().at_most(Duration::from_secs(20)).for_element(Locator::Css("body")).await.unwrap();
-    client.enter_parent_frame().await.unwrap();
-    screenshot(&client, "0-readme").await;
-    let readme_picture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/mail-workspace.png");
-    std::fs::copy(shots_dir().join("0-readme.png"), readme_picture).unwrap();
 
     // At a phone's width the page fits the screen: nothing scrolls sideways.
     client.set_window_size(390, 844).await.unwrap();
