@@ -443,6 +443,13 @@ if (mail) {
   // ! reports spam, s stars, Shift+I / Shift+U mark read / unread, l labels, v moves, z undoes,
   // c writes a new message, r / a / f reply, reply to all and forward, ? shows the shortcuts.
   let keyed = rows().findIndex((row) => row.classList.contains("current"));
+  // An opened conversation takes the focus, so that the keyboard and a screen reader go on from it
+  // rather than from the top of the page; its row stays keyed for j and k.
+  const opened = mail.querySelector("article.reader");
+  if (opened && !location.hash) {
+    opened.focus({ preventScroll: true });
+    rows()[keyed]?.classList.add("keyed");
+  }
   const key = (index) => {
     const list = rows();
     if (list.length === 0) return;

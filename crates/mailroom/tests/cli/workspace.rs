@@ -332,7 +332,86 @@ async fn the_workspace_acts_in_place_with_undo_in_local_time_whole_conversations
         holds(&client, "document.querySelector('.toast').textContent.includes('Select a conversation first')").await
     })
     .await;
+    // Archive from the list with the keyboard: j keys a row, e archives it, the focus stays in the
+    // list on the next row; Undo brings it back.
+    client.goto(&format!("{base}/mail")).await.unwrap();
+    press(&client, "j").await;
+    let keyed = client.execute("return document.querySelector('.rows .row.keyed').dataset.id;", vec![]).await.unwrap();
+    press(&client, "e").await;
+    eventually(10, "the keyed row archived", || async {
+        holds(
+            &client,
+            &format!(
+                "document.querySelector(\".rows .row[data-id='{}']\")?.classList.contains('leaving') !== false
+                 && document.querySelector('.toast button')
+                 && document.activeElement.closest('.rows .row.keyed')",
+                keyed.as_str().unwrap()
+            ),
+        )
+        .await
+    })
+    .await;
+    click_now(&client, ".toast button").await;
+    eventually(10, "the archive from the list undone", || async {
+        holds(
+            &client,
+            &format!("document.querySelector(\".rows .row[data-id='{}']:not(.leaving)\")", keyed.as_str().unwrap()),
+        )
+        .await
+    })
+    .await;
+
+    // Move to: the conversation goes to the label Projects, then comes back with z.
+    client.goto(&format!("{base}/mail?open={open_id}")).await.unwrap();
+    click(&client, ".reader summary[data-key-menu=v]").await;
+    let moved = client
+        .execute(
+            "const item = Array.from(document.querySelectorAll('.reader details[open] .menu-item')).find(b => b.textContent.trim() === 'Projects');
+             if (!item) return false; item.click(); return true;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(moved, json!(true), "Projects is in the Move to menu, by its name");
+    assert!(
+        !holds(
+            &client,
+            "Array.from(document.querySelectorAll('.menu-item')).some(b => /^[A-Z_]+$/.test(b.textContent.trim()))"
+        )
+        .await,
+        "no system label is offered by its id"
+    );
+    eventually(10, "moved to Projects", || async {
+        holds(&client, "!document.querySelector('article.reader') && document.querySelector('.toast').textContent.includes('Moved to Projects')").await
+    })
+    .await;
+    press(&client, "z").await;
+    eventually(10, "the move undone", || async {
+        holds(&client, "document.querySelector('.toast').textContent.includes('Action undone')").await
+            && listed_subjects(&client).await.iter().any(|s| s.starts_with("Quarterly figures"))
+    })
+    .await;
+
+    // Expand all opens every message of the conversation; the compact density is kept.
+    client.goto(&format!("{base}/mail?open={open_id}")).await.unwrap();
+    client
+        .execute("document.querySelectorAll('.conversation details').forEach(d => d.open = false);", vec![])
+        .await
+        .unwrap();
+    click(&client, ".reader-bar details.menu:last-of-type > summary").await;
+    click(&client, "[data-expand-all]").await;
+    assert!(holds(&client, "Array.from(document.querySelectorAll('.conversation details')).every(d => d.open)").await);
+    client.execute("const d = document.querySelector('[data-density]'); d.value = 'compact'; d.dispatchEvent(new Event('change'));", vec![]).await.unwrap();
+    client.refresh().await.unwrap();
+    assert!(
+        holds(&client, "document.querySelector('.mail').classList.contains('density-compact')").await,
+        "compact, after a reload"
+    );
+    shot(&client, "workspace-1440-compact").await;
+    client.execute("const d = document.querySelector('[data-density]'); d.value = 'comfortable'; d.dispatchEvent(new Event('change'));", vec![]).await.unwrap();
+
     // The list's width is dragged (here with the keyboard on the divider) and remembered.
+    client.goto(&format!("{base}/mail")).await.unwrap();
     client.execute("document.querySelector('.splitter').focus();", vec![]).await.unwrap();
     let before = client.execute("return document.querySelector('.messages').getBoundingClientRect().width;", vec![]);
     let before = before.await.unwrap().as_f64().unwrap();
