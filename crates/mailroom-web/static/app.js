@@ -361,6 +361,12 @@ if (mail) {
       if (name === "unread" && openId && ids.includes(openId)) closeReader();
     }
     if (name === "star" || name === "unstar") {
+      for (const row of listed) {
+        const marks = row.querySelector(".marks");
+        const star = marks?.querySelector("svg.star");
+        if (name === "star" && marks && !star) marks.insertAdjacentHTML("afterbegin", '<svg class="i star" aria-hidden="true"><use href="#i-star"/></svg>');
+        if (name === "unstar" && star) star.remove();
+      }
       const button = form.querySelector("button[data-key=s]");
       if (button && form.closest(".reader")) {
         button.value = name === "star" ? "unstar" : "star";
@@ -493,7 +499,10 @@ if (mail) {
         if (!button) return;
         action = button.value;
       } else if (!form.querySelector("input[name=ids]:checked")) {
-        rows()[keyed]?.querySelector("input[name=ids]")?.click();
+        const row = rows()[keyed];
+        row?.querySelector("input[name=ids]")?.click();
+        // s stars the keyed conversation, or takes its star off, as the reading pane's button does.
+        if (k === "s" && row?.querySelector(".marks svg.star")) action = "unstar";
       }
       act(form, action);
     } else return;
