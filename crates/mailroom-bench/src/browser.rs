@@ -58,7 +58,9 @@ pub async fn action_shown(base: &str, session: &str) -> anyhow::Result<(Vec<f64>
 async fn measure(client: &fantoccini::Client, base: &str, session: &str) -> anyhow::Result<(Vec<f64>, Vec<f64>)> {
     client.goto(&format!("{base}/healthz")).await?;
     // Set by the page (chromedriver refuses a cookie for an IP address).
-    client.execute("document.cookie = `mailroom_session=${arguments[0]}; path=/`;", vec![serde_json::json!(session)]).await?;
+    client
+        .execute("document.cookie = `mailroom_session=${arguments[0]}; path=/`;", vec![serde_json::json!(session)])
+        .await?;
     let (mut shown, mut confirmed) = (Vec::with_capacity(SAMPLES), Vec::with_capacity(SAMPLES));
     for _ in 0..SAMPLES {
         client.goto(&format!("{base}/mail")).await?;

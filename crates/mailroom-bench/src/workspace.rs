@@ -375,7 +375,13 @@ async fn fill(store: &Store, account: AccountId, corpus: &[Vec<u8>], count: usiz
             .collect();
         // The long conversation is all in the inbox (a binned message is not shown in its thread).
         let places: Vec<(Vec<String>, bool, bool)> = (start..end)
-            .map(|n| if n + LONG_THREAD >= count { (vec!["INBOX".to_owned()], !n.is_multiple_of(3), false) } else { places(n) })
+            .map(|n| {
+                if n + LONG_THREAD >= count {
+                    (vec!["INBOX".to_owned()], !n.is_multiple_of(3), false)
+                } else {
+                    places(n)
+                }
+            })
             .collect();
         let changes: Vec<MessageChange<'_>> = (0..end - start)
             .map(|i| {

@@ -120,6 +120,10 @@ const INSERT_JOB: &str = "INSERT INTO writeback_jobs (account_id, user_id, remot
 pub(crate) const REQUEST_RUN: &str = "UPDATE sync_schedule SET request_seq = request_seq + 1, \
      requested = CASE WHEN requested = 'full' THEN 'full' ELSE 'incremental' END WHERE account_id = $1";
 
+/// Makes the account's next run due at `$2` at the latest.
+const RUN_AT: &str =
+    "UPDATE sync_schedule SET next_at = CASE WHEN next_at > $2 THEN $2 ELSE next_at END WHERE account_id = $1";
+
 type MessageRow = (i64, i64, String, String, String, bool, bool);
 /// A job as read: id, remote id, action, target, was_folders, attempts, hold_until.
 type JobRow = (i64, String, String, Option<String>, String, i64, i64);
@@ -261,7 +265,12 @@ impl Store {
             let counted_after = contributions!(tx, backend, &ids);
             adjust_counts!(tx, counted_before, counted_after);
             for account in &acted.accounts {
-                sqlx::query(REQUEST_RUN).bind(account.0).execute(&mut *tx).await?;
+                // A held action is due when its hold ends: a run asked for now would only wait.
+                if hold_until > now {
+                    sqlx::query(RUN_AT).bind(account.0).bind(hold_until).execute(&mut *tx).await?;
+                } else {
+                    sqlx::query(REQUEST_RUN).bind(account.0).execute(&mut *tx).await?;
+                }
             }
             tx.commit().await?;
             Ok(Ok(acted))

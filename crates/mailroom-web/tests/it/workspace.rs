@@ -915,8 +915,17 @@ async fn a_held_action_reaches_the_provider_once_its_window_passes_and_not_befor
     let Some(mut s) = setup(backend, "google", 2).await else { return };
     let first = s.id_of("Message 0").await;
     let now = mailroom_store::now();
-    let acted = s.app.store.act_held(s.user, &[first], mailroom_domain::MailAction::Archive, None, now, now + 3).await;
+    // The schedule as a scheduler leaves it: nothing asked for, the next run an hour away.
+    let store = &s.app.store;
+    while let Some(claim) = store.claim_due_sync("test", now, now + 30).await.unwrap() {
+        store.release_sync(&claim, "test", now + 3600, true).await.unwrap();
+    }
+    let acted = store.act_held(s.user, &[first], mailroom_domain::MailAction::Archive, None, now, now + 3).await;
     let batch = acted.unwrap().unwrap().batch.expect("a batch");
+    // The account's run is due when the hold ends, not at once: a run now would only wait.
+    assert_eq!(store.claim_due_sync("test", now, now + 30).await.unwrap(), None);
+    let claim = store.claim_due_sync("test", now + 3, now + 30).await.unwrap().expect("due at the hold's end");
+    store.release_sync(&claim, "test", now + 3600, true).await.unwrap();
     // Within the margin it can no longer be undone: the run may be about to send it.
     assert_eq!(s.app.store.undo(s.user, batch, now + 1).await.unwrap(), Err(mailroom_store::UndoRefused::TooLate));
     let started = std::time::Instant::now();
