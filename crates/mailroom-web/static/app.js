@@ -181,9 +181,10 @@ if (composeForm) {
     // Sent separately, {{name}}, {{first_name}} and {{email}} are each recipient's own.
     const separately = composeForm.querySelector("[name=separately]:checked");
     const placeholders = Array.from((subject + "\n" + written.join("\n")).matchAll(/\{\{\s*([\p{L}\p{N}_-]+)\s*\}\}/gu), (m) => m[1]);
-    const unfilled = placeholders.some((name) => !(separately && ["name", "first_name", "email"].includes(name)));
+    const unfilled = [...new Set(placeholders.filter((name) => !(separately && ["name", "first_name", "email"].includes(name))))];
     const warnings = [];
-    if (unfilled) warnings.push(composeForm.dataset.unfilled);
+    // Each one named, so the user knows what to look for.
+    if (unfilled.length) warnings.push(composeForm.dataset.unfilled.replace("{names}", unfilled.map((name) => `{{${name}}}`).join(", ")));
     if (!subject) warnings.push(composeForm.dataset.noSubject);
     if (mentions && files === 0) warnings.push(composeForm.dataset.noAttachment);
     if (warnings.some((warning) => !window.confirm(warning))) event.preventDefault();

@@ -431,6 +431,20 @@ async fn the_workspace_acts_in_place_with_undo_in_local_time_whole_conversations
     // The empty reading pane says what to do.
     assert!(holds(&client, "document.querySelector('.empty-reader .empty-title')").await);
 
+    // Sending with placeholders left unfilled names each of them before it goes.
+    client.goto(&format!("{base}/mail/compose")).await.unwrap();
+    fill(&client, "#to", "partner@example.org").await;
+    fill(&client, "#subject", "Offer for {{company}}").await;
+    client
+        .execute("document.querySelector('.editor').innerText = 'Dear {{first_name}}, see {{company}}.';", vec![])
+        .await
+        .unwrap();
+    // The question stops the script that asked to send: its answer is the dialog, not a value.
+    let _ = client.execute("document.querySelector('.compose form').requestSubmit();", vec![]).await;
+    let warning = client.get_alert_text().await.unwrap();
+    assert!(warning.contains("{{company}}, {{first_name}}"), "{warning}");
+    client.dismiss_alert().await.unwrap();
+
     axe_every_page(&client, &base, &open_id, "English, light, 1440 px").await;
 
     // Czech: the words, a 24-hour clock, and at 1280 px the conversation's toolbar on one row.
