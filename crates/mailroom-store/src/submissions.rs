@@ -311,6 +311,12 @@ impl Store {
 
     /// Takes a pending submission back (undo send, or a scheduled send called off). False when
     /// it is not the user's or no longer pending (a sender has it, or it went).
+    /// The message of the user's submission `id` as it was built (RFC 5322 bytes).
+    pub async fn submission_raw(&self, user: UserId, id: i64) -> Result<Option<Vec<u8>>> {
+        let sql = "SELECT raw FROM submissions WHERE id = $1 AND user_id = $2";
+        Ok(with_pool!(self.db, pool => sqlx::query_scalar(sql).bind(id).bind(user.0).fetch_optional(pool).await)?)
+    }
+
     pub async fn cancel_submission(&self, user: UserId, id: i64, now: i64) -> Result<bool> {
         let sql = "UPDATE submissions SET status = 'cancelled', finished_at = $3 \
              WHERE id = $1 AND user_id = $2 AND status = 'pending'";

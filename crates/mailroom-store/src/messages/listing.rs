@@ -487,6 +487,18 @@ impl Store {
         self.messages_where(user, filter, after, limit, Shape::Conversations).await
     }
 
+    /// The user's message of `account` with this Message-ID (without angle brackets), if stored.
+    pub async fn message_with_id(&self, user: UserId, account: AccountId, message_id: &str) -> Result<Option<i64>> {
+        let sql = "SELECT m.id FROM messages m JOIN accounts a ON a.id = m.account_id \
+                   WHERE m.account_id = $1 AND a.user_id = $2 AND m.internet_message_id = $3 ORDER BY m.id LIMIT 1";
+        Ok(with_pool!(self.db, pool => sqlx::query_scalar(sql)
+            .bind(account.0)
+            .bind(user.0)
+            .bind(message_id)
+            .fetch_optional(pool)
+            .await)?)
+    }
+
     /// The messages of a thread, oldest first.
     pub async fn thread_messages(&self, user: UserId, account: AccountId, thread: &str) -> Result<Vec<MessageSummary>> {
         let filter =

@@ -698,16 +698,62 @@ pub async fn retry(
     Ok(see_other("/mail/outbox", "retrying"))
 }
 
-/// `POST /mail/outbox/{id}/cancel`: undo send, or call off a scheduled one.
+/// `POST /mail/outbox/{id}/cancel`: undo send, or call off a scheduled one. What the user wrote
+/// comes back as a draft (recipients, subject, text; the HTML when it holds no inline image) and
+/// opens in the compose page, so that nothing is lost; one copy of a message sent separately to
+/// each recipient is only called off, the others going on.
 pub async fn cancel(
     State(state): State<AppState>,
     SignedIn(me): SignedIn,
     Path(id): Path<i64>,
 ) -> Result<Response, ErrorKind> {
     let store = &state.store;
-    if store.submission(me.id, id).await.map_err(internal)?.is_none() {
-        return Err(ErrorKind::NotFound);
+    let submission = store.submission(me.id, id).await.map_err(internal)?.ok_or(ErrorKind::NotFound)?;
+    let raw = store.submission_raw(me.id, id).await.map_err(internal)?;
+    let now = mailroom_store::now();
+    if !store.cancel_submission(me.id, id, now).await.map_err(internal)? {
+        return Ok(see_other("/mail/outbox", "send_too_late"));
     }
-    let cancelled = store.cancel_submission(me.id, id, mailroom_store::now()).await.map_err(internal)?;
-    Ok(see_other("/mail/outbox", if cancelled { "send_cancelled" } else { "send_too_late" }))
+    let (Some(raw), None) = (raw, submission.batch) else {
+        return Ok(see_other("/mail/outbox", "send_cancelled"));
+    };
+    let had_files = !mailroom_mime::parse(&raw).into_message().attachments.is_empty();
+    let fields = taken_back(store, &me, submission.account, &raw).await?;
+    let draft = store.save_draft(me.id, None, &fields, now).await.map_err(internal)?.ok_or(ErrorKind::NotFound)?;
+    // The draft writer takes it to the provider's Drafts.
+    state.outbox_wake.notify_one();
+    tracing::info!(user.id = %me.id, submission = id, draft = draft.id, "a message taken back is a draft again");
+    let notice = if had_files { "send_taken_back_files" } else { "send_taken_back" };
+    Ok(axum::response::Redirect::to(&format!("/mail/compose?draft={}&notice={notice}", draft.id)).into_response())
+}
+
+/// The draft of a message taken back from the outbox, read from the message as it was built.
+async fn taken_back(
+    store: &mailroom_store::Store,
+    me: &mailroom_store::User,
+    account: mailroom_domain::AccountId,
+    raw: &[u8],
+) -> Result<DraftFields, ErrorKind> {
+    let parsed = mailroom_mime::parse(raw).into_message();
+    let text = theirs_fields(raw);
+    // The answer it was: the original it answers, when stored, keeps the reply in its thread.
+    let mut original = None;
+    if let Some(answered) = parsed.in_reply_to.first() {
+        original = store.message_with_id(me.id, account, answered).await.map_err(internal)?;
+    }
+    // Inline images went into the message as parts; its HTML names them by cid:, which a draft
+    // cannot show, so such a message comes back as its text.
+    let html = mailroom_mime::bodies(raw).html.filter(|html| !html.contains("cid:"));
+    Ok(DraftFields {
+        account,
+        from: parsed.from.map(|from| from.address).unwrap_or_default(),
+        to: text.to,
+        cc: text.cc,
+        bcc: text.bcc,
+        subject: text.subject,
+        body: text.body,
+        html,
+        mode: if original.is_some() { "reply" } else { "new" }.to_owned(),
+        original,
+    })
 }

@@ -22,6 +22,7 @@ crate::on_both_databases!(send:
     a_send_cut_off_after_gmail_took_it_is_found_there_not_sent_again,
     a_send_cut_off_after_outlook_took_it_is_found_there_not_sent_again,
     a_pending_send_is_taken_back_and_never_sent,
+    a_reply_taken_back_in_its_undo_window_is_a_draft_again_with_all_it_held,
     bad_input_is_refused_with_the_field_named_and_nothing_is_stored,
     the_compose_page_replies_to_all_with_a_file_and_sends_once_after_the_undo_window,
     a_forward_carries_the_originals_attachments_and_a_scheduled_one_waits_its_time_or_is_taken_back,
@@ -280,6 +281,41 @@ async fn a_pending_send_is_taken_back_and_never_sent(backend: Backend) {
     assert_eq!(listed["next_cursor"], Value::Null);
 }
 
+async fn a_reply_taken_back_in_its_undo_window_is_a_draft_again_with_all_it_held(backend: Backend) {
+    let Some(mut s) = setup(backend, "google", 0).await else { return };
+    {
+        let now = s.sim.state.clock().now_ms();
+        let raw = "From: Jana <jana@example.org>\r\nTo: ann@example.test\r\nSubject: Prices\r\n\
+                   Message-ID: <prices@example.org>\r\n\r\nWhat are your prices?\r\n";
+        s.sim.state.world().gmail(ANN).unwrap().deliver(raw.as_bytes().to_vec(), &["INBOX"], now);
+    }
+    s.run().await;
+    let original = s.id_of("Prices").await;
+    let mut browser = signed_in(&s).await;
+    let path = format!("/mail/compose?mode=reply&reply={original}");
+    let changes = [("cc", "boss@example.test"), ("bcc", "files@example.test")];
+    let (_, answer) = compose(&mut browser, &path, &changes, &[]).await;
+    answer.assert_redirect("/mail/outbox?notice=message_queued");
+    let queued = s.app.store.submissions(s.user, None, 10).await.unwrap().remove(0);
+    // "Undo" while the undo window lasts: nothing goes, and everything comes back to be changed.
+    let csrf = browser.get("/mail/outbox").await.csrf();
+    let back = browser.post_raw(&format!("/mail/outbox/{}/cancel", queued.id), &[("csrf_token", &csrf)]).await;
+    let back = back.location().unwrap().to_owned();
+    assert!(back.starts_with("/mail/compose?draft=") && back.ends_with("&notice=send_taken_back"), "{back}");
+    let drafts = s.app.store.drafts(s.user).await.unwrap();
+    assert_eq!(drafts.len(), 1);
+    let draft = &drafts[0].fields;
+    assert_eq!((draft.mode.as_str(), draft.original), ("reply", Some(original)), "still the answer to Jana");
+    assert_eq!(draft.subject, "Re: Prices");
+    assert!(draft.to.contains("jana@example.org"), "{}", draft.to);
+    assert_eq!((draft.cc.as_str(), draft.bcc.as_str()), ("boss@example.test", "files@example.test"));
+    let page = browser.get(&back).await;
+    page.assert_contains("Taken back: the message is in Drafts again");
+    assert_eq!(field(&page, "cc"), "boss@example.test");
+    outbox(&s).send_due_at(mailroom_store::now() + 60).await;
+    assert!(gmail_copies(&s, &queued.message_id).is_empty(), "never sent");
+}
+
 async fn bad_input_is_refused_with_the_field_named_and_nothing_is_stored(backend: Backend) {
     let Some(mut s) = setup(backend, "google", 0).await else { return };
     let account = s.account.id.0;
@@ -500,13 +536,21 @@ async fn a_forward_carries_the_originals_attachments_and_a_scheduled_one_waits_i
     let prague = jiff::tz::TimeZone::get("Europe/Prague").unwrap();
     let picked = prague.to_timestamp(jiff::civil::DateTime::strptime("%Y-%m-%dT%H:%M", &at).unwrap()).unwrap();
     assert_eq!(scheduled.send_at, picked.as_second(), "10:00 in Prague is 09:00 UTC in winter, 08:00 in summer");
-    // Taken back from the outbox page.
+    // Taken back from the outbox page: the message is a draft again, opened to be changed, with
+    // its recipients, subject and text; its files are to be attached again, which it says.
     let outbox_page = browser.get("/mail/outbox").await;
     let csrf = outbox_page.csrf();
-    browser
-        .post_raw(&format!("/mail/outbox/{}/cancel", scheduled.id), &[("csrf_token", &csrf)])
-        .await
-        .assert_redirect("/mail/outbox?notice=send_cancelled");
+    let back = browser.post_raw(&format!("/mail/outbox/{}/cancel", scheduled.id), &[("csrf_token", &csrf)]).await;
+    let back = back.location().unwrap().to_owned();
+    assert!(back.starts_with("/mail/compose?draft=") && back.ends_with("&notice=send_taken_back_files"), "{back}");
+    let draft_page = browser.get(&back).await;
+    draft_page.assert_contains("Attach its files again");
+    assert_eq!(field(&draft_page, "subject"), "Fwd: Contract");
+    assert_eq!(field(&draft_page, "to"), "lawyer@example.com");
+    assert!(body_of(&draft_page).contains("The contract is attached."));
+    let drafts = s.app.store.drafts(s.user).await.unwrap();
+    assert_eq!(drafts.len(), 1, "in Drafts");
+    assert_eq!(drafts[0].fields.subject, "Fwd: Contract");
     browser
         .post_raw(&format!("/mail/outbox/{}/cancel", scheduled.id), &[("csrf_token", &csrf)])
         .await

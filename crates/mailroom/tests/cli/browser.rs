@@ -511,7 +511,16 @@ async fn a_new_user_reads_organises_replies_forwards_schedules_and_drafts_in_chr
     assert!(row.contains("For the afternoon") && row.contains("Take back"), "{row}");
     screenshot(&client, "9-scheduled").await;
     click_now(&client, "[data-submission] button").await;
-    eventually(20, "the scheduled message taken back", || async { newest().await.contains("Taken back") }).await;
+    // Taken back, it opens again as a draft, with what was written.
+    eventually(20, "the scheduled message back as a draft", || async {
+        let url = client.current_url().await.unwrap();
+        url.path() == "/mail/compose" && url.query().is_some_and(|q| q.contains("draft="))
+    })
+    .await;
+    let subject = client.find(Locator::Css("#subject")).await.unwrap().prop("value").await.unwrap();
+    assert_eq!(subject.as_deref(), Some("For the afternoon"));
+    client.goto(&format!("{base}/mail/outbox")).await.unwrap();
+    eventually(20, "the outbox saying it was taken back", || async { newest().await.contains("Taken back") }).await;
 
     // Another, with a file, scheduled two minutes ahead and left to go (checked further on).
     client.goto(&format!("{base}/mail/compose")).await.unwrap();
