@@ -150,6 +150,7 @@ pub fn router(state: AppState) -> Router {
                 .layer(DefaultBodyLimit::max(pages::compose::COMPOSE_BODY_LIMIT)),
         )
         .route("/mail/compose/resume", post(pages::compose::resume))
+        .route("/mail/compose/discard", post(pages::compose::discard))
         .route("/mail/outbox", get(pages::compose::outbox))
         .route("/mail/drafts", get(pages::drafts::list))
         .route("/mail/drafts/save", post(pages::drafts::save))

@@ -169,6 +169,8 @@ if (dropForm) {
 const composeForm = document.querySelector("form[data-no-subject]");
 if (composeForm) {
   composeForm.addEventListener("submit", (event) => {
+    // Discarding asks its own question.
+    if (event.submitter?.hasAttribute("data-discard")) return;
     const subject = composeForm.querySelector("#subject").value.trim();
     const written = [];
     for (const line of composeForm.querySelector("#body").value.split("\n")) {

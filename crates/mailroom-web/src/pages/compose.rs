@@ -698,6 +698,27 @@ pub async fn retry(
     Ok(see_other("/mail/outbox", "retrying"))
 }
 
+/// `POST /mail/compose/discard` with `draft` (empty when nothing was saved yet): the message
+/// being written is given up, its draft discarded here and at the provider, after the page asked.
+pub async fn discard(
+    State(state): State<AppState>,
+    SignedIn(me): SignedIn,
+    body: axum::body::Bytes,
+) -> Result<Response, ErrorKind> {
+    let draft = url::form_urlencoded::parse(&body).find(|(key, _)| key == "draft").map(|(_, value)| value.into_owned());
+    match draft.filter(|id| !id.is_empty()) {
+        Some(id) => {
+            let id = id.parse::<i64>().map_err(|_| ErrorKind::BadRequest)?;
+            if !state.store.discard_draft(me.id, id, mailroom_store::now()).await.map_err(internal)? {
+                return Err(ErrorKind::NotFound);
+            }
+            state.outbox_wake.notify_one();
+            Ok(see_other("/mail", "draft_discarded"))
+        }
+        None => Ok(see_other("/mail", "draft_discarded")),
+    }
+}
+
 /// `POST /mail/outbox/{id}/cancel`: undo send, or call off a scheduled one. What the user wrote
 /// comes back as a draft (recipients, subject, text; the HTML when it holds no inline image) and
 /// opens in the compose page, so that nothing is lost; one copy of a message sent separately to

@@ -16,6 +16,7 @@ crate::on_both_databases!(drafts:
     a_sent_drafts_copy_is_deleted_at_the_provider,
     drafts_are_written_updated_sent_and_discarded_through_the_api,
     a_draft_written_in_gmail_is_resumed_from_drafts_and_changed_in_place,
+    the_compose_pages_discard_asks_and_removes_the_draft_here_and_in_gmail,
 );
 
 /// Saves the compose form of `page_path` with `changes`, as the page's script does.
@@ -405,4 +406,38 @@ async fn a_draft_written_in_gmail_is_resumed_from_drafts_and_changed_in_place(ba
     push(&s).await;
     let left: Vec<String> = gmail_drafts(&s).into_iter().map(|d| d.0).collect();
     assert_eq!(left, [draft_id], "{other} is deleted in Gmail");
+}
+
+async fn the_compose_pages_discard_asks_and_removes_the_draft_here_and_in_gmail(backend: Backend) {
+    let Some(s) = setup(backend, "google", 0).await else { return };
+    let mut browser = signed_in(&s).await;
+    let (status, saved) = save(&mut browser, "/mail/compose", &[("to", "petr@example.cz"), ("subject", "Maybe")]).await;
+    assert_eq!(status, 200, "{saved}");
+    let id = saved["id"].as_i64().unwrap();
+    push(&s).await;
+    assert_eq!(gmail_drafts(&s).len(), 1);
+    // The button asks before it acts, and posts the draft's id without the files.
+    let page = browser.get(&format!("/mail/compose?draft={id}")).await;
+    page.assert_contains("formaction=\"/mail/compose/discard\"")
+        .assert_contains("formenctype=\"application/x-www-form-urlencoded\"")
+        .assert_contains("data-confirm=\"Discard this message?");
+    // Another user cannot discard it; a bad id is refused; both change nothing.
+    let (_, mut ben) = s.app.member("ben@example.test", "member password 2").await;
+    let id_text = id.to_string();
+    ben.submit("/mail", "/mail/compose/discard", &[("draft", &id_text)]).await.assert_status(StatusCode::NOT_FOUND);
+    browser.submit("/mail", "/mail/compose/discard", &[("draft", "x")]).await.assert_status(StatusCode::BAD_REQUEST);
+    assert!(s.app.store.draft(s.user, id).await.unwrap().is_some());
+    // The user discards it: gone here, and from Gmail's drafts once the writer has run.
+    browser
+        .submit("/mail", "/mail/compose/discard", &[("draft", &id_text)])
+        .await
+        .assert_redirect("/mail?notice=draft_discarded");
+    assert!(s.app.store.draft(s.user, id).await.unwrap().is_none());
+    push(&s).await;
+    assert!(gmail_drafts(&s).is_empty(), "gone from Gmail's drafts");
+    // Nothing saved yet: leaving is all there is to do.
+    browser
+        .submit("/mail", "/mail/compose/discard", &[("draft", "")])
+        .await
+        .assert_redirect("/mail?notice=draft_discarded");
 }
