@@ -337,9 +337,11 @@ if (mail) {
     mail.classList.remove("reading");
   };
   const moves = (action) => /^(archive|trash|spam|not_spam|restore|delete|move(:|$))/.test(action);
+  // The opposite of an action: what a menu item becomes once pressed, and the Undo of the user's own
+  // marks (to-do, tags), which never go to the provider and so have no held jobs to drop.
   const inverse = (action) => {
     const [name, arg] = action.split(":");
-    const pairs = { todo: "untodo", untodo: "todo", tag: "untag", untag: "tag", add_label: "remove_label", remove_label: "add_label", star: "unstar", unstar: "star", read: "unread", unread: "read" };
+    const pairs = { todo: "untodo", untodo: "todo", tag: "untag", untag: "tag", add_label: "remove_label", remove_label: "add_label" };
     return pairs[name] ? (arg ? `${pairs[name]}:${arg}` : pairs[name]) : null;
   };
   // What the page shows at once, before the server answers; `undo` puts it back.
@@ -419,7 +421,7 @@ if (mail) {
           }
           await refresh(true);
         };
-      } else if (inverse(action) && action !== "delete") {
+      } else if (inverse(action)) {
         undo = async () => {
           toast.replaceChildren();
           const again = new FormData(form);

@@ -120,6 +120,20 @@ const INSERT_JOB: &str = "INSERT INTO writeback_jobs (account_id, user_id, remot
 pub(crate) const REQUEST_RUN: &str = "UPDATE sync_schedule SET request_seq = request_seq + 1, \
      requested = CASE WHEN requested = 'full' THEN 'full' ELSE 'incremental' END WHERE account_id = $1";
 
+/// Puts the message `$id` of `$account` back as a job found it: its flags and its folders.
+macro_rules! put_back {
+    ($tx:expr, $id:expr, $account:expr, $was_read:expr, $was_starred:expr, $was_folders:expr, $now:expr) => {{
+        sqlx::query(SET_FLAGS).bind($id).bind($was_read).bind($was_starred).bind($now).execute(&mut *$tx).await?;
+        sqlx::query(CLEAR_FOLDERS).bind($id).execute(&mut *$tx).await?;
+        for folder in split_folders($was_folders) {
+            sqlx::query(ADD_FOLDER).bind($id).bind($account).bind(folder).execute(&mut *$tx).await?;
+        }
+    }};
+}
+
+/// The message of `$account` at the provider id `$remote_id`, if it is still stored.
+const MESSAGE_ID: &str = "SELECT id FROM messages WHERE account_id = $1 AND remote_id = $2";
+
 /// Makes the account's next run due at `$2` at the latest.
 const RUN_AT: &str =
     "UPDATE sync_schedule SET next_at = CASE WHEN next_at > $2 THEN $2 ELSE next_at END WHERE account_id = $1";
@@ -323,8 +337,9 @@ impl Store {
             if jobs.iter().any(|job| job.6 <= now + UNDO_MARGIN) {
                 return Ok(Err(UndoRefused::TooLate));
             }
-            let mut messages = Vec::with_capacity(jobs.len());
-            for (job, account, remote_id, ..) in &jobs {
+            // Each job's message, found once; a later action on one of them stands in the way.
+            let mut found = Vec::with_capacity(jobs.len());
+            for (job, account, remote_id, was_read, was_starred, was_folders, _) in &jobs {
                 let later: i64 = sqlx::query_scalar(
                     "SELECT COUNT(*) FROM writeback_jobs WHERE account_id = $1 AND remote_id = $2 AND id > $3 \
                      AND failed_at IS NULL AND (batch IS NULL OR batch <> $4)",
@@ -338,33 +353,21 @@ impl Store {
                 if later > 0 {
                     return Ok(Err(UndoRefused::TooLate));
                 }
-                let id: Option<i64> = sqlx::query_scalar("SELECT id FROM messages WHERE account_id = $1 AND remote_id = $2")
-                    .bind(*account)
-                    .bind(remote_id)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                messages.extend(id);
+                let id: Option<i64> =
+                    sqlx::query_scalar(MESSAGE_ID).bind(*account).bind(remote_id).fetch_optional(&mut *tx).await?;
+                if let Some(id) = id {
+                    found.push((id, *account, remote_id.as_str(), *was_read, *was_starred, was_folders.as_str()));
+                }
             }
+            let messages: Vec<i64> = found.iter().map(|m| m.0).collect();
             let counted_before = contributions!(tx, backend, &messages);
             let mut acted = Acted::default();
-            for (_, account, remote_id, was_read, was_starred, was_folders, _) in &jobs {
-                let Some(id): Option<i64> = sqlx::query_scalar("SELECT id FROM messages WHERE account_id = $1 AND remote_id = $2")
-                    .bind(*account)
-                    .bind(remote_id)
-                    .fetch_optional(&mut *tx)
-                    .await?
-                else {
-                    continue;
-                };
-                sqlx::query(SET_FLAGS).bind(id).bind(*was_read).bind(*was_starred).bind(now).execute(&mut *tx).await?;
-                sqlx::query(CLEAR_FOLDERS).bind(id).execute(&mut *tx).await?;
-                for folder in split_folders(was_folders) {
-                    sqlx::query(ADD_FOLDER).bind(id).bind(*account).bind(folder).execute(&mut *tx).await?;
-                }
-                append_events!(tx, backend, AccountId(*account), &[(remote_id.as_str(), EventKind::Changed)], now);
+            for &(id, account, remote_id, was_read, was_starred, was_folders) in &found {
+                put_back!(tx, id, account, was_read, was_starred, was_folders, now);
+                append_events!(tx, backend, AccountId(account), &[(remote_id, EventKind::Changed)], now);
                 acted.changed += 1;
-                if !acted.accounts.contains(&AccountId(*account)) {
-                    acted.accounts.push(AccountId(*account));
+                if !acted.accounts.contains(&AccountId(account)) {
+                    acted.accounts.push(AccountId(account));
                 }
             }
             let counted_after = contributions!(tx, backend, &messages);
@@ -419,18 +422,11 @@ impl Store {
                     .bind(job.id)
                     .fetch_optional(&mut *tx)
                     .await?;
-            let message: Option<i64> = sqlx::query_scalar("SELECT id FROM messages WHERE account_id = $1 AND remote_id = $2")
-                .bind(job.account.0)
-                .bind(&job.remote_id)
-                .fetch_optional(&mut *tx)
-                .await?;
+            let message: Option<i64> =
+                sqlx::query_scalar(MESSAGE_ID).bind(job.account.0).bind(&job.remote_id).fetch_optional(&mut *tx).await?;
             if let (Some((was_read, was_starred, was_folders)), Some(id)) = (was, message) {
                 let counted_before = contributions!(tx, backend, &[id]);
-                sqlx::query(SET_FLAGS).bind(id).bind(was_read).bind(was_starred).bind(now).execute(&mut *tx).await?;
-                sqlx::query(CLEAR_FOLDERS).bind(id).execute(&mut *tx).await?;
-                for folder in split_folders(&was_folders) {
-                    sqlx::query(ADD_FOLDER).bind(id).bind(job.account.0).bind(folder).execute(&mut *tx).await?;
-                }
+                put_back!(tx, id, job.account.0, was_read, was_starred, &was_folders, now);
                 let counted_after = contributions!(tx, backend, &[id]);
                 adjust_counts!(tx, counted_before, counted_after);
                 append_events!(tx, backend, job.account, &[(job.remote_id.as_str(), EventKind::Changed)], now);

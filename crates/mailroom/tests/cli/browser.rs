@@ -16,7 +16,7 @@ use super::spawn_until;
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
-pub(super) fn free_port() -> u16 {
+fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
@@ -165,6 +165,49 @@ async fn sent_with_subject(sim: &str, subject: &str) -> usize {
     gmail_labels(sim).await.iter().filter(|(s, l)| s == subject && l.iter().any(|l| l == "SENT")).count()
 }
 
+/// `mailroom demo` on free ports with generated mail, stopped when dropped, and what a test reads
+/// of what it printed.
+pub(super) struct Demo {
+    _process: super::Stopping,
+    pub(super) password: String,
+    pub(super) sim: String,
+    pub(super) base: String,
+}
+
+impl Demo {
+    pub(super) fn start(dir: &Path) -> Demo {
+        let listen = format!("127.0.0.1:{}", free_port());
+        let (process, out) = spawn_until(
+            dir,
+            &["demo", "--listen", &listen, "--sim-listen", "127.0.0.1:0", "--generate", "12"],
+            "Mailroom is running",
+        );
+        let process = super::Stopping(Some(process));
+        let password = out.split("with the password ").nth(1).and_then(|r| r.split_whitespace().next());
+        let sim =
+            out.lines().find_map(|l| l.trim().strip_prefix("Simulator")).and_then(|r| r.split_whitespace().next());
+        Demo {
+            _process: process,
+            password: password.expect(&out).to_owned(),
+            sim: sim.expect(&out).to_owned(),
+            base: format!("http://{listen}"),
+        }
+    }
+}
+
+/// Connects Ann's Gmail on the simulator's consent page and waits for the inbox to fill.
+pub(super) async fn connect_gmail(client: &Client, base: &str) {
+    client.goto(&format!("{base}/accounts")).await.unwrap();
+    click(client, "button[name=provider][value=google]").await;
+    click(client, "button[value='ann@example.test']").await;
+    client.wait().at_most(Duration::from_secs(20)).for_element(Locator::Css(".notice")).await.unwrap();
+    eventually(60, "the inbox filling", || async {
+        client.goto(&format!("{base}/mail")).await.unwrap();
+        client.find_all(Locator::Css(".rows .row")).await.unwrap().len() >= 5
+    })
+    .await;
+}
+
 /// Polls `check` until it holds, for up to `seconds`.
 pub(super) async fn eventually<F, Fut>(seconds: u64, what: &str, mut check: F)
 where
@@ -182,17 +225,8 @@ where
 async fn a_new_user_reads_organises_replies_forwards_schedules_and_drafts_in_chromium_and_the_mailbox_follows() {
     let Some(driver) = Driver::start() else { return };
     let dir = tempfile::tempdir().unwrap();
-    let listen = format!("127.0.0.1:{}", free_port());
-    let (demo, out) = spawn_until(
-        dir.path(),
-        &["demo", "--listen", &listen, "--sim-listen", "127.0.0.1:0", "--generate", "12"],
-        "Mailroom is running",
-    );
-    let demo = super::Stopping(Some(demo));
-    let password = out.split("with the password ").nth(1).and_then(|r| r.split_whitespace().next()).expect(&out);
-    let sim = out.lines().find_map(|l| l.trim().strip_prefix("Simulator")).and_then(|r| r.split_whitespace().next());
-    let sim = sim.expect(&out).to_owned();
-    let base = format!("http://{listen}");
+    let demo = Demo::start(dir.path());
+    let (password, sim, base) = (demo.password.as_str(), demo.sim.clone(), demo.base.clone());
     let profile = dir.path().join("profile");
     let client = browser(&driver, &profile).await;
 
@@ -207,18 +241,7 @@ async fn a_new_user_reads_organises_replies_forwards_schedules_and_drafts_in_chr
         .await
         .unwrap();
 
-    // Connect Ann's Gmail on the simulator's consent page.
-    client.goto(&format!("{base}/accounts")).await.unwrap();
-    click(&client, "button[name=provider][value=google]").await;
-    click(&client, "button[value='ann@example.test']").await;
-    client.wait().at_most(Duration::from_secs(20)).for_element(Locator::Css(".notice")).await.unwrap();
-
-    // The inbox fills as the first sync stores the mail.
-    eventually(60, "the inbox filling", || async {
-        client.goto(&format!("{base}/mail")).await.unwrap();
-        client.find_all(Locator::Css(".rows .row")).await.unwrap().len() >= 5
-    })
-    .await;
+    connect_gmail(&client, &base).await;
     screenshot(&client, "1-inbox").await;
 
     // Open the newest message: the reading pane shows it in the sandboxed frame.

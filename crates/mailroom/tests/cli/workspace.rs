@@ -11,9 +11,9 @@ use fantoccini::{Client, Locator};
 use serde_json::json;
 
 use super::browser::{
-    Driver, browser_with, click, click_now, eventually, fill, free_port, gmail_labels, listed_subjects, screenshot,
+    Demo, Driver, browser_with, click, click_now, connect_gmail, eventually, fill, gmail_labels, listed_subjects,
+    screenshot,
 };
-use super::spawn_until;
 
 /// axe-core, vendored from the npm registry with its licence (see `vendor/axe-core/README.md`).
 const AXE: &str = include_str!("vendor/axe-core/axe.min.js");
@@ -203,31 +203,14 @@ const REPLY: &str = "From: Ann <ann@example.test>\r\nTo: Jana Novakova <jana.nov
 async fn the_workspace_acts_in_place_with_undo_in_local_time_whole_conversations_on_a_phone_and_in_czech() {
     let Some(driver) = Driver::start() else { return };
     let dir = tempfile::tempdir().unwrap();
-    let listen = format!("127.0.0.1:{}", free_port());
-    let (demo, out) = spawn_until(
-        dir.path(),
-        &["demo", "--listen", &listen, "--sim-listen", "127.0.0.1:0", "--generate", "12"],
-        "Mailroom is running",
-    );
-    let demo = super::Stopping(Some(demo));
-    let password = out.split("with the password ").nth(1).and_then(|r| r.split_whitespace().next()).expect(&out);
-    let sim = out.lines().find_map(|l| l.trim().strip_prefix("Simulator")).and_then(|r| r.split_whitespace().next());
-    let sim = sim.expect(&out).to_owned();
-    let base = format!("http://{listen}");
+    let demo = Demo::start(dir.path());
+    let (password, sim, base) = (demo.password.as_str(), demo.sim.clone(), demo.base.clone());
     let client = browser_with(&driver, &dir.path().join("light"), &["--lang=en-US"]).await;
     client.set_window_size(1440, 900).await.unwrap();
     sign_in(&client, &base, password).await;
 
     // Ann's Gmail, with a conversation of two: Jana's message in the inbox, Ann's reply in Sent.
-    client.goto(&format!("{base}/accounts")).await.unwrap();
-    click(&client, "button[name=provider][value=google]").await;
-    click(&client, "button[value='ann@example.test']").await;
-    client.wait().at_most(Duration::from_secs(20)).for_element(Locator::Css(".notice")).await.unwrap();
-    eventually(60, "the inbox filling", || async {
-        client.goto(&format!("{base}/mail")).await.unwrap();
-        client.find_all(Locator::Css(".rows .row")).await.unwrap().len() >= 5
-    })
-    .await;
+    connect_gmail(&client, &base).await;
     deliver(&sim, ORIGINAL, &["INBOX", "UNREAD"]).await;
     deliver(&sim, REPLY, &["SENT"]).await;
     sync_now(&client).await;
