@@ -19,7 +19,7 @@ use mailroom_store::{
 };
 use serde_json::json;
 
-use super::see_other;
+use super::{json_error, see_other, size_text, wants_json};
 use crate::AppState;
 use crate::errors::{ErrorKind, internal};
 use crate::i18n::Texts;
@@ -331,14 +331,6 @@ fn person(name: Option<&str>, address: &str) -> String {
     match name {
         Some(name) if !name.is_empty() => format!("{name} <{address}>"),
         _ => address.to_owned(),
-    }
-}
-
-fn size_text(bytes: i64) -> String {
-    match bytes {
-        b if b >= 1 << 20 => format!("{:.1} MB", b as f64 / f64::from(1 << 20)),
-        b if b >= 1 << 10 => format!("{} kB", b >> 10),
-        b => format!("{b} B"),
     }
 }
 
@@ -1042,18 +1034,6 @@ pub async fn undo(
         }),
         Err(UndoRefused::NotFound) => Err(ErrorKind::NotFound),
     }
-}
-
-/// A refusal the page's script shows in its toast, as it is (not made into an error page).
-fn json_error(status: StatusCode, text: &str) -> Response {
-    let mut response = (status, Json(json!({ "error": text }))).into_response();
-    response.extensions_mut().insert(crate::errors::Verbatim);
-    response
-}
-
-/// Whether the request asks for JSON rather than a page.
-fn wants_json(headers: &axum::http::HeaderMap) -> bool {
-    headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("application/json"))
 }
 
 /// The messages an action on the conversations of `ids` takes: marking read or unread takes

@@ -537,20 +537,24 @@ async fn a_forward_carries_the_originals_attachments_and_a_scheduled_one_waits_i
     let picked = prague.to_timestamp(jiff::civil::DateTime::strptime("%Y-%m-%dT%H:%M", &at).unwrap()).unwrap();
     assert_eq!(scheduled.send_at, picked.as_second(), "10:00 in Prague is 09:00 UTC in winter, 08:00 in summer");
     // Taken back from the outbox page: the message is a draft again, opened to be changed, with
-    // its recipients, subject and text; its files are to be attached again, which it says.
+    // its recipients, subject, text and files.
     let outbox_page = browser.get("/mail/outbox").await;
     let csrf = outbox_page.csrf();
     let back = browser.post_raw(&format!("/mail/outbox/{}/cancel", scheduled.id), &[("csrf_token", &csrf)]).await;
     let back = back.location().unwrap().to_owned();
-    assert!(back.starts_with("/mail/compose?draft=") && back.ends_with("&notice=send_taken_back_files"), "{back}");
+    assert!(back.starts_with("/mail/compose?draft=") && back.ends_with("&notice=send_taken_back"), "{back}");
     let draft_page = browser.get(&back).await;
-    draft_page.assert_contains("Attach its files again");
+    draft_page.assert_contains("contract.pdf").assert_contains("seal.png");
     assert_eq!(field(&draft_page, "subject"), "Fwd: Contract");
     assert_eq!(field(&draft_page, "to"), "lawyer@example.com");
     assert!(body_of(&draft_page).contains("The contract is attached."));
     let drafts = s.app.store.drafts(s.user).await.unwrap();
     assert_eq!(drafts.len(), 1, "in Drafts");
     assert_eq!(drafts[0].fields.subject, "Fwd: Contract");
+    let files = s.app.store.draft_files_with_data(s.user, drafts[0].id).await.unwrap();
+    let files: Vec<(&str, &[u8])> = files.iter().map(|(f, data)| (f.name.as_str(), data.as_slice())).collect();
+    assert_eq!(files[0], ("contract.pdf", b"%PDF contract".as_slice()));
+    assert_eq!(files[1].0, "seal.png");
     browser
         .post_raw(&format!("/mail/outbox/{}/cancel", scheduled.id), &[("csrf_token", &csrf)])
         .await

@@ -485,17 +485,21 @@ async fn a_new_user_reads_organises_replies_forwards_schedules_and_drafts_in_chr
     let plan = dir.path().join("plan.csv");
     std::fs::write(&plan, "week,task\n1,start\n").unwrap();
     client.find(Locator::Css("#attachments")).await.unwrap().send_keys(plan.to_str().unwrap()).await.unwrap();
-    // A second file dropped on the form joins the one picked.
-    let dropped = client
+    // A second file dropped on the form joins the one picked: each goes up at once, with the
+    // draft, and is listed by name.
+    client
         .execute(
             "const d = new DataTransfer(); d.items.add(new File(['dropped'], 'dropped.txt', {type: 'text/plain'})); \
-             document.querySelector('.compose form').dispatchEvent(new DragEvent('drop', {dataTransfer: d, bubbles: true, cancelable: true})); \
-             return Array.from(document.getElementById('attachments').files, f => f.name);",
+             document.querySelector('.compose form').dispatchEvent(new DragEvent('drop', {dataTransfer: d, bubbles: true, cancelable: true}));",
             vec![],
         )
         .await
         .unwrap();
-    assert_eq!(dropped, serde_json::json!(["plan.csv", "dropped.txt"]));
+    eventually(20, "both files up and listed", || async {
+        let names = "return Array.from(document.querySelectorAll('.compose ul.files li a'), a => a.textContent);";
+        client.execute(names, vec![]).await.unwrap() == serde_json::json!(["plan.csv", "dropped.txt"])
+    })
+    .await;
     let forwarded_before = sent_with_subject(&sim, &forward_subject).await;
     click(&client, ".compose button[type=submit]").await;
     client.wait().at_most(Duration::from_secs(20)).for_element(Locator::Css("[data-submission]")).await.unwrap();
