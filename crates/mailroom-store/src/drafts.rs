@@ -230,21 +230,39 @@ impl Store {
     }
 
     /// Discards the user's draft: gone from the user's lists at once, and from the provider when
-    /// the writer has deleted its copy there. False when there is no such draft of the user's.
-    pub async fn discard_draft(&self, user: UserId, id: i64, now: i64) -> Result<bool> {
-        // Nothing at the provider yet (no draft id, nor a Gmail message of one taken in).
+    /// the writer has deleted its copy there — not before `hold_until` when given, so that the
+    /// user's Undo ([`Store::restore_draft`]) can bring it back whole until then. False when
+    /// there is no such draft of the user's.
+    pub async fn discard_draft(&self, user: UserId, id: i64, now: i64, hold_until: Option<i64>) -> Result<bool> {
+        // Nothing at the provider yet (no draft id, nor a Gmail message of one taken in), and
+        // nothing to undo: gone at once.
         let never_written = "DELETE FROM drafts WHERE id = $1 AND user_id = $2 AND remote_id IS NULL \
              AND remote_version IS NULL AND claimed_by IS NULL";
-        let discard = "UPDATE drafts SET discarded = 1, conflict = 0, revision = revision + 1, updated_at = $3 \
+        // A writer holding it keeps its claim; the hold then ends with that claim.
+        let discard = "UPDATE drafts SET discarded = 1, conflict = 0, revision = revision + 1, updated_at = $3, \
+             claimed_until = CASE WHEN claimed_by IS NULL THEN CAST($4 AS BIGINT) ELSE claimed_until END \
              WHERE id = $1 AND user_id = $2 AND discarded = 0";
         let done = with_pool!(self.db, pool => {
-            let deleted = sqlx::query(never_written).bind(id).bind(user.0).execute(pool).await?.rows_affected();
+            let deleted = match hold_until {
+                Some(_) => 0,
+                None => sqlx::query(never_written).bind(id).bind(user.0).execute(pool).await?.rows_affected(),
+            };
             if deleted == 1 {
                 1
             } else {
-                sqlx::query(discard).bind(id).bind(user.0).bind(now).execute(pool).await?.rows_affected()
+                sqlx::query(discard).bind(id).bind(user.0).bind(now).bind(hold_until).execute(pool).await?.rows_affected()
             }
         });
+        Ok(done == 1)
+    }
+
+    /// Undoes the discarding of the user's draft while the writer has not deleted it yet: the
+    /// draft is back as it was, files and all. False when it is too late or not the user's.
+    pub async fn restore_draft(&self, user: UserId, id: i64, now: i64) -> Result<bool> {
+        let sql = "UPDATE drafts SET discarded = 0, revision = revision + 1, claimed_until = NULL, updated_at = $3 \
+             WHERE id = $1 AND user_id = $2 AND discarded = 1 AND claimed_by IS NULL";
+        let done = with_pool!(self.db, pool => sqlx::query(sql)
+            .bind(id).bind(user.0).bind(now).execute(pool).await.map(|r| r.rows_affected()))?;
         Ok(done == 1)
     }
 

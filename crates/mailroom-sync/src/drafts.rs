@@ -47,8 +47,14 @@ struct Content {
 
 /// Writes every draft whose provider copy is behind, one claim at a time.
 pub async fn push_drafts(engine: &Engine, owner: &str) {
+    push_drafts_at(engine, owner, None).await;
+}
+
+/// [`push_drafts`] as if it were `at` (a test's clock: a discarded draft's Undo hold passed);
+/// the present when `None`.
+pub async fn push_drafts_at(engine: &Engine, owner: &str, at: Option<i64>) {
     loop {
-        let draft = match engine.store.claim_draft(owner, mailroom_store::now()).await {
+        let draft = match engine.store.claim_draft(owner, at.unwrap_or_else(mailroom_store::now)).await {
             Ok(Some(draft)) => draft,
             Ok(None) => return,
             Err(err) => {

@@ -36,6 +36,7 @@ use mailroom_store::Store;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
+pub use pages::drafts::DISCARD_UNDO_SECS;
 pub use telemetry::install_recorder;
 
 /// What the web layer needs to know about its deployment.
@@ -155,6 +156,7 @@ pub fn router(state: AppState) -> Router {
         .route("/mail/drafts", get(pages::drafts::list))
         .route("/mail/drafts/save", post(pages::drafts::save))
         .route("/mail/drafts/{id}/discard", post(pages::drafts::discard))
+        .route("/mail/drafts/{id}/restore", post(pages::drafts::restore))
         .route(
             "/mail/drafts/{id}/files",
             post(pages::drafts::upload).layer(DefaultBodyLimit::max(pages::compose::COMPOSE_BODY_LIMIT)),

@@ -315,6 +315,16 @@ if (mail) {
     toastTimer = window.setTimeout(() => { toast.replaceChildren(); lastUndo = null; }, seconds * 1000);
   };
 
+  // The message just sent: its toast goes after a while as any other does, and a reload does
+  // not bring it back.
+  if (toast.childElementCount) {
+    toastTimer = window.setTimeout(() => toast.replaceChildren(), (Number(toast.dataset.undoSeconds) || 10) * 1000);
+    const here = new URL(location.href);
+    here.searchParams.delete("sent");
+    here.searchParams.delete("discarded");
+    history.replaceState(null, "", here);
+  }
+
   const csrf = () => document.querySelector("input[name=csrf_token]")?.value || "";
   const post = async (url, data) => {
     const answer = await fetch(url, { method: "POST", body: new URLSearchParams(data), credentials: "same-origin", headers: { Accept: "application/json" } });
@@ -535,7 +545,7 @@ if (mail) {
     const selecting = !force && document.querySelector(".rows input[name=ids]:checked");
     // The list without the open message: fetching that would read it again.
     const list = new URL(location.href);
-    for (const name of ["open", "images", "notice", "undo"]) list.searchParams.delete(name);
+    for (const name of ["open", "images", "notice", "undo", "sent", "discarded"]) list.searchParams.delete(name);
     const page = await fetch(list, { credentials: "same-origin" });
     if (!page.ok) return;
     const fresh = new DOMParser().parseFromString(await page.text(), "text/html");

@@ -171,7 +171,10 @@ pub async fn show(
     }
     if let Some(id) = number("draft")? {
         let draft = state.store.draft(me.id, id).await.map_err(internal)?.ok_or(ErrorKind::NotFound)?;
-        return Ok(resumed(&state, ctx, me.id, draft).await?.into_response());
+        // A scheduled message taken back keeps its time, to be changed or kept.
+        let at = number("at")?.filter(|at| *at > mailroom_store::now());
+        let send_at = at.map(|at| crate::time::input_value(at, &ctx.clock.zone)).unwrap_or_default();
+        return Ok(resumed(&state, ctx, me.id, draft, send_at).await?.into_response());
     }
     let mut forwarded = Vec::new();
     let mut template = None;
@@ -203,7 +206,13 @@ pub async fn show(
 
 /// The compose page for a saved draft, with the provider's version beside it when someone
 /// changed the draft there.
-async fn resumed(state: &AppState, ctx: Ctx, user: UserId, draft: StoredDraft) -> Result<ComposePage, ErrorKind> {
+async fn resumed(
+    state: &AppState,
+    ctx: Ctx,
+    user: UserId,
+    draft: StoredDraft,
+    send_at: String,
+) -> Result<ComposePage, ErrorKind> {
     let f = &draft.fields;
     let mode = Mode::parse(&f.mode).unwrap_or(Mode::New);
     let form = ComposeForm {
@@ -217,7 +226,7 @@ async fn resumed(state: &AppState, ctx: Ctx, user: UserId, draft: StoredDraft) -
         original: f.original,
         mode: mode.as_str().to_owned(),
         key: mailroom_store::random_token(),
-        send_at: String::new(),
+        send_at,
         keep_attachments: true,
         draft: Some(draft.id),
         separately: false,
@@ -635,15 +644,24 @@ pub async fn submit_form(
             send_at: send_at.unwrap_or(now),
             saved_draft: form.draft,
         };
+        // Sent: back in the mail view (the conversation a reply answers), where a toast offers
+        // Undo; a message sent separately to each goes to the Outbox, which shows its batch.
         let submitted = if form.separately {
-            submit_separately(&state, me.id, compose).await.map_err(internal)?.map(|_| ())
+            submit_separately(&state, me.id, compose).await.map_err(internal)?.map(|_| None)
         } else {
-            submit(&state, me.id, compose).await.map_err(internal)?.map(|_| ())
+            submit(&state, me.id, compose).await.map_err(internal)?.map(|s| Some(s.submission().id))
         };
         match submitted {
-            Ok(()) => {
+            Ok(None) => {
                 let notice = if form.send_at.trim().is_empty() { "message_queued" } else { "message_scheduled" };
                 return Ok(see_other("/mail/outbox", notice));
+            }
+            Ok(Some(sent)) => {
+                let back = match form.original {
+                    Some(original) => format!("/mail?open={original}&sent={sent}"),
+                    None => format!("/mail?sent={sent}"),
+                };
+                return Ok(axum::response::Redirect::to(&back).into_response());
             }
             Err(SendRefused::NotFound) => return Err(ErrorKind::NotFound),
             Err(SendRefused::Invalid(error)) => errors.add(error_field(&error), compose_error(t, &error)),
@@ -760,11 +778,14 @@ pub async fn discard(
     match draft.filter(|id| !id.is_empty()) {
         Some(id) => {
             let id = id.parse::<i64>().map_err(|_| ErrorKind::BadRequest)?;
-            if !state.store.discard_draft(me.id, id, mailroom_store::now()).await.map_err(internal)? {
+            let now = mailroom_store::now();
+            let hold = Some(now + super::drafts::DISCARD_UNDO_SECS);
+            if !state.store.discard_draft(me.id, id, now, hold).await.map_err(internal)? {
                 return Err(ErrorKind::NotFound);
             }
             state.outbox_wake.notify_one();
-            Ok(see_other("/mail", "draft_discarded"))
+            // The mail view's toast offers Undo while the draft is kept.
+            Ok(axum::response::Redirect::to(&format!("/mail?discarded={id}")).into_response())
         }
         None => Ok(see_other("/mail", "draft_discarded")),
     }
@@ -802,7 +823,10 @@ pub async fn cancel(
     // The draft writer takes it to the provider's Drafts.
     state.outbox_wake.notify_one();
     tracing::info!(user.id = %me.id, submission = id, draft = draft.id, "a message taken back is a draft again");
-    Ok(axum::response::Redirect::to(&format!("/mail/compose?draft={}&notice=send_taken_back", draft.id))
+    // A scheduled one (not one in its undo window) comes back with its time, to keep or change.
+    let undo_window = now + i64::from(state.config.undo_send_seconds);
+    let at = if submission.send_at > undo_window { format!("&at={}", submission.send_at) } else { String::new() };
+    Ok(axum::response::Redirect::to(&format!("/mail/compose?draft={}{at}&notice=send_taken_back", draft.id))
         .into_response())
 }
 

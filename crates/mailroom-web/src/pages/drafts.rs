@@ -196,10 +196,22 @@ struct DraftRow {
 struct DraftsPage {
     ctx: Ctx,
     rows: Vec<DraftRow>,
+    /// The draft just discarded, for its Undo.
+    discarded: Option<i64>,
+}
+
+#[derive(Deserialize)]
+pub struct DraftsQuery {
+    discarded: Option<i64>,
 }
 
 /// `GET /mail/drafts`.
-pub async fn list(State(state): State<AppState>, SignedIn(me): SignedIn, ctx: Ctx) -> Result<Response, ErrorKind> {
+pub async fn list(
+    State(state): State<AppState>,
+    SignedIn(me): SignedIn,
+    ctx: Ctx,
+    axum::extract::Query(query): axum::extract::Query<DraftsQuery>,
+) -> Result<Response, ErrorKind> {
     let t = ctx.t;
     let rows = state
         .store
@@ -221,20 +233,39 @@ pub async fn list(State(state): State<AppState>, SignedIn(me): SignedIn, ctx: Ct
             when: ctx.clock.full(d.updated_at),
         })
         .collect();
-    Ok(DraftsPage { ctx, rows }.into_response())
+    Ok(DraftsPage { ctx, rows, discarded: query.discarded }.into_response())
 }
 
-/// `POST /mail/drafts/{id}/discard`.
+/// How long a discarded draft is kept for its Undo before the writer deletes it (the toast's
+/// ten seconds, and a margin).
+pub const DISCARD_UNDO_SECS: i64 = 12;
+
+/// `POST /mail/drafts/{id}/discard`: back to the list, which offers Undo.
 pub async fn discard(
     State(state): State<AppState>,
     SignedIn(me): SignedIn,
     Path(id): Path<i64>,
 ) -> Result<Response, ErrorKind> {
-    if !state.store.discard_draft(me.id, id, mailroom_store::now()).await.map_err(internal)? {
+    let now = mailroom_store::now();
+    if !state.store.discard_draft(me.id, id, now, Some(now + DISCARD_UNDO_SECS)).await.map_err(internal)? {
         return Err(ErrorKind::NotFound);
     }
     state.outbox_wake.notify_one();
-    Ok(see_other("/mail/drafts", "draft_discarded"))
+    Ok(axum::response::Redirect::to(&format!("/mail/drafts?notice=draft_discarded&discarded={id}")).into_response())
+}
+
+/// `POST /mail/drafts/{id}/restore`: Undo of a discard, while the draft is kept; it opens again
+/// in the compose page, files and all.
+pub async fn restore(
+    State(state): State<AppState>,
+    SignedIn(me): SignedIn,
+    Path(id): Path<i64>,
+) -> Result<Response, ErrorKind> {
+    if !state.store.restore_draft(me.id, id, mailroom_store::now()).await.map_err(internal)? {
+        return Ok(see_other("/mail/drafts", "draft_restore_too_late"));
+    }
+    state.outbox_wake.notify_one();
+    Ok(axum::response::Redirect::to(&format!("/mail/compose?draft={id}&notice=draft_restored")).into_response())
 }
 
 #[derive(Deserialize)]

@@ -50,6 +50,12 @@ async fn push(s: &Setup) {
     mailroom_sync::push_drafts(&s.engine, "test-drafts").await;
 }
 
+/// The writer's round once a discarded draft's Undo has passed.
+async fn push_after_undo(s: &Setup) {
+    let later = mailroom_store::now() + mailroom_web::DISCARD_UNDO_SECS + 1;
+    mailroom_sync::push_drafts_at(&s.engine, "test-drafts", Some(later)).await;
+}
+
 /// Ann's Gmail drafts: (draft id, message id, parsed message).
 fn gmail_drafts(s: &Setup) -> Vec<(String, String, mailroom_mime::ParsedMessage, String)> {
     let mut world = s.sim.state.world();
@@ -131,9 +137,9 @@ async fn a_draft_is_a_gmail_draft_changed_in_place_resumed_and_discarded(backend
     let csrf = browser.get("/mail/drafts").await.csrf();
     let proof = format!("csrf_token={csrf}");
     let answer = browser.request("POST", &format!("/mail/drafts/{id}/discard"), Some((form, proof.into_bytes()))).await;
-    answer.assert_redirect("/mail/drafts?notice=draft_discarded");
+    answer.assert_redirect(&format!("/mail/drafts?notice=draft_discarded&discarded={id}"));
     browser.get("/mail/drafts").await.assert_contains("No drafts.");
-    push(&s).await;
+    push_after_undo(&s).await;
     assert!(gmail_drafts(&s).is_empty());
     assert!(s.app.store.drafts(s.user).await.unwrap().is_empty());
 }
@@ -180,8 +186,8 @@ async fn a_draft_is_an_outlook_draft_message_changed_in_place_and_discarded(back
     browser
         .request("POST", &format!("/mail/drafts/{id}/discard"), Some((form, proof)))
         .await
-        .assert_redirect("/mail/drafts?notice=draft_discarded");
-    push(&s).await;
+        .assert_redirect(&format!("/mail/drafts?notice=draft_discarded&discarded={id}"));
+    push_after_undo(&s).await;
     assert!(drafts(&s).is_empty(), "gone from Drafts");
     assert!(s.app.store.drafts(s.user).await.unwrap().is_empty());
 }
@@ -265,7 +271,7 @@ async fn a_sent_drafts_copy_is_deleted_at_the_provider(backend: Backend) {
     push(&s).await;
     assert_eq!(gmail_drafts(&s).len(), 1);
     let (_, answer) = compose(&mut browser, &format!("/mail/compose?draft={id}"), &[("draft", &id)], &[]).await;
-    answer.assert_redirect("/mail/outbox?notice=message_queued");
+    crate::send::assert_sent(&answer);
     // Waiting out the undo window, the draft stays; once the message went, it goes.
     push(&s).await;
     assert_eq!(gmail_drafts(&s).len(), 1);
@@ -404,8 +410,8 @@ async fn a_draft_written_in_gmail_is_resumed_from_drafts_and_changed_in_place(ba
     let proof = format!("csrf_token={csrf}").into_bytes();
     let form = "application/x-www-form-urlencoded";
     let answer = browser.request("POST", &format!("/mail/drafts/{taken}/discard"), Some((form, proof))).await;
-    answer.assert_redirect("/mail/drafts?notice=draft_discarded");
-    push(&s).await;
+    answer.assert_redirect(&format!("/mail/drafts?notice=draft_discarded&discarded={taken}"));
+    push_after_undo(&s).await;
     let left: Vec<String> = gmail_drafts(&s).into_iter().map(|d| d.0).collect();
     assert_eq!(left, [draft_id], "{other} is deleted in Gmail");
 }
@@ -429,14 +435,43 @@ async fn the_compose_pages_discard_asks_and_removes_the_draft_here_and_in_gmail(
     ben.submit("/mail", "/mail/compose/discard", &[("draft", &id_text)]).await.assert_status(StatusCode::NOT_FOUND);
     browser.submit("/mail", "/mail/compose/discard", &[("draft", "x")]).await.assert_status(StatusCode::BAD_REQUEST);
     assert!(s.app.store.draft(s.user, id).await.unwrap().is_some());
-    // The user discards it: gone here, and from Gmail's drafts once the writer has run.
-    browser
-        .submit("/mail", "/mail/compose/discard", &[("draft", &id_text)])
-        .await
-        .assert_redirect("/mail?notice=draft_discarded");
+    // The user discards it: gone here at once; the mail view's toast offers Undo, and until its
+    // time has passed the copy in Gmail stays.
+    let back = browser.submit("/mail", "/mail/compose/discard", &[("draft", &id_text)]).await;
+    back.assert_redirect(&format!("/mail?discarded={id}"));
     assert!(s.app.store.draft(s.user, id).await.unwrap().is_none());
+    assert!(s.app.store.drafts(s.user).await.unwrap().is_empty());
+    browser
+        .get(back.location().unwrap())
+        .await
+        .assert_contains("The draft is discarded.")
+        .assert_contains(&format!(r#"action="/mail/drafts/{id}/restore" data-toast-undo"#));
     push(&s).await;
+    assert_eq!(gmail_drafts(&s).len(), 1, "kept for the Undo");
+    // Another user cannot bring it back.
+    ben.submit("/mail", &format!("/mail/drafts/{id}/restore"), &[])
+        .await
+        .assert_redirect("/mail/drafts?notice=draft_restore_too_late");
+    // Undo: back as it was, and opened to go on.
+    browser
+        .submit("/mail", &format!("/mail/drafts/{id}/restore"), &[])
+        .await
+        .assert_redirect(&format!("/mail/compose?draft={id}&notice=draft_restored"));
+    assert_eq!(s.app.store.draft(s.user, id).await.unwrap().unwrap().fields.subject, "Maybe");
+    push(&s).await;
+    let drafts = gmail_drafts(&s);
+    assert_eq!((drafts.len(), drafts[0].2.subject.as_str()), (1, "Maybe"));
+    // Discarded from the list of drafts: its Undo is there; once the hold has passed, the writer
+    // deletes Gmail's copy, and the Undo is too late.
+    let back = browser.submit("/mail/drafts", &format!("/mail/drafts/{id}/discard"), &[]).await;
+    back.assert_redirect(&format!("/mail/drafts?notice=draft_discarded&discarded={id}"));
+    browser.get(back.location().unwrap()).await.assert_contains(&format!(r#"action="/mail/drafts/{id}/restore""#));
+    push_after_undo(&s).await;
     assert!(gmail_drafts(&s).is_empty(), "gone from Gmail's drafts");
+    browser
+        .submit("/mail", &format!("/mail/drafts/{id}/restore"), &[])
+        .await
+        .assert_redirect("/mail/drafts?notice=draft_restore_too_late");
     // Nothing saved yet: leaving is all there is to do.
     browser
         .submit("/mail", "/mail/compose/discard", &[("draft", "")])
@@ -559,7 +594,7 @@ async fn files_stay_with_the_draft(backend: Backend, provider: &str) {
     let draft_field = draft.to_string();
     let changes = [("to", "jana@example.org"), ("draft", draft_field.as_str()), ("body", "Posílám nabídku.")];
     let (_, answer) = compose(&mut browser, &path, &changes, &[]).await;
-    answer.assert_redirect("/mail/outbox?notice=message_queued");
+    crate::send::assert_sent(&answer);
     let queued = s.app.store.submissions(s.user, None, 10).await.unwrap().remove(0);
     let raw = s.app.store.submission_raw(s.user, queued.id).await.unwrap().unwrap();
     let sent: Vec<String> = mailroom_mime::parse(&raw).into_message().attachments.into_iter().map(|a| a.name).collect();
@@ -606,7 +641,7 @@ async fn files_stay_with_the_draft(backend: Backend, provider: &str) {
 
     // Sent again, it goes once, with its file.
     let (_, answer) = compose(&mut browser, &path, &[("draft", draft_field.as_str())], &[]).await;
-    answer.assert_redirect("/mail/outbox?notice=message_queued");
+    crate::send::assert_sent(&answer);
     let queued = s.app.store.submissions(s.user, None, 10).await.unwrap().remove(0);
     outbox(&s).send_due_at(mailroom_store::now() + 60).await;
     let raw = s.app.store.submission_raw(s.user, queued.id).await.unwrap().unwrap();
