@@ -152,6 +152,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/mail/compose/resume", post(pages::compose::resume))
         .route("/mail/compose/discard", post(pages::compose::discard))
+        .route("/mail/compose/closed", get(pages::compose::closed))
         .route("/mail/outbox", get(pages::compose::outbox))
         .route("/mail/drafts", get(pages::drafts::list))
         .route("/mail/drafts/save", post(pages::drafts::save))
@@ -222,6 +223,19 @@ pub fn router(state: AppState) -> Router {
 /// (see `pages::accounts`), since browsers apply it to the redirect after the form too.
 const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
      connect-src 'self'; frame-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// The policy of a page shown in a frame of Mailroom's own (the compose page in a panel over the
+/// mail view): as [`CONTENT_SECURITY_POLICY`], but its own pages may frame it.
+pub(crate) const FRAMED_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+     connect-src 'self'; frame-src 'self'; form-action 'self'; frame-ancestors 'self'; base-uri 'none'";
+
+/// Lets Mailroom's own pages (and no other site) frame `response`.
+pub(crate) fn framed_by_own_pages(mut response: axum::response::Response) -> axum::response::Response {
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(FRAMED_POLICY));
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("SAMEORIGIN"));
+    response
+}
 
 fn security_header(name: HeaderName, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {
     SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))

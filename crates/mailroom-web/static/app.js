@@ -787,6 +787,8 @@ if (autosaved) {
     });
     if (answer.ok) remove.closest("li").remove();
   });
+  // The mail view around a panel saves what was written before it closes the panel.
+  window.mailroomSave = () => save();
   autosaved.addEventListener("submit", (event) => {
     // A file still going up goes with the message: sent once it is there.
     if (uploading > 0 && !event.submitter?.hasAttribute("data-discard")) {
@@ -801,5 +803,159 @@ if (autosaved) {
   // Leaving: the last words go with a beacon, which outlives the page.
   window.addEventListener("pagehide", () => {
     if (changed && !sending && navigator.sendBeacon(autosaved.dataset.autosave, fields())) changed = false;
+  });
+}
+
+// Compose: Cc and Bcc wait behind their links until wanted (or already filled).
+for (const group of document.querySelectorAll(".compose .optional-field")) {
+  const input = group.querySelector("input");
+  const button = document.querySelector(`[data-show-field="${group.dataset.field}"]`);
+  if (!button) continue;
+  if (input.value || input.hasAttribute("aria-invalid")) {
+    button.remove();
+    continue;
+  }
+  group.hidden = true;
+  button.closest(".add-fields").hidden = false;
+  button.addEventListener("click", () => {
+    group.hidden = false;
+    button.remove();
+    input.focus();
+  });
+}
+
+// The mail view: a new message in a panel over it (several at once, each can be minimised and
+// kept while reading), a reply or forward under the conversation. Each is the compose page in
+// a frame (`panel=1`), so everything it does (drafts, files, errors) is the page's own. On a
+// phone, and without script, compose is its own page.
+const dock = document.querySelector(".compose-dock");
+if (dock) {
+  const wide = () => window.matchMedia("(min-width: 721px)").matches;
+  const toastBox = document.querySelector(".toast");
+  const frameUrl = (href) => {
+    const url = new URL(href, location.href);
+    url.searchParams.set("panel", "1");
+    return url.pathname + url.search;
+  };
+  const frameDoc = (frame) => {
+    try { return frame.contentDocument; } catch { return null; }
+  };
+  // Saved, then gone: nothing written is lost when a panel closes.
+  const saveFrame = async (frame) => {
+    try { await frame.contentWindow?.mailroomSave?.(); } catch { /* the draft saves itself on leaving */ }
+  };
+  // Sent or discarded, the frame shows a page holding only its toast: the view takes it over.
+  const finished = (frame) => {
+    const doc = frameDoc(frame);
+    if (!doc || !doc.location.pathname.startsWith("/mail/compose/closed")) return false;
+    const note = doc.querySelector(".closed-note");
+    if (note && toastBox) {
+      toastBox.replaceChildren(...Array.from(note.childNodes, (node) => document.importNode(node, true)));
+      window.setTimeout(() => toastBox.replaceChildren(), 10000);
+    }
+    return true;
+  };
+  const frameFor = (href, onLoad) => {
+    const frame = document.createElement("iframe");
+    frame.src = frameUrl(href);
+    frame.title = dock.dataset.new;
+    frame.addEventListener("load", () => onLoad(frame));
+    return frame;
+  };
+  const newPanel = (href) => {
+    const panel = document.createElement("section");
+    panel.className = "compose-panel";
+    panel.setAttribute("aria-label", dock.dataset.new);
+    const header = document.createElement("header");
+    const title = Object.assign(document.createElement("button"), { type: "button", className: "title", textContent: dock.dataset.new });
+    title.setAttribute("aria-expanded", "true");
+    const tool = (text, label) => {
+      const button = Object.assign(document.createElement("button"), { type: "button", className: "tool", textContent: text, title: label });
+      button.setAttribute("aria-label", label);
+      return button;
+    };
+    const minimise = tool("–", dock.dataset.minimise);
+    const full = tool("↗", dock.dataset.full);
+    const close = tool("×", dock.dataset.close);
+    const toggle = () => {
+      const small = panel.classList.toggle("minimised");
+      title.setAttribute("aria-expanded", String(!small));
+      minimise.textContent = small ? "▴" : "–";
+      minimise.title = small ? dock.dataset.show : dock.dataset.minimise;
+      minimise.setAttribute("aria-label", minimise.title);
+    };
+    title.addEventListener("click", toggle);
+    minimise.addEventListener("click", toggle);
+    const frame = frameFor(href, (loaded) => {
+      if (finished(loaded)) {
+        panel.remove();
+        return;
+      }
+      const doc = frameDoc(loaded);
+      const subject = doc?.getElementById("subject");
+      const name = () => { title.textContent = subject?.value.trim() || dock.dataset.new; };
+      subject?.addEventListener("input", name);
+      name();
+      doc?.getElementById("to")?.focus();
+    });
+    full.addEventListener("click", async () => {
+      await saveFrame(frame);
+      const draft = frameDoc(frame)?.querySelector("[name=draft]")?.value;
+      location.href = draft ? `/mail/compose?draft=${draft}` : href;
+    });
+    close.addEventListener("click", async () => {
+      await saveFrame(frame);
+      panel.remove();
+    });
+    header.append(title, minimise, full, close);
+    panel.append(header, frame);
+    // Room for three side by side; an older one is minimised to make room.
+    const open = dock.querySelectorAll(".compose-panel:not(.minimised)");
+    if (open.length >= 3) open[0].querySelector(".title").click();
+    dock.append(panel);
+  };
+  const inline = async (href) => {
+    const reader = document.querySelector("article.reader");
+    if (!reader) return false;
+    const old = reader.querySelector(".inline-compose");
+    if (old) {
+      await saveFrame(old.querySelector("iframe"));
+      old.remove();
+    }
+    const box = document.createElement("div");
+    box.className = "inline-compose";
+    const frame = frameFor(href, (loaded) => {
+      if (finished(loaded)) {
+        box.remove();
+        return;
+      }
+      const doc = frameDoc(loaded);
+      if (!doc) return;
+      // As tall as what it holds, so the conversation and the reply scroll as one.
+      const fit = () => { loaded.style.height = `${doc.documentElement.scrollHeight}px`; };
+      new ResizeObserver(fit).observe(doc.body);
+      fit();
+      (doc.querySelector(".editor") || doc.getElementById("body"))?.focus();
+    });
+    box.append(frame);
+    reader.append(box);
+    box.scrollIntoView({ block: "nearest" });
+    return true;
+  };
+  document.addEventListener("click", (event) => {
+    const link = event.target.closest?.("a[href^='/mail/compose']");
+    if (!link || !wide() || event.ctrlKey || event.metaKey || event.shiftKey || event.button !== 0) return;
+    if (link.closest(".compose-panel, .inline-compose")) return;
+    event.preventDefault();
+    const href = link.getAttribute("href");
+    if (new URL(href, location.href).searchParams.has("reply")) {
+      inline(href).then((shown) => { if (!shown) newPanel(href); });
+    } else {
+      newPanel(href);
+    }
+  });
+  // Leaving the view saves what the panels hold (each frame's own beacon does too).
+  window.addEventListener("pagehide", () => {
+    for (const frame of document.querySelectorAll(".compose-panel iframe, .inline-compose iframe")) saveFrame(frame);
   });
 }

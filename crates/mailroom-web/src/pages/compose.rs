@@ -89,6 +89,8 @@ pub(super) struct ComposeForm {
     separately: bool,
     /// The editor's HTML (with pasted images as data URLs); empty without script.
     html: String,
+    /// Shown in a panel over the mail view (or under a conversation), without the page's frame.
+    panel: bool,
 }
 
 impl ComposeForm {
@@ -97,6 +99,11 @@ impl ComposeForm {
     pub(super) fn into_draft(self) -> Option<(Option<i64>, DraftFields)> {
         let fields = self.fields()?;
         Some((self.draft, fields))
+    }
+
+    /// Whether the form is shown in a panel of the mail view.
+    pub(super) fn is_panel(&self) -> bool {
+        self.panel
     }
 
     fn fields(&self) -> Option<DraftFields> {
@@ -158,10 +165,12 @@ pub async fn show(
     let mode = Mode::parse(param("mode").unwrap_or("new")).ok_or(ErrorKind::BadRequest)?;
     let number = |name: &str| param(name).map(|v| v.parse::<i64>().map_err(|_| ErrorKind::BadRequest)).transpose();
     let original_id = number("reply")?;
+    let panel = param("panel") == Some("1");
     let mut form = ComposeForm {
         mode: mode.as_str().to_owned(),
         key: mailroom_store::random_token(),
         keep_attachments: true,
+        panel,
         ..ComposeForm::default()
     };
     if let Some(id) = number("resume")? {
@@ -174,7 +183,9 @@ pub async fn show(
         // A scheduled message taken back keeps its time, to be changed or kept.
         let at = number("at")?.filter(|at| *at > mailroom_store::now());
         let send_at = at.map(|at| crate::time::input_value(at, &ctx.clock.zone)).unwrap_or_default();
-        return Ok(resumed(&state, ctx, me.id, draft, send_at).await?.into_response());
+        let mut page = resumed(&state, ctx, me.id, draft, send_at).await?;
+        page.form.panel = panel;
+        return Ok(in_frame(panel, page.into_response()));
     }
     let mut forwarded = Vec::new();
     let mut template = None;
@@ -201,7 +212,12 @@ pub async fn show(
         form.body = format!("{}{}", template.body, form.body);
     }
     let page = page(&state, ctx, me.id, mode, form, forwarded, FieldErrors::default()).await?;
-    Ok(page.into_response())
+    Ok(in_frame(panel, page.into_response()))
+}
+
+/// A compose page shown in a panel of the mail view may be framed by Mailroom's own pages.
+fn in_frame(panel: bool, response: Response) -> Response {
+    if panel { crate::framed_by_own_pages(response) } else { response }
 }
 
 /// The compose page for a saved draft, with the provider's version beside it when someone
@@ -231,6 +247,7 @@ async fn resumed(
         draft: Some(draft.id),
         separately: false,
         html: f.html.clone().unwrap_or_default(),
+        panel: false,
     };
     let theirs = match (&draft.theirs_raw, draft.conflict) {
         (Some(raw), true) => {
@@ -527,6 +544,7 @@ pub(super) async fn read_form(mut multipart: Multipart) -> Result<(ComposeForm, 
             "draft" => form.draft = value.parse().ok(),
             "separately" => form.separately = true,
             "html" => form.html = value,
+            "panel" => form.panel = true,
             _ => {}
         }
     }
@@ -657,9 +675,11 @@ pub async fn submit_form(
                 return Ok(see_other("/mail/outbox", notice));
             }
             Ok(Some(sent)) => {
-                let back = match form.original {
-                    Some(original) => format!("/mail?open={original}&sent={sent}"),
-                    None => format!("/mail?sent={sent}"),
+                let back = match (form.panel, form.original) {
+                    // The mail view around the panel takes the toast over.
+                    (true, _) => format!("/mail/compose/closed?sent={sent}"),
+                    (false, Some(original)) => format!("/mail?open={original}&sent={sent}"),
+                    (false, None) => format!("/mail?sent={sent}"),
                 };
                 return Ok(axum::response::Redirect::to(&back).into_response());
             }
@@ -672,8 +692,9 @@ pub async fn submit_form(
             Err(SendRefused::SeparatelyWithCopies) => errors.add("cc", t.separately_with_copies),
         }
     }
+    let panel = form.panel;
     let page = page(&state, ctx, me.id, mode, form, forwarded, errors).await?;
-    Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+    Ok(in_frame(panel, (StatusCode::UNPROCESSABLE_ENTITY, page).into_response()))
 }
 
 fn error_field(error: &ComposeError) -> &'static str {
@@ -774,8 +795,10 @@ pub async fn discard(
     SignedIn(me): SignedIn,
     body: axum::body::Bytes,
 ) -> Result<Response, ErrorKind> {
-    let draft = url::form_urlencoded::parse(&body).find(|(key, _)| key == "draft").map(|(_, value)| value.into_owned());
-    match draft.filter(|id| !id.is_empty()) {
+    let field =
+        |name: &str| url::form_urlencoded::parse(&body).find(|(key, _)| key == name).map(|(_, v)| v.into_owned());
+    let panel = field("panel").as_deref() == Some("1");
+    match field("draft").filter(|id| !id.is_empty()) {
         Some(id) => {
             let id = id.parse::<i64>().map_err(|_| ErrorKind::BadRequest)?;
             let now = mailroom_store::now();
@@ -785,10 +808,42 @@ pub async fn discard(
             }
             state.outbox_wake.notify_one();
             // The mail view's toast offers Undo while the draft is kept.
-            Ok(axum::response::Redirect::to(&format!("/mail?discarded={id}")).into_response())
+            let back = if panel { "/mail/compose/closed" } else { "/mail" };
+            Ok(axum::response::Redirect::to(&format!("{back}?discarded={id}")).into_response())
         }
+        None if panel => Ok(axum::response::Redirect::to("/mail/compose/closed").into_response()),
         None => Ok(see_other("/mail", "draft_discarded")),
     }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "compose_closed.html")]
+struct ClosedPage {
+    ctx: Ctx,
+    toast: Option<super::mail::ToastNote>,
+}
+
+#[derive(serde::Deserialize)]
+pub struct ClosedQuery {
+    sent: Option<i64>,
+    discarded: Option<i64>,
+}
+
+/// `GET /mail/compose/closed[?sent=ID|discarded=ID]`: where a compose panel goes once its message
+/// is sent or its draft discarded; the mail view around the panel closes it and shows the toast
+/// (with its Undo) this page holds.
+pub async fn closed(
+    State(state): State<AppState>,
+    SignedIn(me): SignedIn,
+    ctx: Ctx,
+    axum::extract::Query(query): axum::extract::Query<ClosedQuery>,
+) -> Result<Response, ErrorKind> {
+    let toast = match (query.sent, query.discarded) {
+        (Some(id), _) => super::mail::sent_note(&state, &ctx, &me, id).await?,
+        (None, Some(id)) => Some(super::mail::ToastNote::discarded(ctx.t, id)),
+        (None, None) => None,
+    };
+    Ok(crate::framed_by_own_pages(ClosedPage { ctx, toast }.into_response()))
 }
 
 /// `POST /mail/outbox/{id}/cancel`: undo send, or call off a scheduled one. What the user wrote

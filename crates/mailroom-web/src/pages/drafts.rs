@@ -161,6 +161,7 @@ pub async fn remove_file(
 ) -> Result<Response, ErrorKind> {
     use axum::extract::FromRequest as _;
     let now = mailroom_store::now();
+    let mut panel = false;
     let is_form = headers
         .get(axum::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -168,6 +169,7 @@ pub async fn remove_file(
     if !wants_json(&headers) && is_form {
         let multipart = Multipart::from_request(request, &state).await.map_err(|_| ErrorKind::BadRequest)?;
         let (form, files) = read_form(multipart).await?;
+        panel = form.is_panel();
         let (_, fields) = form.into_draft().ok_or(ErrorKind::BadRequest)?;
         state.store.save_draft(me.id, Some(id), &fields, now).await.map_err(internal)?.ok_or(ErrorKind::NotFound)?;
         // A file over the limit is left out here; the page says so when the message is sent.
@@ -180,7 +182,8 @@ pub async fn remove_file(
     if wants_json(&headers) {
         return Ok(Json(serde_json::json!({ "removed": file })).into_response());
     }
-    Ok(axum::response::Redirect::to(&format!("/mail/compose?draft={id}")).into_response())
+    let panel = if panel { "&panel=1" } else { "" };
+    Ok(axum::response::Redirect::to(&format!("/mail/compose?draft={id}{panel}")).into_response())
 }
 
 struct DraftRow {

@@ -339,15 +339,31 @@ struct MailPage {
 }
 
 /// What the compose page just did, as the toast tells it, with the form of its Undo and a link.
-struct ToastNote {
-    text: String,
-    undo: Option<String>,
-    link: Option<(&'static str, &'static str)>,
+pub(super) struct ToastNote {
+    pub text: String,
+    pub undo: Option<String>,
+    pub link: Option<(&'static str, &'static str)>,
+}
+
+impl ToastNote {
+    /// A draft just discarded: Undo brings it back while it is kept (the store says when not).
+    pub(super) fn discarded(t: &Texts, id: i64) -> ToastNote {
+        ToastNote {
+            text: t.notice_draft_discarded.to_owned(),
+            undo: Some(format!("/mail/drafts/{id}/restore")),
+            link: None,
+        }
+    }
 }
 
 /// The message the user just sent: "Sending…" or "Scheduled for…", with Undo while it has not
 /// gone (it comes back as a draft, whole) and a way to the Outbox.
-async fn sent_note(state: &AppState, ctx: &Ctx, user: &User, id: i64) -> Result<Option<ToastNote>, ErrorKind> {
+pub(super) async fn sent_note(
+    state: &AppState,
+    ctx: &Ctx,
+    user: &User,
+    id: i64,
+) -> Result<Option<ToastNote>, ErrorKind> {
     let Some(submission) = state.store.submission(user.id, id).await.map_err(internal)? else {
         return Ok(None);
     };
@@ -576,12 +592,7 @@ pub async fn show(
     let inbox_unread = store.inbox_unread(me.id).await.map_err(internal)?;
     let toast = match (q.sent, q.discarded) {
         (Some(id), _) => sent_note(&state, &ctx, &me, id).await?,
-        // A draft discarded: Undo brings it back while it is kept (the store says when not).
-        (None, Some(id)) => Some(ToastNote {
-            text: t.notice_draft_discarded.to_owned(),
-            undo: Some(format!("/mail/drafts/{id}/restore")),
-            link: None,
-        }),
+        (None, Some(id)) => Some(ToastNote::discarded(t, id)),
         (None, None) => None,
     };
     let page = MailPage {

@@ -36,6 +36,7 @@ crate::on_both_databases!(send:
     the_editors_formatting_and_pasted_image_arrive_as_html_with_an_inline_part,
     a_large_file_goes_to_outlook_through_an_upload_session_and_a_cut_off_try_leaves_no_draft,
     a_message_over_four_megabytes_of_small_files_goes_to_outlook_file_by_file,
+    a_compose_panel_keeps_its_frame_through_an_error_and_hands_its_toast_to_the_mail_view,
 );
 
 pub(crate) const ANN: &str = "ann@example.test";
@@ -1193,4 +1194,79 @@ async fn a_message_over_four_megabytes_of_small_files_goes_to_outlook_file_by_fi
     for (position, bytes) in [first, second].iter().enumerate() {
         assert_eq!(&mailroom_mime::attachment_data(&raw, position).unwrap().data, bytes, "file {position}");
     }
+}
+
+/// The compose page in a panel over the mail view (`panel=1`): without the page's frame, kept so
+/// through a form error; sent or discarded, it ends on a page holding only the toast (with its
+/// Undo) that the mail view takes over.
+async fn a_compose_panel_keeps_its_frame_through_an_error_and_hands_its_toast_to_the_mail_view(backend: Backend) {
+    let Some(s) = setup(backend, "google", 1).await else { return };
+    let mut browser = signed_in(&s).await;
+    let page = browser.get("/mail/compose?panel=1").await;
+    page.assert_contains(r#"<body class="in-panel">"#)
+        .assert_contains(r#"<input type="hidden" name="panel" value="1">"#);
+    // Cc, Bcc and the send options are there for the page's script to fold away.
+    page.assert_contains(r#"data-show-field="cc""#).assert_contains(r#"<details class="send-options">"#);
+    // Framed by Mailroom's own pages only; the page on its own by none.
+    let policy = |page: &Page| page.headers["content-security-policy"].to_str().unwrap().to_owned();
+    assert!(policy(&page).contains("frame-ancestors 'self'"), "{}", policy(&page));
+    assert_eq!(page.headers["x-frame-options"], "SAMEORIGIN");
+    let whole = browser.get("/mail/compose").await;
+    whole.assert_lacks("in-panel").assert_lacks(r#"name="panel""#);
+    assert!(policy(&whole).contains("frame-ancestors 'none'"));
+    assert_eq!(whole.headers["x-frame-options"], "DENY");
+    let (_, error) = compose(&mut browser, "/mail/compose?panel=1", &[("to", "nobody"), ("panel", "1")], &[]).await;
+    error.assert_status(axum::http::StatusCode::UNPROCESSABLE_ENTITY).assert_contains(r#"<body class="in-panel">"#);
+    // A time asked for opens the send options, so the user sees it.
+    let (_, error) = compose(
+        &mut browser,
+        "/mail/compose?panel=1",
+        &[("to", "a@example.org"), ("send_at", "2001-01-01T10:00"), ("panel", "1")],
+        &[],
+    )
+    .await;
+    error.assert_contains(r#"<details class="send-options" open>"#);
+
+    let (_, sent) = compose(
+        &mut browser,
+        "/mail/compose?panel=1",
+        &[("to", "petr@example.org"), ("subject", "Z panelu"), ("panel", "1")],
+        &[],
+    )
+    .await;
+    let location = sent.location().unwrap().to_owned();
+    let id = s.app.store.submissions(s.user, None, 1).await.unwrap().remove(0).id;
+    assert_eq!(location, format!("/mail/compose/closed?sent={id}"));
+    let closed = browser.get(&location).await;
+    closed
+        .assert_contains("Sending…")
+        .assert_contains(&format!(r#"action="/mail/outbox/{id}/cancel" data-toast-undo"#));
+    // Another user learns nothing of it.
+    let (_, mut other) = s.app.member("other@example.test", "member password 2").await;
+    other
+        .get(&location)
+        .await
+        .assert_status(axum::http::StatusCode::OK)
+        .assert_lacks("Sending…")
+        .assert_lacks("/cancel");
+
+    // Discarded from a panel: the same, with the draft's Undo.
+    let (_, saved) = {
+        let page = browser.get("/mail/compose?panel=1").await;
+        let from = format!("{}:{ANN}", s.account.id.0);
+        let fields =
+            [("csrf_token", page.csrf()), ("mode", "new".into()), ("from", from), ("to", "x@example.org".into())];
+        let borrowed: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let (content_type, body) = multipart(&borrowed, &[]);
+        let answer = browser.request("POST", "/mail/drafts/save", Some((&content_type, body))).await;
+        (answer.status, serde_json::from_str::<Value>(&answer.body).unwrap())
+    };
+    let draft = saved["id"].as_i64().unwrap().to_string();
+    let gone = browser.submit("/mail", "/mail/compose/discard", &[("draft", &draft), ("panel", "1")]).await;
+    gone.assert_redirect(&format!("/mail/compose/closed?discarded={draft}"));
+    browser
+        .get(gone.location().unwrap())
+        .await
+        .assert_contains("The draft is discarded.")
+        .assert_contains(&format!(r#"action="/mail/drafts/{draft}/restore""#));
 }

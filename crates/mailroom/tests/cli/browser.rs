@@ -99,6 +99,23 @@ pub(super) async fn screenshot(client: &Client, name: &str) {
     std::fs::write(shots_dir().join(format!("{name}.png")), png).unwrap();
 }
 
+/// Switches into the compose page in the frame `css` (under a conversation, or in a panel).
+async fn enter_compose(client: &Client, css: &str) {
+    let frame = client.wait().at_most(Duration::from_secs(20)).for_element(Locator::Css(css)).await.unwrap();
+    frame.enter_frame().await.unwrap();
+    client.wait().at_most(Duration::from_secs(20)).for_element(Locator::Css(".compose form")).await.unwrap();
+}
+
+/// From the mail view, presses Send in the compose page of the frame `css`, as a click there
+/// would (the frame goes once it is sent, so the click is made from outside it).
+async fn send_from_frame(client: &Client, css: &str) {
+    let script = format!(
+        "document.querySelector({}).contentDocument.querySelector('.compose button.send').click();",
+        serde_json::to_string(css).unwrap()
+    );
+    client.execute(&script, vec![]).await.unwrap();
+}
+
 /// Waits for the mail view a sent message returns to, and reads its toast.
 async fn wait_for_sent(client: &Client) -> String {
     let toast =
@@ -427,11 +444,12 @@ async fn a_new_user_reads_organises_replies_forwards_schedules_and_drafts_in_chr
     assert_eq!(listed_subjects(&client).await, ["Arrived while looking"]);
     screenshot(&client, "5b-search").await;
 
-    // A reply with a file: written on the compose page, taken back-able in the outbox for the
-    // undo window, then sent; the simulator's mailbox has it in SENT, and Mailroom's Sent shows it.
+    // A reply with a file: written under the conversation, taken back-able for the undo window,
+    // then sent; the simulator's mailbox has it in SENT, and Mailroom's Sent shows it.
     let (reply_id, reply_subject) = first_row(&client).await;
     click_now(&client, &format!(".rows .row[data-id='{reply_id}'] a.open")).await;
     click(&client, ".reader a[data-key=r]").await;
+    enter_compose(&client, ".reader .inline-compose iframe").await;
     let subject = client.wait().at_most(Duration::from_secs(20)).for_element(Locator::Css("#subject")).await;
     let reply_heading = subject.unwrap().prop("value").await.unwrap().unwrap_or_default();
     let expected = format!("Re: {}", mailroom_mime::normalized_subject(&reply_subject));
@@ -439,6 +457,10 @@ async fn a_new_user_reads_organises_replies_forwards_schedules_and_drafts_in_chr
     // Typing the start of the sender's address in Cc suggests them from the user's mail.
     let to = client.find(Locator::Css("#to")).await.unwrap().prop("value").await.unwrap().unwrap_or_default();
     let address = to.rsplit_once('<').map_or(to.as_str(), |(_, rest)| rest.trim_end_matches('>')).to_owned();
+    // Cc waits behind its link.
+    let cc_shown = client.find(Locator::Css("#cc")).await.unwrap().is_displayed().await.unwrap();
+    assert!(!cc_shown, "Cc is folded away until wanted");
+    click(&client, "[data-show-field=cc]").await;
     fill(&client, "#cc", &address[..3]).await;
     let suggestion = format!(".suggestions li[data-value*='{address}']");
     client.wait().at_most(Duration::from_secs(20)).for_element(Locator::Css(&suggestion)).await.unwrap();
@@ -466,11 +488,13 @@ async fn a_new_user_reads_organises_replies_forwards_schedules_and_drafts_in_chr
     let file = dir.path().join("notes.txt");
     std::fs::write(&file, "meeting notes").unwrap();
     client.find(Locator::Css("#attachments")).await.unwrap().send_keys(file.to_str().unwrap()).await.unwrap();
+    client.enter_parent_frame().await.unwrap();
     screenshot(&client, "6-reply").await;
     let sent_before = sent_with_subject(&sim, &expected).await;
-    click(&client, ".compose button[type=submit]").await;
-    // Sent, the user is back in the conversation, told it is going, with Undo.
+    send_from_frame(&client, ".reader .inline-compose iframe").await;
+    // Sent, the user is still in the conversation, told it is going, with Undo.
     wait_for_sent(&client).await;
+    assert!(client.find(Locator::Css(".reader .inline-compose")).await.is_err(), "the reply box is gone");
     screenshot(&client, "7-sent").await;
     eventually(60, "the reply at the provider", || async {
         sent_with_subject(&sim, &expected).await == sent_before + 1
@@ -488,6 +512,7 @@ async fn a_new_user_reads_organises_replies_forwards_schedules_and_drafts_in_chr
     let (forward_id, _) = first_row(&client).await;
     click_now(&client, &format!(".rows .row[data-id='{forward_id}'] a.open")).await;
     click(&client, ".reader a[data-key=f]").await;
+    enter_compose(&client, ".reader .inline-compose iframe").await;
     let subject = client.wait().at_most(Duration::from_secs(20)).for_element(Locator::Css("#subject")).await;
     let forward_subject = subject.unwrap().prop("value").await.unwrap().unwrap_or_default();
     assert!(forward_subject.starts_with("Fwd: "), "{forward_subject}");
@@ -510,8 +535,9 @@ async fn a_new_user_reads_organises_replies_forwards_schedules_and_drafts_in_chr
         client.execute(names, vec![]).await.unwrap() == serde_json::json!(["plan.csv", "dropped.txt"])
     })
     .await;
+    client.enter_parent_frame().await.unwrap();
     let forwarded_before = sent_with_subject(&sim, &forward_subject).await;
-    click(&client, ".compose button[type=submit]").await;
+    send_from_frame(&client, ".reader .inline-compose iframe").await;
     wait_for_sent(&client).await;
     eventually(60, "the forward at the provider", || async {
         sent_with_subject(&sim, &forward_subject).await == forwarded_before + 1
@@ -520,6 +546,35 @@ async fn a_new_user_reads_organises_replies_forwards_schedules_and_drafts_in_chr
     eventually(60, "the forward in Sent", || async {
         client.goto(&format!("{base}/mail?kind=sent")).await.unwrap();
         listed_subjects(&client).await.iter().any(|s| s.contains(&forward_subject))
+    })
+    .await;
+
+    // A new message in a panel while reading: the conversation stays open beside it, the panel
+    // folds away and back, and the message goes from there.
+    client.goto(&format!("{base}/mail")).await.unwrap();
+    let (reading, _) = first_row(&client).await;
+    click_now(&client, &format!(".rows .row[data-id='{reading}'] a.open")).await;
+    client.wait().at_most(Duration::from_secs(20)).for_element(Locator::Css("article.reader")).await.unwrap();
+    click(&client, "[data-key-compose]").await;
+    enter_compose(&client, ".compose-panel iframe").await;
+    fill(&client, "#to", "panel@example.org").await;
+    fill(&client, "#subject", "Written beside the conversation").await;
+    client.enter_parent_frame().await.unwrap();
+    let title = client.find(Locator::Css(".compose-panel .title")).await.unwrap().text().await.unwrap();
+    assert_eq!(title, "Written beside the conversation");
+    assert!(client.find(Locator::Css("article.reader")).await.is_ok(), "the conversation is still open");
+    screenshot(&client, "9a-panel").await;
+    let minimised = "return document.querySelector('.compose-panel').classList.contains('minimised');";
+    click(&client, ".compose-panel .title").await;
+    assert_eq!(client.execute(minimised, vec![]).await.unwrap(), serde_json::json!(true));
+    click(&client, ".compose-panel .title").await;
+    assert_eq!(client.execute(minimised, vec![]).await.unwrap(), serde_json::json!(false));
+    let panel_before = sent_with_subject(&sim, "Written beside the conversation").await;
+    send_from_frame(&client, ".compose-panel iframe").await;
+    wait_for_sent(&client).await;
+    assert!(client.find(Locator::Css(".compose-panel")).await.is_err(), "the panel closes once sent");
+    eventually(60, "the panel's message at the provider", || async {
+        sent_with_subject(&sim, "Written beside the conversation").await == panel_before + 1
     })
     .await;
 
@@ -537,7 +592,7 @@ async fn a_new_user_reads_organises_replies_forwards_schedules_and_drafts_in_chr
         )
         .await
         .unwrap();
-    click(&client, ".compose button[type=submit]").await;
+    click(&client, ".compose button.send").await;
     let toast = wait_for_sent(&client).await;
     assert!(toast.contains("Scheduled for"), "{toast}");
     // The outbox reloads itself while something is about to change: read it in one script.
@@ -575,7 +630,7 @@ async fn a_new_user_reads_organises_replies_forwards_schedules_and_drafts_in_chr
         )
         .await
         .unwrap();
-    click(&client, ".compose button[type=submit]").await;
+    click(&client, ".compose button.send").await;
     assert!(wait_for_sent(&client).await.contains("Scheduled for"));
     client.goto(&format!("{base}/mail/outbox")).await.unwrap();
     let row = newest().await;
@@ -598,7 +653,7 @@ async fn a_new_user_reads_organises_replies_forwards_schedules_and_drafts_in_chr
         .await
         .unwrap();
     let scheduled_before = sent_with_subject(&sim, "In two minutes").await;
-    click(&client, ".compose button[type=submit]").await;
+    click(&client, ".compose button.send").await;
     wait_for_sent(&client).await;
     client.goto(&format!("{base}/mail/outbox")).await.unwrap();
     assert!(newest().await.contains("In two minutes"), "waits in the Outbox");
