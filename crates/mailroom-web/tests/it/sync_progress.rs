@@ -21,6 +21,7 @@ crate::on_both_databases!(sync_progress:
     an_import_paced_to_gmails_limit_says_it_waits_and_until_when,
     an_outlook_import_throttled_by_graph_says_it_waits_and_until_when,
     sync_now_is_followed_to_its_own_run_and_result,
+    sync_now_on_outlook_is_one_run_and_the_page_shows_it,
 );
 
 const ANN: &str = "ann@example.test";
@@ -280,4 +281,32 @@ async fn sync_now_is_followed_to_its_own_run_and_result(backend: Backend) {
     assert!(store.sync_requested_after(id, scheduled.request_seq).await.unwrap(), "asked for after the claim");
     let served = store.claim_due_sync("q", now + 302, now + 332).await.unwrap().expect("the request is due");
     assert!(!store.sync_requested_after(id, served.request_seq).await.unwrap(), "the claim serves the request");
+}
+
+async fn sync_now_on_outlook_is_one_run_and_the_page_shows_it(backend: Backend) {
+    // After an Outlook run the claim goes on fetching MIME; the request it served, still recorded
+    // until the account is released, once made it stop and start another run at once.
+    let Some(mut s) = setup(backend, SimConfig::default(), "microsoft", 3).await else { return };
+    let _scheduler = start_scheduler(&s, Limits::default());
+    let (seen, _) = follow(&mut s, Duration::from_millis(20)).await;
+    assert!(seen.last().unwrap().starts_with("First import Succeeded"), "{seen:?}");
+    s.sim.state.world().graph(CARL).unwrap().deliver(mail(50), "inbox", s.sim.state.clock().now_ms());
+    let action = format!("/accounts/{}/sync", s.account.id);
+    s.browser.submit("/accounts", &action, &[("mode", "now")]).await.assert_redirect("/accounts?notice=sync_requested");
+    let mut shown = String::new();
+    for _ in 0..600 {
+        let page = s.browser.get("/accounts").await;
+        shown = sync_state(&page);
+        if !page.body.contains("data-refresh") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(shown.starts_with("Sync now Succeeded") && shown.contains("1 new"), "{shown}");
+    // The scheduler looks at the schedule every 50 ms here: a run due at once would have begun.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let runs = s.app.store.runs_of(s.account.id, 10).await.unwrap();
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    assert_eq!(s.app.store.sync_requested(s.account.id).await.unwrap(), None, "the request was served");
+    assert_eq!(sync_state(&s.browser.get("/accounts").await), shown);
 }
