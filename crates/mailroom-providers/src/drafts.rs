@@ -4,7 +4,7 @@
 //! (Graph takes MIME only when creating), its `changeKey` telling the same.
 
 use base64::Engine as _;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE};
+use base64::engine::general_purpose::STANDARD;
 use secrecy::SecretString;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -88,7 +88,7 @@ impl Providers {
     }
 
     /// Creates a Gmail draft (in the conversation `thread_id` when given), or replaces the
-    /// message of draft `id`.
+    /// message of draft `id`: a media upload, as a draft with its files may be up to 35 MB.
     pub async fn gmail_draft_write(
         &self,
         access_token: &SecretString,
@@ -96,16 +96,20 @@ impl Providers {
         raw: &[u8],
         thread_id: Option<&str>,
     ) -> Result<RemoteDraft, ApiError> {
-        let mut message = json!({ "raw": URL_SAFE.encode(raw) });
+        let mut message = json!({});
         if let Some(thread) = thread_id {
             message["threadId"] = json!(thread);
         }
-        let (method, body) = match id {
+        let (method, metadata) = match id {
             None => (reqwest::Method::POST, json!({ "message": message })),
             Some(id) => (reqwest::Method::PUT, json!({ "id": id, "message": message })),
         };
-        let url = self.gmail_drafts_url(id)?;
-        let answer = self.write(method, url, access_token, Some(body)).await?;
+        let mut url = join(&self.endpoints().google.api_url, "upload/gmail/v1/users/me/drafts")?;
+        if let Some(id) = id {
+            url.path_segments_mut().map_err(|()| ApiError::NotFound)?.push(id);
+        }
+        url.set_query(Some("uploadType=multipart"));
+        let answer = self.write(method, url, access_token, crate::send::upload_body(&metadata, raw)).await?;
         let draft: GmailDraftJson = serde_json::from_slice(&answer).map_err(|e| bad_shape(&e))?;
         Ok(RemoteDraft { id: draft.id, version: draft.message.id })
     }
@@ -202,6 +206,52 @@ impl Providers {
         match self.graph_json::<GraphDraftJson>(url, access_token, None).await {
             Ok(draft) => Ok(Some(draft.change_key)),
             Err(ApiError::NotFound) => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+}
+
+/// A file attached to an Outlook draft, as listed.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GraphAttachment {
+    pub id: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub size: i64,
+    /// An image the HTML shows (`cid:`), not a file the user attached.
+    #[serde(default)]
+    pub is_inline: bool,
+}
+
+#[derive(Deserialize)]
+struct GraphAttachmentPage {
+    #[serde(default)]
+    value: Vec<GraphAttachment>,
+}
+
+impl Providers {
+    /// The attachments of Outlook message `id` (`GET me/messages/{id}/attachments`), without
+    /// their content.
+    pub async fn graph_attachments(
+        &self,
+        access_token: &SecretString,
+        id: &str,
+    ) -> Result<Vec<GraphAttachment>, ApiError> {
+        let mut url = join(&self.endpoints().microsoft.api_url, "me/messages")?;
+        url.path_segments_mut().map_err(|()| ApiError::NotFound)?.push(id).push("attachments");
+        url.query_pairs_mut().append_pair("$select", "id,name,size,isInline");
+        let page: GraphAttachmentPage = self.graph_json(url, access_token, None).await?;
+        Ok(page.value)
+    }
+
+    /// Removes attachment `attachment` from Outlook draft `id`; one already gone is no error.
+    pub async fn graph_detach(&self, access_token: &SecretString, id: &str, attachment: &str) -> Result<(), ApiError> {
+        let mut url = join(&self.endpoints().microsoft.api_url, "me/messages")?;
+        url.path_segments_mut().map_err(|()| ApiError::NotFound)?.push(id).push("attachments").push(attachment);
+        match self.graph_write(reqwest::Method::DELETE, url, access_token, WriteBody::Empty).await {
+            Ok(_) | Err(ApiError::NotFound) => Ok(()),
             Err(error) => Err(error),
         }
     }

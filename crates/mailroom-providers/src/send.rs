@@ -145,18 +145,7 @@ impl Providers {
             Some(thread) => json!({ "threadId": thread }),
             None => json!({}),
         };
-        let boundary = format!("mailroom-{}", crate::gmail::random_suffix());
-        let mut body = Vec::with_capacity(raw.len() + 256);
-        body.extend_from_slice(
-            format!("--{boundary}\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n{metadata}\r\n").as_bytes(),
-        );
-        body.extend_from_slice(format!("--{boundary}\r\nContent-Type: message/rfc822\r\n\r\n").as_bytes());
-        body.extend_from_slice(raw);
-        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-        let content_type = format!("multipart/related; boundary={boundary}");
-        let answer = self
-            .write(reqwest::Method::POST, url, access_token, WriteBody::Bytes { content_type, bytes: body })
-            .await?;
+        let answer = self.write(reqwest::Method::POST, url, access_token, upload_body(&metadata, raw)).await?;
         let sent: SentJson = serde_json::from_slice(&answer).map_err(|e| ApiError::Permanent {
             status: 200,
             message: format!("the answer does not have the expected shape: {e}"),
@@ -201,4 +190,19 @@ impl Providers {
         let found: IdsJson = self.graph_json(url, access_token, None).await?;
         Ok(found.value.into_iter().next().map(|m| m.id))
     }
+}
+
+/// A Gmail media upload of `raw` with its JSON `metadata` (`uploadType=multipart`): a
+/// `multipart/related` body, the metadata first, then the message. Messages and drafts up to
+/// 35 MB go this way; a JSON body with the message in `raw` is for small ones.
+pub(crate) fn upload_body(metadata: &serde_json::Value, raw: &[u8]) -> WriteBody {
+    let boundary = format!("mailroom-{}", crate::gmail::random_suffix());
+    let mut body = Vec::with_capacity(raw.len() + 256);
+    body.extend_from_slice(
+        format!("--{boundary}\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n{metadata}\r\n").as_bytes(),
+    );
+    body.extend_from_slice(format!("--{boundary}\r\nContent-Type: message/rfc822\r\n\r\n").as_bytes());
+    body.extend_from_slice(raw);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    WriteBody::Bytes { content_type: format!("multipart/related; boundary={boundary}"), bytes: body }
 }

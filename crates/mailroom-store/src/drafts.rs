@@ -6,7 +6,7 @@
 
 use mailroom_domain::{AccountId, UserId};
 
-use crate::db::with_pool;
+use crate::db::{BeginWrite, with_pool};
 use crate::{Result, Store};
 
 /// Deletes the draft a just-accepted submission was written in (bound: submission id, now).
@@ -46,6 +46,9 @@ pub struct StoredDraft {
     pub theirs_raw: Option<Vec<u8>>,
     pub discarded: bool,
     pub updated_at: i64,
+    /// Counts the changes to the draft's files; the provider's copy has `pushed_files_version`.
+    pub files_version: i64,
+    pub pushed_files_version: i64,
 }
 
 impl StoredDraft {
@@ -78,11 +81,13 @@ struct DraftRow {
     theirs_raw: Option<Vec<u8>>,
     discarded: i64,
     updated_at: i64,
+    files_version: i64,
+    pushed_files_version: i64,
 }
 
 const COLUMNS: &str = "id, user_id, account_id, from_address, to_text, cc_text, bcc_text, subject, body, html, mode, \
      original_id, revision, pushed_revision, remote_id, remote_version, conflict, theirs_version, theirs_raw, \
-     discarded, updated_at";
+     discarded, updated_at, files_version, pushed_files_version";
 
 fn draft(row: DraftRow) -> StoredDraft {
     StoredDraft {
@@ -109,6 +114,8 @@ fn draft(row: DraftRow) -> StoredDraft {
         theirs_raw: row.theirs_raw,
         discarded: row.discarded != 0,
         updated_at: row.updated_at,
+        files_version: row.files_version,
+        pushed_files_version: row.pushed_files_version,
     }
 }
 
@@ -223,21 +230,39 @@ impl Store {
     }
 
     /// Discards the user's draft: gone from the user's lists at once, and from the provider when
-    /// the writer has deleted its copy there. False when there is no such draft of the user's.
-    pub async fn discard_draft(&self, user: UserId, id: i64, now: i64) -> Result<bool> {
-        // Nothing at the provider yet (no draft id, nor a Gmail message of one taken in).
+    /// the writer has deleted its copy there — not before `hold_until` when given, so that the
+    /// user's Undo ([`Store::restore_draft`]) can bring it back whole until then. False when
+    /// there is no such draft of the user's.
+    pub async fn discard_draft(&self, user: UserId, id: i64, now: i64, hold_until: Option<i64>) -> Result<bool> {
+        // Nothing at the provider yet (no draft id, nor a Gmail message of one taken in), and
+        // nothing to undo: gone at once.
         let never_written = "DELETE FROM drafts WHERE id = $1 AND user_id = $2 AND remote_id IS NULL \
              AND remote_version IS NULL AND claimed_by IS NULL";
-        let discard = "UPDATE drafts SET discarded = 1, conflict = 0, revision = revision + 1, updated_at = $3 \
+        // A writer holding it keeps its claim; the hold then ends with that claim.
+        let discard = "UPDATE drafts SET discarded = 1, conflict = 0, revision = revision + 1, updated_at = $3, \
+             claimed_until = CASE WHEN claimed_by IS NULL THEN CAST($4 AS BIGINT) ELSE claimed_until END \
              WHERE id = $1 AND user_id = $2 AND discarded = 0";
         let done = with_pool!(self.db, pool => {
-            let deleted = sqlx::query(never_written).bind(id).bind(user.0).execute(pool).await?.rows_affected();
+            let deleted = match hold_until {
+                Some(_) => 0,
+                None => sqlx::query(never_written).bind(id).bind(user.0).execute(pool).await?.rows_affected(),
+            };
             if deleted == 1 {
                 1
             } else {
-                sqlx::query(discard).bind(id).bind(user.0).bind(now).execute(pool).await?.rows_affected()
+                sqlx::query(discard).bind(id).bind(user.0).bind(now).bind(hold_until).execute(pool).await?.rows_affected()
             }
         });
+        Ok(done == 1)
+    }
+
+    /// Undoes the discarding of the user's draft while the writer has not deleted it yet: the
+    /// draft is back as it was, files and all. False when it is too late or not the user's.
+    pub async fn restore_draft(&self, user: UserId, id: i64, now: i64) -> Result<bool> {
+        let sql = "UPDATE drafts SET discarded = 0, revision = revision + 1, claimed_until = NULL, updated_at = $3 \
+             WHERE id = $1 AND user_id = $2 AND discarded = 1 AND claimed_by IS NULL";
+        let done = with_pool!(self.db, pool => sqlx::query(sql)
+            .bind(id).bind(user.0).bind(now).execute(pool).await.map(|r| r.rows_affected()))?;
         Ok(done == 1)
     }
 
@@ -276,24 +301,25 @@ impl Store {
         Ok(row.map(draft))
     }
 
-    /// The provider has `revision` of the draft, as `remote_id` at `remote_version`; a draft
-    /// being discarded is deleted now that its copy there is gone.
+    /// The provider has `revision` of the draft (and `files_version` of its files), as
+    /// `remote_id` at `remote_version`; a draft being discarded is deleted now that its copy
+    /// there is gone.
     pub async fn draft_pushed(
         &self,
         id: i64,
         owner: &str,
-        revision: i64,
+        (revision, files_version): (i64, i64),
         remote_id: Option<&str>,
         remote_version: Option<&str>,
     ) -> Result<()> {
         let delete = "DELETE FROM drafts WHERE id = $1 AND claimed_by = $2 AND discarded = 1";
         let update = "UPDATE drafts SET pushed_revision = $3, remote_id = $4, remote_version = $5, \
-             claimed_by = NULL, claimed_until = NULL WHERE id = $1 AND claimed_by = $2";
+             pushed_files_version = $6, claimed_by = NULL, claimed_until = NULL WHERE id = $1 AND claimed_by = $2";
         with_pool!(self.db, pool => {
             let deleted = sqlx::query(delete).bind(id).bind(owner).execute(pool).await?.rows_affected();
             if deleted == 0 {
                 sqlx::query(update)
-                    .bind(id).bind(owner).bind(revision).bind(remote_id).bind(remote_version)
+                    .bind(id).bind(owner).bind(revision).bind(remote_id).bind(remote_version).bind(files_version)
                     .execute(pool).await?;
             }
         });
@@ -315,5 +341,155 @@ impl Store {
         let sql = "UPDATE drafts SET claimed_by = NULL, claimed_until = $3 WHERE id = $1 AND claimed_by = $2";
         with_pool!(self.db, pool => sqlx::query(sql).bind(id).bind(owner).bind(retry_at).execute(pool).await.map(drop))?;
         Ok(())
+    }
+}
+
+/// A file attached to a draft, as lists show it (its content apart).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct DraftFile {
+    pub id: i64,
+    pub name: String,
+    pub content_type: String,
+    pub size: i64,
+}
+
+/// What adding a file to a draft did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileAdded {
+    Added(DraftFile),
+    /// The draft is not the user's, or it is gone.
+    NoDraft,
+    /// With it the draft's files would be larger than the limit given.
+    OverLimit,
+}
+
+/// A draft of the user's, still being written (bound: draft id, user id).
+const LIVE_DRAFT: &str = "SELECT COUNT(*) FROM drafts WHERE id = $1 AND user_id = $2 AND discarded = 0";
+/// A change to the draft's files is a new revision: the writer takes it to the provider.
+const FILES_CHANGED: &str =
+    "UPDATE drafts SET revision = revision + 1, files_version = files_version + 1, updated_at = $2 WHERE id = $1";
+
+impl Store {
+    /// Attaches a file (name, content type, content) to the user's draft, unless the draft's files would then be more than
+    /// `total_limit` bytes.
+    pub async fn add_draft_file(
+        &self,
+        user: UserId,
+        draft: i64,
+        (name, content_type, data): (&str, &str, &[u8]),
+        total_limit: usize,
+        now: i64,
+    ) -> Result<FileAdded> {
+        let size = i64::try_from(data.len()).unwrap_or(i64::MAX);
+        let limit = i64::try_from(total_limit).unwrap_or(i64::MAX);
+        // PostgreSQL sums BIGINTs as NUMERIC: cast back.
+        let held = "SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM draft_files WHERE draft_id = $1";
+        let insert = "INSERT INTO draft_files (draft_id, name, content_type, size, data, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id, name, content_type, size";
+        let added = with_pool!(self.db, pool => {
+            let mut tx = pool.begin_write().await?;
+            let live: i64 = sqlx::query_scalar(LIVE_DRAFT).bind(draft).bind(user.0).fetch_one(&mut *tx).await?;
+            if live == 0 {
+                FileAdded::NoDraft
+            } else {
+                let held: i64 = sqlx::query_scalar(held).bind(draft).fetch_one(&mut *tx).await?;
+                if held.saturating_add(size) > limit {
+                    FileAdded::OverLimit
+                } else {
+                    let file: DraftFile = sqlx::query_as(insert)
+                        .bind(draft).bind(name).bind(content_type).bind(size).bind(data).bind(now)
+                        .fetch_one(&mut *tx).await?;
+                    sqlx::query(FILES_CHANGED).bind(draft).bind(now).execute(&mut *tx).await?;
+                    tx.commit().await?;
+                    FileAdded::Added(file)
+                }
+            }
+        });
+        Ok(added)
+    }
+
+    /// The files of the user's draft, in the order they were added; none for another user's.
+    pub async fn draft_files(&self, user: UserId, draft: i64) -> Result<Vec<DraftFile>> {
+        let sql = "SELECT f.id, f.name, f.content_type, f.size FROM draft_files f \
+             JOIN drafts d ON d.id = f.draft_id WHERE f.draft_id = $1 AND d.user_id = $2 ORDER BY f.id";
+        Ok(with_pool!(self.db, pool => sqlx::query_as(sql).bind(draft).bind(user.0).fetch_all(pool).await)?)
+    }
+
+    /// The files of the user's draft with their content, in the order they were added.
+    pub async fn draft_files_with_data(&self, user: UserId, draft: i64) -> Result<Vec<(DraftFile, Vec<u8>)>> {
+        let sql = "SELECT f.id, f.name, f.content_type, f.size, f.data FROM draft_files f \
+             JOIN drafts d ON d.id = f.draft_id WHERE f.draft_id = $1 AND d.user_id = $2 ORDER BY f.id";
+        let rows: Vec<(i64, String, String, i64, Vec<u8>)> =
+            with_pool!(self.db, pool => sqlx::query_as(sql).bind(draft).bind(user.0).fetch_all(pool).await)?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, name, content_type, size, data)| (DraftFile { id, name, content_type, size }, data))
+            .collect())
+    }
+
+    /// One file of the user's draft with its content.
+    pub async fn draft_file(&self, user: UserId, draft: i64, file: i64) -> Result<Option<(DraftFile, Vec<u8>)>> {
+        let sql = "SELECT f.id, f.name, f.content_type, f.size, f.data FROM draft_files f \
+             JOIN drafts d ON d.id = f.draft_id WHERE f.id = $1 AND f.draft_id = $2 AND d.user_id = $3";
+        let row: Option<(i64, String, String, i64, Vec<u8>)> = with_pool!(self.db, pool => sqlx::query_as(sql)
+            .bind(file).bind(draft).bind(user.0).fetch_optional(pool).await)?;
+        Ok(row.map(|(id, name, content_type, size, data)| (DraftFile { id, name, content_type, size }, data)))
+    }
+
+    /// Takes a file off the user's draft. False when there is no such file of the user's.
+    pub async fn remove_draft_file(&self, user: UserId, draft: i64, file: i64, now: i64) -> Result<bool> {
+        let delete = "DELETE FROM draft_files WHERE id = $1 AND draft_id = $2";
+        let removed = with_pool!(self.db, pool => {
+            let mut tx = pool.begin_write().await?;
+            let live: i64 = sqlx::query_scalar(LIVE_DRAFT).bind(draft).bind(user.0).fetch_one(&mut *tx).await?;
+            let removed = live == 1 && sqlx::query(delete).bind(file).bind(draft).execute(&mut *tx).await?.rows_affected() == 1;
+            if removed {
+                sqlx::query(FILES_CHANGED).bind(draft).bind(now).execute(&mut *tx).await?;
+                tx.commit().await?;
+            }
+            removed
+        });
+        Ok(removed)
+    }
+
+    /// Gives the user's draft exactly these files (name, content type, content), in this order:
+    /// how a message taken back from the outbox gets its files again. False when there is no
+    /// such draft of the user's.
+    pub async fn replace_draft_files(
+        &self,
+        user: UserId,
+        draft: i64,
+        files: &[(String, String, Vec<u8>)],
+        now: i64,
+    ) -> Result<bool> {
+        let clear = "DELETE FROM draft_files WHERE draft_id = $1";
+        let insert = "INSERT INTO draft_files (draft_id, name, content_type, size, data, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)";
+        let replaced = with_pool!(self.db, pool => {
+            let mut tx = pool.begin_write().await?;
+            let live: i64 = sqlx::query_scalar(LIVE_DRAFT).bind(draft).bind(user.0).fetch_one(&mut *tx).await?;
+            if live == 1 {
+                sqlx::query(clear).bind(draft).execute(&mut *tx).await?;
+                for (name, content_type, data) in files {
+                    let size = i64::try_from(data.len()).unwrap_or(i64::MAX);
+                    sqlx::query(insert)
+                        .bind(draft).bind(name).bind(content_type).bind(size).bind(data).bind(now)
+                        .execute(&mut *tx).await?;
+                }
+                sqlx::query(FILES_CHANGED).bind(draft).bind(now).execute(&mut *tx).await?;
+                tx.commit().await?;
+            }
+            live == 1
+        });
+        Ok(replaced)
+    }
+}
+
+impl Store {
+    /// The user's draft submission `id` was written in, while it is still being kept.
+    pub async fn submission_draft(&self, user: UserId, id: i64) -> Result<Option<i64>> {
+        let sql = "SELECT d.id FROM submissions s JOIN drafts d ON d.id = s.draft_id \
+             WHERE s.id = $1 AND s.user_id = $2 AND d.user_id = $2 AND d.discarded = 0";
+        Ok(with_pool!(self.db, pool => sqlx::query_scalar(sql).bind(id).bind(user.0).fetch_optional(pool).await)?)
     }
 }

@@ -30,7 +30,7 @@ pub use accounts::{
 pub use api_tokens::{ApiToken, ApiTokenInfo, TOKEN_NAME_MAX};
 pub use crypto::{Cipher, CryptoError, SecretKey};
 pub use db::{Backend, Db, DbTarget, SchemaState};
-pub use drafts::{DRAFT_CLAIM_SECS, DraftFields, StoredDraft};
+pub use drafts::{DRAFT_CLAIM_SECS, DraftFields, DraftFile, FileAdded, StoredDraft};
 pub use key::{KeyInput, KeyOrigin};
 pub use messages::{
     ACTION_LIMIT, Acted, ActionRefused, Applied, Correspondent, Cursor, EventKind, FailedAction, FeedEntry,

@@ -125,6 +125,15 @@ pub enum Submitted {
     Replayed(Submission),
 }
 
+impl Submitted {
+    /// The submission, new or replayed.
+    pub fn submission(&self) -> &Submission {
+        match self {
+            Submitted::New(submission) | Submitted::Replayed(submission) => submission,
+        }
+    }
+}
+
 type SubmissionRow = (
     i64,
     i64,

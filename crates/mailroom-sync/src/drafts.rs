@@ -5,7 +5,9 @@
 //! provider's version, for the user to choose.
 
 use mailroom_domain::Provider;
-use mailroom_mime::compose::{Draft, Field, Mailbox, Outgoing, editor_html, parse_address_list, reply_references};
+use mailroom_mime::compose::{
+    Draft, Field, Mailbox, Outgoing, OutgoingAttachment, editor_html, parse_address_list, reply_references,
+};
 use mailroom_providers::{ApiError, GraphDraftFields, RemoteDraft};
 use mailroom_store::{Account, StoreError, StoredDraft};
 use secrecy::SecretString;
@@ -33,17 +35,26 @@ enum Written {
 }
 
 /// The draft as the provider gets it: the MIME, Gmail's conversation for a reply, and the
-/// fields Graph updates a draft with.
+/// fields Graph updates a draft with. Gmail's MIME carries the draft's files; Graph takes them
+/// one by one (its MIME is for creating only, and a request holds 4 MB at most).
 struct Content {
     raw: Vec<u8>,
     thread: Option<String>,
     fields: GraphDraftFields,
+    /// For Graph: the files, when its copy's are to be written (anew).
+    files: Vec<OutgoingAttachment>,
 }
 
 /// Writes every draft whose provider copy is behind, one claim at a time.
 pub async fn push_drafts(engine: &Engine, owner: &str) {
+    push_drafts_at(engine, owner, None).await;
+}
+
+/// [`push_drafts`] as if it were `at` (a test's clock: a discarded draft's Undo hold passed);
+/// the present when `None`.
+pub async fn push_drafts_at(engine: &Engine, owner: &str, at: Option<i64>) {
     loop {
-        let draft = match engine.store.claim_draft(owner, mailroom_store::now()).await {
+        let draft = match engine.store.claim_draft(owner, at.unwrap_or_else(mailroom_store::now)).await {
             Ok(Some(draft)) => draft,
             Ok(None) => return,
             Err(err) => {
@@ -70,9 +81,12 @@ async fn push_one(engine: &Engine, owner: &str, draft: &StoredDraft) -> Result<(
     .await;
     match result {
         Ok(Written::Pushed(remote)) => {
-            store.draft_pushed(draft.id, owner, draft.revision, Some(&remote.id), Some(&remote.version)).await
+            let pushed = (draft.revision, draft.files_version);
+            store.draft_pushed(draft.id, owner, pushed, Some(&remote.id), Some(&remote.version)).await
         }
-        Ok(Written::Deleted) => store.draft_pushed(draft.id, owner, draft.revision, None, None).await,
+        Ok(Written::Deleted) => {
+            store.draft_pushed(draft.id, owner, (draft.revision, draft.files_version), None, None).await
+        }
         Ok(Written::Conflict { version, raw }) => {
             tracing::info!(draft = draft.id, account.id = %account.id, "a draft was changed at the provider");
             store.draft_conflict(draft.id, owner, &version, &raw).await
@@ -146,16 +160,51 @@ async fn write(
                         return Ok(Written::Conflict { version, raw });
                     }
                     Some(_) => {
-                        let version =
+                        let mut version =
                             pacing.graph(id, || providers.graph_draft_update(token, current, &content.fields)).await?;
+                        if draft.files_version != draft.pushed_files_version
+                            && let Some(changed) = graph_files(engine, account, current, &content.files, token).await?
+                        {
+                            version = changed;
+                        }
                         return Ok(Written::Pushed(RemoteDraft { id: current.to_owned(), version }));
                     }
                 }
             }
-            let created = pacing.graph(id, || providers.graph_draft_create(token, &content.raw)).await?;
+            let mut created = pacing.graph(id, || providers.graph_draft_create(token, &content.raw)).await?;
+            if let Some(version) = graph_files(engine, account, &created.id, &content.files, token).await? {
+                created.version = version;
+            }
             Ok(Written::Pushed(created))
         }
     }
+}
+
+/// Gives Outlook draft `id` exactly the draft's files: the ones it has are taken off and these
+/// attached, each on its own (small ones in one request, larger through an upload session).
+/// The draft's new `changeKey` when anything changed.
+async fn graph_files(
+    engine: &Engine,
+    account: &Account,
+    id: &str,
+    files: &[OutgoingAttachment],
+    token: &SecretString,
+) -> Result<Option<String>, ApiError> {
+    let (providers, pacing, account) = (&engine.providers, &engine.pacing, account.id);
+    let present = pacing.graph(account, || providers.graph_attachments(token, id)).await?;
+    let stale: Vec<_> = present.into_iter().filter(|a| !a.is_inline).collect();
+    if stale.is_empty() && files.is_empty() {
+        return Ok(None);
+    }
+    for attachment in &stale {
+        pacing.graph(account, || providers.graph_detach(token, id, &attachment.id)).await?;
+    }
+    for file in files {
+        pacing
+            .graph(account, || providers.graph_attach_file(token, id, &file.name, &file.content_type, &file.bytes))
+            .await?;
+    }
+    pacing.graph(account, || providers.graph_draft_version(token, id)).await
 }
 
 /// The draft as a message. Addresses are as the user typed them: an entry that does not parse
@@ -214,13 +263,25 @@ async fn content(engine: &Engine, account: &Account, draft: &StoredDraft) -> Res
         cc: cc.iter().map(|m| (m.name.clone(), m.address.clone())).collect(),
         bcc: bcc.iter().map(|m| (m.name.clone(), m.address.clone())).collect(),
     };
+    // Outlook's files go one by one, and only when they changed.
+    let files: Vec<OutgoingAttachment> = engine
+        .store
+        .draft_files_with_data(draft.user, draft.id)
+        .await?
+        .into_iter()
+        .map(|(file, bytes)| OutgoingAttachment { name: file.name, content_type: file.content_type, bytes })
+        .collect();
+    let (attachments, files) = match account.provider {
+        Provider::Google => (files, Vec::new()),
+        Provider::Microsoft => (Vec::new(), files),
+    };
     let message =
-        Draft { to, cc, bcc, subject, text: f.body.clone(), html, in_reply_to, references, inline, ..Draft::default() };
+        Draft { to, cc, bcc, subject, text: f.body.clone(), html, in_reply_to, references, inline, attachments };
     let domain = from.address.rsplit_once('@').map_or("mailroom.invalid", |(_, d)| d).to_owned();
     let raw = match Outgoing::unsent(from, message) {
         Ok(outgoing) => outgoing.build(&format!("{}@{domain}", mailroom_store::random_token()), mailroom_store::now()),
         // Only more than a message's recipients could fail here: the provider gets none then.
         Err(_) => Vec::new(),
     };
-    Ok(Content { raw, thread, fields })
+    Ok(Content { raw, thread, fields, files })
 }

@@ -14,7 +14,7 @@ mod scheduler;
 mod tokens;
 mod writeback;
 
-pub use drafts::push_drafts;
+pub use drafts::{push_drafts, push_drafts_at};
 pub use engine::{Engine, Mode, Progress, ProgressState, SyncError, SyncReport, estimate_left};
 pub use gmail::sync_gmail;
 pub use graph::{PAGE as GRAPH_PAGE, fetch_mime_now, fetch_pending_mime, sync_graph};

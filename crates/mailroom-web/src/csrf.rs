@@ -84,6 +84,7 @@ pub fn body_limit(state: &AppState, path: &str, content_type: &str) -> usize {
     let multipart = multer::parse_boundary(content_type).is_ok();
     match path {
         "/mail/compose" if multipart => crate::pages::compose::COMPOSE_BODY_LIMIT,
+        path if multipart && crate::pages::drafts::carries_files(path) => crate::pages::compose::COMPOSE_BODY_LIMIT,
         "/api/v1/messages/send" => crate::api::SEND_BODY_LIMIT,
         _ => state.config.body_limit,
     }

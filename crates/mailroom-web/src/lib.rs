@@ -37,6 +37,7 @@ use mailroom_store::Store;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
+pub use pages::drafts::DISCARD_UNDO_SECS;
 pub use telemetry::install_recorder;
 
 /// What the web layer needs to know about its deployment.
@@ -156,6 +157,16 @@ pub fn router(state: AppState) -> Router {
         .route("/mail/drafts", get(pages::drafts::list))
         .route("/mail/drafts/save", post(pages::drafts::save))
         .route("/mail/drafts/{id}/discard", post(pages::drafts::discard))
+        .route("/mail/drafts/{id}/restore", post(pages::drafts::restore))
+        .route(
+            "/mail/drafts/{id}/files",
+            post(pages::drafts::upload).layer(DefaultBodyLimit::max(pages::compose::COMPOSE_BODY_LIMIT)),
+        )
+        .route("/mail/drafts/{id}/files/{file}", get(pages::drafts::file))
+        .route(
+            "/mail/drafts/{id}/files/{file}/remove",
+            post(pages::drafts::remove_file).layer(DefaultBodyLimit::max(pages::compose::COMPOSE_BODY_LIMIT)),
+        )
         .route("/mail/drafts/{id}/resolve", post(pages::drafts::resolve))
         .route("/mail/outbox/{id}/cancel", post(pages::compose::cancel))
         .route("/mail/outbox/retry", post(pages::compose::retry))

@@ -155,10 +155,8 @@ if (dropForm) {
     dropForm.classList.remove("dropping");
     if (event.target.closest(".editor") || !event.dataTransfer?.files.length) return;
     event.preventDefault();
-    const all = new DataTransfer();
-    for (const file of picker.files) all.items.add(file);
-    for (const file of event.dataTransfer.files) all.items.add(file);
-    picker.files = all.files;
+    // The picker's own files went up when they were picked: these join them the same way.
+    picker.files = event.dataTransfer.files;
     picker.dispatchEvent(new Event("change", { bubbles: true }));
   });
 }
@@ -178,6 +176,7 @@ if (composeForm) {
       if (!line.startsWith(">")) written.push(line);
     }
     const files = composeForm.querySelector("#attachments").files.length
+      + composeForm.querySelectorAll("ul.files li").length
       + (composeForm.querySelector("[name=keep_attachments]:checked") ? 1 : 0);
     const mentions = new RegExp(composeForm.dataset.attachWords, "iu").test(written.join("\n"));
     // Sent separately, {{name}}, {{first_name}} and {{email}} are each recipient's own.
@@ -315,6 +314,16 @@ if (mail) {
     const seconds = Number(toast.dataset.undoSeconds) || 10;
     toastTimer = window.setTimeout(() => { toast.replaceChildren(); lastUndo = null; }, seconds * 1000);
   };
+
+  // The message just sent: its toast goes after a while as any other does, and a reload does
+  // not bring it back.
+  if (toast.childElementCount) {
+    toastTimer = window.setTimeout(() => toast.replaceChildren(), (Number(toast.dataset.undoSeconds) || 10) * 1000);
+    const here = new URL(location.href);
+    here.searchParams.delete("sent");
+    here.searchParams.delete("discarded");
+    history.replaceState(null, "", here);
+  }
 
   const csrf = () => document.querySelector("input[name=csrf_token]")?.value || "";
   const post = async (url, data) => {
@@ -536,7 +545,7 @@ if (mail) {
     const selecting = !force && document.querySelector(".rows input[name=ids]:checked");
     // The list without the open message: fetching that would read it again.
     const list = new URL(location.href);
-    for (const name of ["open", "images", "notice", "undo"]) list.searchParams.delete(name);
+    for (const name of ["open", "images", "notice", "undo", "sent", "discarded"]) list.searchParams.delete(name);
     const page = await fetch(list, { credentials: "same-origin" });
     if (!page.ok) return;
     const fresh = new DOMParser().parseFromString(await page.text(), "text/html");
@@ -651,9 +660,9 @@ for (const input of document.querySelectorAll("input[data-suggest]")) {
   input.addEventListener("blur", () => show(false));
 }
 
-// Compose: the draft is saved two seconds after typing stops and when the page is left (files
-// apart, which go with the message only). One save at a time; the answer names the draft, so
-// later saves change it rather than make another.
+// Compose: the draft is saved two seconds after typing stops and when the page is left. One
+// save at a time; the answer names the draft, so later saves change it rather than make
+// another. Files go up on their own as soon as they are picked or dropped, and stay with it.
 const autosaved = document.querySelector("form[data-autosave]");
 if (autosaved) {
   const draftField = autosaved.querySelector("[name=draft]");
@@ -693,7 +702,102 @@ if (autosaved) {
     window.clearTimeout(timer);
     timer = window.setTimeout(save, 2000);
   });
-  autosaved.addEventListener("submit", () => { sending = true; window.clearTimeout(timer); });
+  const picker = autosaved.querySelector("input[data-limit]");
+  const list = autosaved.querySelector("ul.files");
+  const uploadError = autosaved.querySelector("#upload-error");
+  const csrf = autosaved.querySelector("[name=csrf_token]").value;
+  let uploads = Promise.resolve();
+  let uploading = 0;
+  const refuse = (text) => {
+    uploadError.textContent = text;
+    uploadError.hidden = false;
+  };
+  const fileRow = (file) => {
+    const row = document.createElement("li");
+    row.dataset.file = file.id;
+    const link = document.createElement("a");
+    link.href = file.url;
+    link.download = "";
+    link.textContent = file.name;
+    const size = document.createElement("span");
+    size.className = "size";
+    size.textContent = file.size;
+    const remove = document.createElement("button");
+    remove.type = "submit";
+    remove.className = "link";
+    remove.setAttribute("formaction", file.remove);
+    remove.formNoValidate = true;
+    remove.dataset.removeFile = "";
+    remove.textContent = picker.dataset.remove;
+    remove.setAttribute("aria-label", `${picker.dataset.remove}: ${file.name}`);
+    row.append(link, " ", size, " ", remove);
+    return row;
+  };
+  // One file per request, so that each shows its own progress and a refusal names its file.
+  const send = (draft, file, progress) => new Promise((resolve) => {
+    const request = new XMLHttpRequest();
+    request.open("POST", `/mail/drafts/${draft}/files`);
+    request.setRequestHeader("Accept", "application/json");
+    request.setRequestHeader("X-CSRF-Token", csrf);
+    request.upload.addEventListener("progress", (event) => { progress.value = event.loaded; });
+    request.addEventListener("load", () => resolve(request));
+    request.addEventListener("error", () => resolve(null));
+    const data = new FormData();
+    data.append("file", file, file.name);
+    request.send(data);
+  });
+  const upload = async (file) => {
+    const failed = picker.dataset.failed.replace("{name}", file.name);
+    if (file.size > Number(picker.dataset.limit)) return refuse(picker.dataset.tooLarge.replace("{name}", file.name));
+    if (!draftField.value) {
+      changed = true;
+      await save();
+    }
+    if (!draftField.value) return refuse(failed);
+    const row = document.createElement("li");
+    const progress = document.createElement("progress");
+    progress.max = file.size;
+    progress.setAttribute("aria-label", picker.dataset.uploading);
+    row.append(`${file.name} `, progress);
+    list.append(row);
+    const answer = await send(draftField.value, file, progress);
+    if (answer?.status === 200) {
+      row.replaceWith(...JSON.parse(answer.responseText).files.map(fileRow));
+      return;
+    }
+    row.remove();
+    let text = failed;
+    try { text = JSON.parse(answer.responseText).error || failed; } catch { /* not JSON: the general words */ }
+    refuse(text);
+  };
+  picker.addEventListener("change", () => {
+    const files = Array.from(picker.files);
+    // Up now, so not again with the form.
+    picker.value = "";
+    uploadError.hidden = true;
+    uploading += files.length;
+    for (const file of files) uploads = uploads.then(() => upload(file)).finally(() => { uploading -= 1; });
+  });
+  list.addEventListener("click", async (event) => {
+    const remove = event.target.closest("[data-remove-file]");
+    if (!remove) return;
+    event.preventDefault();
+    const answer = await fetch(remove.getAttribute("formaction"), {
+      method: "POST", credentials: "same-origin", headers: { Accept: "application/json", "X-CSRF-Token": csrf },
+    });
+    if (answer.ok) remove.closest("li").remove();
+  });
+  autosaved.addEventListener("submit", (event) => {
+    // A file still going up goes with the message: sent once it is there.
+    if (uploading > 0 && !event.submitter?.hasAttribute("data-discard")) {
+      event.preventDefault();
+      const submitter = event.submitter;
+      uploads.then(() => autosaved.requestSubmit(submitter));
+      return;
+    }
+    sending = true;
+    window.clearTimeout(timer);
+  });
   // Leaving: the last words go with a beacon, which outlives the page.
   window.addEventListener("pagehide", () => {
     if (changed && !sending && navigator.sendBeacon(autosaved.dataset.autosave, fields())) changed = false;

@@ -359,6 +359,7 @@ async fn run_server(config: Config, store: Store) -> anyhow::Result<()> {
     let state = mailroom_web::AppState::new(store.clone(), web);
     let (scheduler, outbox) = sync_workers(&config, &store, &state);
     let app = mailroom_web::router(state);
+    let signal = shutdown_signal();
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -383,7 +384,7 @@ async fn run_server(config: Config, store: Store) -> anyhow::Result<()> {
     let indexer = tokio::spawn(index_upkeep(store.clone(), until_stopped(stopped)));
     let served = axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
         .with_graceful_shutdown(async move {
-            shutdown_signal().await;
+            signal.await;
             let _ = stop.send(true);
         })
         .await
@@ -482,24 +483,36 @@ fn sync_workers(
     (mailroom_sync::Scheduler::new(engine, scheduler_config, state.sync_wake.clone()), outbox)
 }
 
-async fn shutdown_signal() {
-    let interrupt = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Takes SIGINT and SIGTERM over at once and resolves when one arrives. The handlers are installed
+/// when this is called, not when the future is first polled: a signal sent the moment the server
+/// says it is running must stop it gracefully, not kill it with the default action.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending().await,
-        }
+    let (mut terminate, mut interrupt) = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (signal(SignalKind::terminate()).ok(), signal(SignalKind::interrupt()).ok())
     };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = interrupt => {}
-        () = terminate => {}
+    async move {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                () = received(terminate.as_mut()) => {}
+                () = received(interrupt.as_mut()) => {}
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down");
     }
-    tracing::info!("shutting down");
+}
+
+/// Resolves when `signal` arrives; never when it could not be taken over.
+#[cfg(unix)]
+async fn received(signal: Option<&mut tokio::signal::unix::Signal>) {
+    match signal {
+        Some(signal) => {
+            signal.recv().await;
+        }
+        None => std::future::pending().await,
+    }
 }

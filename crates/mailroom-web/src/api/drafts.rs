@@ -171,7 +171,7 @@ pub async fn remove(
     ApiUser(user): ApiUser,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Response, ApiError> {
-    let done = state.store.discard_draft(user.id, id, mailroom_store::now()).await.map_err(ApiError::internal)?;
+    let done = state.store.discard_draft(user.id, id, mailroom_store::now(), None).await.map_err(ApiError::internal)?;
     if !done {
         return Err(ApiError::not_found());
     }

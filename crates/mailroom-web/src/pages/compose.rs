@@ -25,8 +25,6 @@ use crate::viewer::{Ctx, SignedIn};
 
 /// The largest compose form: attachments up to the largest message a provider takes.
 pub const COMPOSE_BODY_LIMIT: usize = 40 * 1024 * 1024;
-/// The largest file, as the API takes it.
-const FILE_LIMIT: usize = crate::send::ATTACHMENT_LIMIT;
 
 /// How the page was opened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,20 +95,24 @@ impl ComposeForm {
     /// The form as a draft to save: the draft's id (none yet for a first save) and its fields;
     /// `None` for a mode the page does not have.
     pub(super) fn into_draft(self) -> Option<(Option<i64>, DraftFields)> {
+        let fields = self.fields()?;
+        Some((self.draft, fields))
+    }
+
+    fn fields(&self) -> Option<DraftFields> {
         let mode = Mode::parse(&self.mode)?;
-        let fields = DraftFields {
+        Some(DraftFields {
             account: AccountId(self.account),
-            from: self.from,
-            to: self.to,
-            cc: self.cc,
-            bcc: self.bcc,
-            subject: self.subject,
+            from: self.from.clone(),
+            to: self.to.clone(),
+            cc: self.cc.clone(),
+            bcc: self.bcc.clone(),
+            subject: self.subject.clone(),
             body: self.body.replace("\r\n", "\n"),
             html: Some(editor_html_kept(&self.html)).filter(|html| !html.trim().is_empty()),
             mode: mode.as_str().to_owned(),
             original: self.original,
-        };
-        Some((self.draft, fields))
+        })
     }
 }
 
@@ -129,6 +131,9 @@ struct ComposePage {
     templates: Vec<(i64, String)>,
     /// A resumed draft that was changed at the provider: what is there now.
     theirs: Option<Theirs>,
+    /// The files kept with the draft.
+    files: Vec<super::drafts::FileView>,
+    files_limit: usize,
 }
 
 /// The provider's version of a draft in conflict, as the page shows it.
@@ -166,7 +171,10 @@ pub async fn show(
     }
     if let Some(id) = number("draft")? {
         let draft = state.store.draft(me.id, id).await.map_err(internal)?.ok_or(ErrorKind::NotFound)?;
-        return Ok(resumed(&state, ctx, me.id, draft).await?.into_response());
+        // A scheduled message taken back keeps its time, to be changed or kept.
+        let at = number("at")?.filter(|at| *at > mailroom_store::now());
+        let send_at = at.map(|at| crate::time::input_value(at, &ctx.clock.zone)).unwrap_or_default();
+        return Ok(resumed(&state, ctx, me.id, draft, send_at).await?.into_response());
     }
     let mut forwarded = Vec::new();
     let mut template = None;
@@ -198,7 +206,13 @@ pub async fn show(
 
 /// The compose page for a saved draft, with the provider's version beside it when someone
 /// changed the draft there.
-async fn resumed(state: &AppState, ctx: Ctx, user: UserId, draft: StoredDraft) -> Result<ComposePage, ErrorKind> {
+async fn resumed(
+    state: &AppState,
+    ctx: Ctx,
+    user: UserId,
+    draft: StoredDraft,
+    send_at: String,
+) -> Result<ComposePage, ErrorKind> {
     let f = &draft.fields;
     let mode = Mode::parse(&f.mode).unwrap_or(Mode::New);
     let form = ComposeForm {
@@ -212,7 +226,7 @@ async fn resumed(state: &AppState, ctx: Ctx, user: UserId, draft: StoredDraft) -
         original: f.original,
         mode: mode.as_str().to_owned(),
         key: mailroom_store::random_token(),
-        send_at: String::new(),
+        send_at,
         keep_attachments: true,
         draft: Some(draft.id),
         separately: false,
@@ -449,16 +463,38 @@ async fn page(
         Vec::new()
     };
     let undo_seconds = state.config.undo_send_seconds;
-    Ok(ComposePage { ctx, heading, senders, form, forwarded, errors, undo_seconds, templates, theirs: None })
+    let files = match form.draft {
+        Some(draft) => state
+            .store
+            .draft_files(user, draft)
+            .await
+            .map_err(internal)?
+            .iter()
+            .map(|file| super::drafts::file_view(draft, file))
+            .collect(),
+        None => Vec::new(),
+    };
+    let files_limit = super::drafts::DRAFT_FILES_LIMIT;
+    Ok(ComposePage {
+        ctx,
+        heading,
+        senders,
+        form,
+        forwarded,
+        errors,
+        undo_seconds,
+        templates,
+        theirs: None,
+        files,
+        files_limit,
+    })
 }
 
-/// The form as it came, files apart.
-pub(super) async fn read_form(
-    mut multipart: Multipart,
-) -> Result<(ComposeForm, Vec<OutgoingAttachment>, bool), ErrorKind> {
+/// The form as it came, and the files picked in it (without the page's script; with it, files
+/// go up on their own as they are picked).
+pub(super) async fn read_form(mut multipart: Multipart) -> Result<(ComposeForm, Vec<OutgoingAttachment>), ErrorKind> {
     let mut form = ComposeForm::default();
     let mut files = Vec::new();
-    let mut too_large = false;
     while let Some(field) = multipart.next_field().await.map_err(|_| ErrorKind::BadRequest)? {
         let name = field.name().unwrap_or_default().to_owned();
         if name == "attachments" {
@@ -468,7 +504,6 @@ pub(super) async fn read_form(
             if file_name.is_empty() && bytes.is_empty() {
                 continue; // The file picker left empty.
             }
-            too_large |= bytes.len() > FILE_LIMIT;
             files.push(OutgoingAttachment { name: file_name, content_type, bytes: bytes.to_vec() });
             continue;
         }
@@ -495,7 +530,7 @@ pub(super) async fn read_form(
             _ => {}
         }
     }
-    Ok((form, files, too_large))
+    Ok((form, files))
 }
 
 /// `POST /mail/compose`: submits the message, then shows the outbox, where it can be taken back
@@ -507,9 +542,37 @@ pub async fn submit_form(
     multipart: Multipart,
 ) -> Result<Response, ErrorKind> {
     let t = ctx.t;
-    let (form, mut files, too_large) = read_form(multipart).await?;
+    let (mut form, posted) = read_form(multipart).await?;
     let mode = Mode::parse(&form.mode).unwrap_or(Mode::New);
     let mut errors = FieldErrors::default();
+    // Files that came with the form (the page's script sends them as they are picked) are kept
+    // with the draft first, so that a form error does not lose them.
+    if !posted.is_empty() {
+        let fields = form.fields().ok_or(ErrorKind::BadRequest)?;
+        let now = mailroom_store::now();
+        let mut saved = state.store.save_draft(me.id, form.draft, &fields, now).await.map_err(internal)?;
+        if saved.is_none() && form.draft.is_some() {
+            // The draft went meanwhile (sent or discarded elsewhere): these files start another.
+            saved = state.store.save_draft(me.id, None, &fields, now).await.map_err(internal)?;
+        }
+        let draft = saved.ok_or(ErrorKind::NotFound)?.id;
+        form.draft = Some(draft);
+        let (_, refused) = super::drafts::store_files(&state, t, me.id, draft, posted).await?;
+        if let Some(text) = refused {
+            errors.add("attachments", text);
+        }
+    }
+    let mut files: Vec<OutgoingAttachment> = match form.draft {
+        Some(draft) => state
+            .store
+            .draft_files_with_data(me.id, draft)
+            .await
+            .map_err(internal)?
+            .into_iter()
+            .map(|(file, bytes)| OutgoingAttachment { name: file.name, content_type: file.content_type, bytes })
+            .collect(),
+        None => Vec::new(),
+    };
     let mut addresses = |field: Field, name: &'static str, value: &str| match parse_address_list(field, value) {
         Ok(list) => list,
         Err(error) => {
@@ -520,9 +583,6 @@ pub async fn submit_form(
     let to = addresses(Field::To, "to", &form.to);
     let cc = addresses(Field::Cc, "cc", &form.cc);
     let bcc = addresses(Field::Bcc, "bcc", &form.bcc);
-    if too_large {
-        errors.add("attachments", t.attachment_too_large);
-    }
     let now = mailroom_store::now();
     let send_at = match form.send_at.trim() {
         "" => Some(now + i64::from(state.config.undo_send_seconds)),
@@ -584,15 +644,24 @@ pub async fn submit_form(
             send_at: send_at.unwrap_or(now),
             saved_draft: form.draft,
         };
+        // Sent: back in the mail view (the conversation a reply answers), where a toast offers
+        // Undo; a message sent separately to each goes to the Outbox, which shows its batch.
         let submitted = if form.separately {
-            submit_separately(&state, me.id, compose).await.map_err(internal)?.map(|_| ())
+            submit_separately(&state, me.id, compose).await.map_err(internal)?.map(|_| None)
         } else {
-            submit(&state, me.id, compose).await.map_err(internal)?.map(|_| ())
+            submit(&state, me.id, compose).await.map_err(internal)?.map(|s| Some(s.submission().id))
         };
         match submitted {
-            Ok(()) => {
+            Ok(None) => {
                 let notice = if form.send_at.trim().is_empty() { "message_queued" } else { "message_scheduled" };
                 return Ok(see_other("/mail/outbox", notice));
+            }
+            Ok(Some(sent)) => {
+                let back = match form.original {
+                    Some(original) => format!("/mail?open={original}&sent={sent}"),
+                    None => format!("/mail?sent={sent}"),
+                };
+                return Ok(axum::response::Redirect::to(&back).into_response());
             }
             Err(SendRefused::NotFound) => return Err(ErrorKind::NotFound),
             Err(SendRefused::Invalid(error)) => errors.add(error_field(&error), compose_error(t, &error)),
@@ -709,20 +778,24 @@ pub async fn discard(
     match draft.filter(|id| !id.is_empty()) {
         Some(id) => {
             let id = id.parse::<i64>().map_err(|_| ErrorKind::BadRequest)?;
-            if !state.store.discard_draft(me.id, id, mailroom_store::now()).await.map_err(internal)? {
+            let now = mailroom_store::now();
+            let hold = Some(now + super::drafts::DISCARD_UNDO_SECS);
+            if !state.store.discard_draft(me.id, id, now, hold).await.map_err(internal)? {
                 return Err(ErrorKind::NotFound);
             }
             state.outbox_wake.notify_one();
-            Ok(see_other("/mail", "draft_discarded"))
+            // The mail view's toast offers Undo while the draft is kept.
+            Ok(axum::response::Redirect::to(&format!("/mail?discarded={id}")).into_response())
         }
         None => Ok(see_other("/mail", "draft_discarded")),
     }
 }
 
 /// `POST /mail/outbox/{id}/cancel`: undo send, or call off a scheduled one. What the user wrote
-/// comes back as a draft (recipients, subject, text; the HTML when it holds no inline image) and
-/// opens in the compose page, so that nothing is lost; one copy of a message sent separately to
-/// each recipient is only called off, the others going on.
+/// comes back as a draft (recipients, subject, text, files; the HTML when it holds no inline
+/// image), the draft it was written in when that is still kept, and opens in the compose page,
+/// so that nothing is lost; one copy of a message sent separately to each recipient is only
+/// called off, the others going on.
 pub async fn cancel(
     State(state): State<AppState>,
     SignedIn(me): SignedIn,
@@ -731,6 +804,7 @@ pub async fn cancel(
     let store = &state.store;
     let submission = store.submission(me.id, id).await.map_err(internal)?.ok_or(ErrorKind::NotFound)?;
     let raw = store.submission_raw(me.id, id).await.map_err(internal)?;
+    let written_in = store.submission_draft(me.id, id).await.map_err(internal)?;
     let now = mailroom_store::now();
     if !store.cancel_submission(me.id, id, now).await.map_err(internal)? {
         return Ok(see_other("/mail/outbox", "send_too_late"));
@@ -738,14 +812,31 @@ pub async fn cancel(
     let (Some(raw), None) = (raw, submission.batch) else {
         return Ok(see_other("/mail/outbox", "send_cancelled"));
     };
-    let had_files = !mailroom_mime::parse(&raw).into_message().attachments.is_empty();
     let fields = taken_back(store, &me, submission.account, &raw).await?;
-    let draft = store.save_draft(me.id, None, &fields, now).await.map_err(internal)?.ok_or(ErrorKind::NotFound)?;
+    let mut draft = store.save_draft(me.id, written_in, &fields, now).await.map_err(internal)?;
+    if draft.is_none() && written_in.is_some() {
+        draft = store.save_draft(me.id, None, &fields, now).await.map_err(internal)?;
+    }
+    let draft = draft.ok_or(ErrorKind::NotFound)?;
+    let files = files_of(&raw);
+    store.replace_draft_files(me.id, draft.id, &files, now).await.map_err(internal)?;
     // The draft writer takes it to the provider's Drafts.
     state.outbox_wake.notify_one();
     tracing::info!(user.id = %me.id, submission = id, draft = draft.id, "a message taken back is a draft again");
-    let notice = if had_files { "send_taken_back_files" } else { "send_taken_back" };
-    Ok(axum::response::Redirect::to(&format!("/mail/compose?draft={}&notice={notice}", draft.id)).into_response())
+    // A scheduled one (not one in its undo window) comes back with its time, to keep or change.
+    let undo_window = now + i64::from(state.config.undo_send_seconds);
+    let at = if submission.send_at > undo_window { format!("&at={}", submission.send_at) } else { String::new() };
+    Ok(axum::response::Redirect::to(&format!("/mail/compose?draft={}{at}&notice=send_taken_back", draft.id))
+        .into_response())
+}
+
+/// The files a built message carries (name, content type, content), in order.
+fn files_of(raw: &[u8]) -> Vec<(String, String, Vec<u8>)> {
+    let count = mailroom_mime::parse(raw).into_message().attachments.len();
+    (0..count)
+        .filter_map(|position| mailroom_mime::attachment_data(raw, position))
+        .map(|part| (part.info.name, part.info.content_type, part.data))
+        .collect()
 }
 
 /// The draft of a message taken back from the outbox, read from the message as it was built.

@@ -7,30 +7,180 @@ use askama_web::WebTemplate;
 use axum::Form;
 use axum::Json;
 use axum::extract::{Multipart, Path, State};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use mailroom_store::DraftFields;
+use mailroom_domain::UserId;
+use mailroom_store::{DraftFields, DraftFile, FileAdded};
 use serde::Deserialize;
 
 use super::compose::{read_form, theirs_fields};
-use super::see_other;
+use super::{json_error, see_other, size_text, wants_json};
 use crate::AppState;
 use crate::errors::{ErrorKind, internal};
 use crate::viewer::{Ctx, SignedIn};
 
-/// `POST /mail/drafts/save`: the compose form as it is (files apart); answers the draft's id and
-/// where it stands.
+/// `POST /mail/drafts/save`: the compose form as it is (its files go up on their own); answers
+/// the draft's id and where it stands.
 pub async fn save(
     State(state): State<AppState>,
     SignedIn(me): SignedIn,
     multipart: Multipart,
 ) -> Result<Response, ErrorKind> {
-    let (form, _files, _) = read_form(multipart).await?;
+    let (form, _files) = read_form(multipart).await?;
     let (id, fields) = form.into_draft().ok_or(ErrorKind::BadRequest)?;
     let saved = state.store.save_draft(me.id, id, &fields, mailroom_store::now()).await.map_err(internal)?;
     let draft = saved.ok_or(ErrorKind::NotFound)?;
     state.outbox_wake.notify_one();
     Ok(Json(serde_json::json!({"id": draft.id, "conflict": draft.conflict, "at_provider": draft.is_pushed()}))
         .into_response())
+}
+
+/// The most the files of one draft may hold together, and so one file: what a message carries
+/// from every mailbox Mailroom sends from.
+pub const DRAFT_FILES_LIMIT: usize = crate::send::ATTACHMENT_LIMIT;
+
+/// Whether a request to `path` may carry files (an upload, or the compose form posted to take
+/// a file off without script), and so be as large as the compose form.
+pub fn carries_files(path: &str) -> bool {
+    path.starts_with("/mail/drafts/") && (path.ends_with("/files") || path.ends_with("/remove"))
+}
+
+/// A draft's file as the compose page and its script show it.
+#[derive(Debug, serde::Serialize)]
+pub struct FileView {
+    pub id: i64,
+    pub name: String,
+    pub size: String,
+    /// Where it is downloaded, and where it is taken off (POST).
+    pub url: String,
+    pub remove: String,
+}
+
+pub fn file_view(draft: i64, file: &DraftFile) -> FileView {
+    FileView {
+        id: file.id,
+        name: file.name.clone(),
+        size: size_text(file.size),
+        url: format!("/mail/drafts/{draft}/files/{}", file.id),
+        remove: format!("/mail/drafts/{draft}/files/{}/remove", file.id),
+    }
+}
+
+/// A file's name as a message may carry it: no folders, no control characters.
+pub(super) fn file_name(given: Option<&str>) -> String {
+    let base = given.unwrap_or_default().rsplit(['/', '\\']).next().unwrap_or_default();
+    let clean: String = base.chars().filter(|c| !c.is_control()).collect::<String>().trim().chars().take(200).collect();
+    if clean.is_empty() { "file".to_owned() } else { clean }
+}
+
+/// Stores files with the user's draft; the first refusal (over the limit, or no such draft)
+/// stops the rest. What was added, and the refusal's text.
+pub(super) async fn store_files(
+    state: &AppState,
+    t: &crate::i18n::Texts,
+    user: UserId,
+    draft: i64,
+    files: Vec<mailroom_mime::compose::OutgoingAttachment>,
+) -> Result<(Vec<FileView>, Option<String>), ErrorKind> {
+    let mut added = Vec::new();
+    for file in files {
+        if file.bytes.len() > DRAFT_FILES_LIMIT {
+            return Ok((added, Some(t.file_too_large.replace("{name}", &file.name))));
+        }
+        let now = mailroom_store::now();
+        let (name, content_type) = (file_name(Some(&file.name)), file.content_type);
+        let stored = state
+            .store
+            .add_draft_file(user, draft, (&name, &content_type, &file.bytes), DRAFT_FILES_LIMIT, now)
+            .await
+            .map_err(internal)?;
+        match stored {
+            FileAdded::Added(file) => added.push(file_view(draft, &file)),
+            FileAdded::NoDraft => return Err(ErrorKind::NotFound),
+            FileAdded::OverLimit => return Ok((added, Some(t.files_over_limit.replace("{name}", &name)))),
+        }
+    }
+    if !added.is_empty() {
+        // The draft's writer takes the files to the provider's copy.
+        state.outbox_wake.notify_one();
+    }
+    Ok((added, None))
+}
+
+/// `POST /mail/drafts/{id}/files` with `file` parts: files picked or dropped on the compose page,
+/// stored with the draft at once. Answers `{"files": [...]}`; a file over the limit is refused
+/// with 413 and its name.
+pub async fn upload(
+    State(state): State<AppState>,
+    SignedIn(me): SignedIn,
+    ctx: Ctx,
+    Path(id): Path<i64>,
+    mut multipart: Multipart,
+) -> Result<Response, ErrorKind> {
+    let mut files = Vec::new();
+    while let Some(field) = multipart.next_field().await.map_err(|_| ErrorKind::BadRequest)? {
+        if field.name() != Some("file") {
+            continue;
+        }
+        let name = file_name(field.file_name());
+        let content_type = field.content_type().unwrap_or("application/octet-stream").to_owned();
+        let bytes = field.bytes().await.map_err(|_| ErrorKind::BadRequest)?;
+        files.push(mailroom_mime::compose::OutgoingAttachment { name, content_type, bytes: bytes.to_vec() });
+    }
+    if files.is_empty() {
+        return Err(ErrorKind::BadRequest);
+    }
+    let (added, refused) = store_files(&state, ctx.t, me.id, id, files).await?;
+    match refused {
+        Some(text) => Ok(json_error(StatusCode::PAYLOAD_TOO_LARGE, &text)),
+        None => Ok(Json(serde_json::json!({ "files": added })).into_response()),
+    }
+}
+
+/// `GET /mail/drafts/{id}/files/{file}`: the file as it was attached.
+pub async fn file(
+    State(state): State<AppState>,
+    SignedIn(me): SignedIn,
+    Path((id, file)): Path<(i64, i64)>,
+) -> Result<Response, ErrorKind> {
+    let found = state.store.draft_file(me.id, id, file).await.map_err(internal)?;
+    let (file, data) = found.ok_or(ErrorKind::NotFound)?;
+    Ok(crate::mail::download(data, &file.content_type, &file.name))
+}
+
+/// `POST /mail/drafts/{id}/files/{file}/remove`: takes a file off the draft. The page's script
+/// asks for JSON; without script the whole compose form comes, and what it holds is saved
+/// first (files picked meanwhile too), so that nothing typed is lost, then the page again.
+pub async fn remove_file(
+    State(state): State<AppState>,
+    SignedIn(me): SignedIn,
+    ctx: Ctx,
+    headers: HeaderMap,
+    Path((id, file)): Path<(i64, i64)>,
+    request: axum::extract::Request,
+) -> Result<Response, ErrorKind> {
+    use axum::extract::FromRequest as _;
+    let now = mailroom_store::now();
+    let is_form = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("multipart/form-data"));
+    if !wants_json(&headers) && is_form {
+        let multipart = Multipart::from_request(request, &state).await.map_err(|_| ErrorKind::BadRequest)?;
+        let (form, files) = read_form(multipart).await?;
+        let (_, fields) = form.into_draft().ok_or(ErrorKind::BadRequest)?;
+        state.store.save_draft(me.id, Some(id), &fields, now).await.map_err(internal)?.ok_or(ErrorKind::NotFound)?;
+        // A file over the limit is left out here; the page says so when the message is sent.
+        store_files(&state, ctx.t, me.id, id, files).await?;
+    }
+    if !state.store.remove_draft_file(me.id, id, file, now).await.map_err(internal)? {
+        return Err(ErrorKind::NotFound);
+    }
+    state.outbox_wake.notify_one();
+    if wants_json(&headers) {
+        return Ok(Json(serde_json::json!({ "removed": file })).into_response());
+    }
+    Ok(axum::response::Redirect::to(&format!("/mail/compose?draft={id}")).into_response())
 }
 
 struct DraftRow {
@@ -46,10 +196,22 @@ struct DraftRow {
 struct DraftsPage {
     ctx: Ctx,
     rows: Vec<DraftRow>,
+    /// The draft just discarded, for its Undo.
+    discarded: Option<i64>,
+}
+
+#[derive(Deserialize)]
+pub struct DraftsQuery {
+    discarded: Option<i64>,
 }
 
 /// `GET /mail/drafts`.
-pub async fn list(State(state): State<AppState>, SignedIn(me): SignedIn, ctx: Ctx) -> Result<Response, ErrorKind> {
+pub async fn list(
+    State(state): State<AppState>,
+    SignedIn(me): SignedIn,
+    ctx: Ctx,
+    axum::extract::Query(query): axum::extract::Query<DraftsQuery>,
+) -> Result<Response, ErrorKind> {
     let t = ctx.t;
     let rows = state
         .store
@@ -71,20 +233,39 @@ pub async fn list(State(state): State<AppState>, SignedIn(me): SignedIn, ctx: Ct
             when: ctx.clock.full(d.updated_at),
         })
         .collect();
-    Ok(DraftsPage { ctx, rows }.into_response())
+    Ok(DraftsPage { ctx, rows, discarded: query.discarded }.into_response())
 }
 
-/// `POST /mail/drafts/{id}/discard`.
+/// How long a discarded draft is kept for its Undo before the writer deletes it (the toast's
+/// ten seconds, and a margin).
+pub const DISCARD_UNDO_SECS: i64 = 12;
+
+/// `POST /mail/drafts/{id}/discard`: back to the list, which offers Undo.
 pub async fn discard(
     State(state): State<AppState>,
     SignedIn(me): SignedIn,
     Path(id): Path<i64>,
 ) -> Result<Response, ErrorKind> {
-    if !state.store.discard_draft(me.id, id, mailroom_store::now()).await.map_err(internal)? {
+    let now = mailroom_store::now();
+    if !state.store.discard_draft(me.id, id, now, Some(now + DISCARD_UNDO_SECS)).await.map_err(internal)? {
         return Err(ErrorKind::NotFound);
     }
     state.outbox_wake.notify_one();
-    Ok(see_other("/mail/drafts", "draft_discarded"))
+    Ok(axum::response::Redirect::to(&format!("/mail/drafts?notice=draft_discarded&discarded={id}")).into_response())
+}
+
+/// `POST /mail/drafts/{id}/restore`: Undo of a discard, while the draft is kept; it opens again
+/// in the compose page, files and all.
+pub async fn restore(
+    State(state): State<AppState>,
+    SignedIn(me): SignedIn,
+    Path(id): Path<i64>,
+) -> Result<Response, ErrorKind> {
+    if !state.store.restore_draft(me.id, id, mailroom_store::now()).await.map_err(internal)? {
+        return Ok(see_other("/mail/drafts", "draft_restore_too_late"));
+    }
+    state.outbox_wake.notify_one();
+    Ok(axum::response::Redirect::to(&format!("/mail/compose?draft={id}&notice=draft_restored")).into_response())
 }
 
 #[derive(Deserialize)]

@@ -15,11 +15,11 @@ use mailroom_domain::search::{Plan, Query as SearchQuery};
 use mailroom_domain::{AccountId, FolderKind, MailAction, Provider, TagColor, TagName};
 use mailroom_store::{
     ActionRefused, FolderSummary, ListCursor, MessageDetail, MessageFilter, MessageSummary, NOTE_LIMIT, SearchCursor,
-    Tag, UndoRefused, User,
+    SubmissionStatus, Tag, UndoRefused, User,
 };
 use serde_json::json;
 
-use super::see_other;
+use super::{json_error, see_other, size_text, wants_json};
 use crate::AppState;
 use crate::errors::{ErrorKind, internal};
 use crate::i18n::Texts;
@@ -109,6 +109,10 @@ struct MailQuery {
     images: bool,
     /// The action just taken, which an Undo button can still take back.
     undo: Option<i64>,
+    /// The message just sent from the compose page, which its Undo can still take back.
+    sent: Option<i64>,
+    /// The draft just discarded, which its Undo can still bring back.
+    discarded: Option<i64>,
 }
 
 fn parse_query(query: Option<&str>) -> Result<MailQuery, ErrorKind> {
@@ -119,6 +123,8 @@ fn parse_query(query: Option<&str>) -> Result<MailQuery, ErrorKind> {
         open: None,
         images: false,
         undo: None,
+        sent: None,
+        discarded: None,
     };
     for (key, value) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
         match key.as_ref() {
@@ -136,6 +142,8 @@ fn parse_query(query: Option<&str>) -> Result<MailQuery, ErrorKind> {
             "open" => parsed.open = Some(value.parse().map_err(|_| ErrorKind::BadRequest)?),
             "images" => parsed.images = value == "1",
             "undo" => parsed.undo = Some(value.parse().map_err(|_| ErrorKind::BadRequest)?),
+            "sent" => parsed.sent = Some(value.parse().map_err(|_| ErrorKind::BadRequest)?),
+            "discarded" => parsed.discarded = Some(value.parse().map_err(|_| ErrorKind::BadRequest)?),
             // The notice is read by `Ctx`.
             _ => {}
         }
@@ -319,6 +327,9 @@ struct MailPage {
     list_labels: Vec<MenuItem>,
     list_tags: Vec<MenuItem>,
     undo: Option<i64>,
+    /// What the compose page just did (a message sent, a draft discarded), in the toast with its
+    /// Undo.
+    toast: Option<ToastNote>,
     inbox_unread: i64,
     in_trash: bool,
     my_tags: Vec<SideTag>,
@@ -327,18 +338,38 @@ struct MailPage {
     colors: Vec<(&'static str, &'static str)>,
 }
 
+/// What the compose page just did, as the toast tells it, with the form of its Undo and a link.
+struct ToastNote {
+    text: String,
+    undo: Option<String>,
+    link: Option<(&'static str, &'static str)>,
+}
+
+/// The message the user just sent: "Sending…" or "Scheduled for…", with Undo while it has not
+/// gone (it comes back as a draft, whole) and a way to the Outbox.
+async fn sent_note(state: &AppState, ctx: &Ctx, user: &User, id: i64) -> Result<Option<ToastNote>, ErrorKind> {
+    let Some(submission) = state.store.submission(user.id, id).await.map_err(internal)? else {
+        return Ok(None);
+    };
+    let t = ctx.t;
+    let now = mailroom_store::now();
+    let text = match submission.status {
+        SubmissionStatus::Pending if submission.send_at > now + i64::from(state.config.undo_send_seconds) => {
+            t.sent_scheduled.replace("{when}", &ctx.clock.full(submission.send_at))
+        }
+        SubmissionStatus::Pending | SubmissionStatus::Sending => t.sent_sending.to_owned(),
+        SubmissionStatus::Accepted => t.sent_done.to_owned(),
+        SubmissionStatus::Failed => t.status_failed.to_owned(),
+        SubmissionStatus::Cancelled => t.status_cancelled.to_owned(),
+    };
+    let undo = (submission.status == SubmissionStatus::Pending).then(|| format!("/mail/outbox/{id}/cancel"));
+    Ok(Some(ToastNote { text, undo, link: Some(("/mail/outbox", t.view_message)) }))
+}
+
 fn person(name: Option<&str>, address: &str) -> String {
     match name {
         Some(name) if !name.is_empty() => format!("{name} <{address}>"),
         _ => address.to_owned(),
-    }
-}
-
-fn size_text(bytes: i64) -> String {
-    match bytes {
-        b if b >= 1 << 20 => format!("{:.1} MB", b as f64 / f64::from(1 << 20)),
-        b if b >= 1 << 10 => format!("{} kB", b >> 10),
-        b => format!("{b} B"),
     }
 }
 
@@ -543,6 +574,16 @@ pub async fn show(
         .collect();
     let back = format!("/mail?{view_query}{cursor_part}");
     let inbox_unread = store.inbox_unread(me.id).await.map_err(internal)?;
+    let toast = match (q.sent, q.discarded) {
+        (Some(id), _) => sent_note(&state, &ctx, &me, id).await?,
+        // A draft discarded: Undo brings it back while it is kept (the store says when not).
+        (None, Some(id)) => Some(ToastNote {
+            text: t.notice_draft_discarded.to_owned(),
+            undo: Some(format!("/mail/drafts/{id}/restore")),
+            link: None,
+        }),
+        (None, None) => None,
+    };
     let page = MailPage {
         ctx,
         has_accounts: !accounts.is_empty(),
@@ -564,6 +605,7 @@ pub async fn show(
         list_labels,
         list_tags,
         undo: q.undo,
+        toast,
         inbox_unread,
         in_trash,
         my_tags: tags
@@ -1042,18 +1084,6 @@ pub async fn undo(
         }),
         Err(UndoRefused::NotFound) => Err(ErrorKind::NotFound),
     }
-}
-
-/// A refusal the page's script shows in its toast, as it is (not made into an error page).
-fn json_error(status: StatusCode, text: &str) -> Response {
-    let mut response = (status, Json(json!({ "error": text }))).into_response();
-    response.extensions_mut().insert(crate::errors::Verbatim);
-    response
-}
-
-/// Whether the request asks for JSON rather than a page.
-fn wants_json(headers: &axum::http::HeaderMap) -> bool {
-    headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("application/json"))
 }
 
 /// The messages an action on the conversations of `ids` takes: marking read or unread takes

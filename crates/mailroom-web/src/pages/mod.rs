@@ -61,3 +61,28 @@ impl FieldErrors {
 pub fn see_other(path: &str, notice: &str) -> Response {
     axum::response::Redirect::to(&format!("{path}?notice={notice}")).into_response()
 }
+
+/// A refusal the page's script shows (in a toast, beside a file), as it is: not made into an
+/// error page.
+pub(crate) fn json_error(status: axum::http::StatusCode, text: &str) -> Response {
+    let mut response = (status, axum::Json(serde_json::json!({ "error": text }))).into_response();
+    response.extensions_mut().insert(crate::errors::Verbatim);
+    response
+}
+
+/// Whether the request asks for JSON rather than a page.
+pub(crate) fn wants_json(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(axum::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/json"))
+}
+
+/// A file's size as people read it.
+pub(crate) fn size_text(bytes: i64) -> String {
+    match bytes {
+        b if b >= 1 << 20 => format!("{:.1} MB", b as f64 / f64::from(1 << 20)),
+        b if b >= 1 << 10 => format!("{} kB", b >> 10),
+        b => format!("{b} B"),
+    }
+}

@@ -5,7 +5,7 @@
 use axum::http::StatusCode;
 use serde_json::Value;
 
-use crate::harness::{Backend, Client};
+use crate::harness::{Backend, Client, Page};
 use crate::send::{ANN, CARL, body_of, compose, field, multipart, outbox, signed_in, unescape};
 use crate::workspace::{Setup, setup};
 
@@ -17,6 +17,8 @@ crate::on_both_databases!(drafts:
     drafts_are_written_updated_sent_and_discarded_through_the_api,
     a_draft_written_in_gmail_is_resumed_from_drafts_and_changed_in_place,
     the_compose_pages_discard_asks_and_removes_the_draft_here_and_in_gmail,
+    files_stay_with_a_gmail_draft_through_an_error_a_resume_a_send_and_an_undo,
+    files_stay_with_an_outlook_draft_through_an_error_a_resume_a_send_and_an_undo,
 );
 
 /// Saves the compose form of `page_path` with `changes`, as the page's script does.
@@ -46,6 +48,12 @@ async fn save(browser: &mut Client, page_path: &str, changes: &[(&str, &str)]) -
 
 async fn push(s: &Setup) {
     mailroom_sync::push_drafts(&s.engine, "test-drafts").await;
+}
+
+/// The writer's round once a discarded draft's Undo has passed.
+async fn push_after_undo(s: &Setup) {
+    let later = mailroom_store::now() + mailroom_web::DISCARD_UNDO_SECS + 1;
+    mailroom_sync::push_drafts_at(&s.engine, "test-drafts", Some(later)).await;
 }
 
 /// Ann's Gmail drafts: (draft id, message id, parsed message).
@@ -129,9 +137,9 @@ async fn a_draft_is_a_gmail_draft_changed_in_place_resumed_and_discarded(backend
     let csrf = browser.get("/mail/drafts").await.csrf();
     let proof = format!("csrf_token={csrf}");
     let answer = browser.request("POST", &format!("/mail/drafts/{id}/discard"), Some((form, proof.into_bytes()))).await;
-    answer.assert_redirect("/mail/drafts?notice=draft_discarded");
+    answer.assert_redirect(&format!("/mail/drafts?notice=draft_discarded&discarded={id}"));
     browser.get("/mail/drafts").await.assert_contains("No drafts.");
-    push(&s).await;
+    push_after_undo(&s).await;
     assert!(gmail_drafts(&s).is_empty());
     assert!(s.app.store.drafts(s.user).await.unwrap().is_empty());
 }
@@ -178,8 +186,8 @@ async fn a_draft_is_an_outlook_draft_message_changed_in_place_and_discarded(back
     browser
         .request("POST", &format!("/mail/drafts/{id}/discard"), Some((form, proof)))
         .await
-        .assert_redirect("/mail/drafts?notice=draft_discarded");
-    push(&s).await;
+        .assert_redirect(&format!("/mail/drafts?notice=draft_discarded&discarded={id}"));
+    push_after_undo(&s).await;
     assert!(drafts(&s).is_empty(), "gone from Drafts");
     assert!(s.app.store.drafts(s.user).await.unwrap().is_empty());
 }
@@ -263,7 +271,7 @@ async fn a_sent_drafts_copy_is_deleted_at_the_provider(backend: Backend) {
     push(&s).await;
     assert_eq!(gmail_drafts(&s).len(), 1);
     let (_, answer) = compose(&mut browser, &format!("/mail/compose?draft={id}"), &[("draft", &id)], &[]).await;
-    answer.assert_redirect("/mail/outbox?notice=message_queued");
+    crate::send::assert_sent(&answer);
     // Waiting out the undo window, the draft stays; once the message went, it goes.
     push(&s).await;
     assert_eq!(gmail_drafts(&s).len(), 1);
@@ -402,8 +410,8 @@ async fn a_draft_written_in_gmail_is_resumed_from_drafts_and_changed_in_place(ba
     let proof = format!("csrf_token={csrf}").into_bytes();
     let form = "application/x-www-form-urlencoded";
     let answer = browser.request("POST", &format!("/mail/drafts/{taken}/discard"), Some((form, proof))).await;
-    answer.assert_redirect("/mail/drafts?notice=draft_discarded");
-    push(&s).await;
+    answer.assert_redirect(&format!("/mail/drafts?notice=draft_discarded&discarded={taken}"));
+    push_after_undo(&s).await;
     let left: Vec<String> = gmail_drafts(&s).into_iter().map(|d| d.0).collect();
     assert_eq!(left, [draft_id], "{other} is deleted in Gmail");
 }
@@ -427,17 +435,220 @@ async fn the_compose_pages_discard_asks_and_removes_the_draft_here_and_in_gmail(
     ben.submit("/mail", "/mail/compose/discard", &[("draft", &id_text)]).await.assert_status(StatusCode::NOT_FOUND);
     browser.submit("/mail", "/mail/compose/discard", &[("draft", "x")]).await.assert_status(StatusCode::BAD_REQUEST);
     assert!(s.app.store.draft(s.user, id).await.unwrap().is_some());
-    // The user discards it: gone here, and from Gmail's drafts once the writer has run.
-    browser
-        .submit("/mail", "/mail/compose/discard", &[("draft", &id_text)])
-        .await
-        .assert_redirect("/mail?notice=draft_discarded");
+    // The user discards it: gone here at once; the mail view's toast offers Undo, and until its
+    // time has passed the copy in Gmail stays.
+    let back = browser.submit("/mail", "/mail/compose/discard", &[("draft", &id_text)]).await;
+    back.assert_redirect(&format!("/mail?discarded={id}"));
     assert!(s.app.store.draft(s.user, id).await.unwrap().is_none());
+    assert!(s.app.store.drafts(s.user).await.unwrap().is_empty());
+    browser
+        .get(back.location().unwrap())
+        .await
+        .assert_contains("The draft is discarded.")
+        .assert_contains(&format!(r#"action="/mail/drafts/{id}/restore" data-toast-undo"#));
     push(&s).await;
+    assert_eq!(gmail_drafts(&s).len(), 1, "kept for the Undo");
+    // Another user cannot bring it back.
+    ben.submit("/mail", &format!("/mail/drafts/{id}/restore"), &[])
+        .await
+        .assert_redirect("/mail/drafts?notice=draft_restore_too_late");
+    // Undo: back as it was, and opened to go on.
+    browser
+        .submit("/mail", &format!("/mail/drafts/{id}/restore"), &[])
+        .await
+        .assert_redirect(&format!("/mail/compose?draft={id}&notice=draft_restored"));
+    assert_eq!(s.app.store.draft(s.user, id).await.unwrap().unwrap().fields.subject, "Maybe");
+    push(&s).await;
+    let drafts = gmail_drafts(&s);
+    assert_eq!((drafts.len(), drafts[0].2.subject.as_str()), (1, "Maybe"));
+    // Discarded from the list of drafts: its Undo is there; once the hold has passed, the writer
+    // deletes Gmail's copy, and the Undo is too late.
+    let back = browser.submit("/mail/drafts", &format!("/mail/drafts/{id}/discard"), &[]).await;
+    back.assert_redirect(&format!("/mail/drafts?notice=draft_discarded&discarded={id}"));
+    browser.get(back.location().unwrap()).await.assert_contains(&format!(r#"action="/mail/drafts/{id}/restore""#));
+    push_after_undo(&s).await;
     assert!(gmail_drafts(&s).is_empty(), "gone from Gmail's drafts");
+    browser
+        .submit("/mail", &format!("/mail/drafts/{id}/restore"), &[])
+        .await
+        .assert_redirect("/mail/drafts?notice=draft_restore_too_late");
     // Nothing saved yet: leaving is all there is to do.
     browser
         .submit("/mail", "/mail/compose/discard", &[("draft", "")])
         .await
         .assert_redirect("/mail?notice=draft_discarded");
+}
+
+/// Uploads a file to a draft as the compose page's script does: one `file` part.
+async fn upload(browser: &mut Client, draft: i64, csrf: &str, name: &str, bytes: &[u8]) -> (u16, Value) {
+    let boundary = "----mailroomuploadboundary";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n\
+         Content-Type: application/octet-stream\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(bytes);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let content_type = format!("multipart/form-data; boundary={boundary}");
+    let answer = by_script(browser, csrf, &format!("/mail/drafts/{draft}/files"), Some((&content_type, body))).await;
+    (answer.status.as_u16(), serde_json::from_str(&answer.body).unwrap_or(Value::Null))
+}
+
+/// A POST made the way the page's script makes it: JSON asked for, the proof in a header.
+async fn by_script(browser: &mut Client, csrf: &str, path: &str, body: Option<(&str, Vec<u8>)>) -> Page {
+    browser.headers.push(("x-csrf-token", csrf.to_owned()));
+    browser.headers.push(("accept", "application/json".to_owned()));
+    let answer = browser.request("POST", path, body).await;
+    browser.headers.truncate(browser.headers.len() - 2);
+    answer
+}
+
+/// The names of the files the provider's copy of the user's only draft carries.
+fn files_at_provider(s: &Setup, provider: &str) -> Vec<String> {
+    if provider == "google" {
+        let drafts = gmail_drafts(s);
+        assert_eq!(drafts.len(), 1, "one draft in Gmail");
+        return drafts[0].2.attachments.iter().map(|a| a.name.clone()).collect();
+    }
+    let mut world = s.sim.state.world();
+    let mailbox = world.graph(CARL).unwrap();
+    let folder = mailbox.well_known_id("drafts");
+    let drafts: Vec<_> = mailbox.messages.iter().filter(|m| m.folder_id == folder && m.is_draft).collect();
+    assert_eq!(drafts.len(), 1, "one draft in Outlook");
+    drafts[0].attachments.iter().filter(|a| !a.is_inline).map(|a| a.name.clone()).collect()
+}
+
+async fn files_stay_with_a_gmail_draft_through_an_error_a_resume_a_send_and_an_undo(backend: Backend) {
+    files_stay_with_the_draft(backend, "google").await;
+}
+
+async fn files_stay_with_an_outlook_draft_through_an_error_a_resume_a_send_and_an_undo(backend: Backend) {
+    files_stay_with_the_draft(backend, "microsoft").await;
+}
+
+/// Nothing the user attached is lost: a file stays with its draft through a form error, a
+/// resumed draft, the provider's copy, a send and its Undo, and goes out with the message.
+async fn files_stay_with_the_draft(backend: Backend, provider: &str) {
+    let Some(s) = setup(backend, provider, 1).await else { return };
+    let mut browser = signed_in(&s).await;
+    let names = |files: &[mailroom_store::DraftFile]| files.iter().map(|f| f.name.clone()).collect::<Vec<_>>();
+    // Picked without the page's script, in a form that comes back with an error: the file is kept
+    // with a draft, and the page lists it.
+    let offer: (&str, &str, &[u8]) = ("nabídka.pdf", "application/pdf", b"%PDF offer");
+    let (_, answer) =
+        compose(&mut browser, "/mail/compose", &[("to", "nobody"), ("subject", "Nabídka")], &[offer]).await;
+    answer.assert_status(StatusCode::UNPROCESSABLE_ENTITY).assert_contains("nabídka.pdf");
+    let draft: i64 = field(&answer, "draft").parse().expect("the form now names its draft");
+    let kept = s.app.store.draft_files(s.user, draft).await.unwrap();
+    assert_eq!(names(&kept), ["nabídka.pdf"]);
+    assert_eq!(s.app.store.draft(s.user, draft).await.unwrap().unwrap().fields.subject, "Nabídka", "and the text");
+
+    // Resumed: listed, and it downloads as it was.
+    let path = format!("/mail/compose?draft={draft}");
+    let page = browser.get(&path).await;
+    page.assert_contains("nabídka.pdf").assert_contains("Up to 25 MB in all");
+    assert_eq!(browser.get(&format!("/mail/drafts/{draft}/files/{}", kept[0].id)).await.body, "%PDF offer");
+
+    // Picked with the page's script: each goes up at once. One over the limit is refused by
+    // name, and so is one that would take the draft's files over it; nothing of theirs is kept.
+    let csrf = page.csrf();
+    let (status, added) = upload(&mut browser, draft, &csrf, "ceník.xlsx", b"prices").await;
+    assert_eq!(status, 200, "{added}");
+    assert_eq!(
+        (added["files"][0]["name"].as_str(), added["files"][0]["size"].as_str()),
+        (Some("ceník.xlsx"), Some("6 B"))
+    );
+    let (status, refused) = upload(&mut browser, draft, &csrf, "video.mp4", &vec![0; 25 * 1024 * 1024 + 1]).await;
+    assert_eq!(status, 413);
+    assert!(refused["error"].as_str().unwrap().contains("video.mp4 is larger than 25 MB"), "{refused}");
+    let (status, big) = upload(&mut browser, draft, &csrf, "plán.dwg", &vec![7; 20 * 1024 * 1024]).await;
+    assert_eq!(status, 200, "{big}");
+    let (status, refused) = upload(&mut browser, draft, &csrf, "fotky.zip", &vec![1; 6 * 1024 * 1024]).await;
+    assert_eq!(status, 413);
+    assert!(refused["error"].as_str().unwrap().contains("fotky.zip"), "{refused}");
+    assert_eq!(
+        names(&s.app.store.draft_files(s.user, draft).await.unwrap()),
+        ["nabídka.pdf", "ceník.xlsx", "plán.dwg"]
+    );
+    // Taken off again.
+    let remove = big["files"][0]["remove"].as_str().unwrap().to_owned();
+    by_script(&mut browser, &csrf, &remove, None).await.assert_status(StatusCode::OK);
+    assert_eq!(names(&s.app.store.draft_files(s.user, draft).await.unwrap()), ["nabídka.pdf", "ceník.xlsx"]);
+
+    // Another user can neither fetch, add nor take off a file of this draft.
+    let (_, mut other) = s.app.member("other@example.test", "member password 2").await;
+    let other_csrf = other.get("/mail/drafts").await.csrf();
+    other.get(&format!("/mail/drafts/{draft}/files/{}", kept[0].id)).await.assert_status(StatusCode::NOT_FOUND);
+    let (status, _) = upload(&mut other, draft, &other_csrf, "virus.exe", b"MZ").await;
+    assert_eq!(status, 404);
+    let remove_offer = format!("/mail/drafts/{draft}/files/{}/remove", kept[0].id);
+    by_script(&mut other, &other_csrf, &remove_offer, None).await.assert_status(StatusCode::NOT_FOUND);
+    assert_eq!(names(&s.app.store.draft_files(s.user, draft).await.unwrap()), ["nabídka.pdf", "ceník.xlsx"]);
+
+    // The provider's copy of the draft carries them.
+    push(&s).await;
+    assert_eq!(files_at_provider(&s, provider), ["nabídka.pdf", "ceník.xlsx"]);
+
+    // Sent from the draft: the files go with the message. Undo: the same draft again, with
+    // its recipients, text and files.
+    let draft_field = draft.to_string();
+    let changes = [("to", "jana@example.org"), ("draft", draft_field.as_str()), ("body", "Posílám nabídku.")];
+    let (_, answer) = compose(&mut browser, &path, &changes, &[]).await;
+    crate::send::assert_sent(&answer);
+    let queued = s.app.store.submissions(s.user, None, 10).await.unwrap().remove(0);
+    let raw = s.app.store.submission_raw(s.user, queued.id).await.unwrap().unwrap();
+    let sent: Vec<String> = mailroom_mime::parse(&raw).into_message().attachments.into_iter().map(|a| a.name).collect();
+    assert_eq!(sent, ["nabídka.pdf", "ceník.xlsx"]);
+    let csrf = browser.get("/mail/outbox").await.csrf();
+    let back = browser.post_raw(&format!("/mail/outbox/{}/cancel", queued.id), &[("csrf_token", &csrf)]).await;
+    back.assert_redirect(&format!("/mail/compose?draft={draft}&notice=send_taken_back"));
+    let drafts = s.app.store.drafts(s.user).await.unwrap();
+    assert_eq!(drafts.len(), 1, "one draft, not a copy");
+    assert_eq!(
+        (drafts[0].fields.to.as_str(), drafts[0].fields.body.trim_end()),
+        ("jana@example.org", "Posílám nabídku.")
+    );
+    let files = s.app.store.draft_files_with_data(s.user, draft).await.unwrap();
+    let kept: Vec<(&str, &[u8])> = files.iter().map(|(f, data)| (f.name.as_str(), data.as_slice())).collect();
+    assert_eq!(kept, [("nabídka.pdf", b"%PDF offer".as_slice()), ("ceník.xlsx", b"prices".as_slice())]);
+    let page = browser.get(&path).await;
+    page.assert_contains("nabídka.pdf").assert_contains("ceník.xlsx");
+
+    // Taken off without the page's script: the form goes to the file's own address, and what
+    // was typed meanwhile is saved with it.
+    let offer_file = files[0].0.id;
+    let csrf = page.csrf();
+    let sender = format!("{}:{}", s.account.id.0, s.account.address);
+    let fields = [
+        ("csrf_token", csrf.as_str()),
+        ("mode", "new"),
+        ("draft", draft_field.as_str()),
+        ("from", sender.as_str()),
+        ("to", "jana@example.org"),
+        ("subject", "Nabídka v2"),
+        ("body", "Posílám ceník."),
+    ];
+    let (content_type, body) = multipart(&fields, &[]);
+    let removed = browser
+        .request("POST", &format!("/mail/drafts/{draft}/files/{offer_file}/remove"), Some((&content_type, body)))
+        .await;
+    removed.assert_redirect(&format!("/mail/compose?draft={draft}"));
+    let kept = s.app.store.draft(s.user, draft).await.unwrap().unwrap();
+    assert_eq!((kept.fields.subject.as_str(), kept.fields.body.as_str()), ("Nabídka v2", "Posílám ceník."));
+    assert_eq!(names(&s.app.store.draft_files(s.user, draft).await.unwrap()), ["ceník.xlsx"]);
+    push(&s).await;
+    assert_eq!(files_at_provider(&s, provider), ["ceník.xlsx"], "taken off at the provider too");
+
+    // Sent again, it goes once, with its file.
+    let (_, answer) = compose(&mut browser, &path, &[("draft", draft_field.as_str())], &[]).await;
+    crate::send::assert_sent(&answer);
+    let queued = s.app.store.submissions(s.user, None, 10).await.unwrap().remove(0);
+    outbox(&s).send_due_at(mailroom_store::now() + 60).await;
+    let raw = s.app.store.submission_raw(s.user, queued.id).await.unwrap().unwrap();
+    let sent: Vec<String> = mailroom_mime::parse(&raw).into_message().attachments.into_iter().map(|a| a.name).collect();
+    assert_eq!(sent, ["ceník.xlsx"]);
+    let status = s.app.store.submission(s.user, queued.id).await.unwrap().unwrap().status;
+    assert_eq!(status, mailroom_store::SubmissionStatus::Accepted);
+    push(&s).await;
+    assert!(s.app.store.drafts(s.user).await.unwrap().is_empty(), "the sent draft is gone, files and all");
 }

@@ -295,7 +295,7 @@ async fn a_reply_taken_back_in_its_undo_window_is_a_draft_again_with_all_it_held
     let path = format!("/mail/compose?mode=reply&reply={original}");
     let changes = [("cc", "boss@example.test"), ("bcc", "files@example.test")];
     let (_, answer) = compose(&mut browser, &path, &changes, &[]).await;
-    answer.assert_redirect("/mail/outbox?notice=message_queued");
+    assert_sent(&answer);
     let queued = s.app.store.submissions(s.user, None, 10).await.unwrap().remove(0);
     // "Undo" while the undo window lasts: nothing goes, and everything comes back to be changed.
     let csrf = browser.get("/mail/outbox").await.csrf();
@@ -357,6 +357,18 @@ async fn bad_input_is_refused_with_the_field_named_and_nothing_is_stored(backend
     assert!(s.app.store.submissions(s.user, None, 10).await.unwrap().is_empty(), "nothing was stored");
     let listed = s.get("/api/v1/submissions").await;
     assert_eq!(listed["data"], json!([]));
+}
+
+/// The compose form's answer to a message sent: back in the mail view, its toast naming the
+/// message (which Undo takes back). The submission's id.
+pub(crate) fn assert_sent(answer: &Page) -> i64 {
+    answer.assert_status(axum::http::StatusCode::SEE_OTHER);
+    let location = answer.location().expect("a redirect");
+    assert!(location.starts_with("/mail?"), "{location}");
+    let sent = url::form_urlencoded::parse(location.split_once('?').unwrap().1.as_bytes())
+        .find(|(k, _)| k == "sent")
+        .unwrap_or_else(|| panic!("no sent= in {location}"));
+    sent.1.parse().unwrap()
 }
 
 /// A `multipart/form-data` body as a browser sends it: text fields, then files.
@@ -465,7 +477,7 @@ async fn the_compose_page_replies_to_all_with_a_file_and_sends_once_after_the_un
     assert_eq!(unescape(&field(&page, "to")), "Sender 1 <s1@client1.example.org>");
     assert_eq!(field(&page, "subject"), "Re: Message 1");
     assert!(unescape(&body_of(&page)).contains("> Body 1"), "{}", body_of(&page));
-    answer.assert_redirect("/mail/outbox?notice=message_queued");
+    assert_sent(&answer);
     // The form sent again (a double click, a reload): still one message.
     let (content_type, body) = multipart(
         &[
@@ -479,12 +491,20 @@ async fn the_compose_page_replies_to_all_with_a_file_and_sends_once_after_the_un
         ],
         &[],
     );
-    browser
-        .request("POST", "/mail/compose", Some((&content_type, body)))
-        .await
-        .assert_redirect("/mail/outbox?notice=message_queued");
+    let answer = browser.request("POST", "/mail/compose", Some((&content_type, body))).await;
+    let sent = assert_sent(&answer);
     let submissions = s.app.store.submissions(s.user, None, 10).await.unwrap();
     assert_eq!(submissions.len(), 1);
+    assert_eq!(submissions[0].id, sent);
+    // Back in the conversation answered, where the toast says it is going and offers Undo.
+    let location = answer.location().unwrap().to_owned();
+    assert!(location.starts_with("/mail?open="), "{location}");
+    let view = browser.get(&location).await;
+    view.assert_contains("Sending…").assert_contains(&format!(r#"action="/mail/outbox/{sent}/cancel""#));
+    view.assert_contains(r#"<a href="/mail/outbox">View message</a>"#);
+    // Another user's message is not told of.
+    let (_, mut other) = s.app.member("other@example.test", "member password 2").await;
+    other.get(&format!("/mail?sent={sent}")).await.assert_lacks("/cancel").assert_lacks("Sending…");
     let outbox_page = browser.get("/mail/outbox?notice=message_queued").await;
     outbox_page.assert_contains("Re: Message 1").assert_contains("Take back").assert_contains("data-refresh");
 
@@ -531,26 +551,33 @@ async fn a_forward_carries_the_originals_attachments_and_a_scheduled_one_waits_i
     assert_eq!(field(&page, "subject"), "Fwd: Contract");
     page.assert_contains("contract.pdf");
     assert!(body_of(&page).contains("The contract is attached."));
-    answer.assert_redirect("/mail/outbox?notice=message_scheduled");
+    assert_sent(&answer);
+    // The mail view says when it goes, on the user's clock.
+    browser.get(answer.location().unwrap()).await.assert_contains("Scheduled for");
     let scheduled = s.app.store.submissions(s.user, None, 10).await.unwrap().remove(0);
     let prague = jiff::tz::TimeZone::get("Europe/Prague").unwrap();
     let picked = prague.to_timestamp(jiff::civil::DateTime::strptime("%Y-%m-%dT%H:%M", &at).unwrap()).unwrap();
     assert_eq!(scheduled.send_at, picked.as_second(), "10:00 in Prague is 09:00 UTC in winter, 08:00 in summer");
     // Taken back from the outbox page: the message is a draft again, opened to be changed, with
-    // its recipients, subject and text; its files are to be attached again, which it says.
+    // its recipients, subject, text, files and its time, to keep or change.
     let outbox_page = browser.get("/mail/outbox").await;
     let csrf = outbox_page.csrf();
     let back = browser.post_raw(&format!("/mail/outbox/{}/cancel", scheduled.id), &[("csrf_token", &csrf)]).await;
     let back = back.location().unwrap().to_owned();
-    assert!(back.starts_with("/mail/compose?draft=") && back.ends_with("&notice=send_taken_back_files"), "{back}");
+    assert!(back.starts_with("/mail/compose?draft=") && back.ends_with("&notice=send_taken_back"), "{back}");
     let draft_page = browser.get(&back).await;
-    draft_page.assert_contains("Attach its files again");
+    draft_page.assert_contains("contract.pdf").assert_contains("seal.png");
+    assert_eq!(field(&draft_page, "send_at"), at, "the time it was scheduled for");
     assert_eq!(field(&draft_page, "subject"), "Fwd: Contract");
     assert_eq!(field(&draft_page, "to"), "lawyer@example.com");
     assert!(body_of(&draft_page).contains("The contract is attached."));
     let drafts = s.app.store.drafts(s.user).await.unwrap();
     assert_eq!(drafts.len(), 1, "in Drafts");
     assert_eq!(drafts[0].fields.subject, "Fwd: Contract");
+    let files = s.app.store.draft_files_with_data(s.user, drafts[0].id).await.unwrap();
+    let files: Vec<(&str, &[u8])> = files.iter().map(|(f, data)| (f.name.as_str(), data.as_slice())).collect();
+    assert_eq!(files[0], ("contract.pdf", b"%PDF contract".as_slice()));
+    assert_eq!(files[1].0, "seal.png");
     browser
         .post_raw(&format!("/mail/outbox/{}/cancel", scheduled.id), &[("csrf_token", &csrf)])
         .await
@@ -560,7 +587,7 @@ async fn a_forward_carries_the_originals_attachments_and_a_scheduled_one_waits_i
 
     // Forwarded now, the original's file goes along.
     let (_, answer) = compose(&mut browser, &path, &[("to", "lawyer@example.com")], &[]).await;
-    answer.assert_redirect("/mail/outbox?notice=message_queued");
+    assert_sent(&answer);
     let sent = s.app.store.submissions(s.user, None, 10).await.unwrap().remove(0);
     outbox(&s).send_due_at(mailroom_store::now() + 10).await;
     let copies = gmail_copies(&s, &sent.message_id);
@@ -578,7 +605,7 @@ async fn a_forward_carries_the_originals_attachments_and_a_scheduled_one_waits_i
     // and in Sent after the next run.
     let changes = [("to", "notary@example.com"), ("subject", "Smlouva k podpisu"), ("send_at", &at)];
     let (_, answer) = compose(&mut browser, &path, &changes, &[("podpis.txt", "text/plain", b"sign here")]).await;
-    answer.assert_redirect("/mail/outbox?notice=message_scheduled");
+    assert_sent(&answer);
     let scheduled = s.app.store.submissions(s.user, None, 10).await.unwrap().remove(0);
     outbox(&s).send_due_at(scheduled.send_at - 60).await;
     assert!(gmail_copies(&s, &scheduled.message_id).is_empty(), "not before its time");
@@ -751,7 +778,7 @@ async fn a_reply_goes_out_as_the_alias_its_original_was_addressed_to(backend: Ba
 
     // Sent from the page as it was filled, the reply leaves as the alias.
     let (_, done) = compose(&mut browser, &format!("/mail/compose?mode=reply&reply={price}"), &[], &[]).await;
-    done.assert_redirect("/mail/outbox?notice=message_queued");
+    assert_sent(&done);
     let submission = s.app.store.submissions(s.user, None, 10).await.unwrap().remove(0);
     outbox(&s).send_due_at(mailroom_store::now() + 10).await;
     let copies = gmail_copies(&s, &submission.message_id);
@@ -1038,7 +1065,7 @@ async fn the_editors_formatting_and_pasted_image_arrive_as_html_with_an_inline_p
     );
     let fields = [("to", "petr@example.cz"), ("subject", "Graf"), ("body", "Důležité:\nkonec"), ("html", &html)];
     let (_, done) = compose(&mut browser, "/mail/compose", &fields, &[]).await;
-    done.assert_redirect("/mail/outbox?notice=message_queued");
+    assert_sent(&done);
     let submission = s.app.store.submissions(s.user, None, 1).await.unwrap().remove(0);
     outbox(&s).send_due_at(mailroom_store::now() + 10).await;
     let copies = gmail_copies(&s, &submission.message_id);

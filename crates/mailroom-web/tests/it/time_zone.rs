@@ -122,7 +122,7 @@ async fn schedule(browser: &mut Client, at: &str) -> crate::harness::Page {
     let changes = [("to", "petr@example.org"), ("subject", "Later"), ("body", "Hi"), ("send_at", at)];
     let (page, answer) = compose(browser, "/mail/compose", &changes, &[]).await;
     assert!(field(&page, "send_at").is_empty());
-    answer.assert_redirect("/mail/outbox?notice=message_scheduled");
+    crate::send::assert_sent(&answer);
     browser.get("/mail/outbox").await
 }
 

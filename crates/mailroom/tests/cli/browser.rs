@@ -99,6 +99,15 @@ pub(super) async fn screenshot(client: &Client, name: &str) {
     std::fs::write(shots_dir().join(format!("{name}.png")), png).unwrap();
 }
 
+/// Waits for the mail view a sent message returns to, and reads its toast.
+async fn wait_for_sent(client: &Client) -> String {
+    let toast =
+        client.wait().at_most(Duration::from_secs(20)).for_element(Locator::Css(".toast a[href='/mail/outbox']"));
+    toast.await.expect("the toast of the message sent");
+    let text = client.execute("return document.querySelector('.toast').textContent;", vec![]).await.unwrap();
+    text.as_str().unwrap_or_default().to_owned()
+}
+
 pub(super) async fn click(client: &Client, css: &str) {
     client
         .wait()
@@ -460,8 +469,9 @@ async fn a_new_user_reads_organises_replies_forwards_schedules_and_drafts_in_chr
     screenshot(&client, "6-reply").await;
     let sent_before = sent_with_subject(&sim, &expected).await;
     click(&client, ".compose button[type=submit]").await;
-    client.wait().at_most(Duration::from_secs(20)).for_element(Locator::Css("[data-submission]")).await.unwrap();
-    screenshot(&client, "7-outbox").await;
+    // Sent, the user is back in the conversation, told it is going, with Undo.
+    wait_for_sent(&client).await;
+    screenshot(&client, "7-sent").await;
     eventually(60, "the reply at the provider", || async {
         sent_with_subject(&sim, &expected).await == sent_before + 1
     })
@@ -485,20 +495,24 @@ async fn a_new_user_reads_organises_replies_forwards_schedules_and_drafts_in_chr
     let plan = dir.path().join("plan.csv");
     std::fs::write(&plan, "week,task\n1,start\n").unwrap();
     client.find(Locator::Css("#attachments")).await.unwrap().send_keys(plan.to_str().unwrap()).await.unwrap();
-    // A second file dropped on the form joins the one picked.
-    let dropped = client
+    // A second file dropped on the form joins the one picked: each goes up at once, with the
+    // draft, and is listed by name.
+    client
         .execute(
             "const d = new DataTransfer(); d.items.add(new File(['dropped'], 'dropped.txt', {type: 'text/plain'})); \
-             document.querySelector('.compose form').dispatchEvent(new DragEvent('drop', {dataTransfer: d, bubbles: true, cancelable: true})); \
-             return Array.from(document.getElementById('attachments').files, f => f.name);",
+             document.querySelector('.compose form').dispatchEvent(new DragEvent('drop', {dataTransfer: d, bubbles: true, cancelable: true}));",
             vec![],
         )
         .await
         .unwrap();
-    assert_eq!(dropped, serde_json::json!(["plan.csv", "dropped.txt"]));
+    eventually(20, "both files up and listed", || async {
+        let names = "return Array.from(document.querySelectorAll('.compose ul.files li a'), a => a.textContent);";
+        client.execute(names, vec![]).await.unwrap() == serde_json::json!(["plan.csv", "dropped.txt"])
+    })
+    .await;
     let forwarded_before = sent_with_subject(&sim, &forward_subject).await;
     click(&client, ".compose button[type=submit]").await;
-    client.wait().at_most(Duration::from_secs(20)).for_element(Locator::Css("[data-submission]")).await.unwrap();
+    wait_for_sent(&client).await;
     eventually(60, "the forward at the provider", || async {
         sent_with_subject(&sim, &forward_subject).await == forwarded_before + 1
     })
@@ -524,17 +538,16 @@ async fn a_new_user_reads_organises_replies_forwards_schedules_and_drafts_in_chr
         .await
         .unwrap();
     click(&client, ".compose button[type=submit]").await;
-    client.wait().at_most(Duration::from_secs(20)).for_element(Locator::Css("[data-submission]")).await.unwrap();
+    let toast = wait_for_sent(&client).await;
+    assert!(toast.contains("Scheduled for"), "{toast}");
     // The outbox reloads itself while something is about to change: read it in one script.
     let newest = || async {
         let text = client.execute("return document.querySelector('[data-submission]').textContent;", vec![]);
         text.await.map(|t| t.as_str().unwrap_or_default().to_owned()).unwrap_or_default()
     };
-    let row = newest().await;
-    assert!(row.contains("For the afternoon") && row.contains("Take back"), "{row}");
     screenshot(&client, "9-scheduled").await;
-    click_now(&client, "[data-submission] button").await;
-    // Taken back, it opens again as a draft, with what was written.
+    // Undo in the toast: it opens again as a draft, with what was written and its time.
+    click_now(&client, ".toast [data-toast-undo] button").await;
     eventually(20, "the scheduled message back as a draft", || async {
         let url = client.current_url().await.unwrap();
         url.path() == "/mail/compose" && url.query().is_some_and(|q| q.contains("draft="))
@@ -542,8 +555,31 @@ async fn a_new_user_reads_organises_replies_forwards_schedules_and_drafts_in_chr
     .await;
     let subject = client.find(Locator::Css("#subject")).await.unwrap().prop("value").await.unwrap();
     assert_eq!(subject.as_deref(), Some("For the afternoon"));
+    let time = client.find(Locator::Css("#send_at")).await.unwrap().prop("value").await.unwrap();
+    assert!(time.is_some_and(|t| !t.is_empty()), "its time is kept");
+    client.goto(&format!("{base}/mail/drafts")).await.unwrap();
+    let drafts = client.find(Locator::Css("main")).await.unwrap().text().await.unwrap();
+    assert_eq!(drafts.matches("For the afternoon").count(), 1, "in Drafts once: {drafts}");
     client.goto(&format!("{base}/mail/outbox")).await.unwrap();
     eventually(20, "the outbox saying it was taken back", || async { newest().await.contains("Taken back") }).await;
+    // Edited and scheduled again from Drafts.
+    client.goto(&format!("{base}/mail/drafts")).await.unwrap();
+    click(&client, "main a[href^='/mail/compose?draft=']").await;
+    fill(&client, "#subject", "For the evening").await;
+    client
+        .execute(
+            "const at = new Date(Date.now() + 3 * 3600 * 1000); const p = (n) => String(n).padStart(2, '0'); \
+             document.getElementById('send_at').value = \
+             `${at.getFullYear()}-${p(at.getMonth() + 1)}-${p(at.getDate())}T${p(at.getHours())}:${p(at.getMinutes())}`;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    click(&client, ".compose button[type=submit]").await;
+    assert!(wait_for_sent(&client).await.contains("Scheduled for"));
+    client.goto(&format!("{base}/mail/outbox")).await.unwrap();
+    let row = newest().await;
+    assert!(row.contains("For the evening") && row.contains("Take back"), "{row}");
 
     // Another, with a file, scheduled two minutes ahead and left to go (checked further on).
     client.goto(&format!("{base}/mail/compose")).await.unwrap();
@@ -563,7 +599,8 @@ async fn a_new_user_reads_organises_replies_forwards_schedules_and_drafts_in_chr
         .unwrap();
     let scheduled_before = sent_with_subject(&sim, "In two minutes").await;
     click(&client, ".compose button[type=submit]").await;
-    client.wait().at_most(Duration::from_secs(20)).for_element(Locator::Css("[data-submission]")).await.unwrap();
+    wait_for_sent(&client).await;
+    client.goto(&format!("{base}/mail/outbox")).await.unwrap();
     assert!(newest().await.contains("In two minutes"), "waits in the Outbox");
 
     // A new message is saved as a draft two seconds after typing stops, and kept at the provider.
