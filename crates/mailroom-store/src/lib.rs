@@ -44,7 +44,10 @@ pub use settings::{EmailSettings, ProviderSettings, ProviderUpdate};
 pub use submissions::{
     BatchSummary, ClaimedSubmission, NewSubmission, Submission, SubmissionFile, SubmissionStatus, Submitted,
 };
-pub use sync_runs::{Claim, FailedRun, LearnedRate, RunKind, RunMode, RunOutcome, RunProgress, RunTrigger, SyncRun};
+pub use sync_runs::{
+    Claim, FailedRun, LearnedRate, RunKind, RunMode, RunOutcome, RunProgress, RunTrigger, SyncRun, SyncStatus,
+    WaitReason,
+};
 pub use templates::{StoredTemplate, TemplateSaved};
 pub use users::{NewUser, User};
 

@@ -967,6 +967,13 @@ impl Store {
         Ok(with_pool!(self.db, pool => sqlx::query_scalar(sql).bind(account.0).bind(scope).fetch_optional(pool).await)?)
     }
 
+    /// Whether the account has any cursor: a mailbox without one has never been synced whole.
+    pub async fn has_sync_cursor(&self, account: AccountId) -> Result<bool> {
+        let sql = "SELECT COUNT(*) FROM sync_state WHERE account_id = $1";
+        let count: i64 = with_pool!(self.db, pool => sqlx::query_scalar(sql).bind(account.0).fetch_one(pool).await)?;
+        Ok(count > 0)
+    }
+
     /// The remote ids of the account's messages received at or after `since` (Unix seconds).
     pub async fn remote_ids_since(&self, account: AccountId, since: i64) -> Result<Vec<String>> {
         let sql = "SELECT remote_id FROM messages WHERE account_id = $1 AND received_at >= $2";

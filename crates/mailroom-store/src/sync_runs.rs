@@ -111,6 +111,30 @@ impl RunOutcome {
     }
 }
 
+/// What a run waits for when it waits on the provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitReason {
+    /// The mailbox's rate limit: paced to what it allows, or asked to wait (a 429, Graph's 503
+    /// with `Retry-After`).
+    RateLimit,
+    /// A passing failure of the provider (a 5xx, a dropped connection): backing off before the
+    /// call is tried again.
+    ProviderError,
+}
+
+impl WaitReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WaitReason::RateLimit => "rate_limit",
+            WaitReason::ProviderError => "provider_error",
+        }
+    }
+
+    fn parse(value: &str) -> WaitReason {
+        if value == "provider_error" { WaitReason::ProviderError } else { WaitReason::RateLimit }
+    }
+}
+
 /// One sync run as recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SyncRun {
@@ -134,6 +158,15 @@ pub struct SyncRun {
     pub added: Option<i64>,
     pub changed: Option<i64>,
     pub removed: Option<i64>,
+    /// When the run expects its current phase to end, from the rate so far; `None` until there is
+    /// enough to go by.
+    pub estimate_at: Option<i64>,
+    /// Until when the run waits on the provider, and why; `None` when it does not wait.
+    pub waiting_until: Option<i64>,
+    pub waiting_for: Option<WaitReason>,
+    /// The user's request ("Sync now", "Full resync") the run serves, by the schedule's request
+    /// counter; `None` for a scheduled run.
+    pub request_seq: Option<i64>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -154,6 +187,10 @@ struct RunRow {
     added: Option<i64>,
     changed: Option<i64>,
     removed: Option<i64>,
+    estimate_at: Option<i64>,
+    waiting_until: Option<i64>,
+    waiting_for: Option<String>,
+    request_seq: Option<i64>,
 }
 
 impl From<RunRow> for SyncRun {
@@ -175,6 +212,10 @@ impl From<RunRow> for SyncRun {
             added: r.added,
             changed: r.changed,
             removed: r.removed,
+            estimate_at: r.estimate_at,
+            waiting_until: r.waiting_until,
+            waiting_for: r.waiting_for.as_deref().map(WaitReason::parse),
+            request_seq: r.request_seq,
         }
     }
 }
@@ -190,7 +231,7 @@ pub struct Claim {
 }
 
 /// Progress figures written to a running run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RunProgress<'a> {
     pub phase: &'a str,
     pub imported: i64,
@@ -202,13 +243,32 @@ pub struct RunProgress<'a> {
     pub added: i64,
     pub changed: i64,
     pub removed: i64,
+    /// When the current phase is expected to end, once there is enough to estimate.
+    pub estimate_at: Option<i64>,
+    /// Until when, and why, the run waits on the provider.
+    pub waiting: Option<(i64, WaitReason)>,
+}
+
+/// Where an account's sync stands, as its page shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncStatus {
+    /// The run going on: open, and its account leased by a live process.
+    pub running: Option<SyncRun>,
+    /// The latest run that is over: finished, or left open by a process that is gone (its lease
+    /// ran out; `outcome` is then `None`, and the next claim marks it interrupted).
+    pub last: Option<SyncRun>,
+    /// A run a user asked for that has not been served yet.
+    pub requested: Option<RunMode>,
+    /// The schedule's request counter: the latest request's number.
+    pub request_seq: i64,
 }
 
 macro_rules! runs_query {
     ($tail:literal) => {
         concat!(
             "SELECT id, account_id, mode, trigger, phase, imported, deleted, estimated_total, started_at, finished_at, \
-             outcome, error, kind, added, changed, removed FROM sync_runs ",
+             outcome, error, kind, added, changed, removed, estimate_at, waiting_until, waiting_for, request_seq \
+             FROM sync_runs ",
             $tail
         )
     };
@@ -310,21 +370,46 @@ impl Store {
 
     /// Records the start of a run.
     pub async fn start_run(&self, account: AccountId, mode: RunMode, trigger: RunTrigger, now: i64) -> Result<i64> {
-        let sql = "INSERT INTO sync_runs (account_id, mode, trigger, phase, started_at) VALUES ($1, $2, $3, 'starting', $4) \
-                   RETURNING id";
+        self.start_run_for(account, mode, trigger, None, now).await
+    }
+
+    /// Records the start of a run that serves the user's request numbered `request_seq` (the
+    /// claim's), so that the page can follow that request to its run and its result.
+    pub async fn start_run_for(
+        &self,
+        account: AccountId,
+        mode: RunMode,
+        trigger: RunTrigger,
+        request_seq: Option<i64>,
+        now: i64,
+    ) -> Result<i64> {
+        let sql = "INSERT INTO sync_runs (account_id, mode, trigger, phase, started_at, request_seq) \
+                   VALUES ($1, $2, $3, 'starting', $4, $5) RETURNING id";
         Ok(with_pool!(self.db, pool => sqlx::query_scalar(sql)
             .bind(account.0)
             .bind(mode.as_str())
             .bind(trigger.as_str())
             .bind(now)
+            .bind(request_seq)
             .fetch_one(pool)
             .await)?)
+    }
+
+    /// Whether a user asked for a run after the request numbered `seq` (a claim's): a request
+    /// made while the claim's run went on, which the claim does not serve.
+    pub async fn sync_requested_after(&self, account: AccountId, seq: i64) -> Result<bool> {
+        let sql =
+            "SELECT COUNT(*) FROM sync_schedule WHERE account_id = $1 AND requested IS NOT NULL AND request_seq > $2";
+        let count: i64 =
+            with_pool!(self.db, pool => sqlx::query_scalar(sql).bind(account.0).bind(seq).fetch_one(pool).await)?;
+        Ok(count > 0)
     }
 
     /// Writes a running run's progress.
     pub async fn update_run(&self, run: i64, progress: RunProgress<'_>) -> Result<()> {
         let sql = "UPDATE sync_runs SET phase = $2, imported = $3, deleted = $4, estimated_total = $5, kind = $6, \
-                   added = $7, changed = $8, removed = $9 WHERE id = $1 AND outcome IS NULL";
+                   added = $7, changed = $8, removed = $9, estimate_at = $10, waiting_until = $11, waiting_for = $12 \
+                   WHERE id = $1 AND outcome IS NULL";
         with_pool!(self.db, pool => sqlx::query(sql)
             .bind(run)
             .bind(progress.phase)
@@ -335,13 +420,17 @@ impl Store {
             .bind(progress.added)
             .bind(progress.changed)
             .bind(progress.removed)
+            .bind(progress.estimate_at)
+            .bind(progress.waiting.map(|(until, _)| until))
+            .bind(progress.waiting.map(|(_, reason)| reason.as_str()))
             .execute(pool)
             .await
             .map(|r| r.rows_affected()))?;
         Ok(())
     }
 
-    /// Records how a run ended, with its last figures, and the account's last sync and error.
+    /// Records how a run ended, with its last figures, and the account's last sync and error. An
+    /// ended run neither waits nor expects anything.
     pub async fn finish_run(
         &self,
         run: i64,
@@ -354,7 +443,8 @@ impl Store {
             let mut tx = pool.begin_write().await?;
             let account: Option<i64> = sqlx::query_scalar(
                 "UPDATE sync_runs SET phase = $2, imported = $3, deleted = $4, estimated_total = $5, outcome = $6, \
-                 error = $7, finished_at = $8, kind = $9, added = $10, changed = $11, removed = $12 \
+                 error = $7, finished_at = $8, kind = $9, added = $10, changed = $11, removed = $12, \
+                 estimate_at = NULL, waiting_until = NULL, waiting_for = NULL \
                  WHERE id = $1 RETURNING account_id",
             )
             .bind(run)
@@ -393,15 +483,32 @@ impl Store {
         Ok(rows.into_iter().map(SyncRun::from).collect())
     }
 
-    /// The run going on for the account, if any, and the latest finished one.
-    pub async fn sync_status(&self, account: AccountId) -> Result<(Option<SyncRun>, Option<SyncRun>)> {
-        let running = runs_query!("WHERE account_id = $1 AND outcome IS NULL ORDER BY id DESC LIMIT 1");
-        let finished = runs_query!("WHERE account_id = $1 AND outcome IS NOT NULL ORDER BY id DESC LIMIT 1");
+    /// Where the account's sync stands at `now`: the run going on, the latest one over, and the
+    /// user's request. A run is going on only while a process holds the account's lease: a run
+    /// left open by a process that died is over, though no claim has marked it interrupted yet.
+    pub async fn sync_status(&self, account: AccountId, now: i64) -> Result<SyncStatus> {
+        let running = runs_query!(
+            "WHERE account_id = $1 AND outcome IS NULL AND EXISTS (SELECT 1 FROM sync_schedule s \
+             WHERE s.account_id = $1 AND s.lease_until >= $2) ORDER BY id DESC LIMIT 1"
+        );
+        let over = runs_query!(
+            "WHERE account_id = $1 AND (outcome IS NOT NULL OR NOT EXISTS (SELECT 1 FROM sync_schedule s \
+             WHERE s.account_id = $1 AND s.lease_until >= $2)) ORDER BY id DESC LIMIT 1"
+        );
         let running: Option<RunRow> =
-            with_pool!(self.db, pool => sqlx::query_as(running).bind(account.0).fetch_optional(pool).await)?;
-        let finished: Option<RunRow> =
-            with_pool!(self.db, pool => sqlx::query_as(finished).bind(account.0).fetch_optional(pool).await)?;
-        Ok((running.map(SyncRun::from), finished.map(SyncRun::from)))
+            with_pool!(self.db, pool => sqlx::query_as(running).bind(account.0).bind(now).fetch_optional(pool).await)?;
+        let last: Option<RunRow> =
+            with_pool!(self.db, pool => sqlx::query_as(over).bind(account.0).bind(now).fetch_optional(pool).await)?;
+        let sql = "SELECT requested, request_seq FROM sync_schedule WHERE account_id = $1";
+        let request: Option<(Option<String>, i64)> =
+            with_pool!(self.db, pool => sqlx::query_as(sql).bind(account.0).fetch_optional(pool).await)?;
+        let (requested, request_seq) = request.unwrap_or((None, 0));
+        Ok(SyncStatus {
+            running: running.map(SyncRun::from),
+            last: last.map(SyncRun::from),
+            requested: requested.as_deref().map(RunMode::parse),
+            request_seq,
+        })
     }
 
     /// Every account's latest finished run, for the operator's view of mailboxes whose last run

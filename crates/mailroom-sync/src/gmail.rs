@@ -208,7 +208,7 @@ impl Calls<'_> {
                 }
             }
             if let Some(wait) = wait {
-                tokio::time::sleep(wait).await;
+                pacing.back_off(self.account.id, wait).await;
             }
         }
         Ok(fetched)
@@ -217,9 +217,17 @@ impl Calls<'_> {
 
 async fn run(calls: &Calls<'_>, mode: Mode, progress: &Progress) -> Result<SyncReport, SyncError> {
     let (engine, account) = (calls.engine, calls.account);
+    let cursor = engine.store.sync_cursor(account.id, SCOPE).await?;
+    // What the run is, as far as it is known before the first call: a history that expired makes
+    // changes an import again later.
+    progress.kind(match (mode, &cursor) {
+        (Mode::Full, _) => RunKind::FullResync,
+        (Mode::Incremental, None) => RunKind::FirstImport,
+        (Mode::Incremental, Some(_)) => RunKind::Changes,
+    });
+    progress.phase("listing");
     let folders = calls.folders().await?;
     remove_deleted_labels(calls, &folders).await?;
-    let cursor = engine.store.sync_cursor(account.id, SCOPE).await?;
     let kind = match (mode, &cursor) {
         (Mode::Full, _) => RunKind::FullResync,
         (Mode::Incremental, None) => RunKind::FirstImport,
@@ -361,12 +369,15 @@ async fn import(
         let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
         let stored = engine.store.known_messages(account.id, &refs).await?;
         let (had, new): (Vec<String>, Vec<String>) = ids.into_iter().partition(|id| stored.contains_key(id));
-        progress.imported(had.len());
+        progress.already_stored(had.len());
         known.extend(had);
         // Stored a batch at a time, in order: the newest mail is readable before the rest has
         // arrived. The next batches are asked for while one is stored; the pacing, not the round
-        // trips, then sets the pace.
-        let fetches: Vec<_> = new.chunks(BATCH).map(|chunk| calls.fetch(chunk)).collect();
+        // trips, then sets the pace. A batch is what one request asks for at the mailbox's rate,
+        // so that under a low quota the messages are stored, and counted, as they come rather
+        // than fifty at a time minutes apart.
+        let size = engine.pacing.gmail_batch_size(account.id, calls.costs().messages_get, BATCH);
+        let fetches: Vec<_> = new.chunks(size).map(|chunk| calls.fetch(chunk)).collect();
         let mut batches = futures_util::stream::iter(fetches).buffered(BATCHES_IN_FLIGHT);
         let mut next = batches.next().await;
         while let Some(fetched) = next {

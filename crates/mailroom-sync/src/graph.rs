@@ -243,6 +243,13 @@ async fn run(
     token: &SecretString,
 ) -> Result<SyncReport, SyncError> {
     let calls = Calls { engine, account, token, writes: tokio::sync::Mutex::new(()) };
+    // What the run is, as far as it is known before the folders are listed: a mailbox with no
+    // delta link at all has its first import ahead.
+    if mode == Mode::Full {
+        progress.kind(RunKind::FullResync);
+    } else if !engine.store.has_sync_cursor(account.id).await? {
+        progress.kind(RunKind::FirstImport);
+    }
     progress.phase("listing");
     let folders = import_order(calls.folders().await?);
     let ids: HashSet<&str> = folders.iter().map(|f| f.id.as_str()).collect();
@@ -280,7 +287,7 @@ async fn run(
     };
     progress.kind(kind);
     let mut report = SyncReport { kind, ..SyncReport::default() };
-    progress.phase(if mode == Mode::Full { "importing" } else { "changes" });
+    progress.phase(if kind == RunKind::Changes { "changes" } else { "importing" });
     // In import order, so the inbox's round starts first; the first error ends the run, and
     // the rounds still going are dropped, which leaves only whole pages stored.
     let side_by_side = engine.pacing.limits().graph_in_flight.max(1);

@@ -15,11 +15,11 @@ mod tokens;
 mod writeback;
 
 pub use drafts::{push_drafts, push_drafts_at};
-pub use engine::{Engine, Mode, Progress, ProgressState, SyncError, SyncReport};
+pub use engine::{Engine, Mode, Progress, ProgressState, SyncError, SyncReport, estimate_left};
 pub use gmail::sync_gmail;
 pub use graph::{PAGE as GRAPH_PAGE, fetch_mime_now, fetch_pending_mime, sync_graph};
 pub use outbox::{Outbox, SendOutcome, send};
-pub use pacing::{GmailCosts, Limits, Pacing};
+pub use pacing::{GmailCosts, Limits, Pacing, Wait};
 pub use scheduler::{Scheduler, SchedulerConfig, sync_account};
 pub use tokens::{AccessTokens, TokenError, oauth_app};
 pub use writeback::push_writebacks;

@@ -43,6 +43,7 @@ use std::time::Duration;
 
 use mailroom_domain::AccountId;
 use mailroom_providers::ApiError;
+use mailroom_store::WaitReason;
 use rand::Rng as _;
 use tokio::sync::{Notify, Semaphore};
 use tokio::time::Instant;
@@ -412,16 +413,79 @@ impl Budget {
     }
 }
 
-/// The pacing state of one mailbox: its budget, and a signal for calls waiting for a slot.
+/// A wait of a mailbox's calls worth telling its user about: until when, and why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Wait {
+    pub until: Instant,
+    pub reason: WaitReason,
+}
+
+/// Waits shorter than this are the pacing's ordinary rhythm, not news: a run paced to its
+/// mailbox's rate waits a little before most calls.
+const NOTABLE_WAIT: Duration = Duration::from_secs(1);
+
+/// The notable waits going on, each with a number to take it back by.
+#[derive(Debug, Default)]
+struct Waits {
+    next: u64,
+    current: Vec<(u64, Wait)>,
+}
+
+/// The pacing state of one mailbox: its budget, a signal for calls waiting for a slot, and the
+/// waits going on.
 #[derive(Debug)]
 struct Mailbox {
     budget: Mutex<Budget>,
     slot_freed: Notify,
+    waits: Mutex<Waits>,
 }
 
 impl Mailbox {
+    fn new(budget: Budget) -> Mailbox {
+        Mailbox { budget: Mutex::new(budget), slot_freed: Notify::new(), waits: Mutex::new(Waits::default()) }
+    }
+
     fn budget(&self) -> std::sync::MutexGuard<'_, Budget> {
         self.budget.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn waits(&self) -> std::sync::MutexGuard<'_, Waits> {
+        self.waits.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Sleeps `wait` for `reason`; a wait long enough to notice is told while it lasts (and
+    /// forgotten when the sleep ends or is dropped).
+    async fn sleep(&self, wait: Duration, reason: WaitReason) {
+        let _told = (wait >= NOTABLE_WAIT).then(|| Told::new(self, Wait { until: Instant::now() + wait, reason }));
+        tokio::time::sleep(wait).await;
+    }
+
+    /// The wait that ends first among those going on.
+    fn waiting(&self) -> Option<Wait> {
+        let now = Instant::now();
+        self.waits().current.iter().map(|(_, wait)| *wait).filter(|wait| wait.until > now).min_by_key(|wait| wait.until)
+    }
+}
+
+/// A wait told while it lasts.
+struct Told<'a> {
+    mailbox: &'a Mailbox,
+    id: u64,
+}
+
+impl<'a> Told<'a> {
+    fn new(mailbox: &'a Mailbox, wait: Wait) -> Told<'a> {
+        let mut waits = mailbox.waits();
+        let id = waits.next;
+        waits.next += 1;
+        waits.current.push((id, wait));
+        Told { mailbox, id }
+    }
+}
+
+impl Drop for Told<'_> {
+    fn drop(&mut self) {
+        self.mailbox.waits().current.retain(|(id, _)| *id != self.id);
     }
 }
 
@@ -523,7 +587,7 @@ impl Pacing {
                         Instant::now(),
                     ),
                 };
-                Arc::new(Mailbox { budget: Mutex::new(budget), slot_freed: Notify::new() })
+                Arc::new(Mailbox::new(budget))
             })
             .clone()
     }
@@ -548,6 +612,24 @@ impl Pacing {
         (learned.rate < learned.ceiling).then_some(learned)
     }
 
+    /// Whether the account's calls wait now, long enough to tell (paced to its rate, asked to
+    /// wait by the provider, or backing off after a failure), and until when: the wait that
+    /// ends first.
+    pub fn waiting(&self, account: AccountId) -> Option<Wait> {
+        let mailbox = self.mailboxes.lock().unwrap_or_else(PoisonError::into_inner).get(&account).cloned()?;
+        mailbox.waiting()
+    }
+
+    /// Backs off `wait` before the account's calls that failed for a passing reason are asked
+    /// again by their caller (those inside a Gmail batch), told as such while it lasts.
+    pub async fn back_off(&self, account: AccountId, wait: Duration) {
+        let mailbox = self.mailboxes.lock().unwrap_or_else(PoisonError::into_inner).get(&account).cloned();
+        match mailbox {
+            Some(mailbox) => mailbox.sleep(wait, WaitReason::ProviderError).await,
+            None => tokio::time::sleep(wait).await,
+        }
+    }
+
     /// How many Gmail calls of `cost` units go in one batch request now: fewer as the learned rate
     /// falls, so that a batch is never a large part of what a minute allows and a refusal refuses
     /// few calls.
@@ -564,7 +646,8 @@ impl Pacing {
             let wait = mailbox.budget().try_start(amount, now);
             match wait {
                 Ok(()) => return now,
-                Err(Some(wait)) => tokio::time::sleep(wait.max(Duration::from_millis(1))).await,
+                // The window is full, or the provider asked for a pause: the mailbox's rate limit.
+                Err(Some(wait)) => mailbox.sleep(wait.max(Duration::from_millis(1)), WaitReason::RateLimit).await,
                 // A slot frees when a call ends; the timeout covers a wake-up that came between
                 // the check and the wait.
                 Err(None) => {
@@ -684,7 +767,7 @@ impl Pacing {
                     // The lowered rate, or the pause the provider asked for, holds the next try
                     // back in `start`; without either, a short backoff keeps it from spinning.
                     if retry_after.is_none() {
-                        tokio::time::sleep(self.limits.backoff_base).await;
+                        mailbox.sleep(self.limits.backoff_base, WaitReason::RateLimit).await;
                     }
                 }
                 Verdict::Passing(retry_after) => {
@@ -693,7 +776,8 @@ impl Pacing {
                     if passing_failures >= self.limits.attempts {
                         return result;
                     }
-                    tokio::time::sleep(retry_after.unwrap_or_else(|| backoff(&self.limits, passing_failures))).await;
+                    let wait = retry_after.unwrap_or_else(|| backoff(&self.limits, passing_failures));
+                    mailbox.sleep(wait, WaitReason::ProviderError).await;
                 }
             }
         }

@@ -3,7 +3,8 @@
 //! several server processes on one PostgreSQL share the accounts; a semaphore limits how many
 //! accounts this process syncs at once.
 //!
-//! A run is recorded from its start: its progress is written to its row every second, the lease
+//! A run is recorded from its start: its progress is written to its row when its phase changes and
+//! every second (with the time it expects to take and any wait on the provider), the lease
 //! renewed while it goes on, and its outcome written at the end. A failed run is tried again
 //! sooner than the interval (30 s, then doubling), so a passing outage heals by itself.
 
@@ -11,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mailroom_domain::Provider;
-use mailroom_store::{Account, Claim, RunMode, RunOutcome, RunProgress, RunTrigger};
+use mailroom_store::{Account, Claim, RunMode, RunOutcome, RunProgress, RunTrigger, WaitReason};
 use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinSet;
 
@@ -155,7 +156,9 @@ async fn run_claim(engine: &Engine, config: &SchedulerConfig, claim: Claim) {
         None => (Mode::Incremental, RunTrigger::Schedule),
     };
     let run_mode = if mode == Mode::Full { RunMode::Full } else { RunMode::Incremental };
-    let run = match store.start_run(account.id, run_mode, trigger, mailroom_store::now()).await {
+    // A user's request is followed to the run that serves it, by its number.
+    let serves = claim.requested.map(|_| claim.request_seq);
+    let run = match store.start_run_for(account.id, run_mode, trigger, serves, mailroom_store::now()).await {
         Ok(run) => run,
         Err(err) => {
             tracing::warn!(error = %err, "cannot record the sync run");
@@ -192,7 +195,7 @@ async fn run_claim(engine: &Engine, config: &SchedulerConfig, claim: Claim) {
     );
     let now = mailroom_store::now();
     let phase = if outcome == RunOutcome::Succeeded { "done" } else { state.phase };
-    if let Err(err) = store.finish_run(run, figures(&state, phase), outcome, error.as_deref(), now).await {
+    if let Err(err) = store.finish_run(run, figures(&state, phase, None, None), outcome, error.as_deref(), now).await {
         tracing::warn!(error = %err, "cannot record the end of the sync run");
     }
     let mut next_at = next_run_at(engine, &claim, outcome == RunOutcome::Succeeded, now).await;
@@ -214,7 +217,9 @@ async fn run_claim(engine: &Engine, config: &SchedulerConfig, claim: Claim) {
 async fn fetch_mime(engine: &Engine, config: &SchedulerConfig, claim: &Claim, account: &Account) -> bool {
     let mut fetched = 0;
     while fetched < MIME_PER_CLAIM {
-        if engine.store.sync_requested(account.id).await.ok().flatten().is_some() {
+        // A request made since the claim (the one it served, if any, is still recorded until the
+        // claim is released) goes first.
+        if engine.store.sync_requested_after(account.id, claim.request_seq).await.unwrap_or(false) {
             return true;
         }
         let until = mailroom_store::now() + lease_secs(config);
@@ -233,11 +238,19 @@ async fn fetch_mime(engine: &Engine, config: &SchedulerConfig, claim: &Claim, ac
     true
 }
 
+/// The least time between two writes of a run's progress.
+const PROGRESS_GAP: Duration = Duration::from_millis(250);
+
 /// Messages whose MIME one claim fetches at most, and per step between lease renewals.
 const MIME_PER_CLAIM: usize = 2_000;
 const MIME_STEP: u32 = 25;
 
-fn figures<'a>(state: &ProgressState, phase: &'a str) -> RunProgress<'a> {
+fn figures<'a>(
+    state: &ProgressState,
+    phase: &'a str,
+    estimate_at: Option<i64>,
+    waiting: Option<(i64, WaitReason)>,
+) -> RunProgress<'a> {
     let count = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
     RunProgress {
         phase,
@@ -248,20 +261,47 @@ fn figures<'a>(state: &ProgressState, phase: &'a str) -> RunProgress<'a> {
         added: count(state.applied.added),
         changed: count(state.applied.changed),
         removed: count(state.applied.removed),
+        estimate_at,
+        waiting,
     }
 }
 
-/// Writes the run's progress every second and renews the lease; returns only if the lease is
-/// lost (another process holds the account now), which stops the run.
+/// Unix seconds `after` from now, rounded up: a wait of 0.2 s is not over at the second it began.
+fn unix_after(after: Duration) -> i64 {
+    let secs = after.as_secs() + u64::from(after.subsec_nanos() > 0);
+    mailroom_store::now().saturating_add(i64::try_from(secs).unwrap_or(i64::MAX))
+}
+
+/// Writes the run's progress as it changes (a few times a second at most) and every second (what
+/// it waits for, the time it has left), and renews the lease; returns only if the lease is lost
+/// (another process holds the account now), which stops the run. The row says what the run does
+/// now: written only every second, a small import that ended within its first second was shown
+/// "Starting: 0 messages so far" however much it had stored, until its end was written.
 async fn watch(engine: &Engine, config: &SchedulerConfig, claim: &Claim, run: i64, progress: &Progress) {
     let renew_every = (config.lease / 3).max(Duration::from_secs(1));
     let mut last_renewal = tokio::time::Instant::now();
+    let mut written: Option<RunProgress<'static>> = None;
     loop {
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+            () = progress.changed() => {}
+        }
         let state = progress.snapshot();
+        let now = tokio::time::Instant::now();
         let phase = if state.phase.is_empty() { "starting" } else { state.phase };
-        if let Err(err) = engine.store.update_run(run, figures(&state, phase)).await {
-            tracing::warn!(error = %err, "cannot record the sync progress");
+        let estimate_at = state.time_left(now).map(unix_after);
+        let waiting = engine
+            .pacing
+            .waiting(claim.account)
+            .map(|wait| (unix_after(wait.until.saturating_duration_since(now)), wait.reason));
+        let figures = figures(&state, phase, estimate_at, waiting);
+        if written != Some(figures) {
+            match engine.store.update_run(run, figures).await {
+                Ok(()) => written = Some(figures),
+                Err(err) => tracing::warn!(error = %err, "cannot record the sync progress"),
+            }
+            // An import counts every batch: its row is written a few times a second, not at each.
+            tokio::time::sleep(PROGRESS_GAP).await;
         }
         if last_renewal.elapsed() >= renew_every {
             let until = mailroom_store::now() + lease_secs(config);

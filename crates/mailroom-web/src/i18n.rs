@@ -515,6 +515,23 @@ pub struct Texts {
     pub count_messages: Plural,
     pub count_unread: Plural,
     pub count_mailboxes: Plural,
+    /// "of about N messages": Czech takes the genitive after "z".
+    pub count_of_messages: Plural,
+    pub phase_listing: &'static str,
+    pub phase_writing_back: &'static str,
+    pub kind_reimport_short: &'static str,
+    /// A running or finished run a user asked for with "Sync now".
+    pub run_sync_now: &'static str,
+    /// A "Sync now" asked for while another run goes on.
+    pub sync_requested_after_run: &'static str,
+    pub time_left_under_minute: &'static str,
+    pub time_left_minutes: Plural,
+    pub time_left_hours: Plural,
+    /// `{wait}` is how long until the run goes on, such as `40 s` or `2 min 5 s`.
+    pub waiting_rate_gmail: &'static str,
+    pub waiting_rate_graph: &'static str,
+    pub waiting_error_gmail: &'static str,
+    pub waiting_error_graph: &'static str,
 }
 
 impl Texts {
@@ -763,7 +780,7 @@ pub static EN: Texts = Texts {
     full_resync: "Full resync",
     sync_log: "Sync log",
     sync_requested: "Waiting to start",
-    sync_importing: "{phase}: {done} of about {total} messages",
+    sync_importing: "{phase}: {done} of about {total}",
     sync_succeeded: "Succeeded {when}: {added} new, {changed} changed, {removed} removed",
     sync_failed: "Failed {when}: {error}",
     sync_interrupted: "Interrupted {when}; it goes on with the next run",
@@ -1104,6 +1121,29 @@ pub static EN: Texts = Texts {
         many: "You have {n} connected mailboxes.",
         other: "You have {n} connected mailboxes.",
     },
+    count_of_messages: Plural { one: "{n} message", few: "{n} messages", many: "{n} messages", other: "{n} messages" },
+    phase_listing: "Listing folders and labels",
+    phase_writing_back: "Sending your changes",
+    kind_reimport_short: "Import again",
+    run_sync_now: "Sync now",
+    sync_requested_after_run: "Your sync starts when this run ends.",
+    time_left_under_minute: "less than a minute left",
+    time_left_minutes: Plural {
+        one: "about {n} minute left",
+        few: "about {n} minutes left",
+        many: "about {n} minutes left",
+        other: "about {n} minutes left",
+    },
+    time_left_hours: Plural {
+        one: "about {n} hour left",
+        few: "about {n} hours left",
+        many: "about {n} hours left",
+        other: "about {n} hours left",
+    },
+    waiting_rate_gmail: "Waiting for Gmail's rate limit, resumes in {wait}",
+    waiting_rate_graph: "Waiting for Outlook's rate limit (Microsoft Graph), resumes in {wait}",
+    waiting_error_gmail: "Gmail is not answering for now; trying again in {wait}",
+    waiting_error_graph: "Outlook (Microsoft Graph) is not answering for now; trying again in {wait}",
 };
 
 pub static CS: Texts = Texts {
@@ -1277,7 +1317,7 @@ pub static CS: Texts = Texts {
     full_resync: "Úplná synchronizace",
     sync_log: "Záznam synchronizací",
     sync_requested: "Čeká na spuštění",
-    sync_importing: "{phase}: {done} z přibližně {total} zpráv",
+    sync_importing: "{phase}: {done} z přibližně {total}",
     sync_succeeded: "Úspěšná {when}: nové {added}, změněné {changed}, odstraněné {removed}",
     sync_failed: "Selhala {when}: {error}",
     sync_interrupted: "Přerušena {when}; pokračuje další synchronizací",
@@ -1623,4 +1663,27 @@ pub static CS: Texts = Texts {
         many: "Máte {n} připojené schránky.",
         other: "Máte {n} připojených schránek.",
     },
+    count_of_messages: Plural { one: "{n} zprávy", few: "{n} zpráv", many: "{n} zprávy", other: "{n} zpráv" },
+    phase_listing: "Načítání složek a štítků",
+    phase_writing_back: "Odesílání vašich změn",
+    kind_reimport_short: "Nový import",
+    run_sync_now: "Synchronizace na žádost",
+    sync_requested_after_run: "Vaše synchronizace začne, až tato skončí.",
+    time_left_under_minute: "zbývá méně než minuta",
+    time_left_minutes: Plural {
+        one: "zbývá asi {n} minuta",
+        few: "zbývají asi {n} minuty",
+        many: "zbývá asi {n} minuty",
+        other: "zbývá asi {n} minut",
+    },
+    time_left_hours: Plural {
+        one: "zbývá asi {n} hodina",
+        few: "zbývají asi {n} hodiny",
+        many: "zbývá asi {n} hodiny",
+        other: "zbývá asi {n} hodin",
+    },
+    waiting_rate_gmail: "Čeká se na limit požadavků Gmailu, pokračuje za {wait}",
+    waiting_rate_graph: "Čeká se na limit požadavků Outlooku (Microsoft Graph), pokračuje za {wait}",
+    waiting_error_gmail: "Gmail teď neodpovídá; další pokus za {wait}",
+    waiting_error_graph: "Outlook (Microsoft Graph) teď neodpovídá; další pokus za {wait}",
 };

@@ -17,6 +17,7 @@ mod mail;
 mod pages;
 mod panics;
 mod plural;
+mod progress;
 mod send;
 mod telemetry;
 mod time;

@@ -364,3 +364,66 @@ async fn a_quota_reached_after_a_busy_window_is_learned_from_the_first_refusals_
     assert!((5_000..=6_000).contains(&learned.rate), "{learned:?}");
     assert_eq!(quota.refused.load(Ordering::SeqCst) - refused_before, 50);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_wait_on_the_provider_is_told_while_it_lasts_with_its_reason() {
+    let pacing = Pacing::new(quick());
+    let account = AccountId(9);
+    assert_eq!(pacing.waiting(account), None, "a mailbox never called waits for nothing");
+    let calls = Arc::new(AtomicU32::new(0));
+    let task = {
+        let (pacing, calls) = (pacing.clone(), calls.clone());
+        tokio::spawn(async move {
+            pacing
+                .gmail(account, 1, || {
+                    let calls = calls.clone();
+                    async move {
+                        match calls.fetch_add(1, Ordering::SeqCst) {
+                            0 => Err(ApiError::RateLimited { retry_after: Some(Duration::from_secs(40)) }),
+                            1 => Err(ApiError::Transient {
+                                reason: "503".into(),
+                                retry_after: Some(Duration::from_secs(20)),
+                            }),
+                            _ => Ok(()),
+                        }
+                    }
+                })
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let wait = pacing.waiting(account).expect("asked to wait for the rate limit");
+    assert_eq!(wait.reason, WaitReason::RateLimit);
+    let left = wait.until - Instant::now();
+    assert!(left > Duration::from_secs(38) && left <= Duration::from_secs(39), "{left:?}");
+    // The pause is over and the next answer is a server error with its own Retry-After.
+    tokio::time::sleep(Duration::from_secs(40)).await;
+    let wait = pacing.waiting(account).expect("backing off after the server error");
+    assert_eq!(wait.reason, WaitReason::ProviderError);
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    task.await.unwrap().unwrap();
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+    assert_eq!(pacing.waiting(account), None, "nothing waits once the call is answered");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_call_held_back_for_the_mailboxs_rate_is_told_as_waiting_for_it() {
+    // 60 units a minute, all spent at once: the next call waits for the window to move on.
+    let pacing = Pacing::new(Limits { gmail_units_per_minute: 60, ..quick() });
+    let account = AccountId(10);
+    for _ in 0..60 {
+        pacing.gmail(account, 1, || async { Ok(()) }).await.unwrap();
+    }
+    assert_eq!(pacing.waiting(account), None, "nothing waits while the window has room");
+    let task = {
+        let pacing = pacing.clone();
+        tokio::spawn(async move { pacing.gmail(account, 1, || async { Ok(()) }).await })
+    };
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let wait = pacing.waiting(account).expect("held back for the rate");
+    assert_eq!(wait.reason, WaitReason::RateLimit);
+    // The window and its second of slack, less the second gone.
+    assert_eq!(wait.until - Instant::now(), Duration::from_secs(60));
+    task.await.unwrap().unwrap();
+    assert_eq!(pacing.waiting(account), None);
+}

@@ -18,6 +18,7 @@ use super::see_other;
 use crate::AppState;
 use crate::errors::{ErrorKind, internal};
 use crate::i18n::Texts;
+use crate::progress;
 use crate::time::Clock;
 use crate::viewer::{Admin, Ctx, SignedIn, Viewer};
 
@@ -33,12 +34,24 @@ struct AccountView {
 
 /// Where an account's sync stands, in words and, during an import, as a bar.
 struct SyncView {
+    /// What the run shown is, when that says something: "First import", "Sync now".
+    label: Option<&'static str>,
     text: String,
+    /// What a run going on waits for, or the time it has left.
+    detail: Option<String>,
+    /// A "Sync now" waiting for another run to end.
+    note: Option<&'static str>,
     /// `(done, total)` while a run with an estimate goes on.
     progress: Option<(i64, i64)>,
     /// A run goes on or is about to start: the page refreshes itself.
     busy: bool,
     failed: bool,
+}
+
+impl SyncView {
+    fn plain(text: String, busy: bool) -> SyncView {
+        SyncView { label: None, text, detail: None, note: None, progress: None, busy, failed: false }
+    }
 }
 
 fn provider_name(provider: Provider) -> &'static str {
@@ -57,53 +70,36 @@ fn status_text(t: &Texts, status: AccountStatus) -> &'static str {
     }
 }
 
-fn phase_text(t: &Texts, phase: &str) -> &'static str {
-    match phase {
-        "importing" => t.phase_importing,
-        "changes" => t.phase_changes,
-        "comparing" => t.phase_comparing,
-        "finishing" => t.phase_finishing,
-        "done" => t.phase_done,
-        _ => t.phase_starting,
+/// A run going on: its phase with its count, and what it waits for or the time it has left.
+fn running_view(clock: &Clock, t: &Texts, account: &Account, run: &SyncRun, now: i64) -> SyncView {
+    let language = clock.language;
+    let progress = run
+        .estimated_total
+        .filter(|total| *total > 0 && run.phase == "importing")
+        .map(|total| (run.imported.min(total), total));
+    SyncView {
+        label: progress::run_label(t, run),
+        text: progress::phase_progress(language, t, run),
+        detail: progress::running_detail(language, t, account.provider, run, now),
+        note: None,
+        progress,
+        busy: true,
+        failed: false,
     }
 }
 
-async fn sync_view(state: &AppState, t: &Texts, clock: &Clock, account: &Account) -> Result<SyncView, ErrorKind> {
-    let (running, last) = state.store.sync_status(account.id).await.map_err(internal)?;
-    if let Some(run) = running {
-        let phase = phase_text(t, &run.phase);
-        let done = run.imported.to_string();
-        let (text, progress) = match run.estimated_total.filter(|total| *total > 0) {
-            Some(total) => (
-                t.sync_importing
-                    .replace("{phase}", phase)
-                    .replace("{done}", &done)
-                    .replace("{total}", &total.to_string()),
-                Some((run.imported.min(total), total)),
-            ),
-            None => {
-                let messages = crate::plural::count(clock.language, &t.count_messages, run.imported);
-                (t.sync_working_count.replace("{phase}", phase).replace("{messages}", &messages), None)
-            }
-        };
-        return Ok(SyncView { text, progress, busy: true, failed: false });
-    }
-    if state.store.sync_requested(account.id).await.map_err(internal)?.is_some() {
-        return Ok(SyncView { text: t.sync_requested.to_owned(), progress: None, busy: true, failed: false });
-    }
-    let Some(run) = last else {
-        // A new account's first run is due at once.
-        let busy = account.status == AccountStatus::Active;
-        return Ok(SyncView { text: t.sync_never.to_owned(), progress: None, busy, failed: false });
-    };
+/// A run that is over: its outcome, when, and what it changed.
+fn finished_view(clock: &Clock, t: &Texts, run: &SyncRun) -> SyncView {
     let at = clock.when(run.finished_at);
     let (text, failed) = match run.outcome {
         Some(RunOutcome::Failed) => {
             (t.sync_failed.replace("{when}", &at).replace("{error}", run.error.as_deref().unwrap_or("")), true)
         }
         Some(RunOutcome::Interrupted) => (t.sync_interrupted.replace("{when}", &at), false),
-        _ => {
-            let (added, changed, removed) = counts(&run);
+        // Left open by a process that is gone: the next claim marks it interrupted.
+        None => (t.sync_interrupted.replace("{when}", &clock.when(Some(run.started_at))), false),
+        Some(RunOutcome::Succeeded) => {
+            let (added, changed, removed) = counts(run);
             (
                 t.sync_succeeded
                     .replace("{when}", &at)
@@ -114,7 +110,34 @@ async fn sync_view(state: &AppState, t: &Texts, clock: &Clock, account: &Account
             )
         }
     };
-    Ok(SyncView { text, progress: None, busy: false, failed })
+    SyncView { label: progress::run_label(t, run), text, detail: None, note: None, progress: None, busy: false, failed }
+}
+
+async fn sync_view(state: &AppState, t: &Texts, clock: &Clock, account: &Account) -> Result<SyncView, ErrorKind> {
+    let now = mailroom_store::now();
+    let status = state.store.sync_status(account.id, now).await.map_err(internal)?;
+    if status.requested.is_some() {
+        // A user's request is followed to the run that serves it and to that run's result; an
+        // earlier run, or one that does not serve it, is not its answer.
+        let serves = |run: &SyncRun| run.request_seq == Some(status.request_seq);
+        return Ok(match (&status.running, &status.last) {
+            (Some(run), _) if serves(run) => running_view(clock, t, account, run, now),
+            (Some(run), _) => {
+                SyncView { note: Some(t.sync_requested_after_run), ..running_view(clock, t, account, run, now) }
+            }
+            // Its run is over; the request is cleared a moment later, when the account is released.
+            (None, Some(run)) if serves(run) => finished_view(clock, t, run),
+            _ => SyncView::plain(t.sync_requested.to_owned(), true),
+        });
+    }
+    if let Some(run) = &status.running {
+        return Ok(running_view(clock, t, account, run, now));
+    }
+    match &status.last {
+        Some(run) => Ok(finished_view(clock, t, run)),
+        // A new account's first run is due at once.
+        None => Ok(SyncView::plain(t.sync_never.to_owned(), account.status == AccountStatus::Active)),
+    }
 }
 
 async fn view(state: &AppState, t: &Texts, clock: &Clock, account: Account) -> Result<AccountView, ErrorKind> {
@@ -432,9 +455,11 @@ struct RunView {
     outcome: &'static str,
     failed: bool,
     error: Option<String>,
+    /// A run going on: its phase, count, and wait or time left.
+    progress: Option<String>,
 }
 
-fn run_view(t: &Texts, clock: &Clock, run: SyncRun, now: i64) -> RunView {
+fn run_view(t: &Texts, clock: &Clock, provider: Provider, run: SyncRun, now: i64) -> RunView {
     // What the run turned out to be; what was asked for, for runs recorded before that was kept.
     let mode = match run.kind {
         Some(RunKind::FirstImport) => t.kind_first_import,
@@ -449,6 +474,14 @@ fn run_view(t: &Texts, clock: &Clock, run: SyncRun, now: i64) -> RunView {
     let duration =
         if seconds >= 60 { format!("{} min {} s", seconds / 60, seconds % 60) } else { format!("{seconds} s") };
     let (added, changed, removed) = counts(&run);
+    let progress = run.outcome.is_none().then(|| {
+        let language = clock.language;
+        let text = progress::phase_progress(language, t, &run);
+        match progress::running_detail(language, t, provider, &run, now) {
+            Some(detail) => format!("{text} · {detail}"),
+            None => text,
+        }
+    });
     RunView {
         started: clock.full(run.started_at),
         kind: format!("{mode} ({trigger})"),
@@ -464,6 +497,7 @@ fn run_view(t: &Texts, clock: &Clock, run: SyncRun, now: i64) -> RunView {
         },
         failed: run.outcome == Some(RunOutcome::Failed),
         error: run.error,
+        progress,
     }
 }
 
@@ -475,6 +509,13 @@ struct SyncLogPage {
     /// What was learned of the mailbox's limit, when the provider allows less than the settings.
     learned: Option<String>,
     runs: Vec<RunView>,
+}
+
+impl SyncLogPage {
+    /// Whether a run goes on: the log then refreshes itself, as the accounts page does.
+    fn any_running(&self) -> bool {
+        self.runs.iter().any(|r| r.progress.is_some())
+    }
 }
 
 /// The account's last 100 sync runs.
@@ -493,7 +534,7 @@ pub async fn sync_log(
         .await
         .map_err(internal)?
         .into_iter()
-        .map(|r| run_view(t, &ctx.clock, r, now))
+        .map(|r| run_view(t, &ctx.clock, account.provider, r, now))
         .collect();
     let intro = t.sync_log_intro.replace("{address}", &account.address);
     let learned = state.store.learned_rate(account.id).await.map_err(internal)?.map(|learned| {

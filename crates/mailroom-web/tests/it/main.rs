@@ -28,6 +28,7 @@ mod sync_faults;
 mod sync_gmail;
 mod sync_graph;
 mod sync_graph_faults;
+mod sync_progress;
 mod time_zone;
 mod tokens;
 mod workspace;

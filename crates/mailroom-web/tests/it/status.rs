@@ -25,16 +25,7 @@ const MEMBER_PASSWORD: &str = "member password 1";
 const FAILURE: &str = "http 503: the backend is unavailable";
 
 fn progress() -> RunProgress<'static> {
-    RunProgress {
-        phase: "done",
-        imported: 0,
-        deleted: 0,
-        estimated_total: None,
-        kind: None,
-        added: 0,
-        changed: 0,
-        removed: 0,
-    }
+    RunProgress { phase: "done", ..RunProgress::default() }
 }
 
 async fn the_status_page_shows_mailboxes_in_trouble_with_their_errors(backend: Backend) {
@@ -151,7 +142,7 @@ async fn metrics_carry_sync_lag_provider_refusals_and_queue_depths_after_a_sync(
     let scheduler = tokio::spawn(Scheduler::new(engine, config, app.sync_wake.clone()).run(std::future::pending()));
     let mut finished = None;
     for _ in 0..600 {
-        let (_, last) = app.store.sync_status(account.id).await.unwrap();
+        let last = app.store.sync_status(account.id, mailroom_store::now()).await.unwrap().last;
         if last.is_some() {
             finished = last;
             break;
