@@ -218,6 +218,13 @@ impl Store {
         Ok(changed == 1)
     }
 
+    /// Sets the name the user goes by, one the caller has checked.
+    pub async fn set_user_name(&self, id: UserId, name: &str) -> Result<()> {
+        let sql = "UPDATE users SET name = $1 WHERE id = $2";
+        with_pool!(self.db, pool => sqlx::query(sql).bind(name).bind(id.0).execute(pool).await.map(drop))?;
+        Ok(())
+    }
+
     pub async fn set_user_language(&self, id: UserId, language: Language) -> Result<()> {
         let sql = "UPDATE users SET language = $1 WHERE id = $2";
         with_pool!(self.db, pool => sqlx::query(sql).bind(language.code()).bind(id.0).execute(pool).await.map(drop))?;

@@ -179,6 +179,8 @@ pub fn router(state: AppState) -> Router {
         .route("/mail/messages/{id}/body", get(pages::mail::body))
         .route("/mail/messages/{id}/attachments/{position}", get(pages::mail::attachment))
         .route("/mail/messages/{id}/original", get(pages::mail::original))
+        .route("/settings", get(pages::settings::show))
+        .route("/settings/profile", post(pages::settings::save_profile))
         .route("/settings/signatures", get(pages::signatures::show).post(pages::signatures::save))
         .route("/settings/templates", get(pages::templates::show).post(pages::templates::save))
         .route("/settings/templates/{id}/delete", post(pages::templates::delete))

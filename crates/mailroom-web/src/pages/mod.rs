@@ -10,6 +10,7 @@ pub mod language;
 pub mod login;
 pub mod mail;
 pub mod ops;
+pub mod settings;
 pub mod setup;
 pub mod signatures;
 pub mod status;

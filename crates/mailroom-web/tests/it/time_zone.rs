@@ -16,6 +16,7 @@ crate::on_both_databases!(time_zone:
     the_time_zone_form_saves_a_known_zone_and_refuses_anything_else,
     the_browsers_zone_is_kept_at_the_first_sign_in_only_when_it_is_valid,
     counts_are_said_in_the_languages_plural_forms,
+    the_settings_page_holds_the_profile_and_leads_to_everything_of_the_users,
 );
 
 const PASSWORD: &str = "member password 1";
@@ -266,4 +267,40 @@ async fn counts_are_said_in_the_languages_plural_forms(backend: Backend) {
         deliver(&app, &user, &format!("u{n}"), &format!("Unread {n}"), utc(2025, 12, 6, 13, n)).await;
     }
     browser.get("/mail").await.assert_contains(r#">, 5 nepřečtených<"#);
+}
+
+/// `/settings`: the user's name (checked, refused at its field with nothing changed), language
+/// and zone, and the way to signatures, templates, mailboxes and tokens; in the main menu.
+async fn the_settings_page_holds_the_profile_and_leads_to_everything_of_the_users(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else { return };
+    let (user, mut client) = member(&app, Some("Europe/Prague")).await;
+    let home = client.get("/mail").await;
+    home.assert_contains(r#"<a href="/settings">Settings</a>"#);
+    let page = client.get("/settings").await;
+    page.assert_status(StatusCode::OK).assert_contains("Europe/Prague").assert_contains("ann@example.test");
+    for link in ["/settings/signatures", "/settings/templates", "/accounts", "/settings/tokens", "/settings/time"] {
+        page.assert_contains(&format!(r#"href="{link}""#));
+    }
+    let saved = client.submit("/settings", "/settings/profile", &[("name", "  Anna Nováková ")]).await;
+    saved.assert_redirect("/settings?notice=profile_saved");
+    assert_eq!(app.store.user(user.id).await.unwrap().unwrap().name, "Anna Nováková");
+    client
+        .get("/settings?notice=profile_saved")
+        .await
+        .assert_contains("Your profile is saved.")
+        .assert_contains("Anna Nováková");
+    let refusals =
+        [("", "This field is required."), ("   ", "This field is required."), ("Anna\u{7}", "control characters")];
+    for (bad, why) in refusals {
+        let refused = client.submit("/settings", "/settings/profile", &[("name", bad)]).await;
+        refused.assert_status(StatusCode::UNPROCESSABLE_ENTITY).assert_field_error(r#"id="name""#, why);
+    }
+    assert_eq!(app.store.user(user.id).await.unwrap().unwrap().name, "Anna Nováková", "nothing changed");
+    // Without the proof, nothing changes either.
+    client.post_raw("/settings/profile", &[("name", "Mallory")]).await.assert_status(StatusCode::FORBIDDEN);
+    assert_eq!(app.store.user(user.id).await.unwrap().unwrap().name, "Anna Nováková");
+    // In Czech.
+    client.accept_language = Some("cs".into());
+    let czech = client.get("/settings").await;
+    czech.assert_contains("Nastavení").assert_contains("Psaní");
 }
