@@ -48,7 +48,7 @@ pub use sync_runs::{
     Claim, FailedRun, LearnedRate, RunKind, RunMode, RunOutcome, RunProgress, RunTrigger, SyncRun, SyncStatus,
     WaitReason,
 };
-pub use templates::{StoredTemplate, TemplateSaved};
+pub use templates::{SharedTemplate, StoredTemplate, TemplateSaved};
 pub use users::{NewUser, User};
 
 use std::path::PathBuf;

@@ -475,7 +475,11 @@ async fn page(
         Mode::Forward => t.act_forward,
     };
     let templates = if mode == Mode::New {
-        state.store.templates(user).await.map_err(internal)?.into_iter().map(|t| (t.id, t.name)).collect()
+        let mut own: Vec<(i64, String)> =
+            state.store.templates(user).await.map_err(internal)?.into_iter().map(|t| (t.id, t.name)).collect();
+        let shared = state.store.shared_templates(user).await.map_err(internal)?;
+        own.extend(shared.into_iter().map(|s| (s.template.id, s.template.name)));
+        own
     } else {
         Vec::new()
     };

@@ -26,6 +26,8 @@ struct TemplateRow {
     placeholders: String,
     /// The field it was refused for ("name", "subject" or "body") and why.
     error: Option<(&'static str, String)>,
+    /// Offered to every user (an administrator's choice).
+    shared: bool,
 }
 
 impl TemplateRow {
@@ -42,7 +44,16 @@ impl From<StoredTemplate> for TemplateRow {
             .map(|name| format!("{{{{{name}}}}}"))
             .collect::<Vec<_>>()
             .join(" ");
-        TemplateRow { id: Some(t.id), name: t.name, subject: t.subject, body: t.body, placeholders, error: None }
+        let shared = t.shared;
+        TemplateRow {
+            id: Some(t.id),
+            name: t.name,
+            subject: t.subject,
+            body: t.body,
+            placeholders,
+            error: None,
+            shared,
+        }
     }
 }
 
@@ -53,6 +64,10 @@ struct TemplatesPage {
     rows: Vec<TemplateRow>,
     /// The form for a new one (filled again when it was refused).
     new: TemplateRow,
+    /// Whether the user may share a template with everyone.
+    can_share: bool,
+    /// What others share: id, name, subject, owner.
+    shared: Vec<mailroom_store::SharedTemplate>,
 }
 
 impl TemplatesPage {
@@ -69,6 +84,7 @@ fn empty() -> TemplateRow {
         body: String::new(),
         placeholders: String::new(),
         error: None,
+        shared: false,
     }
 }
 
@@ -90,7 +106,9 @@ async fn page(
         }
         None => {}
     }
-    Ok(TemplatesPage { ctx, rows, new })
+    let can_share = ctx.user.as_ref().is_some_and(mailroom_store::User::is_admin);
+    let shared = state.store.shared_templates(user).await.map_err(internal)?;
+    Ok(TemplatesPage { ctx, rows, new, can_share, shared })
 }
 
 /// `GET /settings/templates`.
@@ -109,6 +127,9 @@ pub struct TemplateForm {
     subject: String,
     #[serde(default)]
     body: String,
+    /// "1" to share it with every user (administrators only).
+    #[serde(default)]
+    shared: String,
 }
 
 /// The field of the form that `error` is about: a placeholder's is the subject when the subject's
@@ -152,6 +173,11 @@ pub async fn save(
         id => Some(id.parse::<i64>().map_err(|_| ErrorKind::BadRequest)?),
     };
     let body = form.body.replace("\r\n", "\n");
+    let share = form.shared == "1";
+    // Only an administrator shares with everyone; a member's form has no such box.
+    if share && !me.is_admin() {
+        return Err(ErrorKind::Forbidden);
+    }
     let refused = |error: String, error_field: &'static str| TemplateRow {
         id,
         name: form.name.clone(),
@@ -159,6 +185,7 @@ pub async fn save(
         body: body.clone(),
         placeholders: String::new(),
         error: Some((error_field, error)),
+        shared: share,
     };
     let template = match Template::new(&form.name, &form.subject, &body) {
         Ok(template) => template,
@@ -174,7 +201,12 @@ pub async fn save(
         }
     };
     match state.store.save_template(me.id, id, &template, mailroom_store::now()).await.map_err(internal)? {
-        TemplateSaved::Saved(_) => Ok(see_other("/settings/templates", "template_saved")),
+        TemplateSaved::Saved(id) => {
+            if me.is_admin() {
+                state.store.set_template_shared(me.id, id, share).await.map_err(internal)?;
+            }
+            Ok(see_other("/settings/templates", "template_saved"))
+        }
         TemplateSaved::NotFound => Err(ErrorKind::NotFound),
         TemplateSaved::NameTaken => {
             let page = page(&state, ctx, me.id, Some(refused(t.template_name_taken.to_owned(), "name"))).await?;

@@ -37,6 +37,7 @@ crate::on_both_databases!(send:
     a_large_file_goes_to_outlook_through_an_upload_session_and_a_cut_off_try_leaves_no_draft,
     a_message_over_four_megabytes_of_small_files_goes_to_outlook_file_by_file,
     a_compose_panel_keeps_its_frame_through_an_error_and_hands_its_toast_to_the_mail_view,
+    an_administrators_shared_template_is_offered_to_everyone_and_stays_theirs,
 );
 
 pub(crate) const ANN: &str = "ann@example.test";
@@ -1269,4 +1270,62 @@ async fn a_compose_panel_keeps_its_frame_through_an_error_and_hands_its_toast_to
         .await
         .assert_contains("The draft is discarded.")
         .assert_contains(&format!(r#"action="/mail/drafts/{draft}/restore""#));
+}
+
+/// A template an administrator shares is offered to every user, on the templates page and in
+/// compose, and a message starts from it; only its owner changes it, and only an administrator
+/// shares.
+async fn an_administrators_shared_template_is_offered_to_everyone_and_stays_theirs(backend: Backend) {
+    let Some(s) = setup(backend, "google", 1).await else { return };
+    let (admin, mut boss) = s.app.admin().await;
+    let fields = [
+        ("id", ""),
+        ("name", "Nabídka"),
+        ("subject", "Nabídka pro {{company}}"),
+        ("body", "Dobrý den,"),
+        ("shared", "1"),
+    ];
+    boss.submit("/settings/templates", "/settings/templates", &fields)
+        .await
+        .assert_redirect("/settings/templates?notice=template_saved");
+    let id = s.app.store.templates(admin.id).await.unwrap()[0].id;
+    boss.get("/settings/templates").await.assert_contains(r#"name="shared" value="1" checked"#);
+
+    let mut browser = signed_in(&s).await;
+    let list = browser.get("/settings/templates").await;
+    list.assert_contains("Shared with everyone")
+        .assert_contains(&format!("by {}", admin.name))
+        .assert_lacks(r#"name="shared""#);
+    browser.get("/mail/compose").await.assert_contains(&format!(r#"href="/mail/compose?template={id}">Nabídka</a>"#));
+    let started = browser.get(&format!("/mail/compose?template={id}")).await;
+    assert_eq!(unescape(&field(&started, "subject")), "Nabídka pro {{company}}");
+    assert!(body_of(&started).starts_with("Dobrý den,"));
+
+    // It stays the administrator's: a member can neither change nor delete it, nor share one.
+    let edit = [("id", id.to_string()), ("name", "Mine now".into()), ("subject", "x".into()), ("body", "y".into())];
+    let edit: Vec<(&str, &str)> = edit.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    browser
+        .submit("/settings/templates", "/settings/templates", &edit)
+        .await
+        .assert_status(axum::http::StatusCode::NOT_FOUND);
+    browser
+        .submit("/settings/templates", &format!("/settings/templates/{id}/delete"), &[])
+        .await
+        .assert_status(axum::http::StatusCode::NOT_FOUND);
+    let share = [("id", ""), ("name", "Everyone's"), ("subject", "s"), ("body", "b"), ("shared", "1")];
+    browser
+        .submit("/settings/templates", "/settings/templates", &share)
+        .await
+        .assert_status(axum::http::StatusCode::FORBIDDEN);
+    assert!(s.app.store.templates(s.user).await.unwrap().is_empty(), "nothing made");
+    assert_eq!(s.app.store.template(admin.id, id).await.unwrap().unwrap().name, "Nabídka");
+
+    // No longer shared: no longer offered.
+    let unshare = [("id", id.to_string()), ("name", "Nabídka".into()), ("subject", "s".into()), ("body", "b".into())];
+    let unshare: Vec<(&str, &str)> = unshare.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    boss.submit("/settings/templates", "/settings/templates", &unshare)
+        .await
+        .assert_redirect("/settings/templates?notice=template_saved");
+    browser.get(&format!("/mail/compose?template={id}")).await.assert_status(axum::http::StatusCode::NOT_FOUND);
+    browser.get("/settings/templates").await.assert_lacks("Shared with everyone");
 }
