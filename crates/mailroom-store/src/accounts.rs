@@ -36,6 +36,8 @@ pub struct Identity {
 
 /// Longest signature, in characters.
 pub const SIGNATURE_LIMIT: usize = 10_000;
+/// Largest signature HTML, in bytes: room for a logo or two, pasted as data URLs.
+pub const SIGNATURE_HTML_LIMIT: usize = 512 * 1024;
 
 /// A mailbox just authorized, to store as a new account or to reconnect an existing one.
 #[derive(Debug)]
@@ -343,6 +345,15 @@ impl Store {
         )
     }
 
+    /// The HTML of the signature for sending as `address` from the account, when it was written
+    /// with the editor.
+    pub async fn signature_html(&self, id: AccountId, address: &str) -> Result<Option<String>> {
+        let sql = "SELECT html FROM signatures WHERE account_id = $1 AND address = $2";
+        let html: Option<Option<String>> = with_pool!(self.db, pool => sqlx::query_scalar(sql)
+            .bind(id.0).bind(address.to_lowercase()).fetch_optional(pool).await)?;
+        Ok(html.flatten())
+    }
+
     /// Sets the signature for sending as `address` from the user's account `id` (an empty one
     /// removes it). False when the account is not the user's, the address not one of its
     /// identities, or the signature longer than [`SIGNATURE_LIMIT`]; nothing changes then.
@@ -354,15 +365,29 @@ impl Store {
         body: &str,
         now: i64,
     ) -> Result<bool> {
+        self.set_rich_signature(user, id, address, (body, None), now).await
+    }
+
+    /// [`Store::set_signature`] with the editor's HTML (cleaned by the caller) beside the text;
+    /// the HTML is refused over [`SIGNATURE_HTML_LIMIT`] bytes.
+    pub async fn set_rich_signature(
+        &self,
+        user: UserId,
+        id: AccountId,
+        address: &str,
+        (body, html): (&str, Option<&str>),
+        now: i64,
+    ) -> Result<bool> {
         let body = body.trim_end();
-        if body.chars().count() > SIGNATURE_LIMIT {
+        if body.chars().count() > SIGNATURE_LIMIT || html.is_some_and(|h| h.len() > SIGNATURE_HTML_LIMIT) {
             return Ok(false);
         }
         let address = address.to_lowercase();
         let known = "SELECT COUNT(*) FROM accounts a WHERE a.id = $1 AND a.user_id = $2 AND (LOWER(a.address) = $3 \
              OR EXISTS (SELECT 1 FROM identities i WHERE i.account_id = a.id AND LOWER(i.address) = $3))";
-        let upsert = "INSERT INTO signatures (account_id, address, body, updated_at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (account_id, address) DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at";
+        let upsert = "INSERT INTO signatures (account_id, address, body, updated_at, html) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (account_id, address) DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at, \
+             html = excluded.html";
         let remove = "DELETE FROM signatures WHERE account_id = $1 AND address = $2";
         let saved = with_pool!(self.db, pool => {
             let found: i64 = sqlx::query_scalar(known).bind(id.0).bind(user.0).bind(&address).fetch_one(pool).await?;
@@ -372,7 +397,7 @@ impl Store {
                 if body.is_empty() {
                     sqlx::query(remove).bind(id.0).bind(&address).execute(pool).await?;
                 } else {
-                    sqlx::query(upsert).bind(id.0).bind(&address).bind(body).bind(now).execute(pool).await?;
+                    sqlx::query(upsert).bind(id.0).bind(&address).bind(body).bind(now).bind(html).execute(pool).await?;
                 }
                 true
             }

@@ -24,8 +24,8 @@ mod throttle;
 mod users;
 
 pub use accounts::{
-    AUTHORIZATION_LIFETIME_SECS, Account, AccountTokens, Connection, Identity, PendingAuthorization, SIGNATURE_LIMIT,
-    StateProblem,
+    AUTHORIZATION_LIFETIME_SECS, Account, AccountTokens, Connection, Identity, PendingAuthorization,
+    SIGNATURE_HTML_LIMIT, SIGNATURE_LIMIT, StateProblem,
 };
 pub use api_tokens::{ApiToken, ApiTokenInfo, TOKEN_NAME_MAX};
 pub use crypto::{Cipher, CryptoError, SecretKey};

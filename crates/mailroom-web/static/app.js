@@ -64,11 +64,11 @@ document.addEventListener("click", (event) => {
   if (button && !window.confirm(button.dataset.confirm)) event.preventDefault();
 });
 
-// Compose: a rich text editor in place of the plain text box. What is typed stays in the form as
-// plain text (the message's text part) and as HTML (its HTML part); images pasted in are put in
-// as data URLs, which the server turns into inline parts. Without script, the plain box remains.
-const plainBody = document.querySelector("form[data-no-subject] #body");
-if (plainBody) {
+// Compose (and signatures): a rich text editor in place of the plain text box. What is typed
+// stays in the form as plain text (the message's text part) and as HTML (its HTML part); images
+// pasted in are put in as data URLs, which the server turns into inline parts. Without script,
+// the plain box remains, and the form says so (no `rich` field), so stale HTML is never taken.
+for (const plainBody of document.querySelectorAll("form[data-no-subject] #body, textarea[data-rich]")) {
   const form = plainBody.form;
   const toolbar = form.querySelector(".editor-toolbar");
   const editor = document.createElement("div");
@@ -76,14 +76,18 @@ if (plainBody) {
   editor.contentEditable = "true";
   editor.setAttribute("role", "textbox");
   editor.setAttribute("aria-multiline", "true");
-  editor.setAttribute("aria-labelledby", "body-label");
+  const label = plainBody.labels[0];
+  if (label && !label.id) label.id = `${plainBody.id}-label`;
+  editor.setAttribute("aria-labelledby", label?.id || "body-label");
+  form.append(Object.assign(document.createElement("input"), { type: "hidden", name: "rich", value: "1" }));
   // A refused body's error is read with the editor, as it was with the plain box.
   for (const name of ["aria-describedby", "aria-invalid"]) {
     if (plainBody.hasAttribute(name)) editor.setAttribute(name, plainBody.getAttribute(name));
   }
   const escape = (text) => text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
-  // A resumed draft comes back as it was formatted (the server cleaned what it kept).
-  const kept = form.querySelector("[name=html]").value;
+  // A resumed draft comes back as it was formatted (the server cleaned what it kept); a new
+  // message starts with the formatted signature the page holds apart from the form.
+  const kept = form.querySelector("[name=html]").value || form.querySelector("template.initial-html")?.innerHTML;
   editor.innerHTML = kept || escape(plainBody.value).replace(/\n/g, "<br>");
   plainBody.after(editor);
   plainBody.hidden = true;

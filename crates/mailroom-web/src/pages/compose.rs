@@ -91,6 +91,17 @@ pub(super) struct ComposeForm {
     html: String,
     /// Shown in a panel over the mail view (or under a conversation), without the page's frame.
     panel: bool,
+    /// What the editor starts with when it is not `html` (a formatted signature); never sent as
+    /// it is: the editor puts what the user made of it in `html`.
+    initial_html: String,
+}
+
+/// Plain text as the editor shows it: escaped, each line break a `<br>`.
+fn text_html(text: &str) -> String {
+    askama::filters::escape(text, askama::filters::Html)
+        .map(|escaped| escaped.to_string())
+        .unwrap_or_default()
+        .replace('\n', "<br>")
 }
 
 impl ComposeForm {
@@ -209,6 +220,9 @@ pub async fn show(
     // A template's text goes above the signature; its placeholders are left for the user.
     if let Some(template) = template {
         form.subject = template.subject;
+        if !form.initial_html.is_empty() {
+            form.initial_html = format!("{}{}", text_html(&template.body), form.initial_html);
+        }
         form.body = format!("{}{}", template.body, form.body);
     }
     let page = page(&state, ctx, me.id, mode, form, forwarded, FieldErrors::default()).await?;
@@ -248,6 +262,7 @@ async fn resumed(
         separately: false,
         html: f.html.clone().unwrap_or_default(),
         panel: false,
+        initial_html: String::new(),
     };
     let theirs = match (&draft.theirs_raw, draft.conflict) {
         (Some(raw), true) => {
@@ -366,6 +381,11 @@ async fn add_signature(state: &AppState, user: UserId, form: &mut ComposeForm) -
         .or_else(|| identities.iter().find(|i| i.is_default))
         .map_or(account.address.clone(), |i| i.address.clone());
     if let Some(signature) = state.store.signature(account.id, &address).await.map_err(internal)? {
+        // Formatted, it starts the editor (kept apart from the form, which holds the text).
+        if let Some(html) = state.store.signature_html(account.id, &address).await.map_err(internal)? {
+            let html = editor_html_kept(&html);
+            form.initial_html = format!("<div><br></div><div><br></div><div>-- </div>{html}{}", text_html(&form.body));
+        }
         form.body = format!("\n\n-- \n{signature}{}", form.body);
     }
     form.from = address;

@@ -20,6 +20,8 @@ struct SignatureRow {
     address: String,
     label: String,
     body: String,
+    /// The editor's HTML, when it was written formatted.
+    html: String,
 }
 
 #[derive(Template, WebTemplate)]
@@ -47,11 +49,12 @@ pub async fn show(State(state): State<AppState>, SignedIn(me): SignedIn, ctx: Ct
         }
         for (address, name) in addresses {
             let body = state.store.signature(account.id, &address).await.map_err(internal)?.unwrap_or_default();
+            let html = state.store.signature_html(account.id, &address).await.map_err(internal)?.unwrap_or_default();
             let label = match name {
                 Some(name) => format!("{name} <{address}>"),
                 None => address.clone(),
             };
-            rows.push(SignatureRow { account: account.id.0, address, label, body });
+            rows.push(SignatureRow { account: account.id.0, address, label, body, html });
         }
     }
     Ok(SignaturesPage { ctx, rows, limit: mailroom_store::SIGNATURE_LIMIT }.into_response())
@@ -63,6 +66,12 @@ pub struct SignatureForm {
     address: String,
     #[serde(default)]
     body: String,
+    /// The editor's HTML, taken only when the editor ran (`rich`): without script the plain
+    /// text is what the user changed.
+    #[serde(default)]
+    html: String,
+    #[serde(default)]
+    rich: String,
 }
 
 /// `POST /settings/signatures`: saves one identity's signature (empty removes it).
@@ -72,9 +81,18 @@ pub async fn save(
     Form(form): Form<SignatureForm>,
 ) -> Result<Response, ErrorKind> {
     let body = form.body.replace("\r\n", "\n");
+    let html = (form.rich == "1")
+        .then(|| mailroom_mime::compose::editor_html_kept(&form.html))
+        .filter(|html| !html.trim().is_empty() && !body.trim().is_empty());
     let saved = state
         .store
-        .set_signature(me.id, AccountId(form.account), &form.address, &body, mailroom_store::now())
+        .set_rich_signature(
+            me.id,
+            AccountId(form.account),
+            &form.address,
+            (&body, html.as_deref()),
+            mailroom_store::now(),
+        )
         .await
         .map_err(internal)?;
     if !saved {

@@ -38,6 +38,7 @@ crate::on_both_databases!(send:
     a_message_over_four_megabytes_of_small_files_goes_to_outlook_file_by_file,
     a_compose_panel_keeps_its_frame_through_an_error_and_hands_its_toast_to_the_mail_view,
     an_administrators_shared_template_is_offered_to_everyone_and_stays_theirs,
+    a_formatted_signature_with_a_logo_starts_the_editor_and_goes_out_as_html,
 );
 
 pub(crate) const ANN: &str = "ann@example.test";
@@ -1328,4 +1329,53 @@ async fn an_administrators_shared_template_is_offered_to_everyone_and_stays_thei
         .assert_redirect("/settings/templates?notice=template_saved");
     browser.get(&format!("/mail/compose?template={id}")).await.assert_status(axum::http::StatusCode::NOT_FOUND);
     browser.get("/settings/templates").await.assert_lacks("Shared with everyone");
+}
+
+/// A signature written with the editor keeps its formatting and its pasted logo: a new message's
+/// editor starts with it (kept apart from the form, so the page without script sends the text),
+/// and the message sent carries it as HTML with the logo as an inline part. Without the editor,
+/// the plain text saved replaces the formatted one.
+async fn a_formatted_signature_with_a_logo_starts_the_editor_and_goes_out_as_html(backend: Backend) {
+    let Some(s) = setup(backend, "google", 1).await else { return };
+    let mut browser = signed_in(&s).await;
+    let page = browser.get("/settings/signatures").await;
+    page.assert_contains("data-rich").assert_contains(r#"class="editor-toolbar""#);
+    let png = [0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a];
+    let logo = format!("data:image/png;base64,{}", base64::engine::general_purpose::STANDARD.encode(png));
+    let html = format!(r#"<div><b>Ann Example</b></div><div><img src="{logo}"></div><script>steal()</script>"#);
+    let account = s.account.id.0.to_string();
+    let fields =
+        [("account", account.as_str()), ("address", ANN), ("body", "Ann Example"), ("html", &html), ("rich", "1")];
+    browser
+        .submit("/settings/signatures", "/settings/signatures", &fields)
+        .await
+        .assert_redirect("/settings/signatures?notice=signature_saved");
+    let kept = s.app.store.signature_html(s.account.id, ANN).await.unwrap().expect("kept formatted");
+    assert!(
+        kept.contains("<b>Ann Example</b>") && kept.contains("data:image/png") && !kept.contains("script"),
+        "{kept}"
+    );
+
+    let compose_page = browser.get("/mail/compose").await;
+    compose_page.assert_contains(r#"<template class="initial-html">"#).assert_contains("<b>Ann Example</b>");
+    assert_eq!(field(&compose_page, "html"), "", "the form itself holds no HTML");
+    assert_eq!(unescape(&body_of(&compose_page)), "\n\n-- \nAnn Example");
+
+    // Sent as the editor leaves it: the HTML with the logo, which goes as an inline part.
+    let editor = format!(r#"<div>Hello</div><div>-- </div><div><b>Ann Example</b></div><div><img src="{logo}"></div>"#);
+    let changes =
+        [("to", "petr@example.org"), ("subject", "Logo"), ("body", "Hello\n-- \nAnn Example"), ("html", &editor)];
+    let (_, answer) = compose(&mut browser, "/mail/compose", &changes, &[]).await;
+    assert_sent(&answer);
+    let submission = s.app.store.submissions(s.user, None, 1).await.unwrap().remove(0);
+    let raw = s.app.store.submission_raw(s.user, submission.id).await.unwrap().unwrap();
+    let sent_html = mailroom_mime::bodies(&raw).html.unwrap_or_default();
+    assert!(sent_html.contains("<b>Ann Example</b>") && sent_html.contains("cid:"), "{sent_html}");
+    assert_eq!(mailroom_mime::attachment_data(&raw, 0).unwrap().data, png);
+
+    // Saved without the editor (no script): the text is what the user changed; no stale HTML.
+    let plain = [("account", account.as_str()), ("address", ANN), ("body", "Ann"), ("html", &html)];
+    browser.submit("/settings/signatures", "/settings/signatures", &plain).await;
+    assert_eq!(s.app.store.signature_html(s.account.id, ANN).await.unwrap(), None);
+    browser.get("/mail/compose").await.assert_lacks("initial-html");
 }
