@@ -11,6 +11,7 @@ pub mod backup;
 mod crypto;
 mod db;
 mod drafts;
+mod kept;
 mod key;
 mod messages;
 mod overview;

@@ -57,6 +57,15 @@ pub async fn sync_account(
         engine.pacing.start_from(account.id, gmail, u32::try_from(learned.rate).unwrap_or(u32::MAX));
     }
     let result = sync_with_writebacks(engine, account, mode, progress).await;
+    // A mailbox connected again gets back what the user kept of it at the disconnect, on each
+    // message this run (or an earlier one) brought.
+    if result.is_ok() {
+        match engine.store.restore_kept_extras(account.id).await {
+            Ok(0) => {}
+            Ok(restored) => tracing::info!(account.id = %account.id, restored, "notes, to-dos and tags put back"),
+            Err(err) => tracing::warn!(error = %err, "cannot put back what was kept at a disconnect"),
+        }
+    }
     // What the pacer learned is kept with the account, whether the run ended well or not; most
     // runs learn nothing new, and write nothing.
     let learned = engine
@@ -198,6 +207,7 @@ async fn run_claim(engine: &Engine, config: &SchedulerConfig, claim: Claim) {
     if let Err(err) = store.finish_run(run, figures(&state, phase, None, None), outcome, error.as_deref(), now).await {
         tracing::warn!(error = %err, "cannot record the end of the sync run");
     }
+
     let mut next_at = next_run_at(engine, &claim, outcome == RunOutcome::Succeeded, now).await;
     if outcome == RunOutcome::Succeeded && account.provider == Provider::Microsoft {
         let more = fetch_mime(engine, config, &claim, &account).await;

@@ -367,12 +367,21 @@ pub async fn callback(
     Ok(see_other("/accounts", if reconnected { "account_reconnected" } else { "account_connected" }))
 }
 
+#[derive(Deserialize)]
+pub struct DisconnectForm {
+    /// "1" to keep the user's notes, to-dos and tags of this mailbox for a later connection.
+    #[serde(default)]
+    keep: String,
+}
+
 /// Disconnects a mailbox: revokes Mailroom's access at the provider where it can (Google), then
-/// deletes the account and its tokens. Mail at the provider is never touched.
+/// deletes the account and its tokens, keeping the user's own notes, to-dos and tags when asked.
+/// Mail at the provider is never touched.
 pub async fn disconnect(
     State(state): State<AppState>,
     SignedIn(user): SignedIn,
     Path(id): Path<i64>,
+    Form(form): Form<DisconnectForm>,
 ) -> Result<Response, ErrorKind> {
     let account = state.store.account_of(user.id, AccountId(id)).await.map_err(internal)?.ok_or(ErrorKind::NotFound)?;
     if let Some(app) = oauth_app(&state, account.provider).await? {
@@ -384,8 +393,10 @@ pub async fn disconnect(
             }
         }
     }
-    state.store.delete_account(user.id, account.id).await.map_err(internal)?;
-    tracing::info!(account.id = %account.id, user.id = %user.id, "mailbox disconnected");
+    let keep = form.keep == "1";
+    let kept = state.store.delete_account_keeping(user.id, account.id, keep, mailroom_store::now()).await;
+    let kept = kept.map_err(internal)?.ok_or(ErrorKind::NotFound)?;
+    tracing::info!(account.id = %account.id, user.id = %user.id, kept, "mailbox disconnected");
     Ok(see_other("/accounts", "account_disconnected"))
 }
 

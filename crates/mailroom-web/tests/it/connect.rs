@@ -158,7 +158,7 @@ async fn disconnecting_revokes_the_grant_and_removes_the_account(backend: Backen
     let account = app.store.accounts_of(ann.id).await.unwrap().remove(0);
     // The button asks first, and says what goes with the mailbox.
     browser.get("/accounts").await.assert_contains(
-        "data-confirm=\"Disconnect this mailbox? Mailroom deletes its copy of the mailbox&#39;s mail, and with it your private notes, tags and to-do marks",
+        "data-confirm=\"Disconnect this mailbox? Mailroom deletes its copy of the mailbox&#39;s mail; the mail at Gmail or Outlook is not touched",
     );
     let (_, mut ben) = app.member("ben@example.test", PASSWORD).await;
     let path = format!("/accounts/{}/disconnect", account.id);

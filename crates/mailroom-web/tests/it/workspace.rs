@@ -13,6 +13,7 @@ use crate::connect::connect;
 use crate::harness::{Backend, Client, TestApp, sim_endpoints};
 
 crate::on_both_databases!(workspace:
+    notes_tags_and_todos_kept_at_a_disconnect_come_back_when_the_mailbox_is_connected_again,
     gmail_actions_change_the_store_at_once_and_the_mailbox_with_the_next_run,
     outlook_actions_move_and_flag_at_the_provider,
     a_refused_action_is_undone_and_reported,
@@ -969,4 +970,51 @@ async fn the_open_conversation_shows_every_message_with_the_reply_in_sent(backen
     // The toolbar: icons with names and keys, one Label as menu, no system label offered by its id.
     page.assert_contains("aria-label=\"Archive\"").assert_contains("title=\"Archive (e)\"").assert_contains("Label as");
     page.assert_lacks(">INBOX<").assert_lacks(">UNREAD<").assert_lacks("📎").assert_lacks("★");
+}
+
+/// Disconnecting with "Keep my notes, tags and to-dos" ticked deletes the mail's copies but
+/// keeps what the user added; connected again, each comes back on its message as the sync brings
+/// it. Unticked, they go with the mail. Another user can neither disconnect nor get them.
+async fn notes_tags_and_todos_kept_at_a_disconnect_come_back_when_the_mailbox_is_connected_again(backend: Backend) {
+    let Some(mut s) = setup(backend, "google", 3).await else { return };
+    let store = s.app.store.clone();
+    let (first, second) = (s.id_of("Message 0").await, s.id_of("Message 1").await);
+    let now = mailroom_store::now();
+    let name = mailroom_domain::TagName::parse("Klienti").unwrap();
+    let tag = store.create_tag(s.user, &name, mailroom_domain::TagColor::Green, now).await.unwrap().unwrap();
+    store.set_note(s.user, first, "Zavolat ve středu", now).await.unwrap();
+    store.set_todo(s.user, &[first], true, now).await.unwrap().unwrap();
+    store.set_tag(s.user, &[first, second], tag, true, now).await.unwrap().unwrap();
+    let mut browser = s.app.client();
+    browser.login("user@example.test", "member password 1").await;
+    let page = browser.get("/accounts").await;
+    page.assert_contains(r#"<input type="checkbox" name="keep" value="1" checked> Keep my notes, tags and to-dos"#);
+    let path = format!("/accounts/{}/disconnect", s.account.id);
+    let (_, mut other) = s.app.member("other@example.test", "member password 2").await;
+    other.submit("/accounts", &path, &[("keep", "1")]).await.assert_status(axum::http::StatusCode::NOT_FOUND);
+    browser.submit("/accounts", &path, &[("keep", "1")]).await.assert_redirect("/accounts?notice=account_disconnected");
+    assert_eq!(s.app.raw_count("SELECT COUNT(*) FROM messages").await, 0, "the mail's copies are gone");
+    assert_eq!(s.app.raw_count("SELECT COUNT(*) FROM kept_extras").await, 2);
+
+    // Connected again: the first sync brings the mail, and with it what the user had added.
+    crate::connect::connect(&mut browser, "google").await.assert_redirect("/accounts?notice=account_connected");
+    s.account = store.accounts_of(s.user).await.unwrap().remove(0);
+    s.run().await;
+    let (first, second) = (s.id_of("Message 0").await, s.id_of("Message 1").await);
+    let detail = s.get(&format!("/api/v1/messages/{first}")).await;
+    assert_eq!(detail["note"], "Zavolat ve středu", "{detail}");
+    assert_eq!(detail["message"]["todo"], true, "{detail}");
+    let tagged = s.get(&format!("/api/v1/messages?tag={tag}")).await;
+    let mut ids: Vec<i64> = tagged["data"].as_array().unwrap().iter().map(|m| m["id"].as_i64().unwrap()).collect();
+    ids.sort_unstable();
+    let mut expected = vec![first, second];
+    expected.sort_unstable();
+    assert_eq!(ids, expected, "{tagged}");
+    assert_eq!(s.app.raw_count("SELECT COUNT(*) FROM kept_extras").await, 0, "put back, no longer kept");
+
+    // Unticked: they go with the mail, and a new connection starts without them.
+    let path = format!("/accounts/{}/disconnect", s.account.id);
+    browser.submit("/accounts", &path, &[]).await.assert_redirect("/accounts?notice=account_disconnected");
+    assert_eq!(s.app.raw_count("SELECT COUNT(*) FROM kept_extras").await, 0);
+    assert_eq!(s.app.raw_count("SELECT COUNT(*) FROM message_notes").await, 0);
 }
