@@ -3,6 +3,7 @@
 //! providers' published limits; `workspace` how fast the inbox page and the message API answer
 //! with a large store; `search` Mailroom's ingest and search against notmuch's on the same mail.
 
+mod attachment;
 mod browser;
 mod ceiling;
 mod common;
@@ -33,6 +34,8 @@ enum Command {
     Workspace(workspace::WorkspaceArgs),
     /// Ingest and search of a replicated corpus, in Mailroom and in notmuch.
     Search(search::SearchArgs),
+    /// One large file sent through Gmail or Outlook, and the server's memory growth meanwhile.
+    Attachment(attachment::AttachmentArgs),
     /// The simulator in a process of its own, for `sync`; not for people to run.
     #[command(hide = true)]
     SimServer(sim_server::SimServerArgs),
@@ -97,6 +100,7 @@ fn main() -> anyhow::Result<()> {
         Command::Sync(args) => runtime.block_on(sync::run(args)),
         Command::Workspace(args) => runtime.block_on(workspace::run(args)),
         Command::Search(args) => runtime.block_on(search::run(args)),
+        Command::Attachment(args) => runtime.block_on(attachment::run(args)),
         Command::SimServer(args) => runtime.block_on(sim_server::run(args)),
     }
 }

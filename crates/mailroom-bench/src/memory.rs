@@ -13,6 +13,14 @@ pub fn peak(pid: Option<u32>) -> Option<u64> {
     Some(kib * 1024)
 }
 
+/// This process's resident memory now, in bytes (`VmRSS`).
+pub fn current() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: u64 = line.trim_start_matches("VmRSS:").trim().trim_end_matches("kB").trim().parse().ok()?;
+    Some(kib * 1024)
+}
+
 /// Starts this process's peak anew from its current size, so that the peak read later is that of
 /// the work in between (writing 5 to `clear_refs`, Linux 4.0 and later). Says whether it could.
 pub fn reset_peak() -> bool {

@@ -74,6 +74,21 @@ pub struct SyncArgs {
     quota_mismatch: bool,
 }
 
+impl SyncArgs {
+    /// A mailbox of one message at `provider`, without latency: what `attachment` sends from.
+    pub(crate) fn one_message(provider: Provider) -> SyncArgs {
+        SyncArgs {
+            provider,
+            messages: 1,
+            latency_ms: 0,
+            database: "sqlite".to_owned(),
+            quota: Quota::Legacy,
+            mime: false,
+            quota_mismatch: false,
+        }
+    }
+}
+
 /// What the provider allows when it is less than Mailroom's setting (`--quota-mismatch`).
 const MISMATCHED_UNITS: u32 = 6_000;
 
@@ -116,13 +131,13 @@ pub async fn run(args: SyncArgs) -> anyhow::Result<()> {
 }
 
 /// The simulator's child process.
-struct SimProcess {
-    child: tokio::process::Child,
-    info: SimInfo,
+pub(crate) struct SimProcess {
+    pub(crate) child: tokio::process::Child,
+    pub(crate) info: SimInfo,
 }
 
 impl SimProcess {
-    async fn start(args: &SyncArgs) -> anyhow::Result<SimProcess> {
+    pub(crate) async fn start(args: &SyncArgs) -> anyhow::Result<SimProcess> {
         let exe = std::env::current_exe().context("cannot find this program to start the simulator")?;
         let mut child = tokio::process::Command::new(exe)
             .arg("sim-server")
@@ -145,7 +160,7 @@ impl SimProcess {
     }
 
     /// Closes the simulator's standard input, which ends it, and waits for it.
-    async fn stop(&mut self) {
+    pub(crate) async fn stop(&mut self) {
         drop(self.child.stdin.take());
         if tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await.is_err() {
             let _ = self.child.kill().await;
@@ -295,7 +310,7 @@ async fn measure_mime(
 }
 
 /// The administrator's email settings: both providers enabled with the simulator's clients.
-async fn configure(store: &Store) -> anyhow::Result<()> {
+pub(crate) async fn configure(store: &Store) -> anyhow::Result<()> {
     let invalid = |e| anyhow::anyhow!("{e:?}");
     let update = |id: &str, secret: &str| -> anyhow::Result<ProviderUpdate> {
         Ok(ProviderUpdate {
@@ -320,7 +335,7 @@ async fn configure(store: &Store) -> anyhow::Result<()> {
 /// A user connects the mailbox the way the Mailboxes page does it: an authorization URL with
 /// PKCE, the provider's consent (given at once by the simulator), the code exchanged, the profile
 /// read and the account stored, importing all mail.
-async fn connect(
+pub(crate) async fn connect(
     store: &Store,
     providers: &Providers,
     endpoints: &Endpoints,
