@@ -697,6 +697,80 @@ async fn a_new_user_reads_organises_replies_forwards_schedules_and_drafts_in_chr
     .await;
     screenshot(&client, "10-drafts").await;
 
+    // A file picked, then a form error: the file stays with the draft, which comes back with it
+    // from Drafts and is sent with it.
+    let file_names = || async {
+        let names = "return Array.from(document.querySelectorAll('.compose ul.files li a'), a => a.textContent);";
+        client.execute(names, vec![]).await.unwrap()
+    };
+    client.goto(&format!("{base}/mail/compose")).await.unwrap();
+    fill(&client, "#to", "not an address").await;
+    fill(&client, "#subject", "With its file").await;
+    let contract = dir.path().join("smlouva.txt");
+    std::fs::write(&contract, "contract").unwrap();
+    client.find(Locator::Css("#attachments")).await.unwrap().send_keys(contract.to_str().unwrap()).await.unwrap();
+    eventually(20, "the file up", || async { file_names().await == serde_json::json!(["smlouva.txt"]) }).await;
+    click(&client, ".compose button.send").await;
+    client.wait().at_most(Duration::from_secs(20)).for_element(Locator::Css("#to-error")).await.unwrap();
+    assert_eq!(file_names().await, serde_json::json!(["smlouva.txt"]), "kept through the error");
+    client.goto(&format!("{base}/mail/drafts")).await.unwrap();
+    client
+        .execute(
+            "Array.from(document.querySelectorAll('main a')).find(a => a.textContent === 'With its file').click();",
+            vec![],
+        )
+        .await
+        .unwrap();
+    client.wait().at_most(Duration::from_secs(20)).for_element(Locator::Css(".compose ul.files li a")).await.unwrap();
+    assert_eq!(file_names().await, serde_json::json!(["smlouva.txt"]), "resumed with its file");
+    client.execute("document.getElementById('to').value = '';", vec![]).await.unwrap();
+    fill(&client, "#to", "partner@example.org").await;
+    let with_file_before = sent_with_subject(&sim, "With its file").await;
+    click(&client, ".compose button.send").await;
+    wait_for_sent(&client).await;
+    eventually(60, "the resumed draft at the provider", || async {
+        sent_with_subject(&sim, "With its file").await == with_file_before + 1
+    })
+    .await;
+
+    // A formatted signature, and a template shared with everyone, start a new message.
+    client.goto(&format!("{base}/settings/signatures")).await.unwrap();
+    client
+        .execute(
+            "const e = document.querySelector('form.signature .editor'); e.innerHTML = '<b>Demo Administrator</b>'; \
+             e.dispatchEvent(new Event('input', {bubbles: true}));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    click(&client, "form.signature button[type=submit]").await;
+    client.wait().at_most(Duration::from_secs(20)).for_element(Locator::Css(".notice")).await.unwrap();
+    client.goto(&format!("{base}/settings/templates")).await.unwrap();
+    fill(&client, "#name-new", "Offer").await;
+    fill(&client, "#subject-new", "Our offer").await;
+    fill(&client, "#body-new", "Dear customer,").await;
+    click(&client, "form.template:last-of-type input[name=shared]").await;
+    click(&client, "form.template:last-of-type button[type=submit]").await;
+    client.wait().at_most(Duration::from_secs(20)).for_element(Locator::Css(".notice")).await.unwrap();
+    let shared = client.find(Locator::Css("form.template input[name=shared]")).await.unwrap();
+    assert!(shared.prop("checked").await.unwrap().as_deref() == Some("true"), "shared with everyone");
+    client.goto(&format!("{base}/mail/compose")).await.unwrap();
+    client
+        .execute(
+            "Array.from(document.querySelectorAll('.template-links a')).find(a => a.textContent === 'Offer').click();",
+            vec![],
+        )
+        .await
+        .unwrap();
+    eventually(20, "the message started from the template", || async {
+        client.find(Locator::Css("#subject")).await.unwrap().prop("value").await.unwrap().as_deref()
+            == Some("Our offer")
+    })
+    .await;
+    let editor = client.execute("return document.querySelector('.compose .editor').innerHTML;", vec![]).await.unwrap();
+    let editor = editor.as_str().unwrap_or_default();
+    assert!(editor.starts_with("Dear customer,") && editor.contains("<b>Demo Administrator</b>"), "{editor}");
+
     // The scheduled message went at its time, with its file: at the provider and in Sent.
     eventually(180, "the scheduled message at the provider", || async {
         sent_with_subject(&sim, "In two minutes").await == scheduled_before + 1
@@ -715,6 +789,20 @@ async fn a_new_user_reads_organises_replies_forwards_schedules_and_drafts_in_chr
         client.execute("return document.documentElement.scrollWidth - window.innerWidth;", vec![]).await.unwrap();
     assert!(wide.as_i64().is_some_and(|extra| extra <= 0), "the page scrolls sideways by {wide} px");
     screenshot(&client, "11-phone").await;
+
+    // Disconnect asks first, and keeps the user's notes, tags and to-dos unless unticked.
+    client.set_window_size(1280, 900).await.unwrap();
+    client.goto(&format!("{base}/accounts")).await.unwrap();
+    let keep = client.find(Locator::Css("form[action$='/disconnect'] input[name=keep]")).await.unwrap();
+    assert_eq!(keep.prop("checked").await.unwrap().as_deref(), Some("true"));
+    client.find(Locator::Css("form[action$='/disconnect'] button")).await.unwrap().click().await.unwrap();
+    let question = client.get_alert_text().await.unwrap();
+    assert!(question.starts_with("Disconnect this mailbox?"), "{question}");
+    client.accept_alert().await.unwrap();
+    eventually(20, "the mailbox disconnected", || async {
+        client.current_url().await.unwrap().query().is_some_and(|q| q.contains("notice=account_disconnected"))
+    })
+    .await;
 
     client.close().await.unwrap();
     drop(demo);
