@@ -782,6 +782,53 @@ async fn a_new_user_reads_organises_replies_forwards_schedules_and_drafts_in_chr
     })
     .await;
 
+    // Outlook too, connected beside Gmail: a message written in a panel from Carl's address, with
+    // a file dropped on it, is kept as an Outlook draft meanwhile and goes to Sent Items.
+    let outlook = "carl@contoso.onmicrosoft.com";
+    let graph = || async {
+        let state: Value = reqwest::get(format!("{sim}/_sim/graph/{outlook}")).await.unwrap().json().await.unwrap();
+        state["messages"].as_array().cloned().unwrap_or_default()
+    };
+    let placed = |messages: &[Value], subject: &str, folder: &str| {
+        messages.iter().filter(|m| m["subject"] == subject && m["folder"] == folder).count()
+    };
+    client.goto(&format!("{base}/accounts")).await.unwrap();
+    click(&client, "button[name=provider][value=microsoft]").await;
+    click(&client, &format!("button[value='{outlook}']")).await;
+    client.wait().at_most(Duration::from_secs(20)).for_element(Locator::Css(".notice")).await.unwrap();
+    client.goto(&format!("{base}/mail")).await.unwrap();
+    click(&client, "[data-key-compose]").await;
+    enter_compose(&client, ".compose-panel iframe").await;
+    client
+        .execute(
+            "const s = document.getElementById('from'); \
+             s.value = Array.from(s.options).find(o => o.value.endsWith(':' + arguments[0])).value; \
+             s.dispatchEvent(new Event('input', {bubbles: true}));",
+            vec![serde_json::json!(outlook)],
+        )
+        .await
+        .unwrap();
+    fill(&client, "#to", "dana@example.org").await;
+    fill(&client, "#subject", "From Outlook").await;
+    client
+        .execute(
+            "const d = new DataTransfer(); d.items.add(new File(['price list'], 'cenik.txt', {type: 'text/plain'})); \
+             document.querySelector('.compose form').dispatchEvent(new DragEvent('drop', {dataTransfer: d, bubbles: true, cancelable: true}));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    eventually(20, "the dropped file up", || async { file_names().await == serde_json::json!(["cenik.txt"]) }).await;
+    client.enter_parent_frame().await.unwrap();
+    eventually(60, "the draft at Outlook", || async { placed(&graph().await, "From Outlook", "drafts") == 1 }).await;
+    send_from_frame(&client, ".compose-panel iframe").await;
+    wait_for_sent(&client).await;
+    eventually(60, "the message in Outlook's Sent Items", || async {
+        let messages = graph().await;
+        placed(&messages, "From Outlook", "sentitems") == 1 && placed(&messages, "From Outlook", "drafts") == 0
+    })
+    .await;
+
     // At a phone's width the page fits the screen: nothing scrolls sideways.
     client.set_window_size(390, 844).await.unwrap();
     client.goto(&format!("{base}/mail")).await.unwrap();
