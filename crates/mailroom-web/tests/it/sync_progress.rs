@@ -134,7 +134,7 @@ async fn a_small_import_shows_it_finished_and_names_the_first_import(backend: Ba
     for _ in 0..600 {
         let page = s.browser.get("/accounts").await;
         shown = sync_state(&page);
-        if !page.body.contains("data-refresh") {
+        if !page.body.contains("data-refresh") && shown.starts_with("Sync now") {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;

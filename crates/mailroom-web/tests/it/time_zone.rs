@@ -171,7 +171,7 @@ async fn the_time_zone_form_saves_a_known_zone_and_refuses_anything_else(backend
     page.assert_status(StatusCode::OK)
         .assert_contains(r#"<option value="Europe/Prague" selected>"#)
         .assert_contains(r#"<option value="America/New_York">"#)
-        .assert_contains(r#"href="/settings/time""#);
+        .assert_contains(r#"href="/settings""#);
     let zone = || async { app.store.user(user.id).await.unwrap().unwrap().time_zone };
 
     for bad in ["Mars/Olympus_Mons", "", "Europe/Prague; DROP TABLE users", "+01:00"] {
