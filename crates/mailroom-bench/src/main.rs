@@ -13,6 +13,7 @@ mod mail;
 mod memory;
 mod search;
 mod sim_server;
+mod suggest;
 mod sync;
 mod workspace;
 
@@ -36,6 +37,8 @@ enum Command {
     Search(search::SearchArgs),
     /// One large file sent through Gmail or Outlook, and the server's memory growth meanwhile.
     Attachment(attachment::AttachmentArgs),
+    /// The compose page's address suggestions with 100,000 messages among 20,000 people.
+    Suggest(suggest::SuggestArgs),
     /// The simulator in a process of its own, for `sync`; not for people to run.
     #[command(hide = true)]
     SimServer(sim_server::SimServerArgs),
@@ -101,6 +104,7 @@ fn main() -> anyhow::Result<()> {
         Command::Workspace(args) => runtime.block_on(workspace::run(args)),
         Command::Search(args) => runtime.block_on(search::run(args)),
         Command::Attachment(args) => runtime.block_on(attachment::run(args)),
+        Command::Suggest(args) => runtime.block_on(suggest::run(args)),
         Command::SimServer(args) => runtime.block_on(sim_server::run(args)),
     }
 }

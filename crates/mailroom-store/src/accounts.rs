@@ -287,6 +287,8 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             }
+            // The user's own addresses may have changed, and who is a correspondent with them.
+            sqlx::query(crate::messages::MARK_STALE).bind(c.user.0).execute(&mut *tx).await?;
             tx.commit().await?;
             result
         });
@@ -500,15 +502,20 @@ impl Store {
         Ok(())
     }
 
-    /// Removes the account, its tokens and its identities; `false` when it is not the user's.
+    /// Removes the account, its tokens and its identities; `false` when it is not the user's. Its
+    /// mail goes with it, and the user's correspondents are counted again before the next
+    /// suggestion (see `Store::refresh_correspondents`).
     pub async fn delete_account(&self, user: UserId, id: AccountId) -> Result<bool> {
         let sql = "DELETE FROM accounts WHERE id = $1 AND user_id = $2";
-        let deleted = with_pool!(self.db, pool => sqlx::query(sql)
-            .bind(id.0)
-            .bind(user.0)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected()))?;
+        let deleted = with_pool!(self.db, pool => {
+            let mut tx = pool.begin_write().await?;
+            let deleted = sqlx::query(sql).bind(id.0).bind(user.0).execute(&mut *tx).await?.rows_affected();
+            if deleted == 1 {
+                sqlx::query(crate::messages::MARK_STALE).bind(user.0).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            deleted
+        });
         Ok(deleted == 1)
     }
 }

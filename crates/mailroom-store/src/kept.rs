@@ -53,6 +53,8 @@ impl Store {
                         }
                     }
                     sqlx::query(delete).bind(id.0).bind(user.0).execute(&mut *tx).await?;
+                    // Its mail went: the user's correspondents are counted again.
+                    sqlx::query(crate::messages::MARK_STALE).bind(user.0).execute(&mut *tx).await?;
                     tx.commit().await?;
                     Some(kept)
                 }

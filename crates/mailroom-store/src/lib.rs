@@ -34,10 +34,11 @@ pub use db::{Backend, Db, DbTarget, SchemaState};
 pub use drafts::{DRAFT_CLAIM_SECS, DraftFields, DraftFile, FileAdded, StoredDraft};
 pub use key::{KeyInput, KeyOrigin};
 pub use messages::{
-    ACTION_LIMIT, Acted, ActionRefused, Applied, Correspondent, Cursor, EventKind, FailedAction, FeedEntry,
-    FolderSummary, IncomingMessage, KnownMessage, ListCursor, MessageChange, MessageDetail, MessageEvent,
+    ACTION_LIMIT, Acted, ActionRefused, Applied, Correspondent, CorrespondentGroup, Cursor, EventKind, FailedAction,
+    FeedEntry, FolderSummary, IncomingMessage, KnownMessage, ListCursor, MessageChange, MessageDetail, MessageEvent,
     MessageFilter, MessagePerson, MessageSummary, NOTE_LIMIT, Participant, RemoteFolder, SUGGESTION_LIMIT,
-    SearchCursor, SearchHit, SearchPage, StoredAttachment, StoredState, Tag, UNDO_MARGIN, UndoRefused, WritebackJob,
+    SearchCursor, SearchHit, SearchPage, StoredAttachment, StoredState, Suggestions, Tag, UNDO_MARGIN, UndoRefused,
+    WritebackJob,
 };
 pub use overview::QueueDepths;
 pub use sessions::SessionToken;

@@ -766,6 +766,19 @@ impl Store {
             let touched: Vec<&str> = changes.iter().map(MessageChange::remote_id).collect();
             let known_before = message_ids!(tx, backend, account, &touched);
             let counted_before = contributions!(tx, backend, &known_before);
+            // The people of the messages whose content this write replaces or removes, so that
+            // the correspondents move by what it changed (flags and folders change no one).
+            let content: Vec<&str> = changes
+                .iter()
+                .filter(|c| matches!(c, MessageChange::Upsert(_) | MessageChange::Delete { .. }))
+                .map(MessageChange::remote_id)
+                .collect();
+            let people_before = if content.is_empty() {
+                Tallies::default()
+            } else {
+                let ids = message_ids!(tx, backend, account, &content);
+                tally_people!(tx, backend, &ids)
+            };
             let mut events: Vec<(&str, EventKind)> = Vec::new();
             // The search index entries of the upserts, written together: FTS5 writes a segment
             // for each statement that follows its writes in a transaction, so entries written
@@ -877,6 +890,18 @@ impl Store {
                 upsert_batch!(tx, backend, owner, account, &batch, now, events, unindexed);
             }
             index_waiting!(tx, backend, unindexed, waiting);
+            if !content.is_empty() {
+                let upserted: Vec<&str> = changes
+                    .iter()
+                    .filter_map(|c| match c {
+                        MessageChange::Upsert(m) => Some(m.remote_id),
+                        _ => None,
+                    })
+                    .collect();
+                let ids = message_ids!(tx, backend, account, &upserted);
+                let people_after = tally_people!(tx, backend, &ids);
+                move_correspondents!(tx, backend, people_before, people_after);
+            }
             let versions: Vec<(&str, &str)> = changes
                 .iter()
                 .filter_map(|c| match c {
@@ -1132,6 +1157,8 @@ impl Store {
     /// message no folder holds is gone at the provider. (Never for Gmail, where a message with no
     /// label is archived.)
     pub async fn remove_unfiled(&self, account: AccountId) -> Result<Vec<String>> {
+        const UNFILED: &str = "SELECT id FROM messages WHERE account_id = $1 \
+                               AND NOT EXISTS (SELECT 1 FROM message_folders mf WHERE mf.message_id = messages.id)";
         let sql = "DELETE FROM messages WHERE account_id = $1 \
                    AND NOT EXISTS (SELECT 1 FROM message_folders mf WHERE mf.message_id = messages.id) \
                    RETURNING remote_id";
@@ -1139,7 +1166,10 @@ impl Store {
         let backend = self.db.backend();
         Ok(with_pool!(self.db, pool => {
             let mut tx = pool.begin_write().await?;
+            let going: Vec<i64> = sqlx::query_scalar(UNFILED).bind(account.0).fetch_all(&mut *tx).await?;
+            let people_before = tally_people!(tx, backend, &going);
             let gone: Vec<String> = sqlx::query_scalar(sql).bind(account.0).fetch_all(&mut *tx).await?;
+            move_correspondents!(tx, backend, people_before, Tallies::default());
             let events: Vec<(&str, EventKind)> = gone.iter().map(|id| (id.as_str(), EventKind::Removed)).collect();
             append_events!(tx, backend, account, &events, now);
             tx.commit().await?;
@@ -1173,6 +1203,8 @@ impl Store {
         let backend = self.db.backend();
         let stored = with_pool!(self.db, pool => {
             let mut tx = pool.begin_write().await?;
+            let known = message_ids!(tx, backend, account, &[remote_id]);
+            let people_before = tally_people!(tx, backend, &known);
             let row: Option<(i64, i64)> = sqlx::query_as(STORE_RAW)
                 .bind(account.0)
                 .bind(remote_id)
@@ -1199,6 +1231,8 @@ impl Store {
                 unindex!(tx, backend, &[id]);
                 insert_views!(tx, backend, &[(id, p)]);
                 index_views!(tx, backend, &[(id, received_at, p)]);
+                let people_after = tally_people!(tx, backend, &[id]);
+                move_correspondents!(tx, backend, people_before, people_after);
                 append_events!(tx, backend, account, &[(remote_id, EventKind::Changed)], now);
             }
             tx.commit().await?;
@@ -1208,15 +1242,18 @@ impl Store {
     }
 }
 
+mod correspondents;
 mod listing;
 mod local;
 mod reparse;
 mod search;
 mod tags;
 mod writeback;
+pub(crate) use correspondents::MARK_STALE;
+pub use correspondents::{Correspondent, CorrespondentGroup, SUGGESTION_LIMIT, Suggestions};
+use correspondents::{Tallies, move_correspondents, tally_people};
 pub use listing::{
-    Correspondent, FeedEntry, ListCursor, MessageDetail, MessageFilter, MessagePerson, MessageSummary, Participant,
-    SUGGESTION_LIMIT, StoredAttachment,
+    FeedEntry, ListCursor, MessageDetail, MessageFilter, MessagePerson, MessageSummary, Participant, StoredAttachment,
 };
 pub use local::NOTE_LIMIT;
 pub use search::{SearchCursor, SearchHit, SearchPage};

@@ -344,8 +344,11 @@ async fn accounts(State(state): State<AppState>, ApiUser(user): ApiUser) -> Resu
     Ok(Json(json!({ "data": data })).into_response())
 }
 
-/// `GET /api/v1/addresses?q=`: people in the caller's mail whose address starts with `q` or
-/// whose name holds it, most mail first: what the compose page suggests as the user types.
+/// `GET /api/v1/addresses?q=`: people in the caller's mail with a word of their name or address
+/// beginning with each word of `q` (case and accents folded), those the caller writes to first,
+/// then by the recency and number of their messages, and in `groups` the sets of people the
+/// caller has written to together at least twice with one of the best 20 people found: what
+/// the compose page suggests as the user types.
 async fn addresses(
     State(state): State<AppState>,
     ApiUser(user): ApiUser,
@@ -357,9 +360,21 @@ async fn addresses(
     }
     let limit = limit_param(query.as_deref(), 8, mailroom_store::SUGGESTION_LIMIT)?;
     let found = state.store.correspondents(user.id, &typed, limit).await.map_err(ApiError::internal)?;
-    let data: Vec<Value> =
-        found.into_iter().map(|c| json!({"address": c.address, "name": c.name, "messages": c.messages})).collect();
-    Ok(Json(json!({ "data": data })).into_response())
+    let data: Vec<Value> = found
+        .people
+        .into_iter()
+        .map(|c| json!({"address": c.address, "name": c.name, "messages": c.messages, "sent": c.sent, "last_at": c.last_at}))
+        .collect();
+    let groups: Vec<Value> = found
+        .groups
+        .into_iter()
+        .map(|g| {
+            let members: Vec<Value> =
+                g.members.into_iter().map(|(address, name)| json!({"address": address, "name": name})).collect();
+            json!({"members": members, "messages": g.messages})
+        })
+        .collect();
+    Ok(Json(json!({ "data": data, "groups": groups })).into_response())
 }
 
 /// A folder or label as the API shows it.

@@ -632,21 +632,43 @@ for (const input of document.querySelectorAll("input[data-suggest]")) {
     timer = window.setTimeout(async () => {
       const answer = await fetch(`/api/v1/addresses?q=${encodeURIComponent(typed)}`, { credentials: "same-origin" });
       if (!answer.ok || entry() !== typed) return;
-      const { data } = await answer.json();
-      list.replaceChildren(...data.map((person, i) => {
-        const item = document.createElement("li");
-        const name = (person.name || "").replace(/["\\<>]/g, "");
+      const { data, groups = [] } = await answer.json();
+      // A person goes in as `Name <address>`; a group the user writes to together, offered in
+      // an address field only, goes in as all its members at once.
+      const clean = (person) => (person.name || "").replace(/["\\<>]/g, "");
+      const written = (person) => {
+        const name = clean(person);
         const quoted = /[,;:@()[\]]/.test(name) ? `"${name}"` : name;
+        return name ? `${quoted} <${person.address}>` : person.address;
+      };
+      const entries = data.map((person) => ({
+        value: written(person),
+        address: person.address,
+        text: clean(person) ? `${clean(person)} <${person.address}>` : person.address,
+      }));
+      if (!search) {
+        for (const group of groups) {
+          entries.push({
+            value: group.members.map(written).join(", "),
+            address: group.members.map((m) => m.address).join(" "),
+            text: group.members.map((m) => clean(m) || m.address).join(", "),
+            group: true,
+          });
+        }
+      }
+      list.replaceChildren(...entries.map((entry, i) => {
+        const item = document.createElement("li");
         item.id = `${list.id}-${i}`;
         item.setAttribute("role", "option");
-        item.dataset.value = name ? `${quoted} <${person.address}>` : person.address;
-        item.dataset.address = person.address;
-        item.textContent = name ? `${name} <${person.address}>` : person.address;
+        item.dataset.value = entry.value;
+        item.dataset.address = entry.address;
+        if (entry.group) item.classList.add("group");
+        item.textContent = entry.text;
         item.addEventListener("mousedown", (event) => { event.preventDefault(); choose(item); });
         return item;
       }));
       active = -1;
-      show(data.length > 0);
+      show(entries.length > 0);
     }, 150);
   });
   input.addEventListener("keydown", (event) => {

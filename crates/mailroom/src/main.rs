@@ -401,8 +401,9 @@ async fn run_server(config: Config, store: Store) -> anyhow::Result<()> {
 
 /// Keeps stored mail and its search index in shape beside the server: when this version reads mail
 /// better than the one that stored it, every message is read again, a batch at a time; the mail
-/// stored before the index existed goes into it; then, every minute, the index's segments are
-/// merged while there is merging to do. A failure is retried a minute later.
+/// stored before the index existed goes into it; then, every minute, the address suggestions of
+/// users marked stale are counted again and the index's segments are merged while there is
+/// merging to do. A failure is retried a minute later.
 async fn index_upkeep(store: Store, stopped: impl std::future::Future<Output = ()>) {
     let work = async {
         match store.start_reparse().await {
@@ -430,6 +431,12 @@ async fn index_upkeep(store: Store, stopped: impl std::future::Future<Output = (
                 Err(e) => {
                     tracing::warn!(error = %e, "indexing earlier mail for search failed; trying again in a minute")
                 }
+            }
+            // The address suggestions' counts of users whose own addresses changed, whose
+            // mailbox went, or who had mail before the counts existed; a suggestion would count
+            // them itself, at the cost of that suggestion's wait.
+            if let Err(e) = store.refresh_correspondents().await {
+                tracing::warn!(error = %e, "counting the address suggestions again failed; trying again in a minute");
             }
             loop {
                 match store.tidy_search_index().await {

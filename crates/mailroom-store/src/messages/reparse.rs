@@ -12,8 +12,8 @@ use mailroom_domain::AccountId;
 use mailroom_mime::ParsedMessage;
 
 use super::{
-    EventKind, INSERT_ATTACHMENTS, INSERT_EVENTS, INSERT_PARTICIPANTS, MAX_PARAMS, TAKE_EVENT_SEQ, placeholder_list,
-    placeholder_rows, role_name, rows_per_statement,
+    EventKind, INSERT_ATTACHMENTS, INSERT_EVENTS, INSERT_PARTICIPANTS, MAX_PARAMS, TAKE_EVENT_SEQ, move_correspondents,
+    placeholder_list, placeholder_rows, role_name, rows_per_statement, tally_people,
 };
 use crate::db::{Backend, BeginWrite, with_pool};
 use crate::{Result, Store};
@@ -90,6 +90,8 @@ impl Store {
         let now = crate::now();
         with_pool!(self.db, pool => {
             let mut tx = pool.begin_write().await?;
+            let read: Vec<i64> = rows.iter().map(|row| row.id).collect();
+            let people_before = tally_people!(tx, backend, &read);
             let mut rewritten: Vec<(i64, i64, &ParsedMessage)> = Vec::new();
             let mut events: HashMap<i64, Vec<(&str, EventKind)>> = HashMap::new();
             for (row, (view, failed)) in rows.iter().zip(&views) {
@@ -134,6 +136,8 @@ impl Store {
             let views: Vec<(i64, &ParsedMessage)> = rewritten.iter().map(|(id, _, view)| (*id, *view)).collect();
             insert_views!(tx, backend, &views);
             index_views!(tx, backend, &rewritten);
+            let people_after = tally_people!(tx, backend, &read);
+            move_correspondents!(tx, backend, people_before, people_after);
             for (account, entries) in &events {
                 let account = AccountId(*account);
                 append_events!(tx, backend, account, entries, now);

@@ -9,8 +9,9 @@ use mailroom_domain::{AccountId, ActionError, FolderKind, MailAction, MessageSta
 use std::collections::HashMap;
 
 use super::{
-    ADJUST_COUNTS, Contributions, EventKind, INSERT_EVENTS, MAX_PARAMS, TAKE_EVENT_SEQ, contributions_sql,
-    count_deltas, message_ids_sql, placeholder, placeholder_list, placeholder_rows, rows_per_statement,
+    ADJUST_COUNTS, Contributions, EventKind, INSERT_EVENTS, MAX_PARAMS, TAKE_EVENT_SEQ, Tallies, contributions_sql,
+    count_deltas, message_ids_sql, move_correspondents, placeholder, placeholder_list, placeholder_rows,
+    rows_per_statement, tally_people,
 };
 use crate::db::{Backend, BeginWrite, with_pool};
 use crate::{Result, Store};
@@ -389,11 +390,13 @@ impl Store {
                 let ids = message_ids!(tx, backend, job.account, &[job.remote_id.as_str()]);
                 let counted = contributions!(tx, backend, &ids);
                 adjust_counts!(tx, counted, Contributions::new());
+                let people_before = tally_people!(tx, backend, &ids);
                 let gone = sqlx::query("DELETE FROM messages WHERE account_id = $1 AND remote_id = $2")
                     .bind(job.account.0)
                     .bind(&job.remote_id)
                     .execute(&mut *tx)
                     .await?;
+                move_correspondents!(tx, backend, people_before, Tallies::default());
                 if gone.rows_affected() > 0 {
                     append_events!(tx, backend, job.account, &[(job.remote_id.as_str(), EventKind::Removed)], now);
                 }

@@ -519,11 +519,13 @@ fn files_at_provider(s: &Setup, provider: &str) -> Vec<String> {
 }
 
 async fn files_stay_with_a_gmail_draft_through_an_error_a_resume_a_send_and_an_undo(backend: Backend) {
-    files_stay_with_the_draft(backend, "google").await;
+    // Boxed: the whole run, sync writes included, is a large future.
+    Box::pin(files_stay_with_the_draft(backend, "google")).await;
 }
 
 async fn files_stay_with_an_outlook_draft_through_an_error_a_resume_a_send_and_an_undo(backend: Backend) {
-    files_stay_with_the_draft(backend, "microsoft").await;
+    // Boxed: the whole run, sync writes included, is a large future.
+    Box::pin(files_stay_with_the_draft(backend, "microsoft")).await;
 }
 
 /// Nothing the user attached is lost: a file stays with its draft through a form error, a

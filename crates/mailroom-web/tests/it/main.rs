@@ -23,6 +23,7 @@ mod search_agreement;
 mod send;
 mod settings;
 mod status;
+mod suggestions;
 mod sync_engine;
 mod sync_faults;
 mod sync_gmail;

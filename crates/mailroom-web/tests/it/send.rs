@@ -900,11 +900,18 @@ async fn addresses_from_the_users_own_mail_are_suggested(backend: Backend) {
     assert_eq!(addresses(&found), ["s0@client0.example.org", "s1@client1.example.org", "s2@client0.example.org"]);
     assert_eq!(found["data"][0]["name"], "Sender 0");
     assert_eq!(found["data"][0]["messages"], 1);
-    // By a part of the name; the user's own address is never suggested; wildcards are literal.
-    assert_eq!(addresses(&s.get("/api/v1/addresses?q=nder%201").await), ["s1@client1.example.org"]);
+    assert_eq!(found["data"][0]["sent"], 0);
+    assert!(found["groups"].as_array().unwrap().is_empty());
+    // By the words of the name, each typed word beginning one; the user's own address is never
+    // suggested; `%` and `_` are no wildcards, and the middle of a word is no beginning.
+    assert_eq!(addresses(&s.get("/api/v1/addresses?q=sender%201").await), ["s1@client1.example.org"]);
+    assert_eq!(addresses(&s.get("/api/v1/addresses?q=SENDER%20CLIENT1").await), ["s1@client1.example.org"]);
+    assert!(addresses(&s.get("/api/v1/addresses?q=nder").await).is_empty());
     assert!(addresses(&s.get("/api/v1/addresses?q=ann").await).is_empty());
-    assert!(addresses(&s.get("/api/v1/addresses?q=%25").await).is_empty());
-    assert!(addresses(&s.get("/api/v1/addresses?q=s_").await).is_empty());
+    for nothing in ["%25", "_", "%20%20", "", "s_nder", "%25nder"] {
+        let answer = s.get(&format!("/api/v1/addresses?q={nothing}")).await;
+        assert!(addresses(&answer).is_empty(), "{nothing}: {answer}");
+    }
     assert_eq!(addresses(&s.get("/api/v1/addresses?q=s&limit=1").await).len(), 1);
     for bad in ["/api/v1/addresses?q=s&limit=0", &format!("/api/v1/addresses?q={}", "x".repeat(201))] {
         let answer = s.api.get(bad).await;
