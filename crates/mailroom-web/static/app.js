@@ -963,7 +963,14 @@ if (dock) {
       fit();
       (doc.querySelector(".editor") || doc.getElementById("body"))?.focus();
     });
-    box.append(frame);
+    // Closed, it is saved first: the draft stays in Drafts.
+    const close = Object.assign(document.createElement("button"), { type: "button", className: "tool close", textContent: "×", title: dock.dataset.close });
+    close.setAttribute("aria-label", dock.dataset.close);
+    close.addEventListener("click", async () => {
+      await saveFrame(frame);
+      box.remove();
+    });
+    box.append(close, frame);
     reader.append(box);
     box.scrollIntoView({ block: "nearest" });
     return true;

@@ -862,11 +862,7 @@ pub async fn closed(
     ctx: Ctx,
     axum::extract::Query(query): axum::extract::Query<ClosedQuery>,
 ) -> Result<Response, ErrorKind> {
-    let toast = match (query.sent, query.discarded) {
-        (Some(id), _) => super::mail::sent_note(&state, &ctx, &me, id).await?,
-        (None, Some(id)) => Some(super::mail::ToastNote::discarded(ctx.t, id)),
-        (None, None) => None,
-    };
+    let toast = super::mail::ToastNote::of(&state, &ctx, &me, query.sent, query.discarded).await?;
     Ok(crate::framed_by_own_pages(ClosedPage { ctx, toast }.into_response()))
 }
 

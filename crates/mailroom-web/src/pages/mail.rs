@@ -346,8 +346,23 @@ pub(super) struct ToastNote {
 }
 
 impl ToastNote {
+    /// What the compose page just did, named by a page's `sent` or `discarded` parameter.
+    pub(super) async fn of(
+        state: &AppState,
+        ctx: &Ctx,
+        user: &User,
+        sent: Option<i64>,
+        discarded: Option<i64>,
+    ) -> Result<Option<ToastNote>, ErrorKind> {
+        Ok(match (sent, discarded) {
+            (Some(id), _) => sent_note(state, ctx, user, id).await?,
+            (None, Some(id)) => Some(ToastNote::discarded(ctx.t, id)),
+            (None, None) => None,
+        })
+    }
+
     /// A draft just discarded: Undo brings it back while it is kept (the store says when not).
-    pub(super) fn discarded(t: &Texts, id: i64) -> ToastNote {
+    fn discarded(t: &Texts, id: i64) -> ToastNote {
         ToastNote {
             text: t.notice_draft_discarded.to_owned(),
             undo: Some(format!("/mail/drafts/{id}/restore")),
@@ -358,12 +373,7 @@ impl ToastNote {
 
 /// The message the user just sent: "Sending…" or "Scheduled for…", with Undo while it has not
 /// gone (it comes back as a draft, whole) and a way to the Outbox.
-pub(super) async fn sent_note(
-    state: &AppState,
-    ctx: &Ctx,
-    user: &User,
-    id: i64,
-) -> Result<Option<ToastNote>, ErrorKind> {
+async fn sent_note(state: &AppState, ctx: &Ctx, user: &User, id: i64) -> Result<Option<ToastNote>, ErrorKind> {
     let Some(submission) = state.store.submission(user.id, id).await.map_err(internal)? else {
         return Ok(None);
     };
@@ -590,11 +600,7 @@ pub async fn show(
         .collect();
     let back = format!("/mail?{view_query}{cursor_part}");
     let inbox_unread = store.inbox_unread(me.id).await.map_err(internal)?;
-    let toast = match (q.sent, q.discarded) {
-        (Some(id), _) => sent_note(&state, &ctx, &me, id).await?,
-        (None, Some(id)) => Some(ToastNote::discarded(t, id)),
-        (None, None) => None,
-    };
+    let toast = ToastNote::of(&state, &ctx, &me, q.sent, q.discarded).await?;
     let page = MailPage {
         ctx,
         has_accounts: !accounts.is_empty(),

@@ -99,6 +99,14 @@ pub(super) async fn screenshot(client: &Client, name: &str) {
     std::fs::write(shots_dir().join(format!("{name}.png")), png).unwrap();
 }
 
+/// Sets the compose page's "Send later" to `minutes` from now, on the browser's clock.
+async fn schedule_in(client: &Client, minutes: u32) {
+    let script = "const at = new Date(Date.now() + arguments[0] * 60 * 1000); const p = (n) => String(n).padStart(2, '0'); \
+         document.getElementById('send_at').value = \
+         `${at.getFullYear()}-${p(at.getMonth() + 1)}-${p(at.getDate())}T${p(at.getHours())}:${p(at.getMinutes())}`;";
+    client.execute(script, vec![serde_json::json!(minutes)]).await.unwrap();
+}
+
 /// Switches into the compose page in the frame `css` (under a conversation, or in a panel).
 async fn enter_compose(client: &Client, css: &str) {
     let frame = client.wait().at_most(Duration::from_secs(20)).for_element(Locator::Css(css)).await.unwrap();
@@ -583,15 +591,7 @@ async fn a_new_user_reads_organises_replies_forwards_schedules_and_drafts_in_chr
     client.goto(&format!("{base}/mail/compose")).await.unwrap();
     fill(&client, "#to", "later@example.org").await;
     fill(&client, "#subject", "For the afternoon").await;
-    client
-        .execute(
-            "const at = new Date(Date.now() + 2 * 3600 * 1000); const p = (n) => String(n).padStart(2, '0'); \
-             document.getElementById('send_at').value = \
-             `${at.getFullYear()}-${p(at.getMonth() + 1)}-${p(at.getDate())}T${p(at.getHours())}:${p(at.getMinutes())}`;",
-            vec![],
-        )
-        .await
-        .unwrap();
+    schedule_in(&client, 120).await;
     click(&client, ".compose button.send").await;
     let toast = wait_for_sent(&client).await;
     assert!(toast.contains("Scheduled for"), "{toast}");
@@ -621,15 +621,7 @@ async fn a_new_user_reads_organises_replies_forwards_schedules_and_drafts_in_chr
     client.goto(&format!("{base}/mail/drafts")).await.unwrap();
     click(&client, "main a[href^='/mail/compose?draft=']").await;
     fill(&client, "#subject", "For the evening").await;
-    client
-        .execute(
-            "const at = new Date(Date.now() + 3 * 3600 * 1000); const p = (n) => String(n).padStart(2, '0'); \
-             document.getElementById('send_at').value = \
-             `${at.getFullYear()}-${p(at.getMonth() + 1)}-${p(at.getDate())}T${p(at.getHours())}:${p(at.getMinutes())}`;",
-            vec![],
-        )
-        .await
-        .unwrap();
+    schedule_in(&client, 180).await;
     click(&client, ".compose button.send").await;
     assert!(wait_for_sent(&client).await.contains("Scheduled for"));
     client.goto(&format!("{base}/mail/outbox")).await.unwrap();
@@ -643,15 +635,7 @@ async fn a_new_user_reads_organises_replies_forwards_schedules_and_drafts_in_chr
     let agenda = dir.path().join("agenda.txt");
     std::fs::write(&agenda, "1. start").unwrap();
     client.find(Locator::Css("#attachments")).await.unwrap().send_keys(agenda.to_str().unwrap()).await.unwrap();
-    client
-        .execute(
-            "const at = new Date(Date.now() + 2 * 60 * 1000); const p = (n) => String(n).padStart(2, '0'); \
-             document.getElementById('send_at').value = \
-             `${at.getFullYear()}-${p(at.getMonth() + 1)}-${p(at.getDate())}T${p(at.getHours())}:${p(at.getMinutes())}`;",
-            vec![],
-        )
-        .await
-        .unwrap();
+    schedule_in(&client, 2).await;
     let scheduled_before = sent_with_subject(&sim, "In two minutes").await;
     click(&client, ".compose button.send").await;
     wait_for_sent(&client).await;
