@@ -5,6 +5,7 @@
 //! message can be stored and displayed from its raw bytes.
 
 mod address;
+pub mod apart;
 pub mod compose;
 mod date;
 mod html;

@@ -96,6 +96,17 @@ impl Providers {
         raw: &[u8],
         thread_id: Option<&str>,
     ) -> Result<RemoteDraft, ApiError> {
+        self.gmail_draft_write_upload(access_token, id, crate::MediaUpload::from(raw), thread_id).await
+    }
+
+    /// [`Providers::gmail_draft_write`] of a message the caller wrote into `upload`.
+    pub async fn gmail_draft_write_upload(
+        &self,
+        access_token: &SecretString,
+        id: Option<&str>,
+        upload: crate::MediaUpload,
+        thread_id: Option<&str>,
+    ) -> Result<RemoteDraft, ApiError> {
         let mut message = json!({});
         if let Some(thread) = thread_id {
             message["threadId"] = json!(thread);
@@ -109,7 +120,7 @@ impl Providers {
             url.path_segments_mut().map_err(|()| ApiError::NotFound)?.push(id);
         }
         url.set_query(Some("uploadType=multipart"));
-        let answer = self.write(method, url, access_token, crate::send::upload_body(&metadata, raw)).await?;
+        let answer = self.write(method, url, access_token, upload.into_body(&metadata)).await?;
         let draft: GmailDraftJson = serde_json::from_slice(&answer).map_err(|e| bad_shape(&e))?;
         Ok(RemoteDraft { id: draft.id, version: draft.message.id })
     }

@@ -139,13 +139,23 @@ impl Providers {
         raw: &[u8],
         thread_id: Option<&str>,
     ) -> Result<String, ApiError> {
+        self.gmail_send_upload(access_token, MediaUpload::from(raw), thread_id).await
+    }
+
+    /// [`Providers::gmail_send`] of a message the caller wrote into `upload`.
+    pub async fn gmail_send_upload(
+        &self,
+        access_token: &SecretString,
+        upload: MediaUpload,
+        thread_id: Option<&str>,
+    ) -> Result<String, ApiError> {
         let mut url = join(&self.endpoints().google.api_url, "upload/gmail/v1/users/me/messages/send")?;
         url.set_query(Some("uploadType=multipart"));
         let metadata = match thread_id {
             Some(thread) => json!({ "threadId": thread }),
             None => json!({}),
         };
-        let answer = self.write(reqwest::Method::POST, url, access_token, upload_body(&metadata, raw)).await?;
+        let answer = self.write(reqwest::Method::POST, url, access_token, upload.into_body(&metadata)).await?;
         let sent: SentJson = serde_json::from_slice(&answer).map_err(|e| ApiError::Permanent {
             status: 200,
             message: format!("the answer does not have the expected shape: {e}"),
@@ -192,17 +202,73 @@ impl Providers {
     }
 }
 
-/// A Gmail media upload of `raw` with its JSON `metadata` (`uploadType=multipart`): a
-/// `multipart/related` body, the metadata first, then the message. Messages and drafts up to
-/// 35 MB go this way; a JSON body with the message in `raw` is for small ones.
-pub(crate) fn upload_body(metadata: &serde_json::Value, raw: &[u8]) -> WriteBody {
-    let boundary = format!("mailroom-{}", crate::gmail::random_suffix());
-    let mut body = Vec::with_capacity(raw.len() + 256);
-    body.extend_from_slice(
-        format!("--{boundary}\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n{metadata}\r\n").as_bytes(),
-    );
-    body.extend_from_slice(format!("--{boundary}\r\nContent-Type: message/rfc822\r\n\r\n").as_bytes());
-    body.extend_from_slice(raw);
-    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-    WriteBody::Bytes { content_type: format!("multipart/related; boundary={boundary}"), bytes: body }
+/// A Gmail media upload (`uploadType=multipart`): a `multipart/related` body, the JSON metadata
+/// first, then the message as `message/rfc822`. Messages and drafts up to 35 MB go this way; a
+/// JSON body with the message in `raw` is for small ones. The caller writes the message into
+/// [`MediaUpload::message`] (a large one piece by piece), and the frame goes around it in
+/// place, so that the message is held once.
+#[derive(Debug, Default)]
+pub struct MediaUpload(Vec<u8>);
+
+/// Room for the frame around the message: its boundaries and the metadata.
+const FRAME_ROOM: usize = 1024;
+
+impl MediaUpload {
+    /// An upload with room for a message of `size` bytes and the frame around it.
+    pub fn with_capacity(size: usize) -> MediaUpload {
+        MediaUpload(Vec::with_capacity(size + FRAME_ROOM))
+    }
+
+    /// The message, to write into.
+    pub fn message(&mut self) -> &mut Vec<u8> {
+        &mut self.0
+    }
+
+    /// The body to send, with `metadata`: the frame's head moved in front of the message within
+    /// the room kept for it.
+    pub(crate) fn into_body(self, metadata: &serde_json::Value) -> WriteBody {
+        let boundary = format!("mailroom-{}", crate::gmail::random_suffix());
+        let head = format!(
+            "--{boundary}\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n{metadata}\r\n\
+             --{boundary}\r\nContent-Type: message/rfc822\r\n\r\n"
+        );
+        let mut body = self.0;
+        let length = body.len();
+        body.resize(length + head.len(), 0);
+        body.copy_within(..length, head.len());
+        body[..head.len()].copy_from_slice(head.as_bytes());
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        WriteBody::Bytes { content_type: format!("multipart/related; boundary={boundary}"), bytes: body }
+    }
+}
+
+impl From<&[u8]> for MediaUpload {
+    fn from(raw: &[u8]) -> MediaUpload {
+        let mut upload = MediaUpload::with_capacity(raw.len());
+        upload.0.extend_from_slice(raw);
+        upload
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_frame_goes_around_the_message_without_growing_it() {
+        let raw = b"Subject: x\r\n\r\nbody".as_slice();
+        let upload = MediaUpload::from(raw);
+        let capacity = upload.0.capacity();
+        let WriteBody::Bytes { content_type, bytes } = upload.into_body(&json!({"threadId": "t1"})) else {
+            panic!("bytes");
+        };
+        let boundary = content_type.strip_prefix("multipart/related; boundary=").unwrap();
+        let text = String::from_utf8(bytes.clone()).unwrap();
+        let expected = format!(
+            "--{boundary}\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n{{\"threadId\":\"t1\"}}\r\n\
+             --{boundary}\r\nContent-Type: message/rfc822\r\n\r\nSubject: x\r\n\r\nbody\r\n--{boundary}--\r\n"
+        );
+        assert_eq!(text, expected);
+        assert_eq!(bytes.capacity(), capacity, "the frame fits in the room kept for it");
+    }
 }

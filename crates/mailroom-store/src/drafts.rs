@@ -7,6 +7,7 @@
 use mailroom_domain::{AccountId, UserId};
 
 use crate::db::{BeginWrite, with_pool};
+use crate::pieces::{FileContent, pieces};
 use crate::{Result, Store};
 
 /// Deletes the draft a just-accepted submission was written in (bound: submission id, now).
@@ -365,6 +366,8 @@ pub enum FileAdded {
 
 /// A draft of the user's, still being written (bound: draft id, user id).
 const LIVE_DRAFT: &str = "SELECT COUNT(*) FROM drafts WHERE id = $1 AND user_id = $2 AND discarded = 0";
+/// One piece of a draft's file (bound: file id, its number, its bytes).
+const PIECE: &str = "INSERT INTO draft_file_chunks (file_id, seq, data) VALUES ($1, $2, $3)";
 /// A change to the draft's files is a new revision: the writer takes it to the provider.
 const FILES_CHANGED: &str =
     "UPDATE drafts SET revision = revision + 1, files_version = files_version + 1, updated_at = $2 WHERE id = $1";
@@ -384,8 +387,8 @@ impl Store {
         let limit = i64::try_from(total_limit).unwrap_or(i64::MAX);
         // PostgreSQL sums BIGINTs as NUMERIC: cast back.
         let held = "SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM draft_files WHERE draft_id = $1";
-        let insert = "INSERT INTO draft_files (draft_id, name, content_type, size, data, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id, name, content_type, size";
+        let insert = "INSERT INTO draft_files (draft_id, name, content_type, size, created_at) \
+             VALUES ($1, $2, $3, $4, $5) RETURNING id, name, content_type, size";
         let added = with_pool!(self.db, pool => {
             let mut tx = pool.begin_write().await?;
             let live: i64 = sqlx::query_scalar(LIVE_DRAFT).bind(draft).bind(user.0).fetch_one(&mut *tx).await?;
@@ -397,8 +400,11 @@ impl Store {
                     FileAdded::OverLimit
                 } else {
                     let file: DraftFile = sqlx::query_as(insert)
-                        .bind(draft).bind(name).bind(content_type).bind(size).bind(data).bind(now)
+                        .bind(draft).bind(name).bind(content_type).bind(size).bind(now)
                         .fetch_one(&mut *tx).await?;
+                    for (seq, piece) in pieces(FileContent::Bytes(data)).enumerate() {
+                        sqlx::query(PIECE).bind(file.id).bind(seq as i64).bind(piece.as_ref()).execute(&mut *tx).await?;
+                    }
                     sqlx::query(FILES_CHANGED).bind(draft).bind(now).execute(&mut *tx).await?;
                     tx.commit().await?;
                     FileAdded::Added(file)
@@ -417,23 +423,42 @@ impl Store {
 
     /// The files of the user's draft with their content, in the order they were added.
     pub async fn draft_files_with_data(&self, user: UserId, draft: i64) -> Result<Vec<(DraftFile, Vec<u8>)>> {
-        let sql = "SELECT f.id, f.name, f.content_type, f.size, f.data FROM draft_files f \
-             JOIN drafts d ON d.id = f.draft_id WHERE f.draft_id = $1 AND d.user_id = $2 ORDER BY f.id";
-        let rows: Vec<(i64, String, String, i64, Vec<u8>)> =
-            with_pool!(self.db, pool => sqlx::query_as(sql).bind(draft).bind(user.0).fetch_all(pool).await)?;
-        Ok(rows
-            .into_iter()
-            .map(|(id, name, content_type, size, data)| (DraftFile { id, name, content_type, size }, data))
-            .collect())
+        let mut files = Vec::new();
+        for file in self.draft_files(user, draft).await? {
+            let data = self.draft_file_data(&file).await?;
+            files.push((file, data));
+        }
+        Ok(files)
     }
 
     /// One file of the user's draft with its content.
     pub async fn draft_file(&self, user: UserId, draft: i64, file: i64) -> Result<Option<(DraftFile, Vec<u8>)>> {
-        let sql = "SELECT f.id, f.name, f.content_type, f.size, f.data FROM draft_files f \
+        let sql = "SELECT f.id, f.name, f.content_type, f.size FROM draft_files f \
              JOIN drafts d ON d.id = f.draft_id WHERE f.id = $1 AND f.draft_id = $2 AND d.user_id = $3";
-        let row: Option<(i64, String, String, i64, Vec<u8>)> = with_pool!(self.db, pool => sqlx::query_as(sql)
+        let found: Option<DraftFile> = with_pool!(self.db, pool => sqlx::query_as(sql)
             .bind(file).bind(draft).bind(user.0).fetch_optional(pool).await)?;
-        Ok(row.map(|(id, name, content_type, size, data)| (DraftFile { id, name, content_type, size }, data)))
+        let Some(file) = found else { return Ok(None) };
+        let data = self.draft_file_data(&file).await?;
+        Ok(Some((file, data)))
+    }
+
+    /// A draft file's content, read a piece at a time into one buffer.
+    async fn draft_file_data(&self, file: &DraftFile) -> Result<Vec<u8>> {
+        let mut data = Vec::with_capacity(usize::try_from(file.size).unwrap_or(0));
+        for seq in 0i64.. {
+            match self.draft_file_piece(file.id, seq).await? {
+                Some(piece) => data.extend_from_slice(&piece),
+                None => break,
+            }
+        }
+        Ok(data)
+    }
+
+    /// Piece `seq` of draft file `file` (see [`crate::PIECE_BYTES`]); `None` past the last. For
+    /// the draft's writer, which has the draft already.
+    pub async fn draft_file_piece(&self, file: i64, seq: i64) -> Result<Option<Vec<u8>>> {
+        let sql = "SELECT data FROM draft_file_chunks WHERE file_id = $1 AND seq = $2";
+        Ok(with_pool!(self.db, pool => sqlx::query_scalar(sql).bind(file).bind(seq).fetch_optional(pool).await)?)
     }
 
     /// Takes a file off the user's draft. False when there is no such file of the user's.
@@ -463,8 +488,8 @@ impl Store {
         now: i64,
     ) -> Result<bool> {
         let clear = "DELETE FROM draft_files WHERE draft_id = $1";
-        let insert = "INSERT INTO draft_files (draft_id, name, content_type, size, data, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)";
+        let insert = "INSERT INTO draft_files (draft_id, name, content_type, size, created_at) \
+             VALUES ($1, $2, $3, $4, $5) RETURNING id";
         let replaced = with_pool!(self.db, pool => {
             let mut tx = pool.begin_write().await?;
             let live: i64 = sqlx::query_scalar(LIVE_DRAFT).bind(draft).bind(user.0).fetch_one(&mut *tx).await?;
@@ -472,9 +497,12 @@ impl Store {
                 sqlx::query(clear).bind(draft).execute(&mut *tx).await?;
                 for (name, content_type, data) in files {
                     let size = i64::try_from(data.len()).unwrap_or(i64::MAX);
-                    sqlx::query(insert)
-                        .bind(draft).bind(name).bind(content_type).bind(size).bind(data).bind(now)
-                        .execute(&mut *tx).await?;
+                    let id: i64 = sqlx::query_scalar(insert)
+                        .bind(draft).bind(name).bind(content_type).bind(size).bind(now)
+                        .fetch_one(&mut *tx).await?;
+                    for (seq, piece) in pieces(FileContent::Bytes(data)).enumerate() {
+                        sqlx::query(PIECE).bind(id).bind(seq as i64).bind(piece.as_ref()).execute(&mut *tx).await?;
+                    }
                 }
                 sqlx::query(FILES_CHANGED).bind(draft).bind(now).execute(&mut *tx).await?;
                 tx.commit().await?;
@@ -486,6 +514,45 @@ impl Store {
 }
 
 impl Store {
+    /// Adds to the user's draft the files the user's submission `submission` kept apart from its
+    /// built message, copied in the database: how a message taken back gets its large files
+    /// again. False when there is no such draft or submission of the user's.
+    pub async fn add_submission_files_to_draft(
+        &self,
+        user: UserId,
+        draft: i64,
+        submission: i64,
+        now: i64,
+    ) -> Result<bool> {
+        let owned = "SELECT COUNT(*) FROM submissions WHERE id = $1 AND user_id = $2";
+        let files = "SELECT position, name, content_type, size FROM submission_files WHERE submission_id = $1 ORDER BY position";
+        let insert = "INSERT INTO draft_files (draft_id, name, content_type, size, created_at) \
+             VALUES ($1, $2, $3, $4, $5) RETURNING id";
+        let copy = "INSERT INTO draft_file_chunks (file_id, seq, data) \
+             SELECT $1, seq, data FROM submission_file_chunks WHERE submission_id = $2 AND position = $3";
+        let added = with_pool!(self.db, pool => {
+            let mut tx = pool.begin_write().await?;
+            let live: i64 = sqlx::query_scalar(LIVE_DRAFT).bind(draft).bind(user.0).fetch_one(&mut *tx).await?;
+            let owned: i64 = sqlx::query_scalar(owned).bind(submission).bind(user.0).fetch_one(&mut *tx).await?;
+            if live == 1 && owned == 1 {
+                let rows: Vec<(i64, String, String, i64)> =
+                    sqlx::query_as(files).bind(submission).fetch_all(&mut *tx).await?;
+                for (position, name, content_type, size) in &rows {
+                    let id: i64 = sqlx::query_scalar(insert)
+                        .bind(draft).bind(name).bind(content_type).bind(size).bind(now)
+                        .fetch_one(&mut *tx).await?;
+                    sqlx::query(copy).bind(id).bind(submission).bind(position).execute(&mut *tx).await?;
+                }
+                if !rows.is_empty() {
+                    sqlx::query(FILES_CHANGED).bind(draft).bind(now).execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+            }
+            live == 1 && owned == 1
+        });
+        Ok(added)
+    }
+
     /// The user's draft submission `id` was written in, while it is still being kept.
     pub async fn submission_draft(&self, user: UserId, id: i64) -> Result<Option<i64>> {
         let sql = "SELECT d.id FROM submissions s JOIN drafts d ON d.id = s.draft_id \

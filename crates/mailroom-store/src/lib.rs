@@ -16,6 +16,7 @@ mod key;
 mod messages;
 mod overview;
 mod password;
+mod pieces;
 mod sessions;
 mod settings;
 mod submissions;
@@ -41,10 +42,11 @@ pub use messages::{
     WritebackJob,
 };
 pub use overview::QueueDepths;
+pub use pieces::{FileContent, PIECE_BYTES, base64_size};
 pub use sessions::SessionToken;
 pub use settings::{EmailSettings, ProviderSettings, ProviderUpdate};
 pub use submissions::{
-    BatchSummary, ClaimedSubmission, NewSubmission, Submission, SubmissionFile, SubmissionStatus, Submitted,
+    BatchSummary, ClaimedSubmission, NewFile, NewSubmission, Submission, SubmissionFile, SubmissionStatus, Submitted,
 };
 pub use sync_runs::{
     Claim, FailedRun, LearnedRate, RunKind, RunMode, RunOutcome, RunProgress, RunTrigger, SyncRun, SyncStatus,

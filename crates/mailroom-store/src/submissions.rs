@@ -10,6 +10,7 @@ use mailroom_domain::{AccountId, UserId};
 use crate::db::{BeginWrite, with_pool};
 use crate::drafts::DISCARD_SENT_DRAFT;
 use crate::messages::REQUEST_RUN;
+use crate::pieces::{FileContent, pieces};
 use crate::{Result, Store};
 
 /// Where a submission is in its life.
@@ -60,17 +61,27 @@ pub struct NewSubmission<'a> {
     pub draft: Option<i64>,
     /// The batch of a message sent separately to each recipient.
     pub batch: Option<&'a str>,
-    /// Large files sent apart from `raw` (see [`SubmissionFile`]).
-    pub files: &'a [SubmissionFile],
+    /// Files kept apart from `raw` (see [`SubmissionFile`]).
+    pub files: &'a [NewFile<'a>],
 }
 
-/// A large file of a message to Outlook, uploaded on its own after the message (without it)
-/// went up as a draft.
+/// A file of a new submission kept apart from its built message.
+#[derive(Debug, Clone, Copy)]
+pub struct NewFile<'a> {
+    pub name: &'a str,
+    pub content_type: &'a str,
+    pub content: FileContent<'a>,
+}
+
+/// A file a submission keeps apart from its built message (`raw`), in pieces: the files of a
+/// message whose files are large. The sender joins them to the message for Gmail, and uploads
+/// each to an Outlook draft on its own.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct SubmissionFile {
+    pub position: i64,
     pub name: String,
     pub content_type: String,
-    pub bytes: Vec<u8>,
+    pub size: i64,
 }
 
 /// A submission as its owner sees it in the outbox.
@@ -199,8 +210,15 @@ impl Store {
              (SELECT id FROM drafts WHERE id = $11 AND user_id = $1), $12) \
              ON CONFLICT (user_id, idempotency_key) DO NOTHING RETURNING id";
         let recipients = new.recipients.join("\n");
-        let files = "INSERT INTO submission_files (submission_id, position, name, content_type, bytes) \
+        let files = "INSERT INTO submission_files (submission_id, position, name, content_type, size) \
              VALUES ($1, $2, $3, $4, $5)";
+        let piece = "INSERT INTO submission_file_chunks (submission_id, position, seq, data) VALUES ($1, $2, $3, $4)";
+        // A draft's file is copied piece by piece in the database, and only the user's own.
+        let copy = "INSERT INTO submission_file_chunks (submission_id, position, seq, data) \
+             SELECT $1, $2, c.seq, c.data FROM draft_file_chunks c JOIN draft_files f ON f.id = c.file_id \
+             JOIN drafts d ON d.id = f.draft_id WHERE c.file_id = $3 AND d.user_id = $4";
+        let draft_size = "SELECT f.size FROM draft_files f JOIN drafts d ON d.id = f.draft_id \
+             WHERE f.id = $1 AND d.user_id = $2";
         // The files go in with the submission or not at all: a message never leaves without them.
         let inserted: Option<i64> = with_pool!(self.db, pool => {
             let mut tx = pool.begin_write().await?;
@@ -221,14 +239,30 @@ impl Store {
             .await?;
             if let Some(id) = inserted {
                 for (position, file) in new.files.iter().enumerate() {
+                    let position = i64::try_from(position).unwrap_or(i64::MAX);
+                    let size: i64 = match file.content {
+                        FileContent::DraftFile(draft_file) => sqlx::query_scalar(draft_size)
+                            .bind(draft_file).bind(new.user.0).fetch_optional(&mut *tx).await?
+                            .ok_or(sqlx::Error::RowNotFound)?,
+                        _ => 0,
+                    };
                     sqlx::query(files)
-                        .bind(id)
-                        .bind(i64::try_from(position).unwrap_or(i64::MAX))
-                        .bind(&file.name)
-                        .bind(&file.content_type)
-                        .bind(&file.bytes)
+                        .bind(id).bind(position).bind(file.name).bind(file.content_type).bind(size)
                         .execute(&mut *tx)
                         .await?;
+                    if let FileContent::DraftFile(draft_file) = file.content {
+                        sqlx::query(copy).bind(id).bind(position).bind(draft_file).bind(new.user.0)
+                            .execute(&mut *tx).await?;
+                        continue;
+                    }
+                    let mut size = 0i64;
+                    for (seq, data) in pieces(file.content).enumerate() {
+                        size += data.len() as i64;
+                        sqlx::query(piece).bind(id).bind(position).bind(seq as i64).bind(data.as_ref())
+                            .execute(&mut *tx).await?;
+                    }
+                    let sized = "UPDATE submission_files SET size = $3 WHERE submission_id = $1 AND position = $2";
+                    sqlx::query(sized).bind(id).bind(position).bind(size).execute(&mut *tx).await?;
                 }
             }
             tx.commit().await?;
@@ -374,10 +408,30 @@ impl Store {
         }))
     }
 
-    /// The large files of a submission, in order (none for most).
+    /// The files a submission keeps apart from its built message, in order (none for most).
     pub async fn submission_files(&self, id: i64) -> Result<Vec<SubmissionFile>> {
-        let sql = "SELECT name, content_type, bytes FROM submission_files WHERE submission_id = $1 ORDER BY position";
+        let sql = "SELECT position, name, content_type, size FROM submission_files \
+             WHERE submission_id = $1 ORDER BY position";
         Ok(with_pool!(self.db, pool => sqlx::query_as(sql).bind(id).fetch_all(pool).await)?)
+    }
+
+    /// Piece `seq` of a submission's file (see [`crate::PIECE_BYTES`]); `None` past the last.
+    pub async fn submission_file_piece(&self, id: i64, position: i64, seq: i64) -> Result<Option<Vec<u8>>> {
+        let sql = "SELECT data FROM submission_file_chunks WHERE submission_id = $1 AND position = $2 AND seq = $3";
+        Ok(with_pool!(self.db, pool => sqlx::query_scalar(sql).bind(id).bind(position).bind(seq)
+            .fetch_optional(pool).await)?)
+    }
+
+    /// A submission's file whole, read a piece at a time into one buffer.
+    pub async fn submission_file_data(&self, id: i64, file: &SubmissionFile) -> Result<Vec<u8>> {
+        let mut data = Vec::with_capacity(usize::try_from(file.size).unwrap_or(0));
+        for seq in 0i64.. {
+            match self.submission_file_piece(id, file.position, seq).await? {
+                Some(piece) => data.extend_from_slice(&piece),
+                None => break,
+            }
+        }
+        Ok(data)
     }
 
     /// Records the draft a claimed submission is being put together in at the provider, so that a

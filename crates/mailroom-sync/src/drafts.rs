@@ -5,14 +5,13 @@
 //! provider's version, for the user to choose.
 
 use mailroom_domain::Provider;
-use mailroom_mime::compose::{
-    Draft, Field, Mailbox, Outgoing, OutgoingAttachment, editor_html, parse_address_list, reply_references,
-};
-use mailroom_providers::{ApiError, GraphDraftFields, RemoteDraft};
-use mailroom_store::{Account, StoreError, StoredDraft};
+use mailroom_mime::compose::{Draft, Field, Mailbox, Outgoing, editor_html, parse_address_list, reply_references};
+use mailroom_providers::{ApiError, GraphDraftFields, MediaUpload, RemoteDraft};
+use mailroom_store::{Account, DraftFile, StoreError, StoredDraft};
 use secrecy::SecretString;
 
 use crate::engine::with_access_token;
+use crate::joined::{Apart, joined_len, write_joined};
 use crate::{Engine, SyncError};
 
 /// Gmail quota units of `drafts.get`, `drafts.list`, `drafts.create` / `update` and `drafts.delete`.
@@ -34,15 +33,15 @@ enum Written {
     },
 }
 
-/// The draft as the provider gets it: the MIME, Gmail's conversation for a reply, and the
-/// fields Graph updates a draft with. Gmail's MIME carries the draft's files; Graph takes them
-/// one by one (its MIME is for creating only, and a request holds 4 MB at most).
+/// The draft as the provider gets it: the MIME without the draft's files, Gmail's conversation
+/// for a reply, the fields Graph updates a draft with, and the files. Gmail gets the files joined
+/// to the MIME, read a piece at a time; Graph takes them one by one (its MIME is for creating
+/// only, and a request holds 4 MB at most).
 struct Content {
     raw: Vec<u8>,
     thread: Option<String>,
     fields: GraphDraftFields,
-    /// For Graph: the files, when its copy's are to be written (anew).
-    files: Vec<OutgoingAttachment>,
+    files: Vec<DraftFile>,
 }
 
 /// Writes every draft whose provider copy is behind, one claim at a time.
@@ -76,7 +75,7 @@ async fn push_one(engine: &Engine, owner: &str, draft: &StoredDraft) -> Result<(
     let content = if draft.discarded { None } else { Some(content(engine, &account, draft).await?) };
     let result = with_access_token(engine, &account, |token| {
         let (account, content) = (&account, content.as_ref());
-        async move { write(engine, account, draft, content, &token).await.map_err(SyncError::from) }
+        async move { write(engine, account, draft, content, &token).await }
     })
     .await;
     match result {
@@ -104,7 +103,7 @@ async fn write(
     draft: &StoredDraft,
     content: Option<&Content>,
     token: &SecretString,
-) -> Result<Written, ApiError> {
+) -> Result<Written, SyncError> {
     let (providers, pacing, id) = (&engine.providers, &engine.pacing, account.id);
     let known = draft.remote_version.as_deref();
     // A Gmail draft taken in from the mailbox knows its message, not yet the draft's id.
@@ -125,7 +124,7 @@ async fn write(
                 // Deleted Items.
                 Provider::Microsoft => match pacing.graph(id, || providers.graph_delete(token, remote)).await {
                     Ok(()) | Err(ApiError::NotFound) => {}
-                    Err(error) => return Err(error),
+                    Err(error) => return Err(error.into()),
                 },
             }
         }
@@ -145,9 +144,27 @@ async fn write(
                 }
             }
             let thread = content.thread.as_deref();
+            if content.files.is_empty() {
+                let written = pacing
+                    .gmail(id, GMAIL_WRITE_UNITS, || providers.gmail_draft_write(token, remote, &content.raw, thread))
+                    .await?;
+                return Ok(Written::Pushed(written));
+            }
+            let files = &content.files;
+            let apart: Vec<Apart<'_>> =
+                files.iter().map(|f| Apart { name: &f.name, content_type: &f.content_type, size: f.size }).collect();
+            let size = joined_len(&content.raw, &apart);
+            let store = &engine.store;
             let written = pacing
-                .gmail(id, GMAIL_WRITE_UNITS, || providers.gmail_draft_write(token, remote, &content.raw, thread))
-                .await?;
+                .gmail(id, GMAIL_WRITE_UNITS, || async {
+                    let mut upload = MediaUpload::with_capacity(size);
+                    let read = |n: usize, seq| store.draft_file_piece(files[n].id, seq);
+                    if let Err(error) = write_joined(upload.message(), &content.raw, &apart, read).await {
+                        return Ok(Err(error));
+                    }
+                    providers.gmail_draft_write_upload(token, remote, upload, thread).await.map(Ok)
+                })
+                .await??;
             Ok(Written::Pushed(written))
         }
         Provider::Microsoft => {
@@ -163,7 +180,7 @@ async fn write(
                         let mut version =
                             pacing.graph(id, || providers.graph_draft_update(token, current, &content.fields)).await?;
                         if draft.files_version != draft.pushed_files_version
-                            && let Some(changed) = graph_files(engine, account, current, &content.files, token).await?
+                            && let Some(changed) = graph_files(engine, draft, current, &content.files, token).await?
                         {
                             version = changed;
                         }
@@ -172,7 +189,7 @@ async fn write(
                 }
             }
             let mut created = pacing.graph(id, || providers.graph_draft_create(token, &content.raw)).await?;
-            if let Some(version) = graph_files(engine, account, &created.id, &content.files, token).await? {
+            if let Some(version) = graph_files(engine, draft, &created.id, &content.files, token).await? {
                 created.version = version;
             }
             Ok(Written::Pushed(created))
@@ -185,12 +202,12 @@ async fn write(
 /// The draft's new `changeKey` when anything changed.
 async fn graph_files(
     engine: &Engine,
-    account: &Account,
+    draft: &StoredDraft,
     id: &str,
-    files: &[OutgoingAttachment],
+    files: &[DraftFile],
     token: &SecretString,
-) -> Result<Option<String>, ApiError> {
-    let (providers, pacing, account) = (&engine.providers, &engine.pacing, account.id);
+) -> Result<Option<String>, SyncError> {
+    let (providers, pacing, account) = (&engine.providers, &engine.pacing, draft.fields.account);
     let present = pacing.graph(account, || providers.graph_attachments(token, id)).await?;
     let stale: Vec<_> = present.into_iter().filter(|a| !a.is_inline).collect();
     if stale.is_empty() && files.is_empty() {
@@ -200,11 +217,13 @@ async fn graph_files(
         pacing.graph(account, || providers.graph_detach(token, id, &attachment.id)).await?;
     }
     for file in files {
+        // One file held at a time.
+        let Some((_, bytes)) = engine.store.draft_file(draft.user, draft.id, file.id).await? else { continue };
         pacing
-            .graph(account, || providers.graph_attach_file(token, id, &file.name, &file.content_type, &file.bytes))
+            .graph(account, || providers.graph_attach_file(token, id, &file.name, &file.content_type, &bytes))
             .await?;
     }
-    pacing.graph(account, || providers.graph_draft_version(token, id)).await
+    Ok(pacing.graph(account, || providers.graph_draft_version(token, id)).await?)
 }
 
 /// The draft as a message. Addresses are as the user typed them: an entry that does not parse
@@ -263,20 +282,21 @@ async fn content(engine: &Engine, account: &Account, draft: &StoredDraft) -> Res
         cc: cc.iter().map(|m| (m.name.clone(), m.address.clone())).collect(),
         bcc: bcc.iter().map(|m| (m.name.clone(), m.address.clone())).collect(),
     };
-    // Outlook's files go one by one, and only when they changed.
-    let files: Vec<OutgoingAttachment> = engine
-        .store
-        .draft_files_with_data(draft.user, draft.id)
-        .await?
-        .into_iter()
-        .map(|(file, bytes)| OutgoingAttachment { name: file.name, content_type: file.content_type, bytes })
-        .collect();
-    let (attachments, files) = match account.provider {
-        Provider::Google => (files, Vec::new()),
-        Provider::Microsoft => (Vec::new(), files),
+    // The files are read when they are written: Gmail's joined to the message, Outlook's one by
+    // one and only when they changed.
+    let files = engine.store.draft_files(draft.user, draft.id).await?;
+    let message = Draft {
+        to,
+        cc,
+        bcc,
+        subject,
+        text: f.body.clone(),
+        html,
+        in_reply_to,
+        references,
+        inline,
+        attachments: Vec::new(),
     };
-    let message =
-        Draft { to, cc, bcc, subject, text: f.body.clone(), html, in_reply_to, references, inline, attachments };
     let domain = from.address.rsplit_once('@').map_or("mailroom.invalid", |(_, d)| d).to_owned();
     let raw = match Outgoing::unsent(from, message) {
         Ok(outgoing) => outgoing.build(&format!("{}@{domain}", mailroom_store::random_token()), mailroom_store::now()),

@@ -8,6 +8,7 @@ mod drafts;
 mod engine;
 mod gmail;
 mod graph;
+mod joined;
 mod outbox;
 mod pacing;
 mod scheduler;

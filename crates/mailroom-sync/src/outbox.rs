@@ -10,11 +10,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mailroom_domain::Provider;
-use mailroom_providers::ApiError;
+use mailroom_providers::{ApiError, MediaUpload};
 use mailroom_store::{Account, ClaimedSubmission, SubmissionFile};
 use tokio::sync::Notify;
 
 use crate::engine::with_access_token;
+use crate::joined::{Apart, joined_len, write_joined};
 use crate::{Engine, SyncError, TokenError};
 
 /// Quota units of Gmail's `messages.send`, and of the `messages.list` that looks for a message.
@@ -149,12 +150,14 @@ async fn send_as(engine: &Engine, account: &Account, claim: &ClaimedSubmission, 
         {
             return Ok(Some(id));
         }
-        let files = match account.provider {
-            Provider::Microsoft => engine.store.submission_files(claim.id).await?,
-            Provider::Google => Vec::new(),
-        };
-        if !files.is_empty() {
-            return deliver_in_parts(engine, account, claim, &files, owner, &token).await.map(|()| None);
+        // A message with large files keeps them apart from its built form.
+        let files = engine.store.submission_files(claim.id).await?;
+        match (account.provider, files.is_empty()) {
+            (_, true) => {}
+            (Provider::Microsoft, false) => {
+                return deliver_in_parts(engine, account, claim, &files, owner, &token).await.map(|()| None);
+            }
+            (Provider::Google, false) => return deliver_joined(engine, account, claim, &files, &token).await,
         }
         deliver(engine, account, claim, &token).await.map_err(SyncError::from)
     })
@@ -204,7 +207,9 @@ async fn deliver_in_parts(
     let draft = pacing.graph(id, || providers.graph_draft_create(token, &claim.raw)).await?;
     engine.store.submission_staged(claim.id, owner, &draft.id).await?;
     for file in files {
-        let upload = || providers.graph_attach_file(token, &draft.id, &file.name, &file.content_type, &file.bytes);
+        // One file at a time is held (Graph's upload session takes it in chunks of a few MB).
+        let bytes = engine.store.submission_file_data(claim.id, file).await?;
+        let upload = || providers.graph_attach_file(token, &draft.id, &file.name, &file.content_type, &bytes);
         pacing.graph(id, upload).await?;
     }
     // Only an answer that says nothing was done is retried in place (see `deliver`).
@@ -214,6 +219,37 @@ async fn deliver_in_parts(
     };
     pacing.graph(id, || async { once(providers.graph_send_draft(token, &draft.id).await) }).await??;
     Ok(())
+}
+
+/// A message to Gmail whose files are kept apart: joined in the upload, each file read a piece
+/// at a time (see [`crate::joined`]), anew for each try.
+async fn deliver_joined(
+    engine: &Engine,
+    account: &Account,
+    claim: &ClaimedSubmission,
+    files: &[SubmissionFile],
+    token: &secrecy::SecretString,
+) -> Result<Option<String>, SyncError> {
+    let (providers, pacing, store) = (&engine.providers, &engine.pacing, &engine.store);
+    let thread = claim.thread_remote_id.as_deref();
+    let apart: Vec<Apart<'_>> =
+        files.iter().map(|f| Apart { name: &f.name, content_type: &f.content_type, size: f.size }).collect();
+    let size = joined_len(&claim.raw, &apart);
+    let sent = pacing
+        .gmail(account.id, GMAIL_SEND_UNITS, || async {
+            let mut upload = MediaUpload::with_capacity(size);
+            let read = |n: usize, seq| store.submission_file_piece(claim.id, files[n].position, seq);
+            if let Err(error) = write_joined(upload.message(), &claim.raw, &apart, read).await {
+                return Ok(Err(SyncError::from(error)));
+            }
+            // Only an answer that says nothing was done goes back to the pacer (see `deliver`).
+            match providers.gmail_send_upload(token, upload, thread).await {
+                Err(error @ ApiError::Transient { .. }) => Ok(Err(error.into())),
+                other => other.map(|id| Ok(Some(id))),
+            }
+        })
+        .await??;
+    Ok(sent)
 }
 
 /// The provider's id of the account's message with this Message-ID, if it has one.

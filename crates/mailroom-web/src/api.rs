@@ -29,6 +29,13 @@ mod tags;
 
 pub use send::SEND_BODY_LIMIT;
 
+/// Over the limit on a draft's files, so that a file just over it reaches the handler and is
+/// refused by name, not by the body limit.
+const FILE_BODY_ROOM: usize = 1024 * 1024;
+
+/// The largest body `POST /api/v1/drafts/{id}/files` takes.
+pub const DRAFT_FILE_BODY_LIMIT: usize = crate::pages::drafts::DRAFT_FILES_LIMIT + FILE_BODY_ROOM;
+
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/accounts", get(accounts))
@@ -45,6 +52,11 @@ pub fn router() -> Router<AppState> {
         .route("/templates", get(send::templates))
         .route("/drafts", get(drafts::list).post(drafts::create))
         .route("/drafts/{id}", get(drafts::show).put(drafts::update).delete(drafts::remove))
+        .route(
+            "/drafts/{id}/files",
+            get(drafts::files).post(drafts::add_file).layer(DefaultBodyLimit::max(DRAFT_FILE_BODY_LIMIT)),
+        )
+        .route("/drafts/{id}/files/{file}", get(drafts::file).delete(drafts::remove_file))
         .route("/messages/{id}", get(messages::show))
         .route("/messages/{id}/attachments/{position}", get(messages::attachment))
         .route("/messages/{id}/cid/{content_id}", get(messages::inline_part))

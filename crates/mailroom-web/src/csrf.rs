@@ -86,6 +86,7 @@ pub fn body_limit(state: &AppState, path: &str, content_type: &str) -> usize {
         "/mail/compose" if multipart => crate::pages::compose::COMPOSE_BODY_LIMIT,
         path if multipart && crate::pages::drafts::carries_files(path) => crate::pages::compose::COMPOSE_BODY_LIMIT,
         "/api/v1/messages/send" => crate::api::SEND_BODY_LIMIT,
+        path if path.starts_with("/api/v1/drafts/") && path.ends_with("/files") => crate::api::DRAFT_FILE_BODY_LIMIT,
         _ => state.config.body_limit,
     }
 }

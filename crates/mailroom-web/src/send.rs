@@ -4,10 +4,14 @@
 
 use std::collections::BTreeMap;
 
+use axum::body::Bytes;
+use base64::Engine as _;
 use mailroom_domain::template;
 use mailroom_domain::{AccountId, Provider, UserId};
-use mailroom_mime::compose::{ComposeError, Draft, Field, Mailbox, Outgoing, reply_references, reply_subject};
-use mailroom_store::{NewSubmission, StoreError, SubmissionFile, Submitted};
+use mailroom_mime::compose::{
+    ComposeError, Draft, Field, Mailbox, Outgoing, OutgoingAttachment, reply_references, reply_subject,
+};
+use mailroom_store::{FileContent, NewFile, NewSubmission, StoreError, Submitted};
 
 use crate::AppState;
 
@@ -26,7 +30,37 @@ pub struct Compose {
     pub send_at: i64,
     /// The user's draft it was written in, deleted once the provider has the message.
     pub saved_draft: Option<i64>,
+    /// The files it carries (besides any already in `draft.attachments`).
+    pub files: Vec<ComposeFile>,
 }
+
+/// A file to send, where it is now: held (a forwarded original's), base64 as an API caller sent
+/// it, or kept with the user's draft. It is read a piece at a time when the message is large.
+#[derive(Debug, Clone)]
+pub struct ComposeFile {
+    pub name: String,
+    pub content_type: String,
+    /// Its size, decoded.
+    pub size: usize,
+    pub source: FileSource,
+}
+
+#[derive(Debug, Clone)]
+pub enum FileSource {
+    Bytes(Bytes),
+    /// Standard base64, checked to be valid and of `size` bytes.
+    Base64(Bytes),
+    /// A file of the user's draft.
+    Draft {
+        draft: i64,
+        file: i64,
+    },
+}
+
+/// From this many bytes of files together, a message's files are kept apart from it in the store
+/// and joined only as it goes (see `mailroom_mime::apart`): under it, they are simply in the
+/// built message, and Outlook takes it in one request.
+pub const APART_MIN: usize = 2_000_000;
 
 /// One message to each To recipient, `PACE_SECS` apart, as a batch named by the key.
 pub const PACE_SECS: i64 = 2;
@@ -181,6 +215,26 @@ async fn submit_one(
         Ok(from) => from,
         Err(refused) => return Ok(Err(refused)),
     };
+    // Files small together go into the message; larger ones are kept apart.
+    let total: usize = compose.files.iter().map(|f| f.size).sum();
+    let apart = total >= APART_MIN;
+    if !apart {
+        for file in &compose.files {
+            let bytes = match &file.source {
+                FileSource::Bytes(bytes) => bytes.to_vec(),
+                FileSource::Base64(text) => base64::engine::general_purpose::STANDARD.decode(text).unwrap_or_default(),
+                FileSource::Draft { draft, file } => match store.draft_file(user, *draft, *file).await? {
+                    Some((_, bytes)) => bytes,
+                    None => return Ok(Err(SendRefused::NotFound)),
+                },
+            };
+            draft.attachments.push(OutgoingAttachment {
+                name: file.name.clone(),
+                content_type: file.content_type.clone(),
+                bytes,
+            });
+        }
+    }
     let outgoing = match Outgoing::new(from, draft) {
         Ok(outgoing) => outgoing,
         Err(error) => return Ok(Err(error.into())),
@@ -189,28 +243,44 @@ async fn submit_one(
     let domain = outgoing.from().address.rsplit_once('@').map_or("mailroom.invalid", |(_, domain)| domain);
     let message_id = format!("{}@{domain}", mailroom_store::random_token());
     let mut raw = outgoing.build(&message_id, compose.send_at);
-    let mut files = Vec::new();
+    let mut held = Vec::new();
     let limit = match account.provider {
         Provider::Google => mailroom_providers::GMAIL_SEND_LIMIT,
         Provider::Microsoft => mailroom_providers::GRAPH_MESSAGE_LIMIT,
     };
-    if raw.len() > limit {
-        return Ok(Err(SendRefused::TooLarge { size: raw.len(), limit }));
+    let apart_len: usize = match apart {
+        true => compose.files.iter().map(|f| mailroom_mime::apart::encoded_len(f.size, &f.name)).sum(),
+        false => 0,
+    };
+    if raw.len() + apart_len > limit {
+        return Ok(Err(SendRefused::TooLarge { size: raw.len() + apart_len, limit }));
     }
     // Graph takes one request of 4 MB at most: a larger message goes up as a draft without its
     // files, which follow one by one (each small one in a request of its own, each large one
     // through an upload session), however many small files made it large.
     if account.provider == Provider::Microsoft && raw.len() > mailroom_providers::GRAPH_SEND_LIMIT {
-        let (light, apart) = outgoing.without_large_files(0);
+        let (light, files) = outgoing.without_large_files(0);
         raw = light.build(&message_id, compose.send_at);
         let limit = mailroom_providers::GRAPH_SEND_LIMIT;
         if raw.len() > limit {
             return Ok(Err(SendRefused::TooLarge { size: raw.len(), limit }));
         }
-        files = apart
-            .into_iter()
-            .map(|a| SubmissionFile { name: a.name, content_type: a.content_type, bytes: a.bytes })
-            .collect();
+        held = files;
+    }
+    let mut files: Vec<NewFile<'_>> = held
+        .iter()
+        .map(|a| NewFile { name: &a.name, content_type: &a.content_type, content: FileContent::Bytes(&a.bytes) })
+        .collect();
+    if apart {
+        files.extend(compose.files.iter().map(|f| NewFile {
+            name: &f.name,
+            content_type: &f.content_type,
+            content: match &f.source {
+                FileSource::Bytes(bytes) => FileContent::Bytes(bytes),
+                FileSource::Base64(text) => FileContent::Base64(text),
+                FileSource::Draft { file, .. } => FileContent::DraftFile(*file),
+            },
+        }));
     }
     let recipients: Vec<String> = outgoing.recipients().map(Mailbox::display).collect();
     let new = NewSubmission {

@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use mailroom_domain::AccountId;
 use mailroom_mime::compose::{Field, parse_address_list};
-use mailroom_store::{DraftFields, StoredDraft};
+use mailroom_store::{DraftFields, DraftFile, FileAdded, StoredDraft};
 use serde::{Deserialize, Serialize};
 
 use super::{ApiError, ApiJson, ApiPath, ApiUser};
@@ -173,6 +173,119 @@ pub async fn remove(
 ) -> Result<Response, ApiError> {
     let done = state.store.discard_draft(user.id, id, mailroom_store::now(), None).await.map_err(ApiError::internal)?;
     if !done {
+        return Err(ApiError::not_found());
+    }
+    state.outbox_wake.notify_one();
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// A file kept with a draft, as the API shows it.
+#[derive(Serialize)]
+pub struct DraftFileJson {
+    id: i64,
+    name: String,
+    content_type: String,
+    size: i64,
+}
+
+impl From<DraftFile> for DraftFileJson {
+    fn from(f: DraftFile) -> DraftFileJson {
+        DraftFileJson { id: f.id, name: f.name, content_type: f.content_type, size: f.size }
+    }
+}
+
+/// `GET /api/v1/drafts/{id}/files`: the files kept with the draft, in the order they were added.
+pub async fn files(
+    State(state): State<AppState>,
+    ApiUser(user): ApiUser,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Response, ApiError> {
+    state.store.draft(user.id, id).await.map_err(ApiError::internal)?.ok_or_else(ApiError::not_found)?;
+    let files = state.store.draft_files(user.id, id).await.map_err(ApiError::internal)?;
+    let data: Vec<DraftFileJson> = files.into_iter().map(DraftFileJson::from).collect();
+    Ok(Json(serde_json::json!({ "data": data })).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct FileQuery {
+    name: Option<String>,
+}
+
+/// `POST /api/v1/drafts/{id}/files?name=…`: the body is the file itself, its type the request's
+/// `Content-Type`. Kept with the draft (and taken to the provider's copy), then sent with it by
+/// `messages/send` and the `draft_id`. The way for a large file: it is not base64-encoded, and
+/// the server holds it about once on its way to the provider.
+pub async fn add_file(
+    State(state): State<AppState>,
+    ApiUser(user): ApiUser,
+    ApiPath(id): ApiPath<i64>,
+    axum::extract::Query(query): axum::extract::Query<FileQuery>,
+    headers: axum::http::HeaderMap,
+    request: axum::extract::Request,
+) -> Result<Response, ApiError> {
+    use axum::extract::FromRequest as _;
+    let body = axum::body::Bytes::from_request(request, &()).await.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::too_large("The file is larger than a draft's files may be together (25 MiB).")
+        } else {
+            ApiError::invalid(rejection.body_text())
+        }
+    })?;
+    let name = query.name.unwrap_or_default();
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > FILE_NAME_MAX || name.chars().any(char::is_control) {
+        return Err(ApiError::invalid("name: the file's name, one line of at most 255 characters"));
+    }
+    let content_type = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(str::trim)
+        .filter(|v| v.contains('/') && !v.chars().any(|c| c.is_control() || c.is_whitespace()))
+        .unwrap_or("application/octet-stream")
+        .to_owned();
+    let limit = crate::pages::drafts::DRAFT_FILES_LIMIT;
+    let now = mailroom_store::now();
+    let added = state
+        .store
+        .add_draft_file(user.id, id, (name, &content_type, &body), limit, now)
+        .await
+        .map_err(ApiError::internal)?;
+    match added {
+        FileAdded::Added(file) => {
+            state.outbox_wake.notify_one();
+            Ok((StatusCode::CREATED, Json(DraftFileJson::from(file))).into_response())
+        }
+        FileAdded::NoDraft => Err(ApiError::not_found()),
+        FileAdded::OverLimit => {
+            Err(ApiError::too_large(format!("{name}: a draft's files together are at most 25 MiB")))
+        }
+    }
+}
+
+/// Longest file name, in characters.
+const FILE_NAME_MAX: usize = 255;
+
+/// `GET /api/v1/drafts/{id}/files/{file}`: the file as it was added.
+pub async fn file(
+    State(state): State<AppState>,
+    ApiUser(user): ApiUser,
+    ApiPath((id, file)): ApiPath<(i64, i64)>,
+) -> Result<Response, ApiError> {
+    let found = state.store.draft_file(user.id, id, file).await.map_err(ApiError::internal)?;
+    let (file, data) = found.ok_or_else(ApiError::not_found)?;
+    Ok(crate::mail::download(data, &file.content_type, &file.name))
+}
+
+/// `DELETE /api/v1/drafts/{id}/files/{file}`: takes the file off the draft.
+pub async fn remove_file(
+    State(state): State<AppState>,
+    ApiUser(user): ApiUser,
+    ApiPath((id, file)): ApiPath<(i64, i64)>,
+) -> Result<Response, ApiError> {
+    let removed =
+        state.store.remove_draft_file(user.id, id, file, mailroom_store::now()).await.map_err(ApiError::internal)?;
+    if !removed {
         return Err(ApiError::not_found());
     }
     state.outbox_wake.notify_one();

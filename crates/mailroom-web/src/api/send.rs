@@ -2,21 +2,21 @@
 //! so a retried call sends once), and the submissions say where each message is.
 
 use axum::Json;
+use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use base64::Engine as _;
 use std::collections::BTreeMap;
 
 use mailroom_domain::template::{self, Template};
 use mailroom_domain::{AccountId, UserId};
-use mailroom_mime::compose::{Draft, Field, Mailbox, OutgoingAttachment, parse_address_list};
+use mailroom_mime::compose::{Draft, Field, Mailbox, parse_address_list};
 use mailroom_store::{Submission, Submitted};
 use serde::{Deserialize, Serialize};
 
 use super::{ApiError, ApiJson, ApiPath, ApiUser, cursor_number, limit_param, query_param};
 use crate::AppState;
-use crate::send::{ATTACHMENT_LIMIT, Compose, SendRefused, submit, submit_separately};
+use crate::send::{ATTACHMENT_LIMIT, Compose, ComposeFile, FileSource, SendRefused, submit, submit_separately};
 
 /// The largest request body `messages/send` takes: a message at Gmail's limit, base64-encoded
 /// in JSON.
@@ -134,7 +134,17 @@ pub async fn send(
     {
         return Err(ApiError::not_found());
     }
-    let draft = draft_of(body.to, body.cc, body.bcc, subject, text, body.html, body.attachments)?;
+    let (draft, mut files) = draft_of(body.to, body.cc, body.bcc, subject, text, body.html, body.attachments)?;
+    // The files kept with the draft go with it.
+    if let Some(id) = body.draft_id {
+        let kept = state.store.draft_files(user.id, id).await.map_err(ApiError::internal)?;
+        files.extend(kept.into_iter().map(|f| ComposeFile {
+            size: usize::try_from(f.size).unwrap_or(0),
+            name: f.name,
+            content_type: f.content_type,
+            source: FileSource::Draft { draft: id, file: f.id },
+        }));
+    }
     if body.send_at.is_some_and(|at| at > LATEST_SEND_AT) {
         return Err(ApiError::bad_request("send_at must be at most 253402300799, the end of the year 9999."));
     }
@@ -147,6 +157,7 @@ pub async fn send(
         reply_to: body.in_reply_to,
         send_at: body.send_at.unwrap_or(now).max(now),
         saved_draft: body.draft_id,
+        files,
     };
     if body.separately {
         let submitted = submit_separately(&state, user.id, compose).await.map_err(ApiError::internal)?;
@@ -267,7 +278,7 @@ fn draft_of(
     text: String,
     html: Option<String>,
     attachments: Vec<AttachmentBody>,
-) -> Result<Draft, ApiError> {
+) -> Result<(Draft, Vec<ComposeFile>), ApiError> {
     let field = |field: Field, entries: Vec<String>| -> Result<Vec<Mailbox>, ApiError> {
         let mut out = Vec::with_capacity(entries.len());
         for entry in entries {
@@ -282,18 +293,24 @@ fn draft_of(
     };
     let mut files = Vec::with_capacity(attachments.len());
     for attachment in attachments {
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(attachment.content_base64.as_bytes())
-            .map_err(|_| ApiError::invalid(format!("attachments: {} is not valid base64", attachment.name)))?;
-        if bytes.len() > ATTACHMENT_LIMIT {
+        // Checked a piece at a time, and kept as base64 until it is stored: a large file is never
+        // held decoded beside its base64.
+        let size = mailroom_store::base64_size(attachment.content_base64.as_bytes())
+            .ok_or_else(|| ApiError::invalid(format!("attachments: {} is not valid base64", attachment.name)))?;
+        if size > ATTACHMENT_LIMIT {
             return Err(ApiError::too_large(format!("attachments: {} is larger than 25 MiB", attachment.name)));
         }
         if attachment.name.trim().is_empty() || !attachment.content_type.contains('/') {
             return Err(ApiError::invalid("attachments: each needs a name and a type/subtype content_type"));
         }
-        files.push(OutgoingAttachment { name: attachment.name, content_type: attachment.content_type, bytes });
+        files.push(ComposeFile {
+            name: attachment.name,
+            content_type: attachment.content_type,
+            size,
+            source: FileSource::Base64(Bytes::from(attachment.content_base64)),
+        });
     }
-    Ok(Draft {
+    let draft = Draft {
         to: field(Field::To, to)?,
         cc: field(Field::Cc, cc)?,
         bcc: field(Field::Bcc, bcc)?,
@@ -302,9 +319,10 @@ fn draft_of(
         html,
         in_reply_to: None,
         references: Vec::new(),
-        attachments: files,
+        attachments: Vec::new(),
         inline: Vec::new(),
-    })
+    };
+    Ok((draft, files))
 }
 
 /// `GET /api/v1/submissions`: the caller's submissions, newest first, by pages.

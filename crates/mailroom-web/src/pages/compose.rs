@@ -19,7 +19,7 @@ use super::{FieldErrors, see_other};
 use crate::AppState;
 use crate::errors::{ErrorKind, internal};
 use crate::i18n::Texts;
-use crate::send::{Compose, SendRefused, submit, submit_separately};
+use crate::send::{Compose, ComposeFile, FileSource, SendRefused, submit, submit_separately};
 use crate::time::Clock;
 use crate::viewer::{Ctx, SignedIn};
 
@@ -604,14 +604,20 @@ pub async fn submit_form(
             errors.add("attachments", text);
         }
     }
-    let mut files: Vec<OutgoingAttachment> = match form.draft {
+    // The draft's files go by reference: a large one is read a piece at a time when it goes.
+    let mut files: Vec<ComposeFile> = match form.draft {
         Some(draft) => state
             .store
-            .draft_files_with_data(me.id, draft)
+            .draft_files(me.id, draft)
             .await
             .map_err(internal)?
             .into_iter()
-            .map(|(file, bytes)| OutgoingAttachment { name: file.name, content_type: file.content_type, bytes })
+            .map(|file| ComposeFile {
+                size: usize::try_from(file.size).unwrap_or(0),
+                name: file.name,
+                content_type: file.content_type,
+                source: FileSource::Draft { draft, file: file.id },
+            })
             .collect(),
         None => Vec::new(),
     };
@@ -644,10 +650,11 @@ pub async fn submit_form(
         {
             for position in 0..detail.attachments.len() {
                 if let Some(part) = mailroom_mime::attachment_data(raw, position) {
-                    files.push(OutgoingAttachment {
+                    files.push(ComposeFile {
                         name: part.info.name,
                         content_type: part.info.content_type,
-                        bytes: part.data,
+                        size: part.data.len(),
+                        source: FileSource::Bytes(part.data.into()),
                     });
                 }
             }
@@ -679,12 +686,13 @@ pub async fn submit_form(
                 html,
                 in_reply_to: None,
                 references: Vec::new(),
-                attachments: files,
+                attachments: Vec::new(),
                 inline,
             },
             reply_to,
             send_at: send_at.unwrap_or(now),
             saved_draft: form.draft,
+            files,
         };
         // Sent: back in the mail view (the conversation a reply answers), where a toast offers
         // Undo; a message sent separately to each goes to the Outbox, which shows its batch.
@@ -895,6 +903,8 @@ pub async fn cancel(
     let draft = draft.ok_or(ErrorKind::NotFound)?;
     let files = files_of(&raw);
     store.replace_draft_files(me.id, draft.id, &files, now).await.map_err(internal)?;
+    // A large message's files were kept apart from it: they come back too.
+    store.add_submission_files_to_draft(me.id, draft.id, id, now).await.map_err(internal)?;
     // The draft writer takes it to the provider's Drafts.
     state.outbox_wake.notify_one();
     tracing::info!(user.id = %me.id, submission = id, draft = draft.id, "a message taken back is a draft again");

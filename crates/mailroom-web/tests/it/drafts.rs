@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use serde_json::Value;
 
 use crate::harness::{Backend, Client, Page};
-use crate::send::{ANN, CARL, body_of, compose, field, multipart, outbox, signed_in, unescape};
+use crate::send::{ANN, CARL, body_of, compose, field, gmail_copies, multipart, outbox, signed_in, unescape};
 use crate::workspace::{Setup, setup};
 
 crate::on_both_databases!(drafts:
@@ -19,6 +19,7 @@ crate::on_both_databases!(drafts:
     the_compose_pages_discard_asks_and_removes_the_draft_here_and_in_gmail,
     files_stay_with_a_gmail_draft_through_an_error_a_resume_a_send_and_an_undo,
     files_stay_with_an_outlook_draft_through_an_error_a_resume_a_send_and_an_undo,
+    a_drafts_files_are_added_read_removed_and_sent_through_the_api,
 );
 
 /// Saves the compose form of `page_path` with `changes`, as the page's script does.
@@ -653,4 +654,66 @@ async fn files_stay_with_the_draft(backend: Backend, provider: &str) {
     assert_eq!(status, mailroom_store::SubmissionStatus::Accepted);
     push(&s).await;
     assert!(s.app.store.drafts(s.user).await.unwrap().is_empty(), "the sent draft is gone, files and all");
+}
+
+/// Files kept with a draft through the API, as a program attaches a large one: the body is the
+/// file itself. Listed, read back, one removed, bad input refused without change, and the rest
+/// sent with the draft.
+async fn a_drafts_files_are_added_read_removed_and_sent_through_the_api(backend: Backend) {
+    let Some(mut s) = setup(backend, "google", 0).await else { return };
+    let account = s.account.id.0;
+    let (_, created) = s.post("/api/v1/drafts", serde_json::json!({"account_id": account, "subject": "Plány"})).await;
+    let id = created["id"].as_i64().unwrap();
+    let big: Vec<u8> = (0..3_000_000u32).map(|i| ((i * 11 + 3) % 251) as u8).collect();
+    let add = async |s: &mut Setup, draft: i64, name: &str, content_type: &str, bytes: Vec<u8>| {
+        let path = format!("/api/v1/drafts/{draft}/files?name={}", urlencoding(name));
+        let page = s.api.request("POST", &path, Some((content_type, bytes))).await;
+        (page.status.as_u16(), serde_json::from_str::<Value>(&page.body).unwrap_or(Value::Null))
+    };
+    let (status, file) = add(&mut s, id, "plány 2027.pdf", "application/pdf", big.clone()).await;
+    assert_eq!(status, 201, "{file}");
+    assert_eq!((file["name"].as_str(), file["size"].as_i64()), (Some("plány 2027.pdf"), Some(3_000_000)));
+    let (status, note) = add(&mut s, id, "note.txt", "text/plain; charset=utf-8", b"hello".to_vec()).await;
+    assert_eq!((status, note["content_type"].as_str()), (201, Some("text/plain")));
+
+    // Refused, and nothing changes: no name, another draft, over the 25 MiB of a draft's files.
+    let (status, _) = add(&mut s, id, "", "text/plain", b"x".to_vec()).await;
+    assert_eq!(status, 400);
+    let (status, _) = add(&mut s, id + 1000, "a.txt", "text/plain", b"x".to_vec()).await;
+    assert_eq!(status, 404);
+    let (status, refused) = add(&mut s, id, "velký.bin", "application/octet-stream", vec![7; 23 * 1024 * 1024]).await;
+    assert_eq!(status, 413, "{refused}");
+    assert!(refused["error"]["message"].as_str().unwrap().contains("velký.bin"), "{refused}");
+    let listed = s.get(&format!("/api/v1/drafts/{id}/files")).await;
+    let names: Vec<&str> = listed["data"].as_array().unwrap().iter().map(|f| f["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["plány 2027.pdf", "note.txt"]);
+
+    // Read back whole; the small one taken off (then it is gone).
+    let fetched = s.api.get(&format!("/api/v1/drafts/{id}/files/{}", file["id"])).await;
+    fetched.assert_status(StatusCode::OK);
+    assert_eq!(file["content_type"], "application/pdf");
+    assert!(fetched.body == String::from_utf8_lossy(&big), "the file as it was added");
+    let note_path = format!("/api/v1/drafts/{id}/files/{}", note["id"]);
+    assert_eq!(s.api.request("DELETE", &note_path, None).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(s.api.request("DELETE", &note_path, None).await.status, StatusCode::NOT_FOUND);
+    s.api.get(&note_path).await.assert_status(StatusCode::NOT_FOUND);
+
+    // Sent with the draft: the file goes whole, and the draft with its files goes.
+    let send = serde_json::json!({"account_id": account, "idempotency_key": "files1", "to": ["dana@example.org"],
+        "subject": "Plány", "text": "V příloze.", "draft_id": id});
+    let (status, sent) = s.post("/api/v1/messages/send", send).await;
+    assert_eq!(status, 202, "{sent}");
+    outbox(&s).send_due_at(mailroom_store::now() + 10).await;
+    let copies = gmail_copies(&s, sent["message_id"].as_str().unwrap());
+    assert_eq!(copies.len(), 1);
+    let raw = &copies[0].0;
+    let names: Vec<String> = mailroom_mime::parse(raw).into_message().attachments.into_iter().map(|a| a.name).collect();
+    assert_eq!(names, ["plány 2027.pdf"]);
+    assert!(mailroom_mime::attachment_data(raw, 0).unwrap().data == big);
+    s.api.get(&format!("/api/v1/drafts/{id}/files")).await.assert_status(StatusCode::NOT_FOUND);
+}
+
+/// `name` as a query value.
+fn urlencoding(name: &str) -> String {
+    url::form_urlencoded::byte_serialize(name.as_bytes()).collect()
 }

@@ -39,6 +39,8 @@ crate::on_both_databases!(send:
     a_compose_panel_keeps_its_frame_through_an_error_and_hands_its_toast_to_the_mail_view,
     an_administrators_shared_template_is_offered_to_everyone_and_stays_theirs,
     a_formatted_signature_with_a_logo_starts_the_editor_and_goes_out_as_html,
+    a_large_file_is_kept_apart_goes_whole_to_gmail_and_comes_back_when_taken_back,
+    a_large_file_is_kept_apart_goes_whole_to_outlook_and_comes_back_when_taken_back,
 );
 
 pub(crate) const ANN: &str = "ann@example.test";
@@ -421,8 +423,10 @@ pub(crate) async fn compose(
     }
     let sender = regex_lite::Regex::new(r#"<option value="([^"]+)" selected>"#).unwrap();
     fields.push(("from".into(), sender.captures(&page.body).expect("an identity is chosen")[1].to_owned()));
-    if page.body.contains(r#"name="original""#) {
-        fields.push(("original".into(), field(&page, "original")));
+    for hidden in ["original", "draft"] {
+        if page.body.contains(&format!(r#"name="{hidden}""#)) {
+            fields.push((hidden.into(), field(&page, hidden)));
+        }
     }
     // What the page filled in, as the browser would send it back.
     for shown in ["to", "cc", "bcc", "subject"] {
@@ -1385,4 +1389,85 @@ async fn a_formatted_signature_with_a_logo_starts_the_editor_and_goes_out_as_htm
     browser.submit("/settings/signatures", "/settings/signatures", &plain).await;
     assert_eq!(s.app.store.signature_html(s.account.id, ANN).await.unwrap(), None);
     browser.get("/mail/compose").await.assert_lacks("initial-html");
+}
+
+async fn a_large_file_is_kept_apart_goes_whole_to_gmail_and_comes_back_when_taken_back(backend: Backend) {
+    Box::pin(large_file_round_trip(backend, "google")).await;
+}
+
+async fn a_large_file_is_kept_apart_goes_whole_to_outlook_and_comes_back_when_taken_back(backend: Backend) {
+    Box::pin(large_file_round_trip(backend, "microsoft")).await;
+}
+
+/// A 3 MB file (over `APART_MIN`) sent from the compose page: the submission keeps it once,
+/// apart from the built message; Undo gives it back whole with the text; sent again, the
+/// provider gets the message with the file whole beside a small one.
+async fn large_file_round_trip(backend: Backend, provider: &str) {
+    let Some(s) = setup(backend, provider, 0).await else { return };
+    let big: Vec<u8> = (0..3_000_001u32).map(|i| ((i * 13 + 5) % 251) as u8).collect();
+    let mut browser = signed_in(&s).await;
+    let files: [(&str, &str, &[u8]); 2] =
+        [("plány 2027.pdf", "application/pdf", &big), ("poznámka.txt", "text/plain", b"small")];
+    let changes = [("to", "partner@example.org"), ("subject", "Plány"), ("body", "Plány jsou v příloze.")];
+    let (_, answer) = compose(&mut browser, "/mail/compose", &changes, &files).await;
+    let id = assert_sent(&answer);
+    let store = &s.app.store;
+    let raw = store.submission_raw(s.user, id).await.unwrap().unwrap();
+    assert!(raw.len() < 10_000, "the built message holds no file: {} bytes", raw.len());
+    let apart = store.submission_files(id).await.unwrap();
+    let apart: Vec<(&str, i64)> = apart.iter().map(|f| (f.name.as_str(), f.size)).collect();
+    assert_eq!(apart, [("plány 2027.pdf", 3_000_001), ("poznámka.txt", 5)]);
+
+    // Undo: the draft it was written in has its text and both files whole, once each.
+    let csrf = browser.get("/mail/outbox").await.csrf();
+    let back = browser.post_raw(&format!("/mail/outbox/{id}/cancel"), &[("csrf_token", &csrf)]).await;
+    let back = back.location().unwrap().to_owned();
+    let draft_page = browser.get(&back).await;
+    draft_page.assert_contains("plány 2027.pdf").assert_contains("poznámka.txt");
+    assert!(body_of(&draft_page).contains("Plány jsou v příloze."));
+    let drafts = store.drafts(s.user).await.unwrap();
+    assert_eq!(drafts.len(), 1);
+    let kept = store.draft_files_with_data(s.user, drafts[0].id).await.unwrap();
+    let kept: Vec<(&str, &[u8])> = kept.iter().map(|(f, data)| (f.name.as_str(), data.as_slice())).collect();
+    assert_eq!(kept, [("plány 2027.pdf", big.as_slice()), ("poznámka.txt", b"small".as_slice())]);
+
+    // Sent again from the draft, and let go.
+    let (_, answer) = compose(&mut browser, &back, &[], &[]).await;
+    let id = assert_sent(&answer);
+    let sent = store.submission(s.user, id).await.unwrap().unwrap();
+    outbox(&s).send_due_at(mailroom_store::now() + 10).await;
+    let sent = store.submission(s.user, sent.id).await.unwrap().unwrap();
+    assert_eq!(sent.status, SubmissionStatus::Accepted, "{sent:?}");
+    let message_id = sent.message_id.as_str();
+    let raw = match provider {
+        "google" => {
+            let copies = gmail_copies(&s, message_id);
+            assert_eq!(copies.len(), 1, "sent once");
+            copies[0].0.clone()
+        }
+        _ => {
+            let mut world = s.sim.state.world();
+            let mailbox = world.graph(CARL).unwrap();
+            let sent_items = mailbox.well_known_id("sentitems");
+            let copies: Vec<_> = mailbox.messages.iter().filter(|m| m.internet_message_id == message_id).collect();
+            assert_eq!(copies.len(), 1, "sent once, no draft left");
+            assert_eq!(copies[0].folder_id, sent_items);
+            let mut names: Vec<(&str, usize)> =
+                copies[0].attachments.iter().map(|a| (a.name.as_str(), a.bytes.len())).collect();
+            names.sort();
+            assert_eq!(names, [("plány 2027.pdf", big.len()), ("poznámka.txt", 5)]);
+            assert!(copies[0].attachments.iter().any(|a| a.bytes == big), "the file whole");
+            Vec::new()
+        }
+    };
+    if provider == "google" {
+        let parsed = mailroom_mime::parse(&raw).into_message();
+        assert_eq!(parsed.subject, "Plány");
+        assert!(mailroom_mime::bodies(&raw).text.unwrap_or_default().contains("Plány jsou v příloze."));
+        let names: Vec<&str> = parsed.attachments.iter().map(|a| a.name.as_str()).collect();
+        assert_eq!(names, ["plány 2027.pdf", "poznámka.txt"]);
+        assert_eq!(mailroom_mime::attachment_data(&raw, 0).unwrap().data, big);
+        assert_eq!(mailroom_mime::attachment_data(&raw, 1).unwrap().data, b"small");
+    }
+    assert!(store.drafts(s.user).await.unwrap().is_empty(), "the draft went with the message");
 }
