@@ -63,6 +63,12 @@ pub fn end(boundary: &str) -> Vec<u8> {
     format!("\r\n--{boundary}--\r\n").into_bytes()
 }
 
+/// The exact length of a file of `size` bytes as [`Base64Lines`] writes it.
+pub fn lines_len(size: usize) -> usize {
+    let rest = size % LINE_BYTES;
+    size / LINE_BYTES * 78 + if rest > 0 { rest.div_ceil(3) * 4 + 2 } else { 0 }
+}
+
 /// How many bytes a file of `size` takes in the message: its base64 lines and part fields.
 pub fn encoded_len(size: usize, name: &str) -> usize {
     let lines = size.div_ceil(LINE_BYTES);
@@ -203,6 +209,13 @@ mod tests {
             assert_eq!(pieces, whole, "pieces of {size}");
         }
         assert!(whole.split(|&b| b == b'\n').all(|l| l.len() <= 77));
+        for size in [0, 1, 2, 3, 56, 57, 58, 114, 115, 10_000] {
+            let mut out = Vec::new();
+            let mut lines = Base64Lines::default();
+            lines.push(&data[..size], &mut out);
+            lines.finish(&mut out);
+            assert_eq!(lines_len(size), out.len(), "{size} bytes");
+        }
         assert!(encoded_len(data.len(), "x") >= whole.len());
     }
 }

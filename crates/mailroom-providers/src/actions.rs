@@ -137,7 +137,16 @@ pub(crate) async fn execute(provider: Provider, request: reqwest::RequestBuilder
 pub(crate) enum WriteBody {
     Empty,
     Json(Value),
-    Bytes { content_type: String, bytes: Vec<u8> },
+    Bytes {
+        content_type: String,
+        bytes: Vec<u8>,
+    },
+    /// Written as it goes, `length` bytes in all.
+    Stream {
+        content_type: String,
+        length: u64,
+        body: reqwest::Body,
+    },
 }
 
 impl WriteBody {
@@ -148,6 +157,10 @@ impl WriteBody {
             WriteBody::Bytes { content_type, bytes } => {
                 request.header(reqwest::header::CONTENT_TYPE, content_type).body(bytes)
             }
+            WriteBody::Stream { content_type, length, body } => request
+                .header(reqwest::header::CONTENT_TYPE, content_type)
+                .header(reqwest::header::CONTENT_LENGTH, length)
+                .body(body),
             // Gmail's trash and untrash take no body but, as POSTs, a length.
             WriteBody::Empty => request.header(reqwest::header::CONTENT_LENGTH, "0"),
         }

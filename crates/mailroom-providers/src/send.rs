@@ -9,6 +9,9 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use serde_json::json;
 
+use futures_util::StreamExt as _;
+use futures_util::stream::BoxStream;
+
 use crate::Providers;
 use crate::actions::WriteBody;
 use crate::api::{ApiError, join};
@@ -204,49 +207,54 @@ impl Providers {
 
 /// A Gmail media upload (`uploadType=multipart`): a `multipart/related` body, the JSON metadata
 /// first, then the message as `message/rfc822`. Messages and drafts up to 35 MB go this way; a
-/// JSON body with the message in `raw` is for small ones. The caller writes the message into
-/// [`MediaUpload::message`] (a large one piece by piece), and the frame goes around it in
-/// place, so that the message is held once.
-#[derive(Debug, Default)]
-pub struct MediaUpload(Vec<u8>);
+/// JSON body with the message in `raw` is for small ones. A large message is streamed: written
+/// as it goes, a piece at a time, with its exact length given beforehand, so that the server
+/// never holds it whole.
+pub struct MediaUpload(Message);
 
-/// Room for the frame around the message: its boundaries and the metadata.
-const FRAME_ROOM: usize = 1024;
+enum Message {
+    Whole(Vec<u8>),
+    Streamed { length: u64, pieces: BoxStream<'static, std::io::Result<Vec<u8>>> },
+}
 
 impl MediaUpload {
-    /// An upload with room for a message of `size` bytes and the frame around it.
-    pub fn with_capacity(size: usize) -> MediaUpload {
-        MediaUpload(Vec::with_capacity(size + FRAME_ROOM))
+    /// A message of exactly `length` bytes, written by `pieces` as the request goes (a failed
+    /// piece aborts the request).
+    pub fn streamed(length: u64, pieces: BoxStream<'static, std::io::Result<Vec<u8>>>) -> MediaUpload {
+        MediaUpload(Message::Streamed { length, pieces })
     }
 
-    /// The message, to write into.
-    pub fn message(&mut self) -> &mut Vec<u8> {
-        &mut self.0
-    }
-
-    /// The body to send, with `metadata`: the frame's head moved in front of the message within
-    /// the room kept for it.
+    /// The body to send, with `metadata`.
     pub(crate) fn into_body(self, metadata: &serde_json::Value) -> WriteBody {
         let boundary = format!("mailroom-{}", crate::gmail::random_suffix());
         let head = format!(
             "--{boundary}\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n{metadata}\r\n\
              --{boundary}\r\nContent-Type: message/rfc822\r\n\r\n"
-        );
-        let mut body = self.0;
-        let length = body.len();
-        body.resize(length + head.len(), 0);
-        body.copy_within(..length, head.len());
-        body[..head.len()].copy_from_slice(head.as_bytes());
-        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-        WriteBody::Bytes { content_type: format!("multipart/related; boundary={boundary}"), bytes: body }
+        )
+        .into_bytes();
+        let tail = format!("\r\n--{boundary}--\r\n").into_bytes();
+        let content_type = format!("multipart/related; boundary={boundary}");
+        match self.0 {
+            Message::Whole(raw) => {
+                let mut bytes = Vec::with_capacity(head.len() + raw.len() + tail.len());
+                for part in [&head, &raw, &tail] {
+                    bytes.extend_from_slice(part);
+                }
+                WriteBody::Bytes { content_type, bytes }
+            }
+            Message::Streamed { length, pieces } => {
+                let length = head.len() as u64 + length + tail.len() as u64;
+                let body =
+                    futures_util::stream::iter([Ok(head)]).chain(pieces).chain(futures_util::stream::iter([Ok(tail)]));
+                WriteBody::Stream { content_type, length, body: reqwest::Body::wrap_stream(body) }
+            }
+        }
     }
 }
 
 impl From<&[u8]> for MediaUpload {
     fn from(raw: &[u8]) -> MediaUpload {
-        let mut upload = MediaUpload::with_capacity(raw.len());
-        upload.0.extend_from_slice(raw);
-        upload
+        MediaUpload(Message::Whole(raw.to_vec()))
     }
 }
 
@@ -255,20 +263,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_frame_goes_around_the_message_without_growing_it() {
+    fn the_frame_goes_around_the_message() {
         let raw = b"Subject: x\r\n\r\nbody".as_slice();
-        let upload = MediaUpload::from(raw);
-        let capacity = upload.0.capacity();
-        let WriteBody::Bytes { content_type, bytes } = upload.into_body(&json!({"threadId": "t1"})) else {
+        let WriteBody::Bytes { content_type, bytes } = MediaUpload::from(raw).into_body(&json!({"threadId": "t1"}))
+        else {
             panic!("bytes");
         };
         let boundary = content_type.strip_prefix("multipart/related; boundary=").unwrap();
-        let text = String::from_utf8(bytes.clone()).unwrap();
+        let text = String::from_utf8(bytes).unwrap();
         let expected = format!(
             "--{boundary}\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n{{\"threadId\":\"t1\"}}\r\n\
              --{boundary}\r\nContent-Type: message/rfc822\r\n\r\nSubject: x\r\n\r\nbody\r\n--{boundary}--\r\n"
         );
         assert_eq!(text, expected);
-        assert_eq!(bytes.capacity(), capacity, "the frame fits in the room kept for it");
     }
 }

@@ -366,6 +366,11 @@ pub enum FileAdded {
 
 /// A draft of the user's, still being written (bound: draft id, user id).
 const LIVE_DRAFT: &str = "SELECT COUNT(*) FROM drafts WHERE id = $1 AND user_id = $2 AND discarded = 0";
+/// What the draft's files hold together, whole ones only (bound: draft id). PostgreSQL sums
+/// BIGINTs as NUMERIC: cast back.
+const HELD: &str = "SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM draft_files WHERE draft_id = $1 AND pending = 0";
+/// How long a file may take to come in; one still pending after that was cut off.
+const PENDING_SECS: i64 = 3_600;
 /// One piece of a draft's file (bound: file id, its number, its bytes).
 const PIECE: &str = "INSERT INTO draft_file_chunks (file_id, seq, data) VALUES ($1, $2, $3)";
 /// A change to the draft's files is a new revision: the writer takes it to the provider.
@@ -385,8 +390,7 @@ impl Store {
     ) -> Result<FileAdded> {
         let size = i64::try_from(data.len()).unwrap_or(i64::MAX);
         let limit = i64::try_from(total_limit).unwrap_or(i64::MAX);
-        // PostgreSQL sums BIGINTs as NUMERIC: cast back.
-        let held = "SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM draft_files WHERE draft_id = $1";
+        let held = HELD;
         let insert = "INSERT INTO draft_files (draft_id, name, content_type, size, created_at) \
              VALUES ($1, $2, $3, $4, $5) RETURNING id, name, content_type, size";
         let added = with_pool!(self.db, pool => {
@@ -414,10 +418,96 @@ impl Store {
         Ok(added)
     }
 
+    /// Starts a file of the user's draft that comes in piece by piece ([`Store::add_draft_file_piece`],
+    /// then [`Store::finish_draft_file`]): none of the draft's files until it is finished. `None`
+    /// when the draft is not the user's or is gone. Files of the draft left pending by a request
+    /// cut off long ago go.
+    pub async fn start_draft_file(
+        &self,
+        user: UserId,
+        draft: i64,
+        (name, content_type): (&str, &str),
+        now: i64,
+    ) -> Result<Option<i64>> {
+        let stale = "DELETE FROM draft_files WHERE draft_id = $1 AND pending = 1 AND created_at < $2";
+        let insert = "INSERT INTO draft_files (draft_id, name, content_type, size, created_at, pending) \
+             VALUES ($1, $2, $3, 0, $4, 1) RETURNING id";
+        let started = with_pool!(self.db, pool => {
+            let mut tx = pool.begin_write().await?;
+            let live: i64 = sqlx::query_scalar(LIVE_DRAFT).bind(draft).bind(user.0).fetch_one(&mut *tx).await?;
+            if live == 0 {
+                None
+            } else {
+                sqlx::query(stale).bind(draft).bind(now - PENDING_SECS).execute(&mut *tx).await?;
+                let id: i64 = sqlx::query_scalar(insert)
+                    .bind(draft).bind(name).bind(content_type).bind(now).fetch_one(&mut *tx).await?;
+                tx.commit().await?;
+                Some(id)
+            }
+        });
+        Ok(started)
+    }
+
+    /// Piece `seq` of a file started with [`Store::start_draft_file`] (at most [`crate::PIECE_BYTES`]).
+    pub async fn add_draft_file_piece(&self, file: i64, seq: i64, data: &[u8]) -> Result<()> {
+        let sql = "INSERT INTO draft_file_chunks (file_id, seq, data) \
+             SELECT id, $2, $3 FROM draft_files WHERE id = $1 AND pending = 1";
+        with_pool!(self.db, pool => sqlx::query(sql).bind(file).bind(seq).bind(data).execute(pool).await.map(drop))?;
+        Ok(())
+    }
+
+    /// Makes a started file, of `size` bytes in all, one of the draft's files, unless the draft's
+    /// files would then be more than `total_limit` bytes (the file is then dropped).
+    pub async fn finish_draft_file(
+        &self,
+        user: UserId,
+        (draft, file): (i64, i64),
+        size: usize,
+        total_limit: usize,
+        now: i64,
+    ) -> Result<FileAdded> {
+        let size = i64::try_from(size).unwrap_or(i64::MAX);
+        let limit = i64::try_from(total_limit).unwrap_or(i64::MAX);
+        let finish = "UPDATE draft_files SET pending = 0, size = $2 WHERE id = $1 AND pending = 1 \
+             RETURNING id, name, content_type, size";
+        let added = with_pool!(self.db, pool => {
+            let mut tx = pool.begin_write().await?;
+            let live: i64 = sqlx::query_scalar(LIVE_DRAFT).bind(draft).bind(user.0).fetch_one(&mut *tx).await?;
+            let held: i64 = sqlx::query_scalar(HELD).bind(draft).fetch_one(&mut *tx).await?;
+            let added = if live == 0 {
+                FileAdded::NoDraft
+            } else if held.saturating_add(size) > limit {
+                FileAdded::OverLimit
+            } else {
+                match sqlx::query_as::<_, DraftFile>(finish).bind(file).bind(size).fetch_optional(&mut *tx).await? {
+                    Some(file) => {
+                        sqlx::query(FILES_CHANGED).bind(draft).bind(now).execute(&mut *tx).await?;
+                        FileAdded::Added(file)
+                    }
+                    None => FileAdded::NoDraft,
+                }
+            };
+            if !matches!(added, FileAdded::Added(_)) {
+                sqlx::query("DELETE FROM draft_files WHERE id = $1 AND pending = 1").bind(file).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            added
+        });
+        Ok(added)
+    }
+
+    /// Drops a started file that did not come whole.
+    pub async fn abandon_draft_file(&self, file: i64) -> Result<()> {
+        let sql = "DELETE FROM draft_files WHERE id = $1 AND pending = 1";
+        with_pool!(self.db, pool => sqlx::query(sql).bind(file).execute(pool).await.map(drop))?;
+        Ok(())
+    }
+
     /// The files of the user's draft, in the order they were added; none for another user's.
     pub async fn draft_files(&self, user: UserId, draft: i64) -> Result<Vec<DraftFile>> {
         let sql = "SELECT f.id, f.name, f.content_type, f.size FROM draft_files f \
-             JOIN drafts d ON d.id = f.draft_id WHERE f.draft_id = $1 AND d.user_id = $2 ORDER BY f.id";
+             JOIN drafts d ON d.id = f.draft_id WHERE f.draft_id = $1 AND d.user_id = $2 AND f.pending = 0 \
+             ORDER BY f.id";
         Ok(with_pool!(self.db, pool => sqlx::query_as(sql).bind(draft).bind(user.0).fetch_all(pool).await)?)
     }
 
@@ -434,7 +524,8 @@ impl Store {
     /// One file of the user's draft with its content.
     pub async fn draft_file(&self, user: UserId, draft: i64, file: i64) -> Result<Option<(DraftFile, Vec<u8>)>> {
         let sql = "SELECT f.id, f.name, f.content_type, f.size FROM draft_files f \
-             JOIN drafts d ON d.id = f.draft_id WHERE f.id = $1 AND f.draft_id = $2 AND d.user_id = $3";
+             JOIN drafts d ON d.id = f.draft_id WHERE f.id = $1 AND f.draft_id = $2 AND d.user_id = $3 \
+             AND f.pending = 0";
         let found: Option<DraftFile> = with_pool!(self.db, pool => sqlx::query_as(sql)
             .bind(file).bind(draft).bind(user.0).fetch_optional(pool).await)?;
         let Some(file) = found else { return Ok(None) };

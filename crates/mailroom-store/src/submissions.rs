@@ -218,7 +218,7 @@ impl Store {
              SELECT $1, $2, c.seq, c.data FROM draft_file_chunks c JOIN draft_files f ON f.id = c.file_id \
              JOIN drafts d ON d.id = f.draft_id WHERE c.file_id = $3 AND d.user_id = $4";
         let draft_size = "SELECT f.size FROM draft_files f JOIN drafts d ON d.id = f.draft_id \
-             WHERE f.id = $1 AND d.user_id = $2";
+             WHERE f.id = $1 AND d.user_id = $2 AND f.pending = 0";
         // The files go in with the submission or not at all: a message never leaves without them.
         let inserted: Option<i64> = with_pool!(self.db, pool => {
             let mut tx = pool.begin_write().await?;

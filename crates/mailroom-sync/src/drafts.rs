@@ -6,12 +6,12 @@
 
 use mailroom_domain::Provider;
 use mailroom_mime::compose::{Draft, Field, Mailbox, Outgoing, editor_html, parse_address_list, reply_references};
-use mailroom_providers::{ApiError, GraphDraftFields, MediaUpload, RemoteDraft};
+use mailroom_providers::{ApiError, GraphDraftFields, RemoteDraft};
 use mailroom_store::{Account, DraftFile, StoreError, StoredDraft};
 use secrecy::SecretString;
 
 use crate::engine::with_access_token;
-use crate::joined::{Apart, joined_len, write_joined};
+use crate::joined::{Apart, Pieces, joined};
 use crate::{Engine, SyncError};
 
 /// Gmail quota units of `drafts.get`, `drafts.list`, `drafts.create` / `update` and `drafts.delete`.
@@ -150,21 +150,22 @@ async fn write(
                     .await?;
                 return Ok(Written::Pushed(written));
             }
-            let files = &content.files;
-            let apart: Vec<Apart<'_>> =
-                files.iter().map(|f| Apart { name: &f.name, content_type: &f.content_type, size: f.size }).collect();
-            let size = joined_len(&content.raw, &apart);
-            let store = &engine.store;
-            let written = pacing
-                .gmail(id, GMAIL_WRITE_UNITS, || async {
-                    let mut upload = MediaUpload::with_capacity(size);
-                    let read = |n: usize, seq| store.draft_file_piece(files[n].id, seq);
-                    if let Err(error) = write_joined(upload.message(), &content.raw, &apart, read).await {
-                        return Ok(Err(error));
-                    }
-                    providers.gmail_draft_write_upload(token, remote, upload, thread).await.map(Ok)
+            let apart: Vec<Apart> = content
+                .files
+                .iter()
+                .map(|f| Apart {
+                    name: f.name.clone(),
+                    content_type: f.content_type.clone(),
+                    size: f.size,
+                    pieces: Pieces::Draft { file: f.id },
                 })
-                .await??;
+                .collect();
+            let written = pacing
+                .gmail(id, GMAIL_WRITE_UNITS, || {
+                    let upload = joined(engine.store.clone(), &content.raw, apart.clone());
+                    providers.gmail_draft_write_upload(token, remote, upload, thread)
+                })
+                .await?;
             Ok(Written::Pushed(written))
         }
         Provider::Microsoft => {

@@ -10,12 +10,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mailroom_domain::Provider;
-use mailroom_providers::{ApiError, MediaUpload};
+use mailroom_providers::ApiError;
 use mailroom_store::{Account, ClaimedSubmission, SubmissionFile};
 use tokio::sync::Notify;
 
 use crate::engine::with_access_token;
-use crate::joined::{Apart, joined_len, write_joined};
+use crate::joined::{Apart, Pieces, joined};
 use crate::{Engine, SyncError, TokenError};
 
 /// Quota units of Gmail's `messages.send`, and of the `messages.list` that looks for a message.
@@ -221,8 +221,8 @@ async fn deliver_in_parts(
     Ok(())
 }
 
-/// A message to Gmail whose files are kept apart: joined in the upload, each file read a piece
-/// at a time (see [`crate::joined`]), anew for each try.
+/// A message to Gmail whose files are kept apart: joined as it is uploaded, each file read a
+/// piece at a time (see [`crate::joined`]), anew for each try.
 async fn deliver_joined(
     engine: &Engine,
     account: &Account,
@@ -230,21 +230,23 @@ async fn deliver_joined(
     files: &[SubmissionFile],
     token: &secrecy::SecretString,
 ) -> Result<Option<String>, SyncError> {
-    let (providers, pacing, store) = (&engine.providers, &engine.pacing, &engine.store);
+    let (providers, pacing) = (&engine.providers, &engine.pacing);
     let thread = claim.thread_remote_id.as_deref();
-    let apart: Vec<Apart<'_>> =
-        files.iter().map(|f| Apart { name: &f.name, content_type: &f.content_type, size: f.size }).collect();
-    let size = joined_len(&claim.raw, &apart);
+    let apart: Vec<Apart> = files
+        .iter()
+        .map(|f| Apart {
+            name: f.name.clone(),
+            content_type: f.content_type.clone(),
+            size: f.size,
+            pieces: Pieces::Submission { id: claim.id, position: f.position },
+        })
+        .collect();
     let sent = pacing
         .gmail(account.id, GMAIL_SEND_UNITS, || async {
-            let mut upload = MediaUpload::with_capacity(size);
-            let read = |n: usize, seq| store.submission_file_piece(claim.id, files[n].position, seq);
-            if let Err(error) = write_joined(upload.message(), &claim.raw, &apart, read).await {
-                return Ok(Err(SyncError::from(error)));
-            }
+            let upload = joined(engine.store.clone(), &claim.raw, apart.clone());
             // Only an answer that says nothing was done goes back to the pacer (see `deliver`).
             match providers.gmail_send_upload(token, upload, thread).await {
-                Err(error @ ApiError::Transient { .. }) => Ok(Err(error.into())),
+                Err(error @ ApiError::Transient { .. }) => Ok(Err(error)),
                 other => other.map(|id| Ok(Some(id))),
             }
         })

@@ -3,7 +3,7 @@
 //! cookie before login). It needs no server-side state, works across server processes, and a new
 //! session after login makes old proofs useless. SameSite=Lax cookies are the second line.
 
-use axum::body::{Body, to_bytes};
+use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{Method, header};
 use axum::middleware::Next;
@@ -52,16 +52,24 @@ pub async fn verify(State(state): State<AppState>, request: Request, next: Next)
     let Some(binding) = request.extensions().get::<Viewer>().map(|v| v.csrf_binding.clone()) else {
         return ErrorKind::Csrf.into_response();
     };
+    // A script's request carries the proof in its header: the body (a file, maybe) is left to
+    // its handler, unread.
+    if let Some(presented) = request.headers().get(HEADER).and_then(|v| v.to_str().ok()) {
+        if is_valid(&state, &binding, presented) {
+            return next.run(request).await;
+        }
+        tracing::warn!(path = %request.uri().path(), "refused a request without a valid CSRF proof");
+        return ErrorKind::Csrf.into_response();
+    }
     let (parts, body) = request.into_parts();
     let content_type = parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
     let boundary = multer::parse_boundary(content_type).ok();
     let limit = body_limit(&state, parts.uri.path(), content_type);
     // The body is read here, within the limit, to find the form field; it is handed on unchanged.
-    let bytes = match to_bytes(body, limit).await {
+    let bytes = match crate::input::read_body(body, limit, crate::input::length_of(&parts.headers)).await {
         Ok(bytes) => bytes,
         Err(_) => return ErrorKind::TooLarge.into_response(),
     };
-    let from_header = parts.headers.get(HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let from_form = if content_type.starts_with("application/x-www-form-urlencoded") {
         url::form_urlencoded::parse(&bytes).find(|(k, _)| k == FIELD).map(|(_, v)| v.into_owned())
     } else if let Some(boundary) = boundary {
@@ -69,7 +77,7 @@ pub async fn verify(State(state): State<AppState>, request: Request, next: Next)
     } else {
         None
     };
-    let presented = from_header.or(from_form);
+    let presented = from_form;
     if !presented.is_some_and(|p| is_valid(&state, &binding, &p)) {
         tracing::warn!(path = %parts.uri.path(), "refused a request without a valid CSRF proof");
         return ErrorKind::Csrf.into_response();

@@ -4,7 +4,7 @@
 //! at the edge, once for every route: in the path, the query string, and the fields of a form or
 //! a JSON body (files uploaded in a multipart form may hold any bytes and are left alone).
 
-use axum::body::{Body, Bytes, to_bytes};
+use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::header;
 use axum::middleware::Next;
@@ -35,9 +35,14 @@ pub async fn refuse_nul(State(state): State<AppState>, request: Request, next: N
     } else {
         return next.run(request).await;
     };
+    // A file posted to a draft is the body's only part: its name, the one text in it, is cleaned
+    // of control characters by the handler; reading it here would hold the whole file once more.
+    if matches!(kind, Kind::Multipart(_)) && crate::pages::drafts::is_file_upload(request.uri().path()) {
+        return next.run(request).await;
+    }
     let (parts, body) = request.into_parts();
     let limit = crate::csrf::body_limit(&state, parts.uri.path(), &content_type);
-    let Ok(bytes) = to_bytes(body, limit).await else {
+    let Ok(bytes) = read_body(body, limit, length_of(&parts.headers)).await else {
         return if api {
             ApiError::too_large("The request body is too large.").into_response()
         } else {
@@ -54,6 +59,34 @@ pub async fn refuse_nul(State(state): State<AppState>, request: Request, next: N
     }
     next.run(Request::from_parts(parts, Body::from(bytes))).await
 }
+
+/// The request's declared length, if any.
+pub fn length_of(headers: &axum::http::HeaderMap) -> Option<usize> {
+    headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok())
+}
+
+/// A body read whole, refused past `limit` bytes, into one buffer made as large as the declared
+/// `length` at once: collecting the pieces and joining them would hold the body twice.
+pub async fn read_body(body: Body, limit: usize, length: Option<usize>) -> Result<Bytes, BodyRefused> {
+    use futures_util::StreamExt as _;
+    if length.is_some_and(|length| length > limit) {
+        return Err(BodyRefused);
+    }
+    let mut stream = body.into_data_stream();
+    let mut buffer = Vec::with_capacity(length.unwrap_or(0));
+    while let Some(data) = stream.next().await {
+        let data = data.map_err(|_| BodyRefused)?;
+        if buffer.len() + data.len() > limit {
+            return Err(BodyRefused);
+        }
+        buffer.extend_from_slice(&data);
+    }
+    Ok(Bytes::from(buffer))
+}
+
+/// A body over its limit, or cut off.
+#[derive(Debug)]
+pub struct BodyRefused;
 
 enum Kind {
     Form,

@@ -9,6 +9,9 @@ CREATE TABLE draft_file_chunks (
 );
 INSERT INTO draft_file_chunks (file_id, seq, data) SELECT id, 0, data FROM draft_files;
 ALTER TABLE draft_files DROP COLUMN data;
+-- A file still coming in: its pieces are written as they arrive, and it is none of the draft's
+-- files (not listed, not sent) until it is whole and within the draft's limit.
+ALTER TABLE draft_files ADD COLUMN pending INTEGER NOT NULL DEFAULT 0;
 
 -- Files of a submission kept apart from its `raw` (the message built without them): every
 -- file of a message whose files are large, for Gmail and Outlook alike.

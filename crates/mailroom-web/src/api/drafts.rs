@@ -8,7 +8,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use mailroom_domain::AccountId;
 use mailroom_mime::compose::{Field, parse_address_list};
-use mailroom_store::{DraftFields, DraftFile, FileAdded, StoredDraft};
+use mailroom_store::{DraftFields, DraftFile, StoredDraft};
+
+use crate::pages::drafts::Streamed;
 use serde::{Deserialize, Serialize};
 
 use super::{ApiError, ApiJson, ApiPath, ApiUser};
@@ -214,7 +216,7 @@ pub struct FileQuery {
 /// `POST /api/v1/drafts/{id}/files?name=…`: the body is the file itself, its type the request's
 /// `Content-Type`. Kept with the draft (and taken to the provider's copy), then sent with it by
 /// `messages/send` and the `draft_id`. The way for a large file: it is not base64-encoded, and
-/// the server holds it about once on its way to the provider.
+/// the server holds about a megabyte of it at a time on its way to the provider.
 pub async fn add_file(
     State(state): State<AppState>,
     ApiUser(user): ApiUser,
@@ -223,14 +225,6 @@ pub async fn add_file(
     headers: axum::http::HeaderMap,
     request: axum::extract::Request,
 ) -> Result<Response, ApiError> {
-    use axum::extract::FromRequest as _;
-    let body = axum::body::Bytes::from_request(request, &()).await.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::too_large("The file is larger than a draft's files may be together (25 MiB).")
-        } else {
-            ApiError::invalid(rejection.body_text())
-        }
-    })?;
     let name = query.name.unwrap_or_default();
     let name = name.trim();
     if name.is_empty() || name.chars().count() > FILE_NAME_MAX || name.chars().any(char::is_control) {
@@ -244,22 +238,20 @@ pub async fn add_file(
         .filter(|v| v.contains('/') && !v.chars().any(|c| c.is_control() || c.is_whitespace()))
         .unwrap_or("application/octet-stream")
         .to_owned();
-    let limit = crate::pages::drafts::DRAFT_FILES_LIMIT;
-    let now = mailroom_store::now();
-    let added = state
-        .store
-        .add_draft_file(user.id, id, (name, &content_type, &body), limit, now)
+    // Stored as it comes, a piece at a time: the file is never held whole.
+    let stream = request.into_body().into_data_stream();
+    let stored = crate::pages::drafts::store_streamed(&state, user.id, id, (name, &content_type), stream)
         .await
         .map_err(ApiError::internal)?;
-    match added {
-        FileAdded::Added(file) => {
+    match stored {
+        Streamed::Added(file) => {
             state.outbox_wake.notify_one();
             Ok((StatusCode::CREATED, Json(DraftFileJson::from(file))).into_response())
         }
-        FileAdded::NoDraft => Err(ApiError::not_found()),
-        FileAdded::OverLimit => {
-            Err(ApiError::too_large(format!("{name}: a draft's files together are at most 25 MiB")))
-        }
+        Streamed::NoDraft => Err(ApiError::not_found()),
+        Streamed::Broken => Err(ApiError::invalid("The file did not come whole.")),
+        Streamed::TooLarge => Err(ApiError::too_large(format!("{name}: larger than 25 MiB"))),
+        Streamed::OverLimit => Err(ApiError::too_large(format!("{name}: a draft's files together are at most 25 MiB"))),
     }
 }
 

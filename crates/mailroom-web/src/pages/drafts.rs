@@ -41,6 +41,11 @@ pub const DRAFT_FILES_LIMIT: usize = crate::send::ATTACHMENT_LIMIT;
 
 /// Whether a request to `path` may carry files (an upload, or the compose form posted to take
 /// a file off without script), and so be as large as the compose form.
+/// Whether `path` is where the compose page's script posts a file to a draft.
+pub fn is_file_upload(path: &str) -> bool {
+    path.starts_with("/mail/drafts/") && path.ends_with("/files")
+}
+
 pub fn carries_files(path: &str) -> bool {
     path.starts_with("/mail/drafts/") && (path.ends_with("/files") || path.ends_with("/remove"))
 }
@@ -117,24 +122,99 @@ pub async fn upload(
     Path(id): Path<i64>,
     mut multipart: Multipart,
 ) -> Result<Response, ErrorKind> {
-    let mut files = Vec::new();
+    let mut added = Vec::new();
     while let Some(field) = multipart.next_field().await.map_err(|_| ErrorKind::BadRequest)? {
         if field.name() != Some("file") {
             continue;
         }
         let name = file_name(field.file_name());
         let content_type = field.content_type().unwrap_or("application/octet-stream").to_owned();
-        let bytes = field.bytes().await.map_err(|_| ErrorKind::BadRequest)?;
-        files.push(mailroom_mime::compose::OutgoingAttachment { name, content_type, bytes: bytes.to_vec() });
+        let stored = store_streamed(&state, me.id, id, (&name, &content_type), field).await.map_err(internal)?;
+        match stored {
+            Streamed::Added(file) => added.push(file_view(id, &file)),
+            Streamed::NoDraft => return Err(ErrorKind::NotFound),
+            Streamed::Broken => return Err(ErrorKind::BadRequest),
+            Streamed::TooLarge => {
+                let text = ctx.t.file_too_large.replace("{name}", &name);
+                return Ok(json_error(StatusCode::PAYLOAD_TOO_LARGE, &text));
+            }
+            Streamed::OverLimit => {
+                let text = ctx.t.files_over_limit.replace("{name}", &name);
+                return Ok(json_error(StatusCode::PAYLOAD_TOO_LARGE, &text));
+            }
+        }
     }
-    if files.is_empty() {
+    if added.is_empty() {
         return Err(ErrorKind::BadRequest);
     }
-    let (added, refused) = store_files(&state, ctx.t, me.id, id, files).await?;
-    match refused {
-        Some(text) => Ok(json_error(StatusCode::PAYLOAD_TOO_LARGE, &text)),
-        None => Ok(Json(serde_json::json!({ "files": added })).into_response()),
+    // The draft's writer takes the files to the provider's copy.
+    state.outbox_wake.notify_one();
+    Ok(Json(serde_json::json!({ "files": added })).into_response())
+}
+
+/// What storing a file as it came in did.
+pub(crate) enum Streamed {
+    Added(DraftFile),
+    /// The draft is not the user's, or it is gone.
+    NoDraft,
+    /// By itself over [`DRAFT_FILES_LIMIT`].
+    TooLarge,
+    /// With it the draft's files would be over [`DRAFT_FILES_LIMIT`].
+    OverLimit,
+    /// The request was cut off.
+    Broken,
+}
+
+/// Stores a file with the user's draft as it comes in, a piece at a time ([`mailroom_store::PIECE_BYTES`]):
+/// the server holds about one piece of it, whatever its size, and it is one of the draft's files
+/// only once it came whole and within the limit.
+pub(crate) async fn store_streamed<E>(
+    state: &AppState,
+    user: UserId,
+    draft: i64,
+    (name, content_type): (&str, &str),
+    mut chunks: impl futures_util::Stream<Item = Result<axum::body::Bytes, E>> + Unpin,
+) -> Result<Streamed, mailroom_store::StoreError> {
+    use futures_util::StreamExt as _;
+    let store = &state.store;
+    let now = mailroom_store::now();
+    let Some(file) = store.start_draft_file(user, draft, (name, content_type), now).await? else {
+        return Ok(Streamed::NoDraft);
+    };
+    let piece_bytes = mailroom_store::PIECE_BYTES;
+    let mut piece = Vec::with_capacity(piece_bytes);
+    let (mut seq, mut size) = (0i64, 0usize);
+    let came = loop {
+        let Some(chunk) = chunks.next().await else { break None };
+        let Ok(chunk) = chunk else { break Some(Streamed::Broken) };
+        size += chunk.len();
+        if size > DRAFT_FILES_LIMIT {
+            break Some(Streamed::TooLarge);
+        }
+        let mut rest: &[u8] = &chunk;
+        while !rest.is_empty() {
+            let take = (piece_bytes - piece.len()).min(rest.len());
+            piece.extend_from_slice(&rest[..take]);
+            rest = &rest[take..];
+            if piece.len() == piece_bytes {
+                store.add_draft_file_piece(file, seq, &piece).await?;
+                (seq, piece) = (seq + 1, Vec::with_capacity(piece_bytes));
+            }
+        }
+    };
+    if let Some(refused) = came {
+        store.abandon_draft_file(file).await?;
+        return Ok(refused);
     }
+    if !piece.is_empty() {
+        store.add_draft_file_piece(file, seq, &piece).await?;
+    }
+    let finished = store.finish_draft_file(user, (draft, file), size, DRAFT_FILES_LIMIT, mailroom_store::now()).await?;
+    Ok(match finished {
+        FileAdded::Added(file) => Streamed::Added(file),
+        FileAdded::NoDraft => Streamed::NoDraft,
+        FileAdded::OverLimit => Streamed::OverLimit,
+    })
 }
 
 /// `GET /mail/drafts/{id}/files/{file}`: the file as it was attached.

@@ -688,6 +688,21 @@ async fn a_drafts_files_are_added_read_removed_and_sent_through_the_api(backend:
     let names: Vec<&str> = listed["data"].as_array().unwrap().iter().map(|f| f["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["plány 2027.pdf", "note.txt"]);
 
+    // A file still coming in is none of the draft's files; one cut off is dropped, and one
+    // that ends over the limit too.
+    let store = &s.app.store;
+    let now = mailroom_store::now();
+    let coming = store.start_draft_file(s.user, id, ("coming.bin", "application/octet-stream"), now).await.unwrap();
+    let coming = coming.unwrap();
+    store.add_draft_file_piece(coming, 0, b"part").await.unwrap();
+    assert_eq!(store.draft_files(s.user, id).await.unwrap().len(), 2, "not listed while it comes");
+    store.abandon_draft_file(coming).await.unwrap();
+    let over = store.start_draft_file(s.user, id, ("over.bin", "application/octet-stream"), now).await.unwrap();
+    let added = store.finish_draft_file(s.user, (id, over.unwrap()), 23 * 1024 * 1024, 25 * 1024 * 1024, now);
+    assert_eq!(added.await.unwrap(), mailroom_store::FileAdded::OverLimit);
+    assert_eq!(store.start_draft_file(s.user, id + 1000, ("x", "text/plain"), now).await.unwrap(), None);
+    assert_eq!(store.draft_files(s.user, id).await.unwrap().len(), 2);
+
     // Read back whole; the small one taken off (then it is gone).
     let fetched = s.api.get(&format!("/api/v1/drafts/{id}/files/{}", file["id"])).await;
     fetched.assert_status(StatusCode::OK);
