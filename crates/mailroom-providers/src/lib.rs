@@ -62,7 +62,9 @@ pub use graph::{
     GraphMessageMeta,
 };
 pub use oauth::{OAuthError, TokenSet};
-pub use send::{GMAIL_SEND_LIMIT, GRAPH_MESSAGE_LIMIT, GRAPH_SEND_LIMIT, GRAPH_UPLOAD_MIN, MediaUpload};
+pub use send::{
+    GMAIL_SEND_LIMIT, GRAPH_MESSAGE_LIMIT, GRAPH_SEND_LIMIT, GRAPH_UPLOAD_CHUNK, GRAPH_UPLOAD_MIN, MediaUpload,
+};
 
 /// Where the providers live: their real addresses, or a simulator's.
 #[derive(Debug, Clone)]

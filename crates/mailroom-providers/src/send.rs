@@ -41,7 +41,7 @@ pub const GRAPH_UPLOAD_MIN: usize = 3_000_000;
 /// A message to Outlook, large files included: Exchange Online's default limit.
 pub const GRAPH_MESSAGE_LIMIT: usize = 35 * 1024 * 1024;
 /// One chunk of an upload: a multiple of 320 KiB under 4 MB, as Graph asks.
-const UPLOAD_CHUNK: usize = 12 * 320 * 1024;
+pub const GRAPH_UPLOAD_CHUNK: usize = 12 * 320 * 1024;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -82,29 +82,52 @@ impl Providers {
         content_type: &str,
         bytes: &[u8],
     ) -> Result<(), ApiError> {
+        let session = self.graph_upload_session(access_token, message_id, name, content_type, bytes.len()).await?;
+        for (n, chunk) in bytes.chunks(GRAPH_UPLOAD_CHUNK).enumerate() {
+            self.graph_upload_chunk(&session, n * GRAPH_UPLOAD_CHUNK, chunk.to_vec(), bytes.len()).await?;
+        }
+        Ok(())
+    }
+
+    /// An upload session for a file of `size` bytes to Outlook draft `message_id`: the URL its
+    /// chunks go to ([`Providers::graph_upload_chunk`]), for a caller that reads the file a
+    /// chunk at a time.
+    pub async fn graph_upload_session(
+        &self,
+        access_token: &SecretString,
+        message_id: &str,
+        name: &str,
+        content_type: &str,
+        size: usize,
+    ) -> Result<url::Url, ApiError> {
         let mut url = join(&self.endpoints().microsoft.api_url, "me/messages")?;
         url.path_segments_mut()
             .map_err(|()| ApiError::NotFound)?
             .push(message_id)
             .push("attachments")
             .push("createUploadSession");
-        let item = json!({"AttachmentItem": {"attachmentType": "file", "name": name, "size": bytes.len(),
+        let item = json!({"AttachmentItem": {"attachmentType": "file", "name": name, "size": size,
             "contentType": content_type}});
         let answer = self.graph_write(reqwest::Method::POST, url, access_token, Some(item)).await?;
         let session: UploadSessionJson = serde_json::from_slice(&answer).map_err(|e| ApiError::Permanent {
             status: 201,
             message: format!("the answer does not have the expected shape: {e}"),
         })?;
-        let upload = url::Url::parse(&session.upload_url).map_err(|_| ApiError::Permanent {
-            status: 201,
-            message: "the upload session has no valid URL".to_owned(),
-        })?;
-        for (n, chunk) in bytes.chunks(UPLOAD_CHUNK).enumerate() {
-            let start = n * UPLOAD_CHUNK;
-            let range = format!("bytes {start}-{}/{}", start + chunk.len() - 1, bytes.len());
-            self.put_chunk(upload.clone(), &range, chunk.to_vec()).await?;
-        }
-        Ok(())
+        url::Url::parse(&session.upload_url)
+            .map_err(|_| ApiError::Permanent { status: 201, message: "the upload session has no valid URL".to_owned() })
+    }
+
+    /// One chunk of a file of `size` bytes, from byte `start`, to its upload session: of
+    /// [`GRAPH_UPLOAD_CHUNK`] bytes but the last.
+    pub async fn graph_upload_chunk(
+        &self,
+        session: &url::Url,
+        start: usize,
+        chunk: Vec<u8>,
+        size: usize,
+    ) -> Result<(), ApiError> {
+        let range = format!("bytes {start}-{}/{size}", start + chunk.len() - 1);
+        self.put_chunk(session.clone(), &range, chunk).await
     }
 
     async fn put_chunk(&self, url: url::Url, range: &str, chunk: Vec<u8>) -> Result<(), ApiError> {

@@ -11,7 +11,7 @@ use mailroom_store::{Account, DraftFile, StoreError, StoredDraft};
 use secrecy::SecretString;
 
 use crate::engine::with_access_token;
-use crate::joined::{Apart, Pieces, joined};
+use crate::joined::{Apart, Pieces, graph_attach_pieces, joined};
 use crate::{Engine, SyncError};
 
 /// Gmail quota units of `drafts.get`, `drafts.list`, `drafts.create` / `update` and `drafts.delete`.
@@ -218,11 +218,13 @@ async fn graph_files(
         pacing.graph(account, || providers.graph_detach(token, id, &attachment.id)).await?;
     }
     for file in files {
-        // One file held at a time.
-        let Some((_, bytes)) = engine.store.draft_file(draft.user, draft.id, file.id).await? else { continue };
-        pacing
-            .graph(account, || providers.graph_attach_file(token, id, &file.name, &file.content_type, &bytes))
-            .await?;
+        let apart = Apart {
+            name: file.name.clone(),
+            content_type: file.content_type.clone(),
+            size: file.size,
+            pieces: Pieces::Draft { file: file.id },
+        };
+        graph_attach_pieces(engine, account, token, id, &apart).await?;
     }
     Ok(pacing.graph(account, || providers.graph_draft_version(token, id)).await?)
 }

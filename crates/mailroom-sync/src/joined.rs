@@ -70,10 +70,7 @@ async fn next(mut state: State) -> Option<(std::io::Result<Vec<u8>>, State)> {
                 return Some((Ok(std::mem::take(&mut state.heads[n])), state));
             }
             Step::Piece(n, seq, mut lines) => {
-                let read = match state.files[n].pieces {
-                    Pieces::Draft { file } => state.store.draft_file_piece(file, seq).await,
-                    Pieces::Submission { id, position } => state.store.submission_file_piece(id, position, seq).await,
-                };
+                let read = read_piece(&state.store, state.files[n].pieces, seq).await;
                 let mut out = Vec::new();
                 match read {
                     // The request is cut off; the send is tried again later.
@@ -92,5 +89,61 @@ async fn next(mut state: State) -> Option<(std::io::Result<Vec<u8>>, State)> {
             Step::End => return Some((Ok(std::mem::take(&mut state.end)), state)),
             Step::Done => return None,
         }
+    }
+}
+
+/// Attaches a file kept in pieces to Outlook draft `message` (see
+/// `Providers::graph_attach_file`): a small one read whole, a large one through an upload
+/// session, each chunk filled from the pieces as it goes, so that one chunk is held at a time.
+pub(crate) async fn graph_attach_pieces(
+    engine: &crate::Engine,
+    account: mailroom_domain::AccountId,
+    token: &secrecy::SecretString,
+    message: &str,
+    file: &Apart,
+) -> Result<(), crate::SyncError> {
+    let (providers, pacing, store) = (&engine.providers, &engine.pacing, &engine.store);
+    let size = usize::try_from(file.size).unwrap_or(0);
+    if size < mailroom_providers::GRAPH_UPLOAD_MIN {
+        let mut bytes = Vec::with_capacity(size);
+        for seq in 0i64.. {
+            match read_piece(store, file.pieces, seq).await? {
+                Some(piece) => bytes.extend_from_slice(&piece),
+                None => break,
+            }
+        }
+        let attach = || providers.graph_attach_file(token, message, &file.name, &file.content_type, &bytes);
+        return Ok(pacing.graph(account, attach).await?);
+    }
+    let session = || providers.graph_upload_session(token, message, &file.name, &file.content_type, size);
+    let session = pacing.graph(account, session).await?;
+    let chunk_size = mailroom_providers::GRAPH_UPLOAD_CHUNK;
+    let (mut chunk, mut start) = (Vec::with_capacity(chunk_size), 0usize);
+    for seq in 0i64.. {
+        let piece = read_piece(store, file.pieces, seq).await?;
+        let last = piece.is_none();
+        let mut rest: &[u8] = piece.as_deref().unwrap_or_default();
+        while !rest.is_empty() || (last && !chunk.is_empty()) {
+            let take = (chunk_size - chunk.len()).min(rest.len());
+            chunk.extend_from_slice(&rest[..take]);
+            rest = &rest[take..];
+            if chunk.len() == chunk_size || (last && rest.is_empty()) {
+                let full = std::mem::replace(&mut chunk, Vec::with_capacity(chunk_size));
+                let length = full.len();
+                providers.graph_upload_chunk(&session, start, full, size).await?;
+                start += length;
+            }
+        }
+        if last {
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+async fn read_piece(store: &Store, pieces: Pieces, seq: i64) -> Result<Option<Vec<u8>>, mailroom_store::StoreError> {
+    match pieces {
+        Pieces::Draft { file } => store.draft_file_piece(file, seq).await,
+        Pieces::Submission { id, position } => store.submission_file_piece(id, position, seq).await,
     }
 }

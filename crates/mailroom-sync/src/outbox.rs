@@ -15,7 +15,7 @@ use mailroom_store::{Account, ClaimedSubmission, SubmissionFile};
 use tokio::sync::Notify;
 
 use crate::engine::with_access_token;
-use crate::joined::{Apart, Pieces, joined};
+use crate::joined::{Apart, Pieces, graph_attach_pieces, joined};
 use crate::{Engine, SyncError, TokenError};
 
 /// Quota units of Gmail's `messages.send`, and of the `messages.list` that looks for a message.
@@ -207,10 +207,13 @@ async fn deliver_in_parts(
     let draft = pacing.graph(id, || providers.graph_draft_create(token, &claim.raw)).await?;
     engine.store.submission_staged(claim.id, owner, &draft.id).await?;
     for file in files {
-        // One file at a time is held (Graph's upload session takes it in chunks of a few MB).
-        let bytes = engine.store.submission_file_data(claim.id, file).await?;
-        let upload = || providers.graph_attach_file(token, &draft.id, &file.name, &file.content_type, &bytes);
-        pacing.graph(id, upload).await?;
+        let apart = Apart {
+            name: file.name.clone(),
+            content_type: file.content_type.clone(),
+            size: file.size,
+            pieces: Pieces::Submission { id: claim.id, position: file.position },
+        };
+        graph_attach_pieces(engine, id, token, &draft.id, &apart).await?;
     }
     // Only an answer that says nothing was done is retried in place (see `deliver`).
     let once = |result: Result<(), ApiError>| match result {

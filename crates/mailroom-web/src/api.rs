@@ -36,6 +36,10 @@ const FILE_BODY_ROOM: usize = 1024 * 1024;
 /// The largest body `POST /api/v1/drafts/{id}/files` takes.
 pub const DRAFT_FILE_BODY_LIMIT: usize = crate::pages::drafts::DRAFT_FILES_LIMIT + FILE_BODY_ROOM;
 
+fn file_limit() -> DefaultBodyLimit {
+    DefaultBodyLimit::max(DRAFT_FILE_BODY_LIMIT)
+}
+
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/accounts", get(accounts))
@@ -52,10 +56,7 @@ pub fn router() -> Router<AppState> {
         .route("/templates", get(send::templates))
         .route("/drafts", get(drafts::list).post(drafts::create))
         .route("/drafts/{id}", get(drafts::show).put(drafts::update).delete(drafts::remove))
-        .route(
-            "/drafts/{id}/files",
-            get(drafts::files).post(drafts::add_file).layer(DefaultBodyLimit::max(DRAFT_FILE_BODY_LIMIT)),
-        )
+        .route("/drafts/{id}/files", get(drafts::files).post(drafts::add_file).layer(file_limit()))
         .route("/drafts/{id}/files/{file}", get(drafts::file).delete(drafts::remove_file))
         .route("/messages/{id}", get(messages::show))
         .route("/messages/{id}/attachments/{position}", get(messages::attachment))

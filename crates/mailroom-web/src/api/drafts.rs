@@ -225,6 +225,8 @@ pub async fn add_file(
     headers: axum::http::HeaderMap,
     request: axum::extract::Request,
 ) -> Result<Response, ApiError> {
+    // What the caller does not own is not found, whatever else is wrong with the request.
+    state.store.draft(user.id, id).await.map_err(ApiError::internal)?.ok_or_else(ApiError::not_found)?;
     let name = query.name.unwrap_or_default();
     let name = name.trim();
     if name.is_empty() || name.chars().count() > FILE_NAME_MAX || name.chars().any(char::is_control) {
@@ -244,6 +246,12 @@ pub async fn add_file(
         .await
         .map_err(ApiError::internal)?;
     match stored {
+        // An empty body is a file left out, not an empty file.
+        Streamed::Added(file) if file.size == 0 => {
+            let now = mailroom_store::now();
+            state.store.remove_draft_file(user.id, id, file.id, now).await.map_err(ApiError::internal)?;
+            Err(ApiError::invalid("The body must be the file, and not empty."))
+        }
         Streamed::Added(file) => {
             state.outbox_wake.notify_one();
             Ok((StatusCode::CREATED, Json(DraftFileJson::from(file))).into_response())

@@ -402,13 +402,19 @@ async fn every_documented_get_answers_as_the_document_says(backend: Backend) {
         mode: "new".to_owned(),
         original: None,
     };
-    app.store.save_draft(ann.id, None, &draft, 1).await.unwrap().unwrap();
+    let saved = app.store.save_draft(ann.id, None, &draft, 1).await.unwrap().unwrap();
+    // With a file, so that its files list something when its id is the one filled in.
+    let file = ("notes.txt", "text/plain", b"notes".as_slice());
+    app.store.add_draft_file(ann.id, saved.id, file, 1 << 20, 1).await.unwrap();
 
     let gets: Vec<String> =
         documented(&doc).into_iter().filter(|(method, _)| method == "GET").map(|(_, path)| path).collect();
     // A path with its templates filled: the real message, or an id nobody has.
     let fill = |path: &str, id: i64| {
-        path.replace("{id}", &id.to_string()).replace("{position}", "0").replace("{content_id}", "none")
+        path.replace("{id}", &id.to_string())
+            .replace("{file}", &id.to_string())
+            .replace("{position}", "0")
+            .replace("{content_id}", "none")
     };
     // (template, path, whether the path names what nobody has)
     let mut requests: Vec<(String, String, bool)> = Vec::new();
@@ -522,6 +528,11 @@ async fn another_users_ids_are_not_found_on_every_documented_route(backend: Back
     let draft = serde_json::json!({"account_id": account.id.0, "to": ["b@example.org"], "subject": "Draft"});
     let draft = ann_api.request("POST", "/api/v1/drafts", Some(("application/json", draft.to_string().into_bytes())));
     let draft = json(&draft.await)["id"].as_i64().unwrap();
+    let file = ("notes.txt", "text/plain", b"notes".as_slice());
+    let file = match app.store.add_draft_file(ann.id, draft, file, 1 << 20, 1).await.unwrap() {
+        mailroom_store::FileAdded::Added(file) => file.id,
+        other => panic!("{other:?}"),
+    };
     // Ann's tag, submission or draft where a path names one, else her message.
     let fill = |path: &str| {
         let named = if path.starts_with("/tags/") {
@@ -533,7 +544,10 @@ async fn another_users_ids_are_not_found_on_every_documented_route(backend: Back
         } else {
             id
         };
-        path.replace("{id}", &named.to_string()).replace("{position}", "0").replace("{content_id}", "logo")
+        path.replace("{id}", &named.to_string())
+            .replace("{file}", &file.to_string())
+            .replace("{position}", "0")
+            .replace("{content_id}", "logo")
     };
     for (method, path) in documented(&doc) {
         let body = match method.as_str() {

@@ -679,6 +679,8 @@ async fn a_drafts_files_are_added_read_removed_and_sent_through_the_api(backend:
     // Refused, and nothing changes: no name, another draft, over the 25 MiB of a draft's files.
     let (status, _) = add(&mut s, id, "", "text/plain", b"x".to_vec()).await;
     assert_eq!(status, 400);
+    let (status, _) = add(&mut s, id, "empty.txt", "text/plain", Vec::new()).await;
+    assert_eq!(status, 400, "an empty body is a file left out");
     let (status, _) = add(&mut s, id + 1000, "a.txt", "text/plain", b"x".to_vec()).await;
     assert_eq!(status, 404);
     let (status, refused) = add(&mut s, id, "velký.bin", "application/octet-stream", vec![7; 23 * 1024 * 1024]).await;
