@@ -163,6 +163,10 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         ("MAILROOM_DATA_DIR".to_owned(), data_dir.display().to_string()),
     ]);
     env.extend(mailroom_sim::mailroom_endpoints(&running.base_url()).into_iter().map(|(k, v)| (k.to_owned(), v)));
+    // The demo sets everything itself but what a user tries out: how long Send can be undone.
+    if let Ok(seconds) = std::env::var("MAILROOM_SEND_UNDO_SECONDS") {
+        env.insert("MAILROOM_SEND_UNDO_SECONDS".to_owned(), seconds);
+    }
     let config = Config::load(None, &env).map_err(|errors| anyhow::anyhow!("demo configuration: {errors}"))?;
     let store = crate::open_store(&config).await?;
 

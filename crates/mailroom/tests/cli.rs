@@ -347,7 +347,12 @@ fn the_database_url_selects_postgresql() {
 
 /// Runs a long-lived subcommand, returns its stdout once `ready` appears on stderr, and the child.
 fn spawn_until(dir: &Path, args: &[&str], ready: &str) -> (std::process::Child, String) {
-    let mut child = mailroom(dir, &[]).args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
+    spawn_until_with(dir, &[], args, ready)
+}
+
+/// [`spawn_until`] with these environment settings.
+fn spawn_until_with(dir: &Path, env: &[(&str, &str)], args: &[&str], ready: &str) -> (std::process::Child, String) {
+    let mut child = mailroom(dir, env).args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
     let stderr = child.stderr.take().unwrap();
     let mut lines = BufReader::new(stderr).lines();
     let deadline = std::time::Instant::now() + Duration::from_secs(30);

@@ -11,8 +11,6 @@ use std::time::{Duration, Instant};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 
-use super::spawn_until;
-
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
@@ -210,9 +208,15 @@ pub(super) struct Demo {
 
 impl Demo {
     pub(super) fn start(dir: &Path) -> Demo {
+        Demo::start_with(dir, &[])
+    }
+
+    /// The demo with these environment settings.
+    pub(super) fn start_with(dir: &Path, env: &[(&str, &str)]) -> Demo {
         let listen = format!("127.0.0.1:{}", free_port());
-        let (process, out) = spawn_until(
+        let (process, out) = super::spawn_until_with(
             dir,
+            env,
             &["demo", "--listen", &listen, "--sim-listen", "127.0.0.1:0", "--generate", "12"],
             "Mailroom is running",
         );
@@ -842,4 +846,90 @@ async fn a_new_user_reads_organises_replies_forwards_schedules_and_drafts_in_chr
 
     client.close().await.unwrap();
     drop(demo);
+}
+
+/// Send, Undo, send again, in a compose panel while reading, with a file: what the user wrote
+/// comes back whole (text, recipient, file) and goes once. The undo window is 30 seconds here
+/// (`MAILROOM_SEND_UNDO_SECONDS`), as a user may set it, so that Undo is pressed within it
+/// however slow the machine.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_sent_from_a_panel_comes_back_whole_with_undo_and_goes_once_when_sent_again() {
+    let Some(driver) = Driver::start() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let demo = Demo::start_with(dir.path(), &[("MAILROOM_SEND_UNDO_SECONDS", "30")]);
+    let (sim, base) = (demo.sim.clone(), demo.base.clone());
+    let client = browser(&driver, &dir.path().join("profile")).await;
+    client.goto(&format!("{base}/login")).await.unwrap();
+    fill(&client, "#email", "admin@mailroom.test").await;
+    fill(&client, "#password", &demo.password).await;
+    click(&client, "form button[type=submit]").await;
+    client
+        .wait()
+        .at_most(Duration::from_secs(20))
+        .for_url(&url::Url::parse(&format!("{base}/")).unwrap())
+        .await
+        .unwrap();
+    connect_gmail(&client, &base).await;
+
+    // Reading a conversation, a new message in a panel, with a file.
+    client.goto(&format!("{base}/mail")).await.unwrap();
+    let (reading, _) = first_row(&client).await;
+    click_now(&client, &format!(".rows .row[data-id='{reading}'] a.open")).await;
+    client.wait().at_most(Duration::from_secs(20)).for_element(Locator::Css("article.reader")).await.unwrap();
+    click(&client, "[data-key-compose]").await;
+    enter_compose(&client, ".compose-panel iframe").await;
+    fill(&client, "#to", "undo@example.org").await;
+    fill(&client, "#subject", "Sent, undone, sent").await;
+    client.find(Locator::Css(".compose .editor")).await.unwrap().send_keys("Every word comes back.").await.unwrap();
+    let plan = dir.path().join("plan.txt");
+    std::fs::write(&plan, "the plan").unwrap();
+    client.find(Locator::Css("#attachments")).await.unwrap().send_keys(plan.to_str().unwrap()).await.unwrap();
+    let names = "return Array.from(document.querySelectorAll('.compose ul.files li a'), a => a.textContent);";
+    eventually(20, "the file up", || async {
+        client.execute(names, vec![]).await.unwrap() == serde_json::json!(["plan.txt"])
+    })
+    .await;
+    client.enter_parent_frame().await.unwrap();
+    send_from_frame(&client, ".compose-panel iframe").await;
+    let toast = wait_for_sent(&client).await;
+    assert!(toast.contains("Sending"), "{toast}");
+
+    // Undo: the message opens again with all it held.
+    click_now(&client, ".toast [data-toast-undo] button").await;
+    eventually(20, "the message back to be changed", || async {
+        let url = client.current_url().await.unwrap();
+        url.path() == "/mail/compose" && url.query().is_some_and(|q| q.contains("draft="))
+    })
+    .await;
+    let client = &client;
+    let value = |css: &'static str| async move {
+        client.find(Locator::Css(css)).await.unwrap().prop("value").await.unwrap().unwrap_or_default()
+    };
+    assert_eq!(value("#subject").await, "Sent, undone, sent");
+    assert!(value("#to").await.contains("undo@example.org"));
+    let text = client.execute("return document.querySelector('.compose .editor').textContent;", vec![]).await;
+    assert!(text.unwrap().as_str().unwrap_or_default().contains("Every word comes back."), "the text too");
+    assert_eq!(client.execute(names, vec![]).await.unwrap(), serde_json::json!(["plan.txt"]), "the file too");
+    screenshot(client, "9b-undone").await;
+
+    // Sent again: it goes once, with its file.
+    click(client, ".compose button.send").await;
+    wait_for_sent(client).await;
+    eventually(120, "the message at the provider", || async {
+        sent_with_subject(&sim, "Sent, undone, sent").await == 1
+    })
+    .await;
+    // Synced back into Sent with its file (read through the API with the session).
+    let files = "const done = arguments[arguments.length - 1]; \
+         fetch('/api/v1/messages?kind=sent').then(r => r.json()).then(list => { \
+           const m = list.data.find(m => m.subject === 'Sent, undone, sent'); \
+           if (!m) { done(null); return; } \
+           fetch(`/api/v1/messages/${m.id}`).then(r => r.json()).then(d => done(d.attachments.map(a => a.name))); \
+         }).catch(() => done(null));";
+    eventually(120, "the sent message in Sent with its file", || async {
+        client.execute_async(files, vec![]).await.unwrap() == serde_json::json!(["plan.txt"])
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(sent_with_subject(&sim, "Sent, undone, sent").await, 1, "the undone one never went");
 }
