@@ -422,18 +422,6 @@ impl Store {
             .fetch_optional(pool).await)?)
     }
 
-    /// A submission's file whole, read a piece at a time into one buffer.
-    pub async fn submission_file_data(&self, id: i64, file: &SubmissionFile) -> Result<Vec<u8>> {
-        let mut data = Vec::with_capacity(usize::try_from(file.size).unwrap_or(0));
-        for seq in 0i64.. {
-            match self.submission_file_piece(id, file.position, seq).await? {
-                Some(piece) => data.extend_from_slice(&piece),
-                None => break,
-            }
-        }
-        Ok(data)
-    }
-
     /// Records the draft a claimed submission is being put together in at the provider, so that a
     /// later try, should this one be cut off, deletes it rather than leave it behind.
     pub async fn submission_staged(&self, id: i64, owner: &str, draft: &str) -> Result<()> {
