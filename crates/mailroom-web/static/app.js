@@ -987,6 +987,28 @@ if (dock) {
       newPanel(href);
     }
   });
+  // Undo of a message just sent (or scheduled) opens it again in a panel over the view it was
+  // sent from, rather than as a page of its own.
+  document.addEventListener("submit", async (event) => {
+    const form = event.target.closest?.(".toast form[data-toast-undo]");
+    if (!form || !wide() || !/^\/mail\/outbox\/\d+\/cancel$/.test(new URL(form.action).pathname)) return;
+    event.preventDefault();
+    let answer;
+    try {
+      answer = await fetch(form.action, { method: "POST", body: new FormData(form), credentials: "same-origin" });
+    } catch {
+      form.submit();
+      return;
+    }
+    const url = new URL(answer.url);
+    if (answer.ok && url.pathname === "/mail/compose") {
+      toastBox?.replaceChildren();
+      newPanel(url.pathname + url.search);
+    } else {
+      // Too late, or refused: the page that says so.
+      location.href = answer.url;
+    }
+  });
   // Leaving the view saves what the panels hold (each frame's own beacon does too).
   window.addEventListener("pagehide", () => {
     for (const frame of document.querySelectorAll(".compose-panel iframe, .inline-compose iframe")) saveFrame(frame);

@@ -605,17 +605,16 @@ async fn a_new_user_reads_organises_replies_forwards_schedules_and_drafts_in_chr
         text.await.map(|t| t.as_str().unwrap_or_default().to_owned()).unwrap_or_default()
     };
     screenshot(&client, "9-scheduled").await;
-    // Undo in the toast: it opens again as a draft, with what was written and its time.
+    // Undo in the toast: it opens again as a draft in a panel, with what was written and its time.
     click_now(&client, ".toast [data-toast-undo] button").await;
-    eventually(20, "the scheduled message back as a draft", || async {
-        let url = client.current_url().await.unwrap();
-        url.path() == "/mail/compose" && url.query().is_some_and(|q| q.contains("draft="))
-    })
-    .await;
+    enter_compose(&client, ".compose-panel iframe").await;
     let subject = client.find(Locator::Css("#subject")).await.unwrap().prop("value").await.unwrap();
     assert_eq!(subject.as_deref(), Some("For the afternoon"));
     let time = client.find(Locator::Css("#send_at")).await.unwrap().prop("value").await.unwrap();
     assert!(time.is_some_and(|t| !t.is_empty()), "its time is kept");
+    let draft = client.execute("return document.querySelector('[name=draft]').value;", vec![]).await.unwrap();
+    assert!(draft.as_str().is_some_and(|d| !d.is_empty()), "as the draft it was written in");
+    client.enter_parent_frame().await.unwrap();
     client.goto(&format!("{base}/mail/drafts")).await.unwrap();
     let drafts = client.find(Locator::Css("main")).await.unwrap().text().await.unwrap();
     assert_eq!(drafts.matches("For the afternoon").count(), 1, "in Drafts once: {drafts}");
@@ -850,7 +849,8 @@ async fn a_new_user_reads_organises_replies_forwards_schedules_and_drafts_in_chr
 
 /// On Gmail, then on Outlook: a message written in a compose panel while reading, with a file
 /// dropped on it, refused for a bad address (the file kept), sent, undone from the toast (it comes
-/// back whole: recipient, subject, text, file), and sent again, which goes once, with its file.
+/// back whole in a panel: recipient, subject, text, From, file), and sent again, which goes once,
+/// with its file.
 /// The undo window is 30 seconds here (`MAILROOM_SEND_UNDO_SECONDS`, which a user may set), so
 /// that Undo falls inside it however slow the machine.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -926,13 +926,9 @@ async fn panel_error_undo_send(client: &Client, base: &str, from: Option<&str>, 
     let toast = wait_for_sent(client).await;
     assert!(toast.contains("Sending"), "{toast}");
 
-    // Undo: the message opens again with all it held.
+    // Undo: the message opens again in a panel with all it held.
     click_now(client, ".toast [data-toast-undo] button").await;
-    eventually(20, "the message back to be changed", || async {
-        let url = client.current_url().await.unwrap();
-        url.path() == "/mail/compose" && url.query().is_some_and(|q| q.contains("draft="))
-    })
-    .await;
+    enter_compose(client, ".compose-panel iframe").await;
     let value = |css: &'static str| async move {
         client.find(Locator::Css(css)).await.unwrap().prop("value").await.unwrap().unwrap_or_default()
     };
@@ -944,9 +940,10 @@ async fn panel_error_undo_send(client: &Client, base: &str, from: Option<&str>, 
     let text = client.execute("return document.querySelector('.compose .editor').textContent;", vec![]).await;
     assert!(text.unwrap().as_str().unwrap_or_default().contains("Every word comes back."), "the text too");
     assert_eq!(client.execute(names, vec![]).await.unwrap(), serde_json::json!(["plan.txt"]), "the file too");
+    client.enter_parent_frame().await.unwrap();
     screenshot(client, "9b-undone").await;
     // Sent again.
-    click(client, ".compose button.send").await;
+    send_from_frame(client, ".compose-panel iframe").await;
     wait_for_sent(client).await;
 }
 
